@@ -1,0 +1,730 @@
+"""Scope mapping and estimation: activity x factor, vectorised per kind.
+
+Each kind has one method (``METHODS``) that takes the validated rows of that kind and
+returns energy (kWh) with low/central/high bounds and the factor ids it used. Emissions
+are then energy x grid intensity (for energy-based kinds) or quantity x conversion factor
+(for DESNZ kinds). Every equation is a small function whose docstring gives its source,
+so a number in a report leads here in one hop.
+
+Uncertainty: the method's published range (EcoLogits parameter ranges, the Power Hungry
+Processing spread, TDP utilisation bounds) is combined in log space with the activity's
+data-quality factor (pedigree matrix, data/uncertainty.csv), giving low <= central <= high.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from audit.exceptions import FactorError
+from audit.factors import FactorRegister, load_register
+from audit.paths import DATA_DIR
+from audit.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
+
+HOURS_PER_MONTH = 730.485  # pint's month (1/12 of a 365.25-day year), in hours
+
+RESULT_COLUMNS = [
+    "activity_id", "derived_from", "stage", "description", "kind", "mode", "model", "provider", "region",
+    "country", "ownership", "quantity", "unit", "quantity_base", "base_unit", "scope", "scope3_category",
+    "scope_category_name", "kwh", "kwh_low", "kwh_high", "intensity_g_per_kwh", "kgco2e", "kgco2e_low",
+    "kgco2e_high", "kgco2e_market", "market_basis", "factor_ids", "data_quality", "accepted_fraction",
+    "method", "formula",
+]
+
+
+# --- equations ---------------------------------------------------------------------------
+
+def device_energy_kwh(device_hours, power_w, pue):
+    """E = hours x P_avg / 1000 x PUE  [kWh].
+
+    Source: METHODOLOGY §2 accelerator-hours; Green Algorithms (Lannelongue et al. 2021).
+    """
+    return device_hours * power_w / 1000.0 * pue
+
+
+def emissions_kg(kwh, intensity_g_per_kwh):
+    """kgCO2e = E_kWh x CI_g/kWh / 1000."""
+    return kwh * intensity_g_per_kwh / 1000.0
+
+
+def ccf_cpu_power_w(wmin, wmax, utilisation):
+    """P = Wmin + u x (Wmax - Wmin) per vCPU. Source: Cloud Carbon Footprint methodology."""
+    return wmin + utilisation * (wmax - wmin)
+
+
+def ecologits_gpu_energy_kwh(active_params_b, output_tokens, alpha, beta, gamma, batch_size):
+    """GPU energy = tokens x (alpha x e^(beta x B) x P_active + gamma) / 1000  [kWh per GPU].
+
+    Source: EcoLogits 0.11.3 ``impacts/llm.py`` gpu_energy; METHODOLOGY §3.
+    """
+    return output_tokens * (alpha * np.exp(beta * batch_size) * active_params_b + gamma) / 1000.0
+
+
+def ecologits_latency_s(active_params_b, output_tokens, tps, ttft, request_latency,
+                        lat_alpha, lat_beta, lat_gamma, batch_size):
+    """Generation latency = tokens x (1/tps, else alpha_l x P + beta_l x B + gamma_l) + ttft,
+    capped at the measured request latency. Source: EcoLogits 0.11.3 generation_latency."""
+    per_token = np.where(np.isnan(tps), lat_alpha * active_params_b + lat_beta * batch_size + lat_gamma,
+                         1.0 / np.where(np.isnan(tps), 1.0, tps))
+    latency = output_tokens * per_token + np.nan_to_num(ttft)
+    return np.where(np.isnan(request_latency), latency, np.minimum(latency, request_latency))
+
+
+def ecologits_gpu_count(total_params_b, gpu_memory_gb, quantization_bits=16):
+    """n_GPU = 2^ceil(log2(ceil(1.2 x P_total x bits/8 / 80 GB))). Source: EcoLogits 0.11.3."""
+    needed = np.ceil(1.2 * total_params_b * quantization_bits / 8 / gpu_memory_gb)
+    return np.power(2.0, np.ceil(np.log2(np.maximum(needed, 1))))
+
+
+def ecologits_server_energy_kwh(latency_s, server_power_kw, gpu_count, batch_size, server_gpus=8):
+    """Server (non-GPU) energy = latency/3600 x P_server x (n_GPU/8) / B. Source: EcoLogits 0.11.3."""
+    return latency_s / 3600.0 * server_power_kw * (gpu_count / server_gpus) / batch_size
+
+
+def prefill_energy_kwh(input_tokens, active_params_b, wh_per_token_per_bparam):
+    """Prefill energy = input tokens x P_active x e_prefill / 1000  [kWh].
+
+    Our extension (EcoLogits ignores input tokens, its issue #183): a forward pass costs
+    about 2·N FLOPs per token (Kaplan et al. 2020), converted at H100 efficiency and an
+    assumed model-FLOPs utilisation; factor ``genai:prefill-wh-per-token-per-bparam``.
+    """
+    return input_tokens * active_params_b * wh_per_token_per_bparam / 1000.0
+
+
+def combine_log_bounds(central, low, high, k95):
+    """Combine a method range with a data-quality factor k95 in log space (independent
+    multiplicative errors add in quadrature of their logs). Returns (low, high)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln_lo = np.where((central > 0) & (low > 0), np.log(central / low), 0.0)
+        ln_hi = np.where((central > 0) & (high > 0), np.log(high / central), 0.0)
+    ln_k = np.log(k95)
+    lo = central * np.exp(-np.sqrt(ln_lo ** 2 + ln_k ** 2))
+    hi = central * np.exp(np.sqrt(ln_hi ** 2 + ln_k ** 2))
+    return np.minimum(lo, central), np.maximum(hi, central)
+
+
+# --- vocabulary the intake checks against ----------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _modes_by_kind() -> dict[str, set[str]]:
+    reg = load_register()
+    out: dict[str, set[str]] = {}
+    for kind in ("fuel", "travel", "freight", "storage"):
+        modes = set(reg.find(kind=kind)["mode"]) - {""}
+        # Flights and air freight: the consultant names the leg; RF is an engagement setting.
+        out[kind] = modes | {m[:-3] for m in modes if m.endswith("_rf")}
+    return out
+
+
+def valid_modes(kind: str) -> set[str] | None:
+    return _modes_by_kind().get(kind)
+
+
+@lru_cache(maxsize=1)
+def hardware_ids() -> list[str]:
+    reg = load_register()
+    return sorted(f.removeprefix("hw:") for f in reg.find(part="tdp")["factor_id"])
+
+
+@lru_cache(maxsize=1)
+def video_models() -> dict:
+    from ecologits.estimations import video as ev
+    return ev._MODELS_INFO  # noqa: SLF001 - the shipped table; no public accessor
+
+
+@lru_cache(maxsize=1)
+def _uncertainty_k95() -> dict[int, float]:
+    df = pd.read_csv(DATA_DIR / "uncertainty.csv")
+    return dict(zip(df["data_quality"].astype(int), df["k95"].astype(float)))
+
+
+@lru_cache(maxsize=4096)
+def resolve_llm_model(provider: str, model: str):
+    """Find an LLM in EcoLogits' data as EcoLogits resolves it (provider + name or alias).
+
+    Returns (ecologits Model or None, hint). Without a provider, a unique name match wins.
+    """
+    from ecologits.model_repository import models
+
+    from audit.intake import providers, suggest
+
+    prov_table = providers()
+    eco_provider = prov_table["ecologits_provider"].get(provider, "") if provider else ""
+    if eco_provider:
+        m = models.find_model(eco_provider, model)
+        names = [x.name for x in models.list_models() if x.provider.value == eco_provider]
+        return (m, None) if m else (None, suggest(model, names) or f"see EcoLogits' list for {eco_provider}")
+    hits = [x for x in models.list_models() if x.name == model]
+    if len(hits) >= 1:
+        return hits[0], None
+    return None, suggest(model, sorted({x.name for x in models.list_models()}))
+
+
+# --- the estimate ------------------------------------------------------------------------
+
+@dataclass
+class EstimateContext:
+    register: FactorRegister
+    engagement: object
+    extra_factors: list[dict] = field(default_factory=list)  # activity-supplied values, as register rows
+
+    def activity_factor(self, activity_id: str, row_number: int, column: str, value: float, unit: str,
+                        file: str = "activities") -> str:
+        """Register a value the client supplied in the table, so results can cite it."""
+        fid = f"activity:{activity_id}:{column}"
+        self.extra_factors.append({
+            "factor_id": fid, "name": f"{column} supplied for activity {activity_id}", "value": float(value),
+            "unit": unit, "source": f"Client-supplied in {file}, row {row_number}, column {column}",
+            "source_ref": f"row {row_number}", "year": _period_year(self.engagement),
+            "licence": "Client data (confidential)",
+            "notes": "Activity-level value used as is",
+        })
+        return fid
+
+
+def _period_year(eng) -> int:
+    """The reporting year of client-supplied values: base_year, else the period's first year."""
+    import re
+    if getattr(eng, "base_year", None):
+        return int(eng.base_year)
+    m = re.search(r"(19|20)\d{2}", str(getattr(eng, "period", "")))
+    return int(m.group(0)) if m else 0
+
+
+def _grid(ctx: EstimateContext, region: pd.Series, country: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Location-based grid intensity (g/kWh) and factor id per row, by factor_set.grid_priority."""
+    reg = ctx.register
+    fs = reg.factor_set
+    desnz_uk = reg.find(kind="electricity", region="GBR", part="direct")
+    values, ids = [], []
+    for r, c in zip(region, country):
+        fid = None
+        for source in fs.grid_priority:
+            if source == "desnz" and c == "GBR" and len(desnz_uk):
+                fid = desnz_uk["factor_id"].iloc[0]
+            elif source == "cloud" and f"grid:{r}" in reg:
+                fid = f"grid:{r}"
+            elif source == "codecarbon" and f"grid:codecarbon:{c}" in reg:
+                fid = f"grid:codecarbon:{c}"
+            if fid:
+                break
+        if fid is None:
+            raise FactorError(f"no grid intensity for region '{r or c}'")
+        v = reg.value(fid)
+        values.append(v * 1000.0 if reg.row(fid)["unit"].startswith("kgCO2e") else v)
+        ids.append(fid)
+    return np.asarray(values, dtype=float), ids
+
+
+def _pue(ctx: EstimateContext, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """PUE per row: the table's value, else the provider's, else the on-premise average."""
+    from audit.intake import providers
+
+    reg = ctx.register
+    prov = providers()
+    lo, mid, hi, ids = [], [], [], []
+    for i, row in df.iterrows():
+        if not math.isnan(row["pue"]):
+            fid = ctx.activity_factor(row["activity_id"], row["row_number"], "pue", row["pue"], "ratio")
+            lo.append(row["pue"]), mid.append(row["pue"]), hi.append(row["pue"]), ids.append(fid)
+            continue
+        owned = row["ownership"] in ("owned", "leased") and not row["provider"]
+        fid = "pue:onprem-average" if owned or not row["provider"] else prov.loc[row["provider"], "pue_factor_id"]
+        a, b, c = reg.bounds(fid)
+        lo.append(a), mid.append(b), hi.append(c), ids.append(fid)
+    return np.array(lo), np.array(mid), np.array(hi), ids
+
+
+def _energy_result(kwh, kwh_low, kwh_high, factor_ids, method, formula):
+    return {"kwh": np.asarray(kwh, float), "kwh_low": np.asarray(kwh_low, float),
+            "kwh_high": np.asarray(kwh_high, float), "factor_ids": factor_ids, "method": method,
+            "formula": formula, "energy_based": True}
+
+
+def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = gpu_hours x power_w / 1000 x PUE; power_w as given, else TDP x utilisation."""
+    reg = ctx.register
+    u_lo, u_mid, u_hi = reg.bounds("gpu-utilisation:default")
+    p_lo, p_mid, p_hi, ids = [], [], [], []
+    for _, row in df.iterrows():
+        row_ids = []
+        if not math.isnan(row["power_w"]):
+            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
+            p_lo.append(row["power_w"]), p_mid.append(row["power_w"]), p_hi.append(row["power_w"])
+        else:
+            tdp_id = f"hw:{row['hardware'].lower()}"
+            tdp = reg.value(tdp_id)
+            row_ids.append(tdp_id)
+            if not math.isnan(row["utilisation"]):
+                u = row["utilisation"]
+                row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "utilisation", u, "fraction"))
+                p_lo.append(tdp * u), p_mid.append(tdp * u), p_hi.append(tdp * u)
+            else:
+                row_ids.append("gpu-utilisation:default")
+                p_lo.append(tdp * u_lo), p_mid.append(tdp * u_mid), p_hi.append(tdp * u_hi)
+        ids.append(row_ids)
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(
+        device_energy_kwh(q, np.array(p_mid), pue_mid), device_energy_kwh(q, np.array(p_lo), pue_lo),
+        device_energy_kwh(q, np.array(p_hi), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
+        "accelerator_hours", "kWh = gpu_hours × power_W / 1000 × PUE")
+
+
+def method_cpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = vCPU_hours x (Wmin + u x (Wmax - Wmin)) / 1000 x PUE (Cloud Carbon Footprint)."""
+    reg = ctx.register
+    u_lo, u_mid, u_hi = reg.bounds("ccf:cpu-utilisation:default")
+    w = {"lo": [], "mid": [], "hi": []}
+    ids = []
+    for _, row in df.iterrows():
+        if not math.isnan(row["power_w"]):
+            fid = ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W per vCPU")
+            for k in w:
+                w[k].append(row["power_w"])
+            ids.append([fid])
+            continue
+        clouds = [row["provider"]] if row["provider"] in ("aws", "gcp", "azure") else ["aws", "gcp", "azure"]
+        wmin = np.mean([reg.value(f"ccf:cpu-wmin:{c}") for c in clouds])
+        wmax = np.mean([reg.value(f"ccf:cpu-wmax:{c}") for c in clouds])
+        row_ids = [f"ccf:cpu-wmin:{c}" for c in clouds] + [f"ccf:cpu-wmax:{c}" for c in clouds]
+        if not math.isnan(row["utilisation"]):
+            u = row["utilisation"]
+            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "utilisation", u, "fraction"))
+            vals = (u, u, u)
+        else:
+            row_ids.append("ccf:cpu-utilisation:default")
+            vals = (u_lo, u_mid, u_hi)
+        for k, u in zip(("lo", "mid", "hi"), vals):
+            w[k].append(ccf_cpu_power_w(wmin, wmax, u))
+        ids.append(row_ids)
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(
+        device_energy_kwh(q, np.array(w["mid"]), pue_mid), device_energy_kwh(q, np.array(w["lo"]), pue_lo),
+        device_energy_kwh(q, np.array(w["hi"]), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
+        "ccf_cpu", "kWh = vCPU_hours × (Wmin + u·(Wmax − Wmin)) / 1000 × PUE")
+
+
+def method_electricity(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = metered kWh."""
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(q, q, q, [[] for _ in range(len(df))], "metered", "kWh = metered kWh")
+
+
+def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = TB_months x 730.485 h x coefficient (kWh/TB-h) x PUE (Cloud Carbon Footprint)."""
+    reg = ctx.register
+    modes = df["mode"].where(df["mode"] != "", "ssd")
+    coef_ids = [f"ccf:storage:{m}" for m in modes]
+    coef = np.array([reg.value(f) for f in coef_ids])
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    tbh = df["quantity_base"].to_numpy(float) * HOURS_PER_MONTH
+    return _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
+                          [[a, b] for a, b in zip(coef_ids, pue_ids)], "ccf_storage",
+                          "kWh = TB_months × 730.485 h × kWh_per_TB_hour × PUE")
+
+
+def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = GB x 0.001 kWh/GB x PUE (Cloud Carbon Footprint networking coefficient)."""
+    reg = ctx.register
+    coef = reg.value("ccf:network")
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    gb = df["quantity_base"].to_numpy(float)
+    return _energy_result(gb * coef * pue_mid, gb * coef * pue_lo, gb * coef * pue_hi,
+                          [["ccf:network", p] for p in pue_ids], "ccf_network", "kWh = GB × kWh_per_GB × PUE")
+
+
+def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = images x e_image x PUE, e_image from Power Hungry Processing (Luccioni et al. 2024);
+    or, when power_w and latency_s are given, images x power_W x latency_s / 3600 x PUE."""
+    reg = ctx.register
+    e_lo, e_mid, e_hi = reg.bounds("php:image-generation")
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    lo, mid, hi, ids = [], [], [], []
+    for (_, row), pid in zip(df.iterrows(), pue_ids):
+        if not math.isnan(row["power_w"]) and not math.isnan(row["latency_s"]):
+            e = row["power_w"] * row["latency_s"] / 3600.0 / 1000.0
+            ids.append([ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"),
+                        ctx.activity_factor(row["activity_id"], row["row_number"], "latency_s", row["latency_s"], "s"),
+                        pid])
+            lo.append(e), mid.append(e), hi.append(e)
+        else:
+            ids.append(["php:image-generation", pid])
+            lo.append(e_lo), mid.append(e_mid), hi.append(e_hi)
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(q * np.array(mid) * pue_mid, q * np.array(lo) * pue_lo, q * np.array(hi) * pue_hi,
+                          ids, "image_per_image", "kWh = images × kWh_per_image × PUE")
+
+
+def method_video_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """EcoLogits video model: latency from the model's regression on frames x resolution,
+    energy = PUE x latency x server power (p2.5 / mean / p97.5), per 5-second 720p clip,
+    scaled to the video seconds requested."""
+    from ecologits.estimations import video as ev
+
+    clip_s = 5.0
+    lo, mid, hi, ids = [], [], [], []
+    for _, row in df.iterrows():
+        model = row["model"] or "google/veo-3.0"
+        info = ev._MODELS_INFO[model]  # noqa: SLF001
+        hw = ev._HARDWARE_CONFIGURATIONS[info["hardware"]]  # noqa: SLF001
+        prov = ev._PROVIDER_CONFIGURATIONS[info["provider"]]  # noqa: SLF001
+        pue = prov["datacenter_pue"]
+        pue_lo, pue_hi = (pue["min"], pue["max"]) if isinstance(pue, dict) else (pue, pue)
+        w, h = info["capabilities"]["resolutions"][0]
+        frames = ev.duration_to_frames(clip_s)
+        r = info["regression_parameters"]
+        wh, vol = w * h, w * h * frames / 1000
+        latency = (r["n"] * frames * wh ** 2 + r["m"] * vol + r["m1"] * frames + r["m2"] * wh ** 2
+                   + r["n1"] * frames ** 2 + r["n2"] * vol ** 2 + r["g"])
+        per_s = latency / 3600 / clip_s  # hours of server time per video second
+        sp = hw["server_power"]
+        lo.append(per_s * sp["p2_5"] / 1000 * pue_lo)
+        mid.append(per_s * sp["mean"] / 1000 * (pue_lo + pue_hi) / 2)
+        hi.append(per_s * sp["p97_5"] / 1000 * pue_hi)
+        ids.append([f"ecologits:video:{model}"])
+        _register_video_model(ctx, model, info, hw, mid[-1])
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, "ecologits_video",
+                          "kWh = video_seconds × latency_per_second × server_power × PUE (EcoLogits video)")
+
+
+def _register_video_model(ctx, model, info, hw, kwh_per_s):
+    fid = f"ecologits:video:{model}"
+    if fid in ctx.register or any(r["factor_id"] == fid for r in ctx.extra_factors):
+        return
+    from audit.factors import ECOLOGITS_VERSION
+    ctx.extra_factors.append({
+        "factor_id": fid, "name": f"{model} video generation energy per second (5 s clip, native resolution)",
+        "value": kwh_per_s, "unit": "kWh/video_second",
+        "source": f"EcoLogits {ECOLOGITS_VERSION} data/video_models.json ({info['hardware']} server power, "
+                  "latency regression)", "source_ref": model, "year": 2026, "licence": "MPL-2.0 (EcoLogits)",
+        "notes": "Derived: regression latency x mean server power x provider PUE",
+    })
+
+
+def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """Per request: EcoLogits output-token energy plus our prefill (input-token) energy.
+
+    E = PUE x (server_energy + n_GPU x gpu_energy) + PUE x prefill_energy, evaluated at the
+    model's minimum, mean and maximum active parameters (EcoLogits' range) for low/central/high.
+    """
+    from ecologits.model_repository import ParametersMoE
+
+    from audit.intake import PARAM_COUNT, providers
+
+    reg = ctx.register
+    c = {k: reg.value(f"ecologits:llm:{k}") for k in
+         ("gpu_energy_alpha", "gpu_energy_beta", "gpu_energy_gamma", "latency_alpha", "latency_beta",
+          "latency_gamma", "batch_size", "server_power", "gpu_memory")}
+    pre_lo, pre_mid, pre_hi = reg.bounds("genai:prefill-wh-per-token-per-bparam")
+    prov = providers()
+    n = len(df)
+    act = np.zeros((3, n))
+    tot = np.zeros((3, n))
+    pue = np.zeros((3, n))
+    tps = np.full(n, np.nan)
+    ttft = np.full(n, np.nan)
+    ids: list[list[str]] = []
+    power_kwh = np.full(n, np.nan)
+    for j, (_, row) in enumerate(df.iterrows()):
+        row_ids = []
+        if not math.isnan(row["power_w"]):
+            # Self-hosted with a measured draw: E = power x latency x PUE, no model needed.
+            lat = row["latency_s"] if not math.isnan(row["latency_s"]) else np.nan
+            power_kwh[j] = row["power_w"] * lat / 3600 / 1000 if not math.isnan(lat) else np.nan
+            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
+        m = PARAM_COUNT.match(row["model"] or "")
+        if m:
+            p = float(m.group(1))
+            act[:, j] = tot[:, j] = p
+            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "model", p, "billion parameters"))
+        elif row["model"]:
+            model, _ = resolve_llm_model(row["provider"], row["model"])
+            params = model.architecture.parameters
+            a = params.active if isinstance(params, ParametersMoE) else params
+            t = params.total if isinstance(params, ParametersMoE) else params
+            a_lo, a_hi = (a.min, a.max) if hasattr(a, "min") else (a, a)
+            t_lo, t_hi = (t.min, t.max) if hasattr(t, "min") else (t, t)
+            act[:, j] = (a_lo, (a_lo + a_hi) / 2, a_hi)
+            tot[:, j] = (t_lo, (t_lo + t_hi) / 2, t_hi)
+            if model.deployment:
+                tps[j] = model.deployment.tps if model.deployment.tps else np.nan
+                ttft[j] = model.deployment.ttft if model.deployment.ttft else np.nan
+            row_ids.append(f"ecologits:model:{model.provider.value}/{model.name}")
+        pue_row = _llm_pue(ctx, row, prov)
+        pue[:, j] = pue_row[:3]
+        row_ids.append(pue_row[3])
+        row_ids += [f"ecologits:llm:{k}" for k in c] + ["genai:prefill-wh-per-token-per-bparam"]
+        ids.append(row_ids)
+    out_tok = df["output_tokens"].to_numpy(float)
+    in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float))
+    req_lat = df["latency_s"].to_numpy(float)
+    per_request = []
+    for k, pre in zip(range(3), (pre_lo, pre_mid, pre_hi)):
+        gpu_e = ecologits_gpu_energy_kwh(act[k], out_tok, c["gpu_energy_alpha"], c["gpu_energy_beta"],
+                                         c["gpu_energy_gamma"], c["batch_size"])
+        lat = ecologits_latency_s(act[k], out_tok, tps, ttft, req_lat, c["latency_alpha"], c["latency_beta"],
+                                  c["latency_gamma"], c["batch_size"])
+        n_gpu = ecologits_gpu_count(tot[k], c["gpu_memory"])
+        server_e = ecologits_server_energy_kwh(lat, c["server_power"], n_gpu, c["batch_size"])
+        e = pue[k] * (server_e + n_gpu * gpu_e) + pue[k] * prefill_energy_kwh(in_tok, act[k], pre)
+        e = np.where(np.isnan(power_kwh), e, power_kwh * pue[k])
+        per_request.append(e)
+    q = df["quantity_base"].to_numpy(float)
+    return _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, "ecologits_llm",
+                          "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))")
+
+
+def _llm_pue(ctx, row, prov):
+    if not math.isnan(row["pue"]):
+        fid = ctx.activity_factor(row["activity_id"], row["row_number"], "pue", row["pue"], "ratio")
+        return row["pue"], row["pue"], row["pue"], fid
+    fid = prov.loc[row["provider"], "pue_factor_id"] if row["provider"] else "ecologits:provider:huggingface_hub"
+    if row["ownership"] in ("owned", "leased"):
+        fid = "pue:onprem-average"
+    lo, mid, hi = ctx.register.bounds(fid)
+    return lo, mid, hi, fid
+
+
+def method_conversion_factor(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kgCO2e = quantity x DESNZ conversion factor (fuel, travel, accommodation, freight)."""
+    reg = ctx.register
+    rf = getattr(ctx.engagement, "radiative_forcing", True)
+    kg = np.zeros((3, len(df)))
+    ids = []
+    for j, (_, row) in enumerate(df.iterrows()):
+        fid = _desnz_factor_id(reg, row, "direct", rf)
+        kg[:, j] = np.asarray(reg.bounds(fid)) * row["quantity_base"]
+        ids.append([fid])
+    nan = np.full(len(df), np.nan)
+    return {"kwh": np.zeros(len(df)), "kwh_low": np.zeros(len(df)), "kwh_high": np.zeros(len(df)),
+            "kgco2e": kg[1], "kgco2e_low": kg[0], "kgco2e_high": kg[2], "factor_ids": ids, "method": "conversion_factor",
+            "formula": "kgCO2e = quantity × DESNZ factor", "energy_based": False, "intensity": nan}
+
+
+def _desnz_factor_id(reg: FactorRegister, row, part: str, rf: bool) -> str | None:
+    kind, region = row["kind"], row["country"] or row["region"]
+    if kind == "accommodation":
+        hits = reg.find(kind="accommodation", region=region, part=part, mode=row["mode"] if row["mode"] == "london" else "")
+        if not len(hits):
+            return None if part != "direct" else _hotel_proxy(reg)
+        return hits["factor_id"].iloc[0]
+    mode = row["mode"] or _default_mode(kind)
+    if rf and f"{mode}_rf" in valid_modes(kind):
+        mode = f"{mode}_rf"
+    hits = reg.find(kind=kind, mode=mode, part=part)
+    if not len(hits):
+        if part == "direct":
+            raise FactorError(f"no DESNZ factor for {kind} mode '{mode}'")
+        return None
+    return hits["factor_id"].iloc[0]
+
+
+def _default_mode(kind: str) -> str:
+    from audit.scopes import kinds_table
+    return kinds_table().loc[kind, "default_mode"]
+
+
+def _hotel_proxy(reg: FactorRegister) -> str:
+    return "proxy:hotel-desnz-mean"
+
+
+METHODS = {
+    "gpu_compute": method_gpu_compute, "cpu_compute": method_cpu_compute, "electricity": method_electricity,
+    "storage": method_storage, "data_transfer": method_data_transfer, "image_generation": method_image_generation,
+    "video_generation": method_video_generation, "llm_api": method_llm_api, "fuel": method_conversion_factor,
+    "travel": method_conversion_factor, "accommodation": method_conversion_factor,
+    "freight": method_conversion_factor,
+}
+
+
+def _with_hotel_proxy(reg: FactorRegister) -> FactorRegister:
+    """Add the mean of DESNZ hotel factors as a labelled proxy for countries DESNZ omits."""
+    if "proxy:hotel-desnz-mean" in reg:
+        return reg
+    hotels = reg.find(kind="accommodation", part="direct")
+    row = {
+        "factor_id": "proxy:hotel-desnz-mean", "name": "Hotel night, mean of DESNZ country factors (proxy)",
+        "value": float(hotels["value"].astype(float).mean()), "value_low": float(hotels["value"].astype(float).min()),
+        "value_high": float(hotels["value"].astype(float).max()), "unit": "kgCO2e/room_night",
+        "kind": "accommodation", "mode": "", "region": "", "part": "direct", "per_unit": "room_night",
+        "source": f"Derived: mean (min-max) of {len(hotels)} DESNZ {reg.factor_set.desnz_year} hotel factors",
+        "source_ref": ", ".join(hotels["factor_id"].head(3)) + ", …", "year": reg.factor_set.desnz_year,
+        "licence": "OGL-3.0", "notes": "Proxy for countries with no DESNZ hotel factor; data quality 4",
+    }
+    return _extend(reg, [row])
+
+
+def _extend(reg: FactorRegister, rows: list[dict]) -> FactorRegister:
+    from audit.factors import REGISTER_COLUMNS
+    new = pd.DataFrame(rows).reindex(columns=REGISTER_COLUMNS)
+    for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
+        new[col] = new[col].fillna("").astype(str)
+    table = pd.concat([reg.table.reset_index(drop=True), new], ignore_index=True)
+    table = table.drop_duplicates("factor_id", keep="last")
+    return FactorRegister(table, reg.factor_set, dict(reg.overridden))
+
+
+@dataclass
+class Estimate:
+    """The estimator's output: one row per emission line, and the register behind it."""
+
+    lines: pd.DataFrame
+    register: FactorRegister
+    engagement: object
+
+    @property
+    def factors_used(self) -> pd.DataFrame:
+        return self.register.used(f for ids in self.lines["factor_ids"] for f in ids)
+
+
+def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
+    """Estimate every activity of a validated engagement (``intake.load_engagement``)."""
+    eng = loaded.engagement
+    reg = (register or load_register()).with_overrides(eng.factor_overrides)
+    reg = _with_hotel_proxy(reg)
+    ctx = EstimateContext(reg, eng)
+    df = loaded.activities.copy()
+    blank = df["region"] == ""
+    df.loc[blank, "region"] = _default_region(df[blank], eng)
+    df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
+    df = map_scopes(df)
+
+    parts = []
+    for kind, sub in df.groupby("kind", sort=False):
+        res = METHODS[kind](ctx, sub)
+        out = sub.copy()
+        out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
+        out["method"], out["formula"] = res["method"], res["formula"]
+        ids = [list(x) for x in res["factor_ids"]]
+        if res["energy_based"]:
+            ci, grid_ids = _location_intensity(ctx, sub)
+            out["intensity_g_per_kwh"] = ci
+            out["kgco2e"] = emissions_kg(out["kwh"].to_numpy(), ci)
+            out["kgco2e_low"] = emissions_kg(out["kwh_low"].to_numpy(), ci)
+            out["kgco2e_high"] = emissions_kg(out["kwh_high"].to_numpy(), ci)
+            ids = [a + [g] for a, g in zip(ids, grid_ids)]
+            out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
+        else:
+            out["intensity_g_per_kwh"] = np.nan
+            out["kgco2e"], out["kgco2e_low"], out["kgco2e_high"] = res["kgco2e"], res["kgco2e_low"], res["kgco2e_high"]
+        out["factor_ids"] = ids
+        parts.append(out)
+    lines = pd.concat(parts).loc[df.index]
+
+    # A proxy factor caps the data quality at 4 (GHG Protocol Scope 3 data hierarchy).
+    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
+    lines.loc[proxied, "data_quality"] = lines.loc[proxied, "data_quality"].clip(lower=4)
+
+    # Data quality widens every range (pedigree factor), on top of the method's own range.
+    k95 = lines["data_quality"].astype(int).map(_uncertainty_k95()).to_numpy(float)
+    for prefix in ("kwh", "kgco2e"):
+        lo, hi = combine_log_bounds(lines[prefix].to_numpy(float), lines[f"{prefix}_low"].to_numpy(float),
+                                    lines[f"{prefix}_high"].to_numpy(float), k95)
+        lines[f"{prefix}_low"], lines[f"{prefix}_high"] = lo, hi
+    lines["derived_from"] = ""
+    lines = _market_based(ctx, lines)
+    if getattr(eng, "upstream_cat3", True):
+        lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
+    reg = _extend(reg, ctx.extra_factors) if ctx.extra_factors else reg
+    lines["scope3_category"] = lines["scope3_category"].astype("Int64")
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng)
+
+
+def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
+    """Blank region: an LLM API runs where its provider's data centres are (EcoLogits);
+    everything else happens in the engagement's default region."""
+    from audit.intake import providers
+    prov = providers()
+    llm_like = rows["kind"].isin(["llm_api", "image_generation", "video_generation"]) & (rows["provider"] != "")
+    region = pd.Series(eng.default_region, index=rows.index)
+    hosted = llm_like & ~rows["ownership"].isin(["owned", "leased"])
+    region[hosted] = rows.loc[hosted, "provider"].map(prov["default_region"]).replace("", eng.default_region)
+    return region
+
+
+def _location_intensity(ctx: EstimateContext, sub: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    ci, ids = _grid(ctx, sub["region"], sub["country"])
+    override = sub["carbon_intensity_g_per_kwh"].to_numpy(float)
+    for j, (aid, rn, v) in enumerate(zip(sub["activity_id"], sub["row_number"], override)):
+        if not math.isnan(v):
+            ids[j] = ctx.activity_factor(aid, rn, "carbon_intensity_g_per_kwh", v, "gCO2e/kWh")
+            ci[j] = v
+    return ci, ids
+
+
+def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
+    """Market-based Scope 2 from the engagement's instruments (GHG Protocol Scope 2 Guidance).
+
+    A supplier factor replaces the grid intensity; a renewable share scales it by (1 - share).
+    Uncovered consumption falls back to the location-based factor and is labelled so.
+    """
+    lines = lines.copy()
+    lines["kgco2e_market"] = lines["kgco2e"]
+    lines["market_basis"] = ""
+    scope2 = lines["scope"] == 2
+    instruments = {i.region.lower(): i for i in ctx.engagement.market_instruments}
+    for idx in lines.index[scope2]:
+        row = lines.loc[idx]
+        inst = instruments.get(str(row["region"]).lower()) or instruments.get(str(row["country"]).lower())
+        if inst is None:
+            lines.at[idx, "market_basis"] = "location fallback (no contractual instrument)"
+            continue
+        if inst.supplier_factor_g_per_kwh is not None:
+            lines.at[idx, "kgco2e_market"] = emissions_kg(row["kwh"], inst.supplier_factor_g_per_kwh)
+            lines.at[idx, "market_basis"] = f"supplier factor {inst.supplier_factor_g_per_kwh:g} g/kWh"
+        elif inst.renewable_share is not None:
+            lines.at[idx, "kgco2e_market"] = row["kgco2e"] * (1 - inst.renewable_share)
+            lines.at[idx, "market_basis"] = (f"renewable share {inst.renewable_share:.0%}; "
+                                             "remainder at location factor (no residual mix)")
+    return lines
+
+
+def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
+    """Derived lines for well-to-tank and T&D losses (DESNZ).
+
+    Scope 1 fuels and Scope 2 electricity on the DESNZ UK grid factor -> Scope 3 Cat 3.
+    Travel and freight WTT stay in their own category (Cat 6 / Cat 4), as DESNZ advises.
+    """
+    reg = ctx.register
+    rf = getattr(ctx.engagement, "radiative_forcing", True)
+    rows = []
+    for _, row in lines.iterrows():
+        extra: list[tuple[str, str, float, float]] = []  # (suffix, label, kg, kg_per_unit_or_kwh)
+        if row["kind"] in ("fuel", "travel", "freight") and row["scope"] in (1, 3):
+            fid = _desnz_factor_id(reg, row, "wtt", rf)
+            if fid:
+                extra.append(("wtt", "Well-to-tank", fid, row["quantity_base"] * reg.value(fid)))
+        if row["scope"] == 2 and row["factor_ids"] and str(row["factor_ids"][-1]).startswith("desnz-"):
+            for part, label in (("td", "T&D losses"), ("wtt", "Well-to-tank (generation)"),
+                                ("wtt_td", "Well-to-tank (T&D)")):
+                hits = reg.find(kind="electricity", region="GBR", part=part)
+                if len(hits):
+                    fid = hits["factor_id"].iloc[0]
+                    extra.append((part, label, fid, row["kwh"] * reg.value(fid)))
+        for suffix, label, fid, kg in extra:
+            new = row.copy()
+            new["activity_id"] = f"{row['activity_id']}~{suffix}"
+            new["derived_from"] = row["activity_id"]
+            new["description"] = f"{label}: {row['description']}"
+            to_cat3 = row["scope"] in (1, 2)
+            new["scope"] = 3
+            new["scope3_category"] = 3 if to_cat3 else row["scope3_category"]
+            new["scope_category_name"] = SCOPE3_CATEGORY_NAMES[int(new["scope3_category"])]
+            new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
+            ratio_lo = row["kgco2e_low"] / row["kgco2e"] if row["kgco2e"] else 1.0
+            ratio_hi = row["kgco2e_high"] / row["kgco2e"] if row["kgco2e"] else 1.0
+            new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, kg * ratio_lo, kg * ratio_hi
+            new["kgco2e_market"] = kg
+            new["market_basis"] = ""
+            new["intensity_g_per_kwh"] = np.nan
+            new["factor_ids"] = [fid]
+            new["method"] = f"upstream_{suffix}"
+            new["formula"] = ("kgCO2e = kWh × DESNZ factor" if row["scope"] == 2 else "kgCO2e = quantity × DESNZ WTT factor")
+            rows.append(new)
+    return pd.DataFrame(rows, columns=lines.columns)

@@ -1,0 +1,388 @@
+"""Discovery: read an engagement folder and validate it, reporting every problem at once.
+
+An engagement folder holds ``engagement.yaml`` and ``activities.csv`` (or ``intake.xlsx``).
+Validation is vectorised over the table and each problem names the file, row and column,
+so a consultant can fix a client's spreadsheet in one pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pint
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+from rapidfuzz import process as fuzz_process
+
+from audit.exceptions import InputError, Problem, ValidationError
+from audit.factors import cloud_regions, load_register
+from audit.models import (
+    ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership,
+)
+from audit.paths import ACTIVITIES_FILE, DATA_DIR, ENGAGEMENT_FILE
+from audit.scopes import allowed_ownership, kinds_table
+from audit.units import conversion_factor
+
+# Numeric columns' accepted ranges: (low, high, low_inclusive). None means unbounded.
+RANGES = {
+    "quantity": (0, None, True), "power_w": (0, None, False), "utilisation": (0, 1, False),
+    "pue": (1, 5, True), "carbon_intensity_g_per_kwh": (0, 5000, True), "input_tokens": (0, None, True),
+    "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
+    "data_quality": (1, 5, True),
+}
+PARAM_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")  # "70B": a model given by its size
+
+
+@dataclass
+class LoadedEngagement:
+    """A validated engagement: settings, the normalised activity table and input hashes."""
+
+    engagement: Engagement
+    activities: pd.DataFrame
+    folder: Path
+    input_files: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    warnings: list[str] = field(default_factory=list)
+
+
+def suggest(value: str, choices, limit: int = 3) -> str | None:
+    """A 'did you mean' hint from the nearest choices, or None."""
+    choices = list(choices)
+    if not value or not choices:
+        return None
+    hits = fuzz_process.extract(str(value), choices, limit=limit, score_cutoff=60)
+    return f"did you mean {', '.join(repr(h[0]) for h in hits)}?" if hits else None
+
+
+@lru_cache(maxsize=1)
+def providers() -> pd.DataFrame:
+    return pd.read_csv(DATA_DIR / "providers.csv", keep_default_na=False).set_index("alias")
+
+
+@lru_cache(maxsize=1)
+def known_countries() -> frozenset[str]:
+    reg = load_register()
+    return frozenset(reg.find(part="grid")["region"].loc[lambda s: s.str.fullmatch(r"[A-Z]{3}")])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- engagement.yaml -----------------------------------------------------------------------
+
+def read_engagement_yaml(path: Path) -> Engagement:
+    name = str(path)
+    if not path.exists():
+        raise ValidationError([Problem(name, "file not found", hint="run 'audit new NAME' to scaffold one")])
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValidationError([Problem(name, f"is not UTF-8 text (byte {e.start})",
+                                       hint="save it as UTF-8")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        row = mark.line + 1 if mark else None
+        raise ValidationError([Problem(name, f"is not valid YAML: {getattr(e, 'problem', e)}", row=row)]) from None
+    if not isinstance(data, dict):
+        raise ValidationError([Problem(name, "must be a mapping of keys to values (client: ..., period: ...)")])
+    try:
+        return Engagement.model_validate(data)
+    except PydanticValidationError as e:
+        problems = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            hint = None
+            if err["type"] == "extra_forbidden":
+                hint = suggest(str(err["loc"][-1]), Engagement.model_fields)
+                msg = "unknown key"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            else:
+                msg = f"{err['msg']} (got {err.get('input')!r})"
+            problems.append(Problem(name, msg, column=key, hint=hint))
+        raise ValidationError(problems) from None
+
+
+# --- activities table ----------------------------------------------------------------------
+
+def read_activities_csv(path: Path) -> pd.DataFrame:
+    """Read the CSV as strings (so we can say exactly what was wrong), BOM and all."""
+    name = str(path)
+    if not path.exists():
+        raise ValidationError([Problem(name, "file not found")])
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValidationError([Problem(name, f"is not UTF-8 text (bad byte 0x{raw[e.start]:02x})", row=line,
+                                       hint="re-save as 'CSV UTF-8' from Excel")]) from None
+    import io
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValidationError([Problem(name, f"could not be read as CSV: {e}")]) from None
+    return df
+
+
+def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Accept trailing spaces and case differences in headers; flag missing and unknown ones."""
+    problems: list[Problem] = []
+    df = df.rename(columns=lambda c: str(c).strip().lower().replace(" ", "_"))
+    cols = list(df.columns)
+    unknown = [c for c in cols if c not in ALL_COLUMNS and not c.startswith("unnamed:")]
+    for c in REQUIRED_COLUMNS:
+        if c not in cols:
+            problems.append(Problem(file, "required column is missing", sheet=sheet, column=c,
+                                    hint=suggest(c, unknown)))
+    for c in unknown:
+        problems.append(Problem(file, "unknown column", sheet=sheet, column=c,
+                                hint=suggest(c, ALL_COLUMNS) or f"allowed: {', '.join(ALL_COLUMNS)}"))
+    dup = [c for c in set(cols) if cols.count(c) > 1]
+    for c in dup:
+        problems.append(Problem(file, "column appears more than once", sheet=sheet, column=c))
+    # Blank trailing columns from spreadsheets ("Unnamed: 7") carry nothing; drop them.
+    df = df[[c for c in cols if not c.startswith("unnamed:")]] if not dup else df
+    for c in OPTIONAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    return df, problems
+
+
+def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
+                        sheet: str | None = None, first_row: int = 2) -> tuple[pd.DataFrame, list[Problem], list[str]]:
+    """Check every cell and return (normalised table, problems, warnings).
+
+    ``first_row`` is the row number a person sees for the first data row (2 under a header).
+    """
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    rows = pd.Series(np.arange(len(df)) + first_row, index=df.index)
+
+    def bad(mask: pd.Series, column: str, message, hint=None) -> None:
+        for i in df.index[mask.to_numpy()]:
+            msg = message(i) if callable(message) else message
+            h = hint(i) if callable(hint) else hint
+            problems.append(Problem(file, msg, row=int(rows[i]), column=column, sheet=sheet, hint=h))
+
+    df = df.copy()
+    for c in ALL_COLUMNS:
+        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""})
+    if df.empty:
+        problems.append(Problem(file, "has a header but no activities", sheet=sheet))
+        return df, problems, warnings
+
+    # Identity and text.
+    bad(df["activity_id"] == "", "activity_id", "is empty")
+    dup = df["activity_id"].duplicated(keep="first") & (df["activity_id"] != "")
+    first_seen = {a: int(rows[i]) for i, a in df["activity_id"][~dup].items()}
+    bad(dup, "activity_id", lambda i: f"duplicate id '{df.at[i, 'activity_id']}'",
+        lambda i: f"first used on row {first_seen.get(df.at[i, 'activity_id'])}")
+    bad(df["stage"] == "", "stage", "is empty", "name the pipeline stage, e.g. 'Ideation'")
+
+    # Kind: case-insensitive, with near matches.
+    kinds = [k.value for k in Kind]
+    df["kind"] = df["kind"].str.lower().str.replace(" ", "_").str.replace("-", "_")
+    bad(~df["kind"].isin(kinds), "kind", lambda i: f"unknown kind '{df.at[i, 'kind']}'",
+        lambda i: suggest(df.at[i, "kind"], kinds) or f"allowed: {', '.join(kinds)}")
+    kind_ok = df["kind"].isin(kinds)
+
+    # Numbers: parse, then check ranges.
+    for c in NUMERIC_COLUMNS:
+        text = df[c].str.replace(",", "", regex=False).str.replace("_", "", regex=False)
+        num = pd.to_numeric(text, errors="coerce")
+        blank = df[c] == ""
+        if c == "quantity":
+            bad(blank, c, "is empty", "give the amount in the row's unit")
+        nonnum = num.isna() & ~blank
+        bad(nonnum, c, lambda i, c=c: f"'{df.at[i, c]}' is not a number")
+        inf = np.isinf(num.fillna(0))
+        bad(inf, c, "must be a finite number")
+        lo, hi, lo_incl = RANGES[c]
+        ok = ~num.isna() & ~inf
+        if lo is not None:
+            below = ok & ((num < lo) if lo_incl else (num <= lo))
+            bad(below, c, lambda i, c=c: f"{df.at[i, c]} is out of range",
+                f"must be {'at least' if lo_incl else 'greater than'} {lo}" + (f" and at most {hi}" if hi is not None else ""))
+            ok &= ~below
+        if hi is not None:
+            above = ok & (num > hi)
+            bad(above, c, lambda i, c=c: f"{df.at[i, c]} is out of range", f"must be at most {hi}")
+        df[c] = num.where(ok, np.nan)
+    dq_frac = df["data_quality"].notna() & (df["data_quality"] % 1 != 0)
+    bad(dq_frac, "data_quality", "must be a whole number from 1 (measured) to 5 (spend-based)")
+
+    # Units: known and convertible to the kind's base unit (pint).
+    kt = kinds_table()
+    df["base_unit"] = df["kind"].map(kt["base_unit"]).fillna("")
+    factors = np.full(len(df), np.nan)
+    for pos, (i, unit, base) in enumerate(zip(df.index, df["unit"], df["base_unit"])):
+        if not base:
+            continue
+        if unit == "":
+            problems.append(Problem(file, "is empty", row=int(rows[i]), column="unit", sheet=sheet,
+                                    hint=f"the base unit for {df.at[i, 'kind']} is {base}"))
+            continue
+        try:
+            factors[pos] = conversion_factor(unit, base)
+        except pint.DimensionalityError:
+            problems.append(Problem(file, f"unit '{unit}' cannot be converted to {base}", row=int(rows[i]),
+                                    column="unit", sheet=sheet,
+                                    hint=f"{df.at[i, 'kind']} is counted in {base}"))
+        except Exception:  # noqa: BLE001 - pint raises many parse errors for one mistake
+            problems.append(Problem(file, f"unknown unit '{unit}'", row=int(rows[i]), column="unit", sheet=sheet,
+                                    hint=suggest(unit, ["kWh", "MWh", "litre", "gallon", "passenger_km",
+                                                        "passenger_mile", "room_night", "tonne_km", "gpu_hour",
+                                                        "vcpu_hour", "request", "image", "video_second",
+                                                        "tb_month", "GB", "TB"]) or f"use {base}"))
+    df["unit_factor"] = factors
+    df["quantity_base"] = df["quantity"] * df["unit_factor"]
+
+    # Provider (before ownership: a provider implies a purchased service by default).
+    prov = providers()
+    df["provider"] = df["provider"].str.lower()
+    unknown_p = (df["provider"] != "") & ~df["provider"].isin(prov.index)
+    bad(unknown_p, "provider", lambda i: f"unknown provider '{df.at[i, 'provider']}'",
+        lambda i: suggest(df.at[i, "provider"], prov.index) or f"known: {', '.join(prov.index)}")
+    df["provider_canonical"] = df["provider"].map(prov["provider"]).fillna("")
+
+    # Ownership: default by kind, then check the (kind, ownership) pair has a scope rule.
+    df["ownership"] = df["ownership"].str.lower().str.replace(" ", "_")
+    owners = [o.value for o in Ownership]
+    bad((df["ownership"] != "") & ~df["ownership"].isin(owners), "ownership",
+        lambda i: f"unknown ownership '{df.at[i, 'ownership']}'",
+        lambda i: suggest(df.at[i, "ownership"], owners) or f"allowed: {', '.join(owners)}")
+    default_own = np.where(df["provider"] != "", df["kind"].map(kt["default_ownership_with_provider"]),
+                           df["kind"].map(kt["default_ownership"]))
+    df["ownership"] = df["ownership"].where(df["ownership"] != "", pd.Series(default_own, index=df.index).fillna(""))
+    for i in df.index[kind_ok & df["ownership"].isin(owners)]:
+        allowed = allowed_ownership(df.at[i, "kind"])
+        if df.at[i, "ownership"] not in allowed:
+            problems.append(Problem(file, f"ownership '{df.at[i, 'ownership']}' is not valid for {df.at[i, 'kind']}",
+                                    row=int(rows[i]), column="ownership", sheet=sheet,
+                                    hint=f"allowed: {', '.join(allowed)}"))
+
+    # Region: ISO-3, provider:cloud-region, or blank (the engagement default).
+    regions = cloud_regions()
+    countries = known_countries()
+    df["region"] = df["region"].where(df["region"].str.contains(":"), df["region"].str.upper())
+    blank_r = df["region"] == ""
+    is_cloud = df["region"].str.contains(":")
+    cloud_key = df["region"].str.lower()
+    bad(is_cloud & ~cloud_key.isin(regions), "region", lambda i: f"unknown cloud region '{df.at[i, 'region']}'",
+        lambda i: suggest(df.at[i, "region"].lower(), regions) or "use provider:region, e.g. aws:eu-west-2")
+    bad(~blank_r & ~is_cloud & ~df["region"].isin(countries), "region",
+        lambda i: f"unknown region '{df.at[i, 'region']}'",
+        lambda i: suggest(df.at[i, "region"], countries) or "use an ISO 3166 alpha-3 code such as GBR")
+    df["region"] = df["region"].where(~is_cloud, cloud_key)
+    df["country"] = np.where(is_cloud, cloud_key.map(regions).fillna(""), df["region"])
+
+    # Modes, models and kind-specific needs.
+    df["mode"] = df["mode"].str.lower().str.replace(" ", "_").str.replace("-", "_")
+    df["model"] = df["model"]
+    _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
+
+    # Data quality default per kind.
+    dq_default = pd.to_numeric(df["kind"].map(kt["default_data_quality"]), errors="coerce")
+    df["data_quality"] = df["data_quality"].fillna(dq_default)
+    df["row_number"] = rows
+    return df, problems, warnings
+
+
+def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> None:
+    from audit.estimate import resolve_llm_model, valid_modes, video_models  # estimator owns the vocabulary
+
+    for i in df.index:
+        kind = df.at[i, "kind"]
+        r = int(rows[i])
+        modes = valid_modes(kind)
+        mode = df.at[i, "mode"]
+        if modes is not None and mode and mode not in modes:
+            problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
+                                    hint=suggest(mode, modes) or f"allowed: {', '.join(sorted(modes)[:12])}…"))
+        if kind == "llm_api":
+            has_power = not math.isnan(df.at[i, "power_w"]) if isinstance(df.at[i, "power_w"], float) else False
+            if math.isnan(df.at[i, "output_tokens"]):
+                problems.append(Problem(file, "llm_api needs output_tokens (per request)", row=r,
+                                        column="output_tokens", sheet=sheet))
+            model = df.at[i, "model"]
+            if not model and not has_power:
+                problems.append(Problem(file, "llm_api needs a model (e.g. gpt-4o-mini, or a size such as 8B)",
+                                        row=r, column="model", sheet=sheet))
+            elif model and not PARAM_COUNT.match(model) and not has_power:
+                found, hint = resolve_llm_model(df.at[i, "provider"], model)
+                if found is None:
+                    problems.append(Problem(file, f"unknown model '{model}'"
+                                            + (f" for provider '{df.at[i, 'provider']}'" if df.at[i, "provider"] else ""),
+                                            row=r, column="model", sheet=sheet, hint=hint))
+        elif kind == "video_generation":
+            model = df.at[i, "model"]
+            if model and model not in video_models() and math.isnan(df.at[i, "power_w"]):
+                problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model", sheet=sheet,
+                                        hint=suggest(model, video_models())))
+        elif kind == "gpu_compute":
+            from audit.estimate import hardware_ids
+            hw = df.at[i, "hardware"].lower()
+            if math.isnan(df.at[i, "power_w"]):
+                if not hw:
+                    problems.append(Problem(file, "gpu_compute needs power_w or a hardware model", row=r,
+                                            column="hardware", sheet=sheet, hint=suggest("a100", hardware_ids())))
+                elif hw not in hardware_ids():
+                    problems.append(Problem(file, f"unknown hardware '{df.at[i, 'hardware']}'", row=r,
+                                            column="hardware", sheet=sheet,
+                                            hint=suggest(hw, hardware_ids()) or "or give power_w"))
+        if 0 < df.at[i, "accepted_fraction"] <= 1 and kind not in ("image_generation", "video_generation", "llm_api"):
+            warnings.append(f"{file}, row {r}: accepted_fraction is only used for generative kinds; ignored")
+
+
+def load_engagement(folder: str | Path) -> LoadedEngagement:
+    """Read and validate an engagement folder. Raises ``ValidationError`` listing every problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: engagement folder not found")
+    yaml_path = folder / ENGAGEMENT_FILE
+    engagement = read_engagement_yaml(yaml_path)
+    csv_path = folder / ACTIVITIES_FILE
+    xlsx_path = folder / "intake.xlsx"
+    if csv_path.exists():
+        raw, file, sheet, first = read_activities_csv(csv_path), str(csv_path), None, 2
+        data_path = csv_path
+    elif xlsx_path.exists():
+        from audit.workbook import read_intake_workbook
+        raw, sheet, first = read_intake_workbook(xlsx_path)
+        file, data_path = str(xlsx_path), xlsx_path
+    else:
+        raise ValidationError([Problem(str(csv_path), "file not found",
+                                       hint="an engagement needs activities.csv or intake.xlsx")])
+    df, problems = normalise_headers(raw, file, sheet)
+    if problems:
+        raise ValidationError(problems)
+    df, problems, warnings = validate_activities(df, engagement, file, sheet, first)
+    if problems:
+        raise ValidationError(problems)
+    hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}
+    return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
+
+
+def load_activities_file(path: str | Path, engagement: Engagement | None = None) -> LoadedEngagement:
+    """Validate a bare activities CSV (``audit estimate``), with a default engagement if none."""
+    path = Path(path)
+    engagement = engagement or Engagement(client="(ad hoc)", period="n/a", currency="GBP",
+                                          carbon_price_per_tonne=0, default_region="GBR")
+    df, problems = normalise_headers(read_activities_csv(path), str(path))
+    if problems:
+        raise ValidationError(problems)
+    df, problems, warnings = validate_activities(df, engagement, str(path))
+    if problems:
+        raise ValidationError(problems)
+    return LoadedEngagement(engagement, df.reset_index(drop=True), path.parent, {path.name: _sha256(path)}, warnings)

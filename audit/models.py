@@ -1,0 +1,123 @@
+"""The engagement's vocabulary as pydantic models and enums.
+
+Models forbid unknown keys so that a typo in ``engagement.yaml`` is an error, not a
+silently ignored setting.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Kind(str, Enum):
+    """Activity kinds; their base units and defaults live in data/kinds.csv."""
+
+    llm_api = "llm_api"
+    image_generation = "image_generation"
+    video_generation = "video_generation"
+    gpu_compute = "gpu_compute"
+    cpu_compute = "cpu_compute"
+    electricity = "electricity"
+    fuel = "fuel"
+    travel = "travel"
+    accommodation = "accommodation"
+    freight = "freight"
+    storage = "storage"
+    data_transfer = "data_transfer"
+
+
+class Ownership(str, Enum):
+    """Who owns or controls the thing that emits; decides the GHG Protocol scope."""
+
+    owned = "owned"
+    leased = "leased"
+    purchased_service = "purchased_service"
+    employee = "employee"
+
+
+class DataQuality(int, Enum):
+    """1 = best. Follows the GHG Protocol Scope 3 data hierarchy."""
+
+    measured = 1
+    supplier_specific = 2
+    modelled = 3
+    proxy = 4
+    spend_based = 5
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+ISO3 = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 country code")]
+
+
+class MarketInstrument(_Strict):
+    """A contractual instrument for market-based Scope 2 (GHG Protocol Scope 2 Guidance)."""
+
+    region: str = Field(description="ISO-3 country, or provider:cloud-region, the instrument covers")
+    supplier_factor_g_per_kwh: float | None = Field(default=None, ge=0)
+    renewable_share: float | None = Field(default=None, ge=0, le=1)
+    description: str = ""
+
+
+class FactorOverride(_Strict):
+    """A consultant's replacement for a register factor, recorded with a reason."""
+
+    factor_id: str
+    value: float = Field(ge=0)
+    reason: str = Field(min_length=3)
+    source: str = "engagement override"
+
+
+class Scope3Exclusion(_Strict):
+    category: int = Field(ge=1, le=15)
+    reason: str = Field(min_length=3)
+
+
+class Engagement(_Strict):
+    """engagement.yaml: who the audit is for and the settings the consultant chose."""
+
+    client: str = Field(min_length=1)
+    period: str = Field(min_length=1, description="Reporting period, e.g. 2025 or 2025-04/2026-03")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    carbon_price_per_tonne: float = Field(ge=0)
+    default_region: ISO3
+    description: str = ""
+    consultant: str = ""
+    base_year: int | None = None
+    radiative_forcing: bool = Field(
+        default=True,
+        description="Flights include the radiative-forcing uplift (DESNZ 'with RF' factors).",
+    )
+    upstream_cat3: bool = Field(
+        default=True,
+        description="Add well-to-tank and T&D lines (DESNZ) for fuels, travel, freight and UK electricity.",
+    )
+    effort_threshold_person_days: float = Field(default=20, ge=0)
+    market_instruments: list[MarketInstrument] = Field(default_factory=list)
+    factor_overrides: list[FactorOverride] = Field(default_factory=list)
+    scope3_exclusions: list[Scope3Exclusion] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+    stages: list[str] = Field(default_factory=list, description="Stage order for the process map")
+
+    @field_validator("currency", "default_region", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.strip().upper() if isinstance(v, str) else v
+
+
+# The activity table's contract (README). Column order is the order we write them back.
+REQUIRED_COLUMNS = ("activity_id", "stage", "description", "kind", "quantity", "unit")
+OPTIONAL_COLUMNS = (
+    "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
+    "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
+    "accepted_fraction", "data_quality", "notes",
+)
+NUMERIC_COLUMNS = (
+    "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
+    "input_tokens", "output_tokens", "latency_s", "accepted_fraction", "data_quality",
+)
+ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS

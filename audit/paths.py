@@ -1,0 +1,32 @@
+"""Every filesystem location the toolkit knows about, in one place.
+
+The package runs from a source checkout (``pip install -e .``), so data, templates and
+notebooks are found relative to the repository root. ``AUDIT_DATA_DIR`` and friends let a
+consultancy point the toolkit at its own vetted copies without editing code.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+DATA_DIR = Path(os.environ.get("AUDIT_DATA_DIR", PROJECT_DIR / "data"))
+TEMPLATES_DIR = Path(os.environ.get("AUDIT_TEMPLATES_DIR", PROJECT_DIR / "templates"))
+NOTEBOOKS_DIR = Path(os.environ.get("AUDIT_NOTEBOOKS_DIR", PROJECT_DIR / "notebooks"))
+
+FACTORS_DIR = DATA_DIR / "factors"
+SOURCES_DIR = DATA_DIR / "sources"
+SAMPLE_ENGAGEMENT_DIR = DATA_DIR / "sample_engagement"
+
+UNITS_FILE = DATA_DIR / "units.txt"
+SCOPE_RULES_FILE = DATA_DIR / "scope_rules.csv"
+KINDS_FILE = DATA_DIR / "kinds.csv"
+INTERVENTIONS_FILE = DATA_DIR / "interventions.yaml"
+
+# The pipeline's notebooks, in the order papermill runs them.
+PIPELINE_NOTEBOOKS = ("01_discovery.ipynb", "02_scope_mapping.ipynb", "03_feasibility.ipynb")
+
+ENGAGEMENT_FILE = "engagement.yaml"
+ACTIVITIES_FILE = "activities.csv"
