@@ -577,6 +577,7 @@ class Estimate:
     lines: pd.DataFrame
     register: FactorRegister
     engagement: object
+    activities: pd.DataFrame | None = None  # the validated input rows, regions defaulted
 
     @property
     def factors_used(self) -> pd.DataFrame:
@@ -593,6 +594,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     blank = df["region"] == ""
     df.loc[blank, "region"] = _default_region(df[blank], eng)
     df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
+    activities = df.copy()
     df = map_scopes(df)
 
     parts = []
@@ -633,7 +635,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
     reg = _extend(reg, ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
-    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng)
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities)
 
 
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:

@@ -77,6 +77,37 @@ class Scope3Exclusion(_Strict):
     reason: str = Field(min_length=3)
 
 
+class ForecastSettings(_Strict):
+    """Overrides of data/forecast_defaults.yaml; anything left out keeps its default."""
+
+    years: int | None = Field(default=None, ge=1, le=5)
+    usage_growth_per_year: dict[str, float] = Field(default_factory=dict)
+    model_efficiency_per_year: float | None = Field(default=None, ge=0, lt=1)
+    grid_decarbonisation_per_year: dict[str, float] = Field(default_factory=dict)
+    electricity_price_per_kwh: float | None = Field(default=None, ge=0)
+    day_rate: float | None = Field(default=None, ge=0)
+
+
+class InterventionEffort(_Strict):
+    person_days: float = Field(ge=0)
+    capex: float = Field(default=0, ge=0)
+    opex_per_year: float = 0
+    lifetime_years: float = Field(default=3, gt=0)
+
+
+class Intervention(_Strict):
+    """One lever from data/interventions.yaml (or the engagement's own list)."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    description: str = ""
+    applies_to: dict[str, list[str]]
+    change: dict
+    effort: InterventionEffort
+    risks: str = ""
+    basis: str = ""
+
+
 class Engagement(_Strict):
     """engagement.yaml: who the audit is for and the settings the consultant chose."""
 
@@ -102,6 +133,9 @@ class Engagement(_Strict):
     scope3_exclusions: list[Scope3Exclusion] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     stages: list[str] = Field(default_factory=list, description="Stage order for the process map")
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    interventions: list[Intervention] = Field(
+        default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
 
     @field_validator("currency", "default_region", mode="before")
     @classmethod

@@ -30,3 +30,26 @@ PIPELINE_NOTEBOOKS = ("01_discovery.ipynb", "02_scope_mapping.ipynb", "03_feasib
 
 ENGAGEMENT_FILE = "engagement.yaml"
 ACTIVITIES_FILE = "activities.csv"
+
+
+def slugify(name: str, fallback: str = "engagement") -> str:
+    """A file-name-safe slug: ASCII letters, digits, '-', '_' and '.', never '..' or a path.
+
+    Client names and activity ids become file names through this function only.
+    """
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("\x00", "")).strip(".-_")
+    text = re.sub(r"[-._]*-[-._]*|\.{2,}", lambda m: "-" if "-" in m.group(0) else ".", text)
+    return text[:80] or fallback
+
+
+def safe_child(root: Path, name: str) -> Path:
+    """``root / slugify(name)``, guaranteed to stay inside ``root``."""
+    root = Path(root).resolve()
+    child = (root / slugify(name)).resolve()
+    if child.parent != root:
+        raise ValueError(f"refusing to write outside {root}: {name!r}")
+    return child

@@ -37,6 +37,7 @@ class AuditResults:
     manifest: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # feasibility tables for reports (MACC, shifting, …)
+    activities: pd.DataFrame | None = None  # validated input rows (for re-estimating interventions)
 
     # --- aggregates ---------------------------------------------------------------------
     @property
@@ -84,7 +85,8 @@ class AuditResults:
 
 def from_estimate(est: Estimate, warnings: list[str] | None = None) -> AuditResults:
     return AuditResults(engagement=est.engagement, factor_set=est.register.factor_set.label,
-                        lines=est.lines, factors=est.factors_used, warnings=list(warnings or []))
+                        lines=est.lines, factors=est.factors_used, warnings=list(warnings or []),
+                        activities=est.activities)
 
 
 # --- aggregation (pure functions over the lines table) -----------------------------------

@@ -1,0 +1,51 @@
+# Sustainability audits of GenAI content pipelines.  `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := genai-audit
+OUT ?= reports/sample
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (genai-audit)" >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv, install the toolkit and register the Jupyter kernel
+
+system-deps: ## Install LibreOffice and Chromium from Debian (needs root) for PDF and output tests
+	@bash scripts/ensure_system_deps.sh
+
+demo: install ## Set up everything and run the sample audit
+	@bash scripts/ensure_system_deps.sh --quiet || echo "(continuing without PDF: Chromium unavailable)"
+	$(BIN)/audit run data/sample_engagement --out $(OUT)
+	@echo
+	@echo "Open $(OUT)/report.html in a browser, $(OUT)/report.xlsx in Excel, or run 'make lab'."
+
+test: install ## Run pytest and the nbval notebook regression tests
+	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
+	$(BIN)/python -m pytest tests -m "not fuzz" -q
+	cd notebooks && ../$(BIN)/python -m pytest --nbval . --nbval-sanitize-with ../tests/nbval_sanitize.cfg --nbval-current-env -q -p no:cacheprovider
+
+test-full: system-deps test ## Everything in `test`, with LibreOffice and Chromium installed first
+
+lab: install ## Open the notebooks in JupyterLab with the project kernel
+	$(BIN)/jupyter lab notebooks/
+
+benchmark: install ## Run the benchmark scripts (prints ratios against in-process baselines)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean: ## Remove generated reports and caches (keeps .venv)
+	rm -rf reports .pytest_cache .hypothesis notebooks/.ipynb_checkpoints
+
+distclean: clean ## Also remove the virtual environment
+	rm -rf $(VENV)
+
+.PHONY: help install system-deps demo test test-full lab benchmark clean distclean

@@ -1,0 +1,133 @@
+"""Batch audits: many engagements, each in its own process, one failure never stops the rest.
+
+Each engagement runs as ``python -m audit run`` in a child process (its own kernel, its
+own memory, killable on timeout with its kernel). A thread pool only waits on children;
+papermill never runs in a thread. Starts are staggered so that kernels launched together
+do not collide on ZMQ ports (papermill's "kernel didn't respond" failures).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.paths import ENGAGEMENT_FILE, safe_child
+
+SUMMARY_FILE = "batch_summary.csv"
+SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
+DEFAULT_TIMEOUT_S = 1800
+STAGGER_S = 1.0
+
+
+@dataclass
+class Outcome:
+    engagement: str
+    status: str  # ok | failed
+    seconds: float
+    error: str = ""
+
+
+def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
+    """Engagement folder -> output folder name (slugified, de-duplicated)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for d in engagement_dirs:
+        base = safe_child(Path("."), d.name).name
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out[d] = base if n == 0 else f"{base}-{n + 1}"
+    return out
+
+
+def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str]) -> Outcome:
+    cmd = [sys.executable, "-m", "audit", "run", str(engagement_dir), "--out", str(out_dir), *extra_args]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and its kernel
+        proc.communicate()
+        return Outcome(engagement_dir.name, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
+    seconds = time.perf_counter() - t0
+    if proc.returncode == 0:
+        return Outcome(engagement_dir.name, "ok", seconds)
+    lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
+    message = " | ".join(lines[-6:]) if lines else f"exit status {proc.returncode}"
+    return Outcome(engagement_dir.name, "failed", seconds, message[:2000])
+
+
+def read_summary(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["engagement"]: row for row in csv.DictReader(f)}
+
+
+def write_summary(path: Path, outcomes: list[Outcome]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(SUMMARY_COLUMNS)
+        for o in outcomes:
+            w.writerow([o.engagement, o.status, f"{o.seconds:.2f}", o.error])
+    os.replace(tmp, path)
+
+
+def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int = 1, resume: bool = False,
+              timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: list[str] | None = None,
+              progress: bool | None = None) -> list[Outcome]:
+    """Audit every engagement folder into ``out_root/<name>/``; write ``batch_summary.csv``."""
+    from tqdm.auto import tqdm
+
+    out_root = Path(out_root).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(d).resolve() for d in engagement_dirs]
+    names = output_names(dirs)
+    previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
+    outcomes: dict[Path, Outcome] = {}
+    todo = []
+    for d in dirs:
+        prev = previous.get(d.name)
+        if prev and prev["status"] == "ok" and (out_root / names[d] / "results.json").exists():
+            outcomes[d] = Outcome(d.name, "ok", float(prev["seconds"] or 0), "")
+        elif not (d / ENGAGEMENT_FILE).exists():
+            outcomes[d] = Outcome(d.name, "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
+        else:
+            todo.append(d)
+    extra = list(extra_args or [])
+    lock = threading.Lock()
+    next_start = [time.monotonic()]
+
+    def job(d: Path) -> Outcome:
+        with lock:  # stagger kernel starts
+            wait = next_start[0] - time.monotonic()
+            next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
+        if wait > 0:
+            time.sleep(wait)
+        return _run_child(d, out_root / names[d], timeout_s, extra)
+
+    show = sys.stderr.isatty() if progress is None else progress
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(todo), desc="engagements", unit="eng", disable=not show) as bar:
+        futures = {pool.submit(job, d): d for d in todo}
+        for fut in as_completed(futures):
+            d = futures[fut]
+            try:
+                outcomes[d] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a harness fault fails only this engagement
+                outcomes[d] = Outcome(d.name, "failed", 0.0, f"{type(exc).__name__}: {exc}")
+            bar.set_postfix_str(f"{outcomes[d].engagement}: {outcomes[d].status}")
+            bar.update()
+            write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])
+    ordered = [outcomes[d] for d in dirs]
+    write_summary(out_root / SUMMARY_FILE, ordered)
+    return ordered

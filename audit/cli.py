@@ -1,0 +1,196 @@
+"""Command line: one command per pipeline step.
+
+    audit new NAME                      scaffold an engagement folder
+    audit validate ENGAGEMENT_DIR       discovery only: check the inputs
+    audit estimate ACTIVITIES.csv       scope mapping and estimates, no notebooks
+    audit run ENGAGEMENT_DIR --out OUT  the full audit: notebooks and reports
+    audit batch DIR... --out ROOT       many engagements, isolated, in parallel
+
+User mistakes print a located message and exit with status 2 (no traceback; --debug
+shows one). Other failures exit with status 1.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from audit.exceptions import AuditError, InputError
+
+app = typer.Typer(
+    help="Sustainability audits of content pipelines that use generative AI.\n\n"
+         "Start with `audit new CLIENT`, fill in the activities, then `audit run CLIENT --out reports/CLIENT`.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
+)
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+
+class Format(str, Enum):
+    json = "json"
+    table = "table"
+
+
+def _guard(fn):
+    """Turn toolkit errors into a clean message and exit status (2 for bad input)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except AuditError as exc:
+            if debug:
+                traceback.print_exc()
+            label = "error in input" if isinstance(exc, InputError) else "error"
+            typer.echo(f"{label}: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: no report was written", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def run(
+    engagement_dir: Annotated[Path, typer.Argument(help="Folder with engagement.yaml and activities.csv (or intake.xlsx).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; replaced atomically on success.")],
+    kernel: Annotated[str, typer.Option(help="Jupyter kernel for the notebooks.")] = "python3",
+    cell_timeout: Annotated[int, typer.Option(help="Seconds before a notebook cell is stopped.")] = 600,
+    start_timeout: Annotated[int, typer.Option(help="Seconds to wait for the kernel to start.")] = 120,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
+    debug: DebugOpt = False,
+):
+    """Run the full audit of one engagement: notebooks, report.xlsx, report.html/.pdf, results.json.
+
+    Example:  audit run data/sample_engagement --out reports/sample
+    """
+    from audit.runner import run_engagement
+
+    summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
+                             start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
+    t = summary["totals"]
+    typer.echo(f"Audit written to {summary['out_dir']}")
+    typer.echo(f"  total {t['kgco2e'] / 1000:,.2f} tCO2e (range {t['kgco2e_low'] / 1000:,.2f}-"
+               f"{t['kgco2e_high'] / 1000:,.2f}); scope 2 market-based {t['scope2_market_kgco2e'] / 1000:,.2f} t")
+    for name in ("report.html", "report.pdf", "report.xlsx", "results.json", "notebooks/"):
+        p = Path(summary["out_dir"]) / name
+        if p.exists():
+            typer.echo(f"  {p}")
+    for note in summary["notes"]:
+        typer.echo(f"  note: {note}", err=True)
+
+
+@app.command()
+@_guard
+def batch(
+    engagement_dirs: Annotated[list[Path], typer.Argument(help="Engagement folders (e.g. clients/*).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Root folder: one sub-folder per engagement.")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Engagements run at once (one process each).")] = 1,
+    resume: Annotated[bool, typer.Option(help="Rerun only failed and missing engagements.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds before a hung engagement is killed.")] = 1800,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf")] = True,
+    debug: DebugOpt = False,
+):
+    """Audit many engagements; write ROOT/batch_summary.csv. Exits 1 if any failed.
+
+    Example:  audit batch clients/* --out reports/2025Q4 --jobs 2
+    """
+    from audit.batch import SUMMARY_FILE, run_batch
+
+    outcomes = run_batch(engagement_dirs, out, jobs=jobs, resume=resume, timeout_s=timeout,
+                         extra_args=[] if pdf else ["--no-pdf"])
+    failed = [o for o in outcomes if o.status != "ok"]
+    typer.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} engagements audited; summary: "
+               f"{Path(out).resolve() / SUMMARY_FILE}")
+    for o in failed:
+        typer.echo(f"  FAILED {o.engagement}: {o.error}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guard
+def estimate(
+    activities: Annotated[Path, typer.Argument(help="activities.csv to estimate.")],
+    engagement: Annotated[Optional[Path], typer.Option(help="engagement.yaml for settings (default: GBR, no market instruments).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="json (results.json shape) or table.")] = Format.table,
+    debug: DebugOpt = False,
+):
+    """Estimate emissions for an activity table without notebooks or reports.
+
+    Example:  audit estimate activities.csv --engagement engagement.yaml --format json
+    """
+    from audit.estimate import estimate as run_estimate
+    from audit.intake import load_activities_file, read_engagement_yaml
+    from audit.results import from_estimate
+
+    eng = read_engagement_yaml(engagement) if engagement else None
+    loaded = load_activities_file(activities, eng)
+    results = from_estimate(run_estimate(loaded), loaded.warnings)
+    if format is Format.json:
+        typer.echo(json.dumps(results.to_json_dict(include_feasibility=False), indent=2, allow_nan=False))
+        return
+    import pandas as pd
+
+    cols = ["activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low", "kgco2e_high"]
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:,.3f}".format):
+        typer.echo(results.lines[cols].to_string(index=False))
+    t = results.totals
+    typer.echo(f"\nTotal {t['kgco2e']:,.1f} kgCO2e ({t['kgco2e_low']:,.1f}-{t['kgco2e_high']:,.1f}); "
+               f"scope 1 {t['scope1_kgco2e']:,.1f}, scope 2 location {t['scope2_location_kgco2e']:,.1f} / "
+               f"market {t['scope2_market_kgco2e']:,.1f}, scope 3 {t['scope3_kgco2e']:,.1f}")
+    for w in loaded.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+
+@app.command()
+@_guard
+def validate(
+    engagement_dir: Annotated[Path, typer.Argument(help="Engagement folder to check.")],
+    debug: DebugOpt = False,
+):
+    """Check an engagement's inputs and list every problem at once (discovery step).
+
+    Example:  audit validate clients/acme
+    """
+    from audit.intake import load_engagement
+
+    loaded = load_engagement(engagement_dir)
+    kinds = loaded.activities["kind"].value_counts()
+    typer.echo(f"{engagement_dir}: {len(loaded.activities)} activities OK "
+               f"({', '.join(f'{k} {v}' for k, v in kinds.items())})")
+    for w in loaded.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+
+@app.command()
+@_guard
+def new(
+    name: Annotated[str, typer.Argument(help="Client or engagement name; the folder name is a safe slug of it.")],
+    parent: Annotated[Path, typer.Option("--dir", help="Where to create the folder.")] = Path("."),
+    debug: DebugOpt = False,
+):
+    """Scaffold an engagement folder with engagement.yaml and a starter activities.csv.
+
+    Example:  audit new "Acme Studios" --dir clients
+    """
+    from audit.scaffold import scaffold_engagement
+
+    folder = scaffold_engagement(name, parent)
+    typer.echo(f"Created {folder}")
+    for p in sorted(folder.iterdir()):
+        typer.echo(f"  {p.name}")
+    typer.echo(f"Next: fill in {folder / 'activities.csv'}, then: audit validate {folder}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,162 @@
+"""Run one engagement end to end: notebooks through papermill, then the deliverables.
+
+Outputs are written into a temporary sibling folder and moved into place only when every
+step succeeded, so an interrupted or failed run never leaves a half-written report and
+the previous good report stays intact. A failed run's folder is kept as ``OUT.failed``
+with the executed notebooks, for debugging.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from audit.exceptions import AuditError, ExecutionError
+from audit.footprint import measured
+from audit.intake import load_engagement
+from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
+
+DEFAULT_KERNEL = "python3"
+DEFAULT_START_TIMEOUT_S = 120
+DEFAULT_CELL_TIMEOUT_S = 600
+
+
+def tool_version() -> str:
+    return metadata.version("genai-content-audit")
+
+
+def safe_parameters(params: dict[str, str]) -> dict[str, str]:
+    """Check that each parameter survives papermill's Python translation as the same value,
+    so text from a client (a folder name, say) can only ever arrive as data."""
+    from papermill.translators import PythonTranslator
+
+    for key, value in params.items():
+        literal = PythonTranslator.translate(value)
+        if ast.literal_eval(literal) != value:
+            raise ExecutionError(f"parameter {key!r} would not arrive as a plain value; refusing to run")
+    return params
+
+
+def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = DEFAULT_KERNEL,
+                      start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
+                      progress: bool = False) -> None:
+    """Run the pipeline notebooks in order with absolute-path parameters (no papermill cwd)."""
+    import papermill as pm
+
+    nb_out = work_dir / "notebooks"
+    nb_out.mkdir(parents=True, exist_ok=True)
+    params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
+    for name in PIPELINE_NOTEBOOKS:
+        try:
+            pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(nb_out / name), parameters=params,
+                                kernel_name=kernel_name, start_timeout=start_timeout,
+                                execution_timeout=cell_timeout, progress_bar=progress, log_output=False)
+        except Exception as exc:  # papermill raises PapermillExecutionError, DeadKernelError, TimeoutError…
+            raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "evalue", None) or str(exc)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return f"{ename}: {first}"[:500]
+
+
+def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
+    """Executed notebooks as HTML without code cells, for transparency beside the report."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    out = {}
+    for name in PIPELINE_NOTEBOOKS:
+        src = nb_dir / name
+        if src.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(str(src), as_version=4))
+            dest = src.with_suffix(".html")
+            dest.write_text(body, encoding="utf-8")
+            out[name] = dest
+    return out
+
+
+def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
+    """report.xlsx, report.html (+ report.pdf) and results.json from one AuditResults."""
+    from audit.report_excel import write_excel
+    from audit.report_html import write_html, write_pdf
+
+    notes = []
+    results.write_json(out_dir / "results.json")
+    write_excel(results, out_dir / "report.xlsx")
+    write_html(results, out_dir / "report.html")
+    if pdf:
+        try:
+            write_pdf(out_dir / "report.html", out_dir / "report.pdf")
+        except ExecutionError as exc:
+            notes.append(f"report.pdf not written: {exc}")
+    return notes
+
+
+def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_name: str = DEFAULT_KERNEL,
+                   start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
+                   pdf: bool = True, progress: bool = False) -> dict:
+    """Audit one engagement folder into ``out_dir`` atomically. Returns a small summary.
+
+    Raises ``InputError`` (bad input, nothing written) or ``ExecutionError``.
+    """
+    from audit.pipeline import load_results
+
+    engagement_dir = Path(engagement_dir).resolve()
+    out_dir = Path(out_dir).resolve()
+    loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    try:
+        with measured(loaded.engagement.default_region) as footprint:
+            execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
+            results = load_results(work)
+        results.footprint = footprint
+        results.manifest.update({"tool": "genai-content-audit", "tool_version": tool_version(),
+                                 "factor_set": results.factor_set})
+        notes = write_deliverables(results, work, pdf=pdf)
+        export_notebooks_html(work / "notebooks")
+        run_manifest = {**results.manifest, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
+        (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
+        _promote(work, out_dir)
+    except BaseException as exc:
+        _keep_failed(work, out_dir)
+        if isinstance(exc, AuditError):
+            raise
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise ExecutionError(f"{type(exc).__name__}: {exc}") from exc
+    return {"out_dir": str(out_dir), "totals": results.totals, "notes": notes}
+
+
+def _promote(work: Path, out_dir: Path) -> None:
+    """Swap the finished folder into place; the old report is removed only after the swap."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out_dir, old)
+    os.replace(work, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    failed = out_dir.parent / f"{out_dir.name}.failed"
+    if failed.exists():
+        shutil.rmtree(failed, ignore_errors=True)
+
+
+def _keep_failed(work: Path, out_dir: Path) -> None:
+    if not work.exists():
+        return
+    failed = out_dir.parent / f"{out_dir.name}.failed"
+    if failed.exists():
+        shutil.rmtree(failed, ignore_errors=True)
+    os.replace(work, failed)
