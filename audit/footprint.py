@@ -23,7 +23,7 @@ def measured(country_iso_code: str = "GBR"):
     try:
         from codecarbon import OfflineEmissionsTracker
 
-        tracker = OfflineEmissionsTracker(country_iso_code=country_iso_code, save_to_file=False,
+        tracker = OfflineEmissionsTracker(country_iso_code=country_iso_code, output_methods=[],
                                           log_level="error", measure_power_secs=5, tracking_mode="process")
         tracker.start()
     except Exception as exc:  # noqa: BLE001 - measurement is best effort, never fatal

@@ -129,10 +129,14 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
                                        hint="re-save as 'CSV UTF-8' from Excel")]) from None
     import io
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
+                         skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValidationError([Problem(name, f"could not be read as CSV: {e}")]) from None
-    return df
+    # Index = the row number a person sees (header is row 1); blank lines are dropped after.
+    df.index = np.arange(len(df)) + 2
+    blank = (df.apply(lambda col: col.str.strip()) == "").all(axis=1)
+    return df[~blank]
 
 
 def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -160,14 +164,14 @@ def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> 
 
 
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
-                        sheet: str | None = None, first_row: int = 2) -> tuple[pd.DataFrame, list[Problem], list[str]]:
+                        sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
 
-    ``first_row`` is the row number a person sees for the first data row (2 under a header).
+    ``df.index`` holds the row numbers a person sees in the file (header = row 1).
     """
     problems: list[Problem] = []
     warnings: list[str] = []
-    rows = pd.Series(np.arange(len(df)) + first_row, index=df.index)
+    rows = pd.Series(df.index.astype(int), index=df.index)
 
     def bad(mask: pd.Series, column: str, message, hint=None) -> None:
         for i in df.index[mask.to_numpy()]:
@@ -355,11 +359,11 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     csv_path = folder / ACTIVITIES_FILE
     xlsx_path = folder / "intake.xlsx"
     if csv_path.exists():
-        raw, file, sheet, first = read_activities_csv(csv_path), str(csv_path), None, 2
+        raw, file, sheet = read_activities_csv(csv_path), str(csv_path), None
         data_path = csv_path
     elif xlsx_path.exists():
         from audit.workbook import read_intake_workbook
-        raw, sheet, first = read_intake_workbook(xlsx_path)
+        raw, sheet = read_intake_workbook(xlsx_path)
         file, data_path = str(xlsx_path), xlsx_path
     else:
         raise ValidationError([Problem(str(csv_path), "file not found",
@@ -367,7 +371,7 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     df, problems = normalise_headers(raw, file, sheet)
     if problems:
         raise ValidationError(problems)
-    df, problems, warnings = validate_activities(df, engagement, file, sheet, first)
+    df, problems, warnings = validate_activities(df, engagement, file, sheet)
     if problems:
         raise ValidationError(problems)
     hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}

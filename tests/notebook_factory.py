@@ -1,0 +1,42 @@
+"""Minimal pipeline notebooks for runner and batch tests, including deliberately broken ones.
+
+They call the same pipeline steps as the real notebooks without the narrative, so fault
+handling is tested with a real kernel: a raising cell, a dying kernel, a hang.
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from audit.paths import PIPELINE_NOTEBOOKS
+
+STEPS = {
+    "01_discovery.ipynb": "from audit import pipeline\npipeline.discover(engagement_dir)",
+    "02_scope_mapping.ipynb": "from audit import pipeline\npipeline.map_and_estimate(engagement_dir, work_dir)",
+    "03_feasibility.ipynb": "from audit import pipeline\npipeline.assess_feasibility(work_dir, engagement_dir)",
+}
+FAULTS = {
+    "raise": "raise RuntimeError('boom in notebook')",
+    "die": "import os\nos._exit(1)",
+    "hang": "import time\ntime.sleep(600)",
+}
+
+
+def write_notebooks(folder: Path, fault: str | None = None, fault_in: str = "02_scope_mapping.ipynb",
+                    fault_when: str | None = None) -> Path:
+    """Write the three notebooks; with ``fault``, break ``fault_in``. ``fault_when`` limits the
+    fault to engagements whose folder name contains that text (for mixed batches)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PIPELINE_NOTEBOOKS:
+        params = new_code_cell('engagement_dir = ""\nwork_dir = ""', metadata={"tags": ["parameters"]})
+        cells = [params]
+        if fault and name == fault_in:
+            body = FAULTS[fault]
+            if fault_when:
+                body = f"if {fault_when!r} in engagement_dir:\n" + "\n".join("    " + ln for ln in body.splitlines())
+            cells.append(new_code_cell(body))
+        cells.append(new_code_cell(STEPS[name]))
+        nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"}})
+        nbformat.write(nb, str(folder / name))
+    return folder

@@ -1,0 +1,87 @@
+"""`audit batch`: isolation, summary, resume. Real child processes and kernels."""
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from audit.batch import output_names, run_batch
+from audit.cli import app
+from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.notebook_factory import write_notebooks
+
+pytestmark = pytest.mark.slow
+
+
+def _clients(root: Path, names):
+    for n in names:
+        shutil.copytree(SAMPLE_ENGAGEMENT_DIR, root / n)
+    return [root / n for n in names]
+
+
+def _summary(root: Path):
+    with (root / "batch_summary.csv").open() as f:
+        return {r["engagement"]: r for r in csv.DictReader(f)}
+
+
+def test_one_bad_client_never_stops_the_others(tmp_path, monkeypatch):
+    clients = _clients(tmp_path / "clients", ["good-a", "raises", "dies", "good-b"])
+    (clients[0].parent / "bad-input").mkdir()
+    (clients[0].parent / "bad-input" / "engagement.yaml").write_text("client: [unclosed\n")
+    nb = write_notebooks(tmp_path / "nb", fault="raise", fault_when="raises")
+    nb2 = write_notebooks(tmp_path / "nb2", fault="die", fault_when="dies", fault_in="01_discovery.ipynb")
+    # Both faults in one notebook set: 01 kills the kernel for "dies", 02 raises for "raises".
+    shutil.copy(nb2 / "01_discovery.ipynb", nb / "01_discovery.ipynb")
+    monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(nb))
+    out = tmp_path / "out"
+    outcomes = run_batch([*clients, clients[0].parent / "bad-input"], out, jobs=2, extra_args=["--no-pdf"])
+    status = {o.engagement: o.status for o in outcomes}
+    assert status == {"good-a": "ok", "raises": "failed", "dies": "failed", "good-b": "ok", "bad-input": "failed"}
+    rows = _summary(out)
+    assert list(rows) == ["good-a", "raises", "dies", "good-b", "bad-input"]
+    assert "boom in notebook" in rows["raises"]["error"]
+    assert "Dead" in rows["dies"]["error"] or "died" in rows["dies"]["error"].lower()
+    assert "engagement.yaml" in rows["bad-input"]["error"] and "Traceback" not in rows["bad-input"]["error"]
+    assert (out / "good-a" / "report.html").exists() and (out / "good-b" / "results.json").exists()
+    assert (out / "raises.failed" / "notebooks" / "02_scope_mapping.ipynb").exists()
+    assert float(rows["good-a"]["seconds"]) > 0
+
+
+def test_hang_is_killed_at_the_timeout_and_resume_reruns_only_failures(tmp_path, monkeypatch):
+    clients = _clients(tmp_path / "clients", ["fine", "hangs"])
+    monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(write_notebooks(tmp_path / "nb", fault="hang", fault_when="hangs")))
+    out = tmp_path / "out"
+    outcomes = run_batch(clients, out, jobs=2, timeout_s=25, extra_args=["--no-pdf"])
+    assert [o.status for o in outcomes] == ["ok", "failed"]
+    assert "timed out" in outcomes[1].error
+    first = (out / "fine" / "results.json").stat().st_mtime_ns
+    monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(write_notebooks(tmp_path / "nb-fixed")))
+    outcomes = run_batch(clients, out, jobs=2, resume=True, extra_args=["--no-pdf"])
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    assert (out / "fine" / "results.json").stat().st_mtime_ns == first  # not rerun
+    assert (out / "hangs" / "results.json").exists()
+
+
+def test_cli_batch_exit_status_and_summary(tmp_path):
+    """Input errors fail fast in the child (no kernel) and reach the summary as located messages."""
+    broken = tmp_path / "clients" / "broken"
+    shutil.copytree(SAMPLE_ENGAGEMENT_DIR, broken)
+    (broken / "activities.csv").write_text("activity_id,stage,description,kind,quantity,unit\nA,s,d,llm_api,-1,request\n")
+    not_an_engagement = tmp_path / "clients" / "empty"
+    not_an_engagement.mkdir()
+    result = CliRunner().invoke(app, ["batch", str(broken), str(not_an_engagement), "--out", str(tmp_path / "o"),
+                                      "--jobs", "2", "--no-pdf"])
+    assert result.exit_code == 1
+    rows = _summary(tmp_path / "o")
+    assert [r["status"] for r in rows.values()] == ["failed", "failed"]
+    assert "row 2" in rows["broken"]["error"] and "quantity" in rows["broken"]["error"]
+    assert "Traceback" not in rows["broken"]["error"]
+    assert "not an engagement folder" in rows["empty"]["error"]
+    assert "0 of 2 engagements audited" in result.output
+
+
+def test_output_names_are_safe_and_unique(tmp_path):
+    dirs = [tmp_path / "a" / "Client One", tmp_path / "b" / "Client One", tmp_path / "c" / "..evil"]
+    names = output_names(dirs)
+    assert list(names.values()) == ["Client-One", "Client-One-2", "evil"]

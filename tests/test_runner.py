@@ -1,0 +1,76 @@
+"""`audit run`: atomic outputs, kept failures, parameters that stay values."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from audit import runner
+from audit.exceptions import ExecutionError, InputError
+from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.notebook_factory import write_notebooks
+
+
+@pytest.fixture()
+def engagement(tmp_path) -> Path:
+    return Path(shutil.copytree(SAMPLE_ENGAGEMENT_DIR, tmp_path / "client-a"))
+
+
+@pytest.fixture()
+def minimal_notebooks(tmp_path, monkeypatch):
+    folder = write_notebooks(tmp_path / "nb")
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
+    return folder
+
+
+def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_path, minimal_notebooks):
+    out = tmp_path / "out"
+    summary = runner.run_engagement(engagement, out, pdf=False)
+    for name in ("report.xlsx", "report.html", "results.json", "manifest.json", "notebooks/01_discovery.ipynb",
+                 "notebooks/03_feasibility.html"):
+        assert (out / name).exists(), name
+    data = json.loads((out / "results.json").read_text())
+    acts = data["activities"]
+    assert data["totals"]["kgco2e"] == pytest.approx(sum(a["kgco2e"] for a in acts), rel=1e-12)
+    assert summary["totals"] == data["totals"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["footprint"]["method"].startswith("codecarbon")
+    assert set(manifest["input_files_sha256"]) == {"engagement.yaml", "activities.csv"}
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_failed_run_keeps_previous_report_and_the_failed_notebook(engagement, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", write_notebooks(tmp_path / "good"))
+    runner.run_engagement(engagement, out, pdf=False)
+    before = (out / "results.json").read_bytes()
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", write_notebooks(tmp_path / "bad", fault="raise"))
+    with pytest.raises(ExecutionError, match="02_scope_mapping.*boom in notebook"):
+        runner.run_engagement(engagement, out, pdf=False)
+    assert (out / "results.json").read_bytes() == before  # previous good report intact
+    failed = tmp_path / "out.failed"
+    assert (failed / "notebooks" / "02_scope_mapping.ipynb").exists()  # kept for debugging
+    assert not (failed / "report.html").exists()
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_bad_input_fails_before_any_kernel_and_writes_nothing(engagement, tmp_path, minimal_notebooks):
+    (engagement / "activities.csv").write_text("activity_id,stage\n1,x\n")
+    with pytest.raises(InputError):
+        runner.run_engagement(engagement, tmp_path / "out", pdf=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.failed").exists()
+
+
+@pytest.mark.parametrize("value", ['a"b', "x'\nimport os; os.system('echo pwned')\n'", "\\\" ; print(1) #",
+                                   "'''\n\"\"\"", "C:\\new\\table"])
+def test_parameters_arrive_as_values(value):
+    assert runner.safe_parameters({"p": value}) == {"p": value}
+
+
+def test_hostile_folder_name_is_passed_as_data(tmp_path, minimal_notebooks):
+    weird = tmp_path / 'x"; import os; os.system("touch PWNED"); y="'
+    shutil.copytree(SAMPLE_ENGAGEMENT_DIR, weird)
+    out = tmp_path / "out"
+    runner.run_engagement(weird, out, pdf=False)
+    assert (out / "results.json").exists()
+    assert not list(Path.cwd().glob("PWNED")) and not list(tmp_path.rglob("PWNED"))
