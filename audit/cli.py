@@ -192,5 +192,53 @@ def new(
     typer.echo(f"Next: fill in {folder / 'activities.csv'}, then: audit validate {folder}")
 
 
+@app.command()
+@_guard
+def shift(
+    profile: Annotated[list[str], typer.Option("--profile", "-p", help="Hourly CSV (timestamp,g_co2e_per_kwh; Electricity Maps or NESO exports also read) or a shipped country profile: GBR, FRA, DEU. Repeat to compare regions.")],
+    duration_hours: Annotated[float, typer.Option(help="How long the job runs.")],
+    earliest: Annotated[str, typer.Option(help="Earliest start, ISO 8601 (UTC if no offset).")],
+    deadline: Annotated[str, typer.Option(help="Latest end, ISO 8601; the job may end exactly then.")],
+    power_kw: Annotated[float, typer.Option(help="Average power of the job in kW.")] = 1.0,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    debug: DebugOpt = False,
+):
+    """Find the start time with the lowest emissions for a flexible job (carbon-aware shifting).
+
+    Example:  audit shift --profile GBR --duration-hours 6 --earliest 2025-03-01T18:00 --deadline 2025-03-02T12:00 --power-kw 2.4 --format json
+    """
+    import pandas as pd
+
+    from audit import shifting
+
+    try:
+        start, end = shifting._utc(earliest), shifting._utc(deadline)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--earliest/--deadline must be ISO 8601 date-times: {exc}") from None
+    results = {}
+    for p in profile:
+        if p.upper() in shifting.TYPICAL_COUNTRIES and not Path(p).exists():
+            series = shifting.typical_profile(p, start, end + pd.Timedelta(hours=1))
+        else:
+            series = shifting.read_profile(p)
+        results[p] = shifting.best_start(series, duration_hours, start, end, power_kw)
+    best_name = min(results, key=lambda k: results[k].kgco2e_best)
+    best = results[best_name]
+    if format is Format.json:
+        out = best.to_dict()
+        if len(results) > 1:
+            out["best_profile"] = best_name
+            out["by_profile"] = {k: v.to_dict() for k, v in results.items()}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for name, r in results.items():
+        typer.echo(f"{name}: start {r.best_start.isoformat()} -> end {r.best_end.isoformat()}: "
+                   f"{r.kgco2e_best:,.3f} kgCO2e vs {r.kgco2e_earliest:,.3f} at the earliest start "
+                   f"({r.saving_fraction:.1%} saved)")
+    if len(results) > 1:
+        typer.echo(f"Lowest: {best_name}")
+    typer.echo("Note: hourly-profile savings are reported apart from the annual inventory (annual factors).")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -564,7 +564,7 @@ def _extend(reg: FactorRegister, rows: list[dict]) -> FactorRegister:
     from audit.factors import REGISTER_COLUMNS
     new = pd.DataFrame(rows).reindex(columns=REGISTER_COLUMNS)
     for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
-        new[col] = new[col].fillna("").astype(str)
+        new[col] = new[col].astype(object).fillna("").astype(str)
     table = pd.concat([reg.table.reset_index(drop=True), new], ignore_index=True)
     table = table.drop_duplicates("factor_id", keep="last")
     return FactorRegister(table, reg.factor_set, dict(reg.overridden))

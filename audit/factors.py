@@ -82,7 +82,8 @@ def _codecarbon_grid() -> pd.DataFrame:
 def _codecarbon_cloud() -> pd.DataFrame:
     """Provider-published region intensities shipped in codecarbon (GCP only)."""
     root = resources.files("codecarbon") / "data" / "cloud" / "impact.csv"
-    df = pd.read_csv(root.open(encoding="utf-8-sig"))
+    with root.open(encoding="utf-8-sig") as f:
+        df = pd.read_csv(f)
     return pd.DataFrame({
         "factor_id": "grid:" + df["provider"] + ":" + df["region"],
         "name": "Cloud region grid intensity, " + df["provider"] + " " + df["region"],
@@ -268,7 +269,7 @@ def load_register() -> FactorRegister:
         table.loc[no_year, "notes"] = table.loc[no_year, "notes"].fillna("").astype(str) + \
             "; year is the package data release year"
     for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
-        table[col] = table[col].fillna("").astype(str)
+        table[col] = table[col].astype(object).fillna("").astype(str)
     return FactorRegister(table, fs)
 
 
@@ -277,7 +278,8 @@ def cloud_regions() -> dict[str, str]:
     """``provider:region`` -> ISO-3 country, from data/factors/cloud_regions.csv and codecarbon."""
     df = pd.read_csv(FACTORS_DIR / "cloud_regions.csv")
     out = {f"{p}:{r}": c for p, r, c in df[["provider", "region", "country"]].itertuples(index=False)}
-    cc = pd.read_csv((resources.files("codecarbon") / "data" / "cloud" / "impact.csv").open(encoding="utf-8-sig"))
+    with (resources.files("codecarbon") / "data" / "cloud" / "impact.csv").open(encoding="utf-8-sig") as f:
+        cc = pd.read_csv(f)
     for p, r, c in cc[["provider", "region", "countryIsoCode"]].itertuples(index=False):
         out.setdefault(f"{p}:{r}", c)
     return out

@@ -1,0 +1,1185 @@
+"""The auditable Excel deliverable: one workbook an auditor can follow cell by cell.
+
+``write_excel(results, path)`` writes eleven sheets from an ``AuditResults``: Summary,
+Process map, Activities, Scopes, Hotspots, Forecast, Feasibility, Factors, Assumptions,
+Data quality and Method.
+
+Where the arithmetic is simple the workbook holds LIVE formulas, not pasted numbers:
+
+* Activities, DESNZ conversion-factor lines and the derived ``upstream_*`` lines:
+  ``kgCO2e = Quantity used × INDEX(Factors value, MATCH(factor id, Factors id, 0))``.
+  For upstream lines of electricity (T&D, well-to-tank) the quantity used is the parent
+  line's kWh, stored as a value in that row's "Quantity used" column.
+* Activities, energy-based lines: ``kgCO2e = kWh × intensity / 1000`` (kWh itself comes
+  from a model, e.g. EcoLogits, and is stored as a value).
+* Totals are ``SUM``; Scopes are ``SUMIFS`` over the Activities table; stage and activity
+  roll-ups match text with ``SUMPRODUCT(--EXACT(...))``, which is exact and case-sensitive
+  and, unlike ``SUMIFS`` criteria, never reads client text as an operator or wildcard.
+
+``build_workbook`` also returns the Python value behind every formula cell (from the
+results, not recomputed from the formula), so a recalculation (LibreOffice, Excel) can be
+checked against the estimator.
+
+Security: every string goes through ``_text``, which stores it as a string cell, so client
+text such as ``=HYPERLINK(...)``, ``+1+1`` or ``@SUM(A1)`` can never become a formula.
+The only way to write a formula is the ``_F`` wrapper, whose formula text is built here
+from cell references, never from client text.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.marker import DataPoint
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.table import Table, TableStyleInfo
+
+from audit.models import DataQuality
+from audit.results import AuditResults
+from audit.scopes import SCOPE3_CATEGORY_NAMES
+
+__all__ = ["write_excel", "build_workbook", "SHEETS"]
+
+SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Factors",
+          "Assumptions", "Data quality", "Method")
+
+HEADER_ROW = 6  # title block in rows 1-4, the first table's header here
+MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
+PARETO_TOP = 15  # activities shown in the Pareto chart (the table lists all)
+MAX_CELL_CHARS = 32767  # Excel's limit for one cell
+
+# Okabe & Ito (2008) colour-blind-safe palette (no black: used for text).
+OKABE_ITO = ("0072B2", "E69F00", "009E73", "D55E00", "56B4E9", "CC79A7", "F0E442", "999999")
+INK, GREY, INPUT_BLUE = "1A1A1A", "595959", "0072B2"
+
+DQ_LABELS = {q.value: q.name.replace("_", "-") for q in DataQuality}  # 1 -> "measured", …
+
+METHOD_EXPLANATIONS = {
+    "ecologits_llm": ("Energy per request from EcoLogits 0.11.3: GPU energy grows with output tokens and the "
+                      "model's active parameters, plus the server's non-GPU share and our prefill term for input "
+                      "tokens, all times the data centre's PUE; times the number of requests. Emissions are that "
+                      "energy times the grid intensity where it runs.", "audit/estimate.py: method_llm_api"),
+    "image_per_image": ("Energy per generated image from Power Hungry Processing (Luccioni et al. 2024), or the "
+                        "measured power × latency when given, times PUE and the number of images; then energy × "
+                        "grid intensity.", "audit/estimate.py: method_image_generation"),
+    "ecologits_video": ("EcoLogits video model: server time per second of video from the model's latency "
+                        "regression, times server power and PUE; then energy × grid intensity.",
+                        "audit/estimate.py: method_video_generation"),
+    "accelerator_hours": ("GPU hours × average power (measured, or TDP × utilisation) / 1000 × PUE gives kWh; "
+                          "then kWh × grid intensity.", "audit/estimate.py: method_gpu_compute"),
+    "ccf_cpu": ("Cloud Carbon Footprint: vCPU hours × power between idle and full load at the utilisation "
+                "used, / 1000 × PUE; then kWh × grid intensity.", "audit/estimate.py: method_cpu_compute"),
+    "ccf_storage": ("Cloud Carbon Footprint: TB-months × 730.485 hours × kWh per TB-hour (SSD or HDD, "
+                    "replication included) × PUE; then kWh × grid intensity.", "audit/estimate.py: method_storage"),
+    "ccf_network": ("Cloud Carbon Footprint: GB transferred × kWh per GB × PUE; then kWh × grid intensity.",
+                    "audit/estimate.py: method_data_transfer"),
+    "metered": ("Metered electricity used as billed; emissions = kWh × grid intensity.",
+                "audit/estimate.py: method_electricity"),
+    "conversion_factor": ("The activity quantity (litres, passenger-km, room-nights, tonne-km) times the DESNZ "
+                          "conversion factor. Live formula in Activities.",
+                          "audit/estimate.py: method_conversion_factor"),
+    "upstream_wtt": ("Well-to-tank: emissions from producing and delivering the fuel or electricity (DESNZ WTT "
+                     "factor) times the parent line's quantity, or its kWh for electricity. Live formula.",
+                     "audit/estimate.py: _upstream_lines"),
+    "upstream_td": ("Transmission and distribution losses of UK grid electricity: the parent line's kWh × the "
+                    "DESNZ T&D factor. Live formula.", "audit/estimate.py: _upstream_lines"),
+    "upstream_wtt_td": ("Well-to-tank emissions of the T&D losses: the parent line's kWh × the DESNZ factor. "
+                        "Live formula.", "audit/estimate.py: _upstream_lines"),
+}
+ENERGY_FORMULA = "kgCO2e = kWh × gCO2e_per_kWh / 1000"
+
+
+# --- cells ---------------------------------------------------------------------------------
+
+def _text(cell, value: Any) -> None:
+    """Store ``value`` as a TEXT cell, never a formula (formula-injection guard).
+
+    openpyxl turns any string starting with ``=`` into a formula; forcing ``data_type``
+    to ``'s'`` after assignment keeps client text such as ``=HYPERLINK(…)``, ``+1+1``,
+    ``-2+3`` or ``@SUM(A1)`` inert. Characters XML cannot hold are replaced by U+FFFD; a
+    carriage return becomes a line feed (XML parsers would do so anyway, so this keeps
+    the stored value what a reader gets back); text is cut at Excel's 32,767 characters.
+    """
+    s = "" if value is None else str(value)
+    s = ILLEGAL_CHARACTERS_RE.sub("\ufffd", s.replace("\r\n", "\n").replace("\r", "\n"))
+    if len(s) > MAX_CELL_CHARS:
+        s = s[:MAX_CELL_CHARS - 1] + "…"
+    cell.value = s
+    cell.data_type = "s"
+
+
+@dataclass(frozen=True)
+class _F:
+    """A formula built here from cell references, with the Python value it must equal."""
+
+    formula: str
+    expected: float
+
+
+def _num(v: Any) -> float | int | None:
+    if v is None or v is pd.NA:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# --- styles ----------------------------------------------------------------------------------
+
+FORMATS = {  # key -> (number format, horizontal alignment, wrap)
+    "text": ("@", "left", False),
+    "wrap": ("@", "left", True),
+    "kg": ("#,##0.0", "right", False),
+    "kg3": ("#,##0.000", "right", False),
+    "t": ("#,##0.00", "right", False),
+    "kwh": ("#,##0.0", "right", False),
+    "precise": ("#,##0.0#####", "right", False),
+    "int": ("#,##0", "right", False),
+    "plain": ("0", "right", False),
+    "pct": ("0.0%", "right", False),
+    "money": ("#,##0", "right", False),
+    "score": ("0.00", "right", False),
+    "bool": ("General", "center", False),
+}
+
+
+def _register_styles(wb: Workbook) -> None:
+    """Named styles, registered once per workbook. Numbers come in two colours, the
+    spreadsheet-audit convention: blue = a value written by the estimator, black = a
+    live formula."""
+    thin = Side(style="thin", color="BFBFBF")
+    styles = [
+        NamedStyle("Audit Title", font=Font(name="Calibri", size=16, bold=True, color=INK)),
+        NamedStyle("Audit Subtitle", font=Font(name="Calibri", size=11, bold=True, color=GREY)),
+        NamedStyle("Audit Note", font=Font(name="Calibri", size=10, italic=True, color=GREY),
+                   alignment=Alignment(wrap_text=False, vertical="top")),
+        NamedStyle("Audit Section", font=Font(name="Calibri", size=13, bold=True, color=INPUT_BLUE)),
+        NamedStyle("Audit Header", font=Font(name="Calibri", size=10, bold=True, color="FFFFFF"),
+                   fill=PatternFill("solid", fgColor="0072B2"),
+                   alignment=Alignment(wrap_text=True, vertical="center", horizontal="center"),
+                   border=Border(bottom=thin)),
+    ]
+    for key, (fmt, horiz, wrap) in FORMATS.items():
+        align = Alignment(horizontal=horiz, vertical="top", wrap_text=wrap, indent=1 if horiz == "left" else 0)
+        styles.append(NamedStyle(f"Audit {key}", font=Font(name="Calibri", size=10, color=INK),
+                                 number_format=fmt, alignment=align))
+        if fmt not in ("@", "General"):
+            styles.append(NamedStyle(f"Audit {key} value", font=Font(name="Calibri", size=10, color=INPUT_BLUE),
+                                     number_format=fmt, alignment=align))
+            styles.append(NamedStyle(f"Audit {key} total", font=Font(name="Calibri", size=10, bold=True, color=INK),
+                                     number_format=fmt, alignment=align,
+                                     border=Border(top=Side(style="thin", color=INK),
+                                                   bottom=Side(style="double", color=INK))))
+    styles.append(NamedStyle("Audit label total", font=Font(name="Calibri", size=10, bold=True, color=INK),
+                             border=Border(top=Side(style="thin", color=INK), bottom=Side(style="double", color=INK))))
+    styles.append(NamedStyle("Audit stage", font=Font(name="Calibri", size=10, bold=True, color=INK),
+                             fill=PatternFill("solid", fgColor="E6F1F8"), alignment=Alignment(vertical="top")))
+    for st in styles:
+        wb.add_named_style(st)
+
+
+# --- the writer ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Col:
+    header: str
+    fmt: str = "text"
+    width: float = 12
+
+
+class _Book:
+    def __init__(self, results: AuditResults):
+        self.r = results
+        self.eng = results.engagement
+        self.wb = Workbook()
+        self.expected: dict[tuple[str, str], float] = {}
+        _register_styles(self.wb)
+        self.wb.remove(self.wb.active)
+        self.ws = {name: self.wb.create_sheet(name) for name in SHEETS}
+        self._table_names: set[str] = set()
+        self._widths: dict[str, dict[str, float]] = {name: {} for name in SHEETS}
+        self.lines = results.lines.reset_index(drop=True)
+        self.total_kg = float(self.lines["kgco2e"].sum())
+
+    # cells
+    def put(self, ws, row: int, col: int, value: Any, fmt: str = "text", total: bool = False):
+        cell = ws.cell(row=row, column=col)
+        if isinstance(value, _F):
+            cell.value = value.formula
+            if not value.formula.startswith("="):
+                raise ValueError(f"not a formula: {value.formula!r}")
+            self.expected[(ws.title, cell.coordinate)] = float(value.expected)
+            cell.style = f"Audit {fmt} total" if total and fmt not in ("text", "wrap", "bool") else f"Audit {fmt}"
+        elif isinstance(value, str):
+            _text(cell, value)
+            cell.style = "Audit label total" if total else f"Audit {'wrap' if fmt == 'wrap' else 'text'}"
+        elif isinstance(value, bool):
+            cell.value = value
+            cell.style = "Audit bool"
+        else:
+            v = _num(value)
+            cell.value = v
+            if fmt in ("text", "wrap", "bool"):
+                cell.style = f"Audit {fmt}"
+            elif total:
+                cell.style = f"Audit {fmt} total"
+            else:
+                cell.style = f"Audit {fmt} value"
+        return cell
+
+    def title_block(self, ws, title: str, note: str = "") -> None:
+        c = ws.cell(row=1, column=1)
+        _text(c, title)
+        c.style = "Audit Title"
+        c = ws.cell(row=2, column=1)
+        _text(c, self.eng.client)
+        c.style = "Audit Subtitle"
+        c = ws.cell(row=3, column=1)
+        _text(c, f"Reporting period: {self.eng.period}  ·  Factor set: {self.r.factor_set}")
+        c.style = "Audit Note"
+        if note:
+            c = ws.cell(row=4, column=1)
+            _text(c, note)
+            c.style = "Audit Note"
+        ws.sheet_view.showGridLines = False
+
+    def table(self, ws, top: int, cols: list[_Col], rows: list[list[Any]], name: str, left: int = 1) -> int:
+        """Header at ``top``, rows below; an Excel table when there are rows. Returns the last row."""
+        for j, col in enumerate(cols):
+            c = ws.cell(row=top, column=left + j)
+            _text(c, col.header)
+            c.style = "Audit Header"
+            self.width(ws, left + j, col.width)
+        for i, row in enumerate(rows):
+            if len(row) != len(cols):
+                raise ValueError(f"{name}: row {i} has {len(row)} values for {len(cols)} columns")
+            for j, (v, col) in enumerate(zip(row, cols)):
+                self.put(ws, top + 1 + i, left + j, v, col.fmt)
+        last = top + len(rows)
+        if rows:
+            if name in self._table_names:
+                raise ValueError(f"duplicate table name {name}")
+            self._table_names.add(name)
+            ref = f"{get_column_letter(left)}{top}:{get_column_letter(left + len(cols) - 1)}{last}"
+            t = Table(displayName=name, ref=ref)
+            t.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True, showColumnStripes=False)
+            ws.add_table(t)
+        header_lines = max(math.ceil(len(c.header) / max(1.0, self._widths[ws.title][get_column_letter(left + j)] - 1))
+                           for j, c in enumerate(cols))
+        ws.row_dimensions[top].height = max(ws.row_dimensions[top].height or 0, 13 * max(2, header_lines) + 4)
+        return last
+
+    def width(self, ws, col: int, width: float) -> None:
+        w = self._widths[ws.title]
+        letter = get_column_letter(col)
+        w[letter] = max(w.get(letter, 0), width)
+
+    def section(self, ws, row: int, title: str, col: int = 1) -> None:
+        c = ws.cell(row=row, column=col)
+        _text(c, title)
+        c.style = "Audit Section"
+
+    def finish_sheet(self, ws, freeze_col: str = "A", print_titles: bool = True, paper: str = "A4") -> None:
+        """Column widths, row heights for wrapped text, frozen header, print setup."""
+        widths = self._widths[ws.title]
+        widths.setdefault("A", 14)
+        for letter, w in widths.items():
+            ws.column_dimensions[letter].width = w
+        for row in ws.iter_rows(min_row=HEADER_ROW + 1):
+            n = 1
+            for c in row:
+                if isinstance(c.value, str) and c.data_type == "s" and c.alignment.wrap_text:
+                    per_line = max(1, int(widths.get(c.column_letter, 13) * 1.3))
+                    n = max(n, sum(max(1, math.ceil(len(p) / per_line)) for p in c.value.split("\n")))
+            if n > 1:
+                ws.row_dimensions[row[0].row].height = min(13.5 * n + 2, 13.5 * MAX_ROW_LINES + 2)
+        ws.freeze_panes = f"{freeze_col}{HEADER_ROW + 1}"
+        if print_titles:
+            ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A3 if paper == "A3" else ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        ws.print_options.gridLines = False
+        ws.page_margins.left = ws.page_margins.right = 0.5
+        ws.oddFooter.left.text = "&A"
+        ws.oddFooter.right.text = "Page &P of &N"
+
+    def none_note(self, ws, row: int, text: str, col: int = 1) -> None:
+        c = ws.cell(row=row, column=col)
+        _text(c, text)
+        c.style = "Audit Note"
+
+
+# --- Factors ---------------------------------------------------------------------------------
+
+FACTOR_HEADERS = {
+    "factor_id": ("Factor ID", "text", 34), "name": ("Name", "wrap", 40), "value": ("Value (see Unit)", "precise", 14),
+    "value_low": ("Low (see Unit)", "precise", 13), "value_high": ("High (see Unit)", "precise", 13),
+    "unit": ("Unit", "text", 18), "kind": ("Kind", "text", 13), "mode": ("Mode", "text", 16),
+    "region": ("Region", "text", 12), "part": ("Part", "text", 10), "per_unit": ("Per unit", "text", 12),
+    "source": ("Source", "wrap", 44), "source_ref": ("Source reference", "wrap", 30), "year": ("Year", "plain", 7),
+    "licence": ("Licence", "text", 16), "notes": ("Notes", "wrap", 40), "overridden": ("Overridden", "bool", 11),
+}
+
+
+class _Layout:
+    """Row and column addresses other sheets' formulas point at."""
+
+    def __init__(self, book: _Book):
+        n_f = len(book.r.factors)
+        self.f_first, self.f_last = HEADER_ROW + 1, HEADER_ROW + max(n_f, 1)
+        cols = list(book.r.factors.columns)
+        self.f_id = get_column_letter(cols.index("factor_id") + 1)
+        self.f_val = get_column_letter(cols.index("value") + 1)
+        n_l = len(book.lines)
+        self.a_first, self.a_last = HEADER_ROW + 1, HEADER_ROW + max(n_l, 1)
+        self.a_total = self.a_last + 1
+
+    def factor_lookup(self, id_cell: str) -> str:
+        return (f"INDEX(Factors!${self.f_val}${self.f_first}:${self.f_val}${self.f_last},"
+                f"MATCH({id_cell},Factors!${self.f_id}${self.f_first}:${self.f_id}${self.f_last},0))")
+
+    def act(self, letter: str) -> str:
+        """Absolute range of one Activities column over the data rows."""
+        return f"Activities!${letter}${self.a_first}:${letter}${self.a_last}"
+
+
+def _factors_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Factors"]
+    b.title_block(ws, "Emission factor register (factors used)",
+                  "Every factor the results cite, with its source and licence. Activities' live formulas read "
+                  "the Value column by Factor ID.")
+    fac = b.r.factors
+    cols = [_Col(*FACTOR_HEADERS.get(c, (c, "text", 14))) for c in fac.columns]
+    rows = []
+    for rec in fac.itertuples(index=False):
+        row = []
+        for c, v in zip(fac.columns, rec):
+            if c == "year":
+                n = _num(v)
+                try:
+                    v = int(n) if n is not None and str(n).strip() != "" else None
+                except (TypeError, ValueError):
+                    v = str(v)
+            elif c == "overridden":
+                v = bool(v)
+            elif isinstance(v, str):
+                pass
+            else:
+                v = _num(v)
+                if isinstance(v, (list, tuple)):
+                    v = "; ".join(map(str, v))
+            row.append(v)
+        rows.append(row)
+    b.table(ws, HEADER_ROW, cols, rows, "tblFactors")
+    b.finish_sheet(ws, freeze_col="B", paper="A3")
+
+
+# --- Activities ------------------------------------------------------------------------------
+
+ACT_COLS = [
+    ("activity_id", _Col("Activity ID", "text", 14)), ("derived_from", _Col("Derived from", "text", 12)),
+    ("stage", _Col("Stage", "text", 16)), ("description", _Col("Description", "wrap", 44)),
+    ("kind", _Col("Kind", "text", 15)), ("mode", _Col("Mode", "text", 18)), ("model", _Col("Model", "text", 20)),
+    ("provider", _Col("Provider", "text", 11)), ("region", _Col("Region", "text", 15)),
+    ("country", _Col("Country", "text", 9)), ("ownership", _Col("Ownership", "text", 16)),
+    ("quantity", _Col("Quantity (input)", "precise", 13)), ("unit", _Col("Unit (input)", "text", 13)),
+    ("quantity_base", _Col("Quantity used", "precise", 13)), ("base_unit", _Col("Unit used", "text", 13)),
+    ("scope", _Col("Scope", "plain", 7)), ("scope3_category", _Col("Scope 3 category", "plain", 9)),
+    ("scope_category_name", _Col("Category", "text", 26)),
+    ("kwh", _Col("kWh", "kwh", 12)), ("kwh_low", _Col("kWh low", "kwh", 12)), ("kwh_high", _Col("kWh high", "kwh", 12)),
+    ("intensity_g_per_kwh", _Col("Intensity gCO2e/kWh", "kwh", 12)),
+    ("kgco2e", _Col("kgCO2e", "kg3", 13)), ("kgco2e_low", _Col("kgCO2e low", "kg3", 13)),
+    ("kgco2e_high", _Col("kgCO2e high", "kg3", 13)), ("kgco2e_market", _Col("kgCO2e market-based", "kg3", 13)),
+    ("market_basis", _Col("Market basis", "wrap", 26)), ("factor_ids", _Col("Factor IDs", "text", 40)),
+    ("data_quality", _Col("Data quality 1-5", "plain", 9)), ("accepted_fraction", _Col("Accepted fraction", "pct", 10)),
+    ("method", _Col("Method", "text", 18)), ("formula", _Col("Method formula", "wrap", 48)),
+    ("_cell_formula", _Col("kgCO2e cell", "wrap", 30)),
+]
+
+
+def _act_letter(key: str) -> str:
+    return get_column_letter([k for k, _ in ACT_COLS].index(key) + 1)
+
+
+def _formula_kind(row) -> str:
+    if len(row.factor_ids) == 1 and (row.method == "conversion_factor" or str(row.method).startswith("upstream_")):
+        return "factor"
+    if ENERGY_FORMULA in str(row.formula):
+        return "energy"
+    return "value"
+
+
+def _activities_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Activities"]
+    b.title_block(ws, "Activities: one row per emission line",
+                  "kgCO2e is a live formula: Quantity used × factor (INDEX/MATCH on Factors) for DESNZ and "
+                  "upstream lines, kWh × intensity / 1000 for energy-based lines. Upstream electricity lines "
+                  "(T&D, WTT) use the parent line's kWh as Quantity used. Blue = value, black = formula.")
+    lines = b.lines
+    kwh_by_id = dict(zip(lines["activity_id"], lines["kwh"]))
+    L = {k: _act_letter(k) for k, _ in ACT_COLS}
+    rows = []
+    for i, row in enumerate(lines.itertuples(index=False)):
+        r = lay.a_first + i
+        kind = _formula_kind(row)
+        qty_base, base_unit = row.quantity_base, row.base_unit
+        if kind == "factor" and str(row.formula).startswith("kgCO2e = kWh"):
+            qty_base, base_unit = kwh_by_id[row.derived_from], "kWh (parent line)"
+        if kind == "factor":
+            fid = row.factor_ids[0]
+            if re.search(r"[*?~]", fid):  # MATCH would read these as wildcards
+                lookup = (f"SUMPRODUCT(--EXACT(Factors!${lay.f_id}${lay.f_first}:${lay.f_id}${lay.f_last},"
+                          f"${L['factor_ids']}{r}),Factors!${lay.f_val}${lay.f_first}:${lay.f_val}${lay.f_last})")
+            else:
+                lookup = lay.factor_lookup(f"${L['factor_ids']}{r}")
+            kg: Any = _F(f"={L['quantity_base']}{r}*{lookup}", row.kgco2e)
+            how = "formula: Quantity used × factor (Factors)"
+        elif kind == "energy":
+            kg = _F(f"={L['kwh']}{r}*{L['intensity_g_per_kwh']}{r}/1000", row.kgco2e)
+            how = "formula: kWh × intensity / 1000"
+        else:
+            kg, how = row.kgco2e, "value from the estimator"
+        values = {
+            "activity_id": row.activity_id, "derived_from": row.derived_from or None, "stage": row.stage,
+            "description": row.description, "kind": row.kind, "mode": row.mode or None, "model": row.model or None,
+            "provider": row.provider or None, "region": row.region or None, "country": row.country or None,
+            "ownership": row.ownership or None, "quantity": row.quantity, "unit": row.unit,
+            "quantity_base": qty_base, "base_unit": base_unit, "scope": int(row.scope),
+            "scope3_category": _num(row.scope3_category), "scope_category_name": row.scope_category_name or None,
+            "kwh": row.kwh, "kwh_low": row.kwh_low, "kwh_high": row.kwh_high,
+            "intensity_g_per_kwh": row.intensity_g_per_kwh, "kgco2e": kg, "kgco2e_low": row.kgco2e_low,
+            "kgco2e_high": row.kgco2e_high, "kgco2e_market": row.kgco2e_market,
+            "market_basis": row.market_basis or None, "factor_ids": "; ".join(map(str, row.factor_ids)),
+            "data_quality": int(row.data_quality), "accepted_fraction": row.accepted_fraction,
+            "method": row.method, "formula": row.formula, "_cell_formula": how,
+        }
+        rows.append([values[k] for k, _ in ACT_COLS])
+    last = b.table(ws, HEADER_ROW, [c for _, c in ACT_COLS], rows, "tblActivities")
+    t = lay.a_total
+    b.put(ws, t, 1, "Total", total=True)
+    sums = {"kwh": float(lines["kwh"].sum()), "kwh_low": float(lines["kwh_low"].sum()),
+            "kwh_high": float(lines["kwh_high"].sum()), "kgco2e": b.r.totals["kgco2e"],
+            "kgco2e_low": b.r.totals["kgco2e_low"], "kgco2e_high": b.r.totals["kgco2e_high"],
+            "kgco2e_market": float(lines["kgco2e_market"].sum())}
+    if len(lines):
+        for key, value in sums.items():
+            col = [k for k, _ in ACT_COLS].index(key) + 1
+            fmt = dict(ACT_COLS)[key].fmt
+            b.put(ws, t, col, _F(f"=SUM({L[key]}{lay.a_first}:{L[key]}{last})", value), fmt, total=True)
+    b.finish_sheet(ws, freeze_col="B", paper="A3")
+
+
+# --- Scopes ----------------------------------------------------------------------------------
+
+def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
+    """Returns the cells Summary refers to."""
+    ws = b.ws["Scopes"]
+    b.title_block(ws, "Emissions by GHG Protocol scope",
+                  "Scope 2 is reported both ways (GHG Protocol Scope 2 Guidance): location-based (grid average) and "
+                  "market-based (contractual instruments). Totals use location-based Scope 2. SUMIFS over Activities.")
+    bs = b.r.by_scope
+    kg, lo, hi, mk = (lay.act(_act_letter(k)) for k in ("kgco2e", "kgco2e_low", "kgco2e_high", "kgco2e_market"))
+    sc, cat = lay.act(_act_letter("scope")), lay.act(_act_letter("scope3_category"))
+    total_row = HEADER_ROW + len(bs) + 1
+    cols = [_Col("Scope", "text", 26), _Col("Scope 3 category", "plain", 10), _Col("Category", "text", 38),
+            _Col("kgCO2e", "kg", 14), _Col("kgCO2e low", "kg", 14), _Col("kgCO2e high", "kg", 14),
+            _Col("tCO2e", "t", 11), _Col("Share of total (location)", "pct", 12), _Col("Lines", "int", 8)]
+    rows = []
+    cells: dict[str, str] = {}
+    for i, rec in enumerate(bs.itertuples(index=False)):
+        r = HEADER_ROW + 1 + i
+        if rec.scope == "Scope 1":
+            crit, s_val = f"{sc},1", 1
+        elif rec.scope.startswith("Scope 2"):
+            crit, s_val = f"{sc},2", 2
+        else:
+            crit, s_val = f"{sc},3,{cat},{int(rec.scope3_category)}", 3
+        market = rec.scope == "Scope 2 (market-based)"
+        cells[rec.scope if s_val != 3 else f"cat{int(rec.scope3_category)}"] = f"D{r}"
+        n_lines = int(rec.lines)
+        rows.append([
+            rec.scope, _num(rec.scope3_category), rec.category,
+            _F(f"=SUMIFS({mk if market else kg},{crit})", rec.kgco2e),
+            None if market else _F(f"=SUMIFS({lo},{crit})", rec.kgco2e_low),
+            None if market else _F(f"=SUMIFS({hi},{crit})", rec.kgco2e_high),
+            _F(f"=D{r}/1000", rec.kgco2e / 1000),
+            None if market else _F(f"=IF($D${total_row}=0,0,D{r}/$D${total_row})", rec.share),
+            _F(f"=COUNTIFS({crit})", n_lines),
+        ])
+    b.table(ws, HEADER_ROW, cols, rows, "tblScopes")
+    loc_rows = [HEADER_ROW + 1 + i for i, s in enumerate(bs["scope"]) if s != "Scope 2 (market-based)"]
+    tot = b.r.totals
+    b.put(ws, total_row, 1, "Total (location-based Scope 2)", total=True)
+    for col, key in ((4, "kgco2e"), (5, "kgco2e_low"), (6, "kgco2e_high")):
+        letter = get_column_letter(col)
+        b.put(ws, total_row, col, _F("=" + "+".join(f"{letter}{r}" for r in loc_rows), tot[key]), "kg", total=True)
+    b.put(ws, total_row, 7, _F(f"=D{total_row}/1000", tot["kgco2e"] / 1000), "t", total=True)
+    b.put(ws, total_row, 8, _F(f"=IF(D{total_row}=0,0,SUM(H{HEADER_ROW + 1}:H{total_row - 1}))",
+                               1.0 if tot["kgco2e"] else 0.0), "pct", total=True)
+    b.put(ws, total_row, 9, _F(f"=COUNT({kg})", len(b.lines)), "int", total=True)
+    mrow = total_row + 1
+    s2m = cells.get("Scope 2 (market-based)")
+    mk_expected = tot["scope1_kgco2e"] + tot["scope2_market_kgco2e"] + tot["scope3_kgco2e"]
+    b.put(ws, mrow, 1, "Total (market-based Scope 2)", total=True)
+    b.put(ws, mrow, 4, _F(f"=SUMIFS({kg},{sc},1)+{s2m}+SUMIFS({kg},{sc},3)", mk_expected), "kg", total=True)
+    b.put(ws, mrow, 7, _F(f"=D{mrow}/1000", mk_expected / 1000), "t", total=True)
+    cells["total"], cells["total_market"] = f"D{total_row}", f"D{mrow}"
+
+    # Scope 2 side by side, per line, to the right of the scope table
+    left = len(cols) + 2
+    L = [get_column_letter(left + k) for k in range(7)]
+    b.section(ws, HEADER_ROW - 1, "Scope 2 dual reporting by line", col=left)
+    s2 = b.lines[b.lines["scope"] == 2]
+    ida, kwha = lay.act(_act_letter("activity_id")), lay.act(_act_letter("kwh"))
+    cols2 = [_Col("Activity ID", "text", 13), _Col("Description", "wrap", 34), _Col("kWh", "kwh", 11),
+             _Col("Location kgCO2e", "kg", 12), _Col("Market kgCO2e", "kg", 12),
+             _Col("Market − location kgCO2e", "kg", 13),
+             _Col("Market basis", "wrap", 34)]
+    rows2 = []
+    for i, rec in enumerate(s2.itertuples(index=False)):
+        r = HEADER_ROW + 1 + i
+        key = f"${L[0]}{r}"
+        rows2.append([rec.activity_id, rec.description,
+                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{kwha})", rec.kwh),
+                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{kg})", rec.kgco2e),
+                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{mk})", rec.kgco2e_market),
+                      _F(f"={L[4]}{r}-{L[3]}{r}", rec.kgco2e_market - rec.kgco2e), rec.market_basis or None])
+    if rows2:
+        last = b.table(ws, HEADER_ROW, cols2, rows2, "tblScope2Dual", left=left)
+        t, f = last + 1, HEADER_ROW + 1
+        b.put(ws, t, left, "Total Scope 2", total=True)
+        b.put(ws, t, left + 2, _F(f"=SUM({L[2]}{f}:{L[2]}{last})", float(s2["kwh"].sum())), "kwh", total=True)
+        b.put(ws, t, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{last})", tot["scope2_location_kgco2e"]), "kg", total=True)
+        b.put(ws, t, left + 4, _F(f"=SUM({L[4]}{f}:{L[4]}{last})", tot["scope2_market_kgco2e"]), "kg", total=True)
+        b.put(ws, t, left + 5, _F(f"={L[4]}{t}-{L[3]}{t}", tot["scope2_market_kgco2e"] - tot["scope2_location_kgco2e"]),
+              "kg", total=True)
+    else:
+        b.none_note(ws, HEADER_ROW, "No Scope 2 lines in this engagement.", col=left)
+    b.finish_sheet(ws)
+    return cells
+
+
+# --- Process map ---------------------------------------------------------------------------
+
+def _stage_order(b: _Book) -> list[str]:
+    present = list(dict.fromkeys(b.lines["stage"]))
+    return [s for s in b.eng.stages if s in present] + [s for s in present if s not in b.eng.stages]
+
+
+def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
+    """Returns the rows of the stage lines (Summary's stage chart reads them)."""
+    ws = b.ws["Process map"]
+    b.title_block(ws, "Process map: stages and their activities",
+                  "Each stage, then its activities (indented) with upstream lines folded in. "
+                  "Sums match stage and activity text exactly (SUMPRODUCT/EXACT over Activities).")
+    st, ida, dfr = (lay.act(_act_letter(k)) for k in ("stage", "activity_id", "derived_from"))
+    kg, kwh = lay.act(_act_letter("kgco2e")), lay.act(_act_letter("kwh"))
+    by_stage = b.r.by_stage.set_index("stage")
+    hot = b.r.hotspots.set_index("activity_id")
+    parents = b.lines[b.lines["derived_from"] == ""]
+    order = _stage_order(b)
+    n_rows = len(order) + len(parents)
+    total_row = HEADER_ROW + n_rows + 1
+    cols = [_Col("Level", "text", 10), _Col("Stage", "text", 18), _Col("Activity ID", "text", 13),
+            _Col("Stage / activity", "text", 54), _Col("Kind", "text", 16), _Col("Scope", "plain", 7),
+            _Col("kWh", "kwh", 12), _Col("kgCO2e", "kg", 13), _Col("Share of total", "pct", 10),
+            _Col("Lines", "int", 8)]
+    rows, stage_rows, r = [], [], HEADER_ROW
+    for stage in order:
+        r += 1
+        stage_rows.append(r)
+        n = int((b.lines["stage"] == stage).sum())
+        srec = by_stage.loc[stage]
+        rows.append(["Stage", stage, None, stage, None, None,
+                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kwh})", srec["kwh"]),
+                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kg})", srec["kgco2e"]),
+                     _F(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", srec["share"]),
+                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}))", n)])
+        for rec in parents[parents["stage"] == stage].itertuples(index=False):
+            r += 1
+            aid = rec.activity_id
+            n = int(((b.lines["activity_id"] == aid) | (b.lines["derived_from"] == aid)).sum())
+            kg_a = float(hot.loc[aid, "kgco2e"])
+            rows.append(["Activity", stage, aid, rec.description, rec.kind, int(rec.scope),
+                         _F(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kwh})", rec.kwh),
+                         _F(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kg})", kg_a),
+                         _F(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", kg_a / b.total_kg if b.total_kg else 0.0),
+                         _F(f"=SUMPRODUCT(EXACT({ida},$C{r})+EXACT({dfr},$C{r}))", n)])
+    b.table(ws, HEADER_ROW, cols, rows, "tblProcessMap")
+    for i, rr in enumerate(range(HEADER_ROW + 1, HEADER_ROW + 1 + len(rows))):
+        if rr in stage_rows:
+            for c in (1, 2, 4):
+                ws.cell(row=rr, column=c).style = "Audit stage"
+        else:
+            ws.cell(row=rr, column=4).alignment = Alignment(indent=2, vertical="top")
+    b.put(ws, total_row, 1, "Total", total=True)
+    s = "+".join(f"{{c}}{x}" for x in stage_rows) or "0"
+    b.put(ws, total_row, 7, _F("=" + s.format(c="G") if stage_rows else "=0", b.r.totals["kwh"]), "kwh", total=True)
+    b.put(ws, total_row, 8, _F("=" + "+".join(f"H{x}" for x in stage_rows) if stage_rows else "=0", b.total_kg),
+          "kg", total=True)
+    b.put(ws, total_row, 10, _F("=" + "+".join(f"J{x}" for x in stage_rows) if stage_rows else "=0",
+                                len(b.lines)), "int", total=True)
+    b.finish_sheet(ws)
+    return stage_rows
+
+
+# --- Hotspots --------------------------------------------------------------------------------
+
+def _hotspots_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Hotspots"]
+    b.title_block(ws, "Hotspots: activities ranked by emissions (Pareto)",
+                  "Upstream lines are folded into their parent activity. Cumulative share shows how few activities "
+                  "make most of the footprint.")
+    hot = b.r.hotspots
+    ida, dfr, kg = (lay.act(_act_letter(k)) for k in ("activity_id", "derived_from", "kgco2e"))
+    n = len(hot)
+    total_row = HEADER_ROW + n + 1
+    cols = [_Col("Rank", "int", 7), _Col("Activity ID", "text", 13), _Col("Stage", "text", 16),
+            _Col("Description", "wrap", 48), _Col("Kind", "text", 15), _Col("Scope", "plain", 7),
+            _Col("kgCO2e", "kg", 13), _Col("kgCO2e low", "kg", 13), _Col("kgCO2e high", "kg", 13),
+            _Col("Share", "pct", 9), _Col("Cumulative share", "pct", 11)]
+    rows = []
+    for i, rec in enumerate(hot.itertuples(index=False)):
+        r = HEADER_ROW + 1 + i
+        cum = _F(f"=J{r}" if i == 0 else f"=K{r - 1}+J{r}", rec.cumulative_share)
+        rows.append([i + 1, rec.activity_id, rec.stage, rec.description, rec.kind, _num(rec.scope),
+                     _F(f"=SUMPRODUCT((EXACT({ida},$B{r})+EXACT({dfr},$B{r}))*{kg})", rec.kgco2e),
+                     rec.kgco2e_low, rec.kgco2e_high,
+                     _F(f"=IF($G${total_row}=0,0,G{r}/$G${total_row})", rec.share), cum])
+    last = b.table(ws, HEADER_ROW, cols, rows, "tblHotspots")
+    if n:
+        b.put(ws, total_row, 1, "Total", total=True)
+        b.put(ws, total_row, 7, _F(f"=SUM(G{HEADER_ROW + 1}:G{last})", float(hot["kgco2e"].sum())), "kg", total=True)
+        b.put(ws, total_row, 8, _F(f"=SUM(H{HEADER_ROW + 1}:H{last})", float(hot["kgco2e_low"].sum())), "kg",
+              total=True)
+        b.put(ws, total_row, 9, _F(f"=SUM(I{HEADER_ROW + 1}:I{last})", float(hot["kgco2e_high"].sum())), "kg",
+              total=True)
+        bar = BarChart()
+        bar.type, bar.style = "col", 10
+        bar.title = f"Pareto: top {min(n, PARETO_TOP)} activities"
+        bar.y_axis.title = "kgCO2e"
+        top_n = min(last, HEADER_ROW + PARETO_TOP)
+        bar.add_data(Reference(ws, min_col=7, min_row=HEADER_ROW, max_row=top_n), titles_from_data=True)
+        bar.set_categories(Reference(ws, min_col=2, min_row=HEADER_ROW + 1, max_row=top_n))
+        bar.series[0].graphicalProperties.solidFill = OKABE_ITO[0]
+        bar.series[0].graphicalProperties.line.solidFill = OKABE_ITO[0]
+        line = LineChart()
+        line.add_data(Reference(ws, min_col=11, min_row=HEADER_ROW, max_row=top_n), titles_from_data=True)
+        line.y_axis.axId = 200
+        line.y_axis.title = "Cumulative share"
+        line.y_axis.number_format = "0%"
+        line.y_axis.scaling.min, line.y_axis.scaling.max = 0, 1
+        line.y_axis.crosses = "max"
+        line.series[0].graphicalProperties.line.solidFill = OKABE_ITO[3]
+        line.series[0].graphicalProperties.line.width = 28575
+        _show_axes(bar, line)
+        bar += line
+        bar.width, bar.height = 24, 12
+        bar.legend.position = "b"
+        ws.add_chart(bar, f"M{HEADER_ROW}")
+    b.finish_sheet(ws)
+
+
+def _show_axes(*charts) -> None:
+    for ch in charts:  # openpyxl >= 3.1 hides axes unless told otherwise
+        ch.x_axis.delete = False
+        ch.y_axis.delete = False
+
+
+# --- Forecast --------------------------------------------------------------------------------
+
+def _forecast_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Forecast"]
+    cur = b.eng.currency
+    b.title_block(ws, "Forecast: business as usual vs. the plan",
+                  f"Annual emissions if nothing changes (BAU) and with the recommended interventions. "
+                  f"Avoided = BAU − plan. Carbon price {b.eng.carbon_price_per_tonne:g} {cur}/tCO2e.")
+    fc = list(b.r.forecast or [])
+    if not fc:
+        b.none_note(ws, HEADER_ROW, "No forecast in these results (feasibility step not run).")
+        b.finish_sheet(ws)
+        return
+    extra = [k for k in dict.fromkeys(k for d in fc for k in d) if k not in ("year", "bau_kgco2e", "plan_kgco2e")]
+    cols = [_Col("Year", "plain", 8), _Col("BAU kgCO2e", "kg", 14), _Col("Plan kgCO2e", "kg", 14),
+            _Col("Avoided kgCO2e", "kg", 14), _Col("Cumulative avoided kgCO2e", "kg", 16),
+            _Col("Avoided carbon value " + cur, "money", 14)] + [_Col(k, "precise", 14) for k in extra]
+    price_row = HEADER_ROW + len(fc) + 2  # the carbon price, an input cell below the table
+    rows, cum = [], 0.0
+    for i, d in enumerate(fc):
+        r = HEADER_ROW + 1 + i
+        bau, plan = float(d.get("bau_kgco2e") or 0.0), float(d.get("plan_kgco2e") or 0.0)
+        cum += bau - plan
+        rows.append([_num(d.get("year")), bau, plan, _F(f"=B{r}-C{r}", bau - plan),
+                     _F(f"=D{r}" if i == 0 else f"=E{r - 1}+D{r}", cum),
+                     _F(f"=D{r}/1000*$D${price_row}", (bau - plan) / 1000 * b.eng.carbon_price_per_tonne)]
+                    + [_plain(d.get(k)) for k in extra])
+    last = b.table(ws, HEADER_ROW, cols, rows, "tblForecast")
+    b.put(ws, price_row, 1, f"Carbon price {cur}/tCO2e")
+    b.put(ws, price_row, 4, float(b.eng.carbon_price_per_tonne), "money")
+    ch = LineChart()
+    ch.title, ch.y_axis.title, ch.x_axis.title = "BAU vs plan", "kgCO2e", "Year"
+    ch.add_data(Reference(ws, min_col=2, max_col=3, min_row=HEADER_ROW, max_row=last), titles_from_data=True)
+    ch.set_categories(Reference(ws, min_col=1, min_row=HEADER_ROW + 1, max_row=last))
+    for s, colour in zip(ch.series, (OKABE_ITO[3], OKABE_ITO[2])):
+        s.graphicalProperties.line.solidFill = colour
+        s.graphicalProperties.line.width = 28575
+    _show_axes(ch)
+    ch.width, ch.height = 18, 9
+    ch.legend.position = "b"
+    ws.add_chart(ch, f"H{HEADER_ROW}")
+    b.finish_sheet(ws)
+
+
+# --- Feasibility -----------------------------------------------------------------------------
+
+def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Feasibility"]
+    cur = b.eng.currency
+    b.title_block(ws, "Feasibility: marginal abatement cost (MACC)",
+                  f"Interventions sorted by cost per tonne (cheapest first; negative = saves money). "
+                  f"Costs in {cur}.")
+    iv = list(b.r.interventions or [])
+    if not iv:
+        b.none_note(ws, HEADER_ROW, "No interventions in these results (feasibility step not run).")
+        b.finish_sheet(ws)
+        return
+
+    def cost_key(d):
+        c = _num(d.get("cost_per_tonne"))
+        return (c is None, c if c is not None else 0.0)
+
+    iv = sorted(iv, key=cost_key)  # stable: ties keep the input order
+    cols = [_Col("Rank", "int", 7), _Col("ID", "text", 10), _Col("Intervention", "wrap", 36),
+            _Col("Applies to", "wrap", 20), _Col("Abated kgCO2e/yr", "kg", 13), _Col("Abated low kgCO2e/yr", "kg", 13),
+            _Col("Abated high kgCO2e/yr", "kg", 13), _Col("Abated tCO2e/yr", "t", 11),
+            _Col(f"Cost {cur}/tCO2e", "money", 11), _Col(f"Annual cost {cur}/yr", "money", 12),
+            _Col("Cumulative abated tCO2e/yr", "t", 12), _Col("Payback years", "score", 9),
+            _Col("Effort person-days", "score", 9), _Col("Verdict", "text", 14), _Col("Reason", "wrap", 44)]
+    core = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high", "cost_per_tonne",
+            "payback_years", "effort_person_days", "verdict", "reason"}
+    extra = [k for k in dict.fromkeys(k for d in iv for k in d) if k not in core]
+    numeric = {k: all(_num(d.get(k)) is None or isinstance(_num(d.get(k)), (int, float)) for d in iv)
+               and not all(isinstance(d.get(k), str) for d in iv) for k in extra}
+    cols += [_Col(_pretty(k, cur), ("money" if "cost" in k else "precise") if numeric[k] else "wrap",
+                  13 if numeric[k] else 36) for k in extra]
+    rows, cum = [], 0.0
+    for i, d in enumerate(iv):
+        r = HEADER_ROW + 1 + i
+        ab = _num(d.get("abated_kgco2e_per_year"))
+        cost = _num(d.get("cost_per_tonne"))
+        applies = d.get("applies_to")
+        if isinstance(applies, (list, tuple)):
+            applies = ", ".join(map(str, applies))
+        t_cell = _F(f"=E{r}/1000", ab / 1000) if ab is not None else None
+        cum += (ab or 0.0) / 1000
+        rows.append([i + 1, d.get("id"), d.get("name"), applies, ab, _num(d.get("abated_low")),
+                     _num(d.get("abated_high")), t_cell,
+                     cost, _F(f"=H{r}*I{r}", ab / 1000 * cost) if ab is not None and cost is not None else None,
+                     _F(f"=N(H{r})" if i == 0 else f"=K{r - 1}+N(H{r})", cum),
+                     _num(d.get("payback_years")), _num(d.get("effort_person_days")), d.get("verdict"),
+                     d.get("reason")]
+                    + [_num(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra])
+    last = b.table(ws, HEADER_ROW, cols, rows, "tblFeasibility")
+    ch = BarChart()
+    ch.type, ch.title = "col", "Cost per tonne abated (MACC order)"
+    ch.y_axis.title, ch.x_axis.title = f"{cur}/tCO2e", "Intervention"
+    ch.add_data(Reference(ws, min_col=9, min_row=HEADER_ROW, max_row=last), titles_from_data=True)
+    ch.set_categories(Reference(ws, min_col=2, min_row=HEADER_ROW + 1, max_row=last))
+    ch.series[0].graphicalProperties.solidFill = OKABE_ITO[2]
+    ch.series[0].graphicalProperties.line.solidFill = OKABE_ITO[2]
+    ch.legend = None
+    _show_axes(ch)
+    ch.width, ch.height = 24, 11
+    ws.add_chart(ch, f"B{last + 3}")
+    b.finish_sheet(ws, paper="A3")
+
+
+def _pretty(key: str, currency: str) -> str:
+    """A column header with its unit: abated_kgco2e_per_year -> 'Abated kgCO2e per year'."""
+    words = key.replace("_", " ").replace("kgco2e", "kgCO2e").replace("kwh", "kWh").strip()
+    words = words[:1].upper() + words[1:]
+    return f"{words} {currency}" if "cost" in key else words
+
+
+def _plain(v: Any) -> Any:
+    """A cell value for a free-form field: text as is, lists joined, numbers kept."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {x}" for k, x in v.items())
+    if isinstance(v, str):
+        return v or None
+    if v is None or isinstance(v, bool):
+        return v
+    return _num(v)
+
+
+# --- Assumptions -----------------------------------------------------------------------------
+
+def _is_default_factor(fid: str) -> bool:
+    return "default" in fid or fid.startswith("proxy:") or "average" in fid
+
+
+def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Assumptions"]
+    eng = b.eng
+    b.title_block(ws, "Assumptions, defaults, exclusions and overrides",
+                  "What the consultant assumed, which defaults the tool applied, what is excluded and why.")
+    rows: list[list[Any]] = []
+    for a in eng.assumptions:
+        rows.append(["Engagement assumption", a, None, "engagement.yaml"])
+    settings = [
+        ("Default region", eng.default_region,
+         "Activities with no region are assumed here (LLM APIs: provider's region)"),
+        ("Radiative forcing", "yes" if eng.radiative_forcing else "no", "Flights use DESNZ 'with RF' factors"),
+        ("Upstream Scope 3 Cat 3 lines", "yes" if eng.upstream_cat3 else "no",
+         "Well-to-tank and T&D lines added (DESNZ)"),
+        ("Carbon price", f"{eng.carbon_price_per_tonne:g} {eng.currency}/tCO2e", "Shadow price for costs"),
+        ("Effort threshold", f"{eng.effort_threshold_person_days:g} person-days", "Feasibility screening"),
+        ("Base year", "" if eng.base_year is None else str(eng.base_year), "Reporting year of client-supplied values"),
+        ("Factor set", b.r.factor_set, "Versions of every factor source"),
+    ]
+    for name, value, why in settings:
+        rows.append(["Setting / default", name, value or None, why])
+    users: dict[str, list[str]] = {}
+    for aid, ids in zip(b.lines["activity_id"], b.lines["factor_ids"]):
+        for f in ids:
+            users.setdefault(str(f), []).append(str(aid))
+    for rec in b.r.factors.itertuples(index=False):
+        if _is_default_factor(str(rec.factor_id)):
+            rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {_num(rec.value)} {rec.unit}",
+                         "Used by: " + ", ".join(users.get(str(rec.factor_id), []))])
+    for ex in eng.scope3_exclusions:
+        rows.append(["Scope 3 exclusion", f"Category {ex.category}: {SCOPE3_CATEGORY_NAMES.get(ex.category, '')}",
+                     None, ex.reason])
+    for mi in eng.market_instruments:
+        detail = (f"supplier factor {mi.supplier_factor_g_per_kwh:g} gCO2e/kWh" if mi.supplier_factor_g_per_kwh
+                  is not None else f"renewable share {mi.renewable_share:.0%}" if mi.renewable_share is not None
+                  else "no value")
+        rows.append(["Market instrument", mi.region, detail, mi.description or None])
+    for o in eng.factor_overrides:
+        rows.append(["Factor override", o.factor_id, f"value {o.value:g} ({o.source})", o.reason])
+    for w in b.r.warnings:
+        rows.append(["Warning", w, None, None])
+    cols = [_Col("Section", "text", 24), _Col("Item", "wrap", 60), _Col("Detail", "wrap", 44),
+            _Col("Reason / source", "wrap", 60)]
+    if not rows:
+        rows.append(["None", "No assumptions recorded", None, None])
+    b.table(ws, HEADER_ROW, cols, rows, "tblAssumptions")
+    b.finish_sheet(ws)
+
+
+# --- Data quality ----------------------------------------------------------------------------
+
+def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
+    ws = b.ws["Data quality"]
+    b.title_block(ws, "Data quality by activity (1 = best, 5 = worst)",
+                  "GHG Protocol Scope 3 data hierarchy: 1 measured, 2 supplier-specific, 3 modelled, 4 proxy, "
+                  "5 spend-based. A proxy factor caps the score at 4. Worse scores widen the low-high range.")
+    lines = b.lines
+    dq, kg = lay.act(_act_letter("data_quality")), lay.act(_act_letter("kgco2e"))
+    parents = lines[lines["derived_from"] == ""]
+    cols = [_Col("Activity ID", "text", 13), _Col("Stage", "text", 16), _Col("Description", "wrap", 46),
+            _Col("Kind", "text", 16), _Col("Score 1-5", "plain", 8), _Col("Label", "text", 16),
+            _Col("Method", "text", 18)]
+    rows = [[rec.activity_id, rec.stage, rec.description, rec.kind, int(rec.data_quality),
+             DQ_LABELS.get(int(rec.data_quality), "unknown"), rec.method] for rec in parents.itertuples(index=False)]
+    act_last = b.table(ws, HEADER_ROW, cols, rows, "tblDataQuality")
+    act_scores = f"$E${HEADER_ROW + 1}:$E${max(act_last, HEADER_ROW + 1)}"
+
+    # count per score, to the right
+    left = len(cols) + 2
+    L = [get_column_letter(left + k) for k in range(5)]
+    b.section(ws, HEADER_ROW - 1, "Count per score", col=left)
+    cols2 = [_Col("Score", "plain", 10), _Col("Label", "text", 16), _Col("Activities", "int", 10),
+             _Col("kgCO2e", "kg", 13), _Col("Share of emissions", "pct", 11)]
+    tot_row = HEADER_ROW + len(DQ_LABELS) + 1
+    rows2 = []
+    for i, (score, label) in enumerate(sorted(DQ_LABELS.items())):
+        r = HEADER_ROW + 1 + i
+        kg_s = float(lines.loc[lines["data_quality"] == score, "kgco2e"].sum())
+        rows2.append([score, label,
+                      _F(f"=COUNTIF({act_scores},{L[0]}{r})", int((parents["data_quality"] == score).sum())),
+                      _F(f"=SUMIFS({kg},{dq},{L[0]}{r})", kg_s),
+                      _F(f"=IF(${L[3]}${tot_row}=0,0,{L[3]}{r}/${L[3]}${tot_row})",
+                         kg_s / b.total_kg if b.total_kg else 0.0)])
+    b.table(ws, HEADER_ROW, cols2, rows2, "tblDataQualityCounts", left=left)
+    f = HEADER_ROW + 1
+    b.put(ws, tot_row, left, "Total", total=True)
+    b.put(ws, tot_row, left + 2, _F(f"=SUM({L[2]}{f}:{L[2]}{tot_row - 1})", len(parents)), "int", total=True)
+    b.put(ws, tot_row, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{tot_row - 1})", b.total_kg), "kg", total=True)
+    wrow = tot_row + 1
+    b.put(ws, wrow, left, "Emissions-weighted score", total=True)
+    b.put(ws, wrow, left + 3, _F(f"=IF({L[3]}{tot_row}=0,0,SUMPRODUCT({dq},{kg})/{L[3]}{tot_row})", _dq_weighted(b)),
+          "score", total=True)
+    b.finish_sheet(ws)
+    return f"{L[3]}{wrow}"
+
+
+# --- Method ----------------------------------------------------------------------------------
+
+def _method_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Method"]
+    b.title_block(ws, "Method: how each number was calculated",
+                  "One row per calculation method. Blue numbers are values from the estimator, black numbers are "
+                  "live formulas. Upstream electricity lines store the parent's kWh in Activities' Quantity used.")
+    lines = b.lines
+    ma = lay.act(_act_letter("method"))
+    cols = [_Col("Method", "text", 20), _Col("Lines", "int", 8), _Col("Formula", "wrap", 56),
+            _Col("In plain words", "wrap", 70), _Col("In this workbook (Activities kgCO2e)", "wrap", 36),
+            _Col("Code", "text", 36)]
+    rows = []
+    for i, method in enumerate(dict.fromkeys(lines["method"])):
+        r = HEADER_ROW + 1 + i
+        sub = lines[lines["method"] == method]
+        formulas = "\n".join(dict.fromkeys(sub["formula"]))
+        kinds = {_formula_kind(x) for x in sub.itertuples(index=False)}
+        how = "; ".join(sorted({"factor": "formula: Quantity used × factor (INDEX/MATCH on Factors)",
+                                "energy": "formula: kWh × intensity / 1000 (kWh is a value)",
+                                "value": "value from the estimator"}[k] for k in kinds))
+        expl, code = METHOD_EXPLANATIONS.get(method, ("See the code reference.", "audit/estimate.py"))
+        rows.append([method, _F(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), formulas, expl, how, code])
+    b.table(ws, HEADER_ROW, cols, rows, "tblMethod")
+
+    left = len(cols) + 2
+    b.section(ws, HEADER_ROW - 1, "Run manifest", col=left)
+    man = dict(b.r.manifest or {})
+    hashes = man.pop("input_files_sha256", {}) or {}
+    tool_version = man.pop("tool_version", None) or _package_version()
+    items: list[list[Any]] = [["Tool version", str(tool_version)],
+                              ["Factor set", str(man.pop("factor_set", None) or b.r.factor_set)]]
+    if "generated_at" in man:
+        items.append(["Generated at", str(man.pop("generated_at"))])
+    for k in sorted(man):
+        v = man[k]
+        items.append([str(k), v if isinstance(v, str) else repr(v) if not isinstance(v, (int, float)) else str(v)])
+    for name in sorted(hashes):
+        items.append([f"Input SHA-256: {name}", str(hashes[name])])
+    fp = b.r.footprint
+    if fp:
+        for k in ("energy_kwh", "kgco2e", "duration_s", "country", "codecarbon_version"):
+            if k in fp:
+                items.append([f"Run footprint: {k}", str(fp[k])])
+    b.table(ws, HEADER_ROW, [_Col("Key", "text", 30), _Col("Value", "wrap", 48)], items, "tblManifest", left=left)
+    b.finish_sheet(ws)
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("genai-content-audit")
+    except Exception:  # noqa: BLE001 - a source tree without metadata
+        return "unknown"
+
+
+# --- Summary ---------------------------------------------------------------------------------
+
+def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_rows: list[int], dq_cell: str) -> None:
+    ws = b.ws["Summary"]
+    eng, tot, cur = b.eng, b.r.totals, b.eng.currency
+    b.title_block(ws, "Carbon audit of generative-AI content production: summary",
+                  "Total uses location-based Scope 2 (GHG Protocol dual reporting). "
+                  "Low-high adds the lines' bounds (fully correlated: the widest defensible range).")
+    t = lay.a_total
+    W, X, Y, S = (_act_letter(k) for k in ("kgco2e", "kgco2e_low", "kgco2e_high", "kwh"))
+    sc = lay.act(_act_letter("scope"))
+    kga = lay.act(W)
+    r0 = HEADER_ROW + 1
+    price_row = r0 + 8
+    market_total = tot["scope1_kgco2e"] + tot["scope2_market_kgco2e"] + tot["scope3_kgco2e"]
+    kpis: list[tuple] = [  # label, value, unit, fmt, low, high, note
+        ("Total emissions", _F(f"=Activities!{W}{t}/1000", tot["kgco2e"] / 1000), "tCO2e", "t",
+         _F(f"=Activities!{X}{t}/1000", tot["kgco2e_low"] / 1000),
+         _F(f"=Activities!{Y}{t}/1000", tot["kgco2e_high"] / 1000), "Scope 1 + 2 (location-based) + 3"),
+        ("Total emissions, market-based", _F(f"=Scopes!{scope_cells['total_market']}/1000", market_total / 1000),
+         "tCO2e", "t", None, None, "Scope 1 + 2 (market-based) + 3"),
+        ("Scope 1", _F(f"=SUMIFS({kga},{sc},1)/1000", tot["scope1_kgco2e"] / 1000), "tCO2e", "t", None, None,
+         "Direct emissions (fuel, owned vehicles)"),
+        ("Scope 2, location-based", _F(f"=Scopes!{scope_cells['Scope 2 (location-based)']}/1000",
+                                       tot["scope2_location_kgco2e"] / 1000), "tCO2e", "t", None, None,
+         "Purchased electricity at grid-average intensity"),
+        ("Scope 2, market-based", _F(f"=Scopes!{scope_cells['Scope 2 (market-based)']}/1000",
+                                     tot["scope2_market_kgco2e"] / 1000), "tCO2e", "t", None, None,
+         "Purchased electricity after contractual instruments"),
+        ("Scope 3", _F(f"=SUMIFS({kga},{sc},3)/1000", tot["scope3_kgco2e"] / 1000), "tCO2e", "t", None, None,
+         "Value chain: AI services, travel, freight, upstream energy"),
+        ("Energy", _F(f"=Activities!{S}{t}", tot["kwh"]), "kWh", "int", None, None,
+         "Electricity of energy-based lines"),
+        ("Shadow carbon cost", _F(f"=B{r0}*B{price_row}", tot["kgco2e"] / 1000 * eng.carbon_price_per_tonne),
+         cur, "money", _F(f"=D{r0}*B{price_row}", tot["kgco2e_low"] / 1000 * eng.carbon_price_per_tonne),
+         _F(f"=E{r0}*B{price_row}", tot["kgco2e_high"] / 1000 * eng.carbon_price_per_tonne),
+         "Total × carbon price"),
+        ("Carbon price", float(eng.carbon_price_per_tonne), f"{cur}/tCO2e", "money", None, None, "engagement.yaml"),
+        ("Emission lines", _F(f"=COUNT({kga})", len(b.lines)), "lines", "int", None, None,
+         "Activities plus derived upstream lines"),
+        ("Activities", _F(f"=COUNTBLANK({lay.act(_act_letter('derived_from'))})",
+                          int((b.lines["derived_from"] == "").sum())), "activities", "int", None, None,
+         "Rows in the client's activity table"),
+        ("Emissions-weighted data quality", _F(f"='Data quality'!{dq_cell}", _dq_weighted(b)), "score 1-5",
+         "score", None, None, "1 = measured … 5 = spend-based"),
+    ]
+    fp = b.r.footprint
+    if fp:
+        kpis += [
+            ("This audit run: energy", _num(fp.get("energy_kwh")), "kWh", "precise", None, None,
+             f"Measured with codecarbon {fp.get('codecarbon_version', '')}"),
+            ("This audit run: emissions", _num(fp.get("kgco2e")), "kgCO2e", "precise", None, None,
+             f"Grid of {fp.get('country', '')}"),
+            ("This audit run: duration", _num(fp.get("duration_s")), "s", "kwh", None, None, ""),
+        ]
+    else:
+        kpis.append(("This audit run: footprint", "not measured", None, "text", None, None,
+                     "codecarbon tracking was off for this run"))
+    cols = [_Col("Indicator", "text", 34), _Col("Value", "t", 14), _Col("Unit", "text", 12), _Col("Low", "t", 12),
+            _Col("High", "t", 12), _Col("Basis", "wrap", 46)]
+    last = HEADER_ROW
+    for j, col in enumerate(cols):
+        c = ws.cell(row=HEADER_ROW, column=j + 1)
+        _text(c, col.header)
+        c.style = "Audit Header"
+        b.width(ws, j + 1, col.width)
+    for i, (label, value, unit, fmt, low, high, note) in enumerate(kpis):
+        r = r0 + i
+        b.put(ws, r, 1, label)
+        b.put(ws, r, 2, value, fmt)
+        b.put(ws, r, 3, unit)
+        b.put(ws, r, 4, low, fmt)
+        b.put(ws, r, 5, high, fmt)
+        b.put(ws, r, 6, note or None, "wrap")
+        last = r
+    if b.ws["Summary"].cell(row=price_row, column=1).value != "Carbon price":
+        raise AssertionError("Summary layout: carbon price row moved")
+    tb = Table(displayName="tblSummary", ref=f"A{HEADER_ROW}:F{last}")
+    tb.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True)
+    ws.add_table(tb)
+    b._table_names.add("tblSummary")
+    ws.cell(row=r0, column=1).font = Font(name="Calibri", size=11, bold=True, color=INK)
+    ws.cell(row=r0, column=2).font = Font(name="Calibri", size=11, bold=True, color=INK)
+
+    # chart data: by scope and by stage
+    top = last + 3
+    b.section(ws, top - 1, "Emissions by scope")
+    scope_rows = [("Scope 1", f"=B{r0 + 2}", tot["scope1_kgco2e"]),
+                  ("Scope 2 location", f"=B{r0 + 3}", tot["scope2_location_kgco2e"]),
+                  ("Scope 2 market", f"=B{r0 + 4}", tot["scope2_market_kgco2e"]),
+                  ("Scope 3", f"=B{r0 + 5}", tot["scope3_kgco2e"])]
+    s_last = b.table(ws, top, [_Col("Scope", "text"), _Col("tCO2e", "t")],
+                     [[n, _F(f, v / 1000)] for n, f, v in scope_rows], "tblSummaryScopes")
+    _summary_bar(ws, "Emissions by scope (tCO2e)", top, s_last, f"H{HEADER_ROW}")
+    top2 = s_last + 3
+    b.section(ws, top2 - 1, "Emissions by stage")
+    by_stage = b.r.by_stage.set_index("stage")
+    # stage names are copied as text; the figures link to the Process map's stage rows
+    st_rows = [[stage, _F(f"='Process map'!H{rr}/1000", by_stage.loc[stage, "kgco2e"] / 1000)]
+               for rr, stage in zip(stage_rows, _stage_order(b))]
+    g_last = b.table(ws, top2, [_Col("Stage", "text"), _Col("tCO2e", "t")], st_rows, "tblSummaryStages")
+    if st_rows:
+        _summary_bar(ws, "Emissions by stage (tCO2e)", top2, g_last, f"H{HEADER_ROW + 20}")
+    b.finish_sheet(ws, print_titles=False)
+
+
+def _dq_weighted(b: _Book) -> float:
+    lines = b.lines
+    return float((lines["data_quality"] * lines["kgco2e"]).sum() / b.total_kg) if b.total_kg else 0.0
+
+
+def _summary_bar(ws, title: str, header_row: int, last_row: int, anchor: str) -> None:
+    ch = BarChart()
+    ch.type, ch.title = "col", title
+    ch.y_axis.title = "tCO2e"
+    ch.add_data(Reference(ws, min_col=2, min_row=header_row, max_row=last_row), titles_from_data=True)
+    ch.set_categories(Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row))
+    s = ch.series[0]
+    s.graphicalProperties.solidFill = OKABE_ITO[0]
+    for i in range(last_row - header_row):
+        pt = DataPoint(idx=i)
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        pt.graphicalProperties.solidFill = colour
+        pt.graphicalProperties.line.solidFill = colour
+        s.dPt.append(pt)
+    ch.legend = None
+    _show_axes(ch)
+    ch.width, ch.height = 16, 9
+    ws.add_chart(ch, anchor)
+
+
+# --- public API ------------------------------------------------------------------------------
+
+def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str], float]]:
+    """The workbook, and for every formula cell ``(sheet, coordinate)`` the value the
+    Python results give for it (so a recalculation can be checked against the estimator)."""
+    b = _Book(results)
+    lay = _Layout(b)
+    _factors_sheet(b, lay)
+    _activities_sheet(b, lay)
+    scope_cells = _scopes_sheet(b, lay)
+    stage_rows = _process_map_sheet(b, lay)
+    _hotspots_sheet(b, lay)
+    _forecast_sheet(b, lay)
+    _feasibility_sheet(b, lay)
+    _assumptions_sheet(b, lay)
+    dq_cell = _data_quality_sheet(b, lay)
+    _method_sheet(b, lay)
+    _summary_sheet(b, lay, scope_cells, stage_rows, dq_cell)
+    _properties(b)
+    b.wb.active = 0
+    return b.wb, b.expected
+
+
+def _properties(b: _Book) -> None:
+    p = b.wb.properties
+    p.creator = "genai-content-audit"
+    p.title = "Carbon audit"
+    gen = (b.r.manifest or {}).get("generated_at")
+    try:
+        p.created = datetime.fromisoformat(str(gen)).replace(tzinfo=None) if gen else datetime(2000, 1, 1)
+    except ValueError:
+        p.created = datetime(2000, 1, 1)
+
+
+def _file_mode(path: Path) -> int:
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_excel(results: AuditResults, path: Path) -> None:
+    """Write the auditable workbook to ``path`` atomically (temp file in the same folder,
+    then ``os.replace``), so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb, _ = build_workbook(results)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp-xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
