@@ -52,15 +52,20 @@ def test_hang_is_killed_at_the_timeout_and_resume_reruns_only_failures(tmp_path,
     clients = _clients(tmp_path / "clients", ["fine", "hangs"])
     monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(write_notebooks(tmp_path / "nb", fault="hang", fault_when="hangs")))
     out = tmp_path / "out"
-    outcomes = run_batch(clients, out, jobs=2, timeout_s=25, extra_args=["--no-pdf"])
-    assert [o.status for o in outcomes] == ["ok", "failed"]
-    assert "timed out" in outcomes[1].error
+    assert [o.status for o in run_batch(clients[:1], out, extra_args=["--no-pdf"])] == ["ok"]
     first = (out / "fine" / "results.json").stat().st_mtime_ns
+    # --resume: "fine" is skipped, the missing "hangs" runs and is killed at the timeout.
+    outcomes = run_batch(clients, out, resume=True, timeout_s=15, extra_args=["--no-pdf"])
+    assert [o.status for o in outcomes] == ["ok", "failed"]
+    assert "timed out after 15 s" in outcomes[1].error
+    assert not (out / "hangs" / "results.json").exists()
+    # Fixed notebooks, --resume again: only the failure reruns.
     monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(write_notebooks(tmp_path / "nb-fixed")))
     outcomes = run_batch(clients, out, jobs=2, resume=True, extra_args=["--no-pdf"])
     assert [o.status for o in outcomes] == ["ok", "ok"]
     assert (out / "fine" / "results.json").stat().st_mtime_ns == first  # not rerun
     assert (out / "hangs" / "results.json").exists()
+    assert [r["status"] for r in _summary(out).values()] == ["ok", "ok"]
 
 
 def test_cli_batch_exit_status_and_summary(tmp_path):

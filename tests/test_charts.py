@@ -1,0 +1,169 @@
+"""Charts and the process map: every figure is a pyplot-free Figure with units on its axes."""
+from __future__ import annotations
+
+import copy
+
+import networkx as nx
+import pytest
+from matplotlib.figure import Figure
+
+from audit import charts, processmap
+from audit.paths import SAMPLE_ENGAGEMENT_DIR
+
+UNITS = ("tCO2e", "kWh", "%")
+
+
+def _sample_results():
+    """The sample engagement's results; without feasibility if that step is not available."""
+    try:
+        from audit.pipeline import audit_engagement
+        return audit_engagement(SAMPLE_ENGAGEMENT_DIR)
+    except ImportError:
+        from audit.estimate import estimate
+        from audit.intake import load_engagement
+        from audit.results import from_estimate
+        loaded = load_engagement(SAMPLE_ENGAGEMENT_DIR)
+        return from_estimate(estimate(loaded), loaded.warnings)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return _sample_results()
+
+
+@pytest.fixture
+def results(base):
+    r = copy.copy(base)
+    r.interventions = [
+        {"id": "INT-01", "name": "Renders in a low-carbon region", "abated_kgco2e_per_year": 900.0,
+         "cost_per_tonne": -40.0, "verdict": "recommended"},
+        {"id": "INT-02", "name": "Rail instead of flights", "abated_kgco2e_per_year": 3000.0,
+         "cost_per_tonne": 60.0, "verdict": "recommended"},
+        {"id": "INT-03", "name": "Local crew", "abated_kgco2e_per_year": 2500.0, "cost_per_tonne": 220.0,
+         "verdict": "consider"},
+    ]
+    r.forecast = [{"year": 2025 + i, "bau_kgco2e": 13000.0 * 1.1 ** i, "plan_kgco2e": 13000.0 * (1 - 0.1 * i)}
+                  for i in range(4)]
+    return r
+
+
+def _axis_labels(fig: Figure) -> list[str]:
+    out = []
+    for ax in fig.axes:
+        out += [ax.get_xlabel(), ax.get_ylabel()]
+    return [t for t in out if t]
+
+
+CHARTS = ["scope_bar", "stage_bar", "hotspot_pareto", "kind_split", "forecast_lines", "macc"]
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_chart_is_figure_with_units(results, name):
+    fig = getattr(charts, name)(results)
+    assert isinstance(fig, Figure)
+    labels = _axis_labels(fig)
+    assert labels, f"{name}: no axis labels"
+    assert any(u in t for t in labels for u in UNITS), f"{name}: no unit in {labels}"
+    assert any(ax.get_title(loc="left") for ax in fig.axes), f"{name}: no title"
+    svg = charts.figure_to_svg(fig)
+    assert svg.startswith("<svg") and "<?xml" not in svg and "<!DOCTYPE" not in svg
+    assert "http://" not in svg.replace("http://www.w3.org/", "")
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_chart_with_pipeline_feasibility(base, name):
+    """Whatever the feasibility step produced (wide cost ranges use a symlog axis)."""
+    fig = getattr(charts, name)(base)
+    assert any(u in t for t in _axis_labels(fig) for u in UNITS)
+    assert "<?xml" not in charts.figure_to_svg(fig)
+
+
+@pytest.mark.parametrize("name", ["forecast_lines", "macc"])
+def test_empty_feasibility_says_so(base, name):
+    r = copy.copy(base)
+    r.interventions, r.forecast = [], []
+    fig = getattr(charts, name)(r)
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "No " in texts
+    assert any(u in t for t in _axis_labels(fig) for u in UNITS)
+
+
+def test_scope_bar_marks_market_based(results):
+    fig = charts.scope_bar(results)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert any("market-based" in t and "not added to total" in t for t in ticks)
+    legend_text = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert "Scope 2 market-based, not added to total" in legend_text
+
+
+def test_png_data_uri(results):
+    uri = charts.figure_to_png_data_uri(charts.stage_bar(results))
+    assert uri.startswith("data:image/png;base64,iVBOR")
+
+
+def test_svg_is_deterministic(results):
+    assert charts.figure_to_svg(charts.stage_bar(results)) == charts.figure_to_svg(charts.stage_bar(results))
+
+
+def test_no_pyplot_figures_leak(results):
+    import sys
+    for name in CHARTS:
+        getattr(charts, name)(results)
+    processmap.draw_process_map(results)
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_process_map_graph_structure(base):
+    stages = list(base.engagement.stages)
+    g = processmap.build_graph(base.lines, stages)
+    assert isinstance(g, nx.DiGraph)
+    parents = base.lines[base.lines["derived_from"] == ""]
+    n_s, n_a = len(stages), parents["activity_id"].nunique()
+    assert g.number_of_nodes() == 1 + n_s + n_a
+    # engagement -> each stage, stage chain, stage -> each activity
+    assert g.number_of_edges() == n_s + (n_s - 1) + n_a
+    assert g.nodes[processmap.ENGAGEMENT_NODE]["kind"] == "engagement"
+    assert set(g.successors(processmap.ENGAGEMENT_NODE)) == {processmap.stage_node(s) for s in stages}
+    for a, b in zip(stages, stages[1:]):
+        assert g.has_edge(processmap.stage_node(a), processmap.stage_node(b))
+    for row in parents.itertuples():
+        assert g.has_edge(processmap.stage_node(row.stage), row.activity_id)
+        assert g.nodes[row.activity_id]["kind"] == row.kind
+        assert g.nodes[row.activity_id]["scope"] == int(row.scope)
+    # derived lines are folded into their parent, so nothing is lost
+    assert not any("~" in n for n in g.nodes)
+    total = sum(d["kgco2e"] for _, d in g.nodes(data=True) if d["kind"] not in ("engagement", "stage"))
+    assert total == pytest.approx(base.totals["kgco2e"])
+    assert g.nodes[processmap.ENGAGEMENT_NODE]["kgco2e"] == pytest.approx(base.totals["kgco2e"])
+    ide04 = base.lines[(base.lines["activity_id"] == "IDE-04") | (base.lines["derived_from"] == "IDE-04")]
+    assert g.nodes["IDE-04"]["kgco2e"] == pytest.approx(ide04["kgco2e"].sum())
+
+
+def test_process_map_accepts_raw_activities():
+    import pandas as pd
+    acts = pd.DataFrame({"activity_id": ["A", "B", "C"], "stage": ["One", "Two", "Extra"],
+                         "kind": ["llm_api", "travel", "fuel"], "description": ["a", "b", "c"]})
+    g = processmap.build_graph(acts, ["One", "Two"])
+    assert g.has_edge("stage:Two", "stage:Extra")  # unknown stage appended at the end
+    assert g.number_of_edges() == 3 + 2 + 3
+    assert g.nodes["A"]["kgco2e"] == 0.0 and g.nodes["A"]["scope"] is None
+
+
+def test_draw_process_map(results):
+    fig = processmap.draw_process_map(results)
+    assert isinstance(fig, Figure)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "PRO-01" in texts and "Production" in texts
+    assert "<?xml" not in charts.figure_to_svg(fig)
+
+
+def test_client_text_in_charts_is_escaped_and_not_mathtext(base):
+    r = copy.copy(base)
+    lines = base.lines.copy()
+    lines.loc[0, "description"] = "<script>alert(1)</script> costs $5 and $x^2$"
+    lines.loc[lines["stage"] == "Ideation", "stage"] = "Idea & <b>"
+    r.lines = lines
+    svg = charts.figure_to_svg(processmap.draw_process_map(r)) + charts.figure_to_svg(charts.stage_bar(r))
+    assert "<script" not in svg and "<b>" not in svg
+    assert "&lt;script&gt;" in svg and "$5" in svg

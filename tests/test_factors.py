@@ -1,0 +1,148 @@
+"""The factor register: every number has provenance, ids are unique, overrides are recorded."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from audit.exceptions import FactorError
+from audit.factors import (
+    CODECARBON_VERSION, ECOLOGITS_VERSION, REGISTER_COLUMNS, FactorRegister, cloud_regions, factor_set, load_register,
+)
+from audit.models import FactorOverride
+
+
+@pytest.fixture(scope="module")
+def register() -> FactorRegister:
+    return load_register()
+
+
+def test_register_loads_every_source(register):
+    t = register.table
+    assert list(t.columns) == REGISTER_COLUMNS
+    assert len(t) > 500
+    ids = t["factor_id"]
+    for prefix in ("desnz-2025:", "grid:codecarbon:", "grid:gcp:", "ecologits:model:", "ecologits:provider:",
+                   "ecologits:llm:", "hw:", "pue:", "ccf:", "php:"):
+        assert ids.str.startswith(prefix).any(), prefix
+
+
+@pytest.mark.parametrize("column", ["factor_id", "value", "unit", "source", "year", "licence"])
+def test_every_row_has_provenance(register, column):
+    col = register.table[column]
+    assert col.notna().all(), register.table.loc[col.isna(), "factor_id"].tolist()[:5]
+    assert (col.astype(str).str.strip() != "").all()
+    if column == "year":
+        years = col.astype(int)
+        assert years.between(2000, 2030).all(), register.table.loc[~years.between(2000, 2030), "factor_id"].tolist()
+    if column == "value":
+        assert (col.astype(float) == col.astype(float)).all()  # no NaN values
+
+
+def test_factor_ids_are_unique(register):
+    assert register.table["factor_id"].is_unique
+    dup = pd.concat([register.table.head(2), register.table.head(1)]).reset_index(drop=True)
+    with pytest.raises(FactorError, match="duplicate factor ids"):
+        FactorRegister(dup, register.factor_set)
+
+
+def test_ranges_bracket_the_central_value(register):
+    t = register.table.dropna(subset=["value_low", "value_high"])
+    assert len(t) > 100
+    assert (t["value_low"].astype(float) <= t["value"].astype(float)).all()
+    assert (t["value"].astype(float) <= t["value_high"].astype(float)).all()
+
+
+def test_codecarbon_grid_intensity_for_gbr(register):
+    assert register.value("grid:codecarbon:GBR") == 237.589
+    row = register.row("grid:codecarbon:GBR")
+    assert row["unit"] == "gCO2e/kWh" and row["region"] == "GBR" and row["part"] == "grid"
+    assert CODECARBON_VERSION in row["source"]
+
+
+def test_desnz_2025_uk_electricity(register):
+    hits = register.find(kind="electricity", region="GBR", part="direct")
+    assert len(hits) == 1
+    row = hits.iloc[0]
+    assert row["factor_id"].startswith("desnz-2025:") and float(row["value"]) == 0.177
+    assert row["unit"] == "kgCO2e/kWh" and int(row["year"]) == 2025 and row["licence"] == "OGL-3.0"
+
+
+def test_only_the_chosen_desnz_year_is_loaded(register):
+    assert factor_set().desnz_year == 2025
+    ids = register.table["factor_id"]
+    assert not ids.str.startswith("desnz-2024:").any()
+    assert ids.str.startswith("desnz-2025:").sum() > 100
+
+
+def test_ecologits_model_parameters_for_gpt_4o(register):
+    assert register.bounds("ecologits:model:openai/gpt-4o") == (44.0, 88.0, 132.0)
+    assert register.has_published_range("ecologits:model:openai/gpt-4o")
+    row = register.row("ecologits:model:openai/gpt-4o")
+    assert row["unit"] == "billion parameters" and ECOLOGITS_VERSION in row["source"]
+
+
+def test_ecologits_provider_pue(register):
+    assert register.bounds("ecologits:provider:openai") == (1.2, 1.2, 1.2)
+    assert register.bounds("ecologits:provider:anthropic") == pytest.approx((1.09, 1.115, 1.14))
+
+
+def test_factor_without_range_has_equal_bounds(register):
+    assert register.bounds("pue:onprem-average") == (1.56, 1.56, 1.56)
+    assert not register.has_published_range("pue:onprem-average")
+
+
+def test_unknown_factor_raises_factor_error(register):
+    with pytest.raises(FactorError, match="not in the register"):
+        register.value("no:such:factor")
+    with pytest.raises(FactorError, match="missing from the register"):
+        register.used(["pue:aws", "no:such:factor"])
+
+
+def test_used_returns_sorted_unique_rows(register):
+    used = register.used(["pue:gcp", "pue:aws", "pue:gcp", ""])
+    assert used["factor_id"].tolist() == ["pue:aws", "pue:gcp"]
+    assert used["value"].tolist() == [1.135, 1.1]
+    assert not used["overridden"].any()
+
+
+def test_overrides_replace_the_value_and_record_the_reason(register):
+    reason = "Metered PUE of the client's render room, 2025"
+    o = register.with_overrides([FactorOverride(factor_id="pue:onprem-average", value=1.3, reason=reason)])
+    assert o.value("pue:onprem-average") == 1.3
+    assert o.bounds("pue:onprem-average") == (1.3, 1.3, 1.3)
+    assert o.overridden == {"pue:onprem-average": reason}
+    row = o.used(["pue:onprem-average"]).iloc[0]
+    assert bool(row["overridden"]) and reason in row["notes"]
+    assert "engagement override" in row["source"] and "Uptime" in row["source"]  # the replaced source is kept
+    # The default register is cached and shared: it must be untouched.
+    assert register.value("pue:onprem-average") == 1.56 and not register.overridden
+    assert load_register().value("pue:onprem-average") == 1.56
+
+
+def test_override_of_a_ranged_factor_drops_the_range(register):
+    o = register.with_overrides([FactorOverride(factor_id="ecologits:model:openai/gpt-4o", value=200, reason="vendor")])
+    assert o.bounds("ecologits:model:openai/gpt-4o") == (200.0, 200.0, 200.0)
+
+
+def test_override_of_unknown_factor_is_an_error(register):
+    with pytest.raises(FactorError, match="unknown factor"):
+        register.with_overrides([FactorOverride(factor_id="pue:moon", value=1.0, reason="why not")])
+
+
+def test_no_overrides_returns_the_same_register(register):
+    assert register.with_overrides([]) is register
+
+
+def test_factor_set_label_names_the_package_versions():
+    label = factor_set().label
+    assert "DESNZ 2025" in label and f"codecarbon {CODECARBON_VERSION}" in label
+    assert f"EcoLogits {ECOLOGITS_VERSION}" in label
+
+
+def test_cloud_regions_map_to_countries(register):
+    regions = cloud_regions()
+    assert regions["aws:eu-west-2"] == "GBR" and regions["aws:us-east-1"] == "USA"
+    assert regions["azure:uksouth"] == "GBR" and regions["gcp:europe-west2"] == "GBR"
+    # Every mapped country has a grid intensity, so a valid region can always be estimated.
+    for region, country in regions.items():
+        assert f"grid:codecarbon:{country}" in register, region

@@ -1,0 +1,242 @@
+"""Feasibility: MACC equations, the time-shift window, interventions and the forecast."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit import feasibility as fz
+from audit.models import Engagement, Intervention
+from audit.paths import SOURCES_DIR
+from tests.helpers import BASE_SETTINGS, sample_results, sample_results_without_feasibility
+
+INTERVENTION_KEYS = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high",
+                     "cost_per_tonne", "payback_years", "effort_person_days", "verdict", "reason"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return sample_results()
+
+
+@pytest.fixture(scope="module")
+def interventions(results):
+    return {i["id"]: i for i in results.interventions}
+
+
+# --- equations by hand ----------------------------------------------------------------------
+
+def test_annualised_cost():
+    assert fz.annualised_cost(1000, 4, 50, 100) == 200.0  # 1000/4 + 50 - 100
+    assert fz.annualised_cost(0, 3, 0, 120) == -120.0  # pure savings: negative cost
+
+
+def test_cost_per_tonne():
+    assert fz.cost_per_tonne(200.0, 500.0) == 400.0  # 200 / 0.5 t
+    assert fz.cost_per_tonne(-120.0, 2000.0) == -60.0
+    assert fz.cost_per_tonne(200.0, 0.0) is None
+    assert fz.cost_per_tonne(200.0, -5.0) is None
+
+
+def test_payback_years():
+    assert fz.payback_years(1000, 250) == 4.0
+    assert fz.payback_years(0, 0) == 0.0
+    assert fz.payback_years(0, 10) == 0.0
+    assert fz.payback_years(1000, 0) is None
+    assert fz.payback_years(1000, -50) is None
+
+
+def test_growth_multiplier():
+    assert fz.growth_multiplier(0, 0.25, 0.1, 0.1) == 1.0
+    assert fz.growth_multiplier(2, 0.25, 0.1, 0.2) == pytest.approx(1.25 ** 2 * 0.9 ** 2 * 0.8 ** 2, rel=1e-12)
+
+
+# --- time shifting ----------------------------------------------------------------------------
+
+def brute_force_window(country: str, hours: int) -> tuple[float, float, float]:
+    prof = pd.read_csv(SOURCES_DIR / "hourly_profiles_2020.csv")
+    p = prof[prof["country"] == country]
+    annual = p["g_co2e_per_kwh"].mean()
+    ratios = []
+    for month in range(1, 13):
+        by_hour = p[p["month"] == month].set_index("hour_utc")["g_co2e_per_kwh"]
+        assert list(by_hour.index.sort_values()) == list(range(24))
+        windows = [sum(by_hour[(start + k) % 24] for k in range(hours)) / hours for start in range(24)]
+        ratios.append(min(windows) / annual)
+    return min(ratios), sum(ratios) / 12, max(ratios)
+
+
+@pytest.mark.parametrize("country", ["GBR", "FRA", "DEU"])
+@pytest.mark.parametrize("hours", [1, 8])
+def test_cleanest_window_matches_brute_force(country, hours):
+    got = fz.cleanest_window_ratio(country, window_hours=hours)
+    assert got == pytest.approx(brute_force_window(country, hours), rel=1e-12)
+
+
+def test_cleanest_window_in_gbr_is_cleaner_than_average():
+    lo, mid, hi = fz.cleanest_window_ratio("GBR")
+    assert lo <= mid <= hi
+    assert lo < 1 and mid < 1
+
+
+def test_no_profile_means_no_window():
+    assert fz.cleanest_window_ratio("USA") is None
+
+
+# --- interventions on the sample ----------------------------------------------------------------
+
+def test_interventions_have_the_contract_keys(results):
+    assert results.interventions, "the sample should have applicable interventions"
+    ids = [i["id"] for i in results.interventions]
+    assert len(ids) == len(set(ids))
+    for rec in results.interventions:
+        assert INTERVENTION_KEYS <= set(rec), rec["id"]
+        assert rec["abated_low"] <= rec["abated_kgco2e_per_year"] <= rec["abated_high"], rec["id"]
+        assert rec["verdict"] in fz.VERDICT_ORDER and rec["reason"]
+        assert isinstance(rec["applies_to"], list) and rec["applies_to"] == sorted(rec["applies_to"])
+        assert rec["effort_person_days"] >= 0
+    order = [fz.VERDICT_ORDER[i["verdict"]] for i in results.interventions]
+    assert order == sorted(order)
+
+
+def test_interventions_apply_to_the_right_activities(interventions):
+    assert interventions["virtual_production"]["applies_to"] == ["PRO-01", "PRO-02", "PRO-03", "PRO-04", "PRO-08"]
+    assert interventions["offpeak_shift"]["applies_to"] == ["POST-01", "POST-02"]
+    assert interventions["cleaner_region"]["applies_to"] == ["POST-03", "POST-04", "POST-06"]
+    assert interventions["managed_service"]["applies_to"] == ["PRE-05"]
+
+
+def test_virtual_production_by_hand(results, interventions):
+    """Quantities x 0.6 (0.4-0.8): emissions are linear, so 40 % (20-60 %) is abated."""
+    rec = interventions["virtual_production"]
+    l = results.lines
+    ids = rec["applies_to"]
+    base = l.loc[l["activity_id"].isin(ids) | l["derived_from"].isin(ids), "kgco2e"].sum()
+    assert rec["baseline_kgco2e"] == pytest.approx(base, rel=1e-12)
+    assert rec["abated_kgco2e_per_year"] == pytest.approx(0.4 * base, rel=1e-9)
+    assert rec["abated_low"] == pytest.approx(0.2 * base, rel=1e-9)
+    assert rec["abated_high"] == pytest.approx(0.6 * base, rel=1e-9)
+    one_off = 15 * 650  # person-days x default day rate, no capex
+    assert rec["one_off_cost"] == one_off
+    assert rec["net_annual_cost"] == pytest.approx(one_off / 1 + 12000, rel=1e-12)
+    assert rec["cost_per_tonne"] == pytest.approx((one_off + 12000) / (0.4 * base / 1000), rel=1e-9)
+    assert rec["payback_years"] is None  # opex, no energy savings
+    assert rec["verdict"] == "not worth it"  # > 2 x 85 GBP/t
+
+
+def test_fewer_wasted_generations_by_hand(interventions):
+    """Accepted share x 2 (1.25-3): generations needed fall as old/new."""
+    rec = interventions["fewer_wasted_generations"]
+    base = rec["baseline_kgco2e"]
+    assert rec["abated_kgco2e_per_year"] == pytest.approx(base * (1 - 1 / 2.0), rel=1e-9)
+    assert rec["abated_low"] == pytest.approx(base * (1 - 1 / 1.25), rel=1e-9)
+    assert rec["abated_high"] == pytest.approx(base * (1 - 1 / 3.0), rel=1e-9)
+
+
+def test_offpeak_shift_saves_energy_cost_nothing(interventions):
+    rec = interventions["offpeak_shift"]
+    assert rec["kwh_saved_per_year"] == 0 and rec["cost_savings_per_year"] == 0
+    assert rec["abated_kgco2e_per_year"] > 0 and rec["scope_note"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the time-shifted rows carry a carbon_intensity override, so the "
+                                       "re-estimate drops their DESNZ T&D/WTT lines and counts them as abated")
+def test_offpeak_shift_abates_at_most_the_shifted_share(results, interventions):
+    rec = interventions["offpeak_shift"]
+    ratio = fz.cleanest_window_ratio("GBR")[1]
+    l = results.lines
+    direct = l.loc[l["activity_id"].isin(rec["applies_to"]), "kgco2e"].sum()
+    assert rec["abated_kgco2e_per_year"] >= direct * (1 - ratio) * (1 - 1e-9)
+    assert rec["abated_kgco2e_per_year"] <= rec["baseline_kgco2e"] * (1 - ratio) * (1 + 1e-9)
+
+
+# --- forecast ---------------------------------------------------------------------------------
+
+def test_forecast_shape_and_plan_never_above_bau(results):
+    f = results.forecast
+    assert [r["year"] for r in f] == [2025, 2026, 2027, 2028]  # base year + 3 default years
+    for r in f:
+        assert {"year", "bau_kgco2e", "plan_kgco2e"} <= set(r)
+        assert 0 <= r["plan_kgco2e"] <= r["bau_kgco2e"]
+    assert f[0]["bau_kgco2e"] == pytest.approx(results.totals["kgco2e"], rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def priced():
+    """The sample with a carbon price high enough to make the location-shoot cut 'do first'.
+    Built on a copy: the session's shared results must stay untouched."""
+    base = sample_results_without_feasibility()
+    eng = base.engagement.model_copy(update={"carbon_price_per_tonne": 10_000.0})
+    r = dataclasses.replace(base, engagement=eng, interventions=[], forecast=[], extras={})
+    fz.apply(r)
+    return base, r
+
+
+def test_apply_on_a_copy_leaves_the_shared_results_alone(priced):
+    base, r = priced
+    assert {i["id"]: i["verdict"] for i in r.interventions}["virtual_production"] == "do first"
+    assert base.interventions == [] and base.forecast == [] and "forecast_settings" not in base.extras
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: forecast() sums the chosen abated_by_line Series starting from an "
+                                       "empty Series, so index alignment makes every value NaN: plan_kgco2e is NaN")
+def test_chosen_interventions_lower_the_plan(priced):
+    _, r = priced
+    chosen = [i for i in r.interventions if i["verdict"] in ("do first", "worth it")]
+    assert {i["id"] for i in chosen} >= {"virtual_production"}
+    first = r.forecast[0]
+    # Year 0 (no growth yet): the plan removes exactly what the chosen interventions abate.
+    assert first["bau_kgco2e"] - first["plan_kgco2e"] == pytest.approx(
+        sum(i["abated_kgco2e_per_year"] for i in chosen), rel=1e-9)
+    assert all(0 < y["plan_kgco2e"] < y["bau_kgco2e"] for y in r.forecast)
+
+
+def test_forecast_settings_overrides():
+    eng = Engagement.model_validate({**BASE_SETTINGS, "forecast": {"years": 2, "day_rate": 500,
+                                                                   "usage_growth_per_year": {"llm_api": 0.5}}})
+    s = fz.settings(eng)
+    assert s["years"] == 2 and s["day_rate"] == 500
+    assert s["usage_growth_per_year"]["llm_api"] == 0.5
+    assert s["usage_growth_per_year"]["image_generation"] == 0.25  # default kept
+    assert fz.forecast_defaults()["usage_growth_per_year"]["llm_api"] == 0.25  # defaults not mutated
+
+
+def test_engagement_interventions_replace_and_extend_the_library():
+    own = {"id": "smaller_model", "name": "Our own right-sizing", "applies_to": {"kind": ["llm_api"]},
+           "change": {"set": {"model": "3B"}}, "effort": {"person_days": 1}}
+    extra = {"id": "no_flights", "name": "Rail only", "applies_to": {"kind": ["travel"]},
+             "change": {"scale": {"quantity": [0, 0, 0]}}, "effort": {"person_days": 0}}
+    eng = Engagement.model_validate({**BASE_SETTINGS, "interventions": [own, extra]})
+    merged = fz.interventions_for(eng)
+    ids = [i.id for i in merged]
+    assert ids == [i.id for i in fz.intervention_library()] + ["no_flights"]
+    assert next(i for i in merged if i.id == "smaller_model").name == "Our own right-sizing"
+    assert all(isinstance(i, Intervention) for i in merged)
+
+
+@pytest.mark.parametrize("cpt,abated,days,verdict", [
+    (50.0, 1000.0, 5, "do first"),
+    (50.0, 1000.0, 30, "worth it"),
+    (150.0, 1000.0, 5, "marginal"),
+    (500.0, 1000.0, 5, "not worth it"),
+    (-10.0, 0.5, 1, "not worth it"),  # under 0.1 % of the footprint
+    (None, 0.0, 1, "no gain"),
+])
+def test_verdicts(cpt, abated, days, verdict):
+    eng = Engagement.model_validate({**BASE_SETTINGS, "effort_threshold_person_days": 20})
+    got, reason = fz._verdict(cpt, abated, abated, days, eng, total_kg=10_000.0)  # noqa: SLF001
+    assert got == verdict and reason
+
+
+def test_precision_per_watt(results):
+    ppw = {r["stage"]: r for r in results.extras["precision_per_watt"]}
+    l = results.lines
+    pre = l[(l["stage"] == "Pre-production") & l["kind"].isin(fz.GENAI_KINDS) & (l["derived_from"] == "")]
+    af = pre["accepted_fraction"].astype(float)
+    accepted = float((pre["quantity_base"] * af).sum())
+    assert ppw["Pre-production"]["accepted"] == pytest.approx(accepted, rel=1e-12)
+    assert ppw["Pre-production"]["kgco2e_per_accepted"] == pytest.approx(pre["kgco2e"].sum() / accepted, rel=1e-12)
+    assert 0 < ppw["Pre-production"]["discarded_share_kgco2e"] < 1
+    assert np.isfinite([r["kgco2e"] for r in ppw.values()]).all()
