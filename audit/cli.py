@@ -242,3 +242,7 @@ def shift(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from audit import cli_usage as _cli_usage  # noqa: E402,F401

@@ -194,6 +194,8 @@ class FactorRegister:
             raise FactorError(f"duplicate factor ids in the register: {sorted(set(dup))[:5]}")
         self.table = self.table.set_index("factor_id", drop=False)
         self._value = self.table["value"].astype(float).to_dict()
+        self._columns = {c: self.table[c].fillna("").astype(str).to_numpy() for c in ("kind", "mode", "region", "part")}
+        self._find_cache: dict[tuple, pd.DataFrame] = {}
 
     def __contains__(self, factor_id: str) -> bool:
         return factor_id in self._value
@@ -220,11 +222,16 @@ class FactorRegister:
         return bool(pd.notna(r["value_low"]) and pd.notna(r["value_high"]))
 
     def find(self, **where: str) -> pd.DataFrame:
-        t = self.table
-        mask = np.ones(len(t), dtype=bool)
-        for col, val in where.items():
-            mask &= (t[col].fillna("") == val).to_numpy()
-        return t[mask]
+        """Rows matching every ``column=value`` (kind, mode, region, part); memoised, since a
+        register never changes once built (overrides make a new one)."""
+        key = tuple(sorted(where.items()))
+        hit = self._find_cache.get(key)
+        if hit is None:
+            mask = np.ones(len(self.table), dtype=bool)
+            for col, val in where.items():
+                mask &= self._columns[col] == val
+            hit = self._find_cache[key] = self.table[mask]
+        return hit
 
     def used(self, factor_ids: Iterable[str]) -> pd.DataFrame:
         """The register rows behind a set of results, sorted, ready for a report."""

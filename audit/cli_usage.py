@@ -1,0 +1,1 @@
+"""CLI commands for usage logs (filled in by audit/usage.py's owner)."""
