@@ -25,7 +25,8 @@ from audit.exceptions import AuditError, InputError
 
 app = typer.Typer(
     help="Sustainability audits of content pipelines that use generative AI.\n\n"
-         "Start with `audit new CLIENT`, fill in the activities, then `audit run CLIENT --out reports/CLIENT`.",
+         "Start with `audit new CLIENT`, fill in the activities, then `audit run CLIENT --out reports/CLIENT`.\n\n"
+         "Example:  audit run data/sample_engagement --out reports/sample",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
 )
 

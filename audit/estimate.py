@@ -24,7 +24,12 @@ from audit.factors import FactorRegister, load_register
 from audit.paths import DATA_DIR
 from audit.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
 
-HOURS_PER_MONTH = 730.485  # pint's month (1/12 of a 365.25-day year), in hours
+def _hours_per_month() -> float:
+    from audit.units import conversion_factor
+    return conversion_factor("month", "hour")  # pint's month: 1/12 of a 365.25-day year
+
+
+HOURS_PER_MONTH = _hours_per_month()
 
 RESULT_COLUMNS = [
     "activity_id", "derived_from", "stage", "description", "kind", "mode", "model", "provider", "region",
@@ -316,7 +321,7 @@ def method_electricity(ctx: EstimateContext, df: pd.DataFrame) -> dict:
 
 
 def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
-    """kWh = TB_months x 730.485 h x coefficient (kWh/TB-h) x PUE (Cloud Carbon Footprint)."""
+    """kWh = TB_months x 730.5 h x coefficient (kWh/TB-h) x PUE (Cloud Carbon Footprint)."""
     reg = ctx.register
     modes = df["mode"].where(df["mode"] != "", "ssd")
     coef_ids = [f"ccf:storage:{m}" for m in modes]
@@ -325,7 +330,7 @@ def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     tbh = df["quantity_base"].to_numpy(float) * HOURS_PER_MONTH
     return _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
                           [[a, b] for a, b in zip(coef_ids, pue_ids)], "ccf_storage",
-                          "kWh = TB_months × 730.485 h × kWh_per_TB_hour × PUE")
+                          "kWh = TB_months × 730.5 h × kWh_per_TB_hour × PUE")
 
 
 def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -578,6 +583,7 @@ class Estimate:
     register: FactorRegister
     engagement: object
     activities: pd.DataFrame | None = None  # the validated input rows, regions defaulted
+    warnings: list[str] = field(default_factory=list)  # intake warnings, carried to the reports
 
     @property
     def factors_used(self) -> pd.DataFrame:
@@ -635,7 +641,8 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
     reg = _extend(reg, ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
-    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities)
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
+                    list(getattr(loaded, "warnings", [])))
 
 
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:

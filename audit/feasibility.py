@@ -66,11 +66,18 @@ def cost_per_tonne(net_annual_cost: float, abated_kg_per_year: float) -> float |
     return net_annual_cost / (abated_kg_per_year / 1000.0) if abated_kg_per_year > 0 else None
 
 
+PAYBACK_HORIZON_YEARS = 50  # beyond this, "pays back" means nothing to a client
+
+
 def payback_years(one_off: float, net_savings_per_year: float) -> float | None:
-    """Payback = one-off cost / annual net savings (None when savings do not pay it back)."""
+    """Payback = one-off cost / annual net savings. None when savings never pay it back
+    (no net savings, or longer than PAYBACK_HORIZON_YEARS)."""
     if one_off == 0 and net_savings_per_year >= 0:
         return 0.0
-    return one_off / net_savings_per_year if net_savings_per_year > 0 else None
+    if net_savings_per_year <= 0:
+        return None
+    years = one_off / net_savings_per_year
+    return years if years <= PAYBACK_HORIZON_YEARS else None
 
 
 def growth_multiplier(years: int, usage_growth: float, decarbonisation: float, efficiency: float) -> float:
@@ -175,6 +182,10 @@ def evaluate(results, intervention: Intervention, settings_: dict) -> Interventi
             return None
         ids = set(new_rows["activity_id"])
         base_subset = affected_lines[affected_lines["activity_id"].isin(ids) | affected_lines["derived_from"].isin(ids)]
+        if "intensity_scale" in intervention.change:
+            # Shifted rows carry an intensity override, so their re-estimate has no DESNZ
+            # upstream lines; compare direct lines only (kWh, and so T&D, do not change).
+            base_subset = base_subset[base_subset["derived_from"] == ""]
         new = estimate(LoadedEngagement(eng, new_rows, Path("."))).lines
         abated[bound] = float(base_subset["kgco2e"].sum() - new["kgco2e"].sum())
         new_owned = new[new["ownership"].isin(["owned", "leased"])]
@@ -190,7 +201,7 @@ def evaluate(results, intervention: Intervention, settings_: dict) -> Interventi
     savings = max(kwh_saved["central"], 0.0) * settings_["electricity_price_per_kwh"]
     net_cost = annualised_cost(one_off, effort.lifetime_years, effort.opex_per_year, savings)
     cpt = cost_per_tonne(net_cost, mid)
-    pb = payback_years(one_off, savings - effort.opex_per_year)
+    pb = payback_years(one_off, savings - effort.opex_per_year) if mid > 0 else None
     verdict, reason = _verdict(cpt, mid, base_kg, effort.person_days, eng, results.totals["kgco2e"])
     record = {
         "id": intervention.id, "name": intervention.name, "description": intervention.description,
@@ -240,7 +251,8 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     decarb = settings_["grid_decarbonisation_per_year"]
     eff = settings_["model_efficiency_per_year"]
     parent = lines["activity_id"].where(lines["derived_from"] == "", lines["derived_from"])
-    abated = sum((c.abated_by_line for c in chosen), pd.Series(dtype=float))
+    abated = (pd.concat([c.abated_by_line for c in chosen]).groupby(level=0).sum() if chosen
+              else pd.Series(dtype=float))
     out = []
     for t in range(0, int(settings_["years"]) + 1):
         mult = np.array([growth_multiplier(

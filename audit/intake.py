@@ -36,6 +36,15 @@ RANGES = {
     "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
     "data_quality": (1, 5, True),
 }
+# Units whose meaning differs by country: ask, never guess (a US gallon is 17% smaller).
+AMBIGUOUS_UNITS = {
+    "gallon": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
+    "gallons": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
+    "gal": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
+    "ton": "write tonne (1,000 kg), short_ton (US) or long_ton (UK)",
+    "tons": "write tonne (1,000 kg), short_ton (US) or long_ton (UK)",
+    "ton_mile": "write tonne_km, or give short_ton*mile / long_ton*mile",
+}
 PARAM_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")  # "70B": a model given by its size
 
 
@@ -55,7 +64,7 @@ def suggest(value: str, choices, limit: int = 3) -> str | None:
     choices = list(choices)
     if not value or not choices:
         return None
-    hits = fuzz_process.extract(str(value), choices, limit=limit, score_cutoff=60)
+    hits = fuzz_process.extract(str(value), sorted(choices), limit=limit, score_cutoff=60)
     return f"did you mean {', '.join(repr(h[0]) for h in hits)}?" if hits else None
 
 
@@ -75,6 +84,26 @@ def _sha256(path: Path) -> str:
 
 
 # --- engagement.yaml -----------------------------------------------------------------------
+
+def _model_at(model, loc):
+    """The pydantic model a nested error location points into (for 'did you mean' hints)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return model
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nested is None:
+            return model
+        model = nested
+    return model
+
 
 def read_engagement_yaml(path: Path) -> Engagement:
     name = str(path)
@@ -101,7 +130,7 @@ def read_engagement_yaml(path: Path) -> Engagement:
             key = ".".join(str(p) for p in err["loc"])
             hint = None
             if err["type"] == "extra_forbidden":
-                hint = suggest(str(err["loc"][-1]), Engagement.model_fields)
+                hint = suggest(str(err["loc"][-1]), _model_at(Engagement, err["loc"][:-1]).model_fields)
                 msg = "unknown key"
             elif err["type"] == "missing":
                 msg = "required key is missing"
@@ -203,12 +232,16 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 
     # Numbers: parse, then check ranges.
     for c in NUMERIC_COLUMNS:
-        text = df[c].str.replace(",", "", regex=False).str.replace("_", "", regex=False)
-        num = pd.to_numeric(text, errors="coerce")
+        # Commas only as thousands separators ("1,000"); "1,5" is a decimal comma: ambiguous.
+        thousands = df[c].str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d*)?")
+        decimal_comma = df[c].str.contains(",", regex=False) & ~thousands
+        text = df[c].where(~thousands, df[c].str.replace(",", "", regex=False)).str.replace("_", "", regex=False)
+        num = pd.to_numeric(text.where(~decimal_comma, "x"), errors="coerce").astype(float)
         blank = df[c] == ""
         if c == "quantity":
             bad(blank, c, "is empty", "give the amount in the row's unit")
-        nonnum = num.isna() & ~blank
+        bad(decimal_comma, c, lambda i, c=c: f"'{df.at[i, c]}' uses a comma", "use a decimal point, e.g. 1.5")
+        nonnum = num.isna() & ~blank & ~decimal_comma
         bad(nonnum, c, lambda i, c=c: f"'{df.at[i, c]}' is not a number")
         inf = np.isinf(num.fillna(0))
         bad(inf, c, "must be a finite number")
@@ -233,6 +266,10 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     for pos, (i, unit, base) in enumerate(zip(df.index, df["unit"], df["base_unit"])):
         if not base:
             continue
+        if unit.strip().lower() in AMBIGUOUS_UNITS:
+            problems.append(Problem(file, f"unit '{unit}' is ambiguous", row=int(rows[i]), column="unit", sheet=sheet,
+                                    hint=AMBIGUOUS_UNITS[unit.strip().lower()]))
+            continue
         if unit == "":
             problems.append(Problem(file, "is empty", row=int(rows[i]), column="unit", sheet=sheet,
                                     hint=f"the base unit for {df.at[i, 'kind']} is {base}"))
@@ -245,7 +282,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                                     hint=f"{df.at[i, 'kind']} is counted in {base}"))
         except Exception:  # noqa: BLE001 - pint raises many parse errors for one mistake
             problems.append(Problem(file, f"unknown unit '{unit}'", row=int(rows[i]), column="unit", sheet=sheet,
-                                    hint=suggest(unit, ["kWh", "MWh", "litre", "gallon", "passenger_km",
+                                    hint=suggest(unit, ["kWh", "MWh", "litre", "imperial_gallon", "US_gallon", "passenger_km",
                                                         "passenger_mile", "room_night", "tonne_km", "gpu_hour",
                                                         "vcpu_hour", "request", "image", "video_second",
                                                         "tb_month", "GB", "TB"]) or f"use {base}"))
@@ -314,8 +351,12 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
         if modes is not None and mode and mode not in modes:
             problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
                                     hint=suggest(mode, modes) or f"allowed: {', '.join(sorted(modes)[:12])}…"))
+        has_power = not math.isnan(df.at[i, "power_w"])
+        if kind in ("llm_api", "image_generation") and has_power and math.isnan(df.at[i, "latency_s"]):
+            problems.append(Problem(file, f"{kind} with power_w also needs latency_s (seconds per "
+                                    f"{'request' if kind == 'llm_api' else 'image'}) to turn power into energy",
+                                    row=r, column="latency_s", sheet=sheet))
         if kind == "llm_api":
-            has_power = not math.isnan(df.at[i, "power_w"]) if isinstance(df.at[i, "power_w"], float) else False
             if math.isnan(df.at[i, "output_tokens"]):
                 problems.append(Problem(file, "llm_api needs output_tokens (per request)", row=r,
                                         column="output_tokens", sheet=sheet))

@@ -38,7 +38,6 @@ def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = N
     """Step 2: scope mapping and estimation; saved under ``work_dir/steps/estimate``."""
     loaded = load_engagement(engagement_dir)
     est = estimate(loaded)
-    est.warnings = loaded.warnings  # type: ignore[attr-defined]
     if work_dir is not None:
         save_estimate(est, Path(work_dir) / STEPS_DIR / "estimate", loaded)
     return est
@@ -49,6 +48,7 @@ def assess_feasibility(work_dir: str | Path, engagement_dir: str | Path | None =
     from audit import feasibility
 
     work_dir = Path(work_dir)
+    (work_dir / STEPS_DIR).mkdir(parents=True, exist_ok=True)
     est_dir = work_dir / STEPS_DIR / "estimate"
     if est_dir.exists():
         est, warnings, inputs = load_estimate(est_dir)

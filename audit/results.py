@@ -85,7 +85,8 @@ class AuditResults:
 
 def from_estimate(est: Estimate, warnings: list[str] | None = None) -> AuditResults:
     return AuditResults(engagement=est.engagement, factor_set=est.register.factor_set.label,
-                        lines=est.lines, factors=est.factors_used, warnings=list(warnings or []),
+                        lines=est.lines, factors=est.factors_used,
+                        warnings=list(est.warnings if warnings is None else warnings),
                         activities=est.activities)
 
 

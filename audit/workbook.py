@@ -45,7 +45,7 @@ def _lists() -> dict[str, list[str]]:
     kt = kinds_table()
     return {
         "kind": [k.value for k in Kind],
-        "unit": sorted(set(kt["base_unit"])) + ["MWh", "passenger_mile", "vehicle_km", "gallon", "TB", "video_minute"],
+        "unit": sorted(set(kt["base_unit"])) + ["MWh", "passenger_mile", "vehicle_km", "imperial_gallon", "TB", "video_minute"],
         "ownership": [o.value for o in Ownership],
         "region": sorted(known_countries()) + sorted(cloud_regions()),
     }

@@ -168,6 +168,5 @@ def test_top_level_help_lists_every_command(runner):
     assert "audit new" in res.stdout  # how to start
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `audit --help` has no 'Example' line, unlike every command's help")
 def test_top_level_help_shows_an_example(runner):
     assert "Example" in invoke(runner, "--help").stdout

@@ -339,8 +339,6 @@ def test_engagement_factor_override_is_used_and_cited(tmp_path):
 
 # --- known defects ----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: HOURS_PER_MONTH is 730.485 h but pint's month (used to convert "
-                                       "TB·hour to tb_month) is 730.5 h, so storage entered in TB·hour is off")
 def test_storage_in_tb_hours_round_trips_exactly(tmp_path):
     row = activity(activity_id="S1", kind="storage", quantity="1000", unit="TB*hour", provider="aws",
                    region="aws:eu-west-2", mode="ssd")

@@ -273,8 +273,6 @@ def test_engagement_folder_reports_yaml_problems(tmp_path):
     assert problems[0].file == str(folder / ENGAGEMENT_FILE) and problems[0].column == "currency"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unknown key inside a nested block (market_instruments[0]) "
-                                       "gets its 'did you mean' from the top-level Engagement fields, so no hint")
 def test_unknown_nested_yaml_key_suggests_the_right_one(tmp_path):
     text = GOOD_YAML + "market_instruments:\n  - region: GBR\n    renewable_shar: 0.6\n"
     problems, _ = yaml_problems(tmp_path, text)
@@ -285,8 +283,6 @@ def test_unknown_nested_yaml_key_suggests_the_right_one(tmp_path):
 
 # --- self-hosted LLM rows with a measured power draw ----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: intake tests isinstance(power_w, float); a power_w column of "
-                                       "whole numbers is int64, so a measured draw is ignored and a model demanded")
 def test_llm_with_whole_number_power_needs_no_model(tmp_path):
     row = activity(kind="llm_api", unit="request", quantity="10", power_w="500", latency_s="2",
                    output_tokens="100", ownership="owned")
@@ -301,8 +297,6 @@ def test_llm_with_fractional_power_needs_no_model(tmp_path):
     assert loaded.activities.at[0, "power_w"] == 500.0 and not math.isnan(loaded.activities.at[0, "latency_s"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: llm_api with power_w but no latency_s (and no model) passes intake; "
-                                       "the estimator then ignores power_w and uses a 0-parameter model")
 def test_llm_with_power_but_no_latency_is_an_error(tmp_path):
     row = activity(kind="llm_api", unit="request", quantity="10", power_w="500.5", output_tokens="100",
                    ownership="owned")
@@ -313,3 +307,46 @@ def test_llm_with_power_but_no_latency_is_an_error(tmp_path):
 def test_sample_folder_is_untouched():
     # The tests above write only under tmp_path; the shipped sample must still validate as is.
     assert (SAMPLE_DIR / ACTIVITIES_FILE).read_text(encoding="utf-8").count("\n") == SAMPLE_ACTIVITY_COUNT + 1
+
+
+# --- ambiguity is asked about, never guessed ----------------------------------------------
+
+def test_decimal_comma_is_rejected_but_thousands_separators_are_read(tmp_path):
+    from tests.helpers import activity, problems_from, write_engagement
+    from audit.intake import load_engagement
+
+    ok = write_engagement(tmp_path, [activity(quantity="1,250")], name="ok")
+    assert load_engagement(ok).activities["quantity"].tolist() == [1250.0]
+    bad = write_engagement(tmp_path, [activity(quantity="1,5")], name="bad")
+    (p,) = problems_from(load_engagement, bad)
+    assert (p.row, p.column) == (2, "quantity") and "comma" in p.message and "decimal point" in p.hint
+
+
+@pytest.mark.parametrize("unit", ["gallon", "Gallons", "ton"])
+def test_ambiguous_units_ask_which_one(tmp_path, unit):
+    from tests.helpers import activity, problems_from, write_engagement
+    from audit.intake import load_engagement
+
+    kind, good = ("fuel", "imperial_gallon") if "gal" in unit.lower() else ("freight", "tonne_km")
+    folder = write_engagement(tmp_path, [activity(kind=kind, unit=unit, mode="")])
+    (p,) = problems_from(load_engagement, folder)
+    assert p.column == "unit" and "ambiguous" in p.message and good.split("_")[0] in p.hint
+
+
+def test_imperial_and_us_gallons_convert(tmp_path):
+    from tests.helpers import activity, write_engagement
+    from audit.intake import load_engagement
+
+    rows = [activity(activity_id="UK", kind="fuel", unit="imperial_gallon", quantity="10"),
+            activity(activity_id="US", kind="fuel", unit="US_gallon", quantity="10")]
+    q = load_engagement(write_engagement(tmp_path, rows)).activities.set_index("activity_id")["quantity_base"]
+    assert q["UK"] == pytest.approx(45.4609) and q["US"] == pytest.approx(37.85411784)
+
+
+def test_image_power_without_latency_is_an_error(tmp_path):
+    from tests.helpers import activity, problems_from, write_engagement
+    from audit.intake import load_engagement
+
+    folder = write_engagement(tmp_path, [activity(kind="image_generation", unit="image", power_w="300")])
+    (p,) = problems_from(load_engagement, folder)
+    assert p.column == "latency_s" and "power_w" in p.message
