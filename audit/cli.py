@@ -137,6 +137,8 @@ def estimate(
     eng = read_engagement_yaml(engagement) if engagement else None
     loaded = load_activities_file(activities, eng)
     results = from_estimate(run_estimate(loaded), loaded.warnings)
+    for w in loaded.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if format is Format.json:
         typer.echo(json.dumps(results.to_json_dict(include_feasibility=False), indent=2, allow_nan=False))
         return
@@ -149,8 +151,6 @@ def estimate(
     typer.echo(f"\nTotal {t['kgco2e']:,.1f} kgCO2e ({t['kgco2e_low']:,.1f}-{t['kgco2e_high']:,.1f}); "
                f"scope 1 {t['scope1_kgco2e']:,.1f}, scope 2 location {t['scope2_location_kgco2e']:,.1f} / "
                f"market {t['scope2_market_kgco2e']:,.1f}, scope 3 {t['scope3_kgco2e']:,.1f}")
-    for w in loaded.warnings:
-        typer.echo(f"warning: {w}", err=True)
 
 
 @app.command()

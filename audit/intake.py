@@ -400,21 +400,25 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     csv_path = folder / ACTIVITIES_FILE
     xlsx_path = folder / "intake.xlsx"
     if csv_path.exists():
-        raw, file, sheet = read_activities_csv(csv_path), str(csv_path), None
-        data_path = csv_path
+        raw, sheet, data_path = read_activities_csv(csv_path), None, csv_path
     elif xlsx_path.exists():
         from audit.workbook import read_intake_workbook
         raw, sheet = read_intake_workbook(xlsx_path)
-        file, data_path = str(xlsx_path), xlsx_path
+        data_path = xlsx_path
     else:
         raise ValidationError([Problem(str(csv_path), "file not found",
                                        hint="an engagement needs activities.csv or intake.xlsx")])
+    file = str(data_path)
     df, problems = normalise_headers(raw, file, sheet)
     if problems:
         raise ValidationError(problems)
     df, problems, warnings = validate_activities(df, engagement, file, sheet)
     if problems:
         raise ValidationError(problems)
+    # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
+    # path on the consultant's machine. (Errors keep the path the consultant typed.)
+    display = f"{folder.resolve().name}/{data_path.name}"
+    warnings = [w.replace(file, display, 1) for w in warnings]
     hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}
     return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
 

@@ -55,7 +55,10 @@ def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = D
         try:
             pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(nb_out / name), parameters=params,
                                 kernel_name=kernel_name, start_timeout=start_timeout,
-                                execution_timeout=cell_timeout, progress_bar=progress, log_output=False)
+                                execution_timeout=cell_timeout, progress_bar=progress, log_output=False,
+                                # Kernels listen on loopback only; ipykernel's warning about
+                                # unencrypted TCP would otherwise print on every start.
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except Exception as exc:  # papermill raises PapermillExecutionError, DeadKernelError, TimeoutError…
             raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
 

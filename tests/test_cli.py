@@ -76,7 +76,14 @@ def test_estimate_table_prints_a_total_line(runner, sample_copy):
     total = [line for line in out.splitlines() if line.startswith("Total ")]
     assert len(total) == 1 and "kgCO2e" in total[0] and "scope 1" in total[0] and "scope 3" in total[0]
     assert "POST-01" in out and "IDE-04~td" in out
-    assert "accepted_fraction" in res.stderr  # the sample's one warning goes to stderr
+    assert res.stderr == ""  # the sample is clean: no warnings
+
+
+def test_estimate_warnings_go_to_stderr(runner, tmp_path):
+    folder = write_engagement(tmp_path, [activity(accepted_fraction="0.5")])
+    res = invoke(runner, "estimate", folder / ACTIVITIES_FILE, "--format", "json")
+    assert res.exit_code == 0 and "accepted_fraction" in res.stderr
+    json.loads(res.stdout)  # stdout stays pure JSON
 
 
 def test_bad_csv_exits_2_with_a_located_message_and_no_traceback(runner, tmp_path):
