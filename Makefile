@@ -37,6 +37,9 @@ test: install ## Run pytest and the nbval notebook regression tests
 
 test-full: system-deps test ## Everything in `test`, with LibreOffice and Chromium installed first
 
+fuzz: install ## Fuzz the intake with 10,000 generated engagements (about 15 minutes)
+	AUDIT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/test_properties.py -k fuzzed_intake -q -p no:cacheprovider
+
 lab: install ## Open the notebooks in JupyterLab with the project kernel
 	$(BIN)/jupyter lab notebooks/
 
@@ -49,4 +52,4 @@ clean: ## Remove generated reports and caches (keeps .venv)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install system-deps demo test test-full lab benchmark clean distclean
+.PHONY: help install system-deps demo test test-full fuzz lab benchmark clean distclean

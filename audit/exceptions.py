@@ -38,13 +38,14 @@ class Problem:
     hint: str | None = None
 
     def __str__(self) -> str:
+        is_yaml = self.file.lower().endswith((".yaml", ".yml"))
         where = [self.file]
         if self.sheet:
             where.append(f"sheet '{self.sheet}'")
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"{'line' if is_yaml else 'row'} {self.row}")
         if self.column:
-            where.append(f"column '{self.column}'")
+            where.append(f"{'key' if is_yaml else 'column'} '{self.column}'")
         text = f"{', '.join(where)}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
@@ -58,6 +59,8 @@ class ValidationError(InputError):
     problems: list[Problem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Read top to bottom: file-level problems first, then by row (stable within a row).
+        self.problems = sorted(self.problems, key=lambda p: (p.file, p.sheet or "", p.row or 0))
         super().__init__(str(self))
 
     def __str__(self) -> str:
