@@ -399,12 +399,20 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     engagement = read_engagement_yaml(yaml_path)
     csv_path = folder / ACTIVITIES_FILE
     xlsx_path = folder / "intake.xlsx"
-    if csv_path.exists():
-        raw, sheet, data_path = read_activities_csv(csv_path), None, csv_path
-    elif xlsx_path.exists():
+    # `audit new` writes both; the one edited last is the one someone filled in.
+    use_xlsx = xlsx_path.exists() and (not csv_path.exists()
+                                       or xlsx_path.stat().st_mtime > csv_path.stat().st_mtime)
+    both_note = None
+    if csv_path.exists() and xlsx_path.exists():
+        chosen, other = (xlsx_path, csv_path) if use_xlsx else (csv_path, xlsx_path)
+        both_note = (f"{folder.resolve().name}: activities read from {chosen.name}, the more recently "
+                     f"changed of {chosen.name} and {other.name}; delete the other to silence this")
+    if use_xlsx:
         from audit.workbook import read_intake_workbook
         raw, sheet = read_intake_workbook(xlsx_path)
         data_path = xlsx_path
+    elif csv_path.exists():
+        raw, sheet, data_path = read_activities_csv(csv_path), None, csv_path
     else:
         raise ValidationError([Problem(str(csv_path), "file not found",
                                        hint="an engagement needs activities.csv or intake.xlsx")])
@@ -419,6 +427,8 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
     warnings = [w.replace(file, display, 1) for w in warnings]
+    if both_note:
+        warnings.insert(0, both_note)
     hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}
     return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
 

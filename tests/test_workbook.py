@@ -102,3 +102,17 @@ def test_not_a_workbook(tmp_path):
     (folder / "intake.xlsx").write_text("not a zip")
     with pytest.raises(ValidationError, match="could not be opened"):
         load_engagement(folder)
+
+
+def test_with_both_files_the_more_recently_changed_one_is_used(tmp_path, sample_rows):
+    import os
+
+    folder = _xlsx_engagement(tmp_path, sample_rows[:2])
+    (folder / "activities.csv").write_text((SAMPLE_ENGAGEMENT_DIR / "activities.csv").read_text())
+    os.utime(folder / "intake.xlsx", (1_000_000_000, 1_000_000_000))  # the CSV is newer
+    loaded = load_engagement(folder)
+    assert len(loaded.activities) == 31 and "read from activities.csv" in loaded.warnings[0]
+    os.utime(folder / "intake.xlsx", None)  # now the workbook is newer
+    os.utime(folder / "activities.csv", (1_000_000_000, 1_000_000_000))
+    loaded = load_engagement(folder)
+    assert len(loaded.activities) == 2 and "read from intake.xlsx" in loaded.warnings[0]
