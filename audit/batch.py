@@ -82,6 +82,26 @@ def write_summary(path: Path, outcomes: list[Outcome]) -> None:
     os.replace(tmp, path)
 
 
+def plan_batch(dirs: list[Path], out_root: Path, names: dict[Path, str], resume: bool):
+    """(outcomes decided without running, engagements to run).
+
+    With resume, an engagement whose previous status is ok and whose results.json exists is
+    kept; a folder without engagement.yaml fails at once; everything else runs.
+    """
+    previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
+    outcomes: dict[Path, Outcome] = {}
+    todo: list[Path] = []
+    for d in dirs:
+        prev = previous.get(d.name)
+        if prev and prev["status"] == "ok" and (out_root / names[d] / "results.json").exists():
+            outcomes[d] = Outcome(d.name, "ok", float(prev["seconds"] or 0), "")
+        elif not (d / ENGAGEMENT_FILE).exists():
+            outcomes[d] = Outcome(d.name, "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
+        else:
+            todo.append(d)
+    return outcomes, todo
+
+
 def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int = 1, resume: bool = False,
               timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: list[str] | None = None,
               progress: bool | None = None) -> list[Outcome]:
@@ -92,17 +112,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
     out_root.mkdir(parents=True, exist_ok=True)
     dirs = [Path(d).resolve() for d in engagement_dirs]
     names = output_names(dirs)
-    previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
-    outcomes: dict[Path, Outcome] = {}
-    todo = []
-    for d in dirs:
-        prev = previous.get(d.name)
-        if prev and prev["status"] == "ok" and (out_root / names[d] / "results.json").exists():
-            outcomes[d] = Outcome(d.name, "ok", float(prev["seconds"] or 0), "")
-        elif not (d / ENGAGEMENT_FILE).exists():
-            outcomes[d] = Outcome(d.name, "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
-        else:
-            todo.append(d)
+    outcomes, todo = plan_batch(dirs, out_root, names, resume)
     extra = list(extra_args or [])
     lock = threading.Lock()
     next_start = [time.monotonic()]

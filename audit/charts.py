@@ -21,6 +21,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # rendered by the Agg canvas; pyplot and the backend are never touched
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
@@ -437,3 +438,265 @@ def figure_to_png_data_uri(fig: Figure, dpi: int = 150) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _label_points(fig: Figure, ax, xs, ys, labels, fontsize: float = SMALL_SIZE) -> None:
+    """Label scatter points without overlaps: each label takes the first of a few offsets
+    around its point whose box clears the other labels and points and stays in the axes
+    (greedy, in display space after a layout pass; deterministic)."""
+    fig.draw_without_rendering()
+    pts = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
+    px = fig.dpi / 72.0
+    box = ax.get_window_extent()
+    placed: list[tuple[float, float, float, float]] = []
+    cands = [(5, 3, "left"), (5, -10, "left"), (-5, 3, "right"), (-5, -10, "right"), (0, 7, "center"),
+             (0, -17, "center"), (5, 13, "left"), (5, -20, "left"), (-5, 13, "right"), (-5, -20, "right"),
+             (5, 23, "left"), (5, -30, "left")]
+    order = sorted(range(len(labels)), key=lambda i: (-pts[i][1], pts[i][0]))
+    for i in order:
+        text = str(labels[i])
+        w, h = len(text) * fontsize * 0.6 * px, fontsize * 1.25 * px
+        choice = cands[0]
+        for dx, dy, ha in cands:
+            x0 = pts[i][0] + dx * px - {"right": w, "center": w / 2}.get(ha, 0)
+            y0 = pts[i][1] + dy * px - 0.2 * h
+            rect = (x0, y0, x0 + w, y0 + h)
+            inside = rect[0] >= box.x0 and rect[2] <= box.x1 and rect[1] >= box.y0 and rect[3] <= box.y1
+            clash = any(not (rect[2] < a or rect[0] > c or rect[3] < b or rect[1] > d) for a, b, c, d in placed)
+            hits = any(j != i and rect[0] - 4 < pts[j][0] < rect[2] + 4 and rect[1] - 4 < pts[j][1] < rect[3] + 4
+                       for j in range(len(labels)))
+            if inside and not clash and not hits:
+                choice = (dx, dy, ha)
+                break
+        dx, dy, ha = choice
+        x0 = pts[i][0] + dx * px - {"right": w, "center": w / 2}.get(ha, 0)
+        y0 = pts[i][1] + dy * px - 0.2 * h
+        placed.append((x0, y0, x0 + w, y0 + h))
+        far = abs(dy) > 12 or (dx == 0 and abs(dy) > 10)
+        ax.annotate(plain(text), (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", ha=ha,
+                    va="bottom", fontsize=fontsize, zorder=4,
+                    arrowprops={"arrowstyle": "-", "color": "#888888", "linewidth": 0.6, "shrinkA": 0,
+                                "shrinkB": 4} if far else None,
+                    bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+
+
+# --- gain against effort -----------------------------------------------------------------
+
+VERDICT_STYLE = {  # colour and marker: the verdict never rests on colour alone
+    "do first": (OKABE_ITO["bluish_green"], "o"),
+    "worth it": (OKABE_ITO["sky_blue"], "s"),
+    "marginal": (OKABE_ITO["orange"], "D"),
+    "not worth it": (OKABE_ITO["vermillion"], "v"),
+    "no gain": (OKABE_ITO["grey"], "x"),
+}
+QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Fill-ins",
+                   "thankless task": "Thankless tasks"}
+
+
+def _thresholds(results: "AuditResults") -> dict:
+    from audit import feasibility
+    got = (results.extras or {}).get("effort_impact")
+    if got:
+        return got
+    return feasibility.effort_impact_thresholds(results.engagement, results.totals["kgco2e"],
+                                                feasibility.settings(results.engagement))
+
+
+def effort_impact(results: "AuditResults") -> Figure:
+    """The 2×2 effort/impact matrix: person-days against tCO2e abated a year (log scale),
+    divided at the engagement's effort threshold and at a documented share of the
+    footprint; points labelled by id and coloured (and shaped) by verdict."""
+    title = "Gain against effort: where each option sits"
+    xlabel, ylabel = "Effort (person-days)", f"Emissions avoided ({T_UNIT} per year; log scale)"
+    rows = [r for r in (results.interventions or []) if _num(r.get("abated_kgco2e_per_year")) > 0]
+    skipped = len(results.interventions or []) - len(rows)
+    if not rows:
+        return _empty(title, "No option avoids emissions in this run", xlabel, ylabel)
+    th = _thresholds(results)
+    x_thr, y_thr = float(th["effort_person_days"]), float(th["impact_kgco2e_per_year"]) / 1000.0
+    x = np.array([_num(r.get("effort_person_days")) for r in rows])
+    y = np.array([_num(r.get("abated_kgco2e_per_year")) for r in rows]) / 1000.0
+    fig = new_figure(4.4)
+    ax = fig.add_subplot()
+    style_axes(ax, grid_axis="")
+    ax.set_yscale("log")
+    y_lo = min(float(y.min()), y_thr if y_thr > 0 else float(y.min())) / 4
+    y_hi = max(float(y.max()), y_thr) * 4
+    x_hi = max(float(x.max()) * 1.2, x_thr * 2, 1.0)
+    ax.set_xlim(0, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.axvline(x_thr, color="#555555", linestyle="--", linewidth=0.9)
+    if y_thr > 0:
+        ax.axhline(y_thr, color="#555555", linestyle="--", linewidth=0.9)
+    quad_box = {"boxstyle": "round,pad=0.25", "facecolor": "#f4f4f4", "edgecolor": "none"}
+    for (qx, qy, ha, va), key in zip(((0.01, 0.98, "left", "top"), (0.99, 0.98, "right", "top"),
+                                      (0.01, 0.02, "left", "bottom"), (0.99, 0.02, "right", "bottom")),
+                                     ("quick win", "major project", "fill-in", "thankless task")):
+        ax.text(qx, qy, QUADRANT_LABELS[key], transform=ax.transAxes, ha=ha, va=va, fontsize=SMALL_SIZE + 0.5,
+                color="#444444", fontweight="bold", bbox=quad_box)
+    for xi, yi, r in zip(x, y, rows):
+        colour, marker = VERDICT_STYLE.get(r.get("verdict"), (OKABE_ITO["grey"], "o"))
+        ax.scatter([xi], [yi], s=46, color=colour, marker=marker, edgecolors=EDGE if marker != "x" else None,
+                   linewidths=0.6, zorder=3)
+    ax.annotate(f"effort threshold: {x_thr:g} person-days", (x_thr, y_lo), xytext=(3, 3),
+                textcoords="offset points", fontsize=SMALL_SIZE, va="bottom", ha="left", color="#555555",
+                rotation=90)
+    if y_thr > 0:
+        ax.annotate(f"{float(th['impact_share']):.0%} of the footprint: {_fmt_t(y_thr)} {T_UNIT}/yr",
+                    (x_hi, y_thr), xytext=(-3, 2), textcoords="offset points", fontsize=SMALL_SIZE,
+                    va="bottom", ha="right", color="#555555")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_t(v)))
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    present = list(dict.fromkeys(str(r.get("verdict", "")) for r in rows))
+    verdicts = [v for v in VERDICT_STYLE if v in present] + [v for v in present if v not in VERDICT_STYLE]
+    handles = [Line2D([], [], linestyle="none", marker=VERDICT_STYLE.get(v, (None, "o"))[1], markersize=6,
+                      color=VERDICT_STYLE.get(v, (OKABE_ITO["grey"], None))[0], markeredgecolor=EDGE,
+                      label=plain(v or "no verdict")) for v in verdicts]
+    if skipped:
+        handles.append(Patch(facecolor="white", edgecolor="white", label=f"{skipped} option(s) with no gain not shown"))
+    fig.legend(handles=handles, fontsize=SMALL_SIZE, frameon=False, loc="outside lower center",
+               ncol=max(1, min(len(handles), 5)), title="Verdict at the carbon price", title_fontsize=SMALL_SIZE)
+    _title(ax, title)
+    _label_points(fig, ax, x, y, [r.get("id", "") for r in rows])
+    return fig
+
+
+def tornado(results: "AuditResults", top: int = 5) -> Figure:
+    """Sensitivity of the cost per tonne of the top ``top`` options (ranking order) to one
+    input at a time (feasibility.sensitivity: the MACC formula re-evaluated, not scaled
+    bars). One panel per option, widest swing on top. The carbon price changes the
+    verdict, not the cost per tonne: its row has no bar and says what the verdict does."""
+    from audit import feasibility
+    cur = _currency(results)
+    title = "What moves the cost per tonne (one input at a time)"
+    xlabel = f"Cost ({cur} per {T_UNIT})"
+    rows = (results.extras or {}).get("sensitivity")
+    if rows is None:
+        rows = feasibility.sensitivity(results.interventions or [], (results.extras or {}).get("forecast_settings")
+                                       or feasibility.settings(results.engagement), results.engagement,
+                                       results.totals["kgco2e"])
+    ids = list(dict.fromkeys(r["id"] for r in rows))[:top]
+    if not ids:
+        return _empty(title, "No priced options to test in this run", xlabel, "Input changed")
+    panels = [[r for r in rows if r["id"] == i] for i in ids]
+    heights = [len(p) + 0.9 for p in panels]
+    fig = new_figure(0.9 + 0.25 * sum(heights))
+    gs = fig.add_gridspec(len(panels), 1, height_ratios=heights)
+    low_c, high_c = OKABE_ITO["blue"], OKABE_ITO["orange"]
+    for k, p in enumerate(panels):
+        ax = fig.add_subplot(gs[k])
+        style_axes(ax, grid_axis="x")
+        base = _num(p[0]["cost_per_tonne_base"], math.nan)
+        swing = lambda r: abs(_num(r["cost_per_tonne_high"], base) - _num(r["cost_per_tonne_low"], base))  # noqa: E731
+        carbon = [r for r in p if r["input"].startswith("Carbon price")]
+        bars = sorted([r for r in p if not r["input"].startswith("Carbon price")], key=swing)
+        ordered = carbon + bars  # bottom to top: carbon price, then by swing, widest on top
+        finite = [v for r in bars for v in (r["cost_per_tonne_low"], r["cost_per_tonne_high"]) if v is not None]
+        lo_all, hi_all = min(finite + [base]), max(finite + [base])
+        span = (hi_all - lo_all) or abs(base) or 1.0
+        for yi, r in enumerate(ordered):
+            lo_txt, hi_txt = _fmt_input(r["input_low"], r["unit"]), _fmt_input(r["input_high"], r["unit"])
+            ax.text(hi_all + 0.03 * span, yi, f"{lo_txt} | {hi_txt}", va="center", fontsize=SMALL_SIZE - 0.5,
+                    color="#555555")
+            if r in carbon:
+                same = r["verdict_low"] == r["verdict_high"] == r["verdict_base"]
+                words = (f"cost unchanged; verdict stays '{r['verdict_base']}'" if same else
+                         f"cost unchanged; verdict '{r['verdict_low']}' at the low price, "
+                         f"'{r['verdict_high']}' at the high")
+                ax.text(0.01, yi, words, va="center", ha="left", fontsize=SMALL_SIZE - 0.5, color="#333333",
+                        transform=ax.get_yaxis_transform(), zorder=3,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})
+                continue
+            for key, colour in (("cost_per_tonne_low", low_c), ("cost_per_tonne_high", high_c)):
+                v = r[key]
+                if v is None:  # nothing abated at this end of the range: no cost per tonne exists
+                    other = r["cost_per_tonne_high" if key.endswith("low") else "cost_per_tonne_low"]
+                    ax.text(base, yi, "  no gain at this end  ", va="center",
+                            ha="left" if other is not None and other < base else "right",
+                            fontsize=SMALL_SIZE - 0.5, color=colour, fontweight="bold")
+                    continue
+                ax.barh(yi, v - base, left=base, height=0.6, color=colour, edgecolor="white", linewidth=0.5)
+        ax.axvline(base, color=OKABE_ITO["black"], linewidth=1.0)
+        ax.set_yticks(range(len(ordered)), [plain(r["input"]) for r in ordered], fontsize=TICK_SIZE - 0.5)
+        ax.set_xlim(lo_all - 0.06 * span, hi_all + 0.32 * span)
+        ax.set_ylim(-0.6, len(ordered) - 0.4)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_title(f"{plain(p[0]['id'])}: base {base:,.0f} {cur}/{T_UNIT}", fontsize=LABEL_SIZE, loc="left",
+                     fontweight="bold")
+        if k == len(panels) - 1:
+            ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    fig.suptitle(title, fontsize=TITLE_SIZE, fontweight="bold", x=0.01, ha="left")
+    fig.legend(handles=[Patch(color=low_c, label="input at its low value"),
+                        Patch(color=high_c, label="input at its high value"),
+                        Patch(facecolor="white", edgecolor="white", label="right: low | high values tried")],
+               fontsize=SMALL_SIZE, frameon=False, loc="outside lower center", ncol=3)
+    return fig
+
+
+def _fmt_input(v, unit: str) -> str:
+    f = _num(v, math.nan)
+    if not math.isfinite(f):
+        return "–"
+    if unit == "× default":
+        return f"×{f:g}"
+    if unit.endswith("/kWh"):
+        return f"{f:,.3f}"
+    return f"{f:,.0f}" if abs(f) >= 10 else f"{f:,.2f}"
+
+
+def _scorecard_rows(table) -> list[dict]:
+    if isinstance(table, dict):
+        table = table.get("rows", [])
+    if isinstance(table, pd.DataFrame):
+        table = table.to_dict(orient="records")
+    return list(table or [])
+
+
+def scorecard_pareto(table) -> Figure:
+    """Base-model scorecard: weighted quality score (1–5) against energy per task (Wh, log
+    scale); the Pareto front (not dominated on both) is joined and filled, models the
+    engagement already uses are squares, alternatives circles."""
+    rows = _scorecard_rows(table)
+    title = "Base models: quality against energy per task"
+    xlabel, ylabel = "Energy per task (Wh; log scale)", "Weighted score (1–5, higher is better)"
+    rows = [r for r in rows if _num(r.get("kwh_per_task")) > 0]
+    if not rows:
+        return _empty(title, "No candidate models to compare", xlabel, ylabel)
+    fig = new_figure(4.0)
+    ax = fig.add_subplot()
+    style_axes(ax, grid_axis="both")
+    ax.set_xscale("log")
+    wh = np.array([_num(r["kwh_per_task"]) * 1000 for r in rows])
+    q = np.array([_num(r["weighted_score"]) for r in rows])
+    front = sorted([(w, s) for w, s, r in zip(wh, q, rows) if r.get("pareto")])
+    if front:
+        fx, fy = zip(*front)
+        ax.step(fx, fy, where="post", color=OKABE_ITO["bluish_green"], linewidth=1.4, zorder=2,
+                label="Pareto front (best score for its energy)")
+    for w, s, r in zip(wh, q, rows):
+        used = bool(r.get("used_by"))
+        on = bool(r.get("pareto"))
+        ax.scatter([w], [s], s=52, marker="s" if used else "o", zorder=3,
+                   facecolors=OKABE_ITO["bluish_green"] if on else "white",
+                   edgecolors=OKABE_ITO["bluish_green"] if on else OKABE_ITO["grey"], linewidths=1.3)
+    lo, hi = float(wh.min()), float(wh.max())
+    ax.set_xlim(lo / 1.8, hi * 3.0)
+    pad = max(0.15, 0.12 * (float(q.max()) - float(q.min())))
+    ax.set_ylim(max(1.0, float(q.min()) - pad), min(5.0, float(q.max()) + pad))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    handles = [Line2D([], [], color=OKABE_ITO["bluish_green"], linewidth=1.4,
+                                       label="Pareto front"),
+               Line2D([], [], linestyle="none", marker="s", markerfacecolor="white",
+                                       markeredgecolor="#555555", label="used by the engagement"),
+               Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
+                                       markeredgecolor="#555555", label="alternative"),
+               Line2D([], [], linestyle="none", marker="o", markerfacecolor=OKABE_ITO["bluish_green"],
+                                       markeredgecolor=OKABE_ITO["bluish_green"], label="on the front (filled)")]
+    fig.legend(handles=handles, fontsize=SMALL_SIZE, frameon=False, loc="outside lower center", ncol=4)
+    _title(ax, title)
+    _label_points(fig, ax, wh, q, [str(r.get("id", "")) + ("" if r.get("scored", True) else " (not scored)")
+                                   for r in rows])
+    return fig

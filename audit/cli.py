@@ -95,20 +95,31 @@ def run(
 def batch(
     engagement_dirs: Annotated[list[Path], typer.Argument(help="Engagement folders (e.g. clients/*).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Root folder: one sub-folder per engagement.")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Engagements run at once (one process each).")] = 1,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Engagements run at once (one process each); default 1, or every Dask worker thread.")] = None,
     resume: Annotated[bool, typer.Option(help="Rerun only failed and missing engagements.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds before a hung engagement is killed.")] = 1800,
+    scheduler: Annotated[Optional[str], typer.Option(help="Run engagements as tasks on a Dask cluster at this address (tcp://HOST:PORT).")] = None,
+    dask: Annotated[Optional[str], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf")] = True,
     debug: DebugOpt = False,
 ):
     """Audit many engagements; write ROOT/batch_summary.csv. Exits 1 if any failed.
 
+    Each engagement runs in its own process; one failure never stops the others.
+
     Example:  audit batch clients/* --out reports/2025Q4 --jobs 2
+    Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
     from audit.batch import SUMMARY_FILE, run_batch
 
-    outcomes = run_batch(engagement_dirs, out, jobs=jobs, resume=resume, timeout_s=timeout,
-                         extra_args=[] if pdf else ["--no-pdf"])
+    extra = [] if pdf else ["--no-pdf"]
+    if scheduler or dask:
+        from audit.distributed import run_batch_dask
+
+        outcomes = run_batch_dask(engagement_dirs, out, scheduler=scheduler or dask, jobs=jobs, resume=resume,
+                                  timeout_s=timeout, extra_args=extra)
+    else:
+        outcomes = run_batch(engagement_dirs, out, jobs=jobs or 1, resume=resume, timeout_s=timeout, extra_args=extra)
     failed = [o for o in outcomes if o.status != "ok"]
     typer.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} engagements audited; summary: "
                f"{Path(out).resolve() / SUMMARY_FILE}")
@@ -239,6 +250,151 @@ def shift(
     if len(results) > 1:
         typer.echo(f"Lowest: {best_name}")
     typer.echo("Note: hourly-profile savings are reported apart from the annual inventory (annual factors).")
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+@_guard
+def measure(
+    command: Annotated[list[str], typer.Argument(help="The command to measure, after `--` (run without a shell).")],
+    unit: Annotated[str, typer.Option(help="What one run produces, in a unit of a measurable kind: images, requests, "
+                                           "video_second, gpu_hour, vcpu_hour (any pint spelling, e.g. '1000 requests').")],
+    per: Annotated[float, typer.Option(help="How many units the command produces (e.g. 50 for 50 images).")],
+    engagement: Annotated[Path, typer.Option(help="Engagement folder: its default_region is the country; "
+                                                  "measured_factors.csv is written there.")],
+    activity_id: Annotated[Optional[str], typer.Option(help="Activity the factor is for: checks its kind and names "
+                                                            "the factor after it unless --factor-id is given.")] = None,
+    factor_id: Annotated[Optional[str], typer.Option(help="Id of the measured factor (activities opt in with "
+                                                          "mode measured:<id>). A new measurement replaces the old.")] = None,
+    notes: Annotated[str, typer.Option(help="Recorded with the factor (e.g. batch size, machine).")] = "",
+    debug: DebugOpt = False,
+):
+    """Measure a client's in-house step with codecarbon and record kWh per unit as a factor.
+
+    Writes ENGAGEMENT/measured_factors.csv (nothing if the command fails; exits with its status).
+    An activity uses the factor when its mode is measured:<factor_id>.
+
+    Example:  audit measure --unit images --per 50 --engagement clients/acme --activity-id PRE-09 -- python render.py
+    """
+    import math as _math
+
+    from audit import measure as m
+    from audit.intake import read_engagement_yaml
+    from audit.paths import ENGAGEMENT_FILE
+
+    if not engagement.is_dir():
+        raise InputError(f"{engagement}: engagement folder not found")
+    eng = read_engagement_yaml(engagement / ENGAGEMENT_FILE)
+    try:
+        kind, base_unit, multiplier = m.kind_for_unit(unit)
+    except ValueError as exc:
+        raise InputError(f"--unit: {exc}") from None
+    if not (_math.isfinite(per) and per > 0):
+        raise InputError("--per must be a positive number of units")
+    fid = m.slug(factor_id or activity_id or "")
+    if not fid:
+        raise InputError("give --factor-id (or --activity-id) to name the measured factor")
+    if activity_id:
+        _check_measured_activity(engagement, activity_id, kind)
+    try:
+        result = m.run_measured(list(command), eng.default_region)
+    except FileNotFoundError:
+        typer.echo(f"error: command not found: {command[0]}; nothing written", err=True)
+        raise typer.Exit(127) from None
+    except PermissionError:
+        typer.echo(f"error: command not executable: {command[0]}; nothing written", err=True)
+        raise typer.Exit(126) from None
+    if result.returncode != 0:
+        status = result.returncode if result.returncode > 0 else 128 - result.returncode
+        typer.echo(f"error: the command exited with status {result.returncode}; nothing written", err=True)
+        raise typer.Exit(status)
+    if not result.kwh > 0:
+        typer.echo("error: codecarbon recorded no energy for the command; nothing written", err=True)
+        raise typer.Exit(1)
+    n_units = per * multiplier
+    record = {
+        "factor_id": fid, "kind": kind, "unit": base_unit, "kwh_per_unit": repr(result.kwh / n_units),
+        "n_units": repr(n_units), "measured_kwh": repr(result.kwh), "duration_s": f"{result.duration_s:.3f}",
+        "command": m.display_command(command, engagement), "measured_at": m.utc_now_iso(),
+        "codecarbon_version": result.codecarbon_version, "country": result.country,
+        "notes": "; ".join(x for x in (f"codecarbon process mode, {result.cpu_mode}" if result.cpu_mode else "",
+                                      notes) if x),
+    }
+    path = m.write_measured_factor(engagement, record)
+    typer.echo(f"Measured {result.kwh:.6g} kWh in {result.duration_s:.1f} s for {n_units:g} {base_unit} "
+               f"= {result.kwh / n_units:.6g} kWh per {base_unit}")
+    typer.echo(f"Wrote factor '{fid}' ({kind}) to {path}")
+    typer.echo(f"Use it: set mode to measured:{fid} on the {kind} activit{'y ' + activity_id if activity_id else 'ies'} "
+               "it measures; results cite it as measured:" + fid)
+
+
+def _check_measured_activity(engagement: Path, activity_id: str, kind: str) -> None:
+    """The activity exists in the engagement's table and is of the measured kind (raw read:
+    the table may already point at this factor, which does not exist yet)."""
+    from audit.intake import read_activities_csv
+    from audit.paths import ACTIVITIES_FILE
+
+    csv_path = engagement / ACTIVITIES_FILE
+    if not csv_path.exists():
+        return
+    raw = read_activities_csv(csv_path).rename(columns=lambda c: str(c).strip().lower().replace(" ", "_"))
+    if "activity_id" not in raw.columns:
+        return
+    hit = raw[raw["activity_id"].str.strip() == activity_id]
+    if hit.empty:
+        raise InputError(f"--activity-id: no activity '{activity_id}' in {csv_path}")
+    found = str(hit["kind"].iloc[0]).strip().lower().replace(" ", "_").replace("-", "_") if "kind" in hit else kind
+    if found != kind:
+        raise InputError(f"--activity-id: {activity_id} is {found}, but --unit measures {kind}")
+
+
+@app.command("training-estimate")
+@_guard
+def training_estimate(
+    params: Annotated[float, typer.Option(help="Model parameters N (e.g. 7e9).")],
+    tokens: Annotated[float, typer.Option(help="Training tokens D (e.g. 2e12).")],
+    hardware: Annotated[str, typer.Option(help="Accelerator with a peak FLOP/s factor, e.g. nvidia-h100-sxm.")],
+    mfu: Annotated[Optional[float], typer.Option(help="Model-FLOPs utilisation (default: factor training:mfu-default, 0.4).")] = None,
+    pue: Annotated[Optional[float], typer.Option(help="PUE (default: provider's, else the on-premise average).")] = None,
+    power_w: Annotated[Optional[float], typer.Option(help="Average draw per GPU in W (default: TDP x default utilisation).")] = None,
+    provider: Annotated[str, typer.Option(help="Cloud provider, if rented (sets ownership to purchased_service).")] = "",
+    region: Annotated[str, typer.Option(help="Region for the activity row (blank: the engagement default).")] = "",
+    activity_id: Annotated[str, typer.Option(help="activity_id of the row to paste into activities.csv.")] = "TRN-01",
+    stage: Annotated[str, typer.Option(help="Stage of the row.")] = "Training",
+    format: Annotated[Format, typer.Option("--format", "-f", help="json or table.")] = Format.table,
+    debug: DebugOpt = False,
+):
+    """GPU-hours and kWh of a training or fine-tuning run from parameters x tokens (C = 6·N·D).
+
+    Prints the gpu_compute activity row to enter the run with.
+
+    Example:  audit training-estimate --params 7e9 --tokens 2e12 --hardware nvidia-h100-sxm --mfu 0.4 --pue 1.1
+    """
+    import csv as _csv
+    import io as _io
+
+    from audit.intake import providers
+    from audit.training import estimate_training
+
+    provider = provider.strip().lower()
+    if provider and provider not in providers().index:
+        raise InputError(f"--provider: unknown provider '{provider}'; known: {', '.join(providers().index)}")
+    est = estimate_training(params, tokens, hardware, mfu=mfu, pue=pue, power_w=power_w, activity_id=activity_id,
+                            stage=stage, provider=provider, region=region)
+    if format is Format.json:
+        typer.echo(json.dumps(est.to_dict(), indent=2, allow_nan=False))
+        return
+    typer.echo(f"Compute    6·N·D = {est.flops:.4g} FLOP")
+    spread = (f"; {est.gpu_hours_low:,.0f}-{est.gpu_hours_high:,.0f} over the MFU range"
+              if est.gpu_hours_low != est.gpu_hours_high else "")
+    typer.echo(f"GPU-hours  {est.gpu_hours:,.0f} on {est.hardware} ({est.peak_flops_per_s / 1e12:g} TFLOP/s peak, "
+               f"MFU {est.mfu:g}{spread})")
+    typer.echo(f"Energy     {est.kwh:,.1f} kWh ({est.gpu_power_w:g} W per GPU, PUE {est.pue:g})")
+    typer.echo(f"Factors    {', '.join(est.factor_ids)}")
+    buf = _io.StringIO()
+    w = _csv.DictWriter(buf, fieldnames=list(est.activity), lineterminator="\n")
+    w.writeheader()
+    w.writerow(est.activity)
+    typer.echo("\nActivity row (activities.csv columns):\n" + buf.getvalue().rstrip())
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,7 @@ data-quality factor (pedigree matrix, data/uncertainty.csv), giving low <= centr
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,6 +49,26 @@ def device_energy_kwh(device_hours, power_w, pue):
     Source: METHODOLOGY §2 accelerator-hours; Green Algorithms (Lannelongue et al. 2021).
     """
     return device_hours * power_w / 1000.0 * pue
+
+
+HOURS_PER_YEAR_365 = 8760.0  # both embodied sources state lifetimes in 365-day years
+
+
+def embodied_kg_per_gpu_hour(gpu_kg, server_share_kg, lifetime_years):
+    """M per GPU-hour = (E_GPU + E_server / GPUs per server) / (lifetime_years x 8760 h)  [kgCO2e].
+
+    GSF SCI v1.1 (ISO/IEC 21031:2024): M = TE x (TiR / EL) x (RR / ToR), with the time
+    reserved TiR in GPU-hours and the server's share RR/ToR = 1 / 8 per GPU. Factors:
+    EcoLogits 0.11.3 (273 kg per A100, 5,700 kg per 8-GPU server, 3 years) and the Impact
+    Framework SciEmbodied defaults (150 kg per GPU, 1,000 kg per server, 4 years).
+    """
+    return (gpu_kg + server_share_kg) / (lifetime_years * HOURS_PER_YEAR_365)
+
+
+def measured_energy_kwh(quantity, kwh_per_unit, pue):
+    """E = quantity x measured kWh per unit x PUE  [kWh] (``audit measure``; codecarbon
+    measures IT energy at the machine, so facility overhead is applied on top)."""
+    return quantity * kwh_per_unit * pue
 
 
 def emissions_kg(kwh, intensity_g_per_kwh):
@@ -189,6 +210,21 @@ class EstimateContext:
         })
         return fid
 
+    def measured_factor(self, row) -> tuple[str, float]:
+        """The register id and kWh per unit of the measured factor a ``measured:<id>`` row uses."""
+        from audit.measure import measured_factor_id, register_row
+
+        raw = row.get("measured_factor", "") if hasattr(row, "get") else ""
+        if not isinstance(raw, str) or not raw:
+            raise FactorError(f"activity {row['activity_id']}: mode '{row['mode']}' needs measured factor "
+                              f"'{measured_factor_id(row['mode'])}' from the engagement's measured_factors.csv "
+                              "(load the engagement folder, or run 'audit measure')")
+        reg_row = register_row(json.loads(raw))
+        fid = reg_row["factor_id"]
+        if fid not in self.register and not any(r["factor_id"] == fid for r in self.extra_factors):
+            self.extra_factors.append(reg_row)
+        return fid, float(reg_row["value"])
+
 
 def _period_year(eng) -> int:
     """The reporting year of client-supplied values: base_year, else the period's first year."""
@@ -273,10 +309,12 @@ def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
         ids.append(row_ids)
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     q = df["quantity_base"].to_numpy(float)
-    return _energy_result(
+    res = _energy_result(
         device_energy_kwh(q, np.array(p_mid), pue_mid), device_energy_kwh(q, np.array(p_lo), pue_lo),
         device_energy_kwh(q, np.array(p_hi), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
         "accelerator_hours", "kWh = gpu_hours × power_W / 1000 × PUE")
+    res["device_hours"] = q
+    return res
 
 
 def method_cpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -361,8 +399,10 @@ def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
             ids.append(["php:image-generation", pid])
             lo.append(e_lo), mid.append(e_mid), hi.append(e_hi)
     q = df["quantity_base"].to_numpy(float)
-    return _energy_result(q * np.array(mid) * pue_mid, q * np.array(lo) * pue_lo, q * np.array(hi) * pue_hi,
-                          ids, "image_per_image", "kWh = images × kWh_per_image × PUE")
+    res = _energy_result(q * np.array(mid) * pue_mid, q * np.array(lo) * pue_lo, q * np.array(hi) * pue_hi,
+                         ids, "image_per_image", "kWh = images × kWh_per_image × PUE")
+    res["device_hours"] = q * df["latency_s"].to_numpy(float) / 3600.0  # one accelerator per image; NaN without latency
+    return res
 
 
 def method_video_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -470,6 +510,7 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float))
     req_lat = df["latency_s"].to_numpy(float)
     per_request = []
+    device_s = None
     for k, pre in zip(range(3), (pre_lo, pre_mid, pre_hi)):
         gpu_e = ecologits_gpu_energy_kwh(act[k], out_tok, c["gpu_energy_alpha"], c["gpu_energy_beta"],
                                          c["gpu_energy_gamma"], c["batch_size"])
@@ -480,9 +521,15 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
         e = pue[k] * (server_e + n_gpu * gpu_e) + pue[k] * prefill_energy_kwh(in_tok, act[k], pre)
         e = np.where(np.isnan(power_kwh), e, power_kwh * pue[k])
         per_request.append(e)
+        if k == 1:
+            # GPU time reserved per request, as EcoLogits allocates embodied impacts: latency x n_GPU / B;
+            # with a measured power_w the request had the device to itself: latency_s.
+            device_s = np.where(np.isnan(power_kwh), lat * n_gpu / c["batch_size"], req_lat)
     q = df["quantity_base"].to_numpy(float)
-    return _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, "ecologits_llm",
-                          "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))")
+    res = _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, "ecologits_llm",
+                         "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))")
+    res["device_hours"] = q * device_s / 3600.0
+    return res
 
 
 def _llm_pue(ctx, row, prov):
@@ -537,6 +584,29 @@ def _default_mode(kind: str) -> str:
 
 def _hotel_proxy(reg: FactorRegister) -> str:
     return "proxy:hotel-desnz-mean"
+
+
+def method_measured(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """kWh = quantity x measured kWh per unit x PUE, for rows with ``mode = measured:<factor_id>``.
+
+    The factor comes from the engagement's measured_factors.csv (``audit measure``) and is
+    cited as ``measured:<factor_id>``. PUE as for every energy-based kind (row, provider,
+    else the on-premise average): codecarbon measures IT energy at the machine.
+    """
+    pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    per_unit, ids = [], []
+    for (_, row), pid in zip(df.iterrows(), pue_ids):
+        fid, value = ctx.measured_factor(row)
+        per_unit.append(value)
+        ids.append([fid, pid])
+    q = df["quantity_base"].to_numpy(float)
+    e = np.asarray(per_unit, float)
+    res = _energy_result(measured_energy_kwh(q, e, pue_mid), measured_energy_kwh(q, e, pue_lo),
+                         measured_energy_kwh(q, e, pue_hi), ids, "measured",
+                         "kWh = quantity × measured kWh_per_unit × PUE")
+    lat = df["latency_s"].to_numpy(float)
+    res["device_hours"] = np.where(df["kind"].to_numpy() == "gpu_compute", q, q * lat / 3600.0)
+    return res
 
 
 METHODS = {
@@ -603,10 +673,15 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     activities = df.copy()
     df = map_scopes(df)
 
+    from audit.measure import MODE_PREFIX
+
+    measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
+    method_key = df["kind"].where(~measured, "measured")
     parts = []
-    for kind, sub in df.groupby("kind", sort=False):
-        res = METHODS[kind](ctx, sub)
+    for key, sub in df.groupby(method_key, sort=False):
+        res = (method_measured if key == "measured" else METHODS[key])(ctx, sub)
         out = sub.copy()
+        out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
         out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
         out["method"], out["formula"] = res["method"], res["formula"]
         ids = [list(x) for x in res["factor_ids"]]
@@ -639,6 +714,10 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     lines = _market_based(ctx, lines)
     if getattr(eng, "upstream_cat3", True):
         lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
+    if getattr(eng, "embodied", True):
+        embodied = _embodied_lines(ctx, lines)
+        if len(embodied):
+            lines = pd.concat([lines, embodied], ignore_index=True)
     reg = _extend(reg, ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
     return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
@@ -737,3 +816,64 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
             new["formula"] = ("kgCO2e = kWh × DESNZ factor" if row["scope"] == 2 else "kgCO2e = quantity × DESNZ WTT factor")
             rows.append(new)
     return pd.DataFrame(rows, columns=lines.columns)
+
+
+EMBODIED_FACTOR_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+EMBODIED_MIN_DATA_QUALITY = 4  # generic A100-server figures applied to any accelerator: a proxy
+
+
+EMBODIED_KINDS = ("gpu_compute", "llm_api", "image_generation")
+
+
+def embodied_eligible(lines: pd.DataFrame) -> pd.Series:
+    """Lines that get an embodied line: owned or leased ``gpu_compute``, ``llm_api`` and
+    ``image_generation`` rows that name their accelerator in ``hardware``. Naming it says the
+    device is the client's own and, for LLM and image rows, that its time is not already
+    counted as GPU-hours in another row (the intake warns about owned GPU-hours without it)."""
+    owned = lines["ownership"].isin(["owned", "leased"]) & (lines["derived_from"] == "")
+    named = lines["hardware"].astype(str).str.strip() != ""
+    return owned & named & lines["kind"].isin(EMBODIED_KINDS)
+
+
+def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
+    """Derived lines for the embodied emissions of owned or leased accelerators, amortised over
+    their life (Scope 3 Category 2, capital goods): kgCO2e = GPU-hours x M per GPU-hour.
+
+    Set directly, like ``_upstream_lines`` (scope rules are not consulted). Low / high use the
+    factors' bounds (low: Impact Framework defaults and a 4-year life; high: EcoLogits and
+    3 years), widened by the pedigree factor of the line's data quality (at least 4).
+    """
+    reg = ctx.register
+    (g_lo, g, g_hi), (s_lo, s_mid, s_hi), (l_lo, l_mid, l_hi) = (reg.bounds(f) for f in EMBODIED_FACTOR_IDS)
+    per_h_lo = embodied_kg_per_gpu_hour(g_lo, s_lo, l_hi)
+    per_h = embodied_kg_per_gpu_hour(g, s_mid, l_mid)
+    per_h_hi = embodied_kg_per_gpu_hour(g_hi, s_hi, l_lo)
+    sel = lines[embodied_eligible(lines) & lines["_device_hours"].notna()]
+    if sel.empty:
+        return pd.DataFrame(columns=lines.columns)
+    hours = sel["_device_hours"].to_numpy(float)
+    dq = np.maximum(sel["data_quality"].to_numpy(float), EMBODIED_MIN_DATA_QUALITY).astype(int)
+    k95 = pd.Series(dq).map(_uncertainty_k95()).to_numpy(float)
+    kg = hours * per_h
+    lo, hi = combine_log_bounds(kg, hours * per_h_lo, hours * per_h_hi, k95)
+    new = sel.copy()
+    new["derived_from"] = sel["activity_id"]
+    new["activity_id"] = sel["activity_id"] + "~embodied"
+    new["description"] = "Embodied emissions of owned hardware (amortised): " + sel["description"].astype(str)
+    new["scope"] = 3
+    new["scope3_category"] = 2
+    new["scope_category_name"] = SCOPE3_CATEGORY_NAMES[2]
+    new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
+    new["intensity_g_per_kwh"] = np.nan
+    new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, lo, hi
+    new["kgco2e_market"] = kg
+    new["market_basis"] = ""
+    new["data_quality"] = dq
+    new["factor_ids"] = [list(EMBODIED_FACTOR_IDS) for _ in range(len(new))]
+    new["method"] = "embodied_amortised"
+    hours_rule = {"gpu_compute": "GPU_hours = quantity",
+                  "llm_api": "GPU_hours = requests × latency × n_GPU / batch / 3600",
+                  "image_generation": "GPU_hours = images × latency_s / 3600"}
+    new["formula"] = [f"kgCO2e = GPU_hours × (E_GPU + E_server_share) / (lifetime_years × 8760 h); "
+                      f"{hours_rule.get(k, 'GPU_hours = quantity × latency_s / 3600')}" for k in sel["kind"]]
+    return new.reset_index(drop=True)

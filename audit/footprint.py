@@ -7,6 +7,17 @@ from contextlib import contextmanager
 from importlib import metadata
 
 
+def tracker(country_iso_code: str = "GBR", tracking_mode: str = "process", measure_power_secs: float = 5):
+    """A quiet ``OfflineEmissionsTracker`` (no files, no network) for this process and its
+    children. Shared by the audit's own footprint and ``audit measure``."""
+    from codecarbon import OfflineEmissionsTracker
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    return OfflineEmissionsTracker(country_iso_code=country_iso_code, output_methods=[],
+                                   log_level="error", measure_power_secs=measure_power_secs,
+                                   tracking_mode=tracking_mode)
+
+
 @contextmanager
 def measured(country_iso_code: str = "GBR"):
     """Measure the enclosed work; yields a dict filled in when the block exits.
@@ -19,24 +30,21 @@ def measured(country_iso_code: str = "GBR"):
                     "codecarbon_version": metadata.version("codecarbon")}
     logging.getLogger("codecarbon").setLevel(logging.ERROR)
     t0 = time.perf_counter()
-    tracker = None
+    tracker_ = None
     try:
-        from codecarbon import OfflineEmissionsTracker
-
-        tracker = OfflineEmissionsTracker(country_iso_code=country_iso_code, output_methods=[],
-                                          log_level="error", measure_power_secs=5, tracking_mode="process")
-        tracker.start()
+        tracker_ = tracker(country_iso_code)
+        tracker_.start()
     except Exception as exc:  # noqa: BLE001 - measurement is best effort, never fatal
         record["error"] = f"tracker unavailable: {exc}"
-        tracker = None
+        tracker_ = None
     try:
         yield record
     finally:
         record["duration_s"] = time.perf_counter() - t0
-        if tracker is not None:
+        if tracker_ is not None:
             try:
-                kg = tracker.stop()
-                data = tracker.final_emissions_data
+                kg = tracker_.stop()
+                data = tracker_.final_emissions_data
                 record.update({"kgco2e": float(kg or 0.0), "energy_kwh": float(data.energy_consumed),
                                "cpu_model": data.cpu_model, "intensity_basis": "codecarbon country table"})
             except Exception as exc:  # noqa: BLE001

@@ -22,6 +22,7 @@ from rapidfuzz import process as fuzz_process
 
 from audit.exceptions import InputError, Problem, ValidationError
 from audit.factors import cloud_regions, load_register
+from audit.measure import MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id
 from audit.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership,
 )
@@ -134,6 +135,8 @@ def read_engagement_yaml(path: Path) -> Engagement:
                 msg = "unknown key"
             elif err["type"] == "missing":
                 msg = "required key is missing"
+            elif not err["loc"]:  # a rule across keys (e.g. embodied vs scope3_exclusions)
+                msg = str(err["msg"]).removeprefix("Value error, ")
             else:
                 msg = f"{err['msg']} (got {err.get('input')!r})"
             problems.append(Problem(name, msg, column=key, hint=hint))
@@ -330,14 +333,52 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 
     # Modes, models and kind-specific needs.
     df["mode"] = df["mode"].str.lower().str.replace(" ", "_").str.replace("-", "_")
+    # measured:<factor_id> (audit measure): the id normalised as measured_factors.csv stores it.
+    measured_ids = df["mode"].map(measured_factor_id)
+    is_measured = measured_ids.notna()
+    df.loc[is_measured, "mode"] = MODE_PREFIX + measured_ids[is_measured]
+    df["measured_factor"] = ""  # filled by attach_measured_factors (needs the engagement folder)
     df["model"] = df["model"]
     _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
 
-    # Data quality default per kind.
+    # Data quality default per kind; a measured factor is primary data (1).
     dq_default = pd.to_numeric(df["kind"].map(kt["default_data_quality"]), errors="coerce")
+    dq_default = dq_default.where(~is_measured, 1)
     df["data_quality"] = df["data_quality"].fillna(dq_default)
     df["row_number"] = rows
     return df, problems, warnings
+
+
+def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: str | None = None) -> list[Problem]:
+    """Give each ``measured:<factor_id>`` row its record from ``folder/measured_factors.csv``
+    (column ``measured_factor``, JSON), so the estimate is self-contained. Returns problems."""
+    from audit.measure import MEASURED_FILE, read_measured_factors, record_json
+
+    problems: list[Problem] = []
+    ids = df["mode"].map(measured_factor_id)
+    if not ids.notna().any():
+        return problems
+    mf_file = str(Path(folder) / MEASURED_FILE)
+    try:
+        table = read_measured_factors(folder)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return [Problem(mf_file, f"could not be read: {exc}")]
+    for i in df.index[ids.notna()]:
+        fid, kind = ids[i], df.at[i, "kind"]
+        r = int(df.at[i, "row_number"]) if "row_number" in df.columns else None
+        if fid not in table.index:
+            hint = suggest(fid, table.index) or (f"known: {', '.join(table.index)}" if len(table) else
+                                                 f"run 'audit measure --factor-id {fid} ...' first")
+            problems.append(Problem(file, f"measured factor '{fid}' is not in {MEASURED_FILE}", row=r,
+                                    column="mode", sheet=sheet, hint=hint))
+            continue
+        rec = table.loc[fid]
+        if rec["kind"] != kind:
+            problems.append(Problem(file, f"measured factor '{fid}' was measured per {rec['unit']} ({rec['kind']}), "
+                                    f"not for {kind}", row=r, column="mode", sheet=sheet))
+            continue
+        df.at[i, "measured_factor"] = record_json(rec)
+    return problems
 
 
 def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> None:
@@ -348,9 +389,21 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
         r = int(rows[i])
         modes = valid_modes(kind)
         mode = df.at[i, "mode"]
-        if modes is not None and mode and mode not in modes:
+        is_measured = measured_factor_id(mode) is not None
+        if modes is not None and mode and mode not in modes and not is_measured:
             problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
                                     hint=suggest(mode, modes) or f"allowed: {', '.join(sorted(modes)[:12])}…"))
+        if is_measured:
+            if kind not in MEASURABLE_KINDS:
+                problems.append(Problem(file, f"mode '{mode}': measured factors apply to {', '.join(MEASURABLE_KINDS)}, "
+                                        f"not {kind}", row=r, column="mode", sheet=sheet))
+            elif not measured_factor_id(mode):
+                problems.append(Problem(file, "mode 'measured:' needs a factor id", row=r, column="mode", sheet=sheet,
+                                        hint="e.g. measured:render_batch (the id given to audit measure)"))
+            _embodied_warning(df, i, r, file, warnings, engagement)
+            _accepted_fraction_warning(df, i, r, file, warnings)
+            continue  # the measured factor replaces the model: no model, tokens or hardware needed
+        _embodied_warning(df, i, r, file, warnings, engagement)
         has_power = not math.isnan(df.at[i, "power_w"])
         if kind in ("llm_api", "image_generation") and has_power and math.isnan(df.at[i, "latency_s"]):
             problems.append(Problem(file, f"{kind} with power_w also needs latency_s (seconds per "
@@ -386,8 +439,29 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
                     problems.append(Problem(file, f"unknown hardware '{df.at[i, 'hardware']}'", row=r,
                                             column="hardware", sheet=sheet,
                                             hint=suggest(hw, hardware_ids()) or "or give power_w"))
-        if 0 < df.at[i, "accepted_fraction"] <= 1 and kind not in ("image_generation", "video_generation", "llm_api"):
-            warnings.append(f"{file}, row {r}: accepted_fraction is only used for generative kinds; ignored")
+        _accepted_fraction_warning(df, i, r, file, warnings)
+
+
+def _accepted_fraction_warning(df, i, r, file, warnings) -> None:
+    if 0 < df.at[i, "accepted_fraction"] <= 1 and df.at[i, "kind"] not in ("image_generation", "video_generation",
+                                                                             "llm_api"):
+        warnings.append(f"{file}, row {r}: accepted_fraction is only used for generative kinds; ignored")
+
+
+def _embodied_warning(df, i, r, file, warnings, engagement) -> None:
+    """Owned accelerator rows that will get no embodied line (estimate.embodied_eligible):
+    say so rather than drop it silently."""
+    if not getattr(engagement, "embodied", True) or df.at[i, "ownership"] not in ("owned", "leased"):
+        return
+    kind = df.at[i, "kind"]
+    if kind == "gpu_compute" and not df.at[i, "hardware"]:
+        warnings.append(f"{file}, row {r}: no embodied line for owned GPU-hours without a hardware model; "
+                        "name the hardware (e.g. nvidia-a100-sxm) to count its embodied emissions")
+    elif ((kind == "image_generation" or (kind == "llm_api" and measured_factor_id(df.at[i, "mode"])))
+          and df.at[i, "hardware"] and math.isnan(df.at[i, "latency_s"])):
+        unit = "image" if kind == "image_generation" else "request"
+        warnings.append(f"{file}, row {r}: no embodied line for owned {kind} without latency_s "
+                        f"(seconds per {unit}); give it to count the GPUs' embodied emissions")
 
 
 def load_engagement(folder: str | Path) -> LoadedEngagement:
@@ -421,6 +495,7 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     if problems:
         raise ValidationError(problems)
     df, problems, warnings = validate_activities(df, engagement, file, sheet)
+    problems += attach_measured_factors(df, folder, file, sheet) if not problems else []
     if problems:
         raise ValidationError(problems)
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
@@ -430,6 +505,8 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     if both_note:
         warnings.insert(0, both_note)
     hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}
+    if (folder / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
+        hashes[MEASURED_FILE] = _sha256(folder / MEASURED_FILE)
     return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
 
 
@@ -442,6 +519,10 @@ def load_activities_file(path: str | Path, engagement: Engagement | None = None)
     if problems:
         raise ValidationError(problems)
     df, problems, warnings = validate_activities(df, engagement, str(path))
+    problems += attach_measured_factors(df, path.parent, str(path)) if not problems else []
     if problems:
         raise ValidationError(problems)
-    return LoadedEngagement(engagement, df.reset_index(drop=True), path.parent, {path.name: _sha256(path)}, warnings)
+    hashes = {path.name: _sha256(path)}
+    if (path.parent / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
+        hashes[MEASURED_FILE] = _sha256(path.parent / MEASURED_FILE)
+    return LoadedEngagement(engagement, df.reset_index(drop=True), path.parent, hashes, warnings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Kind(str, Enum):
@@ -86,6 +86,10 @@ class ForecastSettings(_Strict):
     grid_decarbonisation_per_year: dict[str, float] = Field(default_factory=dict)
     electricity_price_per_kwh: float | None = Field(default=None, ge=0)
     day_rate: float | None = Field(default=None, ge=0)
+    unit_costs: dict[str, float] = Field(
+        default_factory=dict, description="Costs per unit avoided (e.g. flights per passenger_km), in the currency")
+    impact_threshold_share: float | None = Field(
+        default=None, gt=0, lt=1, description="Share of the footprint above which a measure counts as high impact")
 
 
 class InterventionEffort(_Strict):
@@ -106,6 +110,8 @@ class Intervention(_Strict):
     effort: InterventionEffort
     risks: str = ""
     basis: str = ""
+    savings: list[dict] = Field(
+        default_factory=list, description="Non-energy savings: {kind, mode_prefix?, measure, unit_cost}")
 
 
 class Engagement(_Strict):
@@ -127,6 +133,11 @@ class Engagement(_Strict):
         default=True,
         description="Add well-to-tank and T&D lines (DESNZ) for fuels, travel, freight and UK electricity.",
     )
+    embodied: bool = Field(
+        default=True,
+        description="Add amortised embodied emissions of owned or leased accelerators (Scope 3 Cat 2): "
+                    "GPU-hours x (GPU + server share) / lifetime; see docs/methodology.md.",
+    )
     effort_threshold_person_days: float = Field(default=20, ge=0)
     market_instruments: list[MarketInstrument] = Field(default_factory=list)
     factor_overrides: list[FactorOverride] = Field(default_factory=list)
@@ -141,6 +152,13 @@ class Engagement(_Strict):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.strip().upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _embodied_not_excluded(self) -> "Engagement":
+        if self.embodied and any(e.category == 2 for e in self.scope3_exclusions):
+            raise ValueError("embodied is true but scope3_exclusions excludes category 2 (capital goods), where "
+                             "embodied lines are reported: set 'embodied: false' or remove the exclusion")
+        return self
 
 
 # The activity table's contract (README). Column order is the order we write them back.

@@ -1,8 +1,8 @@
 """The auditable Excel deliverable: one workbook an auditor can follow cell by cell.
 
-``write_excel(results, path)`` writes eleven sheets from an ``AuditResults``: Summary,
-Process map, Activities, Scopes, Hotspots, Forecast, Feasibility, Factors, Assumptions,
-Data quality and Method.
+``write_excel(results, path)`` writes fifteen sheets from an ``AuditResults``: Summary,
+Process map, Activities, Scopes, Hotspots, Forecast, Feasibility, Sensitivity,
+Customisation, Scorecard, Precision per watt, Factors, Assumptions, Data quality and Method.
 
 Where the arithmetic is simple the workbook holds LIVE formulas, not pasted numbers:
 
@@ -32,7 +32,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,8 @@ from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
 
-SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Factors",
-          "Assumptions", "Data quality", "Method")
+SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Sensitivity",
+          "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions", "Data quality", "Method")
 
 HEADER_ROW = 6  # title block in rows 1-4, the first table's header here
 MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
@@ -143,6 +143,24 @@ def _num(v: Any) -> float | int | None:
     return v
 
 
+SIG_DIGITS = 6  # factor values and input quantities: DESNZ publishes 5 significant digits
+
+
+def _sig_format(v: Any, digits: int = SIG_DIGITS) -> str:
+    """A number format that shows ``v`` with about ``digits`` significant digits:
+    integers with thousands separators, 1.1665e-06 in scientific notation, 0.61101 and
+    2.57082 with every published digit (a fixed ``0.00`` would show 0.00 and 2.57)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v == 0:
+        return "#,##0"
+    a = abs(v)
+    if a < 1e-4 or a >= 1e12:
+        return "0.0" + "#" * (digits - 2) + "E+00"
+    if float(v).is_integer():
+        return "#,##0"
+    decimals = max(1, digits - 1 - math.floor(math.log10(a)))
+    return "#,##0.0" + "#" * (decimals - 1)
+
+
 # --- styles ----------------------------------------------------------------------------------
 
 FORMATS = {  # key -> (number format, horizontal alignment, wrap)
@@ -151,8 +169,17 @@ FORMATS = {  # key -> (number format, horizontal alignment, wrap)
     "kg": ("#,##0.0", "right", False),
     "kg3": ("#,##0.000", "right", False),
     "t": ("#,##0.00", "right", False),
-    "kwh": ("#,##0.0", "right", False),
+    # kWh: zero as 0, small values with 3 decimals (an LLM line's 0.062 kWh is not "0.1"),
+    # the rest with thousands separators and one decimal.
+    "kwh": ("[=0]0;[<10]#,##0.000;#,##0.0", "right", False),
+    "dec1": ("#,##0.0", "right", False),
     "precise": ("#,##0.0#####", "right", False),
+    # significant digits: the number format is chosen per cell from its value (_sig_format),
+    # so 1.1665e-6 shows as 1.1665E-06 and 2.57082 keeps every digit.
+    "sig": ("General", "right", False),
+    # measurements (the run's own footprint, Wh or g): one fixed format whatever the value, so the
+    # cell is identical from run to run; tiny values in scientific notation.
+    "meas": ("[<0.01]0.00E+00;[<10]0.000;#,##0.0", "right", False),
     "int": ("#,##0", "right", False),
     "plain": ("0", "right", False),
     "pct": ("0.0%", "right", False),
@@ -182,7 +209,7 @@ def _register_styles(wb: Workbook) -> None:
         align = Alignment(horizontal=horiz, vertical="top", wrap_text=wrap, indent=1 if horiz == "left" else 0)
         styles.append(NamedStyle(f"Audit {key}", font=Font(name="Calibri", size=10, color=INK),
                                  number_format=fmt, alignment=align))
-        if fmt not in ("@", "General"):
+        if key not in ("text", "wrap", "bool"):
             styles.append(NamedStyle(f"Audit {key} value", font=Font(name="Calibri", size=10, color=INPUT_BLUE),
                                      number_format=fmt, alignment=align))
             styles.append(NamedStyle(f"Audit {key} total", font=Font(name="Calibri", size=10, bold=True, color=INK),
@@ -330,16 +357,73 @@ class _Book:
         _text(c, text)
         c.style = "Audit Note"
 
+    # layout helpers for the sheets that call them (call before finish_sheet)
+    def autofit(self, ws, first_col: int, last_col: int, first_row: int = HEADER_ROW + 1,
+                last_row: int | None = None, cap: float = 48) -> None:
+        """Widen columns to their longest value (never narrower than declared). Text longer
+        than ``cap`` wraps instead of being cut off; numbers always fit (no '####')."""
+        last_row = last_row or ws.max_row
+        for col in range(first_col, last_col + 1):
+            need, long_cells = 0.0, []
+            for row in range(first_row, last_row + 1):
+                c = ws.cell(row=row, column=col)
+                if c.style == "Audit wrap":  # wraps within its declared width
+                    continue
+                w = self._display_width(ws, c)
+                if w > cap and c.style == "Audit text":
+                    long_cells.append(c)
+                need = max(need, w)
+            self.width(ws, col, min(need, cap))
+            for c in long_cells:  # keep the cell's style and indent, only wrap it
+                a = c.alignment
+                c.alignment = Alignment(horizontal=a.horizontal, vertical=a.vertical, indent=a.indent, wrap_text=True)
+
+    def _display_width(self, ws, c) -> float:
+        """Rough width in Excel column units (Calibri 10 and LibreOffice's wider fallback)."""
+        v = c.value
+        if isinstance(v, str) and c.data_type == "s":
+            return max((len(p) for p in v.split("\n")), default=0) * 1.1 + 2
+        if isinstance(v, str):  # a formula: its value
+            v = self.expected.get((ws.title, c.coordinate))
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return 0.0
+        fmt = c.number_format or "General"
+        if "%" in fmt:
+            text = f"{v * 100:.1f}%"
+        elif "E+" in fmt or fmt == "General":
+            text = f"{v:.6g}"
+        else:
+            section = fmt.split(";")[-1]
+            decimals = len(re.sub(r"[^0#]", "", section.split(".", 1)[1])) if "." in section else 0
+            text = f"{v:,.{decimals}f}"
+        return len(text) * 1.1 + 2
+
+    def total_rule(self, ws, row: int, first_col: int, last_col: int) -> None:
+        """Carry a total row's rules across the whole table width (empty cells too)."""
+        for col in range(first_col, last_col + 1):
+            c = ws.cell(row=row, column=col)
+            if c.value is None:
+                c.style = "Audit label total"
+
+    def apply_sig_formats(self) -> None:
+        """Per-cell number formats for the ``sig`` cells (see _sig_format)."""
+        for ws in self.wb.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    if c.value is not None and c.style in ("Audit sig", "Audit sig value", "Audit sig total"):
+                        v = self.expected.get((ws.title, c.coordinate)) if c.data_type == "f" else c.value
+                        c.number_format = _sig_format(v)
+
 
 # --- Factors ---------------------------------------------------------------------------------
 
 FACTOR_HEADERS = {
-    "factor_id": ("Factor ID", "text", 34), "name": ("Name", "wrap", 40), "value": ("Value (see Unit)", "precise", 14),
-    "value_low": ("Low (see Unit)", "precise", 13), "value_high": ("High (see Unit)", "precise", 13),
-    "unit": ("Unit", "text", 18), "kind": ("Kind", "text", 13), "mode": ("Mode", "text", 16),
+    "factor_id": ("Factor ID", "text", 30), "name": ("Name", "wrap", 40), "value": ("Value (see Unit)", "sig", 14),
+    "value_low": ("Low (see Unit)", "sig", 13), "value_high": ("High (see Unit)", "sig", 13),
+    "unit": ("Unit", "wrap", 22), "kind": ("Kind", "text", 13), "mode": ("Mode", "text", 16),
     "region": ("Region", "text", 12), "part": ("Part", "text", 10), "per_unit": ("Per unit", "text", 12),
     "source": ("Source", "wrap", 44), "source_ref": ("Source reference", "wrap", 30), "year": ("Year", "plain", 7),
-    "licence": ("Licence", "text", 16), "notes": ("Notes", "wrap", 40), "overridden": ("Overridden", "bool", 11),
+    "licence": ("Licence", "wrap", 24), "notes": ("Notes", "wrap", 40), "overridden": ("Overridden", "bool", 11),
 }
 
 
@@ -393,6 +477,7 @@ def _factors_sheet(b: _Book, lay: _Layout) -> None:
             row.append(v)
         rows.append(row)
     b.table(ws, HEADER_ROW, cols, rows, "tblFactors")
+    b.autofit(ws, 1, len(cols), cap=46)
     b.finish_sheet(ws, freeze_col="B", paper="A3")
 
 
@@ -404,15 +489,15 @@ ACT_COLS = [
     ("kind", _Col("Kind", "text", 15)), ("mode", _Col("Mode", "text", 18)), ("model", _Col("Model", "text", 20)),
     ("provider", _Col("Provider", "text", 11)), ("region", _Col("Region", "text", 15)),
     ("country", _Col("Country", "text", 9)), ("ownership", _Col("Ownership", "text", 16)),
-    ("quantity", _Col("Quantity (input)", "precise", 13)), ("unit", _Col("Unit (input)", "text", 13)),
-    ("quantity_base", _Col("Quantity used", "precise", 13)), ("base_unit", _Col("Unit used", "text", 13)),
+    ("quantity", _Col("Quantity (input)", "sig", 13)), ("unit", _Col("Unit (input)", "text", 13)),
+    ("quantity_base", _Col("Quantity used", "sig", 13)), ("base_unit", _Col("Unit used", "text", 13)),
     ("scope", _Col("Scope", "plain", 7)), ("scope3_category", _Col("Scope 3 category", "plain", 9)),
-    ("scope_category_name", _Col("Category", "text", 26)),
+    ("scope_category_name", _Col("Category", "wrap", 26)),
     ("kwh", _Col("kWh", "kwh", 12)), ("kwh_low", _Col("kWh low", "kwh", 12)), ("kwh_high", _Col("kWh high", "kwh", 12)),
     ("intensity_g_per_kwh", _Col("Intensity gCO2e/kWh", "kwh", 12)),
     ("kgco2e", _Col("kgCO2e", "kg3", 13)), ("kgco2e_low", _Col("kgCO2e low", "kg3", 13)),
     ("kgco2e_high", _Col("kgCO2e high", "kg3", 13)), ("kgco2e_market", _Col("kgCO2e market-based", "kg3", 13)),
-    ("market_basis", _Col("Market basis", "wrap", 26)), ("factor_ids", _Col("Factor IDs", "text", 40)),
+    ("market_basis", _Col("Market basis", "wrap", 26)), ("factor_ids", _Col("Factor IDs", "wrap", 56)),
     ("data_quality", _Col("Data quality 1-5", "plain", 9)), ("accepted_fraction", _Col("Accepted fraction", "pct", 10)),
     ("method", _Col("Method", "text", 18)), ("formula", _Col("Method formula", "wrap", 48)),
     ("_cell_formula", _Col("kgCO2e cell", "wrap", 30)),
@@ -423,9 +508,14 @@ def _act_letter(key: str) -> str:
     return get_column_letter([k for k, _ in ACT_COLS].index(key) + 1)
 
 
+EMBODIED_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+
+
 def _formula_kind(row) -> str:
     if len(row.factor_ids) == 1 and (row.method == "conversion_factor" or str(row.method).startswith("upstream_")):
         return "factor"
+    if row.method == "embodied_amortised" and tuple(row.factor_ids) == EMBODIED_IDS:
+        return "embodied"
     if ENERGY_FORMULA in str(row.formula):
         return "energy"
     return "value"
@@ -439,6 +529,9 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
                   "(T&D, WTT) use the parent line's kWh as Quantity used. Blue = value, black = formula.")
     lines = b.lines
     kwh_by_id = dict(zip(lines["activity_id"], lines["kwh"]))
+    fv = dict(zip(b.r.factors["factor_id"], b.r.factors["value"].astype(float)))
+    embodied_per_hour = ((fv["embodied:gpu"] + fv["embodied:server-share"]) / (fv["embodied:lifetime"] * 8760)
+                         if all(f in fv for f in EMBODIED_IDS) else 1.0)
     L = {k: _act_letter(k) for k, _ in ACT_COLS}
     rows = []
     for i, row in enumerate(lines.itertuples(index=False)):
@@ -447,6 +540,8 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
         qty_base, base_unit = row.quantity_base, row.base_unit
         if kind == "factor" and str(row.formula).startswith("kgCO2e = kWh"):
             qty_base, base_unit = kwh_by_id[row.derived_from], "kWh (parent line)"
+        if kind == "embodied":  # GPU-hours reserved, derived by the estimator (see Method formula)
+            qty_base, base_unit = row.kgco2e / embodied_per_hour, "GPU-hours (derived)"
         if kind == "factor":
             fid = row.factor_ids[0]
             if re.search(r"[*?~]", fid):  # MATCH would read these as wildcards
@@ -459,6 +554,10 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
         elif kind == "energy":
             kg = _F(f"={L['kwh']}{r}*{L['intensity_g_per_kwh']}{r}/1000", row.kgco2e)
             how = "formula: kWh × intensity / 1000"
+        elif kind == "embodied":
+            gpu, server, life = (lay.factor_lookup(f'"{fid}"') for fid in EMBODIED_IDS)
+            kg = _F(f"={L['quantity_base']}{r}*({gpu}+{server})/({life}*8760)", row.kgco2e)
+            how = "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)"
         else:
             kg, how = row.kgco2e, "value from the estimator"
         values = {
@@ -488,6 +587,8 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
             col = [k for k, _ in ACT_COLS].index(key) + 1
             fmt = dict(ACT_COLS)[key].fmt
             b.put(ws, t, col, _F(f"=SUM({L[key]}{lay.a_first}:{L[key]}{last})", value), fmt, total=True)
+    b.total_rule(ws, t, 1, len(ACT_COLS))
+    b.autofit(ws, 1, len(ACT_COLS), cap=30)
     b.finish_sheet(ws, freeze_col="B", paper="A3")
 
 
@@ -546,6 +647,8 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     b.put(ws, mrow, 4, _F(f"=SUMIFS({kg},{sc},1)+{s2m}+SUMIFS({kg},{sc},3)", mk_expected), "kg", total=True)
     b.put(ws, mrow, 7, _F(f"=D{mrow}/1000", mk_expected / 1000), "t", total=True)
     cells["total"], cells["total_market"] = f"D{total_row}", f"D{mrow}"
+    b.total_rule(ws, total_row, 1, len(cols))
+    b.total_rule(ws, mrow, 1, len(cols))
 
     # Scope 2 side by side, per line, to the right of the scope table
     left = len(cols) + 2
@@ -554,8 +657,8 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     s2 = b.lines[b.lines["scope"] == 2]
     ida, kwha = lay.act(_act_letter("activity_id")), lay.act(_act_letter("kwh"))
     cols2 = [_Col("Activity ID", "text", 13), _Col("Description", "wrap", 34), _Col("kWh", "kwh", 11),
-             _Col("Location kgCO2e", "kg", 12), _Col("Market kgCO2e", "kg", 12),
-             _Col("Market − location kgCO2e", "kg", 13),
+             _Col("Location kgCO2e", "kg3", 12), _Col("Market kgCO2e", "kg3", 12),
+             _Col("Market − location kgCO2e", "kg3", 13),
              _Col("Market basis", "wrap", 34)]
     rows2 = []
     for i, rec in enumerate(s2.itertuples(index=False)):
@@ -571,12 +674,14 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
         t, f = last + 1, HEADER_ROW + 1
         b.put(ws, t, left, "Total Scope 2", total=True)
         b.put(ws, t, left + 2, _F(f"=SUM({L[2]}{f}:{L[2]}{last})", float(s2["kwh"].sum())), "kwh", total=True)
-        b.put(ws, t, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{last})", tot["scope2_location_kgco2e"]), "kg", total=True)
-        b.put(ws, t, left + 4, _F(f"=SUM({L[4]}{f}:{L[4]}{last})", tot["scope2_market_kgco2e"]), "kg", total=True)
+        b.put(ws, t, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{last})", tot["scope2_location_kgco2e"]), "kg3", total=True)
+        b.put(ws, t, left + 4, _F(f"=SUM({L[4]}{f}:{L[4]}{last})", tot["scope2_market_kgco2e"]), "kg3", total=True)
         b.put(ws, t, left + 5, _F(f"={L[4]}{t}-{L[3]}{t}", tot["scope2_market_kgco2e"] - tot["scope2_location_kgco2e"]),
-              "kg", total=True)
+              "kg3", total=True)
+        b.total_rule(ws, t, left, left + len(cols2) - 1)
     else:
         b.none_note(ws, HEADER_ROW, "No Scope 2 lines in this engagement.", col=left)
+    b.autofit(ws, 1, len(cols), cap=44)
     b.finish_sheet(ws)
     return cells
 
@@ -633,7 +738,7 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
             for c in (1, 2, 4):
                 ws.cell(row=rr, column=c).style = "Audit stage"
         else:
-            ws.cell(row=rr, column=4).alignment = Alignment(indent=2, vertical="top")
+            ws.cell(row=rr, column=4).alignment = Alignment(horizontal="left", indent=2, vertical="top")
     b.put(ws, total_row, 1, "Total", total=True)
     s = "+".join(f"{{c}}{x}" for x in stage_rows) or "0"
     b.put(ws, total_row, 7, _F("=" + s.format(c="G") if stage_rows else "=0", b.r.totals["kwh"]), "kwh", total=True)
@@ -641,6 +746,8 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
           "kg", total=True)
     b.put(ws, total_row, 10, _F("=" + "+".join(f"J{x}" for x in stage_rows) if stage_rows else "=0",
                                 len(b.lines)), "int", total=True)
+    b.total_rule(ws, total_row, 1, len(cols))
+    b.autofit(ws, 1, len(cols), cap=60)
     b.finish_sheet(ws)
     return stage_rows
 
@@ -676,10 +783,12 @@ def _hotspots_sheet(b: _Book, lay: _Layout) -> None:
               total=True)
         b.put(ws, total_row, 9, _F(f"=SUM(I{HEADER_ROW + 1}:I{last})", float(hot["kgco2e_high"].sum())), "kg",
               total=True)
+        b.total_rule(ws, total_row, 1, len(cols))
         bar = BarChart()
         bar.type, bar.style = "col", 10
         bar.title = f"Pareto: top {min(n, PARETO_TOP)} activities"
         bar.y_axis.title = "kgCO2e"
+        bar.y_axis.number_format = "#,##0"
         top_n = min(last, HEADER_ROW + PARETO_TOP)
         bar.add_data(Reference(ws, min_col=7, min_row=HEADER_ROW, max_row=top_n), titles_from_data=True)
         bar.set_categories(Reference(ws, min_col=2, min_row=HEADER_ROW + 1, max_row=top_n))
@@ -699,6 +808,7 @@ def _hotspots_sheet(b: _Book, lay: _Layout) -> None:
         bar.width, bar.height = 24, 12
         bar.legend.position = "b"
         ws.add_chart(bar, f"M{HEADER_ROW}")
+    b.autofit(ws, 1, len(cols), cap=48)
     b.finish_sheet(ws)
 
 
@@ -779,10 +889,12 @@ def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
             _Col("Effort person-days", "score", 9), _Col("Verdict", "text", 14), _Col("Reason", "wrap", 44)]
     core = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high", "cost_per_tonne",
             "payback_years", "effort_person_days", "verdict", "reason"}
-    extra = [k for k in dict.fromkeys(k for d in iv for k in d) if k not in core]
+    nested = {k for d in iv for k, v in d.items()  # tables of their own (savings_breakdown)
+              if isinstance(v, (list, tuple)) and any(isinstance(x, dict) for x in v)}
+    extra = [k for k in dict.fromkeys(k for d in iv for k in d) if k not in core and k not in nested]
     numeric = {k: all(_num(d.get(k)) is None or isinstance(_num(d.get(k)), (int, float)) for d in iv)
                and not all(isinstance(d.get(k), str) for d in iv) for k in extra}
-    cols += [_Col(_pretty(k, cur), ("money" if "cost" in k else "precise") if numeric[k] else "wrap",
+    cols += [_Col(_pretty(k, cur), ("money" if _is_money(k) else "precise") if numeric[k] else "wrap",
                   13 if numeric[k] else 36) for k in extra]
     rows, cum = [], 0.0
     for i, d in enumerate(iv):
@@ -813,14 +925,40 @@ def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
     _show_axes(ch)
     ch.width, ch.height = 24, 11
     ws.add_chart(ch, f"B{last + 3}")
+    _savings_table(b, ws, iv, last + 3 + 24)
     b.finish_sheet(ws, paper="A3")
+
+
+def _is_money(key: str) -> bool:
+    return any(w in key for w in ("cost", "savings", "capex"))
+
+
+def _savings_table(b: _Book, ws, iv: list[dict], top: int) -> None:
+    """Non-energy savings each intervention counts: Δquantity × assumed unit cost (live formula)."""
+    cur = b.eng.currency
+    rows = [(d, s) for d in iv for s in (d.get("savings_breakdown") or [])]
+    b.section(ws, top - 1, "Non-energy savings counted (assumed unit costs, data/forecast_defaults.yaml)")
+    if not rows:
+        b.none_note(ws, top, "No intervention counts non-energy savings.")
+        return
+    cols = [_Col("ID", "text", 10), _Col("Unit cost", "text", 36), _Col("Applies to", "wrap", 20),
+            _Col("Quantity saved per year", "precise", 13), _Col("Unit", "text", 13),
+            _Col(f"Cost per unit {cur}", "precise", 11), _Col(f"Saving {cur}/yr", "money", 12),
+            _Col("Basis (assumption)", "wrap", 60)]
+    out = []
+    for i, (d, s) in enumerate(rows):
+        r = top + 1 + i
+        out.append([d.get("id"), s.get("unit_cost"), ", ".join(s.get("activities", [])), _num(s.get("quantity_saved")),
+                    s.get("unit"), _num(s.get("cost_per_unit")),
+                    _F(f"=D{r}*F{r}", float(s["quantity_saved"]) * float(s["cost_per_unit"])), s.get("basis")])
+    b.table(ws, top, cols, out, "tblSavings")
 
 
 def _pretty(key: str, currency: str) -> str:
     """A column header with its unit: abated_kgco2e_per_year -> 'Abated kgCO2e per year'."""
     words = key.replace("_", " ").replace("kgco2e", "kgCO2e").replace("kwh", "kWh").strip()
     words = words[:1].upper() + words[1:]
-    return f"{words} {currency}" if "cost" in key else words
+    return f"{words} {currency}" if _is_money(key) else words
 
 
 def _plain(v: Any) -> Any:
@@ -834,6 +972,159 @@ def _plain(v: Any) -> Any:
     if v is None or isinstance(v, bool):
         return v
     return _num(v)
+
+
+# --- Sensitivity, Customisation, Scorecard, Precision per watt ------------------------------
+
+def _extras(b: _Book, key: str):
+    return (b.r.extras or {}).get(key)
+
+
+def _sensitivity_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Sensitivity"]
+    cur = b.eng.currency
+    b.title_block(ws, "Sensitivity: cost per tonne with one input at its low and high value",
+                  "The MACC formula re-evaluated for the highest-ranked options (feasibility.sensitivity). The carbon "
+                  "price does not change the cost per tonne, only the verdict.")
+    rows = _extras(b, "sensitivity")
+    if rows is None:
+        from audit import feasibility
+        rows = feasibility.sensitivity(b.r.interventions or [], _extras(b, "forecast_settings")
+                                       or feasibility.settings(b.eng), b.eng, b.total_kg)
+    if not rows:
+        b.none_note(ws, HEADER_ROW, "No priced interventions to test in these results.")
+        b.finish_sheet(ws)
+        return
+    cols = [_Col("ID", "text", 24), _Col("Input", "text", 28), _Col("Unit", "text", 12), _Col("Input low", "precise", 11),
+            _Col("Input high", "precise", 11), _Col(f"Base cost {cur}/tCO2e", "money", 12),
+            _Col(f"Cost at input low {cur}/tCO2e", "money", 13), _Col(f"Cost at input high {cur}/tCO2e", "money", 13),
+            _Col(f"Swing {cur}/tCO2e", "money", 11), _Col("Verdict (base)", "text", 14),
+            _Col("Verdict at input low", "text", 14), _Col("Verdict at input high", "text", 14)]
+    out = []
+    for i, d in enumerate(rows):
+        r = HEADER_ROW + 1 + i
+        lo, hi = _num(d.get("cost_per_tonne_low")), _num(d.get("cost_per_tonne_high"))
+        out.append([d["id"], d["input"], d["unit"], _num(d["input_low"]), _num(d["input_high"]),
+                    _num(d["cost_per_tonne_base"]), lo, hi,
+                    _F(f"=ABS(H{r}-G{r})", abs(hi - lo)) if lo is not None and hi is not None else None,
+                    d["verdict_base"], d["verdict_low"], d["verdict_high"]])
+    b.table(ws, HEADER_ROW, cols, out, "tblSensitivity")
+    b.finish_sheet(ws)
+
+
+def _customisation_sheet(b: _Book, lay: _Layout) -> None:
+    ws = b.ws["Customisation"]
+    b.title_block(ws, "Customisation break-even: prompting, RAG, LoRA or full fine-tune",
+                  "Per LLM workload. Per year = per request × requests a year + one-off / service life. Break-even = "
+                  "one-off / (baseline − option per request), in requests. Token and GPU-hour changes are assumptions "
+                  "(data/forecast_defaults.yaml › customisation).")
+    rows = _extras(b, "customisation")
+    if not rows:
+        b.none_note(ws, HEADER_ROW, "No LLM workloads to compare in these results.")
+        b.finish_sheet(ws)
+        return
+    cols = [_Col("Workload", "text", 11), _Col("Option", "text", 14), _Col("Name", "wrap", 32),
+            _Col("Model served", "text", 22), _Col("Input tokens", "int", 9), _Col("Output tokens", "int", 9),
+            _Col("Requests per year", "int", 11), _Col("Service life years", "score", 8),
+            _Col("One-off kWh", "precise", 11), _Col("One-off kgCO2e", "precise", 11),
+            _Col("Per-request kWh", "precise", 12), _Col("Per-request kgCO2e", "precise", 12),
+            _Col("Annual kgCO2e", "kg3", 12), _Col("Saving per request kgCO2e", "precise", 12),
+            _Col("Break-even requests", "int", 12), _Col("Verdict", "wrap", 36), _Col("Basis (assumption)", "wrap", 60)]
+    base_row: dict[str, int] = {}
+    for i, d in enumerate(rows):
+        if d.get("baseline"):
+            base_row[d["workload"]] = HEADER_ROW + 1 + i
+    out = []
+    for i, d in enumerate(rows):
+        r = HEADER_ROW + 1 + i
+        br = base_row.get(d["workload"])
+        annual = _F(f"=L{r}*G{r}+J{r}/H{r}", float(d["annual_kgco2e"]))
+        saving = (_F(f"=$L${br}-L{r}", float(d["saving_per_request_kgco2e"])) if br is not None
+                  else _num(d.get("saving_per_request_kgco2e")))
+        n = d.get("break_even_requests")
+        if d.get("baseline"):
+            be: Any = "baseline"
+        elif n is None:
+            be = "never"
+        elif d["one_off_kgco2e"] > 0 and br is not None:
+            be = _F(f"=J{r}/N{r}", float(n))
+        else:
+            be = float(n)
+        out.append([d["workload"], d["option"], d.get("name"), d.get("model"), _num(d["input_tokens"]),
+                    _num(d["output_tokens"]), _num(d["requests_per_year"]), _num(d["lifetime_years"]),
+                    _num(d["one_off_kwh"]), _num(d["one_off_kgco2e"]), _num(d["per_request_kwh"]),
+                    _num(d["per_request_kgco2e"]), annual, saving, be, d.get("verdict"), d.get("basis")])
+    b.table(ws, HEADER_ROW, cols, out, "tblCustomisation")
+    b.finish_sheet(ws, paper="A3")
+
+
+def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
+    from audit import scorecard
+    ws = b.ws["Scorecard"]
+    table = _extras(b, "scorecard") or {}
+    rows = table.get("rows", [])
+    task = table.get("task", {})
+    b.title_block(ws, "Base-model scorecard: weighted quality against energy per task",
+                  "Scores 1-5 (5 best for the client) are the consultant's; defaults in data/scorecard_weights.yaml are "
+                  "illustrative. Weighted score = SUMPRODUCT(weights, scores) / SUM(weights); energy per task from the "
+                  f"audit's llm_api method ({_num(task.get('input_tokens')) or 0:,.0f} input and "
+                  f"{_num(task.get('output_tokens')) or 0:,.0f} output tokens).")
+    if not rows:
+        b.none_note(ws, HEADER_ROW, "No candidate models in these results.")
+        b.finish_sheet(ws)
+        return
+    facs = list(scorecard.factors())
+    labels = scorecard.factor_labels()
+    weights = {**scorecard.default_weights(), **table.get("weights", {})}
+    n_f = len(facs)
+    first, last = get_column_letter(4), get_column_letter(3 + n_f)
+    w_row = HEADER_ROW + len(rows) + 4  # the weights, an input row below the table
+    cols = ([_Col("Model", "text", 22), _Col("Provider", "text", 12), _Col("Used by", "wrap", 16)]
+            + [_Col(labels[f], "plain", 9) for f in facs]
+            + [_Col("Weighted score", "score", 9), _Col("kWh per task", "precise", 12),
+               _Col("kgCO2e per task", "precise", 12), _Col("Pareto front", "text", 9), _Col("Scored", "text", 8)])
+    out = []
+    for i, d in enumerate(rows):
+        r = HEADER_ROW + 1 + i
+        out.append([d["id"], d.get("provider"), ", ".join(d.get("used_by") or []) or "alternative"]
+                   + [_num(d[f]) for f in facs]
+                   + [_F(f"=SUMPRODUCT(${first}${w_row}:${last}${w_row},{first}{r}:{last}{r})"
+                         f"/SUM(${first}${w_row}:${last}${w_row})", float(d["weighted_score"])),
+                      _num(d["kwh_per_task"]), _num(d["kgco2e_per_task"]), "yes" if d.get("pareto") else "no",
+                      "yes" if d.get("scored", True) else "no (neutral 3s)"])
+    b.table(ws, HEADER_ROW, cols, out, "tblScorecard")
+    b.section(ws, w_row - 2, "Weights (inputs: change them and the weighted scores follow)")
+    wcols = [_Col("Weights", "text", 16)] + [_Col(labels[f], "score", 9) for f in facs]
+    b.table(ws, w_row - 1, wcols, [["weight"] + [float(weights[f]) for f in facs]], "tblScorecardWeights", left=3)
+    b.finish_sheet(ws, paper="A3")
+
+
+def _precision_sheet(b: _Book, lay: _Layout) -> None:
+    from audit import feasibility
+    ws = b.ws["Precision per watt"]
+    b.title_block(ws, "Precision per watt: emissions per kept generative asset, by stage",
+                  "Kept = quantity × accepted_fraction (base units: requests, images, video seconds). Discarded "
+                  "generations still used energy: their share of the stage's emissions is shown.")
+    rows = _extras(b, "precision_per_watt")
+    if rows is None:
+        rows = feasibility.precision_per_watt(b.lines)
+    if not rows:
+        b.none_note(ws, HEADER_ROW, "No generative-AI activities in these results.")
+        b.finish_sheet(ws)
+        return
+    cols = [_Col("Stage", "text", 18), _Col("Generated", "int", 12), _Col("Kept", "int", 12),
+            _Col("kgCO2e", "kg3", 12), _Col("gCO2e per kept asset", "precise", 13),
+            _Col("Wh per kept asset", "precise", 13), _Col("Share of emissions on discards", "pct", 13)]
+    out = []
+    for i, d in enumerate(rows):
+        r = HEADER_ROW + 1 + i
+        acc, kg = _num(d.get("accepted")), _num(d.get("kgco2e"))
+        per = (_F(f"=D{r}/C{r}*1000", kg / acc * 1000) if acc and kg is not None else None)
+        wh = _num(d.get("kwh_per_accepted"))
+        out.append([d["stage"], _num(d.get("generated")), acc, kg, per, wh * 1000 if wh is not None else None,
+                    _num(d.get("discarded_share_kgco2e"))])
+    b.table(ws, HEADER_ROW, cols, out, "tblPrecisionPerWatt")
+    b.finish_sheet(ws)
 
 
 # --- Assumptions -----------------------------------------------------------------------------
@@ -869,7 +1160,9 @@ def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
             users.setdefault(str(f), []).append(str(aid))
     for rec in b.r.factors.itertuples(index=False):
         if _is_default_factor(str(rec.factor_id)):
-            rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {_num(rec.value)} {rec.unit}",
+            v = _num(rec.value)
+            shown = f"{v:.6g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {shown} {rec.unit}",
                          "Used by: " + ", ".join(users.get(str(rec.factor_id), []))])
     for ex in eng.scope3_exclusions:
         rows.append(["Scope 3 exclusion", f"Category {ex.category}: {SCOPE3_CATEGORY_NAMES.get(ex.category, '')}",
@@ -934,20 +1227,28 @@ def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
     b.put(ws, wrow, left, "Emissions-weighted score", total=True)
     b.put(ws, wrow, left + 3, _F(f"=IF({L[3]}{tot_row}=0,0,SUMPRODUCT({dq},{kg})/{L[3]}{tot_row})", _dq_weighted(b)),
           "score", total=True)
+    b.total_rule(ws, tot_row, left, left + len(cols2) - 1)
+    b.total_rule(ws, wrow, left, left + len(cols2) - 1)
+    b.autofit(ws, 1, len(cols), cap=30)
     b.finish_sheet(ws)
     return f"{L[3]}{wrow}"
 
 
 # --- Method ----------------------------------------------------------------------------------
 
-def _method_sheet(b: _Book, lay: _Layout) -> None:
+def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
+    """The methods table, then the run manifest below it. Returns the cells of this run's
+    footprint (Summary shows them through formulas, so every run-specific value lives in
+    the manifest's "This run" block and nowhere else)."""
     ws = b.ws["Method"]
     b.title_block(ws, "Method: how each number was calculated",
                   "One row per calculation method. Blue numbers are values from the estimator, black numbers are "
-                  "live formulas. Upstream electricity lines store the parent's kWh in Activities' Quantity used.")
+                  "live formulas. Upstream electricity lines store the parent's kWh in Activities' Quantity used. "
+                  "The run manifest is below the table.")
     lines = b.lines
     ma = lay.act(_act_letter("method"))
-    cols = [_Col("Method", "text", 20), _Col("Lines", "int", 8), _Col("Formula", "wrap", 56),
+    # Formula second and Lines third, so the manifest below can use A:D as Item | Value | Unit | Note.
+    cols = [_Col("Method", "text", 22), _Col("Formula", "wrap", 66), _Col("Lines", "int", 10),
             _Col("In plain words", "wrap", 70), _Col("In this workbook (Activities kgCO2e)", "wrap", 36),
             _Col("Code", "text", 36)]
     rows = []
@@ -958,32 +1259,83 @@ def _method_sheet(b: _Book, lay: _Layout) -> None:
         kinds = {_formula_kind(x) for x in sub.itertuples(index=False)}
         how = "; ".join(sorted({"factor": "formula: Quantity used × factor (INDEX/MATCH on Factors)",
                                 "energy": "formula: kWh × intensity / 1000 (kWh is a value)",
+                                "embodied": "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)",
                                 "value": "value from the estimator"}[k] for k in kinds))
         expl, code = METHOD_EXPLANATIONS.get(method, ("See the code reference.", "audit/estimate.py"))
-        rows.append([method, _F(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), formulas, expl, how, code])
-    b.table(ws, HEADER_ROW, cols, rows, "tblMethod")
+        rows.append([method, formulas, _F(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), expl, how, code])
+    last = b.table(ws, HEADER_ROW, cols, rows, "tblMethod")
+    run_cells = _run_manifest(b, ws, last + 3)
+    b.autofit(ws, 1, 1, cap=40)
+    b.finish_sheet(ws, print_titles=False)
+    return run_cells
 
-    left = len(cols) + 2
-    b.section(ws, HEADER_ROW - 1, "Run manifest", col=left)
+
+MANIFEST_LABELS = {"tool": "Tool", "tool_version": "Tool version", "factor_set": "Factor set",
+                   "engagement_dir_name": "Engagement folder"}
+RUN_KEYS = ("generated_at", "footprint", "notes")  # run-specific: only in the "This run" block
+
+
+def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
+    """Two tables under "Run manifest": what the results depend on (tool, factor set, input
+    hashes: identical for identical inputs), then "This run" (when, and this run's own
+    footprint: different every time). Returns {footprint key: cell} for Summary."""
+    cols = [_Col("Item", "text", 22), _Col("Value", "wrap", 66), _Col("Unit", "text", 10), _Col("Note", "wrap", 70)]
     man = dict(b.r.manifest or {})
     hashes = man.pop("input_files_sha256", {}) or {}
-    tool_version = man.pop("tool_version", None) or _package_version()
-    items: list[list[Any]] = [["Tool version", str(tool_version)],
-                              ["Factor set", str(man.pop("factor_set", None) or b.r.factor_set)]]
-    if "generated_at" in man:
-        items.append(["Generated at", str(man.pop("generated_at"))])
+    run = {k: man.pop(k) for k in RUN_KEYS if k in man}
+    items: list[list[Any]] = [
+        ["Tool", str(man.pop("tool", None) or "genai-content-audit"), None, "The toolkit that wrote this workbook"],
+        ["Tool version", str(man.pop("tool_version", None) or _package_version()), None, "Python package version"],
+        ["Factor set", str(man.pop("factor_set", None) or b.r.factor_set), None,
+         "Versions of every factor source (Factors sheet)"],
+    ]
+    for name in sorted(hashes):
+        items.append([f"Input file: {name}", str(hashes[name]), "SHA-256", "Hash of the file as read"])
     for k in sorted(man):
         v = man[k]
-        items.append([str(k), v if isinstance(v, str) else repr(v) if not isinstance(v, (int, float)) else str(v)])
-    for name in sorted(hashes):
-        items.append([f"Input SHA-256: {name}", str(hashes[name])])
-    fp = b.r.footprint
+        items.append([MANIFEST_LABELS.get(k, str(k).replace("_", " ").capitalize()),
+                      v if isinstance(v, str) else str(v) if isinstance(v, (int, float)) else repr(v), None, None])
+    b.section(ws, top, "Run manifest")
+    b.none_note(ws, top + 1, "What the results depend on: identical for identical inputs and factor set. "
+                             "The same record is in manifest.json beside the reports.")
+    last = b.table(ws, top + 2, cols, items, "tblManifest")
+
+    top = last + 3
+    b.section(ws, top, "This run")
+    b.none_note(ws, top + 1, "When this workbook was produced and what producing it cost: differs on every run, "
+                             "even with identical inputs.")
+    fp = b.r.footprint or run.get("footprint") or None
+    generated = run.get("generated_at") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record: list[list[Any]] = [["Generated at", str(generated), "UTC", "When the reports were written (ISO 8601)"]]
+    cells: dict[str, str] = {}
+    first = top + 3
     if fp:
-        for k in ("energy_kwh", "kgco2e", "duration_s", "country", "codecarbon_version"):
-            if k in fp:
-                items.append([f"Run footprint: {k}", str(fp[k])])
-    b.table(ws, HEADER_ROW, [_Col("Key", "text", 30), _Col("Value", "wrap", 48)], items, "tblManifest", left=left)
-    b.finish_sheet(ws)
+        how = f"{fp.get('method', 'codecarbon')} {fp.get('codecarbon_version', '')}".strip()
+        for key, label, unit, note in (
+                ("energy_kwh", "Energy used by this run", "kWh", f"Measured with {how} while the notebooks ran"),
+                ("kgco2e", "Emissions of this run", "kgCO2e",
+                 f"Energy × grid intensity of {fp.get('country', '?')} ({fp.get('intensity_basis', 'codecarbon')})"),
+                ("duration_s", "Duration of this run", "s", "Wall-clock time of the notebooks and reports")):
+            value = _num(fp.get(key))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells[key] = f"$B${first + len(record)}"
+            record.append([label, "not measured" if value is None else value, unit, note])
+        for key, label in (("country", "Grid country"), ("codecarbon_version", "codecarbon version"),
+                           ("cpu_model", "CPU model"), ("error", "Measurement problem")):
+            if fp.get(key) not in (None, ""):
+                record.append([label, str(fp[key]), None, None])
+    else:
+        record.append(["Footprint of this run", "not measured", None, "codecarbon tracking was off for this run"])
+    for note in run.get("notes") or []:
+        record.append(["Run note", str(note), None, None])
+    last = b.table(ws, top + 2, cols, record, "tblRunRecord")
+    for i, (_, value, _, _) in enumerate(record):  # numbers as numbers, with their significant digits
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            c = b.put(ws, first + i, 2, value, "sig")
+            c.alignment = Alignment(horizontal="left", vertical="top", indent=1)  # a list, not a column of sums
+    if last != first + len(record) - 1:
+        raise AssertionError("Method layout: run record moved")
+    return cells
 
 
 def _package_version() -> str:
@@ -996,7 +1348,8 @@ def _package_version() -> str:
 
 # --- Summary ---------------------------------------------------------------------------------
 
-def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_rows: list[int], dq_cell: str) -> None:
+def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_rows: list[int], dq_cell: str,
+                   run_cells: dict[str, str] | None = None) -> None:
     ws = b.ws["Summary"]
     eng, tot, cur = b.eng, b.r.totals, b.eng.currency
     b.title_block(ws, "Carbon audit of generative-AI content production: summary",
@@ -1042,12 +1395,21 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
     ]
     fp = b.r.footprint
     if fp:
+        # Linked to Method's "This run" block, the one place that holds run-specific values.
+        run_cells = run_cells or {}
+
+        def run_kpi(label, key, scale, unit, fmt, note):
+            v = _num(fp.get(key))
+            if key in run_cells and isinstance(v, (int, float)):
+                return (label, _F(f"=Method!{run_cells[key]}*{scale}" if scale != 1 else f"=Method!{run_cells[key]}",
+                                  v * scale), unit, fmt, None, None, note)
+            return (label, "not measured", None, "text", None, None, note)
+
         kpis += [
-            ("This audit run: energy", _num(fp.get("energy_kwh")), "kWh", "precise", None, None,
-             f"Measured with codecarbon {fp.get('codecarbon_version', '')}"),
-            ("This audit run: emissions", _num(fp.get("kgco2e")), "kgCO2e", "precise", None, None,
-             f"Grid of {fp.get('country', '')}"),
-            ("This audit run: duration", _num(fp.get("duration_s")), "s", "kwh", None, None, ""),
+            run_kpi("This audit run: energy", "energy_kwh", 1000, "Wh", "meas",
+                    f"Measured with codecarbon {fp.get('codecarbon_version', '')} (Method sheet: This run)"),
+            run_kpi("This audit run: emissions", "kgco2e", 1000, "gCO2e", "meas", f"Grid of {fp.get('country', '')}"),
+            run_kpi("This audit run: duration", "duration_s", 1, "s", "dec1", "Notebooks and reports"),
         ]
     else:
         kpis.append(("This audit run: footprint", "not measured", None, "text", None, None,
@@ -1085,7 +1447,7 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
                   ("Scope 2 location", f"=B{r0 + 3}", tot["scope2_location_kgco2e"]),
                   ("Scope 2 market", f"=B{r0 + 4}", tot["scope2_market_kgco2e"]),
                   ("Scope 3", f"=B{r0 + 5}", tot["scope3_kgco2e"])]
-    s_last = b.table(ws, top, [_Col("Scope", "text"), _Col("tCO2e", "t")],
+    s_last = b.table(ws, top, [_Col("Scope", "text", 20), _Col("tCO2e", "t")],
                      [[n, _F(f, v / 1000)] for n, f, v in scope_rows], "tblSummaryScopes")
     _summary_bar(ws, "Emissions by scope (tCO2e)", top, s_last, f"H{HEADER_ROW}")
     top2 = s_last + 3
@@ -1094,9 +1456,10 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
     # stage names are copied as text; the figures link to the Process map's stage rows
     st_rows = [[stage, _F(f"='Process map'!H{rr}/1000", by_stage.loc[stage, "kgco2e"] / 1000)]
                for rr, stage in zip(stage_rows, _stage_order(b))]
-    g_last = b.table(ws, top2, [_Col("Stage", "text"), _Col("tCO2e", "t")], st_rows, "tblSummaryStages")
+    g_last = b.table(ws, top2, [_Col("Stage", "text", 20), _Col("tCO2e", "t")], st_rows, "tblSummaryStages")
     if st_rows:
-        _summary_bar(ws, "Emissions by stage (tCO2e)", top2, g_last, f"H{HEADER_ROW + 20}")
+        _summary_bar(ws, "Emissions by stage (tCO2e)", top2, g_last, f"H{HEADER_ROW + 20}", horizontal=True)
+    b.autofit(ws, 1, 5, cap=40)
     b.finish_sheet(ws, print_titles=False)
 
 
@@ -1105,10 +1468,14 @@ def _dq_weighted(b: _Book) -> float:
     return float((lines["data_quality"] * lines["kgco2e"]).sum() / b.total_kg) if b.total_kg else 0.0
 
 
-def _summary_bar(ws, title: str, header_row: int, last_row: int, anchor: str) -> None:
+def _summary_bar(ws, title: str, header_row: int, last_row: int, anchor: str, horizontal: bool = False) -> None:
     ch = BarChart()
-    ch.type, ch.title = "col", title
+    ch.type, ch.title = ("bar" if horizontal else "col"), title
     ch.y_axis.title = "tCO2e"
+    ch.y_axis.number_format = "#,##0.0"
+    if horizontal:  # stage names read left to right, first stage on top
+        ch.x_axis.scaling.orientation = "maxMin"
+        ch.y_axis.crosses = "max"  # keep the value axis at the bottom
     ch.add_data(Reference(ws, min_col=2, min_row=header_row, max_row=last_row), titles_from_data=True)
     ch.set_categories(Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row))
     s = ch.series[0]
@@ -1139,10 +1506,15 @@ def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str
     _hotspots_sheet(b, lay)
     _forecast_sheet(b, lay)
     _feasibility_sheet(b, lay)
+    _sensitivity_sheet(b, lay)
+    _customisation_sheet(b, lay)
+    _scorecard_sheet(b, lay)
+    _precision_sheet(b, lay)
     _assumptions_sheet(b, lay)
     dq_cell = _data_quality_sheet(b, lay)
-    _method_sheet(b, lay)
-    _summary_sheet(b, lay, scope_cells, stage_rows, dq_cell)
+    run_cells = _method_sheet(b, lay)
+    _summary_sheet(b, lay, scope_cells, stage_rows, dq_cell, run_cells)
+    b.apply_sig_formats()
     _properties(b)
     b.wb.active = 0
     return b.wb, b.expected

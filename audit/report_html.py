@@ -159,6 +159,9 @@ def chart_set(results: "AuditResults") -> dict[str, Markup]:
         "kinds": _svg(charts.kind_split(results)),
         "forecast": _svg(charts.forecast_lines(results)),
         "macc": _svg(charts.macc(results)),
+        "effort_impact": _svg(charts.effort_impact(results)),
+        "tornado": _svg(charts.tornado(results)),
+        "scorecard": _svg(charts.scorecard_pareto(scorecard_table(results))),
         "processmap": _svg(processmap.draw_process_map(results)),
     }
     return out
@@ -322,6 +325,61 @@ def interventions_rows(results: "AuditResults") -> list[dict]:
     return rows
 
 
+def precision_rows(results: "AuditResults") -> list[dict]:
+    """Precision per watt by stage (feasibility.precision_per_watt), from the run's extras
+    or recomputed from the lines."""
+    from audit import feasibility
+    rows = (results.extras or {}).get("precision_per_watt")
+    return list(rows) if rows is not None else feasibility.precision_per_watt(results.lines)
+
+
+CUSTOMISATION_TOP = 3  # LLM workloads shown in the report (the workbook lists all)
+
+
+def customisation_groups(results: "AuditResults", top: int = CUSTOMISATION_TOP) -> list[dict]:
+    """The customisation break-even table for the largest LLM workloads, grouped by workload."""
+    rows = (results.extras or {}).get("customisation")
+    if rows is None:
+        from audit import customisation
+        rows = customisation.for_results(results, top=top) if results.activities is not None else []
+    groups: dict[str, dict] = {}
+    for r in rows:
+        g = groups.setdefault(r["workload"], {"workload": r["workload"], "rows": []})
+        g["rows"].append(r)
+        if r.get("baseline"):
+            g["base"] = r
+    out = [g for g in groups.values() if "base" in g][:top]
+    descr = results.lines.set_index("activity_id")["description"].to_dict() if len(results.lines) else {}
+    for g in out:
+        g["description"] = descr.get(g["workload"], "")
+    return out
+
+
+def scorecard_table(results: "AuditResults") -> dict:
+    """The base-model scorecard ({"task", "weights", "rows"}) from the run's extras, or computed."""
+    got = (results.extras or {}).get("scorecard")
+    if got is None:
+        from audit import scorecard
+        got = scorecard.for_results(results) if results.activities is not None else {"rows": []}
+    return got
+
+
+def _scorecard_context(results: "AuditResults") -> dict:
+    from audit import scorecard
+    table = scorecard_table(results)
+    labels = scorecard.factor_labels()
+    return {"rows": table.get("rows", []), "task": table.get("task", {}), "factors": list(labels),
+            "labels": labels, "short": scorecard.factor_short_labels(),
+            "weights": {**scorecard.default_weights(), **table.get("weights", {})}}
+
+
+def _action_plan(results: "AuditResults") -> list[dict]:
+    from audit import feasibility
+    if not results.interventions and not (results.extras or {}).get("customisation"):
+        return []
+    return feasibility.action_plan(results)
+
+
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(d, dict):
@@ -411,6 +469,11 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "forecast": list(results.forecast or []),
         "interventions": interventions_rows(results),
         "first_action": _first_action(results),
+        "precision": precision_rows(results),
+        "customisation": customisation_groups(results),
+        "scorecard": _scorecard_context(results),
+        "effort_impact": (results.extras or {}).get("effort_impact"),
+        "action_plan": _action_plan(results),
         "dq_rows": dq_rows,
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
@@ -425,7 +488,8 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "n_lines": len(lines),
         "notebooks": [{"name": k, "id": f"notebook-{slug(k)}", "html": sanitise_notebook_html(v)}
                       for k, v in (notebooks_html or {}).items()],
-        "generated_at": generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": generated_at or results.manifest.get("generated_at")
+        or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "scope3_names": SCOPE3_CATEGORY_NAMES,
     }
     return env.get_template(TEMPLATE).render(**ctx)

@@ -19,6 +19,8 @@ from audit.estimate import Estimate
 from audit.models import Engagement
 
 SCHEMA_VERSION = 1
+RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
+FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact")
 ACTIVITY_JSON_FIELDS = ("activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low",
                         "kgco2e_high", "factor_ids", "data_quality")
 
@@ -68,12 +70,18 @@ class AuditResults:
         if include_feasibility:
             out["interventions"] = _clean(self.interventions)
             out["forecast"] = _clean(self.forecast)
+            for key in FEASIBILITY_EXTRAS:
+                if key in self.extras:
+                    out[key] = _clean(_records(self.extras[key]))
         out["scopes"] = _clean(self.by_scope.to_dict(orient="records"))
         out["factors"] = _clean(self.factors.to_dict(orient="records"))
-        if self.footprint is not None:
-            out["footprint"] = _clean(self.footprint)
-        if self.manifest:
-            out["manifest"] = _clean(self.manifest)
+        out["uncertainty"] = _clean(uncertainty_json(self))
+        # results.json is reproducible: the same inputs and factor set give the same bytes.
+        # Run-specific data (this run's footprint and timestamp) lives in manifest.json and
+        # in the reports' clearly labelled run blocks.
+        stable = {k: v for k, v in self.manifest.items() if k not in RUN_SPECIFIC_KEYS}
+        if stable:
+            out["manifest"] = _clean(stable)
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
@@ -84,10 +92,46 @@ class AuditResults:
 
 
 def from_estimate(est: Estimate, warnings: list[str] | None = None) -> AuditResults:
-    return AuditResults(engagement=est.engagement, factor_set=est.register.factor_set.label,
-                        lines=est.lines, factors=est.factors_used,
-                        warnings=list(est.warnings if warnings is None else warnings),
-                        activities=est.activities)
+    results = AuditResults(engagement=est.engagement, factor_set=est.register.factor_set.label,
+                           lines=est.lines, factors=est.factors_used,
+                           warnings=list(est.warnings if warnings is None else warnings),
+                           activities=est.activities)
+    results_uncertainty(results)  # ~20 ms for the sample at n = 10,000
+    return results
+
+
+MONTE_CARLO_N = 10000
+MONTE_CARLO_SEED = 0
+
+
+def results_uncertainty(results: AuditResults, n: int = MONTE_CARLO_N, seed: int = MONTE_CARLO_SEED) -> dict:
+    """Fill ``results.extras['monte_carlo']`` (audit.montecarlo.simulate over the lines) and return it.
+
+    Recomputed when the lines, n or seed differ from the stored run."""
+    from audit.montecarlo import simulate
+
+    mc = results.extras.get("monte_carlo")
+    fresh = (isinstance(mc, dict) and mc.get("n") == n and mc.get("seed") == seed
+             and mc.get("lines") == len(results.lines)
+             and math.isclose(mc.get("central", float("nan")), float(results.lines["kgco2e"].sum()), rel_tol=1e-12))
+    if not fresh:
+        mc = simulate(results.lines, n=n, seed=seed)
+        mc["lines"] = len(results.lines)
+        results.extras["monte_carlo"] = mc
+    return mc
+
+
+def uncertainty_json(results: AuditResults) -> dict:
+    """``results.json`` key ``uncertainty``: the Monte Carlo percentiles of the total (independent
+    lines) beside the IPCC Approach 1 range; ``totals.kgco2e_low/high`` stay the correlated sums."""
+    mc = results_uncertainty(results)
+    lo, hi = independent_range(results.lines)
+    return {"method": mc["method"], "n": mc["n"], "seed": mc["seed"],
+            "total_p5": mc["total_p5"], "total_p50": mc["total_p50"], "total_p95": mc["total_p95"],
+            "total_mean": mc["total_mean"], "total_p2_5": mc["total_p2_5"], "total_p97_5": mc["total_p97_5"],
+            "by_scope": mc["by_scope"],
+            "independent_range_low": float(lo), "independent_range_high": float(hi),
+            "independent_range_method": "IPCC 2006 Vol. 1 Ch. 3 Approach 1 (Eq. 3.1), 95 % bounds in quadrature"}
 
 
 # --- aggregation (pure functions over the lines table) -----------------------------------
@@ -183,6 +227,10 @@ def activities_json(lines: pd.DataFrame) -> list[dict]:
                   "kgco2e_market": float(row.kgco2e_market), "method": row.method, "formula": row.formula})
         out.append(d)
     return out
+
+
+def _records(obj):
+    return obj.to_dict(orient="records") if isinstance(obj, pd.DataFrame) else obj
 
 
 def _clean(obj):

@@ -125,10 +125,11 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
             results = load_results(work)
         results.footprint = footprint
         results.manifest.update({"tool": "genai-content-audit", "tool_version": tool_version(),
-                                 "factor_set": results.factor_set})
+                                 "factor_set": results.factor_set,
+                                 "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         notes = write_deliverables(results, work, pdf=pdf)
         export_notebooks_html(work / "notebooks")
-        run_manifest = {**results.manifest, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        run_manifest = {**results.manifest,
                         "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
         (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
         _promote(work, out_dir)

@@ -158,6 +158,56 @@ def best_start(series: pd.Series, duration_hours: float, earliest: pd.Timestamp,
     return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), float(emissions[i]), float(emissions[0]))
 
 
+def best_starts(series: pd.Series, jobs: pd.DataFrame) -> pd.DataFrame:
+    """``best_start`` for many jobs at once: one cumulative integral, every candidate of every
+    job evaluated in a few vectorised operations (the same first-minimum and tie rule).
+
+    ``jobs`` has columns duration_hours, earliest, deadline and optionally power_kw (default
+    1). Returns best_start, best_end, kgco2e_best, kgco2e_earliest, saving_fraction per job.
+    """
+    series = _ns(series)
+    knots, F = _cumulative(series)
+    stamps = series.index.asi8
+    dur_h = jobs["duration_hours"].to_numpy(float)
+    power = jobs["power_kw"].to_numpy(float) if "power_kw" in jobs else np.ones(len(jobs))
+    e_ns, d_ns = (_ns_array(jobs[c]) for c in ("earliest", "deadline"))
+    dur_ns = np.round(dur_h * 3.6e12).astype(np.int64)
+    latest = d_ns - dur_ns
+    if (dur_h <= 0).any() or (latest < e_ns).any():
+        raise InputError("every job needs a positive duration that fits between its earliest start and deadline")
+    if (e_ns / 3.6e12 < knots[0]).any() or (d_ns / 3.6e12 > knots[-1] + 1e-9).any():
+        raise InputError("the profile does not cover every job's window")
+    # Candidates per job: the earliest start, then every profile timestamp in (earliest, latest].
+    lo = np.searchsorted(stamps, e_ns, side="right")
+    hi = np.searchsorted(stamps, latest, side="right")
+    n_cand = 1 + np.maximum(hi - lo, 0)
+    job = np.repeat(np.arange(len(jobs)), n_cand)
+    first = np.cumsum(n_cand) - n_cand
+    offset = np.arange(n_cand.sum()) - first[job]
+    cand_ns = np.where(offset == 0, e_ns[job], stamps[np.minimum(lo[job] + offset - 1, len(stamps) - 1)])
+    a = cand_ns / 3.6e12
+    kg = power[job] * _integral(knots, F, a, a + dur_h[job]) / 1000.0
+    best = np.minimum.reduceat(kg, first)
+    ok = kg <= (best + _tie_tolerance_array(best))[job]
+    pick = first + np.minimum.reduceat(np.where(ok, offset, np.iinfo(np.int64).max), first)
+    start = pd.to_datetime(cand_ns[pick], utc=True)
+    out = pd.DataFrame({"best_start": start, "best_end": start + pd.to_timedelta(dur_ns, "ns"),
+                        "kgco2e_best": kg[pick], "kgco2e_earliest": kg[first]}, index=jobs.index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["saving_fraction"] = np.where(out["kgco2e_earliest"] > 0, 1 - out["kgco2e_best"] / out["kgco2e_earliest"], 0.0)
+    return out
+
+
+def _ns_array(values) -> np.ndarray:
+    """UTC nanoseconds for a column of date-times (naive values are taken as UTC)."""
+    idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")
+    return idx.asi8
+
+
+def _tie_tolerance_array(values: np.ndarray) -> np.ndarray:
+    return 1e-9 * np.abs(values) + 1e-15
+
+
 def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, power_kw: float = 1.0) -> ShiftResult:
     """Reference implementation: for each start, sum intensity x overlap interval by interval."""
     earliest, deadline = _utc(earliest), _utc(deadline)

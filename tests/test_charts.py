@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from audit import charts, processmap
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
 
-UNITS = ("tCO2e", "kWh", "%")
+UNITS = ("tCO2e", "kWh", "Wh", "%")
 
 
 def _sample_results():
@@ -54,7 +54,8 @@ def _axis_labels(fig: Figure) -> list[str]:
     return [t for t in out if t]
 
 
-CHARTS = ["scope_bar", "stage_bar", "hotspot_pareto", "kind_split", "forecast_lines", "macc"]
+CHARTS = ["scope_bar", "stage_bar", "hotspot_pareto", "kind_split", "forecast_lines", "macc", "effort_impact",
+          "tornado"]
 
 
 @pytest.mark.parametrize("name", CHARTS)
@@ -78,10 +79,11 @@ def test_chart_with_pipeline_feasibility(base, name):
     assert "<?xml" not in charts.figure_to_svg(fig)
 
 
-@pytest.mark.parametrize("name", ["forecast_lines", "macc"])
+@pytest.mark.parametrize("name", ["forecast_lines", "macc", "effort_impact", "tornado"])
 def test_empty_feasibility_says_so(base, name):
     r = copy.copy(base)
     r.interventions, r.forecast = [], []
+    r.extras = {k: v for k, v in base.extras.items() if k != "sensitivity"}
     fig = getattr(charts, name)(r)
     texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     assert "No " in texts
@@ -167,3 +169,74 @@ def test_client_text_in_charts_is_escaped_and_not_mathtext(base):
     svg = charts.figure_to_svg(processmap.draw_process_map(r)) + charts.figure_to_svg(charts.stage_bar(r))
     assert "<script" not in svg and "<b>" not in svg
     assert "&lt;script&gt;" in svg and "$5" in svg
+
+
+# --- feasibility charts: the geometry is the maths ----------------------------------------------
+
+def test_macc_bars_cheapest_first(base):
+    fig = charts.macc(base)
+    bars = [p for p in fig.axes[0].patches if p.get_width() > 0]
+    lefts = [b.get_x() for b in bars]
+    heights = [b.get_height() for b in bars]
+    assert lefts == sorted(lefts) and heights == sorted(heights)
+    priced = sorted((i for i in base.interventions if (i["cost_per_tonne"] is not None
+                     and i["abated_kgco2e_per_year"] > 0)), key=lambda i: i["cost_per_tonne"])
+    assert heights == pytest.approx([i["cost_per_tonne"] for i in priced])
+    assert [b.get_width() for b in bars] == pytest.approx([i["abated_kgco2e_per_year"] / 1000 for i in priced])
+
+
+def test_effort_impact_quadrant_lines_and_points(base):
+    fig = charts.effort_impact(base)
+    ax = fig.axes[0]
+    th = base.extras["effort_impact"]
+    vlines = [l.get_xdata()[0] for l in ax.lines if l.get_xdata()[0] == l.get_xdata()[1]]
+    hlines = [l.get_ydata()[0] for l in ax.lines if l.get_ydata()[0] == l.get_ydata()[1]]
+    assert th["effort_person_days"] in vlines
+    assert th["impact_kgco2e_per_year"] / 1000 == pytest.approx(hlines[0])
+    shown = [i for i in base.interventions if i["abated_kgco2e_per_year"] > 0]
+    offsets = sorted(tuple(map(float, c.get_offsets()[0])) for c in ax.collections)
+    expect = sorted((i["effort_person_days"], i["abated_kgco2e_per_year"] / 1000) for i in shown)
+    assert [x for x, _ in offsets] == pytest.approx([x for x, _ in expect])
+    assert [y for _, y in offsets] == pytest.approx([y for _, y in expect])
+    labels = {t.get_text() for t in ax.texts}
+    assert {i["id"] for i in shown} <= labels
+    assert {"Quick wins", "Major projects", "Fill-ins", "Thankless tasks"} <= labels
+    # each point sits in the quadrant the feasibility step assigned
+    for i in shown:
+        right = i["effort_person_days"] > th["effort_person_days"]
+        above = i["abated_kgco2e_per_year"] >= th["impact_kgco2e_per_year"]
+        assert i["quadrant"] == {(False, True): "quick win", (True, True): "major project",
+                                 (False, False): "fill-in", (True, False): "thankless task"}[(right, above)]
+
+
+def test_tornado_bars_start_at_the_base_and_mirror_for_linear_inputs(base):
+    fig = charts.tornado(base, top=3)
+    rows = base.extras["sensitivity"]
+    ids = list(dict.fromkeys(r["id"] for r in rows))[:3]
+    assert len(fig.axes) == len(ids)
+    for ax, mid in zip(fig.axes, ids):
+        p = [r for r in rows if r["id"] == mid]
+        base_cost = p[0]["cost_per_tonne_base"]
+        bars = [b for b in ax.patches if b.get_width() != 0]
+        assert all(b.get_x() == pytest.approx(base_cost) for b in bars)
+        ticks = [t.get_text() for t in ax.get_yticklabels()]
+        day = next(i for i, t in enumerate(ticks) if t.startswith("Day rate"))
+        widths = sorted(b.get_width() for b in bars if abs(b.get_y() + b.get_height() / 2 - day) < 1e-9)
+        assert len(widths) == 2 and widths[0] == pytest.approx(-widths[1], rel=1e-9)
+        assert ticks[0].startswith("Carbon price")
+
+
+def test_scorecard_pareto_front(base):
+    table = base.extras["scorecard"]
+    fig = charts.scorecard_pareto(table)
+    ax = fig.axes[0]
+    front = sorted((r["kwh_per_task"] * 1000, r["weighted_score"]) for r in table["rows"] if r["pareto"])
+    step = ax.lines[0]
+    assert list(step.get_xdata()) == pytest.approx([f[0] for f in front])
+    assert list(step.get_ydata()) == pytest.approx([f[1] for f in front])
+    filled = [c for c in ax.collections if c.get_facecolors()[0][:3].tolist() != [1.0, 1.0, 1.0]]
+    assert len(filled) == len(front)
+    assert charts.scorecard_pareto(table["rows"]).axes  # a bare list of rows works too
+    empty = charts.scorecard_pareto({"rows": []})
+    assert "No candidate" in " ".join(t.get_text() for a in empty.axes for t in a.texts)
+    assert "Wh" in empty.axes[0].get_xlabel()

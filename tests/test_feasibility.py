@@ -108,8 +108,22 @@ def test_interventions_apply_to_the_right_activities(interventions):
     assert interventions["managed_service"]["applies_to"] == ["PRE-05"]
 
 
+def _vp_unit_cost_savings(results, ids, cut: float) -> float:
+    """Non-energy savings of cutting the Production rows' quantities by ``cut``, by hand from
+    the activity table and the unit costs in data/forecast_defaults.yaml."""
+    uc = {k: v["value"] for k, v in fz.forecast_defaults()["unit_costs"].items()}
+    a = results.activities.set_index("activity_id").loc[ids]
+    flights = a[(a["kind"] == "travel") & a["mode"].str.startswith("flight_")]["quantity_base"].sum()
+    cars = a[(a["kind"] == "travel") & a["mode"].str.startswith("car_")]["quantity_base"].sum()
+    nights = a[a["kind"] == "accommodation"]["quantity_base"].sum()
+    diesel = a[(a["kind"] == "fuel") & a["mode"].str.startswith("diesel")]["quantity_base"].sum()
+    return cut * (flights * uc["flight_per_passenger_km"] + cars * uc["car_per_vehicle_km"]
+                  + nights * uc["hotel_per_room_night"] + diesel * uc["diesel_per_litre"])
+
+
 def test_virtual_production_by_hand(results, interventions):
-    """Quantities x 0.6 (0.4-0.8): emissions are linear, so 40 % (20-60 %) is abated."""
+    """Quantities x 0.6 (0.4-0.8): emissions are linear, so 40 % (20-60 %) is abated, and 40 %
+    of the flights, car-km, hotel nights and diesel are no longer bought."""
     rec = interventions["virtual_production"]
     l = results.lines
     ids = rec["applies_to"]
@@ -119,11 +133,73 @@ def test_virtual_production_by_hand(results, interventions):
     assert rec["abated_low"] == pytest.approx(0.2 * base, rel=1e-9)
     assert rec["abated_high"] == pytest.approx(0.6 * base, rel=1e-9)
     one_off = 15 * 650  # person-days x default day rate, no capex
+    savings = _vp_unit_cost_savings(results, ids, 0.4)
+    assert savings > 0
     assert rec["one_off_cost"] == one_off
-    assert rec["net_annual_cost"] == pytest.approx(one_off / 1 + 12000, rel=1e-12)
-    assert rec["cost_per_tonne"] == pytest.approx((one_off + 12000) / (0.4 * base / 1000), rel=1e-9)
-    assert rec["payback_years"] is None  # opex, no energy savings
+    assert rec["other_savings_per_year"] == pytest.approx(savings, rel=1e-12)
+    assert rec["energy_cost_savings_per_year"] == 0  # nothing owned is switched off
+    assert rec["cost_savings_per_year"] == pytest.approx(savings, rel=1e-12)
+    assert rec["net_annual_cost"] == pytest.approx(one_off / 1 + 12000 - savings, rel=1e-12)
+    assert rec["cost_per_tonne"] == pytest.approx((one_off + 12000 - savings) / (0.4 * base / 1000), rel=1e-9)
+    # payback = one-off / (savings - opex): savings do not cover the LED-volume hire
+    assert rec["payback_years"] is None
     assert rec["verdict"] == "not worth it"  # > 2 x 85 GBP/t
+    # the abatement range's ends are whole scenarios: 20 % and 60 % cuts, savings alike
+    assert rec["other_savings_low"] == pytest.approx(_vp_unit_cost_savings(results, ids, 0.2), rel=1e-12)
+    assert rec["other_savings_high"] == pytest.approx(_vp_unit_cost_savings(results, ids, 0.6), rel=1e-12)
+    assert {b["unit_cost"] for b in rec["savings_breakdown"]} == {
+        "flight_per_passenger_km", "car_per_vehicle_km", "hotel_per_room_night", "diesel_per_litre"}
+    assert sum(b["saving"] for b in rec["savings_breakdown"]) == pytest.approx(savings, rel=1e-12)
+
+
+def test_non_energy_savings_by_hand():
+    base = pd.DataFrame({"activity_id": ["F", "C", "H", "R"], "kind": ["travel", "travel", "accommodation", "travel"],
+                         "mode": ["flight_long_haul_economy", "car_large_diesel", "", "rail_national"],
+                         "quantity_base": [1000.0, 200.0, 10.0, 500.0], "input_tokens": [None] * 4})
+    new = base.assign(quantity_base=base["quantity_base"] * 0.5)
+    specs = [{"kind": "travel", "mode_prefix": "flight_", "unit_cost": "fl"},
+             {"kind": ["accommodation"], "unit_cost": "ht"},
+             {"kind": "freight", "unit_cost": "fl"}]  # matches nothing: no entry
+    costs = {"fl": {"value": 0.2, "unit": "passenger_km"}, "ht": {"value": 300, "unit": "room_night", "per": 2}}
+    got = fz.non_energy_savings(base, new, specs, costs)
+    assert [g["unit_cost"] for g in got] == ["fl", "ht"]
+    assert got[0]["activities"] == ["F"] and got[0]["quantity_saved"] == 500.0
+    assert got[0]["saving"] == pytest.approx(500 * 0.2)  # rail and car are not flights
+    assert got[1]["saving"] == pytest.approx(5 * 300 / 2)  # per 2 room-nights
+    # a quantity that grows is a cost, not a saving
+    more = fz.non_energy_savings(base, base.assign(quantity_base=base["quantity_base"] * 2), specs[:1], costs)
+    assert more[0]["saving"] == pytest.approx(-1000 * 0.2)
+    # token-based measures: requests x tokens
+    llm = pd.DataFrame({"activity_id": ["L"], "kind": ["llm_api"], "mode": [""], "quantity_base": [1000.0],
+                        "input_tokens": [2000.0]})
+    tok = fz.non_energy_savings(llm, llm.assign(input_tokens=1200.0),
+                                [{"kind": "llm_api", "measure": "input_tokens", "unit_cost": "m"}],
+                                {"m": {"value": 2.5, "per": 1e6}})
+    assert tok[0]["saving"] == pytest.approx(1000 * 800 * 2.5 / 1e6)
+
+
+def test_savings_are_read_beside_the_model():
+    assert "savings" in fz.library_savings()["virtual_production"][0] or fz.library_savings()["virtual_production"]
+    lib = {i.id: i for i in fz.intervention_library()}
+    assert fz.savings_specs(lib["virtual_production"]) == [dict(s) for s in fz.library_savings()["virtual_production"]]
+    assert fz.savings_specs(lib["offpeak_shift"]) == []
+    keys = set(fz.forecast_defaults()["unit_costs"])
+    for specs in fz.library_savings().values():
+        for spec in specs:
+            assert spec["unit_cost"] in keys
+    for v in fz.forecast_defaults()["unit_costs"].values():
+        assert v["value"] >= 0 and v["unit"] and v["basis"]  # every assumption says where it comes from
+
+
+def test_unit_cost_overrides_reach_the_settings():
+    """An engagement's forecast.unit_costs value replaces the default."""
+    eng = Engagement.model_validate({**BASE_SETTINGS, "forecast": {
+        "unit_costs": {"hotel_per_room_night": 99.0}, "impact_threshold_share": 0.05}})
+    s = fz.settings(eng)
+    assert s["unit_costs"]["hotel_per_room_night"]["value"] == 99.0
+    assert "override" in s["unit_costs"]["hotel_per_room_night"]["basis"]
+    assert s["impact_threshold_share"] == 0.05
+    assert fz.forecast_defaults()["unit_costs"]["hotel_per_room_night"]["value"] != 99.0  # not mutated
 
 
 def test_fewer_wasted_generations_by_hand(interventions):
@@ -244,3 +320,125 @@ def test_payback_is_none_beyond_the_planning_horizon():
     assert payback_years(1000, 100) == 10
     assert payback_years(1000, 1000 / (PAYBACK_HORIZON_YEARS + 1)) is None
     assert payback_years(1000, 0) is None and payback_years(0, 5) == 0.0
+
+
+# --- effort/impact quadrants ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("days,abated,quadrant", [
+    (5, 500.0, "quick win"), (20, 500.0, "major project"), (5, 50.0, "fill-in"), (20, 50.0, "thankless task"),
+    (10, 100.0, "quick win"),  # on both lines: the better side
+    (5, 0.0, "no gain"), (5, -3.0, "no gain"),
+])
+def test_quadrant(days, abated, quadrant):
+    assert fz.quadrant(days, abated, effort_threshold=10, impact_kg=100.0) == quadrant
+
+
+def test_sample_quadrants(results):
+    th = results.extras["effort_impact"]
+    assert th["effort_person_days"] == results.engagement.effort_threshold_person_days
+    assert th["impact_kgco2e_per_year"] == pytest.approx(
+        fz.forecast_defaults()["impact_threshold_share"] * results.totals["kgco2e"], rel=1e-12)
+    for rec in results.interventions:
+        assert rec["quadrant"] == fz.quadrant(rec["effort_person_days"], rec["abated_kgco2e_per_year"],
+                                              th["effort_person_days"], th["impact_kgco2e_per_year"])
+
+
+# --- sensitivity (tornado) -----------------------------------------------------------------------
+
+def test_cost_formula_reproduces_every_record(results):
+    s = results.extras["forecast_settings"]
+    for rec in results.interventions:
+        got = fz.cost_per_tonne_at(rec, s["day_rate"], s["electricity_price_per_kwh"])
+        if rec["cost_per_tonne"] is None:
+            assert got is None, rec["id"]
+        else:
+            assert got == pytest.approx(rec["cost_per_tonne"], rel=1e-12), rec["id"]
+
+
+def test_tornado_bars_are_symmetric_for_linear_inputs(results):
+    """Day rate, electricity price, unit costs and running cost enter the cost linearly, so ±25 %
+    moves the cost per tonne by equal amounts either side of the central value."""
+    rows = results.extras["sensitivity"]
+    assert rows
+    linear = [r for r in rows if r["input"].split(" ±")[0] in ("Day rate", "Electricity price",
+                                                              "Non-energy unit costs", "Running cost")]
+    assert linear
+    for r in linear:
+        up = r["cost_per_tonne_high"] - r["cost_per_tonne_base"]
+        down = r["cost_per_tonne_base"] - r["cost_per_tonne_low"]
+        assert up == pytest.approx(down, rel=1e-9, abs=1e-9), (r["id"], r["input"])
+    # and the day-rate swing is exactly the labour share: 25 % x days x rate / lifetime / t abated
+    recs = {i["id"]: i for i in results.interventions}
+    for r in (r for r in rows if r["input"].startswith("Day rate")):
+        rec = recs[r["id"]]
+        labour = 0.25 * rec["effort_person_days"] * results.extras["forecast_settings"]["day_rate"]
+        assert r["cost_per_tonne_high"] - r["cost_per_tonne_base"] == pytest.approx(
+            labour / rec["lifetime_years"] / (rec["abated_kgco2e_per_year"] / 1000), rel=1e-9)
+
+
+def test_tornado_abatement_ends_by_hand(results):
+    rec = {i["id"]: i for i in results.interventions}["virtual_production"]
+    row = next(r for r in results.extras["sensitivity"]
+               if r["id"] == "virtual_production" and r["input"].startswith("Abatement"))
+    for end in ("low", "high"):
+        net = rec["one_off_cost"] / rec["lifetime_years"] + rec["opex_per_year"] - rec[f"other_savings_{end}"]
+        assert row[f"cost_per_tonne_{end}"] == pytest.approx(net / (rec[f"abated_{end}"] / 1000), rel=1e-12)
+    assert row["input_low"] == rec["abated_low"] and row["input_high"] == rec["abated_high"]
+
+
+def test_tornado_carbon_price_moves_the_verdict_not_the_cost(results):
+    recs = {i["id"]: i for i in results.interventions}
+    vp = recs["virtual_production"]
+    # a carbon price just above half the cost per tonne: -25 % makes it 'not worth it', +25 % 'marginal'
+    price = vp["cost_per_tonne"] / 2 * 1.05
+    eng = results.engagement.model_copy(update={"carbon_price_per_tonne": price})
+    rows = fz.sensitivity([vp], results.extras["forecast_settings"], eng, results.totals["kgco2e"])
+    cp = next(r for r in rows if r["input"].startswith("Carbon price"))
+    assert cp["cost_per_tonne_low"] == cp["cost_per_tonne_high"] == cp["cost_per_tonne_base"]
+    assert cp["input_low"] == pytest.approx(0.75 * price) and cp["input_high"] == pytest.approx(1.25 * price)
+    assert cp["verdict_low"] == "not worth it" and cp["verdict_high"] == "marginal"
+
+
+def test_tornado_top_keeps_the_ranking_order(results):
+    rows = fz.sensitivity(results.interventions, results.extras["forecast_settings"], results.engagement,
+                          results.totals["kgco2e"], top=2)
+    priced = [i["id"] for i in results.interventions
+              if i["cost_per_tonne"] is not None and i["abated_kgco2e_per_year"] > 0]
+    assert list(dict.fromkeys(r["id"] for r in rows)) == priced[:2]
+
+
+# --- what to do first ------------------------------------------------------------------------
+
+def test_action_plan_follows_the_numbers(results):
+    plan = {a["topic"]: a["text"] for a in fz.action_plan(results)}
+    go = [i for i in results.interventions if i["verdict"] in ("do first", "worth it")]
+    if go:
+        assert plan["First action"].startswith(f"Start with {go[0]['name']}")
+    else:
+        cheapest = min((i for i in results.interventions if i["cost_per_tonne"] is not None),
+                       key=lambda i: i["cost_per_tonne"])
+        assert "No option pays" in plan["First action"] and f"({cheapest['id']})" in plan["First action"]
+    wins = [r for r in results.extras["customisation"] if r["pays_back"] and r["annual_change_kgco2e"] < 0]
+    best = min(wins, key=lambda r: r["annual_change_kgco2e"]) if wins else None
+    if best:
+        assert plan["Customisation"].startswith(f"For {best['workload']} ")
+    ppw = max(results.extras["precision_per_watt"], key=lambda r: r["discarded_share_kgco2e"] * r["kgco2e"])
+    assert plan["Precision per watt"].startswith(f"In {ppw['stage']}, ")
+    dominated = [r for r in results.extras["scorecard"]["rows"] if r["used_by"] and not r["pareto"]]
+    if dominated:
+        assert max(dominated, key=lambda r: r["kwh_per_task"])["id"] in plan["Base model"]
+
+
+def test_action_plan_starts_with_a_do_first_option(priced):
+    _, r = priced
+    first = fz.action_plan(r)[0]
+    go = next(i for i in r.interventions if i["verdict"] in ("do first", "worth it"))
+    assert first["topic"] == "First action" and first["text"].startswith(f"Start with {go['name']} ({go['id']}")
+
+
+def test_action_plan_survives_partial_records(results):
+    import copy
+    r = copy.copy(results)
+    r.interventions = [{"id": "x", "abated_kgco2e_per_year": 10.0, "cost_per_tonne": 5.0, "verdict": "worth it"}]
+    r.extras = {}
+    assert fz.action_plan(r)[0]["text"].startswith("Start with x (x, worth it)")

@@ -19,7 +19,8 @@ from audit.pipeline import audit_engagement
 from audit.report_excel import SHEETS, build_workbook, write_excel
 
 EXPECTED_SHEETS = ["Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility",
-                   "Factors", "Assumptions", "Data quality", "Method"]
+                   "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions",
+                   "Data quality", "Method"]
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1)", "-2+3", "\t=1", "\r=1+1", "=1+1", "=cmd|'/c calc'!A1"]
 
 
@@ -216,6 +217,9 @@ def test_activity_formulas_use_factor_lookups_and_energy(built, results):
             assert f.endswith("/1000") and "*" in f, (aid, f)
             assert isinstance(ws.cell(r, cols["kWh"]).value, float)  # kWh stays a value
             n_energy += 1
+        elif line["method"] == "embodied_amortised":
+            assert '"embodied:gpu"' in f and '"embodied:lifetime"' in f and "*8760" in f, (aid, f)
+            n_factor += 1
         assert expected[("Activities", ws.cell(r, kg).coordinate)] == line["kgco2e"]
     assert n_factor and n_energy and n_factor + n_energy == len(rows)
     assert ws.cell(total_row, kg).value.startswith("=SUM(")
@@ -355,3 +359,71 @@ def test_libreoffice_does_not_evaluate_hostile_text(files, recalculated, hostile
     # the formulas still find hostile stage names and activity ids exactly
     _, expected = build_workbook(hostile)
     assert assert_formulas_recalculate(original, rc, expected) > 300
+
+
+# --- feasibility sheets ----------------------------------------------------------------------
+
+def _table_rows(ws, first_header: str) -> tuple[int, dict[str, int], list[int]]:
+    hr, cols = header_map(ws, first_header)
+    rows, r = [], hr + 1
+    while ws.cell(r, 1).value is not None:
+        rows.append(r)
+        r += 1
+    return hr, cols, rows
+
+
+def test_customisation_sheet_formulas(built, results):
+    wb, expected = built
+    ws = wb["Customisation"]
+    _, cols, rows = _table_rows(ws, "Workload")
+    data = results.extras["customisation"]
+    assert len(rows) == len(data)
+    for r, d in zip(rows, data):
+        annual = ws.cell(r, cols["Annual kgCO2e"])
+        assert annual.value.startswith("=") and expected[("Customisation", annual.coordinate)] == pytest.approx(
+            d["annual_kgco2e"], rel=1e-12)
+        be = ws.cell(r, cols["Break-even requests"]).value
+        if d["baseline"]:
+            assert be == "baseline"
+        elif d["break_even_requests"] is None:
+            assert be == "never"
+        elif isinstance(be, str) and be.startswith("="):
+            assert expected[("Customisation", ws.cell(r, cols["Break-even requests"]).coordinate)] == pytest.approx(
+                d["break_even_requests"], rel=1e-12)
+
+
+def test_scorecard_sheet_weighted_score_formula(built, results):
+    wb, expected = built
+    ws = wb["Scorecard"]
+    _, cols, rows = _table_rows(ws, "Model")
+    from audit import scorecard
+    labels = scorecard.factor_labels()
+    wr, wcols = header_map(ws, "Weights", col=3)
+    weights = {f: ws.cell(wr + 1, wcols[labels[f]]).value for f in scorecard.factors()}
+    for r, d in zip(rows, results.extras["scorecard"]["rows"]):
+        cell = ws.cell(r, cols["Weighted score"])
+        assert cell.value.startswith("=SUMPRODUCT(")
+        by_hand = sum(weights[f] * ws.cell(r, cols[labels[f]]).value for f in weights) / sum(weights.values())
+        assert expected[("Scorecard", cell.coordinate)] == pytest.approx(by_hand, rel=1e-12)
+        assert by_hand == pytest.approx(d["weighted_score"], rel=1e-12)
+
+
+def test_precision_and_sensitivity_and_savings_sheets(built, results):
+    wb, expected = built
+    ws = wb["Precision per watt"]
+    _, cols, rows = _table_rows(ws, "Stage")
+    assert [ws.cell(r, 1).value for r in rows] == [d["stage"] for d in results.extras["precision_per_watt"]]
+    ws = wb["Sensitivity"]
+    _, cols, rows = _table_rows(ws, "ID")
+    assert len(rows) == len(results.extras["sensitivity"])
+    ws = wb["Feasibility"]
+    hits = [c for row in ws.iter_rows() for c in row if c.value == "Quantity saved per year"]
+    assert hits, "no savings table"
+    n = sum(len(i.get("savings_breakdown") or []) for i in results.interventions)
+    r0, c0 = hits[0].row, hits[0].column
+    saving_col = c0 + 3
+    for k in range(1, n + 1):
+        f = ws.cell(r0 + k, saving_col)
+        assert f.value == f"=D{r0 + k}*F{r0 + k}"
+        assert expected[("Feasibility", f.coordinate)] == pytest.approx(
+            ws.cell(r0 + k, c0).value * ws.cell(r0 + k, c0 + 2).value, rel=1e-12)

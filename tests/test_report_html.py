@@ -267,3 +267,62 @@ def test_report_without_feasibility_or_footprint(results, tmp_path):
     assert "No forecast in this run" in text
     assert "No abatement options were assessed" in text
     assert "Not measured in this run" in text
+
+
+# --- (5) feasibility deepening: gain vs effort, sensitivity, customisation, scorecard ------------
+
+def test_section_8_has_the_feasibility_tools(html_file, results):
+    text = html_file.read_text(encoding="utf-8")
+    p = _parse(text)
+    for anchor in ("effort-impact", "sensitivity", "customisation", "scorecard", "precision-per-watt"):
+        assert anchor in p.ids, anchor
+    section8 = text[text.index('id="abatement"'):text.index('id="data-quality"')]
+    assert section8.count("<svg") >= 4  # MACC, effort/impact, tornado, scorecard
+    assert "Quick wins" in section8 and "Break-even" in section8 and "Pareto front" in section8
+    # every option id of the effort/impact chart is in the report's ranking too
+    for i in results.interventions:
+        if (i.get("abated_kgco2e_per_year") or 0) > 0:
+            assert i["id"] in section8
+
+
+def test_customisation_table_shows_the_largest_llm_workloads(html_file, results):
+    text = html_file.read_text(encoding="utf-8")
+    block = text[text.index('id="customisation"'):text.index('id="scorecard"')]
+    groups = report_html.customisation_groups(results)
+    assert 0 < len(groups) <= report_html.CUSTOMISATION_TOP
+    hs = results.hotspots
+    assert [g["workload"] for g in groups] == hs[hs["kind"] == "llm_api"]["activity_id"].tolist()[:len(groups)]
+    for g in groups:
+        assert f"<strong>{g['workload']}</strong>" in block
+        assert g["rows"][0]["baseline"]
+    assert "never pays back" in block  # RAG adds tokens to every request
+
+
+def test_scorecard_and_precision_tables(html_file, results):
+    text = html_file.read_text(encoding="utf-8")
+    block = text[text.index('id="scorecard"'):text.index('id="data-quality"')]
+    for r in results.extras["scorecard"]["rows"]:
+        assert f"<strong>{r['id']}</strong>" in block
+    assert block.count("on the front") >= sum(r["pareto"] for r in results.extras["scorecard"]["rows"])
+    ppw = text[text.index('id="precision-per-watt"'):text.index('id="forecast"')]
+    for r in results.extras["precision_per_watt"]:
+        assert r["stage"] in ppw
+    assert "gCO2e" in ppw
+
+
+def test_savings_counted_are_itemised(html_file, results):
+    text = html_file.read_text(encoding="utf-8")
+    vp = next(i for i in results.interventions if i["id"] == "virtual_production")
+    assert vp["savings_breakdown"] and "Savings counted" in text
+    assert "flight per passenger km" in text and "assumed unit costs" in text
+
+
+def test_report_without_feasibility_extras(results, tmp_path):
+    r = copy.copy(results)
+    r.extras, r.activities = {}, None
+    path = tmp_path / "no-extras.html"
+    report_html.write_html(r, path)
+    text = path.read_text(encoding="utf-8")
+    assert "The engagement has no LLM workloads to compare" in text
+    assert "No candidate models to compare" in text
+    assert 'id="precision-per-watt"' in text  # recomputed from the lines

@@ -83,7 +83,7 @@ def test_scope_breakdown_matches_totals(results):
     assert by_label["Scope 2 (market-based)"] == pytest.approx(t["scope2_market_kgco2e"], rel=1e-12)
     assert by_label["Scope 3"] == pytest.approx(t["scope3_kgco2e"], rel=1e-12)
     cats = rows.loc[rows["scope"] == "Scope 3", "scope3_category"].tolist()
-    assert cats == sorted(cats) == [1, 3, 4, 6]
+    assert cats == sorted(cats) == [1, 2, 3, 4, 6]
     location_shares = rows.loc[rows["scope"] != "Scope 2 (market-based)", "share"]
     assert location_shares.sum() == pytest.approx(1.0, rel=1e-12)
 

@@ -99,3 +99,23 @@ def test_cli_bad_window_exits_2_without_traceback(tmp_path):
     res = CliRunner().invoke(app, ["shift", "--profile", "GBR", "--duration-hours", "30", "--earliest",
                                    "2025-03-01T00:00", "--deadline", "2025-03-01T10:00"])
     assert res.exit_code == 2 and "does not fit" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_api_equals_one_call_per_job(seed):
+    rng = np.random.default_rng(100 + seed)
+    s = _profile(rng, n=300, freq=["h", "30min"][seed % 2])
+    rows = []
+    for _ in range(40):
+        dur = float(rng.choice([0.5, 1, 3, 6.5]))
+        earliest = s.index[0] + pd.Timedelta(minutes=int(rng.integers(0, 3000)))
+        deadline = earliest + pd.Timedelta(hours=dur + float(rng.uniform(0, 30)))
+        rows.append({"duration_hours": dur, "earliest": earliest, "deadline": deadline,
+                     "power_kw": float(rng.uniform(0.5, 4))})
+    jobs = pd.DataFrame(rows)
+    batch = shifting.best_starts(s, jobs)
+    for i, j in jobs.iterrows():
+        one = shifting.best_start(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+        assert batch.at[i, "best_start"] == one.best_start
+        assert batch.at[i, "kgco2e_best"] == pytest.approx(one.kgco2e_best, rel=1e-12)
+        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(one.kgco2e_earliest, rel=1e-12)
