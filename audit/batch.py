@@ -82,12 +82,17 @@ def write_summary(path: Path, outcomes: list[Outcome]) -> None:
     os.replace(tmp, path)
 
 
-def plan_batch(dirs: list[Path], out_root: Path, names: dict[Path, str], resume: bool):
-    """(outcomes decided without running, engagements to run).
+def plan_batch(engagement_dirs, out_root, resume: bool):
+    """Resolve folders and names and decide what runs: (out_root, dirs, names, outcomes, todo).
 
-    With resume, an engagement whose previous status is ok and whose results.json exists is
-    kept; a folder without engagement.yaml fails at once; everything else runs.
+    ``outcomes`` holds what is decided without running: with resume, an engagement whose
+    previous status is ok and whose results.json exists is kept; a folder without
+    engagement.yaml fails at once. Everything else is in ``todo``.
     """
+    out_root = Path(out_root).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(d).resolve() for d in engagement_dirs]
+    names = output_names(dirs)
     previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
     outcomes: dict[Path, Outcome] = {}
     todo: list[Path] = []
@@ -99,7 +104,7 @@ def plan_batch(dirs: list[Path], out_root: Path, names: dict[Path, str], resume:
             outcomes[d] = Outcome(d.name, "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
         else:
             todo.append(d)
-    return outcomes, todo
+    return out_root, dirs, names, outcomes, todo
 
 
 def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int = 1, resume: bool = False,
@@ -108,11 +113,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
     """Audit every engagement folder into ``out_root/<name>/``; write ``batch_summary.csv``."""
     from tqdm.auto import tqdm
 
-    out_root = Path(out_root).resolve()
-    out_root.mkdir(parents=True, exist_ok=True)
-    dirs = [Path(d).resolve() for d in engagement_dirs]
-    names = output_names(dirs)
-    outcomes, todo = plan_batch(dirs, out_root, names, resume)
+    out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
     lock = threading.Lock()
     next_start = [time.monotonic()]

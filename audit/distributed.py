@@ -222,16 +222,10 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from audit.batch import DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, output_names, write_summary
+    from audit.batch import DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, plan_batch, write_summary
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-    out_root = Path(out_root).resolve()
-    out_root.mkdir(parents=True, exist_ok=True)
-    dirs = [Path(d).resolve() for d in engagement_dirs]
-    names = output_names(dirs)
-    from audit.batch import plan_batch
-
-    outcomes, todo = plan_batch(dirs, out_root, names, resume)
+    out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
     show = sys.stderr.isatty() if progress is None else progress
     run_id = uuid.uuid4().hex[:8]
