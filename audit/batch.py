@@ -24,6 +24,7 @@ SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
 DEFAULT_TIMEOUT_S = 1800
 STAGGER_S = 1.0
+KILL_GRACE_S = 15.0  # seconds a timed-out engagement gets to shut its kernel down
 
 
 @dataclass
@@ -54,8 +55,14 @@ def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args
     try:
         _, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child and its kernel
-        proc.communicate()
+        # SIGTERM first: the child's notebook client shuts its kernel down (kernels run in a
+        # session of their own, so killing the child's group alone would orphan them).
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
         return Outcome(engagement_dir.name, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
     seconds = time.perf_counter() - t0
     if proc.returncode == 0:

@@ -45,22 +45,53 @@ def safe_parameters(params: dict[str, str]) -> dict[str, str]:
 def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = DEFAULT_KERNEL,
                       start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
                       progress: bool = False) -> None:
-    """Run the pipeline notebooks in order with absolute-path parameters (no papermill cwd)."""
-    import papermill as pm
+    """Run the pipeline notebooks in order on ONE kernel, with absolute-path parameters.
+
+    Each notebook is parameterised by papermill and executed by nbclient. They share a kernel
+    (its namespace reset between notebooks with ``%reset -f``) so that the interpreter start
+    and the imports are paid once per engagement, not three times. A failing notebook is saved
+    as executed so far, for debugging.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
 
     nb_out = work_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
     params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
-    for name in PIPELINE_NOTEBOOKS:
-        try:
-            pm.execute_notebook(str(NOTEBOOKS_DIR / name), str(nb_out / name), parameters=params,
-                                kernel_name=kernel_name, start_timeout=start_timeout,
-                                execution_timeout=cell_timeout, progress_bar=progress, log_output=False,
-                                # Kernels listen on loopback only; ipykernel's warning about
-                                # unencrypted TCP would otherwise print on every start.
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
-        except Exception as exc:  # papermill raises PapermillExecutionError, DeadKernelError, TimeoutError…
-            raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
+    owner: NotebookClient | None = None
+    try:
+        for name in PIPELINE_NOTEBOOKS:
+            nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params)
+            client = NotebookClient(nb, kernel_name=kernel_name, timeout=cell_timeout, startup_timeout=start_timeout,
+                                    km=owner.km if owner else None, allow_errors=False,
+                                    resources={"metadata": {"path": str(nb_out)}})
+            if owner is None:
+                owner = client
+                # Kernels listen on loopback only; ipykernel's warning about unencrypted TCP
+                # would otherwise print on every start.
+                client.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+            else:
+                client.kc = owner.kc
+                _reset_namespace(owner)
+            try:
+                client.execute(cleanup_kc=False)
+            except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
+                nbformat.write(nb, str(nb_out / name))
+                raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
+            nbformat.write(nb, str(nb_out / name))
+    finally:
+        if owner is not None and owner.km is not None:
+            owner._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
+
+
+def _reset_namespace(owner) -> None:
+    """Clear the previous notebook's variables; imported modules stay loaded (the point)."""
+    from nbclient.util import run_sync
+
+    msg_id = owner.kc.execute("%reset -f", silent=True, store_history=False)
+    run_sync(owner.async_wait_for_reply)(msg_id)
 
 
 def _short(exc: BaseException) -> str:
