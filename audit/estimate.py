@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from audit.exceptions import FactorError
-from audit.factors import FactorRegister, load_register
+from audit.factors import HOTEL_PROXY_ID, FactorRegister, hotel_proxy_row, load_register
 from audit.paths import DATA_DIR
 from audit.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
 
@@ -583,7 +583,7 @@ def _default_mode(kind: str) -> str:
 
 
 def _hotel_proxy(reg: FactorRegister) -> str:
-    return "proxy:hotel-desnz-mean"
+    return HOTEL_PROXY_ID
 
 
 def method_measured(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -618,33 +618,6 @@ METHODS = {
 }
 
 
-def _with_hotel_proxy(reg: FactorRegister) -> FactorRegister:
-    """Add the mean of DESNZ hotel factors as a labelled proxy for countries DESNZ omits."""
-    if "proxy:hotel-desnz-mean" in reg:
-        return reg
-    hotels = reg.find(kind="accommodation", part="direct")
-    row = {
-        "factor_id": "proxy:hotel-desnz-mean", "name": "Hotel night, mean of DESNZ country factors (proxy)",
-        "value": float(hotels["value"].astype(float).mean()), "value_low": float(hotels["value"].astype(float).min()),
-        "value_high": float(hotels["value"].astype(float).max()), "unit": "kgCO2e/room_night",
-        "kind": "accommodation", "mode": "", "region": "", "part": "direct", "per_unit": "room_night",
-        "source": f"Derived: mean (min-max) of {len(hotels)} DESNZ {reg.factor_set.desnz_year} hotel factors",
-        "source_ref": ", ".join(hotels["factor_id"].head(3)) + ", …", "year": reg.factor_set.desnz_year,
-        "licence": "OGL-3.0", "notes": "Proxy for countries with no DESNZ hotel factor; data quality 4",
-    }
-    return _extend(reg, [row])
-
-
-def _extend(reg: FactorRegister, rows: list[dict]) -> FactorRegister:
-    from audit.factors import REGISTER_COLUMNS
-    new = pd.DataFrame(rows).reindex(columns=REGISTER_COLUMNS)
-    for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
-        new[col] = new[col].astype(object).fillna("").astype(str)
-    table = pd.concat([reg.table.reset_index(drop=True), new], ignore_index=True)
-    table = table.drop_duplicates("factor_id", keep="last")
-    return FactorRegister(table, reg.factor_set, dict(reg.overridden))
-
-
 @dataclass
 class Estimate:
     """The estimator's output: one row per emission line, and the register behind it."""
@@ -664,7 +637,8 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     """Estimate every activity of a validated engagement (``intake.load_engagement``)."""
     eng = loaded.engagement
     reg = (register or load_register()).with_overrides(eng.factor_overrides)
-    reg = _with_hotel_proxy(reg)
+    if eng.factor_overrides:  # an overridden hotel factor must flow into the proxy mean
+        reg = reg.extended([hotel_proxy_row(reg)])
     ctx = EstimateContext(reg, eng)
     df = loaded.activities.copy()
     blank = df["region"] == ""
@@ -718,7 +692,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         embodied = _embodied_lines(ctx, lines)
         if len(embodied):
             lines = pd.concat([lines, embodied], ignore_index=True)
-    reg = _extend(reg, ctx.extra_factors) if ctx.extra_factors else reg
+    reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
     return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
                     list(getattr(loaded, "warnings", [])))

@@ -243,6 +243,15 @@ class FactorRegister:
         out["overridden"] = out["factor_id"].map(lambda f: f in self.overridden)
         return out
 
+    def extended(self, rows: list[dict]) -> "FactorRegister":
+        """A copy with ``rows`` added (a row with an existing id replaces it)."""
+        new = pd.DataFrame(rows).reindex(columns=REGISTER_COLUMNS)
+        for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
+            new[col] = new[col].astype(object).fillna("").astype(str)
+        table = pd.concat([self.table.reset_index(drop=True), new], ignore_index=True)
+        table = table.drop_duplicates("factor_id", keep="last")
+        return FactorRegister(table, self.factor_set, dict(self.overridden))
+
     def with_overrides(self, overrides) -> "FactorRegister":
         """A copy where the engagement's overrides replace register values, with reasons."""
         if not overrides:
@@ -257,6 +266,27 @@ class FactorRegister:
             t.loc[o.factor_id, "notes"] = f"OVERRIDDEN by consultant: {o.reason}"
             reasons[o.factor_id] = o.reason
         return FactorRegister(t.reset_index(drop=True), self.factor_set, reasons)
+
+
+HOTEL_PROXY_ID = "proxy:hotel-desnz-mean"
+
+
+def hotel_proxy_row(reg: FactorRegister) -> dict:
+    """The mean (min-max) of the register's DESNZ hotel factors: a labelled proxy for the
+    countries DESNZ gives no hotel factor."""
+    t = reg.find(kind="accommodation", part="direct")
+    hotels = t[~t["factor_id"].str.startswith("proxy:")]
+    values = hotels["value"].astype(float)
+    fs = reg.factor_set
+    return {
+        "factor_id": HOTEL_PROXY_ID, "name": "Hotel night, mean of DESNZ country factors (proxy)",
+        "value": float(values.mean()), "value_low": float(values.min()), "value_high": float(values.max()),
+        "unit": "kgCO2e/room_night", "kind": "accommodation", "mode": "", "region": "", "part": "direct",
+        "per_unit": "room_night",
+        "source": f"Derived: mean (min-max) of {len(hotels)} DESNZ {fs.desnz_year} hotel factors",
+        "source_ref": ", ".join(hotels["factor_id"].head(3)) + ", …", "year": fs.desnz_year,
+        "licence": "OGL-3.0", "notes": "Proxy for countries with no DESNZ hotel factor; data quality 4",
+    }
 
 
 @lru_cache(maxsize=1)
@@ -277,7 +307,8 @@ def load_register() -> FactorRegister:
             "; year is the package data release year"
     for col in ("kind", "mode", "region", "part", "per_unit", "notes", "source_ref"):
         table[col] = table[col].astype(object).fillna("").astype(str)
-    return FactorRegister(table, fs)
+    reg = FactorRegister(table, fs)
+    return reg.extended([hotel_proxy_row(reg)])
 
 
 @lru_cache(maxsize=1)

@@ -146,3 +146,23 @@ def test_cloud_regions_map_to_countries(register):
     # Every mapped country has a grid intensity, so a valid region can always be estimated.
     for region, country in regions.items():
         assert f"grid:codecarbon:{country}" in register, region
+
+
+def test_hotel_proxy_is_built_once_and_follows_overrides(tmp_path):
+    from audit.factors import HOTEL_PROXY_ID, hotel_proxy_row, load_register
+    from audit.estimate import estimate
+    from audit.intake import load_engagement
+    from tests.helpers import activity, write_engagement
+
+    reg = load_register()
+    hotels = reg.find(kind="accommodation", part="direct")
+    countries = hotels[~hotels["factor_id"].str.startswith("proxy:")]["value"].astype(float)
+    assert reg.value(HOTEL_PROXY_ID) == pytest.approx(countries.mean())  # the proxy never averages itself
+    assert hotel_proxy_row(reg)["value"] == pytest.approx(countries.mean())
+    first = countries.index[0]
+    override = {"factor_id": first, "value": 1000.0, "reason": "client's hotel-chain data"}
+    rows = [activity(kind="accommodation", unit="room_night", region="ISL", ownership="employee")]
+    folder = write_engagement(tmp_path, rows, factor_overrides=[override])
+    est = estimate(load_engagement(folder))
+    expected = (countries.sum() - countries[first] + 1000.0) / len(countries)
+    assert est.register.value(HOTEL_PROXY_ID) == pytest.approx(expected)
