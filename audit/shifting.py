@@ -116,8 +116,11 @@ def _ns(series: pd.Series) -> pd.Series:
 
 
 def _cumulative(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Knots t_i (hours since epoch) and F(t_i) = ∫ CI dt (g·h/kWh) of the step function."""
-    t = series.index.asi8 / 3.6e12  # ns -> hours
+    """Knots t_i (hours since the first timestamp) and F(t_i) = ∫ CI dt (g·h/kWh) of the step
+    function. Hours are counted from the series' start, not the epoch, so that whole-hour
+    knots are exact floats and on-grid windows need no rounding."""
+    stamps = series.index.asi8
+    t = (stamps - stamps[0]) / 3.6e12  # ns -> hours
     step = np.median(np.diff(t))
     knots = np.append(t, t[-1] + step)
     F = np.concatenate([[0.0], np.cumsum(series.to_numpy(float) * np.diff(knots))])
@@ -127,6 +130,12 @@ def _cumulative(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _integral(knots: np.ndarray, F: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """∫_a^b CI dt for many intervals (F is piecewise linear, so interpolation is exact)."""
     return np.interp(b, knots, F) - np.interp(a, knots, F)
+
+
+def _tie_tolerance(integral):
+    """Windows whose integrals differ by less than this are ties (the earlier start wins).
+    Applied to ∫CI dt, not to kgCO2e, so the chosen start never depends on the job's power."""
+    return 1e-9 * np.abs(integral) + 1e-12
 
 
 def best_start(series: pd.Series, duration_hours: float, earliest: pd.Timestamp, deadline: pd.Timestamp,
@@ -139,73 +148,153 @@ def best_start(series: pd.Series, duration_hours: float, earliest: pd.Timestamp,
     if power_kw < 0:
         raise InputError("--power-kw must not be negative")
     d_ns = int(round(duration_hours * 3.6e12))
-    latest = deadline.value - d_ns
-    if latest < earliest.value:
+    if deadline.value - d_ns < earliest.value:
         raise InputError(f"the job ({duration_hours:g} h) does not fit between {earliest.isoformat()} "
                          f"and {deadline.isoformat()}")
-    knots, F = _cumulative(series)
-    if earliest.value / 3.6e12 < knots[0] or deadline.value / 3.6e12 > knots[-1] + 1e-9:
-        raise InputError(f"the profile covers {series.index[0].isoformat()} to "
-                         f"{pd.Timestamp(int(knots[-1] * 3.6e12), tz='UTC').isoformat()}, "
-                         f"not the whole window {earliest.isoformat()} to {deadline.isoformat()}")
     stamps = series.index.asi8
-    cand = np.concatenate([[earliest.value], stamps[(stamps > earliest.value) & (stamps <= latest)]])
-    a = cand / 3.6e12
-    emissions = power_kw * _integral(knots, F, a, a + duration_hours) / 1000.0
-    # First minimum within rounding: equal windows (ties) go to the earlier start.
-    i = int(np.flatnonzero(emissions <= emissions.min() + _tie_tolerance(emissions.min()))[0])
-    start = pd.Timestamp(int(cand[i]), tz="UTC")
-    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), float(emissions[i]), float(emissions[0]))
+    end_ns = stamps[-1] + int(np.median(np.diff(stamps)))
+    if earliest.value < stamps[0] or deadline.value > end_ns:
+        raise InputError(f"the profile covers {series.index[0].isoformat()} to "
+                         f"{pd.Timestamp(int(end_ns), tz='UTC').isoformat()}, "
+                         f"not the whole window {earliest.isoformat()} to {deadline.isoformat()}")
+    start_ns, integral_best, integral_first = _solve(series, np.array([float(duration_hours)]),
+                                                     np.array([earliest.value]), np.array([deadline.value]))
+    start = pd.Timestamp(int(start_ns[0]), tz="UTC")
+    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), power_kw * float(integral_best[0]) / 1000.0,
+                       power_kw * float(integral_first[0]) / 1000.0)
 
 
 def best_starts(series: pd.Series, jobs: pd.DataFrame) -> pd.DataFrame:
-    """``best_start`` for many jobs at once: one cumulative integral, every candidate of every
-    job evaluated in a few vectorised operations (the same first-minimum and tie rule).
+    """``best_start`` for many jobs at once, with the same candidates, first-minimum and tie rule.
 
     ``jobs`` has columns duration_hours, earliest, deadline and optionally power_kw (default
     1). Returns best_start, best_end, kgco2e_best, kgco2e_earliest, saving_fraction per job.
+    Cost: one cumulative integral, then for jobs on the profile's grid a lookup into rolling
+    window sums (a sparse table when windows are long), so 1,000 jobs over a year of hours
+    take milliseconds; see benchmarks/bench_shifting.py.
     """
     series = _ns(series)
-    knots, F = _cumulative(series)
     stamps = series.index.asi8
     dur_h = jobs["duration_hours"].to_numpy(float)
     power = jobs["power_kw"].to_numpy(float) if "power_kw" in jobs else np.ones(len(jobs))
     e_ns, d_ns = (_ns_array(jobs[c]) for c in ("earliest", "deadline"))
     dur_ns = np.round(dur_h * 3.6e12).astype(np.int64)
-    latest = d_ns - dur_ns
-    if (dur_h <= 0).any() or (latest < e_ns).any():
+    if (dur_h <= 0).any() or (d_ns - dur_ns < e_ns).any():
         raise InputError("every job needs a positive duration that fits between its earliest start and deadline")
-    if (e_ns / 3.6e12 < knots[0]).any() or (d_ns / 3.6e12 > knots[-1] + 1e-9).any():
+    end_ns = stamps[-1] + int(np.median(np.diff(stamps)))
+    if (e_ns < stamps[0]).any() or (d_ns > end_ns).any():
         raise InputError("the profile does not cover every job's window")
-    # Candidates per job: the earliest start, then every profile timestamp in (earliest, latest].
-    lo = np.searchsorted(stamps, e_ns, side="right")
-    hi = np.searchsorted(stamps, latest, side="right")
-    n_cand = 1 + np.maximum(hi - lo, 0)
-    job = np.repeat(np.arange(len(jobs)), n_cand)
-    first = np.cumsum(n_cand) - n_cand
-    offset = np.arange(n_cand.sum()) - first[job]
-    cand_ns = np.where(offset == 0, e_ns[job], stamps[np.minimum(lo[job] + offset - 1, len(stamps) - 1)])
-    a = cand_ns / 3.6e12
-    kg = power[job] * _integral(knots, F, a, a + dur_h[job]) / 1000.0
-    best = np.minimum.reduceat(kg, first)
-    ok = kg <= (best + _tie_tolerance_array(best))[job]
-    pick = first + np.minimum.reduceat(np.where(ok, offset, np.iinfo(np.int64).max), first)
-    start = pd.to_datetime(cand_ns[pick], utc=True)
+    start_ns, integral_best, integral_first = _solve(series, dur_h, e_ns, d_ns)
+    start = pd.to_datetime(start_ns, utc=True)
     out = pd.DataFrame({"best_start": start, "best_end": start + pd.to_timedelta(dur_ns, "ns"),
-                        "kgco2e_best": kg[pick], "kgco2e_earliest": kg[first]}, index=jobs.index)
+                        "kgco2e_best": power * integral_best / 1000.0,
+                        "kgco2e_earliest": power * integral_first / 1000.0}, index=jobs.index)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["saving_fraction"] = np.where(out["kgco2e_earliest"] > 0, 1 - out["kgco2e_best"] / out["kgco2e_earliest"], 0.0)
     return out
+
+
+def _solve(series: pd.Series, dur_h: np.ndarray, e_ns: np.ndarray, d_ns: np.ndarray):
+    """Best start (ns), its ∫CI dt and the earliest start's ∫CI dt, per job (validated input).
+
+    Candidates per job: its earliest start, then every profile timestamp in (earliest,
+    deadline − duration]. The earliest start is integrated by interpolation. The timestamp
+    candidates of a job whose duration is a whole number m of profile steps on an evenly
+    spaced profile are the rolling sums W_m[i] = F[i+m] − F[i], looked up by index; other
+    jobs' candidates are interpolated too.
+    """
+    stamps = series.index.asi8
+    knots, F = _cumulative(series)
+    dur_ns = np.round(dur_h * 3.6e12).astype(np.int64)
+    a_first = (e_ns - stamps[0]) / 3.6e12
+    first = _integral(knots, F, a_first, a_first + dur_h)
+    lo = np.searchsorted(stamps, e_ns, side="right")              # first timestamp after earliest
+    hi = np.searchsorted(stamps, d_ns - dur_ns, side="right") - 1  # last one that still fits
+    grid_best = np.full(len(dur_h), np.inf)
+    grid_pos = np.zeros(len(dur_h), dtype=np.int64)
+    has_grid = hi >= lo
+    diffs = np.diff(stamps)
+    step_ns = int(diffs[0]) if len(diffs) else 0
+    if step_ns > 0 and (diffs == step_ns).all():
+        m = np.where(dur_ns % step_ns == 0, dur_ns // step_ns, 0)
+    else:
+        m = np.zeros(len(dur_h), dtype=np.int64)
+    on_grid = np.flatnonzero(has_grid & (m > 0))
+    widths = np.unique(m[on_grid])
+    count = hi[on_grid] - lo[on_grid] + 1
+    if count.sum() <= len(F) * len(widths) * int(count.max(initial=1)).bit_length():
+        # Short windows in total: gather every candidate's F[i+m] − F[i] at once.
+        pos, starts = _candidates(lo[on_grid], count)
+        values = F[pos + np.repeat(m[on_grid], count)] - F[pos]
+        grid_pos[on_grid], grid_best[on_grid] = _pick(pos, values, starts, count)
+    else:
+        for width in widths:
+            sel = np.flatnonzero(has_grid & (m == width))
+            grid_pos[sel], grid_best[sel] = _first_near_min(F[width:] - F[:-width], lo[sel], hi[sel])
+    off = np.flatnonzero(has_grid & (m == 0))
+    if len(off):  # off-grid jobs: interpolate every candidate (the profile's own clock, any duration)
+        t = knots[:-1]
+        grid_pos[off], grid_best[off] = _first_near_min_interp(knots, F, t, dur_h[off], lo[off], hi[off])
+    take_first = first <= np.minimum(first, grid_best) + _tie_tolerance(np.minimum(first, grid_best))
+    start_ns = np.where(take_first, e_ns, stamps[np.minimum(grid_pos, len(stamps) - 1)])
+    return start_ns, np.where(take_first, first, grid_best), first
+
+
+def _first_near_min(W: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the first i in [lo, hi] with W[i] within the tie tolerance of min W[lo..hi],
+    and W[i]. Gathers every candidate when the windows are short in total; otherwise answers
+    each query in O(log n) from a sparse table of range minima (Bender & Farach-Colton 2000)."""
+    n_levels = int(np.max(hi - lo + 1)).bit_length()
+    if int(np.sum(hi - lo + 1)) <= len(W) * n_levels:
+        return _first_near_min_gather(W, lo, hi - lo + 1)
+    table = np.full((n_levels, len(W)), np.inf)  # table[k, i] = min W[i : i + 2^k]
+    table[0] = W
+    for k in range(1, n_levels):
+        h = 1 << (k - 1)
+        np.minimum(table[k - 1, :-h], table[k - 1, h:], out=table[k, :len(W) - h])
+    length = hi - lo + 1
+    k = np.frexp(length)[1] - 1  # floor(log2(length)), exact for integers
+    low = np.minimum(table[k, lo], table[k, hi - (1 << k) + 1])
+    threshold = low + _tie_tolerance(low)
+    pos = lo.copy()
+    for k in range(n_levels - 1, -1, -1):  # skip blocks that hold nothing at or below the threshold
+        block = 1 << k
+        fits = pos + block - 1 <= hi
+        skip = fits & (table[k, np.minimum(pos, len(W) - 1)] > threshold)
+        pos += np.where(skip, block, 0)
+    return pos, W[pos]
+
+
+def _candidates(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions lo..lo+count−1 of every query laid end to end, and where each query starts."""
+    starts = np.cumsum(count) - count
+    return np.arange(int(count.sum())) + np.repeat(lo - starts, count), starts
+
+
+def _first_near_min_gather(W: np.ndarray, lo: np.ndarray, count: np.ndarray):
+    pos, starts = _candidates(lo, count)
+    return _pick(pos, W[pos], starts, count)
+
+
+def _first_near_min_interp(knots, F, t, dur_h, lo, hi):
+    count = hi - lo + 1
+    pos, starts = _candidates(lo, count)
+    a = t[pos]
+    return _pick(pos, _integral(knots, F, a, a + np.repeat(dur_h, count)), starts, count)
+
+
+def _pick(pos, values, starts, count):
+    """First position per group (groups are consecutive runs) within the tie tolerance of its minimum."""
+    low = np.minimum.reduceat(values, starts)
+    near = np.flatnonzero(values <= np.repeat(low + _tie_tolerance(low), count))
+    k = near[np.searchsorted(near, starts)]
+    return pos[k], values[k]
 
 
 def _ns_array(values) -> np.ndarray:
     """UTC nanoseconds for a column of date-times (naive values are taken as UTC)."""
     idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")
     return idx.asi8
-
-
-def _tie_tolerance_array(values: np.ndarray) -> np.ndarray:
-    return 1e-9 * np.abs(values) + 1e-15
 
 
 def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, power_kw: float = 1.0) -> ShiftResult:
@@ -229,17 +318,13 @@ def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, po
             overlap = min(hi, b) - max(lo, a)
             if overlap > 0:
                 total += v * overlap
-        kg = power_kw * total / 1000.0
         if first is None:
-            first = kg
-        if best is None or kg < best[1] - _tie_tolerance(best[1]):
-            best = (s, kg)
+            first = total
+        if best is None or total < best[1] - _tie_tolerance(best[1]):
+            best = (s, total)
     start = pd.Timestamp(int(best[0]), tz="UTC")
-    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), best[1], first)
-
-
-def _tie_tolerance(value: float) -> float:
-    return 1e-9 * abs(value) + 1e-15
+    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), power_kw * best[1] / 1000.0,
+                       power_kw * first / 1000.0)
 
 
 def best_region(profiles: dict[str, pd.Series], duration_hours: float, earliest, deadline,

@@ -119,3 +119,61 @@ def test_batch_api_equals_one_call_per_job(seed):
         assert batch.at[i, "best_start"] == one.best_start
         assert batch.at[i, "kgco2e_best"] == pytest.approx(one.kgco2e_best, rel=1e-12)
         assert batch.at[i, "kgco2e_earliest"] == pytest.approx(one.kgco2e_earliest, rel=1e-12)
+
+
+def _naive_first_near_min(W, lo, hi):
+    out = []
+    for a, b in zip(lo, hi):
+        window = W[a:b + 1]
+        low = window.min()
+        out.append(a + int(np.flatnonzero(window <= low + shifting._tie_tolerance(low))[0]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_range_first_minimum_strategies_agree_with_naive_including_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 400))
+    # Small integers make many exact ties; the rule is "earliest start among equal windows".
+    W = rng.integers(0, 6, n).astype(float) * (1 + seed)
+    lo = rng.integers(0, n, 200)
+    hi = np.minimum(lo + rng.integers(0, n, 200), n - 1)
+    expected = _naive_first_near_min(W, lo, hi)
+    gathered, _ = shifting._first_near_min_gather(W, lo, hi - lo + 1)
+    assert (gathered == expected).all()
+    # Force the sparse-table path with one very long query among the short ones.
+    lo2, hi2 = np.append(lo, 0), np.append(hi, n - 1)
+    sparse, values = shifting._first_near_min(np.tile(W, 1), lo2, hi2)
+    assert (sparse == np.append(expected, _naive_first_near_min(W, [0], [n - 1]))).all()
+    assert (values == W[sparse]).all()
+
+
+@pytest.mark.parametrize("freq", ["h", "30min"])
+def test_batch_api_over_long_windows_equals_brute_force(freq):
+    """Year-long windows take the sparse-table path; every job must still equal brute force."""
+    rng = np.random.default_rng(7)
+    s = _profile(rng, n=400, freq=freq)
+    step = s.index[1] - s.index[0]
+    rows = []
+    for k in range(120):  # many jobs so that the windows are long in total
+        dur = float(rng.choice([1, 2, 3.5, 5]))
+        rows.append({"duration_hours": dur, "earliest": s.index[int(rng.integers(0, 40))],
+                     "deadline": s.index[-1] + step, "power_kw": 2.0})
+    jobs = pd.DataFrame(rows)
+    batch = shifting.best_starts(s, jobs)
+    for i in range(0, len(jobs), 15):  # brute force is slow; a sample suffices
+        j = jobs.iloc[i]
+        ref = shifting.brute_force(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+        assert batch.at[i, "best_start"] == ref.best_start
+        assert batch.at[i, "kgco2e_best"] == pytest.approx(ref.kgco2e_best, rel=1e-9)
+        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(ref.kgco2e_earliest, rel=1e-9)
+
+
+def test_constant_profile_keeps_the_earliest_start():
+    idx = pd.date_range("2025-01-01", periods=200, freq="h", tz="UTC")
+    s = pd.Series(np.full(200, 123.0), index=idx)
+    jobs = pd.DataFrame({"duration_hours": [1.0, 4.0, 7.0], "earliest": [idx[3], idx[0], idx[10]],
+                         "deadline": [idx[-1]] * 3})
+    out = shifting.best_starts(s, jobs)
+    assert list(out["best_start"]) == list(jobs["earliest"])
+    assert (out["saving_fraction"] == 0).all()
