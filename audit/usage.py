@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import glob as _glob
 import math
+import os
 import sys
 import threading
 import time
@@ -271,16 +272,29 @@ class Resolver:
             P = self.pairs
             act = np.array([p.act for p in P], float).reshape(-1, 3).T
             tot = np.array([p.tot for p in P], float).reshape(-1, 3).T
+            n_gpu = ecologits_gpu_count(tot, self.c["gpu_memory"])  # per pair: depends on the model only
+            pue = np.array([p.pue for p in P], float).reshape(-1, 3).T
+            tps = np.array([p.tps for p in P], float)
+            c = self.c
+            # Every equation of the method is linear in output tokens, latency or input tokens,
+            # so each is evaluated once per pair (at 1 token / 1 second, with the very
+            # functions of audit.estimate) and rows multiply: energy =
+            #   PUE·n_GPU·e_gpu(1 token)·out + PUE·e_server(1 s)·latency + PUE·e_prefill(1 token)·in
             self._arrays = {
-                "act": act, "tot": tot,
-                # Per pair, not per row: the GPU count depends on the model only.
-                "n_gpu": ecologits_gpu_count(tot, self.c["gpu_memory"]),
-                "tps": np.array([p.tps for p in P], float), "ttft": np.array([p.ttft for p in P], float),
-                "pue": np.array([p.pue for p in P], float).reshape(-1, 3).T,
+                "act": act, "tot": tot, "n_gpu": n_gpu, "pue": pue, "tps": tps,
+                "ttft": np.nan_to_num(np.array([p.ttft for p in P], float)),
+                "s_per_token": ecologits_latency_s(act, 1.0, tps, 0.0, np.nan, c["latency_alpha"], c["latency_beta"],
+                                                   c["latency_gamma"], c["batch_size"]),
+                "kwh_per_output_token": pue * n_gpu * ecologits_gpu_energy_kwh(
+                    act, 1.0, c["gpu_energy_alpha"], c["gpu_energy_beta"], c["gpu_energy_gamma"], c["batch_size"]),
+                "kwh_per_second": pue * ecologits_server_energy_kwh(1.0, c["server_power"], n_gpu, c["batch_size"]),
+                "kwh_per_input_token": pue * prefill_energy_kwh(1.0, act, np.asarray(self.pre, float)[:, None]),
                 "pair_region": np.array([self._region_index[p.region] for p in P], np.int64),
                 "ci": np.array(self.region_ci, float),
                 "profile": np.array(self.region_profile, np.int64),
             }
+            spt = self._arrays["s_per_token"]
+            self._arrays["same_latency"] = bool((spt[0] == spt[1]).all() and (spt[1] == spt[2]).all())
         return self._arrays
 
 
@@ -327,24 +341,18 @@ def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray,
     codes into ``res.pairs``; ``input_tokens`` is 0 where not logged; ``latency_s`` NaN.
     """
     a = res.arrays()
-    c = res.c
-    tps, ttft = a["tps"][pair], a["ttft"][pair]
+    ttft = a["ttft"][pair]
     # With a published tokens/s the latency does not depend on the parameter count: one
     # evaluation serves low, central and high (the usual case for API models).
-    same_latency = not np.isnan(tps).any()
+    same_latency = a["same_latency"]
     lat = None
     out = []
     for k in range(3):
-        act = a["act"][k][pair]
-        n_gpu = a["n_gpu"][k][pair]
-        pue = a["pue"][k][pair]
-        gpu_e = ecologits_gpu_energy_kwh(act, output_tokens, c["gpu_energy_alpha"], c["gpu_energy_beta"],
-                                         c["gpu_energy_gamma"], c["batch_size"])
         if lat is None or not same_latency:
-            lat = ecologits_latency_s(act, output_tokens, tps, ttft, latency_s, c["latency_alpha"],
-                                      c["latency_beta"], c["latency_gamma"], c["batch_size"])
-        server_e = ecologits_server_energy_kwh(lat, c["server_power"], n_gpu, c["batch_size"])
-        out.append(pue * (server_e + n_gpu * gpu_e) + pue * prefill_energy_kwh(input_tokens, act, res.pre[k]))
+            # Generation latency, capped at the logged latency where there is one (fmin skips NaN).
+            lat = np.fmin(output_tokens * a["s_per_token"][k][pair] + ttft, latency_s)
+        out.append(a["kwh_per_output_token"][k][pair] * output_tokens + a["kwh_per_second"][k][pair] * lat
+                   + a["kwh_per_input_token"][k][pair] * input_tokens)
     return out[0], out[1], out[2]
 
 
@@ -399,7 +407,7 @@ def _group_sums(key: np.ndarray, columns: list[np.ndarray]) -> Partial:
     return Partial(np.asarray(uniq, np.int64), np.vstack([np.bincount(codes, w, g) for w in columns]))
 
 
-def _chunk_sums(stage, pair, region, month, hour, columns: list) -> Partial:
+def _chunk_sums(stage, pair, region, month, hour, columns: list, pool=None) -> Partial:
     """Sums by group for one chunk: a dense bincount over the chunk's own key space when that
     is small (the usual case: a few stages, models, regions and months), else hashing.
     ``columns[0]`` is None: the first sum is the request count."""
@@ -411,7 +419,8 @@ def _chunk_sums(stage, pair, region, month, hour, columns: list) -> Partial:
     idx = (((stage * dims[1] + pair) * dims[2] + region) * dims[3] + (month - m0)) * 24 + hour
     counts = np.bincount(idx, minlength=size)
     nz = np.flatnonzero(counts)
-    sums = [counts[nz].astype(float)] + [np.bincount(idx, w, size)[nz] for w in columns[1:]]
+    mapper = pool.map if pool is not None else map  # bincounts are independent: same sums either way
+    sums = [counts[nz].astype(float)] + list(mapper(lambda w: np.bincount(idx, w, size)[nz], columns[1:]))
     s, p, r, m, h = np.unravel_index(nz, dims)
     return Partial(_pack(s, p, r, m + m0, h), np.vstack(sums))
 
@@ -473,9 +482,13 @@ def partial_from_frame(df: pd.DataFrame, res: "Resolver") -> Partial:
 
 def _month_labels(months: np.ndarray) -> np.ndarray:
     """Months since 2000-01 -> 'YYYY-MM'."""
-    uniq, inv = np.unique(np.asarray(months, np.int64), return_inverse=True)
-    labels = np.array([f"{FIRST_YEAR + m // 12:04d}-{m % 12 + 1:02d}" for m in uniq.tolist()], dtype=object)
-    return labels[inv]
+    months = np.asarray(months, np.int64)
+    if not len(months):
+        return np.array([], dtype=object)
+    m0 = int(months.min())  # a table over the span of months, indexed (no hashing)
+    labels = np.array([f"{FIRST_YEAR + m // 12:04d}-{m % 12 + 1:02d}" for m in range(m0, int(months.max()) + 1)],
+                      dtype=object)
+    return labels[months - m0]
 
 
 def _months_since_2000(ns: np.ndarray) -> np.ndarray:
@@ -518,6 +531,13 @@ class _Problems:
                 h = hint(int(p)) if callable(hint) else hint
                 self.items.append(Problem(file, message(int(p)), row=int(r), column=column, hint=h))
             self.count += len(pos)
+
+    def extend(self, other: "_Problems") -> None:
+        """Add another collector's problems after this one's (slices of a chunk, in order)."""
+        with self._lock:
+            room = max(self.limit - len(self.items), 0)
+            self.items.extend(other.items[:room])
+            self.count += other.count
 
     def raise_if_any(self) -> None:
         if not self.count:
@@ -702,17 +722,13 @@ class ChunkOut:
     rows: pd.DataFrame | None  # per-request frame, when asked for
 
 
-def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: _Problems,
-                  want_rows: bool = False) -> ChunkOut:
-    """Validate one chunk (columns already canonical) and estimate it.
-
-    ``first_row`` is the row number of the chunk's first request as problems report it.
-    Once any problem has been seen (in this chunk or an earlier one) chunks are only
-    validated, so a bad log is read to the end for one complete list of problems.
-    """
+def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: _Problems,
+                   validate_only: bool) -> dict | None:
+    """Validate a slice of a chunk and estimate its requests: row arrays (codes, numbers,
+    kWh low/central/high), or None when it has problems or only validation was asked for.
+    Slices are independent, so a chunk's slices run on threads (numpy and pyarrow release
+    the GIL)."""
     n = len(df)
-    if n == 0:
-        return ChunkOut(Partial.empty(), _empty_rows() if want_rows else None)
 
     def rows_of(pos):
         return np.asarray(pos) + first_row
@@ -780,10 +796,9 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
         if idx is None:
             msg, hint = res.region_error(raw)
             problems.rows(file, reg_codes == j, rows_of, "region", lambda i, m=msg: m, hint)
-    if problems.count:
-        return ChunkOut(None, None)
+    if problems.count or validate_only:
+        return None
 
-    # --- estimate: array operations only from here on ---
     stage_codes, stage_labels = _labels(col["stage"], n, str.strip)
     stage = np.asarray([res.stage(s) for s in stage_labels], np.int64)[stage_codes]
     pair = pair_of_key[pair_key]
@@ -791,14 +806,67 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     region = reg_of_label[reg_codes]
     region = np.where(region == -2, a["pair_region"][pair], region)
     kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat)
+    return {"ns": ns, "stage": stage, "pair": pair, "region": region, "input_tokens": in_tok,
+            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi}
+
+
+#: A chunk is estimated in slices of at least MIN_SLICE_ROWS rows, at most MAX_SLICES of them,
+#: on as many threads as there are CPUs (up to MAX_SLICES). The slicing depends on the chunk's
+#: length only, never on the CPU count, so the problems listed are the same on every machine.
+MAX_SLICES = 8
+MIN_SLICE_ROWS = 125_000
+
+
+def _slices(n: int) -> list[slice]:
+    parts = max(1, min(MAX_SLICES, n // MIN_SLICE_ROWS))
+    step = -(-n // parts)
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: _Problems,
+                  want_rows: bool = False, pool=None) -> ChunkOut:
+    """Validate one chunk (columns already canonical) and estimate it.
+
+    ``first_row`` is the row number of the chunk's first request as problems report it.
+    Once any problem has been seen (in this chunk or an earlier one) chunks are only
+    validated, so a bad log is read to the end for one complete list of problems.
+    ``pool`` (a ``concurrent.futures`` executor) estimates slices of the chunk on threads;
+    per-request figures are element-wise and the sums are taken over the whole chunk, so the
+    result is the same bit for bit with or without it.
+    """
+    n = len(df)
+    if n == 0:
+        return ChunkOut(Partial.empty(), _empty_rows() if want_rows else None)
+    validate_only = bool(problems.count)
+    parts = _slices(n)
+    if len(parts) == 1:
+        pieces = [_estimate_part(df, res, file, first_row, problems, validate_only)]
+    else:
+        # Each slice collects its own problems; they are merged in slice order, so the
+        # problems listed do not depend on which thread finished first.
+        own = [_Problems(problems.limit) for _ in parts]
+        mapper = pool.map if pool is not None else map
+        pieces = list(mapper(lambda k: _estimate_part(df.iloc[parts[k]], res, file, first_row + parts[k].start,
+                                                      own[k], validate_only), range(len(parts))))
+        for p in own:
+            problems.extend(p)
+    if problems.count:
+        return ChunkOut(None, None)
+    r = pieces[0] if len(pieces) == 1 else {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    ns, stage, pair, region = r["ns"], r["stage"], r["pair"], r["region"]
+    in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
+    kwh, kwh_lo, kwh_hi = r["kwh"], r["kwh_low"], r["kwh_high"]
+    a = res.arrays()
     month = _months_since_2000(ns)
     hour = (ns // 3_600_000_000_000) % 24
     has_lat = ~np.isnan(lat)
     partial = _chunk_sums(stage, pair, region, month, hour,
                           [None, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat, 0.0),
-                           has_lat.astype(float)])
+                           has_lat.astype(float)], pool=pool)
     rows = None
     if want_rows:
+        def rows_of(pos):
+            return np.asarray(pos) + first_row
         ci = a["ci"][region]
         prof = a["profile"][region]
         ih = np.full(n, np.nan)
@@ -973,29 +1041,28 @@ def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: in
     k = _unpack(partial.keys)
 
     def text(labels, codes):  # object columns: no per-row conversion to a string array
-        return pd.Series(np.asarray(labels + [""], dtype=object)[codes], dtype=object)
+        return pd.Series(np.asarray(labels + [""], dtype=object)[codes], dtype=object, copy=False)
 
-    g = pd.DataFrame({
+    ci = np.asarray(res.region_ci + [np.nan], float)[k["region"]]
+    prof = np.asarray(res.region_profile + [-1], np.int64)[k["region"]]
+    ih = np.full(len(partial.keys), np.nan)
+    covered = prof >= 0
+    if covered.any():
+        ih[covered] = res.profiles[prof[covered], k["month"][covered] % 12, k["hour"][covered]]
+    sums = dict(zip(SUMS, partial.sums))
+    columns = {
         "stage": text(res.stages, k["stage"]),
         "provider": text([x.provider for x in res.pairs], k["pair"]),
         "model": text([x.model for x in res.pairs], k["pair"]),
         "region": text(res.regions, k["region"]), "country": text(res.region_country, k["region"]),
-        "month": pd.Series(_month_labels(k["month"]), dtype=object), "hour": k["hour"].astype(np.int64),
-    })
-    for name, values in zip(SUMS, partial.sums):
-        g[name] = np.rint(values).astype(np.int64) if name in ("requests", "latency_n") else values
-    ci = np.asarray(res.region_ci + [np.nan], float)[k["region"]]
-    g["intensity_g_per_kwh"] = ci
-    for suffix in ("", "_low", "_high"):
-        g[f"kgco2e{suffix}"] = emissions_kg(g[f"kwh{suffix}"].to_numpy(float), ci)
-    prof = np.asarray(res.region_profile + [-1], np.int64)[k["region"]]
-    ih = np.full(len(g), np.nan)
-    covered = prof >= 0
-    if covered.any():
-        ih[covered] = res.profiles[prof[covered], k["month"][covered] % 12, k["hour"][covered]]
-    g["intensity_hourly_g_per_kwh"] = ih
-    g["kgco2e_hourly"] = emissions_kg(g["kwh"].to_numpy(float), ih)
-    used_pairs, used_regions = set(np.unique(k["pair"]).tolist()), set(np.unique(k["region"]).tolist())
+        "month": pd.Series(_month_labels(k["month"]), dtype=object, copy=False), "hour": k["hour"].astype(np.int64),
+        **{name: np.rint(v).astype(np.int64) if name in ("requests", "latency_n") else v for name, v in sums.items()},
+        "intensity_g_per_kwh": ci,
+        **{f"kgco2e{x}": emissions_kg(sums[f"kwh{x}"], ci) for x in ("", "_low", "_high")},
+        "intensity_hourly_g_per_kwh": ih, "kgco2e_hourly": emissions_kg(sums["kwh"], ih),
+    }
+    g = pd.DataFrame(columns, copy=False)  # at once: inserting column by column copies the frame each time
+    used_pairs, used_regions = (set(np.flatnonzero(np.bincount(k[x])).tolist()) for x in ("pair", "region"))
     fids = {f for i in used_pairs for f in res.pairs[i].factor_ids if not f.startswith("model size")}
     fids |= {res.region_fid[i] for i in used_regions}
     if len(g):
@@ -1112,13 +1179,16 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     show = sys.stderr.isatty() if progress is None else progress
     problems = _Problems()
     partials = []
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
+    threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
     with tqdm(total=total, unit="rows", unit_scale=True, desc="requests", disable=not show, file=sys.stderr,
-              smoothing=0.1) as bar:
+              smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
         for f, name in zip(files, names):
             for df, first in _read_ahead(_iter_file(f, chunk_rows, problems)):
-                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None)
+                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)
                 if out.partial is not None and not problems.count:
                     partials.append(out.partial)
                     if on_chunk is not None:

@@ -289,3 +289,32 @@ def test_validation_error_is_raised_not_a_traceback_for_a_frame():
     with pytest.raises(ValidationError):
         per_request_frame(pd.DataFrame({"timestamp": ["2025-01-01"], "provider": ["openai"], "model": ["nope"],
                                         "output_tokens": [1]}))
+
+
+def test_threaded_slices_change_no_sum_and_no_problem():
+    """A chunk estimated as slices on threads equals the chunk estimated whole, bit for bit,
+    and lists the same problems in the same order (slices merge their problems in row order)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.usage import MIN_SLICE_ROWS, _Problems, process_chunk
+
+    big = synthetic_log(3 * MIN_SLICE_ROWS + 17, seed=11, pairs=MIXED_PAIRS)
+    res = resolver()
+    with ThreadPoolExecutor(3) as pool:
+        threaded = process_chunk(big, res, "log.csv", 2, _Problems(), pool=pool)
+    whole = process_chunk(big, res, "log.csv", 2, _Problems())
+    assert np.array_equal(threaded.partial.keys, whole.partial.keys)
+    assert np.array_equal(threaded.partial.sums, whole.partial.sums)
+
+    bad = big.copy()
+    bad["output_tokens"] = bad["output_tokens"].astype(float)
+    bad.loc[[4, MIN_SLICE_ROWS + 1, 3 * MIN_SLICE_ROWS + 16], "output_tokens"] = -5.0
+    bad.loc[[7, 2 * MIN_SLICE_ROWS + 3], "model"] = "no-such-model"
+    listed = []
+    for pool in (ThreadPoolExecutor(3), None):
+        problems = _Problems()
+        out = process_chunk(bad, res, "log.csv", 2, problems, pool=pool)
+        assert out.partial is None and problems.count == 5
+        listed.append([(p.row, p.column, p.message) for p in problems.items])
+    assert listed[0] == listed[1]
+    assert sorted(r for r, _, _ in listed[0]) == [6, 9, MIN_SLICE_ROWS + 3, 2 * MIN_SLICE_ROWS + 5, 3 * MIN_SLICE_ROWS + 18]
