@@ -47,11 +47,12 @@ def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
     return out
 
 
-def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str]) -> Outcome:
+def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str],
+               env: dict[str, str] | None = None) -> Outcome:
     cmd = [sys.executable, "-m", "audit", "run", str(engagement_dir), "--out", str(out_dir), *extra_args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         _, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -114,6 +115,20 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
     return out_root, dirs, names, outcomes, todo
 
 
+def _shared_probes() -> dict[str, str]:
+    """Facts about this machine every child would otherwise find out for itself: the CPU
+    model codecarbon needs for its TDP lookup (a ~1 s probe per process). Best effort."""
+    from audit.footprint import CPU_MODEL_ENV, cpu_model
+
+    if os.environ.get(CPU_MODEL_ENV):
+        return {}
+    try:
+        model = cpu_model()
+    except Exception:  # noqa: BLE001 - children then probe for themselves
+        return {}
+    return {CPU_MODEL_ENV: model} if model else {}
+
+
 def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int = 1, resume: bool = False,
               timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: list[str] | None = None,
               progress: bool | None = None) -> list[Outcome]:
@@ -122,6 +137,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
 
     out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
+    child_env = _shared_probes() if len(todo) > 1 else {}
     lock = threading.Lock()
     next_start = [time.monotonic()]
 
@@ -131,7 +147,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
         if wait > 0:
             time.sleep(wait)
-        return _run_child(d, out_root / names[d], timeout_s, extra)
+        return _run_child(d, out_root / names[d], timeout_s, extra, child_env)
 
     show = sys.stderr.isatty() if progress is None else progress
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \

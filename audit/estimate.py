@@ -25,12 +25,12 @@ from audit.factors import HOTEL_PROXY_ID, FactorRegister, hotel_proxy_row, load_
 from audit.paths import DATA_DIR
 from audit.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
 
-def _hours_per_month() -> float:
+@lru_cache(maxsize=1)
+def hours_per_month() -> float:
+    """pint's month: 1/12 of a 365.25-day year. Looked up on first use, so that importing
+    the package does not build the unit registry (every batch child and kernel imports it)."""
     from audit.units import conversion_factor
-    return conversion_factor("month", "hour")  # pint's month: 1/12 of a 365.25-day year
-
-
-HOURS_PER_MONTH = _hours_per_month()
+    return conversion_factor("month", "hour")
 
 RESULT_COLUMNS = [
     "activity_id", "derived_from", "stage", "description", "kind", "mode", "model", "provider", "region",
@@ -365,7 +365,7 @@ def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     coef_ids = [f"ccf:storage:{m}" for m in modes]
     coef = np.array([reg.value(f) for f in coef_ids])
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
-    tbh = df["quantity_base"].to_numpy(float) * HOURS_PER_MONTH
+    tbh = df["quantity_base"].to_numpy(float) * hours_per_month()
     return _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
                           [[a, b] for a, b in zip(coef_ids, pue_ids)], "ccf_storage",
                           "kWh = TB_months × 730.5 h × kWh_per_TB_hour × PUE")

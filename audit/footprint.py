@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import contextmanager
 from importlib import metadata
+
+#: Set by a local batch for its children: the CPU model, probed once (see ``known_cpu_model``).
+CPU_MODEL_ENV = "GENAI_AUDIT_CPU_MODEL"
 
 
 def tracker(country_iso_code: str = "GBR", tracking_mode: str = "process", measure_power_secs: float = 5):
@@ -16,6 +20,34 @@ def tracker(country_iso_code: str = "GBR", tracking_mode: str = "process", measu
     return OfflineEmissionsTracker(country_iso_code=country_iso_code, output_methods=[],
                                    log_level="error", measure_power_secs=measure_power_secs,
                                    tracking_mode=tracking_mode)
+
+
+def cpu_model() -> str:
+    """The CPU model as codecarbon identifies it (via py-cpuinfo, which probes the machine in
+    a subprocess: about 1 s of CPU each time a process asks)."""
+    from codecarbon.core.util import detect_cpu_model
+
+    return detect_cpu_model() or ""
+
+
+@contextmanager
+def known_cpu_model():
+    """While starting a tracker, answer codecarbon's CPU question from ``GENAI_AUDIT_CPU_MODEL``
+    when a batch parent has already probed this machine, instead of probing again in every
+    child. codecarbon reads only ``brand_raw`` from py-cpuinfo, so that is all we hand it;
+    the TDP lookup and everything after it are codecarbon's own."""
+    model = os.environ.get(CPU_MODEL_ENV, "").strip()
+    if not model:
+        yield
+        return
+    import cpuinfo
+
+    original = cpuinfo.get_cpu_info
+    cpuinfo.get_cpu_info = lambda: {"brand_raw": model}
+    try:
+        yield
+    finally:
+        cpuinfo.get_cpu_info = original
 
 
 @contextmanager
@@ -33,7 +65,8 @@ def measured(country_iso_code: str = "GBR"):
     tracker_ = None
     try:
         tracker_ = tracker(country_iso_code)
-        tracker_.start()
+        with known_cpu_model():
+            tracker_.start()
     except Exception as exc:  # noqa: BLE001 - measurement is best effort, never fatal
         record["error"] = f"tracker unavailable: {exc}"
         tracker_ = None

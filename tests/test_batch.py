@@ -1,11 +1,13 @@
 """`audit batch`: isolation, summary, resume. Real child processes and kernels."""
 import csv
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from audit import footprint
 from audit.batch import output_names, run_batch
 from audit.cli import app
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
@@ -46,6 +48,9 @@ def test_one_bad_client_never_stops_the_others(tmp_path, monkeypatch):
     assert (out / "good-a" / "report.html").exists() and (out / "good-b" / "results.json").exists()
     assert (out / "raises.failed" / "notebooks" / "02_scope_mapping.ipynb").exists()
     assert float(rows["good-a"]["seconds"]) > 0
+    # The parent probed the CPU once and handed the model to every child's footprint tracker.
+    manifest = json.loads((out / "good-a" / "manifest.json").read_text())
+    assert manifest["footprint"]["cpu_model"] == footprint.cpu_model() and "error" not in manifest["footprint"]
 
 
 def test_hang_is_killed_at_the_timeout_and_resume_reruns_only_failures(tmp_path, monkeypatch):

@@ -1,0 +1,35 @@
+"""The audit's own footprint: codecarbon's offline tracker, and the CPU model a batch shares."""
+import cpuinfo
+
+from audit import footprint
+from audit.batch import _shared_probes
+
+
+def test_measured_records_energy_and_the_cpu(monkeypatch):
+    monkeypatch.delenv(footprint.CPU_MODEL_ENV, raising=False)
+    with footprint.measured("GBR") as record:
+        sum(i * i for i in range(200_000))
+    assert record["method"] == "codecarbon OfflineEmissionsTracker" and "error" not in record
+    assert record["energy_kwh"] >= 0 and record["kgco2e"] >= 0 and record["duration_s"] > 0
+    assert record["cpu_model"] == footprint.cpu_model()
+
+
+def test_a_known_cpu_model_replaces_the_probe_only_while_the_tracker_starts(monkeypatch):
+    def probe():
+        raise AssertionError("py-cpuinfo probed although the batch parent gave the model")
+
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", probe)
+    monkeypatch.setenv(footprint.CPU_MODEL_ENV, "Example CPU 1234")
+    with footprint.known_cpu_model():
+        assert cpuinfo.get_cpu_info() == {"brand_raw": "Example CPU 1234"}
+    assert cpuinfo.get_cpu_info is probe  # restored
+    monkeypatch.delenv(footprint.CPU_MODEL_ENV)
+    with footprint.known_cpu_model():  # no model given: codecarbon probes as usual
+        assert cpuinfo.get_cpu_info is probe
+
+
+def test_batch_parent_probes_once_for_its_children(monkeypatch):
+    monkeypatch.delenv(footprint.CPU_MODEL_ENV, raising=False)
+    assert _shared_probes() == {footprint.CPU_MODEL_ENV: footprint.cpu_model()}
+    monkeypatch.setenv(footprint.CPU_MODEL_ENV, "set by the consultant")
+    assert _shared_probes() == {}  # the environment already carries it to the children
