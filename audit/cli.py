@@ -74,8 +74,9 @@ def run(
 
     Example:  audit run data/sample_engagement --out reports/sample
     """
-    from audit.runner import run_engagement
+    from audit.runner import run_engagement, skip_slow_optional_imports
 
+    skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
                              start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
     t = summary["totals"]

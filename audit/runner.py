@@ -26,6 +26,19 @@ DEFAULT_START_TIMEOUT_S = 120
 DEFAULT_CELL_TIMEOUT_S = 600
 
 
+def skip_slow_optional_imports() -> None:
+    """For processes that only run audits (``audit run``): make jsonschema skip its optional
+    IRI format checker. nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it
+    is installed (JupyterLab's jupyter-events pulls it in); that package builds a Lark grammar
+    at import, about 1 s per process (python-jsonschema/jsonschema#1392, #1521). Notebook
+    schemas use no IRI formats, so validation is unchanged. Not done on import of ``audit``,
+    so a consultant's own kernel keeps every checker it has."""
+    import sys
+
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import now raises ImportError
+
+
 def tool_version() -> str:
     return metadata.version("genai-content-audit")
 

@@ -74,3 +74,23 @@ def test_hostile_folder_name_is_passed_as_data(tmp_path, minimal_notebooks):
     runner.run_engagement(weird, out, pdf=False)
     assert (out / "results.json").exists()
     assert not list(Path.cwd().glob("PWNED")) and not list(tmp_path.rglob("PWNED"))
+
+
+def test_audit_run_skips_the_slow_iri_checker_and_still_validates_notebooks():
+    """`audit run` blocks jsonschema's optional rfc3987_syntax import (~1 s per process);
+    nbformat still validates the pipeline notebooks."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from audit.runner import skip_slow_optional_imports\n"
+        "skip_slow_optional_imports()\n"
+        "import nbformat\n"
+        "from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS\n"
+        "for name in PIPELINE_NOTEBOOKS:\n"
+        "    nbformat.validate(nbformat.read(str(NOTEBOOKS_DIR / name), as_version=4))\n"
+        "assert sys.modules['rfc3987_syntax'] is None\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
