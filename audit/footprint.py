@@ -79,6 +79,8 @@ def measured(country_iso_code: str = "GBR"):
                 kg = tracker_.stop()
                 data = tracker_.final_emissions_data
                 record.update({"kgco2e": float(kg or 0.0), "energy_kwh": float(data.energy_consumed),
-                               "cpu_model": data.cpu_model, "intensity_basis": "codecarbon country table"})
+                               "cpu_energy_kwh": float(data.cpu_energy), "ram_energy_kwh": float(data.ram_energy),
+                               "cpu_model": data.cpu_model, "tracking_mode": data.tracking_mode,
+                               "intensity_basis": f"codecarbon's offline country table ({country_iso_code})"})
             except Exception as exc:  # noqa: BLE001
                 record["error"] = f"tracker failed: {exc}"

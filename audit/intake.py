@@ -6,6 +6,8 @@ so a consultant can fix a client's spreadsheet in one pass.
 """
 from __future__ import annotations
 
+import json
+
 import hashlib
 import math
 import re
@@ -67,6 +69,35 @@ def suggest(value: str, choices, limit: int = 3) -> str | None:
         return None
     hits = fuzz_process.extract(str(value), sorted(choices), limit=limit, score_cutoff=60)
     return f"did you mean {', '.join(repr(h[0]) for h in hits)}?" if hits else None
+
+
+@lru_cache(maxsize=1)
+def region_aliases() -> dict[str, str]:
+    """Country names and common abbreviations (upper case) -> ISO 3166 alpha-3: codecarbon's
+    country names plus data/region_aliases.csv. Used for hints only; a region is never
+    rewritten silently, because the consultant must see which grid the client's text maps to."""
+    from importlib import resources
+
+    mix = json.loads((resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json")
+                     .read_text(encoding="utf-8"))
+    names = {str(v.get("country_name", "")).upper(): iso for iso, v in mix.items() if v.get("country_name")}
+    extra = pd.read_csv(DATA_DIR / "region_aliases.csv", keep_default_na=False)
+    names.update({a.upper(): iso for a, iso in zip(extra["alias"], extra["iso3"])})
+    return names
+
+
+def suggest_region(value: str, countries) -> str | None:
+    """'did you mean' for a region: a country name or abbreviation first ('UK' -> 'GBR'),
+    then the nearest codes."""
+    names = region_aliases()
+    text = str(value).strip().upper()
+    iso = names.get(text)
+    if iso is None and len(text) > 3:  # a misspelt country name: 'Frnace'
+        hit = fuzz_process.extractOne(text, list(names), score_cutoff=80)
+        iso = names[hit[0]] if hit else None
+    if iso and iso in countries:
+        return f"did you mean '{iso}'? Regions are ISO 3166 alpha-3 codes"
+    return suggest(value, countries)
 
 
 @lru_cache(maxsize=1)
@@ -327,7 +358,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
         lambda i: suggest(df.at[i, "region"].lower(), regions) or "use provider:region, e.g. aws:eu-west-2")
     bad(~blank_r & ~is_cloud & ~df["region"].isin(countries), "region",
         lambda i: f"unknown region '{df.at[i, 'region']}'",
-        lambda i: suggest(df.at[i, "region"], countries) or "use an ISO 3166 alpha-3 code such as GBR")
+        lambda i: suggest_region(df.at[i, "region"], countries) or "use an ISO 3166 alpha-3 code such as GBR")
     df["region"] = df["region"].where(~is_cloud, cloud_key)
     df["country"] = np.where(is_cloud, cloud_key.map(regions).fillna(""), df["region"])
 

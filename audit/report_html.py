@@ -380,11 +380,22 @@ def _action_plan(results: "AuditResults") -> list[dict]:
     return feasibility.action_plan(results)
 
 
+#: Run-manifest keys as a reader should see them; other keys are shown with spaces for underscores.
+MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
+                   "engagement_dir_name": "Engagement folder"}
+MANIFEST_SHOWN_ABOVE = ("factor_set", "generated_at")  # rows of their own at the top of the table
+
+
+def _manifest_rows(manifest: dict) -> list[tuple[str, str]]:
+    return _flatten({k: v for k, v in manifest.items() if k not in MANIFEST_SHOWN_ABOVE})
+
+
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(d, dict):
         for k, v in d.items():
-            out += _flatten(v, f"{prefix}{k}" if not prefix else f"{prefix} › {k}")
+            label = MANIFEST_LABELS.get(k, str(k).replace("_", " ")) if not prefix else str(k)
+            out += _flatten(v, label if not prefix else f"{prefix} › {label}")
     elif isinstance(d, (list, tuple)):
         if all(not isinstance(v, (dict, list, tuple)) for v in d):
             out.append((prefix, ", ".join(str(v) for v in d)))
@@ -481,7 +492,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "factors": factor_rows(results, anchors),
         "fl": anchors.links,
         "footprint": results.footprint,
-        "manifest": _flatten(results.manifest) if results.manifest else [],
+        "manifest": _manifest_rows(results.manifest) if results.manifest else [],
         "warnings": list(results.warnings or []),
         "charts": chart_set(results),
         "n_activities": int((lines["derived_from"] == "").sum()),

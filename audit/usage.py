@@ -232,7 +232,7 @@ class Resolver:
         if raw in self._region_error:
             return None
         from audit.factors import cloud_regions
-        from audit.intake import known_countries, suggest
+        from audit.intake import known_countries, suggest, suggest_region
 
         if ":" in raw:
             key = raw.lower()
@@ -244,7 +244,7 @@ class Resolver:
         else:
             key = country = raw.upper()
             if key not in known_countries():
-                self._region_error[raw] = (f"unknown region '{raw}'", suggest(key, known_countries())
+                self._region_error[raw] = (f"unknown region '{raw}'", suggest_region(raw, known_countries())
                                            or "use an ISO 3166 alpha-3 code such as GBR")
                 return None
         if key in self._region_index:

@@ -326,3 +326,26 @@ def test_report_without_feasibility_extras(results, tmp_path):
     assert "The engagement has no LLM workloads to compare" in text
     assert "No candidate models to compare" in text
     assert 'id="precision-per-watt"' in text  # recomputed from the lines
+
+
+def test_own_footprint_and_manifest_read_as_prose(results, tmp_path):
+    """The footprint says how it was measured (method, CPU, intensity basis) or why it was not;
+    manifest keys are labelled, not raw."""
+    r = copy.copy(results)
+    r.footprint = {"method": "codecarbon OfflineEmissionsTracker", "tracking_mode": "process",
+                   "cpu_model": "Example CPU 1234", "intensity_basis": "codecarbon's offline country table (GBR)",
+                   "energy_kwh": 0.002, "cpu_energy_kwh": 0.0015, "ram_energy_kwh": 0.0005, "kgco2e": 0.0004,
+                   "duration_s": 12.0, "country": "GBR", "codecarbon_version": "3.3.2"}
+    r.manifest = {"input_files_sha256": {"activities.csv": "ab" * 32}, "tool_version": "9.9",
+                  "factor_set": "x", "generated_at": "2026-01-01T00:00:00+00:00"}
+    path = tmp_path / "r.html"
+    report_html.write_html(r, path)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8")))
+    for expected in ("Example CPU 1234", "tracking mode: process", "offline country table (GBR)",
+                     "SHA-256 of input › activities.csv", "Tool version 9.9"):
+        assert expected in text, expected
+    assert "input_files_sha256" not in text and "tool_version" not in text
+    r.footprint = {"method": "codecarbon OfflineEmissionsTracker", "error": "tracker unavailable: no CPU",
+                   "duration_s": 3.0, "country": "GBR", "codecarbon_version": "3.3.2"}
+    report_html.write_html(r, path)
+    assert "The tracker did not measure this run: tracker unavailable: no CPU" in path.read_text(encoding="utf-8")
