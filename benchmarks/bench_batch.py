@@ -8,8 +8,8 @@ pipeline notebooks in notebooks/ in order, with the same parameters `audit run` 
 (papermill imported once; a new kernel per notebook, as papermill does). Notebooks only:
 no report.xlsx/report.html, no results.json, no atomic promotion.
 Candidate: `run_batch(dirs, out, jobs=2, extra_args=["--no-pdf"])`: one `python -m audit run`
-child process per engagement (interpreter + imports, three kernels, then the Excel and HTML
-reports), two at a time, starts staggered by 1 s.
+child process per engagement (interpreter + imports, one kernel for the three notebooks, then
+the Excel and HTML reports and the footprint), two at a time, starts staggered by 1 s.
 Target: candidate wall time <= 0.6 x baseline. The candidate does MORE work per engagement
 than the baseline (reports, a fresh interpreter and imports); the printout breaks that down.
 """
