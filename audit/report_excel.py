@@ -352,6 +352,11 @@ class _Book:
         ws.oddFooter.left.text = "&A"
         ws.oddFooter.right.text = "Page &P of &N"
 
+    def empty_sheet(self, ws, why: str) -> None:
+        """A sheet with nothing to show: say why under the title, and finish it."""
+        self.none_note(ws, HEADER_ROW, why)
+        self.finish_sheet(ws)
+
     def none_note(self, ws, row: int, text: str, col: int = 1) -> None:
         c = ws.cell(row=row, column=col)
         _text(c, text)
@@ -828,8 +833,7 @@ def _forecast_sheet(b: _Book, lay: _Layout) -> None:
                   f"Avoided = BAU − plan. Carbon price {b.eng.carbon_price_per_tonne:g} {cur}/tCO2e.")
     fc = list(b.r.forecast or [])
     if not fc:
-        b.none_note(ws, HEADER_ROW, "No forecast in these results (feasibility step not run).")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No forecast in these results (feasibility step not run).")
         return
     extra = [k for k in dict.fromkeys(k for d in fc for k in d) if k not in ("year", "bau_kgco2e", "plan_kgco2e")]
     cols = [_Col("Year", "plain", 8), _Col("BAU kgCO2e", "kg", 14), _Col("Plan kgCO2e", "kg", 14),
@@ -872,8 +876,7 @@ def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
                   f"Costs in {cur}.")
     iv = list(b.r.interventions or [])
     if not iv:
-        b.none_note(ws, HEADER_ROW, "No interventions in these results (feasibility step not run).")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No interventions in these results (feasibility step not run).")
         return
 
     def cost_key(d):
@@ -992,8 +995,7 @@ def _sensitivity_sheet(b: _Book, lay: _Layout) -> None:
         rows = feasibility.sensitivity(b.r.interventions or [], _extras(b, "forecast_settings")
                                        or feasibility.settings(b.eng), b.eng, b.total_kg)
     if not rows:
-        b.none_note(ws, HEADER_ROW, "No priced interventions to test in these results.")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No priced interventions to test in these results.")
         return
     cols = [_Col("ID", "text", 24), _Col("Input", "text", 28), _Col("Unit", "text", 12), _Col("Input low", "precise", 11),
             _Col("Input high", "precise", 11), _Col(f"Base cost {cur}/tCO2e", "money", 12),
@@ -1020,8 +1022,7 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
                   "(data/forecast_defaults.yaml › customisation).")
     rows = _extras(b, "customisation")
     if not rows:
-        b.none_note(ws, HEADER_ROW, "No LLM workloads to compare in these results.")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No LLM workloads to compare in these results.")
         return
     cols = [_Col("Workload", "text", 11), _Col("Option", "text", 14), _Col("Name", "wrap", 32),
             _Col("Model served", "text", 22), _Col("Input tokens", "int", 9), _Col("Output tokens", "int", 9),
@@ -1070,8 +1071,7 @@ def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
                   f"audit's llm_api method ({_num(task.get('input_tokens')) or 0:,.0f} input and "
                   f"{_num(task.get('output_tokens')) or 0:,.0f} output tokens).")
     if not rows:
-        b.none_note(ws, HEADER_ROW, "No candidate models in these results.")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No candidate models in these results.")
         return
     facs = list(scorecard.factors())
     labels = scorecard.factor_labels()
@@ -1109,8 +1109,7 @@ def _precision_sheet(b: _Book, lay: _Layout) -> None:
     if rows is None:
         rows = feasibility.precision_per_watt(b.lines)
     if not rows:
-        b.none_note(ws, HEADER_ROW, "No generative-AI activities in these results.")
-        b.finish_sheet(ws)
+        b.empty_sheet(ws, "No generative-AI activities in these results.")
         return
     cols = [_Col("Stage", "text", 18), _Col("Generated", "int", 12), _Col("Kept", "int", 12),
             _Col("kgCO2e", "kg3", 12), _Col("gCO2e per kept asset", "precise", 13),

@@ -245,9 +245,14 @@ def test_missing_columns_and_problem_cap(tmp_path):
 
 # --- command line --------------------------------------------------------------------------------
 
-def test_cli_json_shape_and_activities(tmp_path, log):
+def _parquet_log(tmp_path, log, n):
     pq = tmp_path / "log.parquet"
-    log.head(2_000).to_parquet(pq)
+    log.head(n).to_parquet(pq)
+    return pq
+
+
+def test_cli_json_shape_and_activities(tmp_path, log):
+    pq = _parquet_log(tmp_path, log, 2_000)
     acts = tmp_path / "acts.csv"
     out = CliRunner().invoke(app, ["estimate-usage", str(pq), "--format", "json", "--activities", str(acts)])
     assert out.exit_code == 0, out.output
@@ -261,8 +266,7 @@ def test_cli_json_shape_and_activities(tmp_path, log):
 
 
 def test_cli_per_request_parquet(tmp_path, log):
-    pq = tmp_path / "log.parquet"
-    log.head(3_000).to_parquet(pq)
+    pq = _parquet_log(tmp_path, log, 3_000)
     rows = tmp_path / "rows.parquet"
     out = CliRunner().invoke(app, ["estimate-usage", str(pq), "--chunk-rows", "1000", "--per-request", str(rows)])
     assert out.exit_code == 0, out.output
