@@ -241,7 +241,12 @@ def _grid(ctx: EstimateContext, region: pd.Series, country: pd.Series) -> tuple[
     fs = reg.factor_set
     desnz_uk = reg.find(kind="electricity", region="GBR", part="direct")
     values, ids = [], []
+    seen: dict[tuple[str, str], tuple[float, str]] = {}  # one lookup per distinct region
     for r, c in zip(region, country):
+        if (r, c) in seen:
+            v, fid = seen[(r, c)]
+            values.append(v), ids.append(fid)
+            continue
         fid = None
         for source in fs.grid_priority:
             if source == "desnz" and c == "GBR" and len(desnz_uk):
@@ -255,8 +260,9 @@ def _grid(ctx: EstimateContext, region: pd.Series, country: pd.Series) -> tuple[
         if fid is None:
             raise FactorError(f"no grid intensity for region '{r or c}'")
         v = reg.value(fid)
-        values.append(v * 1000.0 if reg.row(fid)["unit"].startswith("kgCO2e") else v)
-        ids.append(fid)
+        v = v * 1000.0 if reg.row(fid)["unit"].startswith("kgCO2e") else v
+        seen[(r, c)] = (v, fid)
+        values.append(v), ids.append(fid)
     return np.asarray(values, dtype=float), ids
 
 

@@ -196,6 +196,7 @@ class FactorRegister:
         self._value = self.table["value"].astype(float).to_dict()
         self._columns = {c: self.table[c].fillna("").astype(str).to_numpy() for c in ("kind", "mode", "region", "part")}
         self._find_cache: dict[tuple, pd.DataFrame] = {}
+        self._bounds_cache: dict[str, tuple[float, float, float]] = {}
 
     def __contains__(self, factor_id: str) -> bool:
         return factor_id in self._value
@@ -210,12 +211,17 @@ class FactorRegister:
         return self.table.loc[factor_id]
 
     def bounds(self, factor_id: str) -> tuple[float, float, float]:
-        """(low, central, high); low/high equal central when no range is published."""
-        r = self.table.loc[factor_id]
-        v = float(r["value"])
-        lo = float(r["value_low"]) if pd.notna(r["value_low"]) else v
-        hi = float(r["value_high"]) if pd.notna(r["value_high"]) else v
-        return lo, v, hi
+        """(low, central, high); low/high equal central when no range is published.
+        Memoised: estimators ask once per activity row, and a usage log's activities
+        table has thousands of rows over a handful of factors."""
+        hit = self._bounds_cache.get(factor_id)
+        if hit is None:
+            r = self.table.loc[factor_id]
+            v = float(r["value"])
+            lo = float(r["value_low"]) if pd.notna(r["value_low"]) else v
+            hi = float(r["value_high"]) if pd.notna(r["value_high"]) else v
+            hit = self._bounds_cache[factor_id] = (lo, v, hi)
+        return hit
 
     def has_published_range(self, factor_id: str) -> bool:
         r = self.table.loc[factor_id]

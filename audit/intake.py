@@ -415,11 +415,12 @@ def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: st
 def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> None:
     from audit.estimate import resolve_llm_model, valid_modes, video_models  # estimator owns the vocabulary
 
-    for i in df.index:
-        kind = df.at[i, "kind"]
+    # Plain dicts: a usage log's activities table has thousands of rows, and df.at is slow.
+    for i, rec in zip(df.index, df.to_dict("records")):
+        kind = rec["kind"]
         r = int(rows[i])
         modes = valid_modes(kind)
-        mode = df.at[i, "mode"]
+        mode = rec["mode"]
         is_measured = measured_factor_id(mode) is not None
         if modes is not None and mode and mode not in modes and not is_measured:
             problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
@@ -435,34 +436,34 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
             _accepted_fraction_warning(df, i, r, file, warnings)
             continue  # the measured factor replaces the model: no model, tokens or hardware needed
         _embodied_warning(df, i, r, file, warnings, engagement)
-        has_power = not math.isnan(df.at[i, "power_w"])
-        if kind in ("llm_api", "image_generation") and has_power and math.isnan(df.at[i, "latency_s"]):
+        has_power = not math.isnan(rec["power_w"])
+        if kind in ("llm_api", "image_generation") and has_power and math.isnan(rec["latency_s"]):
             problems.append(Problem(file, f"{kind} with power_w also needs latency_s (seconds per "
                                     f"{'request' if kind == 'llm_api' else 'image'}) to turn power into energy",
                                     row=r, column="latency_s", sheet=sheet))
         if kind == "llm_api":
-            if math.isnan(df.at[i, "output_tokens"]):
+            if math.isnan(rec["output_tokens"]):
                 problems.append(Problem(file, "llm_api needs output_tokens (per request)", row=r,
                                         column="output_tokens", sheet=sheet))
-            model = df.at[i, "model"]
+            model = rec["model"]
             if not model and not has_power:
                 problems.append(Problem(file, "llm_api needs a model (e.g. gpt-4o-mini, or a size such as 8B)",
                                         row=r, column="model", sheet=sheet))
             elif model and not PARAM_COUNT.match(model) and not has_power:
-                found, hint = resolve_llm_model(df.at[i, "provider"], model)
+                found, hint = resolve_llm_model(rec["provider"], model)
                 if found is None:
                     problems.append(Problem(file, f"unknown model '{model}'"
-                                            + (f" for provider '{df.at[i, 'provider']}'" if df.at[i, "provider"] else ""),
+                                            + (f" for provider '{df.at[i, 'provider']}'" if rec["provider"] else ""),
                                             row=r, column="model", sheet=sheet, hint=hint))
         elif kind == "video_generation":
-            model = df.at[i, "model"]
-            if model and model not in video_models() and math.isnan(df.at[i, "power_w"]):
+            model = rec["model"]
+            if model and model not in video_models() and math.isnan(rec["power_w"]):
                 problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model", sheet=sheet,
                                         hint=suggest(model, video_models())))
         elif kind == "gpu_compute":
             from audit.estimate import hardware_ids
-            hw = df.at[i, "hardware"].lower()
-            if math.isnan(df.at[i, "power_w"]):
+            hw = rec["hardware"].lower()
+            if math.isnan(rec["power_w"]):
                 if not hw:
                     problems.append(Problem(file, "gpu_compute needs power_w or a hardware model", row=r,
                                             column="hardware", sheet=sheet, hint=suggest("a100", hardware_ids())))

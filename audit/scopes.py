@@ -31,9 +31,14 @@ def kinds_table() -> pd.DataFrame:
     return pd.read_csv(KINDS_FILE, keep_default_na=False).set_index("kind")
 
 
+@lru_cache(maxsize=1)
+def _ownership_by_kind() -> dict[str, tuple[str, ...]]:
+    return {str(k): tuple(g) for k, g in scope_rules().groupby("kind", sort=False)["ownership"]}
+
+
 def allowed_ownership(kind: str) -> list[str]:
-    r = scope_rules()
-    return r.loc[r["kind"] == kind, "ownership"].tolist()
+    """Ownerships scope_rules.csv has a rule for, in file order (asked once per activity row)."""
+    return list(_ownership_by_kind().get(kind, ()))
 
 
 def map_scopes(activities: pd.DataFrame) -> pd.DataFrame:
