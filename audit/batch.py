@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.csvsafe import neutralise_cell, restore_cell
 from audit.paths import ENGAGEMENT_FILE, safe_child
 
 SUMMARY_FILE = "batch_summary.csv"
@@ -77,7 +78,8 @@ def read_summary(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     with path.open(newline="", encoding="utf-8") as f:
-        return {row["engagement"]: row for row in csv.DictReader(f)}
+        rows = [{k: restore_cell(v or "") for k, v in row.items()} for row in csv.DictReader(f)]
+        return {row["engagement"]: row for row in rows}
 
 
 def write_summary(path: Path, outcomes: list[Outcome]) -> None:
@@ -86,7 +88,7 @@ def write_summary(path: Path, outcomes: list[Outcome]) -> None:
         w = csv.writer(f)
         w.writerow(SUMMARY_COLUMNS)
         for o in outcomes:
-            w.writerow([o.engagement, o.status, f"{o.seconds:.2f}", o.error])
+            w.writerow([neutralise_cell(o.engagement), o.status, f"{o.seconds:.2f}", neutralise_cell(o.error)])
     os.replace(tmp, path)
 
 

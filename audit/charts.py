@@ -407,6 +407,36 @@ def macc(results: "AuditResults") -> Figure:
     return fig
 
 
+def usage_by_hour(usage) -> Figure:
+    """A usage log's emissions by UTC hour of day: bars at the annual grid factor (the
+    inventory's basis) and, where an hourly profile exists (GBR/FRA/DEU), the hour-aware
+    figure for the same requests as points, a sensitivity kept apart from the inventory."""
+    g = usage.groups
+    if g.empty:
+        return _empty("API usage by hour of day", "No requests in the usage logs.", "Hour of day (UTC)", "kgCO2e")
+    hours = np.arange(24)
+    annual = g.groupby("hour")["kgco2e"].sum().reindex(hours, fill_value=0.0).to_numpy()
+    covered = g[g["kgco2e_hourly"].notna()]
+    fig = new_figure(3.4)
+    ax = fig.add_subplot()
+    style_axes(ax)
+    ax.bar(hours, annual, color=OKABE_ITO["sky_blue"], edgecolor=EDGE, linewidth=0.4,
+           label="Annual grid factor (inventory basis)")
+    if len(covered):
+        same = covered.groupby("hour")["kgco2e"].sum().reindex(hours)
+        hourly = covered.groupby("hour")["kgco2e_hourly"].sum().reindex(hours)
+        ax.plot(hours, hourly.to_numpy(), "o-", color=OKABE_ITO["vermillion"], markersize=3.5, linewidth=1,
+                label=f"Hour-aware, {', '.join(sorted(set(covered['country'])))} requests (sensitivity)")
+        ax.plot(hours, same.to_numpy(), ":", color=EDGE, linewidth=1, label="Annual factor, same requests")
+    ax.set_xticks(hours[::3])
+    ax.set_xlim(-0.7, 23.7)
+    ax.set_xlabel("Hour of day (UTC)", fontsize=LABEL_SIZE)
+    ax.set_ylabel("kgCO2e", fontsize=LABEL_SIZE)
+    fig.legend(fontsize=SMALL_SIZE, frameon=False, loc="outside lower center", ncol=3)
+    _title(ax, "API usage by hour of day")
+    return fig
+
+
 def _num(v: Any, default: float = 0.0) -> float:
     try:
         f = float(v)

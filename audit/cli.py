@@ -133,7 +133,8 @@ def batch(
 @app.command()
 @_guard
 def estimate(
-    activities: Annotated[Path, typer.Argument(help="activities.csv to estimate.")],
+    activities: Annotated[Path, typer.Argument(help="activities.csv to estimate, or an engagement folder "
+                                                     "(its engagement.yaml, activities and usage logs).")],
     engagement: Annotated[Optional[Path], typer.Option(help="engagement.yaml for settings (default: GBR, no market instruments).")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="json (results.json shape) or table.")] = Format.table,
     debug: DebugOpt = False,
@@ -141,13 +142,20 @@ def estimate(
     """Estimate emissions for an activity table without notebooks or reports.
 
     Example:  audit estimate activities.csv --engagement engagement.yaml --format json
+
+    Or give an engagement folder (its usage logs included):  audit estimate data/sample_engagement
     """
     from audit.estimate import estimate as run_estimate
-    from audit.intake import load_activities_file, read_engagement_yaml
+    from audit.intake import load_activities_file, load_engagement, read_engagement_yaml
     from audit.results import from_estimate
 
-    eng = read_engagement_yaml(engagement) if engagement else None
-    loaded = load_activities_file(activities, eng)
+    if activities.is_dir():
+        if engagement is not None:
+            raise InputError("give an engagement folder, or an activities file with --engagement, not both")
+        loaded = load_engagement(activities)
+    else:
+        eng = read_engagement_yaml(engagement) if engagement else None
+        loaded = load_activities_file(activities, eng)
     results = from_estimate(run_estimate(loaded), loaded.warnings)
     for w in loaded.warnings:
         typer.echo(f"warning: {w}", err=True)

@@ -181,6 +181,9 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     name = str(path)
     if not path.exists():
         raise ValidationError([Problem(name, "file not found")])
+    if path.is_dir():
+        raise ValidationError([Problem(name, "is a folder, not a CSV file",
+                                       hint="give its activities.csv, or use a command that takes an engagement folder")])
     raw = path.read_bytes()
     if not raw.strip():
         raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
@@ -530,16 +533,54 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     problems += attach_measured_factors(df, folder, file, sheet) if not problems else []
     if problems:
         raise ValidationError(problems)
+    usage_df, usage_hashes, usage_warnings = _usage_log_activities(folder, engagement, yaml_path)
+    if usage_df is not None:
+        clash = sorted(set(df["activity_id"]) & set(usage_df["activity_id"]))
+        if clash:
+            raise ValidationError([Problem(file, f"activity id '{clash[0]}' is also given to a usage-log activity",
+                                           column="activity_id", hint="ids USG-… are reserved for usage logs")])
+        df = pd.concat([df, usage_df], ignore_index=True)
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
     warnings = [w.replace(file, display, 1) for w in warnings]
     if both_note:
         warnings.insert(0, both_note)
-    hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)}
+    warnings += usage_warnings
+    hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)} | usage_hashes
     if (folder / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
         hashes[MEASURED_FILE] = _sha256(folder / MEASURED_FILE)
     return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
+
+
+def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path):
+    """engagement.yaml › usage_logs as validated llm_api activities (stage × model × region ×
+    month, ids USG-…), their files' hashes and a note; (None, {}, []) when it lists none.
+    Problems in a log are located in the log (file, row, column) by ``audit.usage``."""
+    if not engagement.usage_logs:
+        return None, {}, []
+    from audit.usage import engagement_log_files, engagement_usage
+
+    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
+    acts = result.to_activities(prefix="USG")
+    # As strings, the way a CSV arrives (repr of a float round-trips exactly).
+    raw = pd.DataFrame({c: ["" if (isinstance(v, float) and math.isnan(v)) else str(v) for v in acts[c]]
+                        for c in acts.columns})
+    raw.index = pd.RangeIndex(2, len(raw) + 2)
+    file = f"{yaml_path} › usage_logs (generated activities)"
+    df, problems = normalise_headers(raw, file, None)
+    if not problems:
+        df, problems, _ = validate_activities(df, engagement, file)
+    if problems:
+        raise ValidationError(problems)
+    root = folder.resolve()
+    files = engagement_log_files(folder, engagement.usage_logs)
+    hashes = {f.resolve().relative_to(root).as_posix(): _sha256(f) for f in files}
+    t = result.totals
+    note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
+            f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "
+            "by stage × model × region × month; the hour-by-hour view is in notebook 01")
+    return df, hashes, [note]
 
 
 def load_activities_file(path: str | Path, engagement: Engagement | None = None) -> LoadedEngagement:

@@ -5,6 +5,8 @@ silently ignored setting.
 """
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from enum import Enum
 from typing import Annotated
 
@@ -144,9 +146,24 @@ class Engagement(_Strict):
     scope3_exclusions: list[Scope3Exclusion] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     stages: list[str] = Field(default_factory=list, description="Stage order for the process map")
+    usage_logs: list[str] = Field(
+        default_factory=list,
+        description="LLM API usage logs (CSV or Parquet files, folders or globs, relative to the engagement "
+                    "folder), estimated request by request and added as llm_api activities by stage × model × "
+                    "region × month (ids USG-…); see audit estimate-usage")
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     interventions: list[Intervention] = Field(
         default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
+
+    @field_validator("usage_logs")
+    @classmethod
+    def _inside_the_folder(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            path = PurePath(entry.replace("\\", "/"))
+            if not entry.strip() or path.is_absolute() or ".." in path.parts or entry.strip().startswith("~"):
+                raise ValueError(f"'{entry}': usage logs are given relative to the engagement folder, "
+                                 "inside it (e.g. usage/*.parquet)")
+        return v
 
     @field_validator("currency", "default_region", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ Each notebook runs one step and hands its output to the next through ``WORK/step
 notebook           step                            writes
 =================  ==============================  =================================
 01_discovery       ``discover(engagement_dir)``    (validation only; nothing persisted)
-02_scope_mapping   ``map_and_estimate(...)``       ``steps/estimate/`` (parquet + json)
+                   ``usage_logs(engagement_dir)``  (the usage logs, estimated; cached)
+02_scope_mapping   ``map_and_estimate(...)``       ``steps/estimate/`` (parquet + json),
+                                                   ``usage_by_hour.csv`` (with usage logs)
 03_feasibility     ``assess_feasibility(...)``     ``steps/results.json``
 =================  ==============================  =================================
 
@@ -34,12 +36,33 @@ def discover(engagement_dir: str | Path) -> LoadedEngagement:
     return load_engagement(engagement_dir)
 
 
+def usage_logs(engagement_dir: str | Path):
+    """The engagement's API usage logs (engagement.yaml › usage_logs), estimated request by
+    request: an ``audit.usage.UsageResult`` (by model, stage, month, UTC hour; per-request
+    figures on demand), or None when it lists none. Computed once per process."""
+    from audit.intake import read_engagement_yaml
+    from audit.paths import ENGAGEMENT_FILE
+    from audit.usage import engagement_usage
+
+    eng = read_engagement_yaml(Path(engagement_dir) / ENGAGEMENT_FILE)
+    return engagement_usage(engagement_dir, eng.usage_logs, eng.default_region)
+
+
+USAGE_BY_HOUR_FILE = "usage_by_hour.csv"
+
+
 def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = None) -> Estimate:
-    """Step 2: scope mapping and estimation; saved under ``work_dir/steps/estimate``."""
+    """Step 2: scope mapping and estimation; saved under ``work_dir/steps/estimate``. With
+    usage logs, their sums by stage × model × region × month × UTC hour (kWh, kgCO2e with
+    low/high, and the hour-aware figure apart) go to ``work_dir/usage_by_hour.csv``."""
     loaded = load_engagement(engagement_dir)
     est = estimate(loaded)
     if work_dir is not None:
         save_estimate(est, Path(work_dir) / STEPS_DIR / "estimate", loaded)
+        usage = usage_logs(engagement_dir) if loaded.engagement.usage_logs else None
+        if usage is not None:
+            from audit.csvsafe import neutralise_frame
+            neutralise_frame(usage.groups).to_csv(Path(work_dir) / USAGE_BY_HOUR_FILE, index=False)
     return est
 
 

@@ -1205,6 +1205,38 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     return result
 
 
+# --- usage logs of an engagement ------------------------------------------------------------------
+
+_ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
+
+
+def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
+    """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
+    root = Path(folder).resolve()
+    files = log_files([str(root / entry) for entry in usage_logs])
+    for f in files:
+        if not f.resolve().is_relative_to(root):
+            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
+                                           "the engagement folder (a link?)", column="usage_logs",
+                                           hint="copy the log into the engagement folder")])
+    return files
+
+
+def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
+    """An engagement's usage logs estimated (None when it lists none). Kept for the process
+    while the files are unchanged (same paths, sizes and modification times): the three
+    pipeline notebooks run on one kernel and each loads the engagement."""
+    if not usage_logs:
+        return None
+    files = engagement_log_files(folder, usage_logs)
+    key = (tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files), default_region)
+    if key not in _ENGAGEMENT_CACHE:
+        result = estimate_usage(files, default_region=default_region, progress=False)
+        _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
+        _ENGAGEMENT_CACHE[key] = result
+    return _ENGAGEMENT_CACHE[key]
+
+
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:
     """The per-request figures of an in-memory chunk of a usage log (raises on problems)."""
     problems = _Problems()

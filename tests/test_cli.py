@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from audit.cli import app
 from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
-from tests.helpers import SAMPLE_ACTIVITY_COUNT, activity, copy_sample, write_engagement
+from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_CSV_ACTIVITIES, activity, copy_sample, write_engagement
 
 CORE_COMMANDS = {"run", "batch", "estimate", "validate", "new"}
 COMMANDS = sorted(typer.main.get_command(app).commands)  # every registered command, present and future
@@ -47,7 +47,8 @@ def test_estimate_json_has_the_results_shape(json_output):
                                   "scope2_location_kgco2e", "scope2_market_kgco2e", "scope3_kgco2e"}
     assert "interventions" not in doc and "forecast" not in doc
     acts = doc["activities"]
-    assert sum(1 for a in acts if a["derived_from"] is None) == SAMPLE_ACTIVITY_COUNT
+    # An activities file with --engagement: the usage logs (folder-level) are not read.
+    assert sum(1 for a in acts if a["derived_from"] is None) == SAMPLE_CSV_ACTIVITIES
     for a in acts:
         assert {"activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low", "kgco2e_high",
                 "factor_ids", "data_quality"} <= set(a)

@@ -9,7 +9,8 @@ from audit.exceptions import InputError, ValidationError
 from audit.intake import load_activities_file, load_engagement, read_engagement_yaml
 from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from tests.helpers import (
-    SAMPLE_ACTIVITY_COUNT, SAMPLE_DIR, activity, find_problem, problems_from, sample_loaded, write_engagement,
+    SAMPLE_ACTIVITY_COUNT, SAMPLE_CSV_ACTIVITIES, SAMPLE_DIR, SAMPLE_INPUT_FILES, activity, find_problem, problems_from,
+    sample_loaded, write_engagement,
 )
 
 LLM = dict(kind="llm_api", unit="request", provider="openai", model="gpt-4o-mini", output_tokens="300")
@@ -22,17 +23,18 @@ def csv_problems(tmp_path, rows, **settings):
 
 # --- the sample ----------------------------------------------------------------------------
 
-def test_sample_validates_with_31_activities_and_row_numbers():
+def test_sample_validates_with_its_activities_usage_log_and_row_numbers():
     loaded = sample_loaded()
     acts = loaded.activities
     assert len(acts) == SAMPLE_ACTIVITY_COUNT
     assert acts["activity_id"].is_unique
     rows = dict(zip(acts["activity_id"], acts["row_number"]))
     assert rows["IDE-01"] == 2 and rows["DEL-05"] == 32  # header is row 1
-    assert set(loaded.input_files) == {ENGAGEMENT_FILE, ACTIVITIES_FILE}
+    assert set(loaded.input_files) == SAMPLE_INPUT_FILES
     assert all(len(h) == 64 for h in loaded.input_files.values())
     # POST-01 (row 19) gives accepted_fraction to a non-generative kind: a warning, not an error.
-    assert loaded.warnings == []  # the sample is clean
+    # The sample is clean: its only note says what its usage log became.
+    assert len(loaded.warnings) == 1 and "12,000 requests in 1 usage log file(s)" in loaded.warnings[0]
 
 
 def test_sample_is_normalised():
@@ -309,7 +311,7 @@ def test_llm_with_power_but_no_latency_is_an_error(tmp_path):
 
 def test_sample_folder_is_untouched():
     # The tests above write only under tmp_path; the shipped sample must still validate as is.
-    assert (SAMPLE_DIR / ACTIVITIES_FILE).read_text(encoding="utf-8").count("\n") == SAMPLE_ACTIVITY_COUNT + 1
+    assert (SAMPLE_DIR / ACTIVITIES_FILE).read_text(encoding="utf-8").count("\n") == SAMPLE_CSV_ACTIVITIES + 1
 
 
 # --- ambiguity is asked about, never guessed ----------------------------------------------

@@ -31,6 +31,7 @@ import pytest
 
 import audit
 from audit.paths import PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import SAMPLE_ACTIVITY_COUNT
 
 pytestmark = pytest.mark.slow
 
@@ -221,7 +222,7 @@ def test_discovery_notebook_runs_on_the_project_kernel(lab, tmp_path):
             "code": "print(engagement_dir, work_dir, len(acts), sep='|')", "silent": False, "store_history": False,
             "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
         out = "".join(m["content"].get("text", "") for m in iopub if m["msg_type"] == "stream")
-        assert out.strip().split("|") == [str(SAMPLE_ENGAGEMENT_DIR.resolve()), str(work_dir), "31"], out
+        assert out.strip().split("|") == [str(SAMPLE_ENGAGEMENT_DIR.resolve()), str(work_dir), str(SAMPLE_ACTIVITY_COUNT)], out
         assert work_dir.is_dir()
     finally:
         if client is not None:

@@ -14,6 +14,7 @@ import audit.intake
 import audit.scopes
 import audit.units
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import SAMPLE_ACTIVITY_COUNT
 
 CACHED_MODULES = (audit.factors, audit.intake, audit.estimate, audit.scopes, audit.units, audit.feasibility)
 
@@ -57,7 +58,7 @@ def test_audit_runs_offline(no_network):
 
     _clear_audit_caches()
     loaded = load_engagement(SAMPLE_ENGAGEMENT_DIR)
-    assert len(loaded.activities) == 31
+    assert len(loaded.activities) == SAMPLE_ACTIVITY_COUNT
     est = estimate(loaded)
     assert est.lines["kgco2e"].gt(0).all()
     assert len(est.factors_used) > 30

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,10 @@ from audit.paths import SAMPLE_ENGAGEMENT_DIR
 from audit.results import compute_totals
 
 FUZZ_EXAMPLES = int(os.environ.get("AUDIT_FUZZ_EXAMPLES", "120"))
-ENGAGEMENT_YAML = (SAMPLE_ENGAGEMENT_DIR / "engagement.yaml").read_text(encoding="utf-8")
+# The sample's settings without its usage log: generated intakes are written to other folders.
+ENGAGEMENT_YAML = yaml.safe_dump({k: v for k, v in yaml.safe_load(
+    (SAMPLE_ENGAGEMENT_DIR / "engagement.yaml").read_text(encoding="utf-8")).items() if k != "usage_logs"},
+    sort_keys=False, allow_unicode=True)
 
 # One valid row per kind: the base every generated valid intake varies.
 VALID_ROWS = [

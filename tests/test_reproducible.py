@@ -35,6 +35,7 @@ from openpyxl.utils import range_boundaries
 
 import audit
 from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import SAMPLE_INPUT_FILES
 from tests.notebook_factory import write_notebooks
 
 REPO = Path(audit.__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def test_run_specific_values_live_only_in_the_run_block(runs):
 
 def sample_hashes() -> dict[str, str]:
     return {name: hashlib.sha256((SAMPLE_ENGAGEMENT_DIR / name).read_bytes()).hexdigest()
-            for name in (ENGAGEMENT_FILE, ACTIVITIES_FILE)}
+            for name in SAMPLE_INPUT_FILES}
 
 
 def test_manifest_json_records_the_run(runs):

@@ -11,7 +11,7 @@ import pytest
 from audit.results import (
     ACTIVITY_JSON_FIELDS, SCHEMA_VERSION, compute_totals, hotspot_table, independent_range, scope_breakdown,
 )
-from tests.helpers import SAMPLE_ACTIVITY_COUNT, sample_results, sample_results_without_feasibility
+from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_INPUT_FILES, sample_results, sample_results_without_feasibility
 
 TOTAL_KEYS = {"kwh", "kgco2e", "kgco2e_low", "kgco2e_high", "scope1_kgco2e", "scope2_location_kgco2e",
               "scope2_market_kgco2e", "scope3_kgco2e"}
@@ -151,5 +151,5 @@ def test_full_audit_serialises_and_round_trips(tmp_path):
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["schema_version"] == 1 and data["interventions"] and data["forecast"]
     assert data["totals"] == pytest.approx(full.totals, rel=1e-12)
-    assert data["manifest"]["input_files_sha256"].keys() == {"engagement.yaml", "activities.csv"}
+    assert data["manifest"]["input_files_sha256"].keys() == SAMPLE_INPUT_FILES
     assert np.isfinite([a["kgco2e"] for a in data["activities"]]).all()

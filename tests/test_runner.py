@@ -8,6 +8,7 @@ import pytest
 from audit import runner
 from audit.exceptions import ExecutionError, InputError
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import SAMPLE_INPUT_FILES
 from tests.notebook_factory import write_notebooks
 
 
@@ -35,7 +36,7 @@ def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_pat
     assert summary["totals"] == data["totals"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["footprint"]["method"].startswith("codecarbon")
-    assert set(manifest["input_files_sha256"]) == {"engagement.yaml", "activities.csv"}
+    assert set(manifest["input_files_sha256"]) == SAMPLE_INPUT_FILES
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 

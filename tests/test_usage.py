@@ -322,3 +322,69 @@ def test_threaded_slices_change_no_sum_and_no_problem():
         listed.append([(p.row, p.column, p.message) for p in problems.items])
     assert listed[0] == listed[1]
     assert sorted(r for r, _, _ in listed[0]) == [6, 9, MIN_SLICE_ROWS + 3, 2 * MIN_SLICE_ROWS + 5, 3 * MIN_SLICE_ROWS + 18]
+
+
+# --- usage logs inside an engagement (engagement.yaml › usage_logs) ------------------------------
+
+def _engagement_with_log(tmp_path, log_rows: pd.DataFrame, entry="usage/log.csv", **settings):
+    from tests.helpers import activity
+    folder = write_engagement(tmp_path, [activity(activity_id="A1")], usage_logs=[entry], **settings)
+    (folder / "usage").mkdir(exist_ok=True)
+    log_rows.to_csv(folder / "usage" / "log.csv", index=False)
+    return folder
+
+
+def test_engagement_usage_log_becomes_llm_api_activities_with_the_same_numbers(tmp_path, log):
+    from audit.pipeline import map_and_estimate, usage_logs
+
+    small = log.head(3_000)
+    folder = _engagement_with_log(tmp_path, small)
+    loaded = load_engagement(folder)
+    acts = loaded.activities
+    usg = acts[acts["activity_id"].str.startswith("USG-")]
+    assert len(acts) == 1 + len(usg) and (usg["kind"] == "llm_api").all()
+    assert int(usg["quantity"].sum()) == 3_000
+    assert "usage/log.csv" in loaded.input_files  # fingerprinted for the manifest
+    assert any("3,000 requests in 1 usage log file(s)" in w for w in loaded.warnings)
+    direct = estimate_usage(small, progress=False)
+    assert usage_logs(folder).totals["kgco2e"] == pytest.approx(direct.totals["kgco2e"], rel=1e-12)
+    # The inventory's lines for the USG activities reproduce the log's central energy where no
+    # logged latency caps a request's generation time (see UsageResult.to_activities).
+    uncapped = small.assign(latency_s=np.nan)
+    folder2 = _engagement_with_log(tmp_path / "b", uncapped)
+    est = map_and_estimate(folder2, tmp_path / "work")
+    lines = est.lines[est.lines["activity_id"].str.startswith("USG-")]
+    assert lines["kwh"].sum() == pytest.approx(estimate_usage(uncapped, progress=False).totals["kwh"], rel=1e-9)
+    by_hour = pd.read_csv(tmp_path / "work" / "usage_by_hour.csv")
+    assert by_hour["requests"].sum() == 3_000 and set(by_hour["hour"]) <= set(range(24))
+
+
+def test_usage_logs_must_stay_inside_the_engagement_folder(tmp_path, log):
+    for entry in ("../elsewhere/log.csv", "/etc/passwd", "~/log.csv"):
+        folder = write_engagement(tmp_path / f"e{abs(hash(entry))}", [], usage_logs=[entry])
+        with pytest.raises(ValidationError) as err:
+            load_engagement(folder)
+        p = err.value.problems[0]
+        assert p.file.endswith("engagement.yaml") and "usage_logs" in (p.column or "") + p.message
+        assert "inside" in p.message
+
+
+def test_a_bad_usage_log_is_located_in_the_log(tmp_path, log):
+    bad = log.head(50).copy()
+    bad["output_tokens"] = bad["output_tokens"].astype(object)
+    bad.loc[7, "output_tokens"] = "lots"
+    folder = _engagement_with_log(tmp_path, bad)
+    with pytest.raises(ValidationError) as err:
+        load_engagement(folder)
+    p = find_problem(err.value.problems, column="output_tokens")
+    assert p.file.endswith("log.csv") and p.row == 9 and "'lots' is not a number" in p.message
+
+
+def test_hostile_text_in_a_usage_log_stays_text_in_usage_by_hour_csv(tmp_path, log):
+    from audit.pipeline import map_and_estimate
+
+    hostile = log.head(200).assign(stage='=HYPERLINK("http://evil.example","x")')
+    folder = _engagement_with_log(tmp_path, hostile)
+    map_and_estimate(folder, tmp_path / "work")
+    text = (tmp_path / "work" / "usage_by_hour.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text

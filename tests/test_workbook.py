@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from audit.exceptions import ValidationError
 from audit.intake import load_engagement
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_USAGE_ACTIVITIES
 from audit.workbook import ACTIVITIES_SHEET, read_intake_workbook, write_intake_workbook
 
 
@@ -22,6 +23,7 @@ def _xlsx_engagement(tmp_path: Path, rows) -> Path:
     folder = tmp_path / "eng"
     folder.mkdir()
     shutil.copy(SAMPLE_ENGAGEMENT_DIR / "engagement.yaml", folder / "engagement.yaml")
+    shutil.copytree(SAMPLE_ENGAGEMENT_DIR / "usage", folder / "usage")  # the sample's usage log
     write_intake_workbook(folder / "intake.xlsx", client="Test", example_rows=rows)
     return folder
 
@@ -111,8 +113,8 @@ def test_with_both_files_the_more_recently_changed_one_is_used(tmp_path, sample_
     (folder / "activities.csv").write_text((SAMPLE_ENGAGEMENT_DIR / "activities.csv").read_text())
     os.utime(folder / "intake.xlsx", (1_000_000_000, 1_000_000_000))  # the CSV is newer
     loaded = load_engagement(folder)
-    assert len(loaded.activities) == 31 and "read from activities.csv" in loaded.warnings[0]
+    assert len(loaded.activities) == SAMPLE_ACTIVITY_COUNT and "read from activities.csv" in loaded.warnings[0]
     os.utime(folder / "intake.xlsx", None)  # now the workbook is newer
     os.utime(folder / "activities.csv", (1_000_000_000, 1_000_000_000))
     loaded = load_engagement(folder)
-    assert len(loaded.activities) == 2 and "read from intake.xlsx" in loaded.warnings[0]
+    assert len(loaded.activities) == 2 + SAMPLE_USAGE_ACTIVITIES and "read from intake.xlsx" in loaded.warnings[0]
