@@ -170,6 +170,8 @@ def read_engagement_yaml(path: Path) -> Engagement:
                 msg = str(err["msg"]).removeprefix("Value error, ")
             else:
                 msg = f"{err['msg']} (got {err.get('input')!r})"
+                if err["loc"][-1] in ("default_region", "region") and isinstance(err.get("input"), str):
+                    hint = suggest_region(err["input"], known_countries())  # 'UK' -> 'GBR'
             problems.append(Problem(name, msg, column=key, hint=hint))
         raise ValidationError(problems) from None
 

@@ -355,3 +355,10 @@ def test_image_power_without_latency_is_an_error(tmp_path):
     folder = write_engagement(tmp_path, [activity(kind="image_generation", unit="image", power_w="300")])
     (p,) = problems_from(load_engagement, folder)
     assert p.column == "latency_s" and "power_w" in p.message
+
+
+def test_engagement_default_region_given_as_uk_suggests_gbr(tmp_path):
+    folder = write_engagement(tmp_path, [activity()], default_region="UK")
+    problems = problems_from(load_engagement, folder)
+    p = find_problem(problems, column="default_region")
+    assert p.file.endswith("engagement.yaml") and p.hint and "'GBR'" in p.hint
