@@ -6,9 +6,8 @@ so a consultant can fix a client's spreadsheet in one pass.
 """
 from __future__ import annotations
 
-import json
-
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -112,7 +111,19 @@ def known_countries() -> frozenset[str]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    st = path.stat()
+    return _sha256_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """Streamed (usage logs can be gigabytes) and remembered while the file is unchanged:
+    each notebook of a run loads the engagement again."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --- engagement.yaml -----------------------------------------------------------------------

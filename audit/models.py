@@ -5,9 +5,8 @@ silently ignored setting.
 """
 from __future__ import annotations
 
-from pathlib import PurePath
-
 from enum import Enum
+from pathlib import PurePath
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
