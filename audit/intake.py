@@ -572,7 +572,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     Problems in a log are located in the log (file, row, column) by ``audit.usage``."""
     if not engagement.usage_logs:
         return None, {}, []
-    from audit.usage import engagement_log_files, engagement_usage
+    from audit.usage import engagement_usage
 
     result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
     acts = result.to_activities(prefix="USG")
@@ -587,7 +587,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if problems:
         raise ValidationError(problems)
     root = folder.resolve()
-    files = engagement_log_files(folder, engagement.usage_logs)
+    files = [Path(f) for f in result.sources]  # the files engagement_usage resolved and checked
     hashes = {f.resolve().relative_to(root).as_posix(): _sha256(f) for f in files}
     t = result.totals
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "

@@ -59,7 +59,10 @@ def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = N
     est = estimate(loaded)
     if work_dir is not None:
         save_estimate(est, Path(work_dir) / STEPS_DIR / "estimate", loaded)
-        usage = usage_logs(engagement_dir) if loaded.engagement.usage_logs else None
+        from audit.usage import engagement_usage
+
+        eng = loaded.engagement  # already read: no second pass over engagement.yaml
+        usage = engagement_usage(engagement_dir, eng.usage_logs, eng.default_region)
         if usage is not None:
             from audit.csvsafe import neutralise_frame
             neutralise_frame(usage.groups).to_csv(Path(work_dir) / USAGE_BY_HOUR_FILE, index=False)

@@ -460,7 +460,8 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
 
     totals = results.totals
     ind_low, ind_high = independent_range(lines)
-    scope2 = [a for a in _activities(results) if a["scope"] == 2]
+    activities = _activities(results)  # one pass over the lines; the tables below filter it
+    scope2 = [a for a in activities if a["scope"] == 2]
     ctx = {
         "css": _stylesheet(env),
         "eng": eng,
@@ -469,8 +470,8 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "independent_range": {"low": ind_low, "high": ind_high},
         "by_scope": results.by_scope.to_dict(orient="records"),
         "by_stage": results.by_stage.to_dict(orient="records"),
-        "activities": _activities(results),
-        "scope1": [a for a in _activities(results) if a["scope"] == 1],
+        "activities": activities,
+        "scope1": [a for a in activities if a["scope"] == 1],
         "scope2": scope2,
         "scope3_screening": scope3_screening(results),
         "methods": methods_table(results),
@@ -488,7 +489,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "dq_rows": dq_rows,
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
-        "uncertainty_rows": sorted(_activities(results), key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:12],
+        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:12],
         "factors": factor_rows(results, anchors),
         "fl": anchors.links,
         "footprint": results.footprint,
