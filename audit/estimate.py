@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from audit.exceptions import FactorError
-from audit.factors import HOTEL_PROXY_ID, FactorRegister, hotel_proxy_row, load_register
+from audit.factors import HOTEL_PROXY_ID, FactorRegister, load_register
 from audit.paths import DATA_DIR
 from audit.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
 
@@ -570,7 +570,7 @@ def _desnz_factor_id(reg: FactorRegister, row, part: str, rf: bool) -> str | Non
     if kind == "accommodation":
         hits = reg.find(kind="accommodation", region=region, part=part, mode=row["mode"] if row["mode"] == "london" else "")
         if not len(hits):
-            return None if part != "direct" else _hotel_proxy(reg)
+            return None if part != "direct" else HOTEL_PROXY_ID
         return hits["factor_id"].iloc[0]
     mode = row["mode"] or _default_mode(kind)
     if rf and f"{mode}_rf" in valid_modes(kind):
@@ -586,10 +586,6 @@ def _desnz_factor_id(reg: FactorRegister, row, part: str, rf: bool) -> str | Non
 def _default_mode(kind: str) -> str:
     from audit.scopes import kinds_table
     return kinds_table().loc[kind, "default_mode"]
-
-
-def _hotel_proxy(reg: FactorRegister) -> str:
-    return HOTEL_PROXY_ID
 
 
 def method_measured(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -643,8 +639,6 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     """Estimate every activity of a validated engagement (``intake.load_engagement``)."""
     eng = loaded.engagement
     reg = (register or load_register()).with_overrides(eng.factor_overrides)
-    if eng.factor_overrides:  # an overridden hotel factor must flow into the proxy mean
-        reg = reg.extended([hotel_proxy_row(reg)])
     ctx = EstimateContext(reg, eng)
     df = loaded.activities.copy()
     blank = df["region"] == ""

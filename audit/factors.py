@@ -271,7 +271,12 @@ class FactorRegister:
             t.loc[o.factor_id, "source"] = f"{o.source} (replaces: {t.loc[o.factor_id, 'source']})"
             t.loc[o.factor_id, "notes"] = f"OVERRIDDEN by consultant: {o.reason}"
             reasons[o.factor_id] = o.reason
-        return FactorRegister(t.reset_index(drop=True), self.factor_set, reasons)
+        reg = FactorRegister(t.reset_index(drop=True), self.factor_set, reasons)
+        # Derived factors follow what they derive from (an overridden hotel factor moves the
+        # proxy mean), unless the consultant overrode the derived factor itself.
+        if HOTEL_PROXY_ID in reg and HOTEL_PROXY_ID not in reasons:
+            reg = reg.extended([hotel_proxy_row(reg)])
+        return reg
 
 
 HOTEL_PROXY_ID = "proxy:hotel-desnz-mean"

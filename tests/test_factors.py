@@ -166,3 +166,19 @@ def test_hotel_proxy_is_built_once_and_follows_overrides(tmp_path):
     est = estimate(load_engagement(folder))
     expected = (countries.sum() - countries[first] + 1000.0) / len(countries)
     assert est.register.value(HOTEL_PROXY_ID) == pytest.approx(expected)
+
+
+def test_an_overridden_hotel_proxy_is_used_not_recomputed(tmp_path):
+    """Overriding the derived proxy itself wins over re-deriving it (it used to be recomputed
+    on top of the override, while the register still reported the override)."""
+    from audit.estimate import estimate
+    from audit.factors import HOTEL_PROXY_ID
+    from audit.intake import load_engagement
+    from tests.helpers import activity, write_engagement
+
+    override = {"factor_id": HOTEL_PROXY_ID, "value": 99.0, "reason": "client's own hotel survey"}
+    rows = [activity(kind="accommodation", unit="room_night", region="ISL", ownership="employee", quantity="2")]
+    est = estimate(load_engagement(write_engagement(tmp_path, rows, factor_overrides=[override])))
+    assert est.register.value(HOTEL_PROXY_ID) == 99.0 and HOTEL_PROXY_ID in est.register.overridden
+    line = est.lines.set_index("activity_id").loc["A1"]
+    assert line["kgco2e"] == pytest.approx(2 * 99.0)
