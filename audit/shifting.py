@@ -25,9 +25,7 @@ import numpy as np
 import pandas as pd
 
 from audit.exceptions import InputError, Problem, ValidationError
-from audit.paths import SOURCES_DIR
 
-CANONICAL = ("timestamp", "g_co2e_per_kwh")
 # Column names of the exports consultants bring (Electricity Maps, NESO), in preference order.
 KNOWN_SHAPES = [
     ("timestamp", "g_co2e_per_kwh"),
@@ -98,7 +96,9 @@ def read_profile(path: str | Path) -> pd.Series:
 def typical_profile(country: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """An hourly series built from the shipped month x UTC-hour means (Wiesner et al. 2021,
     year-2020 ENTSO-E series) for the span [start, end]."""
-    prof = pd.read_csv(SOURCES_DIR / "hourly_profiles_2020.csv")
+    from audit.feasibility import hourly_profiles  # the one reader of the shipped profiles
+
+    prof = hourly_profiles()
     p = prof[prof["country"] == country.upper()]
     if p.empty:
         raise InputError(f"no shipped profile for '{country}'; shipped: {', '.join(TYPICAL_COUNTRIES)}")
@@ -325,12 +325,6 @@ def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, po
     start = pd.Timestamp(int(best[0]), tz="UTC")
     return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), power_kw * best[1] / 1000.0,
                        power_kw * first / 1000.0)
-
-
-def best_region(profiles: dict[str, pd.Series], duration_hours: float, earliest, deadline,
-                power_kw: float = 1.0) -> dict[str, ShiftResult]:
-    """Location shifting: the best start in each candidate region, for comparison."""
-    return {name: best_start(s, duration_hours, earliest, deadline, power_kw) for name, s in profiles.items()}
 
 
 def _utc(ts) -> pd.Timestamp:

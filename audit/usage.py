@@ -74,9 +74,6 @@ MAX_PROBLEMS = 50
 UNSPECIFIED_STAGE = "unspecified"
 DEFAULT_REGION = "GBR"  # as `audit estimate` without an engagement: a blank-provider request runs here
 
-# Partial sums per group: what a chunk (or a Dask partition) hands to the reduction.
-GROUP_KEYS = ["stage", "provider", "model", "region", "month", "hour"]
-
 METHOD = ("EcoLogits 0.11.3 LLM inference model per request (output tokens) + prefill energy (input tokens), "
           "× provider PUE; low/high at EcoLogits' min/max parameters and PUE bounds, widened by data quality 3 "
           "(k95 1.10) per request; kgCO2e = kWh × annual location-based grid factor of the request's region")
@@ -128,8 +125,9 @@ class Resolver:
                   ("gpu_energy_alpha", "gpu_energy_beta", "gpu_energy_gamma", "latency_alpha", "latency_beta",
                    "latency_gamma", "batch_size", "server_power", "gpu_memory")}
         self.pre = reg.bounds("genai:prefill-wh-per-token-per-bparam")
-        kinds = pd.read_csv(_kinds_file()).set_index("kind")
-        self.data_quality = int(kinds.loc["llm_api", "default_data_quality"])
+        from audit.scopes import kinds_table
+
+        self.data_quality = int(kinds_table().loc["llm_api", "default_data_quality"])
         self.k95 = _uncertainty_k95()[self.data_quality]
         self.pairs: list[_Pair] = []
         self._pair_index: dict[tuple[str, str], int] = {}
@@ -301,11 +299,6 @@ class Resolver:
 def _check_room(what: str, used: int, key: str) -> None:
     if used + 1 >= _LIMIT[key]:
         raise InputError(f"a usage log may hold at most {_LIMIT[key] - 1:,} distinct {what}")
-
-
-def _kinds_file():
-    from audit.paths import KINDS_FILE
-    return KINDS_FILE
 
 
 @lru_cache(maxsize=1)
