@@ -1463,8 +1463,9 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
 
 
 def _dq_weighted(b: _Book) -> float:
-    lines = b.lines
-    return float((lines["data_quality"] * lines["kgco2e"]).sum() / b.total_kg) if b.total_kg else 0.0
+    from audit.results import weighted_data_quality
+
+    return weighted_data_quality(b.lines) or 0.0  # the cell formula shows 0 for an empty audit
 
 
 def _summary_bar(ws, title: str, header_row: int, last_row: int, anchor: str, horizontal: bool = False) -> None:

@@ -281,9 +281,9 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
                      "method": r.method, "kgco2e": k, "share": k / total if total else None,
                      "factor_ids": list(r.factor_ids)})
     rows.sort(key=lambda d: -d["kgco2e"])
-    w = sum(d["kgco2e"] for d in rows)
-    weighted = sum(d["data_quality"] * d["kgco2e"] for d in rows) / w if w else None
-    return rows, weighted
+    from audit.results import weighted_data_quality
+
+    return rows, weighted_data_quality(lines)
 
 
 def hotspot_rows(results: "AuditResults", top: int = 12) -> list[dict]:

@@ -136,6 +136,14 @@ def uncertainty_json(results: AuditResults) -> dict:
 
 # --- aggregation (pure functions over the lines table) -----------------------------------
 
+def weighted_data_quality(lines: pd.DataFrame) -> float | None:
+    """Emissions-weighted data quality: Σ(score × kgCO2e) / Σ kgCO2e over every line, derived
+    lines with their own score (an embodied line is capped at 4 whatever its parent's). The
+    Excel workbook computes the same as a live SUMPRODUCT; both reports call this."""
+    total = float(lines["kgco2e"].sum())
+    return float((lines["data_quality"] * lines["kgco2e"]).sum() / total) if total else None
+
+
 def compute_totals(lines: pd.DataFrame) -> dict[str, float]:
     """Totals as plain sums of lines. Low/high add the lines' bounds (errors treated as fully
     correlated: the widest defensible range); see ``independent_range`` for the IPCC

@@ -153,3 +153,18 @@ def test_full_audit_serialises_and_round_trips(tmp_path):
     assert data["totals"] == pytest.approx(full.totals, rel=1e-12)
     assert data["manifest"]["input_files_sha256"].keys() == SAMPLE_INPUT_FILES
     assert np.isfinite([a["kgco2e"] for a in data["activities"]]).all()
+
+
+def test_html_and_excel_state_the_same_weighted_data_quality():
+    """One definition for both reports (the HTML used to weight each parent's score by its
+    derived lines' emissions too, which differs where an embodied line is capped at 4)."""
+    from audit import report_html
+    from audit.results import weighted_data_quality
+
+    r = sample_results()
+    lines = r.lines
+    expected = float((lines["data_quality"] * lines["kgco2e"]).sum() / lines["kgco2e"].sum())
+    assert weighted_data_quality(lines) == pytest.approx(expected, rel=1e-12)
+    assert report_html.data_quality_rows(r)[1] == pytest.approx(expected, rel=1e-12)
+    # Excel's SUMPRODUCT cell carries weighted_data_quality as its value, and the LibreOffice
+    # test (test_report_excel) recalculates every formula cell against the value we wrote.
