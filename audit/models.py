@@ -48,6 +48,9 @@ class DataQuality(int, Enum):
     spend_based = 5
 
 
+DQ_LABELS = {q.value: q.name.replace("_", "-") for q in DataQuality}  # 1 -> "measured", … (both reports)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 

@@ -46,8 +46,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
-from audit.models import DataQuality
-from audit.results import AuditResults
+from audit.models import DQ_LABELS
+from audit.results import RUN_SPECIFIC_KEYS, AuditResults
 from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
@@ -64,7 +64,6 @@ MAX_CELL_CHARS = 32767  # Excel's limit for one cell
 OKABE_ITO = ("0072B2", "E69F00", "009E73", "D55E00", "56B4E9", "CC79A7", "F0E442", "999999")
 INK, GREY, INPUT_BLUE = "1A1A1A", "595959", "0072B2"
 
-DQ_LABELS = {q.value: q.name.replace("_", "-") for q in DataQuality}  # 1 -> "measured", …
 
 METHOD_EXPLANATIONS = {
     "ecologits_llm": ("Energy per request from EcoLogits 0.11.3: GPU energy grows with output tokens and the "
@@ -1271,7 +1270,6 @@ def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
 
 MANIFEST_LABELS = {"tool": "Tool", "tool_version": "Tool version", "factor_set": "Factor set",
                    "engagement_dir_name": "Engagement folder"}
-RUN_KEYS = ("generated_at", "footprint", "notes")  # run-specific: only in the "This run" block
 
 
 def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
@@ -1281,7 +1279,7 @@ def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
     cols = [_Col("Item", "text", 22), _Col("Value", "wrap", 66), _Col("Unit", "text", 10), _Col("Note", "wrap", 70)]
     man = dict(b.r.manifest or {})
     hashes = man.pop("input_files_sha256", {}) or {}
-    run = {k: man.pop(k) for k in RUN_KEYS if k in man}
+    run = {k: man.pop(k) for k in RUN_SPECIFIC_KEYS if k in man}  # only in the "This run" block
     items: list[list[Any]] = [
         ["Tool", str(man.pop("tool", None) or "genai-content-audit"), None, "The toolkit that wrote this workbook"],
         ["Tool version", str(man.pop("tool_version", None) or _package_version()), None, "Python package version"],

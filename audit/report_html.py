@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from audit import charts, paths
 from audit.exceptions import ExecutionError
+from audit.models import DQ_LABELS
 from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +35,6 @@ PDF_TIMEOUT_S = 120
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-pdf-header-footer")
-DQ_LABELS = {1: "measured", 2: "supplier-specific", 3: "modelled", 4: "proxy", 5: "spend-based"}
 GENAI_MEASURES = ("llm_api", "image_generation", "video_generation", "gpu_compute")
 
 
@@ -461,6 +461,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     totals = results.totals
     ind_low, ind_high = independent_range(lines)
     activities = _activities(results)  # one pass over the lines; the tables below filter it
+    hotspots = hotspot_rows(results)
     scope2 = [a for a in activities if a["scope"] == 2]
     ctx = {
         "css": _stylesheet(env),
@@ -475,8 +476,8 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "scope2": scope2,
         "scope3_screening": scope3_screening(results),
         "methods": methods_table(results),
-        "hotspots": hotspot_rows(results),
-        "top3": hotspot_rows(results, 3),
+        "hotspots": hotspots,
+        "top3": hotspots[:3],
         "intensity": intensity_metrics(results),
         "forecast": list(results.forecast or []),
         "interventions": interventions_rows(results),
