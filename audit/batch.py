@@ -135,7 +135,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
               timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: list[str] | None = None,
               progress: bool | None = None) -> list[Outcome]:
     """Audit every engagement folder into ``out_root/<name>/``; write ``batch_summary.csv``."""
-    from tqdm.auto import tqdm
+    from audit.progress import progress_bar
 
     out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
@@ -151,9 +151,8 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             time.sleep(wait)
         return _run_child(d, out_root / names[d], timeout_s, extra, child_env)
 
-    show = sys.stderr.isatty() if progress is None else progress
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
-            tqdm(total=len(todo), desc="engagements", unit="eng", disable=not show) as bar:
+            progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:
         futures = {pool.submit(job, d): d for d in todo}
         for fut in as_completed(futures):
             d = futures[fut]

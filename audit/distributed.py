@@ -157,12 +157,10 @@ def partition_partial(df: pd.DataFrame, partition_info=None, *, pieces: list[Pie
 def estimate_usage_dask(source, scheduler, *, chunk_rows: int, progress: bool | None = None,
                         default_region: str = "GBR"):
     """``audit.usage.estimate_usage`` on a Dask cluster (Parquet input)."""
-    import sys
-
     import dask.dataframe as dd
     from distributed import as_completed
-    from tqdm.auto import tqdm
 
+    from audit.progress import progress_bar
     from audit.usage import _Problems, finalise, log_files, merge_partials, partial_from_frame, resolver
 
     t0 = time.perf_counter()
@@ -173,14 +171,13 @@ def estimate_usage_dask(source, scheduler, *, chunk_rows: int, progress: bool | 
     ddf = dd.read_parquet(files, columns=list(mapping), split_row_groups=True)
     parts = ddf.map_partitions(partition_partial, pieces=pieces, mapping=mapping, chunk_rows=chunk_rows,
                                default_region=res.default_region, meta=_meta(), enforce_metadata=False)
-    show = sys.stderr.isatty() if progress is None else progress
     partials, found, count = [], {}, 0
     with connect(scheduler) as client:
         delayed = parts.to_delayed()
         futures = client.compute(delayed)
         index = {f.key: i for i, f in enumerate(futures)}
-        with tqdm(total=sum(p.rows for p in pieces), unit="rows", unit_scale=True, desc="requests",
-                  disable=not show, file=sys.stderr) as bar:
+        with progress_bar(progress, total=sum(p.rows for p in pieces), unit="rows", unit_scale=True,
+                          desc="requests") as bar:
             for fut in as_completed(futures):
                 frame = fut.result()
                 i = index[fut.key]
@@ -216,25 +213,23 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
     worker threads). The summary is rewritten after each engagement, as run_batch does;
     a task lost with its worker fails only that engagement.
     """
-    import sys
     import uuid
 
     from distributed import as_completed
-    from tqdm.auto import tqdm
 
     from audit.batch import DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, plan_batch, write_summary
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
-    show = sys.stderr.isatty() if progress is None else progress
     run_id = uuid.uuid4().hex[:8]
 
     def save():
         write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])
 
-    with connect(scheduler) as client, tqdm(total=len(todo), desc="engagements", unit="eng", disable=not show,
-                                            file=sys.stderr) as bar:
+    from audit.progress import progress_bar
+
+    with connect(scheduler) as client, progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:
         slots = max(1, jobs or sum(client.nthreads().values()) or 1)
         queue = list(todo)
         running = {}

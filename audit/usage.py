@@ -47,7 +47,6 @@ import functools
 import glob as _glob
 import math
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -1169,16 +1168,14 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         files = log_files(source)
         names = [str(f) for f in files]
         total = _total_rows(files)
-    show = sys.stderr.isatty() if progress is None else progress
     problems = _Problems()
     partials = []
     from concurrent.futures import ThreadPoolExecutor
 
-    from tqdm.auto import tqdm
+    from audit.progress import progress_bar
 
     threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
-    with tqdm(total=total, unit="rows", unit_scale=True, desc="requests", disable=not show, file=sys.stderr,
-              smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
+    with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
         for f, name in zip(files, names):
             for df, first in _read_ahead(_iter_file(f, chunk_rows, problems)):
                 out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)

@@ -104,7 +104,7 @@ def test_estimate_uses_the_measured_factor_with_data_quality_1(measured):
     f = {r["factor_id"]: r for r in doc["factors"]}["measured:sdxl_batch"]
     assert f["value"] == pytest.approx(per_image, rel=1e-12) and f["unit"] == "kWh/image"
     assert f["licence"] == "Client data (confidential)"
-    assert f"codecarbon 3.3.2" in f["source"] and row["measured_at"][:10] in f["source"]
+    assert "codecarbon 3.3.2" in f["source"] and row["measured_at"][:10] in f["source"]
     assert "command: python -c" in f["source"]
     assert f["year"] == int(row["measured_at"][:4])
 

@@ -62,6 +62,25 @@ def test_notebooks_have_a_parameters_cell():
 
 
 @pytest.mark.slow
+def _stderr_texts(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+
+
+def test_stored_notebooks_carry_no_warnings():
+    """A library warning in a stored output is noise for the reader and names a path on the
+    machine that stored it, which nbval then compares against the CI machine's path."""
+    for name in PIPELINE_NOTEBOOKS:
+        assert _stderr_texts(NOTEBOOKS_DIR / name) == [], name
+
+
+def test_executed_notebooks_carry_no_warnings(pipeline_run):
+    _, executed = pipeline_run
+    for path in executed:
+        assert _stderr_texts(path) == [], path.name
+
+
 def test_parameters_were_injected(pipeline_run):
     _, executed = pipeline_run
     for path in executed:

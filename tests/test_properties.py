@@ -8,8 +8,6 @@
 import csv
 import io
 import os
-import random
-import shutil
 import tempfile
 from pathlib import Path
 

@@ -34,7 +34,7 @@ import pytest
 from openpyxl.utils import range_boundaries
 
 import audit
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
+from audit.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_INPUT_FILES
 from tests.notebook_factory import write_notebooks
 
