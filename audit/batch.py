@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from audit.atomic import atomic_path
 from audit.csvsafe import neutralise_cell, restore_cell
 from audit.paths import ENGAGEMENT_FILE, safe_child
 
@@ -83,13 +84,11 @@ def read_summary(path: Path) -> dict[str, dict]:
 
 
 def write_summary(path: Path, outcomes: list[Outcome]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(SUMMARY_COLUMNS)
         for o in outcomes:
             w.writerow([neutralise_cell(o.engagement), o.status, f"{o.seconds:.2f}", neutralise_cell(o.error)])
-    os.replace(tmp, path)
 
 
 def plan_batch(engagement_dirs, out_root, resume: bool):

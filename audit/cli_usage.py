@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -28,8 +27,11 @@ def estimate_usage_cmd(
     dask: Annotated[Optional[DaskMode], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Requests held in memory at once.")] = 1_000_000,
     default_region: Annotated[str, typer.Option(help="Region of requests with neither a region nor a provider default.")] = "GBR",
-    activities: Annotated[Optional[Path], typer.Option(help="Also write an llm_api activities CSV (stage x model x month) "
-                                                            "for an engagement.")] = None,
+    activities: Annotated[Optional[Path], typer.Option(help="Also write an llm_api activities CSV (stage x model x "
+                                                            "region x month) to add to an engagement.")] = None,
+    by_hour: Annotated[Optional[Path], typer.Option("--by-hour", help="Also write sums by stage x model x region x "
+                                                                       "month x UTC hour to this CSV (with the "
+                                                                       "hour-aware figure apart).")] = None,
     per_request: Annotated[Optional[Path], typer.Option(help="Also write per-request figures to this Parquet file "
                                                              "(single machine only).")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="json or table.")] = Format.table,
@@ -37,39 +39,51 @@ def estimate_usage_cmd(
 ):
     """Estimate energy and emissions of an LLM API usage log, request by request, streamed.
 
+    Example:  audit estimate-usage usage/requests.csv
+
     Example:  audit estimate-usage usage/2025/ --dask local --format json
+
+    Example:  audit estimate-usage usage.parquet --activities usage_activities.csv --by-hour usage_by_hour.csv
     """
     from audit.usage import estimate_usage
 
     if scheduler and dask:
         raise InputError("give either --scheduler or --dask local, not both")
     target = scheduler or (dask.value if dask else None)
-    writer = _ParquetSink(per_request) if per_request else None
-    try:
-        result = estimate_usage(log if len(log) > 1 else log[0], chunk_rows=chunk_rows, scheduler=target, progress=sys.stderr.isatty(),
-                                default_region=default_region, on_chunk=writer.write if writer else None)
-    finally:
-        if writer:
-            writer.close()
+    with _ParquetSink(per_request) as writer:
+        result = estimate_usage(log if len(log) > 1 else log[0], chunk_rows=chunk_rows, scheduler=target,
+                                default_region=default_region, on_chunk=writer.write if per_request else None)
     if activities:
-        activities.parent.mkdir(parents=True, exist_ok=True)
-        result.to_activities().to_csv(activities, index=False)
+        result.write_activities(activities)
+    if by_hour:
+        result.write_by_hour(by_hour)
     if format is Format.json:
         typer.echo(json.dumps(result.to_json_dict(), indent=2, allow_nan=False))
     else:
         _print_table(result)
     if activities:
         typer.echo(f"activities written to {activities}", err=True)
+    if by_hour:
+        typer.echo(f"sums by hour written to {by_hour}", err=True)
     if per_request:
         typer.echo(f"per-request figures written to {per_request}", err=True)
 
 
 class _ParquetSink:
-    """Per-request frames appended to one Parquet file as they are computed."""
+    """Per-request frames appended to one Parquet file as they are computed; the file appears
+    (atomically) only if the whole log was estimated. A no-op without a path."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | None):
         self.path = path
         self.writer = None
+        self._atomic = None
+
+    def __enter__(self) -> "_ParquetSink":
+        if self.path is not None:
+            from audit.atomic import atomic_path
+            self._atomic = atomic_path(self.path)
+            self.tmp = self._atomic.__enter__()
+        return self
 
     def write(self, frame) -> None:
         import pyarrow as pa
@@ -77,13 +91,17 @@ class _ParquetSink:
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(str(self.path), table.schema)
+            self.writer = pq.ParquetWriter(str(self.tmp), table.schema)
         self.writer.write_table(table.cast(self.writer.schema))
 
-    def close(self) -> None:
+    def __exit__(self, *exc_info) -> None:
         if self.writer is not None:
             self.writer.close()
+        elif self._atomic is not None and exc_info[0] is None:  # a log of no requests: an empty file, not a broken one
+            from audit.usage import _empty_rows
+            _empty_rows().to_parquet(self.tmp, index=False)
+        if self._atomic is not None:
+            self._atomic.__exit__(*exc_info)
 
 
 def _print_table(result) -> None:

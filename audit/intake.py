@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 from rapidfuzz import process as fuzz_process
 
+from audit.csvsafe import restore_cell
 from audit.exceptions import InputError, Problem, ValidationError
 from audit.factors import cloud_regions, load_register
 from audit.measure import MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id
@@ -260,7 +261,8 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 
     df = df.copy()
     for c in ALL_COLUMNS:
-        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""})
+        # restore_cell: a CSV we wrote (estimate-usage --activities) guards formula-like text with "'"
+        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""}).map(restore_cell)
     if df.empty:
         problems.append(Problem(file, "has a header but no activities", sheet=sheet))
         return df, problems, warnings

@@ -23,13 +23,14 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from audit.atomic import atomic_path
 
 MEASURED_FILE = "measured_factors.csv"
 MEASURED_COLUMNS = ("factor_id", "kind", "unit", "kwh_per_unit", "n_units", "measured_kwh", "duration_s",
@@ -90,16 +91,10 @@ def write_measured_factor(folder: str | Path, record: dict) -> Path:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.DictReader(f) if slug(r.get("factor_id", "")) != record["factor_id"]]
     rows.append({c: record.get(c, "") for c in MEASURED_COLUMNS})
-    fd, tmp = tempfile.mkstemp(prefix=".measured_factors.", suffix=".csv", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=MEASURED_COLUMNS, lineterminator="\n", extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=MEASURED_COLUMNS, lineterminator="\n", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
     return path
 
 

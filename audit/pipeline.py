@@ -64,8 +64,7 @@ def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = N
         eng = loaded.engagement  # already read: no second pass over engagement.yaml
         usage = engagement_usage(engagement_dir, eng.usage_logs, eng.default_region)
         if usage is not None:
-            from audit.csvsafe import neutralise_frame
-            neutralise_frame(usage.groups).to_csv(Path(work_dir) / USAGE_BY_HOUR_FILE, index=False)
+            usage.write_by_hour(Path(work_dir) / USAGE_BY_HOUR_FILE)
     return est
 
 

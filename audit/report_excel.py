@@ -28,9 +28,7 @@ from cell references, never from client text.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +44,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
+from audit.atomic import atomic_path
 from audit.models import DQ_LABELS
 from audit.results import RUN_SPECIFIC_KEYS, AuditResults
 from audit.scopes import SCOPE3_CATEGORY_NAMES
@@ -1529,27 +1528,9 @@ def _properties(b: _Book) -> None:
         p.created = datetime(2000, 1, 1)
 
 
-def _file_mode(path: Path) -> int:
-    if path.exists():
-        return path.stat().st_mode & 0o777
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_excel(results: AuditResults, path: Path) -> None:
     """Write the auditable workbook to ``path`` atomically (temp file in the same folder,
     then ``os.replace``), so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wb, _ = build_workbook(results)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp-xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         wb.save(tmp)
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -8,7 +8,6 @@ in the template into an error instead of an empty cell.
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from audit import charts, paths
+from audit.atomic import atomic_path, write_bytes
 from audit.exceptions import ExecutionError
 from audit.models import DQ_LABELS
 from audit.scopes import SCOPE3_CATEGORY_NAMES
@@ -508,31 +508,9 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     return env.get_template(TEMPLATE).render(**ctx)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_html(results: "AuditResults", path: Path, notebooks_html: dict[str, str] | None = None) -> None:
     """Render the report to ``path`` (atomically: temp file in the same folder, then replace)."""
-    _atomic_write_bytes(Path(path), render_html(results, notebooks_html).encode("utf-8"))
+    write_bytes(path, render_html(results, notebooks_html).encode("utf-8"))
 
 
 def chromium_binary() -> str:
@@ -550,10 +528,7 @@ def write_pdf(html_path: Path, pdf_path: Path) -> None:
     if not html_path.is_file():
         raise ExecutionError(f"HTML report not found: {html_path}")
     exe = chromium_binary()
-    pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=pdf_path.parent, prefix=f".{pdf_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(pdf_path) as tmp:
         with tempfile.TemporaryDirectory(prefix="audit-chromium-") as profile:
             cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
                    html_path.as_uri()]
@@ -565,12 +540,8 @@ def write_pdf(html_path: Path, pdf_path: Path) -> None:
                                      f"{PDF_TIMEOUT_S} s") from exc
             except OSError as exc:
                 raise ExecutionError(f"could not run Chromium ({exe}): {exc}") from exc
-        data = Path(tmp).read_bytes() if Path(tmp).exists() else b""
+        data = tmp.read_bytes() if tmp.exists() else b""
         if proc.returncode != 0 or not data.startswith(b"%PDF"):
             tail = "\n".join((proc.stderr or "").strip().splitlines()[-8:])
             raise ExecutionError(f"Chromium failed to print {html_path.name} to PDF "
                                  f"(exit status {proc.returncode}).\n{tail}")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, pdf_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

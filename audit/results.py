@@ -88,7 +88,8 @@ class AuditResults:
 
     def write_json(self, path: Path, include_feasibility: bool = True) -> None:
         text = json.dumps(self.to_json_dict(include_feasibility), indent=2, ensure_ascii=False, allow_nan=False)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        from audit.atomic import write_text
+        write_text(path, text + "\n")
 
 
 def from_estimate(est: Estimate, warnings: list[str] | None = None) -> AuditResults:

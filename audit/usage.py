@@ -990,6 +990,16 @@ class UsageResult:
         df = pd.concat(frames, ignore_index=True) if frames else _empty_rows()
         return df.head(limit) if limit is not None else df
 
+    # --- files a consultant opens (atomic; text a spreadsheet would run as a formula is neutralised) ---
+    def write_by_hour(self, path: str | Path) -> None:
+        """The groups as CSV: stage × provider × model × region × month × UTC hour, with
+        requests, tokens, kWh and kgCO2e (low/high) and the hour-aware figure apart."""
+        _write_csv(self.groups, path)
+
+    def write_activities(self, path: str | Path, prefix: str = "USG") -> None:
+        """``to_activities`` as a CSV an engagement can list (the intake reads it back as written)."""
+        _write_csv(self.to_activities(prefix), path)
+
     # --- feeding the engagement pipeline ---
     def to_activities(self, prefix: str = "USG") -> pd.DataFrame:
         """An ``llm_api`` activities table aggregated by stage × provider/model × region × month.
@@ -1017,6 +1027,14 @@ class UsageResult:
             "notes": [f"{int(r):,} requests aggregated from usage log {src}; tokens are means per request"
                       for r in g["requests"]],
         })
+
+
+def _write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    from audit.atomic import atomic_path
+    from audit.csvsafe import neutralise_frame
+
+    with atomic_path(path) as tmp:
+        neutralise_frame(df).to_csv(tmp, index=False)
 
 
 def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: int, seconds: float) -> UsageResult:

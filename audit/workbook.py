@@ -7,8 +7,6 @@ values belong, merged cells — with the sheet, row and column of each problem.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from audit.atomic import atomic_path
 from audit.exceptions import Problem, ValidationError
 from audit.models import ALL_COLUMNS, REQUIRED_COLUMNS, Kind, Ownership
 
@@ -118,7 +117,8 @@ def write_intake_workbook(path: Path, client: str = "", example_rows: list[dict]
         dv.add(f"{letter}2:{letter}{MAX_ROWS}")
         ws.add_data_validation(dv)
     wb.active = wb.sheetnames.index(ACTIVITIES_SHEET)
-    _atomic_save(wb, Path(path))
+    with atomic_path(path) as tmp:
+        wb.save(tmp)
     return Path(path)
 
 
@@ -126,18 +126,6 @@ def _text(cell, value: str) -> None:
     """Store client-facing text as text, never as a formula (even if it starts with '=')."""
     cell.value = value
     cell.data_type = "s"
-
-
-def _atomic_save(wb: Workbook, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell_text(value) -> str:

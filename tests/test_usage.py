@@ -388,3 +388,43 @@ def test_hostile_text_in_a_usage_log_stays_text_in_usage_by_hour_csv(tmp_path, l
     map_and_estimate(folder, tmp_path / "work")
     text = (tmp_path / "work" / "usage_by_hour.csv").read_text(encoding="utf-8")
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+def test_cli_by_hour_csv_sums_to_the_totals(tmp_path, log):
+    pq = _parquet_log(tmp_path, log, 2_000)
+    by_hour = tmp_path / "out" / "by_hour.csv"
+    out = CliRunner().invoke(app, ["estimate-usage", str(pq), "--by-hour", str(by_hour), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    table = pd.read_csv(by_hour)
+    assert {"stage", "provider", "model", "region", "month", "hour", "requests", "kwh", "kgco2e", "kgco2e_low",
+            "kgco2e_high", "kgco2e_hourly"} <= set(table.columns)
+    assert table["hour"].between(0, 23).all() and not table.duplicated(
+        ["stage", "provider", "model", "region", "month", "hour"]).any()
+    d = json.loads(out.stdout)
+    assert int(table["requests"].sum()) == d["requests"] == 2_000
+    assert table["kgco2e"].sum() == pytest.approx(d["kgco2e"], rel=1e-12)
+    by_hour_json = {r["hour"]: r["kgco2e"] for r in d["by_hour_utc"]}
+    assert table.groupby("hour")["kgco2e"].sum().to_dict() == pytest.approx(by_hour_json, rel=1e-12)
+
+
+def test_cli_activities_csv_keeps_hostile_text_as_text_and_reads_back_unchanged(tmp_path, log):
+    stage = '=HYPERLINK("http://evil.example","x")'
+    pq = tmp_path / "log.parquet"
+    log.head(300).assign(stage=stage).to_parquet(pq)
+    acts = tmp_path / "acts.csv"
+    out = CliRunner().invoke(app, ["estimate-usage", str(pq), "--activities", str(acts)])
+    assert out.exit_code == 0, out.output
+    text = acts.read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text and "\n=HYPERLINK" not in text
+    folder = write_engagement(tmp_path, acts.read_text(encoding="utf-8"))
+    loaded = load_engagement(folder)
+    assert set(loaded.activities["stage"]) == {stage}
+
+
+def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(BAD_CSV)
+    rows = tmp_path / "rows.parquet"
+    out = CliRunner().invoke(app, ["estimate-usage", str(bad), "--per-request", str(rows)])
+    assert out.exit_code == 2 and not rows.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
