@@ -523,15 +523,6 @@ QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects",
                    "thankless task": "Thankless tasks"}
 
 
-def _thresholds(results: "AuditResults") -> dict:
-    from audit import feasibility
-    got = (results.extras or {}).get("effort_impact")
-    if got:
-        return got
-    return feasibility.effort_impact_thresholds(results.engagement, results.totals["kgco2e"],
-                                                feasibility.settings(results.engagement))
-
-
 def effort_impact(results: "AuditResults") -> Figure:
     """The 2×2 effort/impact matrix: person-days against tCO2e abated a year (log scale),
     divided at the engagement's effort threshold and at a documented share of the
@@ -542,7 +533,7 @@ def effort_impact(results: "AuditResults") -> Figure:
     skipped = len(results.interventions or []) - len(rows)
     if not rows:
         return _empty(title, "No option avoids emissions in this run", xlabel, ylabel)
-    th = _thresholds(results)
+    th = results.analysis("effort_impact")
     x_thr, y_thr = float(th["effort_person_days"]), float(th["impact_kgco2e_per_year"]) / 1000.0
     x = np.array([_num(r.get("effort_person_days")) for r in rows])
     y = np.array([_num(r.get("abated_kgco2e_per_year")) for r in rows]) / 1000.0
@@ -597,15 +588,10 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
     input at a time (feasibility.sensitivity: the MACC formula re-evaluated, not scaled
     bars). One panel per option, widest swing on top. The carbon price changes the
     verdict, not the cost per tonne: its row has no bar and says what the verdict does."""
-    from audit import feasibility
     cur = _currency(results)
     title = "What moves the cost per tonne (one input at a time)"
     xlabel = f"Cost ({cur} per {T_UNIT})"
-    rows = (results.extras or {}).get("sensitivity")
-    if rows is None:
-        rows = feasibility.sensitivity(results.interventions or [], (results.extras or {}).get("forecast_settings")
-                                       or feasibility.settings(results.engagement), results.engagement,
-                                       results.totals["kgco2e"])
+    rows = results.analysis("sensitivity")
     ids = list(dict.fromkeys(r["id"] for r in rows))[:top]
     if not ids:
         return _empty(title, "No priced options to test in this run", xlabel, "Input changed")

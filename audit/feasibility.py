@@ -381,13 +381,44 @@ def apply(results) -> None:
     chosen = [e for e in evaluated if e.record["verdict"] in ("do first", "worth it")]
     results.forecast = forecast(results, chosen, s)
     results.extras["forecast_settings"] = s
-    results.extras["effort_impact"] = thresholds
-    results.extras["sensitivity"] = sensitivity(results.interventions, s, results.engagement,
-                                                results.totals["kgco2e"])
-    results.extras["precision_per_watt"] = precision_per_watt(results.lines)
-    from audit import customisation, scorecard
-    results.extras["customisation"] = customisation.for_results(results)
-    results.extras["scorecard"] = scorecard.for_results(results)
+    for key, analyse in ANALYSES.items():
+        results.extras[key] = analyse(results)
+
+
+# --- analyses of finished results, stored in results.extras under their key ---------------
+# AuditResults.analysis(key) returns the stored one or runs the same function, so the HTML
+# report, the workbook and the charts never disagree on a fallback.
+
+def _settings_of(results) -> dict:
+    return (results.extras or {}).get("forecast_settings") or settings(results.engagement)
+
+
+def _effort_impact_of(results) -> dict:
+    return effort_impact_thresholds(results.engagement, results.totals["kgco2e"], _settings_of(results))
+
+
+def _sensitivity_of(results) -> list[dict]:
+    return sensitivity(results.interventions or [], _settings_of(results), results.engagement,
+                       results.totals["kgco2e"])
+
+
+def _precision_per_watt_of(results) -> list[dict]:
+    return precision_per_watt(results.lines)
+
+
+def _customisation_of(results) -> list[dict]:
+    from audit import customisation
+    return customisation.for_results(results) if results.activities is not None else []
+
+
+def _scorecard_of(results) -> dict:
+    from audit import scorecard
+    return scorecard.for_results(results) if results.activities is not None else {"rows": []}
+
+
+ANALYSES = {"effort_impact": _effort_impact_of, "sensitivity": _sensitivity_of,
+            "precision_per_watt": _precision_per_watt_of, "customisation": _customisation_of,
+            "scorecard": _scorecard_of}
 
 
 def precision_per_watt(lines: pd.DataFrame) -> list[dict]:

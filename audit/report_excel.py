@@ -977,21 +977,13 @@ def _plain(v: Any) -> Any:
 
 # --- Sensitivity, Customisation, Scorecard, Precision per watt ------------------------------
 
-def _extras(b: _Book, key: str):
-    return (b.r.extras or {}).get(key)
-
-
 def _sensitivity_sheet(b: _Book, lay: _Layout) -> None:
     ws = b.ws["Sensitivity"]
     cur = b.eng.currency
     b.title_block(ws, "Sensitivity: cost per tonne with one input at its low and high value",
                   "The MACC formula re-evaluated for the highest-ranked options (feasibility.sensitivity). The carbon "
                   "price does not change the cost per tonne, only the verdict.")
-    rows = _extras(b, "sensitivity")
-    if rows is None:
-        from audit import feasibility
-        rows = feasibility.sensitivity(b.r.interventions or [], _extras(b, "forecast_settings")
-                                       or feasibility.settings(b.eng), b.eng, b.total_kg)
+    rows = b.r.analysis("sensitivity")
     if not rows:
         b.empty_sheet(ws, "No priced interventions to test in these results.")
         return
@@ -1018,7 +1010,7 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
                   "Per LLM workload. Per year = per request × requests a year + one-off / service life. Break-even = "
                   "one-off / (baseline − option per request), in requests. Token and GPU-hour changes are assumptions "
                   "(data/forecast_defaults.yaml › customisation).")
-    rows = _extras(b, "customisation")
+    rows = b.r.analysis("customisation")
     if not rows:
         b.empty_sheet(ws, "No LLM workloads to compare in these results.")
         return
@@ -1060,7 +1052,7 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
 def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
     from audit import scorecard
     ws = b.ws["Scorecard"]
-    table = _extras(b, "scorecard") or {}
+    table = b.r.analysis("scorecard")
     rows = table.get("rows", [])
     task = table.get("task", {})
     b.title_block(ws, "Base-model scorecard: weighted quality against energy per task",
@@ -1098,14 +1090,11 @@ def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
 
 
 def _precision_sheet(b: _Book, lay: _Layout) -> None:
-    from audit import feasibility
     ws = b.ws["Precision per watt"]
     b.title_block(ws, "Precision per watt: emissions per kept generative asset, by stage",
                   "Kept = quantity × accepted_fraction (base units: requests, images, video seconds). Discarded "
                   "generations still used energy: their share of the stage's emissions is shown.")
-    rows = _extras(b, "precision_per_watt")
-    if rows is None:
-        rows = feasibility.precision_per_watt(b.lines)
+    rows = b.r.analysis("precision_per_watt")
     if not rows:
         b.empty_sheet(ws, "No generative-AI activities in these results.")
         return

@@ -328,9 +328,7 @@ def interventions_rows(results: "AuditResults") -> list[dict]:
 def precision_rows(results: "AuditResults") -> list[dict]:
     """Precision per watt by stage (feasibility.precision_per_watt), from the run's extras
     or recomputed from the lines."""
-    from audit import feasibility
-    rows = (results.extras or {}).get("precision_per_watt")
-    return list(rows) if rows is not None else feasibility.precision_per_watt(results.lines)
+    return list(results.analysis("precision_per_watt"))
 
 
 CUSTOMISATION_TOP = 3  # LLM workloads shown in the report (the workbook lists all)
@@ -338,10 +336,7 @@ CUSTOMISATION_TOP = 3  # LLM workloads shown in the report (the workbook lists a
 
 def customisation_groups(results: "AuditResults", top: int = CUSTOMISATION_TOP) -> list[dict]:
     """The customisation break-even table for the largest LLM workloads, grouped by workload."""
-    rows = (results.extras or {}).get("customisation")
-    if rows is None:
-        from audit import customisation
-        rows = customisation.for_results(results, top=top) if results.activities is not None else []
+    rows = results.analysis("customisation")
     groups: dict[str, dict] = {}
     for r in rows:
         g = groups.setdefault(r["workload"], {"workload": r["workload"], "rows": []})
@@ -357,11 +352,7 @@ def customisation_groups(results: "AuditResults", top: int = CUSTOMISATION_TOP) 
 
 def scorecard_table(results: "AuditResults") -> dict:
     """The base-model scorecard ({"task", "weights", "rows"}) from the run's extras, or computed."""
-    got = (results.extras or {}).get("scorecard")
-    if got is None:
-        from audit import scorecard
-        got = scorecard.for_results(results) if results.activities is not None else {"rows": []}
-    return got
+    return results.analysis("scorecard")
 
 
 def _scorecard_context(results: "AuditResults") -> dict:

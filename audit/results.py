@@ -58,6 +58,15 @@ class AuditResults:
     def hotspots(self) -> pd.DataFrame:
         return hotspot_table(self.lines)
 
+    def analysis(self, key: str):
+        """A feasibility analysis (one of FEASIBILITY_EXTRAS): the one ``feasibility.apply``
+        stored, else the same function run on these results now. Every report reads it here."""
+        stored = (self.extras or {}).get(key)
+        if stored is not None:
+            return stored
+        from audit.feasibility import ANALYSES
+        return ANALYSES[key](self)
+
     # --- serialisation ------------------------------------------------------------------
     def to_json_dict(self, include_feasibility: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -168,3 +168,26 @@ def test_html_and_excel_state_the_same_weighted_data_quality():
     assert report_html.data_quality_rows(r)[1] == pytest.approx(expected, rel=1e-12)
     # Excel's SUMPRODUCT cell carries weighted_data_quality as its value, and the LibreOffice
     # test (test_report_excel) recalculates every formula cell against the value we wrote.
+
+
+def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
+    """feasibility.apply stores each analysis; results without them (loaded from an older run,
+    built by hand) get the same function run now, in the HTML, the workbook and the charts alike."""
+    import copy
+
+    from audit import report_excel, report_html
+    from audit.feasibility import ANALYSES
+    from audit.results import FEASIBILITY_EXTRAS
+
+    assert set(ANALYSES) == set(FEASIBILITY_EXTRAS)
+    full = sample_results()
+    bare = copy.copy(full)
+    bare.extras = {k: v for k, v in full.extras.items() if k not in FEASIBILITY_EXTRAS}
+    for key in FEASIBILITY_EXTRAS:
+        assert full.analysis(key) is full.extras[key]
+        assert json.dumps(bare.analysis(key), sort_keys=True, default=str) == \
+            json.dumps(full.extras[key], sort_keys=True, default=str), key
+    assert report_html.customisation_groups(bare) and report_html.scorecard_table(bare)["rows"]
+    wb, _ = report_excel.build_workbook(bare)
+    for sheet in ("Customisation", "Scorecard", "Sensitivity", "Precision per watt"):
+        assert wb[sheet].max_row > report_excel.HEADER_ROW + 1, sheet  # a table, not the empty-sheet note
