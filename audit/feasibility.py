@@ -335,6 +335,7 @@ def _verdict(cpt, abated_kg, base_kg, person_days, eng, total_kg) -> tuple[str, 
 
 
 VERDICT_ORDER = {"do first": 0, "worth it": 1, "marginal": 2, "not worth it": 3, "no gain": 4}
+ACTIONABLE_VERDICTS = ("do first", "worth it")  # the options that go into the plan and the forecast
 
 
 def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list[dict]:
@@ -378,7 +379,7 @@ def apply(results) -> None:
     for rec in results.interventions:
         rec["quadrant"] = quadrant(rec["effort_person_days"], rec["abated_kgco2e_per_year"],
                                    thresholds["effort_person_days"], thresholds["impact_kgco2e_per_year"])
-    chosen = [e for e in evaluated if e.record["verdict"] in ("do first", "worth it")]
+    chosen = [e for e in evaluated if e.record["verdict"] in ACTIONABLE_VERDICTS]
     results.forecast = forecast(results, chosen, s)
     results.extras["forecast_settings"] = s
     for key, analyse in ANALYSES.items():
@@ -550,7 +551,7 @@ def action_plan(results) -> list[dict]:
     out: list[dict] = []
     recs = [{"name": r.get("id", ""), "effort_person_days": 0.0, "quadrant": "", **r}
             for r in (results.interventions or []) if (r.get("abated_kgco2e_per_year") or 0) > 0]
-    go = [r for r in recs if r.get("verdict") in ("do first", "worth it")]
+    go = [r for r in recs if r.get("verdict") in ACTIONABLE_VERDICTS]
     priced = sorted((r for r in recs if r.get("cost_per_tonne") is not None), key=lambda r: r["cost_per_tonne"])
 
     def t(kg: float) -> str:

@@ -59,7 +59,8 @@ MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
 PARETO_TOP = 15  # activities shown in the Pareto chart (the table lists all)
 MAX_CELL_CHARS = 32767  # Excel's limit for one cell
 
-# Okabe & Ito (2008) colour-blind-safe palette (no black: used for text).
+# Okabe & Ito (2008) colour-blind-safe palette, charts.PALETTE without '#' (kept here so writing a
+# workbook does not import matplotlib; a test keeps the two equal).
 OKABE_ITO = ("0072B2", "E69F00", "009E73", "D55E00", "56B4E9", "CC79A7", "F0E442", "999999")
 INK, GREY, INPUT_BLUE = "1A1A1A", "595959", "0072B2"
 

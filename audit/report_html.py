@@ -299,14 +299,13 @@ def hotspot_rows(results: "AuditResults", top: int = 12) -> list[dict]:
     return rows
 
 
-ACTIONABLE_VERDICTS = ("do first", "worth it")
-
-
 def _first_action(results: "AuditResults") -> dict | None:
     """The first option the feasibility step says to do; without verdicts, the cheapest
     option below the carbon price. None if nothing qualifies."""
     rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
-    if any(r.get("verdict") in ACTIONABLE_VERDICTS + ("marginal", "not worth it", "no gain") for r in rows):
+    from audit.feasibility import ACTIONABLE_VERDICTS, VERDICT_ORDER
+
+    if any(r.get("verdict") in VERDICT_ORDER for r in rows):
         return next((r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS), None)
     price = float(results.engagement.carbon_price_per_tonne)
     cheap = [r for r in rows if _finite(r.get("cost_per_tonne")) is not None and r["cost_per_tonne"] <= price]

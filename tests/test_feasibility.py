@@ -331,6 +331,12 @@ def test_payback_is_none_beyond_the_planning_horizon():
 ])
 def test_quadrant(days, abated, quadrant):
     assert fz.quadrant(days, abated, effort_threshold=10, impact_kg=100.0) == quadrant
+    assert quadrant in fz.QUADRANTS
+
+
+def test_every_quadrant_has_a_chart_label():
+    from audit.charts import QUADRANT_LABELS
+    assert set(fz.QUADRANTS) - {"no gain"} == set(QUADRANT_LABELS)
 
 
 def test_sample_quadrants(results):

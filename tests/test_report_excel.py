@@ -427,3 +427,8 @@ def test_precision_and_sensitivity_and_savings_sheets(built, results):
         assert f.value == f"=D{r0 + k}*F{r0 + k}"
         assert expected[("Feasibility", f.coordinate)] == pytest.approx(
             ws.cell(r0 + k, c0).value * ws.cell(r0 + k, c0 + 2).value, rel=1e-12)
+
+
+def test_workbook_palette_is_the_charts_palette():
+    from audit import charts, report_excel
+    assert list(report_excel.OKABE_ITO) == [c.lstrip("#") for c in charts.PALETTE]
