@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -148,6 +149,27 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
     return notes
 
 
+@contextmanager
+def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
+    """The usage logs estimated while validating, handed to the kernel (audit.usage hand-off)
+    instead of estimated again there; the hand-off folder is removed before the deliverables."""
+    from audit.usage import USAGE_HANDOFF_ENV, write_handoff
+
+    if write_handoff(folder, engagement_dir, engagement.usage_logs, engagement.default_region) is None:
+        yield
+        return
+    before = os.environ.get(USAGE_HANDOFF_ENV)
+    os.environ[USAGE_HANDOFF_ENV] = str(folder)  # the kernel inherits this process's environment
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(USAGE_HANDOFF_ENV, None)
+        else:
+            os.environ[USAGE_HANDOFF_ENV] = before
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_name: str = DEFAULT_KERNEL,
                    start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
                    pdf: bool = True, progress: bool = False) -> dict:
@@ -165,7 +187,8 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     work.mkdir()
     try:
         with measured(loaded.engagement.default_region) as footprint:
-            execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
+            with _usage_handed_off(loaded.engagement, engagement_dir, work / ".usage-handoff"):
+                execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
             results = load_results(work)
         results.footprint = footprint
         results.manifest.update({"tool": "genai-content-audit", "tool_version": tool_version(),

@@ -1230,6 +1230,10 @@ def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path
     return files
 
 
+def _cache_key(files: list[Path], default_region: str) -> tuple:
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files), default_region
+
+
 def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
     """An engagement's usage logs estimated (None when it lists none). Kept for the process
     while the files are unchanged (same paths, sizes and modification times): the three
@@ -1237,12 +1241,60 @@ def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: 
     if not usage_logs:
         return None
     files = engagement_log_files(folder, usage_logs)
-    key = (tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files), default_region)
+    key = _cache_key(files, default_region)
     if key not in _ENGAGEMENT_CACHE:
-        result = estimate_usage(files, default_region=default_region, progress=False)
+        result = _read_handoff(key) or estimate_usage(files, default_region=default_region, progress=False)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
     return _ENGAGEMENT_CACHE[key]
+
+
+# --- hand-off to the notebook kernel ----------------------------------------------------------
+# `audit run` validates the engagement (usage logs included) before it starts the kernel, and
+# the kernel loads the engagement again. The run writes what it estimated into its private work
+# folder and names it in USAGE_HANDOFF_ENV, so a 10M-request log is read once per run, not twice.
+# Used only for the same files (paths, sizes, modification times) and default region.
+
+USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
+
+
+def _key_json(key: tuple) -> list:
+    return [[list(f) for f in key[0]], key[1]]
+
+
+def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list[str],
+                  default_region: str) -> Path | None:
+    """Save the engagement's usage result (estimated once per process) into ``folder`` for a
+    kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
+    import json
+
+    result = engagement_usage(engagement_dir, usage_logs, default_region)
+    if result is None:
+        return None
+    key = _cache_key(engagement_log_files(engagement_dir, usage_logs), default_region)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.groups.to_parquet(folder / "groups.parquet", index=False)
+    meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
+            "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
+            "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return folder
+
+
+def _read_handoff(key: tuple) -> "UsageResult | None":
+    import json
+
+    folder = os.environ.get(USAGE_HANDOFF_ENV)
+    if not folder or not (Path(folder) / "meta.json").is_file():
+        return None
+    meta = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
+    if meta["key"] != _key_json(key):
+        return None
+    groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
+    return UsageResult(groups=groups, sources=meta["sources"],
+                       default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
+                       seconds=meta["seconds"], factor_ids=meta["factor_ids"])
 
 
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:

@@ -23,13 +23,14 @@ FAULTS = {
 
 
 def write_notebooks(folder: Path, fault: str | None = None, fault_in: str = "02_scope_mapping.ipynb",
-                    fault_when: str | None = None) -> Path:
+                    fault_when: str | None = None, prelude: str | None = None) -> Path:
     """Write the three notebooks; with ``fault``, break ``fault_in``. ``fault_when`` limits the
-    fault to engagements whose folder name contains that text (for mixed batches)."""
+    fault to engagements whose folder name contains that text (for mixed batches). ``prelude``
+    is a cell run first in each notebook (after the parameters)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_NOTEBOOKS:
         params = new_code_cell('engagement_dir = ""\nwork_dir = ""', metadata={"tags": ["parameters"]})
-        cells = [params]
+        cells = [params] + ([new_code_cell(prelude)] if prelude else [])
         if fault and name == fault_in:
             body = FAULTS[fault]
             if fault_when:

@@ -40,6 +40,22 @@ def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_pat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
+def test_the_kernel_uses_the_usage_logs_estimated_while_validating(engagement, tmp_path, monkeypatch):
+    """The sample lists a usage log: `audit run` estimates it to validate the engagement and
+    hands the result to the kernel, which must not estimate the log again."""
+    folder = write_notebooks(tmp_path / "nb", prelude="import audit.usage\n"
+                                                      "audit.usage.estimate_usage = None  # the hand-off must be used")
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
+    out = tmp_path / "out"
+    runner.run_engagement(engagement, out, pdf=False)
+    data = json.loads((out / "results.json").read_text())
+    assert any(a["activity_id"].startswith("USG-") for a in data["activities"])
+    assert not (out / ".usage-handoff").exists() and not list(out.rglob("groups.parquet"))
+    from audit.usage import USAGE_HANDOFF_ENV
+    import os
+    assert USAGE_HANDOFF_ENV not in os.environ
+
+
 def test_failed_run_keeps_previous_report_and_the_failed_notebook(engagement, tmp_path, monkeypatch):
     out = tmp_path / "out"
     monkeypatch.setattr(runner, "NOTEBOOKS_DIR", write_notebooks(tmp_path / "good"))

@@ -428,3 +428,33 @@ def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
     out = CliRunner().invoke(app, ["estimate-usage", str(bad), "--per-request", str(rows)])
     assert out.exit_code == 2 and not rows.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_path, log, monkeypatch):
+    """`audit run` hands the usage estimate made while validating to the notebook kernel."""
+    import os
+    import time
+
+    import audit.usage as usage
+
+    folder = _engagement_with_log(tmp_path, log.head(2_000))
+    logs = ["usage/log.csv"]
+    first = usage.engagement_usage(folder, logs, "GBR")
+    handoff = usage.write_handoff(tmp_path / "handoff", folder, logs, "GBR")
+    usage._ENGAGEMENT_CACHE.clear()
+    monkeypatch.setenv(usage.USAGE_HANDOFF_ENV, str(handoff))
+    monkeypatch.setattr(usage, "estimate_usage", None)  # must not be called
+    again = usage.engagement_usage(folder, logs, "GBR")
+    pd.testing.assert_frame_equal(again.groups, first.groups)
+    assert again.to_json_dict() == first.to_json_dict()
+    pd.testing.assert_frame_equal(again.to_activities(), first.to_activities())
+    # A changed log (or another default region) is estimated afresh, not taken from the hand-off.
+    usage._ENGAGEMENT_CACHE.clear()
+    with pytest.raises(TypeError):
+        usage.engagement_usage(folder, logs, "FRA")
+    path = folder / "usage" / "log.csv"
+    t = time.time() + 5
+    os.utime(path, (t, t))
+    with pytest.raises(TypeError):
+        usage.engagement_usage(folder, logs, "GBR")
+    usage._ENGAGEMENT_CACHE.clear()
