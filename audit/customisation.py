@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from audit.exceptions import ValidationError
+from audit.results import parent_key
 
 RAW_COLUMNS = ("activity_id", "stage", "description", "kind", "quantity", "unit", "region", "provider", "model",
                "hardware", "ownership", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
@@ -96,8 +97,7 @@ def estimate_rows(engagement, rows: list[dict]) -> pd.DataFrame:
 
 def per_activity(lines: pd.DataFrame) -> pd.DataFrame:
     """kWh and kgCO2e per synthetic activity, upstream lines folded into their parent."""
-    key = lines["derived_from"].where(lines["derived_from"] != "", lines["activity_id"])
-    return lines.assign(parent=key).groupby("parent")[["kwh", "kgco2e"]].sum()
+    return lines.assign(parent=parent_key(lines)).groupby("parent")[["kwh", "kgco2e"]].sum()
 
 
 # --- workloads and options ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ import yaml
 
 from audit.models import Intervention
 from audit.paths import DATA_DIR, INTERVENTIONS_FILE, SOURCES_DIR
+from audit.results import parent_key
 
 GENAI_KINDS = ("llm_api", "image_generation", "video_generation")
 BOUNDS = ("low", "central", "high")
@@ -276,9 +277,8 @@ def evaluate(results, intervention: Intervention, settings_: dict) -> Interventi
         breakdown[bound] = non_energy_savings(rows, new_rows, specs, settings_["unit_costs"])
         other[bound] = float(sum(x["saving"] for x in breakdown[bound]))
         if bound == "central":
-            key = lambda df: df["activity_id"].where(df["derived_from"] == "", df["derived_from"])  # noqa: E731
-            by_line = (base_subset.groupby(key(base_subset))["kgco2e"].sum()
-                       - new.groupby(key(new))["kgco2e"].sum()).fillna(0.0)
+            by_line = (base_subset.groupby(parent_key(base_subset))["kgco2e"].sum()
+                       - new.groupby(parent_key(new))["kgco2e"].sum()).fillna(0.0)
     # The abatement range's low and high ends, and the bound (scenario) each comes from.
     lo_b = min(BOUNDS, key=lambda b: (abated[b], BOUNDS.index(b)))
     hi_b = max(BOUNDS, key=lambda b: (abated[b], -BOUNDS.index(b)))
@@ -345,7 +345,7 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     growth = settings_["usage_growth_per_year"]
     decarb = settings_["grid_decarbonisation_per_year"]
     eff = settings_["model_efficiency_per_year"]
-    parent = lines["activity_id"].where(lines["derived_from"] == "", lines["derived_from"])
+    parent = parent_key(lines)
     abated = (pd.concat([c.abated_by_line for c in chosen]).groupby(level=0).sum() if chosen
               else pd.Series(dtype=float))
     out = []

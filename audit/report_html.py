@@ -24,6 +24,7 @@ from audit import charts, paths
 from audit.atomic import atomic_path, write_bytes
 from audit.exceptions import ExecutionError
 from audit.models import DQ_LABELS
+from audit.results import parent_key
 from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,17 +170,13 @@ def chart_set(results: "AuditResults") -> dict[str, Markup]:
 
 # --- sections' data --------------------------------------------------------------------------
 
-def _parent_key(lines: pd.DataFrame) -> pd.Series:
-    return lines["derived_from"].where(lines["derived_from"] != "", lines["activity_id"])
-
-
 def intensity_metrics(results: "AuditResults") -> list[dict]:
     """Emissions per unit of generative output. Upstream lines count with their parent;
     'accepted' divides by the output the team kept (quantity x accepted_fraction, over the
     activities that record an accepted_fraction)."""
     lines = results.lines
     parents = lines[lines["derived_from"] == ""].set_index("activity_id")
-    grouped = lines.assign(parent=_parent_key(lines)).groupby("parent")
+    grouped = lines.assign(parent=parent_key(lines)).groupby("parent")
     kg, kwh = grouped["kgco2e"].sum(), grouped["kwh"].sum()
     out: list[dict] = []
 
@@ -271,7 +268,7 @@ def methods_table(results: "AuditResults") -> list[dict]:
 def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None]:
     lines = results.lines
     parents = lines[lines["derived_from"] == ""]
-    kg = lines.assign(parent=_parent_key(lines)).groupby("parent")["kgco2e"].sum()
+    kg = lines.assign(parent=parent_key(lines)).groupby("parent")["kgco2e"].sum()
     total = float(lines["kgco2e"].sum())
     rows = []
     for r in parents.itertuples(index=False):
@@ -288,7 +285,7 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
 
 def hotspot_rows(results: "AuditResults", top: int = 12) -> list[dict]:
     lines = results.lines
-    fids = (lines.assign(parent=_parent_key(lines)).groupby("parent")["factor_ids"]
+    fids = (lines.assign(parent=parent_key(lines)).groupby("parent")["factor_ids"]
             .agg(lambda s: list(dict.fromkeys(f for ids in s for f in ids))))
     rows = []
     for i, r in enumerate(results.hotspots.head(top).itertuples(index=False), start=1):

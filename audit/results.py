@@ -217,10 +217,16 @@ def stage_breakdown(lines: pd.DataFrame, stage_order: list[str] | None = None) -
     return g
 
 
+def parent_key(lines: pd.DataFrame) -> pd.Series:
+    """The activity each emission line belongs to: its own id, or for a derived line (upstream
+    fuel, embodied hardware, hotel proxy) the id of the activity it was derived from."""
+    return lines["derived_from"].where(lines["derived_from"] != "", lines["activity_id"])
+
+
 def hotspot_table(lines: pd.DataFrame) -> pd.DataFrame:
     """Activities (derived lines folded into their parent) ranked by emissions, with the
     cumulative share for a Pareto chart."""
-    key = lines["derived_from"].where(lines["derived_from"] != "", lines["activity_id"])
+    key = parent_key(lines)
     parent = lines[lines["derived_from"] == ""].set_index("activity_id")
     g = lines.assign(parent_id=key).groupby("parent_id").agg(
         kgco2e=("kgco2e", "sum"), kgco2e_low=("kgco2e_low", "sum"), kgco2e_high=("kgco2e_high", "sum"))
