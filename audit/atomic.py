@@ -8,28 +8,22 @@ A failed write removes the temporary file and leaves the old target untouched.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it; done once, before any worker threads
-    os.umask(mask)
-    return mask
-
-
-_DEFAULT_MODE = 0o666 & ~_read_umask()
-
-
-def _final_mode(path: Path) -> int:
-    """Keep the mode of the file being replaced; a new file gets the usual ``0666 & ~umask``
-    (``mkstemp`` would leave it 0600)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        return _DEFAULT_MODE
+def _new_temp_file(path: Path) -> Path:
+    """An empty file beside ``path``, created with mode 0666 so that the process's umask
+    applies as it does to any new file (``mkstemp`` would force 0600)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:  # pragma: no cover - 32 random bits
+            continue
 
 
 @contextmanager
@@ -37,13 +31,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends without an error, the
     temporary file replaces ``path``. Creates the parent folder."""
     path = Path(path)
+    if path.is_symlink():  # write through the link, as a plain open() would, rather than replace it
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temp_file(path)
     try:
         yield tmp
-        os.chmod(tmp, _final_mode(path))
+        if path.exists():  # keep the mode of the file being replaced
+            os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

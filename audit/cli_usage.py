@@ -95,11 +95,16 @@ class _ParquetSink:
         self.writer.write_table(table.cast(self.writer.schema))
 
     def __exit__(self, *exc_info) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        elif self._atomic is not None and exc_info[0] is None:  # a log of no requests: an empty file, not a broken one
-            from audit.usage import _empty_rows
-            _empty_rows().to_parquet(self.tmp, index=False)
+        try:
+            if self.writer is not None:
+                self.writer.close()
+            elif self._atomic is not None and exc_info[0] is None:  # no requests: an empty file, not a broken one
+                from audit.usage import _empty_rows
+                _empty_rows().to_parquet(self.tmp, index=False)
+        except BaseException as exc:
+            if self._atomic is not None:
+                self._atomic.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
+            raise
         if self._atomic is not None:
             self._atomic.__exit__(*exc_info)
 

@@ -547,7 +547,6 @@ def action_plan(results) -> list[dict]:
     eng = results.engagement
     cur, price = eng.currency, float(eng.carbon_price_per_tonne)
     total = float(results.totals["kgco2e"]) or 1.0
-    ex = results.extras or {}
     out: list[dict] = []
     recs = [{"name": r.get("id", ""), "effort_person_days": 0.0, "quadrant": "", **r}
             for r in (results.interventions or []) if (r.get("abated_kgco2e_per_year") or 0) > 0]
@@ -581,7 +580,7 @@ def action_plan(results) -> list[dict]:
             f"{biggest['name']} ({biggest['id']}) avoids the most")
             + (f" after {other:,.0f} {cur} a year of avoided travel, hotel and fuel costs (assumed unit costs)."
                if other else ".")})
-    sens = ex.get("sensitivity") or []
+    sens = results.analysis("sensitivity") or []
     if sens:
         flips = [r for r in sens if len({r["verdict_low"], r["verdict_high"], r["verdict_base"]}) > 1]
         first = sens[0]["id"]
@@ -597,7 +596,7 @@ def action_plan(results) -> list[dict]:
                      f"'{r['verdict_high']}' at the high end)" for r in flips[:3])
                  + ".")
         out.append({"topic": "Robustness", "text": text})
-    cust = ex.get("customisation") or []
+    cust = results.analysis("customisation") or []
     wins = sorted((r for r in cust if r.get("pays_back") and r.get("annual_change_kgco2e", 0) < 0),
                   key=lambda r: r["annual_change_kgco2e"])
     if wins:
@@ -614,7 +613,7 @@ def action_plan(results) -> list[dict]:
         out.append({"topic": "Customisation", "text": (
             "No fine-tune pays back its training at this engagement's request volumes; keep prompting, and "
             "compress prompts before adding retrieved context.")})
-    sc = (ex.get("scorecard") or {}).get("rows") or []
+    sc = (results.analysis("scorecard") or {}).get("rows") or []
     front = [r for r in sc if r.get("pareto")]
     dominated = [r for r in sc if r.get("used_by") and not r.get("pareto")]
     if dominated and front:
@@ -628,7 +627,7 @@ def action_plan(results) -> list[dict]:
             f"{alt['kwh_per_task'] * 1000:,.3g} Wh instead of {worst['kwh_per_task'] * 1000:,.3g} Wh per task. "
             f"The scores are the consultant's (illustrative by default): confirm them with the client before "
             f"switching.")})
-    ppw = [r for r in (ex.get("precision_per_watt") or []) if r.get("discarded_share_kgco2e") is not None]
+    ppw = [r for r in (results.analysis("precision_per_watt") or []) if r.get("discarded_share_kgco2e") is not None]
     if ppw:
         r = max(ppw, key=lambda r: r["discarded_share_kgco2e"] * r["kgco2e"])
         out.append({"topic": "Precision per watt", "text": (

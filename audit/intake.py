@@ -262,7 +262,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     df = df.copy()
     for c in ALL_COLUMNS:
         # restore_cell: a CSV we wrote (estimate-usage --activities) guards formula-like text with "'"
-        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""}).map(restore_cell)
+        df[c] = df[c].astype(str).str.strip().map(restore_cell).str.strip().replace({"nan": "", "None": ""})
     if df.empty:
         problems.append(Problem(file, "has a header but no activities", sheet=sheet))
         return df, problems, warnings

@@ -362,7 +362,7 @@ def _scorecard_context(results: "AuditResults") -> dict:
 
 def _action_plan(results: "AuditResults") -> list[dict]:
     from audit import feasibility
-    if not results.interventions and not (results.extras or {}).get("customisation"):
+    if not results.interventions and not results.analysis("customisation"):
         return []
     return feasibility.action_plan(results)
 
@@ -472,7 +472,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "precision": precision_rows(results),
         "customisation": customisation_groups(results),
         "scorecard": _scorecard_context(results),
-        "effort_impact": (results.extras or {}).get("effort_impact"),
+        "effort_impact": results.analysis("effort_impact"),
         "action_plan": _action_plan(results),
         "dq_rows": dq_rows,
         "dq_weighted": dq_weighted,

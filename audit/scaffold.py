@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from audit.atomic import write_text
 from audit.exceptions import InputError
 from audit.models import ALL_COLUMNS
 from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, safe_child
@@ -37,14 +38,13 @@ def scaffold_engagement(name: str, parent: Path) -> Path:
     }
     header = ("# Engagement settings. Keys are checked: a typo is an error, not ignored.\n"
               "# See README.md ('Contract') for every key and its default.\n")
-    (folder / ENGAGEMENT_FILE).write_text(header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True),
-                                          encoding="utf-8")
+    write_text(folder / ENGAGEMENT_FILE, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(ALL_COLUMNS), lineterminator="\n")
     w.writeheader()
     for row in EXAMPLE_ROWS:
         w.writerow(row)
-    (folder / ACTIVITIES_FILE).write_text(buf.getvalue(), encoding="utf-8")
+    write_text(folder / ACTIVITIES_FILE, buf.getvalue())
     try:
         from audit.workbook import write_intake_workbook
         write_intake_workbook(folder / "intake.xlsx", client=name)

@@ -20,12 +20,24 @@ def test_write_creates_parents_and_leaves_no_temp_file(tmp_path):
     assert _leftovers(target.parent) == []
 
 
-def test_a_new_file_gets_the_usual_mode_not_mkstemps_0600(tmp_path):
-    old = os.umask(0o022)
-    os.umask(old)
-    target = tmp_path / "new.csv"
-    write_text(target, "x")
-    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~old
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_new_file_follows_the_current_umask_not_mkstemps_0600(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        target = tmp_path / "new.csv"
+        write_text(target, "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_symlinked_target_is_written_through_the_link(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
 
 
 def test_replacing_keeps_the_old_files_mode(tmp_path):

@@ -61,7 +61,6 @@ def test_notebooks_have_a_parameters_cell():
         assert all(c.execution_count is not None for c in code[1:]), f"{name}: stored without outputs"
 
 
-@pytest.mark.slow
 def _stderr_texts(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     return [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -75,12 +74,14 @@ def test_stored_notebooks_carry_no_warnings():
         assert _stderr_texts(NOTEBOOKS_DIR / name) == [], name
 
 
+@pytest.mark.slow
 def test_executed_notebooks_carry_no_warnings(pipeline_run):
     _, executed = pipeline_run
     for path in executed:
         assert _stderr_texts(path) == [], path.name
 
 
+@pytest.mark.slow
 def test_parameters_were_injected(pipeline_run):
     _, executed = pipeline_run
     for path in executed:
