@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audit.atomic import atomic_path
 from audit.csvsafe import neutralise_cell, restore_cell
+from audit.exceptions import InputError
 from audit.paths import ENGAGEMENT_FILE, safe_child
 
 SUMMARY_FILE = "batch_summary.csv"
@@ -35,6 +36,18 @@ class Outcome:
     status: str  # ok | failed
     seconds: float
     error: str = ""
+
+
+def summary_labels(engagement_dirs: list[Path]) -> dict[Path, str]:
+    """Engagement folder -> its name in batch_summary.csv: the folder name, with the same
+    "-2", "-3" suffix as its output folder when two folders share a name (a/client, b/client),
+    so every summary row (and --resume) points at one engagement."""
+    names = output_names(engagement_dirs)
+    out = {}
+    for d in engagement_dirs:
+        base = safe_child(Path("."), d.name).name
+        out[d] = d.name + names[d][len(base):]
+    return out
 
 
 def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
@@ -92,28 +105,32 @@ def write_summary(path: Path, outcomes: list[Outcome]) -> None:
 
 
 def plan_batch(engagement_dirs, out_root, resume: bool):
-    """Resolve folders and names and decide what runs: (out_root, dirs, names, outcomes, todo).
+    """Resolve folders and names and decide what runs: (out_root, dirs, names, labels, outcomes, todo).
 
     ``outcomes`` holds what is decided without running: with resume, an engagement whose
     previous status is ok and whose results.json exists is kept; a folder without
     engagement.yaml fails at once. Everything else is in ``todo``.
     """
     out_root = Path(out_root).resolve()
-    out_root.mkdir(parents=True, exist_ok=True)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise InputError(f"--out {out_root}: cannot create this folder ({exc.strerror or exc})") from None
     dirs = [Path(d).resolve() for d in engagement_dirs]
     names = output_names(dirs)
+    labels = summary_labels(dirs)
     previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
     outcomes: dict[Path, Outcome] = {}
     todo: list[Path] = []
     for d in dirs:
-        prev = previous.get(d.name)
+        prev = previous.get(labels[d])
         if prev and prev["status"] == "ok" and (out_root / names[d] / "results.json").exists():
-            outcomes[d] = Outcome(d.name, "ok", float(prev["seconds"] or 0), "")
+            outcomes[d] = Outcome(labels[d], "ok", float(prev["seconds"] or 0), "")
         elif not (d / ENGAGEMENT_FILE).exists():
-            outcomes[d] = Outcome(d.name, "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
+            outcomes[d] = Outcome(labels[d], "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
         else:
             todo.append(d)
-    return out_root, dirs, names, outcomes, todo
+    return out_root, dirs, names, labels, outcomes, todo
 
 
 def _shared_probes() -> dict[str, str]:
@@ -136,7 +153,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
     """Audit every engagement folder into ``out_root/<name>/``; write ``batch_summary.csv``."""
     from audit.progress import progress_bar
 
-    out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
+    out_root, dirs, names, labels, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
     child_env = _shared_probes() if len(todo) > 1 else {}
     lock = threading.Lock()
@@ -148,7 +165,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
         if wait > 0:
             time.sleep(wait)
-        return _run_child(d, out_root / names[d], timeout_s, extra, child_env)
+        return replace(_run_child(d, out_root / names[d], timeout_s, extra, child_env), engagement=labels[d])
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:
@@ -158,7 +175,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             try:
                 outcomes[d] = fut.result()
             except Exception as exc:  # noqa: BLE001 - a harness fault fails only this engagement
-                outcomes[d] = Outcome(d.name, "failed", 0.0, f"{type(exc).__name__}: {exc}")
+                outcomes[d] = Outcome(labels[d], "failed", 0.0, f"{type(exc).__name__}: {exc}")
             bar.set_postfix_str(f"{outcomes[d].engagement}: {outcomes[d].status}")
             bar.update()
             write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])

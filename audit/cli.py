@@ -33,6 +33,10 @@ app = typer.Typer(
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
 
+class DaskMode(str, Enum):
+    local = "local"
+
+
 class Format(str, Enum):
     json = "json"
     table = "table"
@@ -99,25 +103,32 @@ def batch(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Engagements run at once (one process each); default 1, or every Dask worker thread.")] = None,
     resume: Annotated[bool, typer.Option(help="Rerun only failed and missing engagements.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds before a hung engagement is killed.")] = 1800,
-    scheduler: Annotated[Optional[str], typer.Option(help="Run engagements as tasks on a Dask cluster at this address (tcp://HOST:PORT).")] = None,
-    dask: Annotated[Optional[str], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
-    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf")] = True,
+    scheduler: Annotated[Optional[str], typer.Option(help="Run engagements as tasks on a Dask cluster at this address "
+                                                          "(tcp://HOST:8786, the scheduler's port, not the dashboard's). "
+                                                          "Workers need this toolkit and the same paths to the folders.")] = None,
+    dask: Annotated[Optional[DaskMode], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
     debug: DebugOpt = False,
 ):
-    """Audit many engagements; write ROOT/batch_summary.csv. Exits 1 if any failed.
+    """Audit many engagements into ROOT/<folder name>/; exits 1 if any failed.
 
     Each engagement runs in its own process; one failure never stops the others.
+    ROOT/batch_summary.csv has one row per engagement: engagement, status (ok or failed),
+    seconds, error. --resume reruns only the failed and missing ones.
 
     Example:  audit batch clients/* --out reports/2025Q4 --jobs 2
+
     Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
     from audit.batch import SUMMARY_FILE, run_batch
 
+    if scheduler and dask:
+        raise InputError("give either --scheduler or --dask local, not both")
     extra = [] if pdf else ["--no-pdf"]
     if scheduler or dask:
         from audit.distributed import run_batch_dask
 
-        outcomes = run_batch_dask(engagement_dirs, out, scheduler=scheduler or dask, jobs=jobs, resume=resume,
+        outcomes = run_batch_dask(engagement_dirs, out, scheduler=scheduler or dask.value, jobs=jobs, resume=resume,
                                   timeout_s=timeout, extra_args=extra)
     else:
         outcomes = run_batch(engagement_dirs, out, jobs=jobs or 1, resume=resume, timeout_s=timeout, extra_args=extra)

@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from audit.cli import DebugOpt, Format, _guard, app
+from audit.cli import DaskMode, DebugOpt, Format, _guard, app
 from audit.exceptions import InputError
-
-
-class DaskMode(str, Enum):
-    local = "local"
 
 
 @app.command("estimate-usage")
@@ -50,6 +45,7 @@ def estimate_usage_cmd(
     if scheduler and dask:
         raise InputError("give either --scheduler or --dask local, not both")
     target = scheduler or (dask.value if dask else None)
+    _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, log)
     with _ParquetSink(per_request) as writer:
         result = estimate_usage(log if len(log) > 1 else log[0], chunk_rows=chunk_rows, scheduler=target,
                                 default_region=default_region, on_chunk=writer.write if per_request else None)
@@ -67,6 +63,28 @@ def estimate_usage_cmd(
         typer.echo(f"sums by hour written to {by_hour}", err=True)
     if per_request:
         typer.echo(f"per-request figures written to {per_request}", err=True)
+
+
+def _check_outputs(outputs: dict[str, Path | None], log: list[str]) -> None:
+    """Refuse, before any work, output paths that would fail or destroy data: a folder, a path
+    under a file, one of the input logs, or the same file for two outputs."""
+    from audit.usage import log_files
+
+    inputs = {f.resolve() for f in log_files(log if len(log) > 1 else log[0])}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        where = path.resolve()
+        if where.is_dir():
+            raise InputError(f"{option} {path}: is a folder; give a file name inside it")
+        if any(p.exists() and not p.is_dir() for p in where.parents):
+            raise InputError(f"{option} {path}: a file is in the way of this path")
+        if where in inputs:
+            raise InputError(f"{option} {path}: is one of the input logs; writing there would overwrite it")
+        if where in seen:
+            raise InputError(f"{option} and {seen[where]} name the same file {path}")
+        seen[where] = option
 
 
 class _ParquetSink:
@@ -120,7 +138,7 @@ def _print_table(result) -> None:
         for title, df in (("By model", pd.DataFrame(result.by_model)),
                           ("By stage", result.by("stage")), ("By month", result.by("month"))):
             typer.echo(f"\n{title}")
-            typer.echo(df.to_string(index=False))
+            typer.echo(df.to_string(index=False) if len(df) else "  (no requests)")
     h = result.hourly
     if h["kgco2e"] is not None:
         typer.echo(f"\nHour-aware (sensitivity, not in the total): {h['requests']:,} requests in "

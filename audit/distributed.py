@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,53 @@ import pandas as pd
 from audit.exceptions import InputError, Problem, ValidationError
 
 LOCAL_WORKERS = 2
+PROBE_TIMEOUT_S = 5.0  # a scheduler greets a new connection at once; a web server never does
+MAX_GREETING_BYTES = 1 << 20  # the handshake frame is about 60 bytes
 
 
 # --- connecting ------------------------------------------------------------------------------------
+
+def _probe_scheduler(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Refuse, quickly and clearly, a tcp:// address that is not a Dask scheduler.
+
+    A Dask peer greets every new connection with its handshake frame: an 8-byte little-endian
+    message length, then the frame count. distributed's Client waits for that greeting without
+    a deadline, so a web server (the dashboard's port 8787, say) hangs it, and a peer that sends
+    other bytes makes it read a "length" of exabytes. Other protocols (tls://, inproc) pass.
+    """
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    parts = urlsplit(address)
+    hint = "(give 'local' or the scheduler's address, e.g. tcp://host:8786, not the dashboard's)"
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise InputError(f"'{address}' is not a scheduler address {hint}")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            greeting = b""
+            while len(greeting) < 16:
+                chunk = sock.recv(16 - len(greeting))
+                if not chunk:
+                    break
+                greeting += chunk
+    except socket.timeout:
+        raise InputError(f"{address} did not greet like a Dask scheduler within {timeout_s:g} s {hint}") from None
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc} {hint}") from None
+    if len(greeting) < 16:
+        raise InputError(f"{address} closed the connection: not a Dask scheduler {hint}")
+    length, frames = struct.unpack("<QQ", greeting)
+    if not (0 < length <= MAX_GREETING_BYTES and 0 < frames <= 64):
+        raise InputError(f"{address} does not speak Dask's protocol {hint}")
+
 
 @contextmanager
 def connect(scheduler):
@@ -54,6 +98,7 @@ def connect(scheduler):
             yield client
         return
     if isinstance(scheduler, str):
+        _probe_scheduler(scheduler.strip())
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
@@ -220,7 +265,7 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
     from audit.batch import DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, plan_batch, write_summary
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-    out_root, dirs, names, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
+    out_root, dirs, names, labels, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
     run_id = uuid.uuid4().hex[:8]
 
@@ -248,9 +293,9 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
         for fut in ac:
             d = running.pop(fut.key)
             try:
-                outcomes[d] = fut.result()
+                outcomes[d] = replace(fut.result(), engagement=labels[d])
             except Exception as exc:  # noqa: BLE001 - a lost worker fails only this engagement
-                outcomes[d] = Outcome(d.name, "failed", 0.0, f"{type(exc).__name__}: {exc}"[:2000])
+                outcomes[d] = Outcome(labels[d], "failed", 0.0, f"{type(exc).__name__}: {exc}"[:2000])
             bar.set_postfix_str(f"{outcomes[d].engagement}: {outcomes[d].status}")
             bar.update()
             save()

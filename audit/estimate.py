@@ -172,6 +172,7 @@ def resolve_llm_model(provider: str, model: str):
     """Find an LLM in EcoLogits' data as EcoLogits resolves it (provider + name or alias).
 
     Returns (ecologits Model or None, hint). Without a provider, a unique name match wins.
+    Names are matched exactly first, then ignoring case ('GPT-4o' is gpt-4o), as providers are.
     """
     from ecologits.model_repository import models
 
@@ -182,8 +183,12 @@ def resolve_llm_model(provider: str, model: str):
     if eco_provider:
         m = models.find_model(eco_provider, model)
         names = [x.name for x in models.list_models() if x.provider.value == eco_provider]
-        return (m, None) if m else (None, suggest(model, names) or f"see EcoLogits' list for {eco_provider}")
-    hits = [x for x in models.list_models() if x.name == model]
+        if m is None:
+            same = next((n for n in names if n.lower() == model.strip().lower()), None)
+            m = models.find_model(eco_provider, same) if same else None
+        return (m, None) if m else (None, suggest(model.lower(), names) or f"see EcoLogits' list for {eco_provider}")
+    hits = [x for x in models.list_models() if x.name == model] or \
+        [x for x in models.list_models() if x.name.lower() == model.strip().lower()]
     if len(hits) >= 1:
         return hits[0], None
     return None, suggest(model, sorted({x.name for x in models.list_models()}))

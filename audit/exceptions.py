@@ -57,6 +57,7 @@ class ValidationError(InputError):
     """All the problems found in one file (or engagement) at once, not one per run."""
 
     problems: list[Problem] = field(default_factory=list)
+    total: int | None = None  # problems found, when only the first ones are listed
 
     def __post_init__(self) -> None:
         # Read top to bottom: file-level problems first, then by row (stable within a row).
@@ -66,6 +67,8 @@ class ValidationError(InputError):
     def __str__(self) -> str:
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} found:"
+        if self.total is not None and self.total > n:
+            head = f"{self.total:,} problems found; these are the first:"
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 

@@ -538,7 +538,7 @@ class _Problems:
         if self.count > len(items):
             items.append(Problem("(usage log)", f"{self.count:,} problems in all; the first {len(items)} "
                                  f"are listed, {self.count - len(items):,} more are not"))
-        raise ValidationError(items)
+        raise ValidationError(items, total=self.count)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -1024,8 +1024,8 @@ class UsageResult:
             "kind": "llm_api", "quantity": g["requests"].astype(np.int64), "unit": "request",
             "region": g["region"], "provider": g["provider"], "model": g["model"],
             "input_tokens": g["input_tokens"] / n, "output_tokens": g["output_tokens"] / n, "latency_s": lat,
-            "notes": [f"{int(r):,} requests aggregated from usage log {src}; tokens are means per request"
-                      for r in g["requests"]],
+            "notes": [f"{int(r):,} request{'s' if r != 1 else ''} aggregated from usage log {src}; tokens are "
+                      "means per request" for r in g["requests"]],
         })
 
 

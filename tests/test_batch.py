@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audit import footprint
-from audit.batch import output_names, run_batch
+from audit.batch import output_names, plan_batch, run_batch, summary_labels
 from audit.cli import app
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.notebook_factory import write_notebooks
@@ -95,3 +95,27 @@ def test_output_names_are_safe_and_unique(tmp_path):
     dirs = [tmp_path / "a" / "Client One", tmp_path / "b" / "Client One", tmp_path / "c" / "..evil"]
     names = output_names(dirs)
     assert list(names.values()) == ["Client-One", "Client-One-2", "evil"]
+
+
+def test_summary_rows_name_each_engagement_once_even_when_folder_names_repeat(tmp_path):
+    dirs = [tmp_path / "a" / "Client One", tmp_path / "b" / "Client One", tmp_path / "c" / "solo"]
+    assert list(summary_labels(dirs).values()) == ["Client One", "Client One-2", "solo"]
+    for d in dirs:
+        d.mkdir(parents=True)
+    _, _, names, labels, outcomes, _ = plan_batch(dirs, tmp_path / "out", resume=False)
+    assert [outcomes[d].engagement for d in dirs] == ["Client One", "Client One-2", "solo"]  # no engagement.yaml
+
+
+def test_out_under_a_file_is_an_input_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(app, ["batch", str(SAMPLE_ENGAGEMENT_DIR), "--out", str(tmp_path / "afile" / "x")])
+    assert result.exit_code == 2 and "cannot create this folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_dask_local_and_a_scheduler_together_are_refused(tmp_path):
+    result = CliRunner().invoke(app, ["batch", str(SAMPLE_ENGAGEMENT_DIR), "--out", str(tmp_path / "o"),
+                                      "--dask", "local", "--scheduler", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2 and "not both" in result.stderr
+    bad = CliRunner().invoke(app, ["batch", str(SAMPLE_ENGAGEMENT_DIR), "--out", str(tmp_path / "o"), "--dask", "foo"])
+    assert bad.exit_code == 2

@@ -115,3 +115,59 @@ def test_cli_dask_local_uses_worker_processes(parts):
     single = estimate_usage(parts, progress=False).to_json_dict()
     d = json.loads(out.stdout)
     assert d["requests"] == 20_000 and d["kgco2e_high"] == pytest.approx(single["kgco2e_high"], rel=1e-9)
+
+
+def _serve(reply: bytes | None):
+    """A loopback TCP server that, per connection, sends ``reply`` (None: stays silent)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            if reply is not None:
+                conn.sendall(reply)
+            stop.wait(3)
+            conn.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv, stop
+
+
+@pytest.mark.parametrize("reply,message", [(None, "did not greet like a Dask scheduler"),
+                                           (b"\xff" * 64, "does not speak Dask's protocol"),
+                                           (b"HTTP/1.1 400 Bad Request\r\n\r\n", "does not speak Dask's protocol")])
+def test_an_address_that_is_not_a_scheduler_is_refused_quickly(reply, message):
+    """A web server (the dashboard's port) used to hang Client(); garbage made it allocate exabytes."""
+    import time
+
+    from audit.distributed import _probe_scheduler
+    from audit.exceptions import InputError
+
+    srv, stop = _serve(reply)
+    try:
+        address = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+        t0 = time.monotonic()
+        with pytest.raises(InputError, match=message):
+            _probe_scheduler(address, timeout_s=0.5)
+        assert time.monotonic() - t0 < 5
+    finally:
+        stop.set()
+        srv.close()
+
+
+def test_a_real_scheduler_passes_the_probe():
+    from distributed import LocalCluster
+
+    from audit.distributed import _probe_scheduler
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=":0") as cluster:
+        _probe_scheduler(cluster.scheduler_address)

@@ -458,3 +458,36 @@ def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_pa
     with pytest.raises(TypeError):
         usage.engagement_usage(folder, logs, "GBR")
     usage._ENGAGEMENT_CACHE.clear()
+
+
+def test_cli_refuses_outputs_that_would_fail_or_overwrite_an_input(tmp_path, log):
+    pq = _parquet_log(tmp_path, log, 200)
+    (tmp_path / "afile").write_text("x")
+    cases = [(["--activities", str(pq)], "is one of the input logs"),
+             (["--by-hour", str(tmp_path)], "is a folder"),
+             (["--per-request", str(tmp_path / "afile" / "x.parquet")], "a file is in the way"),
+             (["--by-hour", str(tmp_path / "a.csv"), "--activities", str(tmp_path / "a.csv")], "name the same file")]
+    for args, message in cases:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        out = CliRunner().invoke(app, ["estimate-usage", str(pq), *args])
+        assert out.exit_code == 2 and message in out.stderr and "Traceback" not in out.output, args
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, the log intact
+    assert len(pd.read_parquet(pq)) == 200
+
+
+def test_model_names_match_ignoring_case():
+    from audit.usage import per_request_frame
+    base = {"timestamp": ["2025-03-01T10:00:00Z"], "provider": ["openai"], "output_tokens": [300]}
+    exact = per_request_frame(pd.DataFrame({**base, "model": ["gpt-4o"]}))
+    shouted = per_request_frame(pd.DataFrame({**base, "provider": ["OpenAI"], "model": ["GPT-4o"]}))
+    assert shouted["kwh"].iloc[0] == exact["kwh"].iloc[0]
+
+
+def test_a_truncated_problem_list_says_how_many_there_are_in_its_header(tmp_path):
+    rows = "timestamp,provider,model,output_tokens\n" + "".join(
+        f"2025-03-01T10:00:00Z,openai,gpt-4o,-{i + 1}\n" for i in range(120))
+    path = tmp_path / "bad.csv"
+    path.write_text(rows)
+    with pytest.raises(ValidationError) as info:
+        estimate_usage(path, progress=False)
+    assert str(info.value).startswith("120 problems found; these are the first:")
