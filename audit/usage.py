@@ -942,13 +942,19 @@ class UsageResult:
     def _records(self, key: str) -> list[dict]:
         df = self._sum([key])
         hourly = self.groups.groupby(key, sort=True)["kgco2e_hourly"].sum(min_count=1)
+        # The hour-aware figure covers only requests in countries with a shipped profile: beside
+        # it, the annual-factor figure of those same requests, so the two compare like for like.
+        covered = self.groups[self.groups["kgco2e_hourly"].notna()]
+        annual_same = covered.groupby(key, sort=True)["kgco2e"].sum()
         out = []
         for r in df.to_dict("records"):
             h = hourly.get(r[key])
+            has_hourly = h is not None and not pd.isna(h)
             out.append({key: r[key] if key != "hour" else int(r[key]), "requests": int(r["requests"]),
                         "kwh": float(r["kwh"]), "kgco2e": float(r["kgco2e"]), "kgco2e_low": float(r["kgco2e_low"]),
                         "kgco2e_high": float(r["kgco2e_high"]),
-                        "kgco2e_hourly": None if h is None or pd.isna(h) else float(h)})
+                        "kgco2e_hourly": float(h) if has_hourly else None,
+                        "kgco2e_annual_same_requests": float(annual_same.get(r[key], 0.0)) if has_hourly else None})
         return out
 
     def to_json_dict(self) -> dict:

@@ -491,3 +491,13 @@ def test_a_truncated_problem_list_says_how_many_there_are_in_its_header(tmp_path
     with pytest.raises(ValidationError) as info:
         estimate_usage(path, progress=False)
     assert str(info.value).startswith("120 problems found; these are the first:")
+
+
+def test_each_breakdown_pairs_the_hourly_figure_with_the_annual_figure_of_the_same_requests(result):
+    d = result.to_json_dict()
+    for key in ("by_stage", "by_month", "by_hour_utc", "by_region"):
+        with_hourly = [r for r in d[key] if r["kgco2e_hourly"] is not None]
+        assert all(r["kgco2e_annual_same_requests"] is None for r in d[key] if r["kgco2e_hourly"] is None), key
+        assert sum(r["kgco2e_hourly"] for r in with_hourly) == pytest.approx(d["hourly"]["kgco2e"], rel=1e-9), key
+        assert sum(r["kgco2e_annual_same_requests"] for r in with_hourly) == pytest.approx(
+            d["hourly"]["kgco2e_annual_same_requests"], rel=1e-9), key
