@@ -14,7 +14,8 @@ from audit.exceptions import InputError
 @app.command("estimate-usage")
 @_guard
 def estimate_usage_cmd(
-    log: Annotated[list[str], typer.Argument(help="Usage log: CSV or Parquet files, folders of Parquet files, or "
+    log: Annotated[list[str], typer.Argument(help="Usage log: CSV or Parquet files, folders of them (Parquet only "
+                                                  "on Dask), or "
                                                   "quoted globs ('usage/*.parquet'). Columns: timestamp, provider, "
                                                   "model, output_tokens [, input_tokens, latency_s, stage, region].")],
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
@@ -135,8 +136,9 @@ def _print_table(result) -> None:
                f"{t['kgco2e']:,.3f} kgCO2e ({t['kgco2e_low']:,.3f}-{t['kgco2e_high']:,.3f}), annual location-based "
                "grid factors")
     with pd.option_context("display.max_rows", 200, "display.width", 200, "display.float_format", "{:,.3f}".format):
-        for title, df in (("By model", pd.DataFrame(result.by_model)),
-                          ("By stage", result.by("stage")), ("By month", result.by("month"))):
+        for title, df in (("By model", result.by("provider", "model").sort_values("kgco2e", ascending=False)),
+                          ("By stage", result.by("stage")), ("By region", result.by("region")),
+                          ("By month", result.by("month"))):
             typer.echo(f"\n{title}")
             typer.echo(df.to_string(index=False) if len(df) else "  (no requests)")
     h = result.hourly
