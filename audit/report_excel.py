@@ -1520,7 +1520,61 @@ def _properties(b: _Book) -> None:
 
 def write_excel(results: AuditResults, path: Path) -> None:
     """Write the auditable workbook to ``path`` atomically (temp file in the same folder,
-    then ``os.replace``), so a reader never sees a half-written file."""
-    wb, _ = build_workbook(results)
+    then ``os.replace``), so a reader never sees a half-written file. Every formula cell
+    carries the Python result as its cached value (see ``store_cached_values``)."""
+    wb, expected = build_workbook(results)
     with atomic_path(path) as tmp:
         wb.save(tmp)
+        store_cached_values(tmp, expected)
+
+
+_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>([^<]*)</f><v\s*/></c>')
+
+
+def store_cached_values(xlsx: Path, expected: dict[tuple[str, str], float]) -> int:
+    """Give every formula cell of a saved workbook its value, computed by the toolkit.
+
+    openpyxl writes formulas with an empty cached value, so a reader that does not
+    recalculate (pandas, openpyxl's ``data_only``, previewers, many auditors' scripts) sees
+    blanks. The cached value is the estimator's own number for the cell (the same dict the
+    LibreOffice test checks a recalculation against), written into the sheet XML. Returns
+    how many cells got a value.
+    """
+    import zipfile
+    from xml.etree import ElementTree as ET
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+          "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+          "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
+    with zipfile.ZipFile(xlsx) as z:
+        entries = [(info, z.read(info.filename)) for info in z.infolist()]
+    parts = dict((info.filename, data) for info, data in entries)
+    targets = {r.get("Id"): r.get("Target") for r in ET.fromstring(parts["xl/_rels/workbook.xml.rels"])
+               .findall("rel:Relationship", ns)}
+    part_of = {}
+    for sheet in ET.fromstring(parts["xl/workbook.xml"]).find("m:sheets", ns):
+        target = targets[sheet.get(f"{{{ns['r']}}}id")].lstrip("/")
+        part_of["xl/" + target if not target.startswith("xl/") else target] = sheet.get("name")
+    by_sheet: dict[str, dict[str, float]] = {}
+    for (title, coordinate), value in expected.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            by_sheet.setdefault(title, {})[coordinate] = float(value)
+    stored = 0
+
+    def fill(values: dict[str, float]):
+        def one(m: re.Match) -> str:
+            nonlocal stored
+            value = values.get(m.group(1))
+            if value is None:
+                return m.group(0)
+            stored += 1
+            return f'<c r="{m.group(1)}"{m.group(2)}><f>{m.group(3)}</f><v>{value!r}</v></c>'
+        return one
+
+    with zipfile.ZipFile(xlsx, "w") as z:
+        for info, data in entries:
+            title = part_of.get(info.filename)
+            if title in by_sheet:
+                data = _FORMULA_CELL.sub(fill(by_sheet[title]), data.decode("utf-8")).encode("utf-8")
+            z.writestr(info, data)
+    return stored

@@ -11,12 +11,13 @@ import subprocess
 import zipfile
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from audit.models import FactorOverride, Scope3Exclusion
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
 from audit.pipeline import audit_engagement
-from audit.report_excel import SHEETS, build_workbook, write_excel
+from audit.report_excel import HEADER_ROW, SHEETS, build_workbook, write_excel
 
 EXPECTED_SHEETS = ["Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility",
                    "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions",
@@ -432,3 +433,22 @@ def test_precision_and_sensitivity_and_savings_sheets(built, results):
 def test_workbook_palette_is_the_charts_palette():
     from audit import charts, report_excel
     assert list(report_excel.OKABE_ITO) == [c.lstrip("#") for c in charts.PALETTE]
+
+
+def test_every_formula_cell_carries_the_python_result_as_its_cached_value(files, built):
+    """Readers that do not recalculate (pandas, openpyxl data_only, previewers) see numbers,
+    and they are the numbers LibreOffice's recalculation gives (test above)."""
+    import openpyxl
+
+    _, expected = built
+    formulas = openpyxl.load_workbook(files["main"])
+    cached = openpyxl.load_workbook(files["main"], data_only=True)
+    n = 0
+    for title, c in formula_cells(formulas):
+        got = cached[title][c.coordinate].value
+        assert isinstance(got, (int, float)), f"{title}!{c.coordinate} {c.value}: cached {got!r}"
+        assert got == pytest.approx(expected[(title, c.coordinate)], rel=1e-12, abs=1e-12)
+        n += 1
+    assert n > 300
+    acts = pd.read_excel(files["main"], "Activities", header=HEADER_ROW - 1)
+    assert acts["kgCO2e"].notna().all()
