@@ -163,3 +163,49 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--regenerate"]:
         sys.exit("usage: python tests/test_notebooks.py --regenerate")
     regenerate()
+
+
+def _engagement_with_kinds(root: Path, keep) -> Path:
+    """A copy of the sample keeping only the activities whose kind passes ``keep``, no usage log."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    folder = Path(shutil.copytree(SAMPLE_ENGAGEMENT_DIR, root / "client"))
+    acts = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False)
+    acts[acts["kind"].map(keep)].to_csv(folder / "activities.csv", index=False)
+    settings = yaml.safe_load((folder / "engagement.yaml").read_text(encoding="utf-8"))
+    settings.pop("usage_logs", None)
+    (folder / "engagement.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    shutil.rmtree(folder / "usage")
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline_kind", ["traditional production only", "one electricity line"])
+def test_the_real_notebooks_run_on_engagements_without_generative_ai(tmp_path, pipeline_kind):
+    """A client with no LLM, image or GPU work (or almost nothing at all) still gets an audit:
+    sections with nothing to show say so instead of failing."""
+    genai = {"llm_api", "image_generation", "video_generation", "gpu_compute", "cpu_compute", "storage",
+             "data_transfer"}
+    if pipeline_kind == "one electricity line":
+        seen = []
+
+        def keep(kind):
+            if kind == "electricity" and not seen:
+                seen.append(kind)
+                return True
+            return False
+    else:
+        def keep(kind):
+            return kind not in genai
+    folder = _engagement_with_kinds(tmp_path, keep)
+    work = tmp_path / "work"
+    work.mkdir()
+    runner.execute_notebooks(folder, work)
+    results = json.loads((work / "steps" / "results.json").read_text(encoding="utf-8"))
+    assert results["activities"] and not any(a["kind"] in genai for a in results["activities"])
+    nb = nbformat.read(work / "notebooks" / "03_feasibility.ipynb", as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
+    assert "No LLM workloads in this engagement" in text
