@@ -145,9 +145,40 @@ def _svg(fig) -> Markup:
     """Our own matplotlib SVG (text escaped by matplotlib's SVG writer) is the one thing we
     mark safe. Defensive check: nothing active or external inside."""
     svg = charts.figure_to_svg(fig)
-    if re.search(r"<script|<foreignObject|\son\w+\s*=|(?:xlink:)?href=\"(?!#)", svg, re.I):
-        raise ExecutionError("generated chart SVG contains active content or an external reference")
+    problem = unsafe_svg(svg)
+    if problem:
+        raise ExecutionError(f"generated chart SVG contains active content or an external reference ({problem})")
     return Markup(svg)
+
+
+_EXTERNAL_URL = re.compile(r"url\(\s*(?!['\"]?#)", re.I)
+
+
+def unsafe_svg(svg: str) -> str | None:
+    """What makes ``svg`` unsafe to inline, or None. Judged on the parsed elements and
+    attributes, not on text: a chart label such as 'onsite=yes' or '<script>' is escaped
+    text (or a comment), which is data, not markup."""
+    from xml.etree import ElementTree as ET
+
+    try:
+        root = ET.fromstring(svg)
+    except ET.ParseError as exc:
+        return f"not well-formed XML: {exc}"
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1].lower()
+        if tag in ("script", "foreignobject", "iframe", "object", "embed"):
+            return f"<{tag}> element"
+        for key, value in el.attrib.items():
+            name = key.rsplit("}", 1)[-1].lower()
+            if name.startswith("on"):
+                return f"event attribute {name}"
+            if name == "href" and not value.startswith("#"):
+                return "external href"
+            if _EXTERNAL_URL.search(value):
+                return f"external url() in {name}"
+        if tag == "style" and el.text and (_EXTERNAL_URL.search(el.text) or "@import" in el.text.lower()):
+            return "external reference in <style>"
+    return None
 
 
 def chart_set(results: "AuditResults") -> dict[str, Markup]:

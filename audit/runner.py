@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from audit.atomic import write_text
 from audit.exceptions import AuditError, ExecutionError
 from audit.footprint import measured
 from audit.intake import load_engagement
@@ -115,19 +116,36 @@ def _short(exc: BaseException) -> str:
     return f"{ename}: {first}"[:500]
 
 
+# Nothing runs and nothing is fetched: the page is read offline by the client, like report.html.
+NOTEBOOK_PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                     "base-uri 'none'; form-action 'none'")
+
+
+def offline_page(html: str) -> str:
+    """nbconvert's page without its scripts (require.js and MathJax from a CDN, widget
+    state) and with a Content-Security-Policy that blocks any script and any request."""
+    import re
+
+    html = re.sub(r"<script\b.*?</script\s*>", "", html, flags=re.S | re.I)
+    html = re.sub(r"<link\b[^>]*\bhref=[\"']?https?:[^>]*>", "", html, flags=re.I)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{NOTEBOOK_PAGE_CSP}">'
+    return re.sub(r"<head([^>]*)>", lambda m: f"<head{m.group(1)}>\n{meta}", html, count=1, flags=re.I)
+
+
 def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     """Executed notebooks as HTML without code cells, for transparency beside the report."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            sanitize_html=True)  # client text in Markdown/HTML outputs stays text
     out = {}
     for name in PIPELINE_NOTEBOOKS:
         src = nb_dir / name
         if src.exists():
             body, _ = exporter.from_notebook_node(nbformat.read(str(src), as_version=4))
             dest = src.with_suffix(".html")
-            dest.write_text(body, encoding="utf-8")
+            write_text(dest, offline_page(body))
             out[name] = dest
     return out
 

@@ -176,6 +176,41 @@ def test_hostile_strings_are_escaped(results, tmp_path):
     assert "img" not in p.tags and "script" not in p.tags
 
 
+def test_chart_labels_that_look_like_markup_are_data_not_a_failed_report(results, tmp_path):
+    """Labels reach the chart SVG as escaped text (and comments); judging the SVG by a regex
+    over its text once aborted the whole run for a stage called 'Production onsite=yes'."""
+    r = copy.copy(results)
+    lines = results.lines.copy()
+    lines.loc[lines["stage"] == "Production", "stage"] = "Production onsite=yes"
+    first = lines.index[lines["derived_from"] == ""][0]
+    old_id = lines.at[first, "activity_id"]
+    lines.loc[lines["activity_id"] == old_id, "activity_id"] = "<img src=x onerror=alert(1)>"
+    lines.loc[lines["derived_from"] == old_id, "derived_from"] = "<img src=x onerror=alert(1)>"
+    r.lines = lines
+    path = tmp_path / "labels.html"
+    report_html.write_html(r, path)
+    p = _parse(path.read_text(encoding="utf-8"))
+    assert "img" not in p.tags and "script" not in p.tags
+
+
+@pytest.mark.parametrize("svg,problem", [
+    ('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "script"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><g onload="x()"/></svg>', "onload"),
+    ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+     '<use xlink:href="http://e.example/x"/></svg>', "href"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(http://e.example/x)"/></svg>', "url"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>', "foreignobject"),
+])
+def test_unsafe_svg_markup_is_caught(svg, problem):
+    assert problem in report_html.unsafe_svg(svg)
+
+
+def test_escaped_text_in_svg_is_not_markup():
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg"><!-- onsite=yes --><rect clip-path="url(#p1)"/>'
+           '<text>&lt;script&gt; onerror=alert(1)</text></svg>')
+    assert report_html.unsafe_svg(svg) is None
+
+
 def test_notebook_html_is_sanitised(results, tmp_path):
     nb = ('<html><head><script src="https://cdn.example.com/require.js"></script>'
           '<link rel="stylesheet" href="https://fonts.example.com/x.css"><style>@import url(https://x.y/z.css);</style>'

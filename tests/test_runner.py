@@ -1,5 +1,6 @@
 """`audit run`: atomic outputs, kept failures, parameters that stay values."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,34 @@ def test_audit_run_skips_the_slow_iri_checker_and_still_validates_notebooks():
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_path):
+    """OUT/notebooks/*.html: client text in Markdown/HTML outputs is sanitised, nbconvert's CDN
+    scripts are dropped and a CSP blocks any script or request that might remain."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    cell = new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/markdown": "**Evil <script>alert(1)</script> Co**"}),
+        new_output("display_data", data={"text/html": '<b>ok</b><img src=x onerror="alert(2)">'}),
+    ])
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(new_notebook(cells=[cell]), str(folder / "01_discovery.ipynb"))
+    page = runner.export_notebooks_html(folder)["01_discovery.ipynb"].read_text(encoding="utf-8")
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        tags, events = set(), []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            self.events += [k for k, _ in attrs if k.startswith("on")]
+
+    parsed = Tags()
+    parsed.feed(page)
+    assert "script" not in parsed.tags and parsed.events == []
+    low = page.lower()
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?:|url\(\s*[\"']?https?:|@import", low)
+    assert runner.NOTEBOOK_PAGE_CSP in page and "Evil" in page
