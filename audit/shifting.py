@@ -7,10 +7,15 @@ s, emissions are
     kgCO2e(s) = P × ∫_s^{s+d} CI(t) dt / 1000        (CI in g/kWh, t in hours)
 
 computed for every candidate start at once from the cumulative integral F(t) = ∫ CI, as
-P × (F(s+d) − F(s)) / 1000 — exact for piecewise-constant CI, and equal to brute force
-over all start times (tests/test_shifting.py). Candidates are the earliest start and every
-profile timestamp from which the job ends by the deadline (a job may end exactly at it).
-As in CATS and the Carbon Aware SDK, the minimum rolling mean wins; ties go to the earlier
+P × (F(s+d) − F(s)) / 1000 — exact for piecewise-constant CI. F is piecewise linear, so
+kgCO2e(s) is piecewise linear in s, with breakpoints where s or s + d crosses a step
+boundary t_k. Its minimum over every real start in [earliest, deadline − d] is therefore
+at one of these candidates: the earliest start, the latest start deadline − d (a job may
+end exactly at the deadline), each step boundary t_k in between, and each t_k − d in
+between (the job ends on a step boundary). The optimum equals brute force over all start
+times, not only over the profile's own clock (tests/test_shifting.py checks it against
+``brute_force`` and a minute-by-minute scan). As in CATS and the Carbon Aware SDK, the
+minimum rolling mean wins; ties (integrals within ``_tie_tolerance``) go to the earlier
 start.
 
 Shifting gains are reported apart from the annual inventory: annual inventories use annual
@@ -197,71 +202,168 @@ def best_starts(series: pd.Series, jobs: pd.DataFrame) -> pd.DataFrame:
 def _solve(series: pd.Series, dur_h: np.ndarray, e_ns: np.ndarray, d_ns: np.ndarray):
     """Best start (ns), its ∫CI dt and the earliest start's ∫CI dt, per job (validated input).
 
-    Candidates per job: its earliest start, then every profile timestamp in (earliest,
-    deadline − duration]. The earliest start is integrated by interpolation. The timestamp
-    candidates of a job whose duration is a whole number m of profile steps on an evenly
-    spaced profile are the rolling sums W_m[i] = F[i+m] − F[i], looked up by index; other
-    jobs' candidates are interpolated too.
+    Candidates per job, as in the module docstring: the earliest start e, the latest start
+    L = deadline − duration, every profile timestamp in (e, L], and every start t_k − d in
+    (e, L) from which the job ends on a step boundary t_k. The earliest and latest starts are
+    integrated by interpolation. On an evenly spaced profile, a job whose duration is a whole
+    number m of steps has t_k − d = t_{k−m}, already a timestamp candidate, and those
+    candidates are the rolling sums W_m[i] = F[i+m] − F[i], looked up by index (gathered, or
+    from a sparse table of range minima when the windows are long). Every other job's
+    timestamp and t_k − d candidates are interpolated, in chunks. The answer is the earliest
+    candidate within the tie tolerance of the job's minimum over all of them.
     """
     stamps = series.index.asi8
     knots, F = _cumulative(series)
+    n_jobs = len(dur_h)
     dur_ns = np.round(dur_h * 3.6e12).astype(np.int64)
+    l_ns = d_ns - dur_ns                                          # latest start: ends at the deadline
     a_first = (e_ns - stamps[0]) / 3.6e12
     first = _integral(knots, F, a_first, a_first + dur_h)
+    a_last = (l_ns - stamps[0]) / 3.6e12
+    last = np.where(l_ns > e_ns, _integral(knots, F, a_last, a_last + dur_h), np.inf)
+    low = np.minimum(first, last)                                 # each job's minimum so far
+    # The best of each further group of candidates: its earliest start within the tolerance.
+    grid_start, grid_val = np.full(n_jobs, _NO_START), np.full(n_jobs, np.inf)
+    end_start, end_val = np.full(n_jobs, _NO_START), np.full(n_jobs, np.inf)
+
     lo = np.searchsorted(stamps, e_ns, side="right")              # first timestamp after earliest
-    hi = np.searchsorted(stamps, d_ns - dur_ns, side="right") - 1  # last one that still fits
-    grid_best = np.full(len(dur_h), np.inf)
-    grid_pos = np.zeros(len(dur_h), dtype=np.int64)
+    hi = np.searchsorted(stamps, l_ns, side="right") - 1          # last one that still fits
     has_grid = hi >= lo
     diffs = np.diff(stamps)
     step_ns = int(diffs[0]) if len(diffs) else 0
     if step_ns > 0 and (diffs == step_ns).all():
         m = np.where(dur_ns % step_ns == 0, dur_ns // step_ns, 0)
     else:
-        m = np.zeros(len(dur_h), dtype=np.int64)
+        m = np.zeros(n_jobs, dtype=np.int64)
+
+    # Whole-step jobs on an even profile: timestamp candidates only, as rolling sums.
     on_grid = np.flatnonzero(has_grid & (m > 0))
-    widths = np.unique(m[on_grid])
-    count = hi[on_grid] - lo[on_grid] + 1
-    if count.sum() <= len(F) * len(widths) * int(count.max(initial=1)).bit_length():
-        # Short windows in total: gather every candidate's F[i+m] − F[i] at once.
-        pos, starts = _candidates(lo[on_grid], count)
-        values = F[pos + np.repeat(m[on_grid], count)] - F[pos]
-        grid_pos[on_grid], grid_best[on_grid] = _pick(pos, values, starts, count)
-    else:
-        for width in widths:
-            sel = np.flatnonzero(has_grid & (m == width))
-            grid_pos[sel], grid_best[sel] = _first_near_min(F[width:] - F[:-width], lo[sel], hi[sel])
-    off = np.flatnonzero(has_grid & (m == 0))
-    if len(off):  # off-grid jobs: interpolate every candidate (the profile's own clock, any duration)
+    if len(on_grid):
+        widths = np.unique(m[on_grid])
+        count = hi[on_grid] - lo[on_grid] + 1
+        if count.sum() <= len(F) * len(widths) * int(count.max()).bit_length():
+            # Short windows in total: gather every candidate's F[i+m] − F[i] at once.
+            pos, offsets = _candidates(lo[on_grid], count)
+            values = F[pos + np.repeat(m[on_grid], count)] - F[pos]
+            k, low[on_grid] = _first_within(values, offsets, count, low[on_grid])
+            _keep(grid_start, grid_val, on_grid, k, stamps[pos[np.maximum(k, 0)]], values[np.maximum(k, 0)])
+        else:
+            for width in widths:
+                sel = on_grid[m[on_grid] == width]
+                W = F[width:] - F[:-width]
+                p, low[sel] = _range_first_within(W, lo[sel], hi[sel], low[sel])
+                _keep(grid_start, grid_val, sel, p, stamps[np.maximum(p, 0)], W[np.maximum(p, 0)])
+
+    # Every other job: interpolate its timestamp starts and its starts t_k − d that end on a
+    # step boundary before the deadline (those ending at the deadline are the latest start).
+    off = np.flatnonzero(m == 0)
+    if len(off):
+        lo2 = np.searchsorted(stamps, e_ns + dur_ns, side="right")
+        hi2 = np.searchsorted(stamps, d_ns, side="left") - 1
+        n_grid = np.where(has_grid, hi - lo + 1, 0)
+        n_end = np.maximum(hi2 - lo2 + 1, 0)
         t = knots[:-1]
-        grid_pos[off], grid_best[off] = _first_near_min_interp(knots, F, t, dur_h[off], lo[off], hi[off])
-    take_first = first <= np.minimum(first, grid_best) + _tie_tolerance(np.minimum(first, grid_best))
-    start_ns = np.where(take_first, e_ns, stamps[np.minimum(grid_pos, len(stamps) - 1)])
-    return start_ns, np.where(take_first, first, grid_best), first
+        for chunk in _chunks(off, n_grid[off] + n_end[off]):
+            g = chunk[n_grid[chunk] > 0]
+            e = chunk[n_end[chunk] > 0]
+            if len(g):
+                g_pos, g_off = _candidates(lo[g], n_grid[g])
+                a = t[g_pos]
+                g_val = _integral(knots, F, a, a + np.repeat(dur_h[g], n_grid[g]))
+                low[g] = np.minimum(low[g], np.minimum.reduceat(g_val, g_off))
+            if len(e):
+                e_pos, e_off = _candidates(lo2[e], n_end[e])
+                b = t[e_pos]
+                e_val = _integral(knots, F, b - np.repeat(dur_h[e], n_end[e]), b)
+                low[e] = np.minimum(low[e], np.minimum.reduceat(e_val, e_off))
+            if len(g):
+                k = _first_at_most(g_val, g_off, n_grid[g], _threshold(low[g]))
+                _keep(grid_start, grid_val, g, k, stamps[g_pos[np.maximum(k, 0)]], g_val[np.maximum(k, 0)])
+            if len(e):
+                k = _first_at_most(e_val, e_off, n_end[e], _threshold(low[e]))
+                kk = np.maximum(k, 0)
+                _keep(end_start, end_val, e, k, stamps[e_pos[kk]] - dur_ns[e], e_val[kk])
+
+    # The earliest candidate within the tolerance of each job's minimum.
+    threshold = _threshold(low)
+    start_ns = np.where(last <= threshold, l_ns, _NO_START)
+    best = np.where(last <= threshold, last, np.inf)
+    for s, v in ((end_start, end_val), (grid_start, grid_val)):
+        earlier = s < start_ns
+        start_ns, best = np.where(earlier, s, start_ns), np.where(earlier, v, best)
+    take_first = first <= threshold
+    return np.where(take_first, e_ns, start_ns), np.where(take_first, first, best), first
 
 
-def _first_near_min(W: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, the first i in [lo, hi] with W[i] within the tie tolerance of min W[lo..hi],
-    and W[i]. Gathers every candidate when the windows are short in total; otherwise answers
-    each query in O(log n) from a sparse table of range minima (Bender & Farach-Colton 2000)."""
-    n_levels = int(np.max(hi - lo + 1)).bit_length()
-    if int(np.sum(hi - lo + 1)) <= len(W) * n_levels:
-        return _first_near_min_gather(W, lo, hi - lo + 1)
+_NO_START = np.iinfo(np.int64).max
+_CHUNK = 2_000_000  # interpolated candidates per chunk (bounds memory for long off-grid windows)
+
+
+def _threshold(low):
+    return low + _tie_tolerance(low)
+
+
+def _keep(starts, values, jobs, k, start, value):
+    """Record, for jobs[k >= 0], a group's chosen candidate (k < 0: nothing within the tolerance)."""
+    found = k >= 0
+    starts[jobs[found]] = start[found]
+    values[jobs[found]] = value[found]
+
+
+def _chunks(jobs: np.ndarray, cost: np.ndarray):
+    """Consecutive runs of jobs whose total cost stays near _CHUNK (one job may exceed it)."""
+    edges = np.searchsorted(np.cumsum(cost), np.arange(_CHUNK, int(cost.sum()), _CHUNK), side="right")
+    return [c for c in np.split(jobs, np.unique(edges)) if len(c)]
+
+
+def _first_within(values, offsets, count, floor):
+    """Per group (consecutive runs of values), low = min(group minimum, floor) and the index of
+    the group's first value within the tie tolerance of low (−1 if none)."""
+    low = np.minimum(np.minimum.reduceat(values, offsets), floor)
+    return _first_at_most(values, offsets, count, _threshold(low)), low
+
+
+def _first_at_most(values, offsets, count, threshold):
+    """Per group, the index of its first value <= its threshold, or −1."""
+    near = np.flatnonzero(values <= np.repeat(threshold, count))
+    if not len(near):
+        return np.full(len(offsets), -1, dtype=np.int64)
+    k = near[np.minimum(np.searchsorted(near, offsets), len(near) - 1)]
+    return np.where((k >= offsets) & (k < offsets + count), k, -1)
+
+
+def _range_first_within(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: np.ndarray):
+    """Per query, low = min(min W[lo..hi], floor) and the first i in [lo, hi] with W[i] within
+    the tie tolerance of low (−1 if none). Gathers every candidate when the windows are short
+    in total; otherwise answers each query in O(log n) from a sparse table of range minima
+    (Bender & Farach-Colton 2000)."""
+    length = hi - lo + 1
+    n_levels = int(np.max(length)).bit_length()
+    if int(np.sum(length)) <= len(W) * n_levels:
+        pos, offsets = _candidates(lo, length)
+        k, low = _first_within(W[pos], offsets, length, floor)
+        return np.where(k >= 0, pos[np.maximum(k, 0)], -1), low
     table = np.full((n_levels, len(W)), np.inf)  # table[k, i] = min W[i : i + 2^k]
     table[0] = W
     for k in range(1, n_levels):
         h = 1 << (k - 1)
         np.minimum(table[k - 1, :-h], table[k - 1, h:], out=table[k, :len(W) - h])
-    length = hi - lo + 1
     k = np.frexp(length)[1] - 1  # floor(log2(length)), exact for integers
-    low = np.minimum(table[k, lo], table[k, hi - (1 << k) + 1])
-    threshold = low + _tie_tolerance(low)
+    low = np.minimum(np.minimum(table[k, lo], table[k, hi - (1 << k) + 1]), floor)
+    threshold = _threshold(low)
     pos = lo.copy()
     for k in range(n_levels - 1, -1, -1):  # skip blocks that hold nothing at or below the threshold
         block = 1 << k
         fits = pos + block - 1 <= hi
         skip = fits & (table[k, np.minimum(pos, len(W) - 1)] > threshold)
         pos += np.where(skip, block, 0)
+    return np.where(pos <= hi, pos, -1), low  # pos = hi + 1 when every block was skipped
+
+
+def _first_near_min(W: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the first i in [lo, hi] with W[i] within the tie tolerance of min W[lo..hi],
+    and W[i] (the sparse-table path when the windows are long in total)."""
+    pos, _ = _range_first_within(W, lo, hi, np.full(len(lo), np.inf))
     return pos, W[pos]
 
 
@@ -273,22 +375,8 @@ def _candidates(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _first_near_min_gather(W: np.ndarray, lo: np.ndarray, count: np.ndarray):
     pos, starts = _candidates(lo, count)
-    return _pick(pos, W[pos], starts, count)
-
-
-def _first_near_min_interp(knots, F, t, dur_h, lo, hi):
-    count = hi - lo + 1
-    pos, starts = _candidates(lo, count)
-    a = t[pos]
-    return _pick(pos, _integral(knots, F, a, a + np.repeat(dur_h, count)), starts, count)
-
-
-def _pick(pos, values, starts, count):
-    """First position per group (groups are consecutive runs) within the tie tolerance of its minimum."""
-    low = np.minimum.reduceat(values, starts)
-    near = np.flatnonzero(values <= np.repeat(low + _tie_tolerance(low), count))
-    k = near[np.searchsorted(near, starts)]
-    return pos[k], values[k]
+    k, _ = _first_within(W[pos], starts, count, np.full(len(lo), np.inf))
+    return pos[k], W[pos[k]]
 
 
 def _ns_array(values) -> np.ndarray:
@@ -298,33 +386,35 @@ def _ns_array(values) -> np.ndarray:
 
 
 def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, power_kw: float = 1.0) -> ShiftResult:
-    """Reference implementation: for each start, sum intensity x overlap interval by interval."""
+    """Reference implementation, independent of the cumulative-array code: every candidate
+    start of the module docstring (earliest, latest, each step boundary t_k and each t_k − d
+    in range), each integrated in plain Python as Σ intensity × overlap, step by step; then
+    the earliest start within the tie tolerance of the minimum."""
     earliest, deadline = _utc(earliest), _utc(deadline)
     series = _ns(series)
-    t = series.index.asi8 / 3.6e12
-    step = np.median(np.diff(t))
-    ends = np.append(t[1:], t[-1] + step)
-    values = series.to_numpy(float)
+    stamps = [int(s) for s in series.index.asi8]
+    bounds = stamps[1:] + [stamps[-1] + int(np.median(np.diff(stamps)))]  # each step's end
+    values = [float(v) for v in series.to_numpy(float)]
     d_ns = int(round(duration_hours * 3.6e12))
-    latest = deadline.value - d_ns
-    candidates = [earliest.value] + [s for s in series.index.asi8 if earliest.value < s <= latest]
-    best = None
-    first = None
-    for s in candidates:
-        a = s / 3.6e12
-        b = a + duration_hours
+    first, latest = earliest.value, deadline.value - d_ns
+    boundaries = stamps + bounds[-1:]
+    candidates = sorted({first, latest} | {t for t in boundaries if first <= t <= latest}
+                        | {t - d_ns for t in boundaries if first <= t - d_ns <= latest})
+
+    def integral(s: int) -> float:  # ∫_s^{s+d} CI dt in g·h/kWh
         total = 0.0
-        for lo, hi, v in zip(t, ends, values):
-            overlap = min(hi, b) - max(lo, a)
+        for lo, hi, v in zip(stamps, bounds, values):
+            overlap = min(hi, s + d_ns) - max(lo, s)
             if overlap > 0:
                 total += v * overlap
-        if first is None:
-            first = total
-        if best is None or total < best[1] - _tie_tolerance(best[1]):
-            best = (s, total)
-    start = pd.Timestamp(int(best[0]), tz="UTC")
-    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), power_kw * best[1] / 1000.0,
-                       power_kw * first / 1000.0)
+        return total / 3.6e12
+
+    totals = [integral(s) for s in candidates]
+    low = min(totals)
+    i = next(i for i, total in enumerate(totals) if total <= low + _tie_tolerance(low))
+    start = pd.Timestamp(candidates[i], tz="UTC")
+    return ShiftResult(start, start + pd.Timedelta(d_ns, "ns"), power_kw * totals[i] / 1000.0,
+                       power_kw * totals[0] / 1000.0)
 
 
 def _utc(ts) -> pd.Timestamp:

@@ -17,7 +17,10 @@ one job) is timed too.
 Baseline (fair, not brute_force): for each candidate start, sum the window's hourly values
 with a Python loop; keep the first minimum (same tie rule as the toolkit: within 1e-9
 relative of the best integral, earlier start wins). Every best start and kgCO2e compared
-is checked equal to 1e-9 relative.
+is checked equal to 1e-9 relative. Looping over whole hours is the full candidate set here:
+the toolkit also considers starts at which a job ENDS on a step boundary and the latest
+start (deadline − duration), but with an hourly profile, whole-hour durations and whole-hour
+windows those are whole hours too (off-grid cases are tested in tests/test_shifting.py).
 """
 from __future__ import annotations
 

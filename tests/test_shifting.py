@@ -177,3 +177,141 @@ def test_constant_profile_keeps_the_earliest_start():
     out = shifting.best_starts(s, jobs)
     assert list(out["best_start"]) == list(jobs["earliest"])
     assert (out["saving_fraction"] == 0).all()
+
+
+# --- every real start time: breakpoints where the job starts OR ends on a step boundary -------
+
+def _decreasing_day():
+    idx = pd.date_range("2025-01-01", periods=24, freq="h", tz="UTC")
+    return pd.Series(1000.0 - 40 * np.arange(24), index=idx)
+
+
+@pytest.mark.parametrize("duration, earliest, deadline, start, kg", [
+    (1, "2025-01-01T00:00Z", "2025-01-01T23:30Z", "2025-01-01T22:30Z", 0.10),   # latest start, off the grid
+    (2.5, "2025-01-01T00:30Z", "2025-01-01T23:00Z", "2025-01-01T20:30Z", 0.38),  # ends exactly at the deadline
+])
+def test_off_grid_optimum_is_found(duration, earliest, deadline, start, kg):
+    s = _decreasing_day()
+    for r in (shifting.best_start(s, duration, earliest, deadline, power_kw=1),
+              shifting.brute_force(s, duration, earliest, deadline, power_kw=1)):
+        assert r.best_start == pd.Timestamp(start)
+        assert r.best_end == pd.Timestamp(start) + pd.Timedelta(hours=duration)
+        assert r.kgco2e_best == pytest.approx(kg, rel=1e-12)
+    jobs = pd.DataFrame({"duration_hours": [float(duration)], "earliest": [pd.Timestamp(earliest)],
+                         "deadline": [pd.Timestamp(deadline)]})
+    batch = shifting.best_starts(s, jobs)
+    assert batch.at[0, "best_start"] == pd.Timestamp(start)
+    assert batch.at[0, "kgco2e_best"] == pytest.approx(kg, rel=1e-12)
+
+
+def test_cli_off_grid_reproductions(tmp_path):
+    s = _decreasing_day()
+    path = tmp_path / "decreasing.csv"
+    pd.DataFrame({"timestamp": s.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "g_co2e_per_kwh": s.to_numpy()}).to_csv(path, index=False)
+    for args, start, end, kg in (
+            (["1", "--earliest", "2025-01-01T00:00", "--deadline", "2025-01-01T23:30"], "22:30", "23:30", 0.10),
+            (["2.5", "--earliest", "2025-01-01T00:30", "--deadline", "2025-01-01T23:00"], "20:30", "23:00", 0.38)):
+        res = CliRunner().invoke(app, ["shift", "--profile", str(path), "--duration-hours", *args, "--format", "json"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.output)
+        assert pd.Timestamp(out["best_start"]) == pd.Timestamp(f"2025-01-01T{start}Z")
+        assert pd.Timestamp(out["best_end"]) == pd.Timestamp(f"2025-01-01T{end}Z")
+        assert out["kgco2e_best"] == pytest.approx(kg, rel=1e-12)
+
+
+def test_flat_stretch_keeps_its_earliest_start():
+    """A job shorter than a step costs the same anywhere inside one step: the earliest such start wins."""
+    idx = pd.date_range("2025-01-01", periods=4, freq="h", tz="UTC")
+    s = pd.Series([300.0, 100, 100, 300], index=idx)
+    r = shifting.best_start(s, 0.5, "2025-01-01T00:10Z", "2025-01-01T03:50Z")
+    assert r.best_start == pd.Timestamp("2025-01-01T01:00Z") and r.kgco2e_best == pytest.approx(0.05)
+    r = shifting.best_start(s, 0.5, "2025-01-01T01:20Z", "2025-01-01T03:50Z")
+    assert r.best_start == pd.Timestamp("2025-01-01T01:20Z") and r.saving_fraction == 0
+
+
+def _random_profile(rng, kind, n):
+    if kind == "uneven":
+        gaps = rng.choice([10, 15, 30, 45, 60, 90], n - 1)
+        idx = pd.DatetimeIndex(pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(np.r_[0, np.cumsum(gaps)], "min"))
+    else:
+        idx = pd.date_range("2025-01-01", periods=n, freq=kind, tz="UTC")
+    return pd.Series(rng.uniform(20, 500, n), index=idx)
+
+
+def _scan_kg(series, starts_min, duration_min, power_kw):
+    """kgCO2e for each start (minutes after the first timestamp), as Σ intensity × overlap over
+    the steps, on a dense matrix: independent of the optimiser's cumulative arrays."""
+    lo = ((series.index - series.index[0]) / pd.Timedelta(minutes=1)).to_numpy(float)
+    hi = np.append(lo[1:], lo[-1] + np.median(np.diff(lo)))
+    a = np.asarray(starts_min, float)[:, None]
+    overlap = np.clip(np.minimum(hi, a + duration_min) - np.maximum(lo, a), 0, None)
+    return power_kw * (overlap @ series.to_numpy(float)) / 60 / 1000
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_optimum_over_every_start_time(seed):
+    """best_start equals brute_force, and no start on a dense minute-by-minute scan beats it."""
+    rng = np.random.default_rng(1000 + seed)
+    kind = ["h", "30min", "15min", "uneven"][seed % 4]
+    s = _random_profile(rng, kind, n=int(rng.integers(40, 120)))
+    step_min = float(np.median(np.diff(s.index.as_unit("ns").asi8)) / 6e10)
+    span_min = (s.index[-1] - s.index[0]) / pd.Timedelta(minutes=1) + step_min
+    if seed % 2:  # a whole number of steps (on an uneven profile, of the median step)
+        duration_min = step_min * int(rng.integers(1, 8))
+    else:         # not a whole number of steps
+        duration_min = float(rng.choice([20, 25, 50, 75, 100, 150, 215, 435]))
+        duration_min += step_min if duration_min % step_min == 0 else 0
+    if seed % 3 == 0:   # earliest on a timestamp, deadline on one (or the profile's end)
+        earliest_min = (s.index[int(rng.integers(0, len(s) // 3))] - s.index[0]) / pd.Timedelta(minutes=1)
+        ends = [(t - s.index[0]) / pd.Timedelta(minutes=1) for t in s.index] + [span_min]
+        later = [t for t in ends if t >= earliest_min + duration_min]
+        deadline_min = later[int(rng.integers(0, len(later)))]
+    else:               # both off the grid, on whole minutes
+        earliest_min = float(rng.integers(0, int(span_min // 3)))
+        deadline_min = float(rng.integers(int(earliest_min + duration_min), int(span_min) + 1))
+    t0 = s.index[0]
+    earliest, deadline = t0 + pd.Timedelta(minutes=earliest_min), t0 + pd.Timedelta(minutes=deadline_min)
+    duration = duration_min / 60
+    fast = shifting.best_start(s, duration, earliest, deadline, power_kw=1.5)
+    slow = shifting.brute_force(s, duration, earliest, deadline, power_kw=1.5)
+    assert fast.best_start == slow.best_start
+    assert fast.kgco2e_best == pytest.approx(slow.kgco2e_best, rel=1e-9)
+    assert fast.kgco2e_earliest == pytest.approx(slow.kgco2e_earliest, rel=1e-9)
+    scan = _scan_kg(s, np.arange(earliest_min, deadline_min - duration_min + 1), duration_min, 1.5)
+    assert scan.min() >= fast.kgco2e_best * (1 - 1e-9)
+    # Every candidate lies on a whole minute here, so the scan also reaches the optimum.
+    assert scan.min() == pytest.approx(fast.kgco2e_best, rel=1e-9)
+    assert scan[0] == pytest.approx(fast.kgco2e_earliest, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["h", "30min", "15min", "uneven"])
+@pytest.mark.parametrize("chunk", [None, 50])
+def test_batch_api_equals_one_call_per_job_off_grid(kind, chunk, monkeypatch):
+    """Many jobs at once (durations on and off the step, windows on and off the grid) equal
+    one best_start call per job; chunk=50 forces the interpolated candidates into chunks."""
+    if chunk:
+        monkeypatch.setattr(shifting, "_CHUNK", chunk)
+    rng = np.random.default_rng(hash(kind) % 1000)
+    s = _random_profile(rng, kind, n=250)
+    step = np.median(np.diff(s.index.as_unit("ns").asi8))
+    end = s.index[-1] + pd.Timedelta(int(step), "ns")
+    rows = []
+    for _ in range(60):
+        dur = float(rng.choice([0.25, 0.5, 1, 1 / 3, 2.5, 4, 6.75]))
+        earliest = s.index[0] + pd.Timedelta(minutes=int(rng.integers(0, 3000)))
+        deadline = min(earliest + pd.Timedelta(hours=dur + float(rng.uniform(0, 30))), end)
+        if deadline - earliest < pd.Timedelta(hours=dur):
+            continue
+        rows.append({"duration_hours": dur, "earliest": earliest, "deadline": deadline,
+                     "power_kw": float(rng.uniform(0.5, 4))})
+    jobs = pd.DataFrame(rows)
+    batch = shifting.best_starts(s, jobs)
+    for i, j in jobs.iterrows():
+        one = shifting.best_start(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+        assert batch.at[i, "best_start"] == one.best_start
+        assert batch.at[i, "kgco2e_best"] == pytest.approx(one.kgco2e_best, rel=1e-12)
+        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(one.kgco2e_earliest, rel=1e-12)
+        if i % 10 == 0:
+            ref = shifting.brute_force(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+            assert batch.at[i, "best_start"] == ref.best_start
+            assert batch.at[i, "kgco2e_best"] == pytest.approx(ref.kgco2e_best, rel=1e-9)
