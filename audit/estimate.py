@@ -499,6 +499,10 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
             p = float(m.group(1))
             act[:, j] = tot[:, j] = p
             row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "model", p, "billion parameters"))
+        elif row["model"] and not math.isnan(power_kwh[j]) and resolve_llm_model(row["provider"], row["model"])[0] is None:
+            # A model EcoLogits does not know, with a measured draw (the intake allows it): the
+            # measured power x latency is the energy; no parameter count is needed or guessed.
+            act[:, j] = tot[:, j] = np.nan
         elif row["model"]:
             model, _ = resolve_llm_model(row["provider"], row["model"])
             params = model.architecture.parameters

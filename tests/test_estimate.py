@@ -37,6 +37,17 @@ def lines(sample):
 
 # --- the contract formula ----------------------------------------------------------------
 
+def test_an_unknown_llm_with_a_measured_power_draw_uses_the_measurement(tmp_path):
+    """The intake accepts a model EcoLogits does not know when power_w is given; the estimate
+    must then use power x latency x PUE, not crash looking the model up."""
+    row = activity(activity_id="L1", kind="llm_api", quantity="1000", unit="request", provider="openai",
+                   model="my-custom-model", output_tokens="300", power_w="700", latency_s="2", pue="1.2")
+    est = run(tmp_path, [row])
+    line = by_id(est.lines).loc["L1"]
+    assert line["kwh"] == pytest.approx(1000 * 700 * 2 / 3600 / 1000 * 1.2, rel=1e-12)
+    assert "activity:L1:power_w" in line["factor_ids"]
+
+
 def test_gpu_compute_contract_formula(tmp_path):
     row = activity(activity_id="G1", kind="gpu_compute", quantity="123.4", unit="gpu_hour", power_w="333",
                    pue="1.23", carbon_intensity_g_per_kwh="456.7")
