@@ -83,9 +83,29 @@ def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args
     seconds = time.perf_counter() - t0
     if proc.returncode == 0:
         return Outcome(engagement_dir.name, "ok", seconds)
-    lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
-    message = " | ".join(lines[-6:]) if lines else f"exit status {proc.returncode}"
-    return Outcome(engagement_dir.name, "failed", seconds, message[:2000])
+    return Outcome(engagement_dir.name, "failed", seconds, child_error(err, proc.returncode))
+
+
+MAX_ERROR_CHARS = 4000
+
+
+def child_error(stderr: str | None, returncode: int) -> str:
+    """What `audit run` said went wrong, for the summary: from its "error" line on (so the
+    "N problems found" header and the first problems are kept, and warnings printed before
+    are not), one problem per line, cut at MAX_ERROR_CHARS with a note of what was left out."""
+    lines = [ln.rstrip() for ln in (stderr or "").strip().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("error")), None)
+    lines = lines[start:] if start is not None else lines[-6:]
+    if not lines:
+        return f"exit status {returncode}"
+    kept, size = [], 0
+    for ln in lines:
+        if size + len(ln) + 1 > MAX_ERROR_CHARS:
+            kept.append(f"… {len(lines) - len(kept)} more lines: run `audit validate` on the folder")
+            break
+        kept.append(ln)
+        size += len(ln) + 1
+    return "\n".join(kept)
 
 
 def read_summary(path: Path) -> dict[str, dict]:

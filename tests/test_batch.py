@@ -119,3 +119,16 @@ def test_dask_local_and_a_scheduler_together_are_refused(tmp_path):
     assert result.exit_code == 2 and "not both" in result.stderr
     bad = CliRunner().invoke(app, ["batch", str(SAMPLE_ENGAGEMENT_DIR), "--out", str(tmp_path / "o"), "--dask", "foo"])
     assert bad.exit_code == 2
+
+
+def test_the_summary_keeps_the_error_from_its_header_on():
+    from audit.batch import MAX_ERROR_CHARS, child_error
+
+    stderr = "\n".join(["SomeWarning: noise from a library", "error in input: 16 problems found:"]
+                       + [f"  - activities.csv, row {i}, column 'kind': unknown kind" for i in range(2, 18)])
+    message = child_error(stderr, 2)
+    assert message.startswith("error in input: 16 problems found:") and "row 2," in message and "row 17," in message
+    assert "SomeWarning" not in message
+    long = child_error("error: x\n" + "\n".join("y" * 100 for _ in range(100)), 1)
+    assert len(long) <= MAX_ERROR_CHARS + 100 and "more lines" in long
+    assert child_error("", 3) == "exit status 3"
