@@ -164,6 +164,10 @@ def estimate(
         if engagement is not None:
             raise InputError("give an engagement folder, or an activities file with --engagement, not both")
         loaded = load_engagement(activities)
+    elif activities.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        folder = activities.parent if str(activities.parent) not in ("", ".") else Path(".")
+        raise InputError(f"{activities}: an Excel intake is read as part of its engagement folder; run "
+                         f"'audit estimate {folder}' (or 'audit validate {folder}' to check it first)")
     else:
         eng = read_engagement_yaml(engagement) if engagement else None
         loaded = load_activities_file(activities, eng)

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from audit.atomic import write_text
-from audit.exceptions import AuditError, ExecutionError
+from audit.exceptions import AuditError, ExecutionError, InputError
 from audit.footprint import measured
 from audit.intake import load_engagement
 from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
@@ -168,6 +168,28 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
 
 
 @contextmanager
+def _terminate_as_exit():
+    """SIGTERM (a batch timeout, a scheduler stopping the job) ends the run like Ctrl-C does:
+    the kernel is shut down and the work folder moves to OUT.failed, instead of the process
+    dying with a hidden half-written folder beside OUT. Main thread only (signal's rule)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextmanager
 def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
     """The usage logs estimated while validating, handed to the kernel (audit.usage hand-off)
     instead of estimated again there; the hand-off folder is removed before the deliverables."""
@@ -200,11 +222,14 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     engagement_dir = Path(engagement_dir).resolve()
     out_dir = Path(out_dir).resolve()
     loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a read-only place
+        raise InputError(f"--out {out_dir}: cannot create this folder ({exc.strerror or exc})") from None
     work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:
-        with measured(loaded.engagement.default_region) as footprint:
+        with _terminate_as_exit(), measured(loaded.engagement.default_region) as footprint:
             with _usage_handed_off(loaded.engagement, engagement_dir, work / ".usage-handoff"):
                 execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
             results = load_results(work)

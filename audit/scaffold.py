@@ -25,11 +25,15 @@ EXAMPLE_ROWS = [
 
 def scaffold_engagement(name: str, parent: Path) -> Path:
     parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
+    if not name.strip():
+        raise InputError("give the client's name, e.g. audit new \"Acme Studios\"")
     folder = safe_child(parent, name)
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder}: already exists and is not empty; choose another name or --dir")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a read-only place
+        raise InputError(f"--dir {parent}: cannot create {folder.name} there ({exc.strerror or exc})") from None
     settings = {
         "client": name, "period": "2025", "currency": "GBP", "carbon_price_per_tonne": 85,
         "default_region": "GBR", "description": "", "consultant": "", "radiative_forcing": True,

@@ -143,3 +143,29 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     low = page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?:|url\(\s*[\"']?https?:|@import", low)
     assert runner.NOTEBOOK_PAGE_CSP in page and "Evil" in page
+
+
+@pytest.mark.slow
+def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_path):
+    """SIGTERM (batch timeout) mid-run: the previous report stays, the work moves to OUT.failed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = write_notebooks(tmp_path / "nb", fault="hang")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("previous")
+    code = ("import sys; from pathlib import Path; from audit import runner; "
+            f"runner.NOTEBOOKS_DIR = Path({str(folder)!r}); "
+            f"runner.run_engagement(Path({str(engagement)!r}), Path({str(out)!r}), pdf=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.tmp-*/notebooks/01_discovery.ipynb")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # notebook 01 is written once it has run: 02 (the hang) is executing
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert not list(tmp_path.glob(".out.tmp-*")), "hidden work folder left behind"
+    assert (tmp_path / "out.failed").is_dir() and (out / "report.html").read_text() == "previous"
