@@ -694,13 +694,15 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
                                     lines[f"{prefix}_high"].to_numpy(float), k95)
         lines[f"{prefix}_low"], lines[f"{prefix}_high"] = lo, hi
     lines["derived_from"] = ""
-    lines = _market_based(ctx, lines)
     if getattr(eng, "upstream_cat3", True):
         lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
     if getattr(eng, "embodied", True):
         embodied = _embodied_lines(ctx, lines)
         if len(embodied):
             lines = pd.concat([lines, embodied], ignore_index=True)
+    # Last: it appends the instrument's factor id, and the derived lines above read each
+    # Scope 2 line's grid factor id from the end of its list.
+    lines = _market_based(ctx, lines)
     reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
     return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
@@ -739,13 +741,14 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     lines["kgco2e_market"] = lines["kgco2e"]
     lines["market_basis"] = ""
     scope2 = lines["scope"] == 2
-    instruments = {i.region.lower(): i for i in ctx.engagement.market_instruments}
+    instruments = {i.region.lower(): (n, i) for n, i in enumerate(ctx.engagement.market_instruments)}
     for idx in lines.index[scope2]:
         row = lines.loc[idx]
-        inst = instruments.get(str(row["region"]).lower()) or instruments.get(str(row["country"]).lower())
-        if inst is None:
+        found = instruments.get(str(row["region"]).lower()) or instruments.get(str(row["country"]).lower())
+        if found is None:
             lines.at[idx, "market_basis"] = "location fallback (no contractual instrument)"
             continue
+        n, inst = found
         if inst.supplier_factor_g_per_kwh is not None:
             lines.at[idx, "kgco2e_market"] = emissions_kg(row["kwh"], inst.supplier_factor_g_per_kwh)
             lines.at[idx, "market_basis"] = f"supplier factor {inst.supplier_factor_g_per_kwh:g} g/kWh"
@@ -753,7 +756,32 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
             lines.at[idx, "kgco2e_market"] = row["kgco2e"] * (1 - inst.renewable_share)
             lines.at[idx, "market_basis"] = (f"renewable share {inst.renewable_share:.0%}; "
                                              "remainder at location factor (no residual mix)")
+        else:
+            continue
+        lines.at[idx, "factor_ids"] = [*row["factor_ids"], _instrument_factor(ctx, n, inst)]
     return lines
+
+
+def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
+    """Register a contractual instrument (engagement.yaml market_instruments[n]) as a factor,
+    so a market-based figure names its source like every other number."""
+    supplier = inst.supplier_factor_g_per_kwh is not None
+    fid = f"engagement:market_instrument:{n + 1}:{inst.region.lower()}"
+    if not any(r["factor_id"] == fid for r in ctx.extra_factors):
+        ctx.extra_factors.append({
+            "factor_id": fid,
+            "name": (f"Supplier emission factor for {inst.region}" if supplier
+                     else f"Renewable share of electricity in {inst.region}"),
+            "value": float(inst.supplier_factor_g_per_kwh if supplier else inst.renewable_share),
+            "unit": "gCO2e/kWh" if supplier else "fraction",
+            "source": ("Contractual instrument in engagement.yaml, market_instruments[" + str(n) + "]"
+                       + (f": {inst.description}" if inst.description else "")),
+            "source_ref": f"market_instruments[{n}]", "year": _period_year(ctx.engagement),
+            "licence": "Client data (confidential)",
+            "notes": ("Market-based Scope 2 (GHG Protocol Scope 2 Guidance): replaces the grid factor" if supplier
+                      else "Market-based Scope 2: the covered share at zero; the rest at the location factor"),
+        })
+    return fid
 
 
 def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:

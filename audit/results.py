@@ -248,7 +248,8 @@ def activities_json(lines: pd.DataFrame) -> list[dict]:
         for k in ("kwh", "kgco2e", "kgco2e_low", "kgco2e_high"):
             d[k] = float(d[k])
         d.update({"stage": row.stage, "description": row.description, "derived_from": row.derived_from or None,
-                  "kgco2e_market": float(row.kgco2e_market), "method": row.method, "formula": row.formula})
+                  "kgco2e_market": float(row.kgco2e_market), "market_basis": row.market_basis or None,
+                  "method": row.method, "formula": row.formula})
         out.append(d)
     return out
 

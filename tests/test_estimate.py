@@ -315,6 +315,19 @@ def test_renewable_share_scales_market_based_gbr_scope2(sample):
     assert (other["kgco2e_market"] == other["kgco2e"]).all() and (other["market_basis"] == "").all()
 
 
+def test_a_market_based_figure_names_its_contractual_instrument_as_a_factor(sample):
+    """Every number is traceable: the renewable share behind market-based Scope 2 is a
+    register row (value, unit, source, year, licence) named by each line it changes."""
+    s2 = sample.lines[sample.lines["scope"] == 2]
+    fid = "engagement:market_instrument:1:gbr"
+    assert s2["factor_ids"].map(lambda ids: ids[-1] == fid).all()
+    row = sample.register.row(fid)
+    assert float(row["value"]) == 0.6 and row["unit"] == "fraction" and int(row["year"]) == 2025
+    assert "market_instruments[0]" in row["source"] and row["licence"] == "Client data (confidential)"
+    others = sample.lines[sample.lines["scope"] != 2]
+    assert not others["factor_ids"].map(lambda ids: fid in ids).any()
+
+
 def test_without_instrument_market_equals_location(tmp_path):
     l = by_id(run(tmp_path, [activity()]).lines).loc["A1"]
     assert l["kgco2e_market"] == l["kgco2e"] == pytest.approx(100 * GBR_GRID_KG, rel=1e-12)
