@@ -89,9 +89,11 @@ def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = D
                 client.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
             else:
                 client.kc = owner.kc
-                _reset_namespace(owner)
+                with _own_sigterm_handler():
+                    _reset_namespace(owner)
             try:
-                client.execute(cleanup_kc=False)
+                with _own_sigterm_handler():
+                    client.execute(cleanup_kc=False)
             except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
                 nbformat.write(nb, str(nb_out / name))
                 raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
@@ -165,6 +167,25 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
         except ExecutionError as exc:
             notes.append(f"report.pdf not written: {exc}")
     return notes
+
+
+@contextmanager
+def _own_sigterm_handler():
+    """Put back this process's SIGTERM handler after an nbclient call: nbclient adds its own
+    (asyncio) handler to stop the kernel, and asyncio resets SIGTERM to the default (die at
+    once) when its loop closes, which would skip the clean-up between two notebooks."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 @contextmanager

@@ -146,8 +146,10 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_path):
-    """SIGTERM (batch timeout) mid-run: the previous report stays, the work moves to OUT.failed."""
+@pytest.mark.parametrize("delay_s", [0.0, 1.5], ids=["between notebooks", "inside a notebook"])
+def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_path, delay_s):
+    """SIGTERM (batch timeout) mid-run: the previous report stays, the work moves to OUT.failed,
+    whether the signal lands between two notebooks or while a cell runs."""
     import signal
     import subprocess
     import sys
@@ -163,7 +165,8 @@ def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_p
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".out.tmp-*/notebooks/01_discovery.ipynb")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # notebook 01 is written once it has run: 02 (the hang) is executing
+        time.sleep(0.2)  # notebook 01 is written once it has run: 02 (the hang) comes next
+    time.sleep(delay_s)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode != 0
