@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from audit.exceptions import FactorError
-from audit.paths import DATA_DIR, FACTORS_DIR
+from audit.exceptions import FactorError, Problem, ValidationError
+from audit.paths import DATA_DIR, ENGAGEMENT_FILE, FACTORS_DIR
 
 REGISTER_COLUMNS = [
     "factor_id", "name", "value", "value_low", "value_high", "unit", "kind", "mode", "region",
@@ -180,6 +180,12 @@ def _range(v) -> tuple[float, float]:
 
 # --- the register -------------------------------------------------------------------------
 
+class UnknownFactorOverride(ValidationError, FactorError):
+    """engagement.yaml overrides a factor the register does not hold. The consultant's input
+    is wrong, so it is a ValidationError (located, exit status 2); it is also a FactorError,
+    for callers that catch those around the estimate."""
+
+
 @dataclass
 class FactorRegister:
     """All factors of one factor set, indexed by ``factor_id``."""
@@ -200,6 +206,33 @@ class FactorRegister:
 
     def __contains__(self, factor_id: str) -> bool:
         return factor_id in self._value
+
+    def suggest(self, factor_id: str, limit: int = 3) -> str | None:
+        """'did you mean' for a factor id: the nearest ids of its namespace ('desnz-2025:',
+        'pue:', 'grid:codecarbon:') compared by the part after it, else of the whole register."""
+        import re
+
+        from rapidfuzz import fuzz
+        from rapidfuzz import process as fuzz_process
+
+        text = str(factor_id).strip()
+        if not text:
+            return None
+        namespace, _, local = text.rpartition(":")
+        namespace = f"{namespace}:" if namespace else ""
+        desnz = f"desnz-{self.factor_set.desnz_year}:"
+        other_year = re.fullmatch(r"desnz-\d{4}:", namespace)
+        if other_year and namespace != desnz:
+            same = desnz + local
+            return (f"the register holds DESNZ {self.factor_set.desnz_year} factors (data/factor_set.yaml)"
+                    + (f": did you mean '{same}'?" if same in self else ""))
+        scoped = {f[len(namespace):]: f for f in self._value if namespace and f.startswith(namespace)}
+        choices = scoped or {f: f for f in self._value}
+        hits = fuzz_process.extract(local if scoped else text, sorted(choices), scorer=fuzz.ratio,
+                                    limit=limit, score_cutoff=60)
+        if hits:
+            return f"did you mean {', '.join(repr(choices[h[0]]) for h in hits)}?"
+        return "the ids are those of the factor register: audit.load_register().table['factor_id']"
 
     def value(self, factor_id: str) -> float:
         try:
@@ -262,11 +295,14 @@ class FactorRegister:
         """A copy where the engagement's overrides replace register values, with reasons."""
         if not overrides:
             return self
+        unknown = [Problem(ENGAGEMENT_FILE, f"override names unknown factor '{o.factor_id}'",
+                           column=f"factor_overrides.{i}.factor_id", hint=self.suggest(o.factor_id))
+                   for i, o in enumerate(overrides) if o.factor_id not in self]
+        if unknown:  # the consultant's input, not a gap in the register: exit status 2, all at once
+            raise UnknownFactorOverride(unknown)
         t = self.table.copy()
         reasons = dict(self.overridden)
         for o in overrides:
-            if o.factor_id not in self:
-                raise FactorError(f"override names unknown factor '{o.factor_id}'")
             t.loc[o.factor_id, ["value", "value_low", "value_high"]] = [o.value, np.nan, np.nan]
             t.loc[o.factor_id, "source"] = f"{o.source} (replaces: {t.loc[o.factor_id, 'source']})"
             t.loc[o.factor_id, "notes"] = f"OVERRIDDEN by consultant: {o.reason}"

@@ -30,7 +30,7 @@ from audit.models import (
 )
 from audit.paths import ACTIVITIES_FILE, DATA_DIR, ENGAGEMENT_FILE
 from audit.scopes import allowed_ownership, kinds_table
-from audit.units import conversion_factor
+from audit.units import AMBIGUOUS_UNITS, ambiguous_unit, conversion_factor  # noqa: F401 - re-exported
 
 # Numeric columns' accepted ranges: (low, high, low_inclusive). None means unbounded.
 RANGES = {
@@ -38,15 +38,6 @@ RANGES = {
     "pue": (1, 5, True), "carbon_intensity_g_per_kwh": (0, 5000, True), "input_tokens": (0, None, True),
     "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
     "data_quality": (1, 5, True),
-}
-# Units whose meaning differs by country: ask, never guess (a US gallon is 17% smaller).
-AMBIGUOUS_UNITS = {
-    "gallon": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
-    "gallons": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
-    "gal": "write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)",
-    "ton": "write tonne (1,000 kg), short_ton (US) or long_ton (UK)",
-    "tons": "write tonne (1,000 kg), short_ton (US) or long_ton (UK)",
-    "ton_mile": "write tonne_km, or give short_ton*mile / long_ton*mile",
 }
 PARAM_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")  # "70B": a model given by its size
 
@@ -129,24 +120,94 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
 
 # --- engagement.yaml -----------------------------------------------------------------------
 
-def _model_at(model, loc):
-    """The pydantic model a nested error location points into (for 'did you mean' hints)."""
+def _unwrap(tp):
+    """Annotated[X, …] -> X; a union -> its structured member (model, TypedDict, list, dict)."""
+    import types
     import typing
 
     from pydantic import BaseModel
+    from typing_extensions import is_typeddict
 
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated or (origin is not None and getattr(origin, "__name__", "") in
+                                          ("Required", "NotRequired")):
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            structured = [m for m in members if typing.get_origin(m) in (list, dict) or is_typeddict(m)
+                          or (isinstance(m, type) and issubclass(m, BaseModel))]
+            tp = (structured or members)[0]
+        else:
+            return tp
+
+
+def _keys_at(loc, model=Engagement) -> list[str]:
+    """The keys allowed at a nested location of engagement.yaml (for 'did you mean' hints):
+    a model's fields, a TypedDict's keys (interventions' applies_to, change, savings)."""
+    import typing
+
+    from pydantic import BaseModel
+    from typing_extensions import is_typeddict
+
+    tp = model
     for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return model
-        candidates = [field.annotation, *typing.get_args(field.annotation)]
-        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nested is None:
-            return model
-        model = nested
-    return model
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if isinstance(part, int) and origin is list:
+            tp = typing.get_args(tp)[0]
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and str(part) in tp.model_fields:
+            tp = tp.model_fields[str(part)].annotation
+        elif is_typeddict(tp) and str(part) in tp.__annotations__:
+            tp = typing.get_type_hints(tp, include_extras=True)[str(part)]
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return list(tp.__annotations__) if is_typeddict(tp) else []
+
+
+# Hints for values out of range, by the key they sit under.
+RANGE_HINTS = {
+    "usage_growth_per_year": "a fraction per year: 0.25 is +25 %, -0.5 is -50 %; -1 (all activity gone) is the least",
+    "grid_decarbonisation_per_year": "the fall in grid intensity per year, a fraction from 0 up to (not including) 1, "
+                                     "e.g. 0.03 for 3 %",
+    "unit_costs": "a cost per unit in the engagement currency, 0 or more",
+    "base_year": "a 4-digit year, e.g. 2025",
+}
+
+
+def _pydantic_problems(e: PydanticValidationError, name: str) -> list[Problem]:
+    problems = []
+    for err in e.errors():
+        loc = tuple(p for p in err["loc"] if p != "[key]")
+        key = ".".join(str(p) for p in loc)
+        hint = None
+        ctx = err.get("ctx") or {}
+        if err["type"] == "extra_forbidden":
+            hint = suggest(str(loc[-1]), _keys_at(loc[:-1]))
+            allowed = _keys_at(loc[:-1])
+            if not hint and allowed:
+                hint = f"allowed: {', '.join(allowed)}"
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "unknown_choice":  # audit.models._one_of: a kind, ownership… not in the vocabulary
+            msg = str(err["msg"])
+            choices = ctx.get("choices") or []
+            hint = suggest(str(ctx.get("value", "")), choices) or f"allowed: {', '.join(choices)}"
+        elif not loc:  # a rule across keys (e.g. embodied vs scope3_exclusions)
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            msg = f"{str(err['msg']).removeprefix('Value error, ')} (got {err.get('input')!r})"
+            if loc[-1] in ("default_region", "region") and isinstance(err.get("input"), str):
+                hint = suggest_region(err["input"], known_countries())  # 'UK' -> 'GBR'
+            hint = hint or next((h for k, h in RANGE_HINTS.items() if k in loc), None)
+        problems.append(Problem(name, msg, column=key, hint=hint))
+    return problems
 
 
 def read_engagement_yaml(path: Path) -> Engagement:
@@ -166,26 +227,161 @@ def read_engagement_yaml(path: Path) -> Engagement:
         raise ValidationError([Problem(name, f"is not valid YAML: {getattr(e, 'problem', e)}", row=row)]) from None
     if not isinstance(data, dict):
         raise ValidationError([Problem(name, "must be a mapping of keys to values (client: ..., period: ...)")])
+    problems: list[Problem] = []
+    engagement = None
     try:
-        return Engagement.model_validate(data)
+        engagement = Engagement.model_validate(data)
     except PydanticValidationError as e:
-        problems = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            hint = None
-            if err["type"] == "extra_forbidden":
-                hint = suggest(str(err["loc"][-1]), _model_at(Engagement, err["loc"][:-1]).model_fields)
-                msg = "unknown key"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            elif not err["loc"]:  # a rule across keys (e.g. embodied vs scope3_exclusions)
-                msg = str(err["msg"]).removeprefix("Value error, ")
-            else:
-                msg = f"{err['msg']} (got {err.get('input')!r})"
-                if err["loc"][-1] in ("default_region", "region") and isinstance(err.get("input"), str):
-                    hint = suggest_region(err["input"], known_countries())  # 'UK' -> 'GBR'
-            problems.append(Problem(name, msg, column=key, hint=hint))
-        raise ValidationError(problems) from None
+        problems += _pydantic_problems(e, name)
+    # Checks against the toolkit's tables run on the raw mapping, so that a file's problems
+    # are all reported at once, whether or not the schema above passed.
+    problems += engagement_problems(data, name)
+    if problems:
+        order = {k: n for n, k in enumerate(data)}  # in the file's key order
+        problems.sort(key=lambda p: order.get((p.column or "").split(".")[0], -1))
+        raise ValidationError(problems)
+    return engagement
+
+
+# --- engagement.yaml against the toolkit's tables -------------------------------------------------
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def engagement_problems(data: dict, file: str) -> list[Problem]:
+    """What the schema cannot know: factor ids in the register, forecast keys that are kinds,
+    countries and unit costs, regions an intervention moves work to, and a period the
+    client-supplied values and the forecast can be dated by. Works on the raw mapping and
+    skips entries of the wrong shape (the schema reports those)."""
+    problems = _period_problems(data, file) + _override_problems(data, file)
+    problems += _intervention_problems(data, file)
+    problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data))
+    return problems
+
+
+def _period_problems(data: dict, file: str) -> list[Problem]:
+    period = data.get("period")
+    if data.get("base_year") is None and isinstance(period, str) and period.strip() \
+            and not re.search(r"(19|20)\d{2}", period):
+        return [Problem(file, f"period '{period}' has no 4-digit year", column="period",
+                        hint="write e.g. '2025' or '2025-04/2026-03', or add base_year: 2025, the year that "
+                             "client-supplied values are dated by and the forecast starts from")]
+    return []
+
+
+def _override_problems(data: dict, file: str) -> list[Problem]:
+    problems, seen = [], {}
+    reg = load_register()
+    for i, o in enumerate(_sequence(data.get("factor_overrides"))):
+        fid = _mapping(o).get("factor_id")
+        if not isinstance(fid, str):
+            continue  # missing or not text: the schema says so
+        key = f"factor_overrides.{i}.factor_id"
+        if fid not in reg:
+            problems.append(Problem(file, f"override names unknown factor '{fid}'", column=key,
+                                    hint=reg.suggest(fid)))
+        elif fid in seen:
+            problems.append(Problem(file, f"factor '{fid}' is overridden twice", column=key,
+                                    hint=f"first at factor_overrides.{seen[fid]}; keep one"))
+        seen.setdefault(fid, i)
+    return problems
+
+
+def _savings_unit_costs(data: dict) -> dict[str, str]:
+    """Unit-cost names the engagement's own interventions price their savings with -> where."""
+    out = {}
+    for i, iv in enumerate(_sequence(data.get("interventions"))):
+        for j, sv in enumerate(_sequence(_mapping(iv).get("savings"))):
+            name = _mapping(sv).get("unit_cost")
+            if isinstance(name, str):
+                out.setdefault(name, f"interventions.{i}.savings.{j}.unit_cost")
+    return out
+
+
+def _intervention_problems(data: dict, file: str) -> list[Problem]:
+    from audit.feasibility import forecast_defaults
+
+    problems, seen = [], {}
+    own_costs = set(_mapping(_mapping(data.get("forecast")).get("unit_costs")))
+    costs = sorted(set(forecast_defaults().get("unit_costs") or {}) | own_costs)
+    countries, regions = known_countries(), cloud_regions()
+    for i, iv in enumerate(_sequence(data.get("interventions"))):
+        iv = _mapping(iv)
+        if isinstance(iv.get("id"), str):
+            if iv["id"] in seen:
+                problems.append(Problem(file, f"intervention id '{iv['id']}' is used twice",
+                                        column=f"interventions.{i}.id",
+                                        hint=f"first at interventions.{seen[iv['id']]}; the same id as a library "
+                                             "intervention replaces it, once"))
+            seen.setdefault(iv["id"], i)
+        # Savings are priced by name: an unknown name fails in notebook 03 (KeyError).
+        for j, sv in enumerate(_sequence(iv.get("savings"))):
+            name = _mapping(sv).get("unit_cost")
+            if isinstance(name, str) and name not in costs:
+                problems.append(Problem(file, f"unknown unit cost '{name}'",
+                                        column=f"interventions.{i}.savings.{j}.unit_cost",
+                                        hint=suggest(name, costs)
+                                        or f"define it under forecast: unit_costs: {{{name}: cost per unit}}"))
+        # A region or country the change moves work to must have a grid factor.
+        moved = _mapping(_mapping(iv.get("change")).get("set"))
+        for col in ("region", "country"):
+            value = moved.get(col)
+            if not isinstance(value, str) or value == "":
+                continue
+            ok = value in countries or (col == "region" and value.lower() in regions)
+            if not ok:
+                hint = (suggest_region(value, countries) if ":" not in value else suggest(value.lower(), regions))
+                problems.append(Problem(file, f"unknown {col} '{value}'", column=f"interventions.{i}.change.set.{col}",
+                                        hint=hint or "use an ISO 3166 alpha-3 code such as SWE"
+                                        + (", or provider:region" if col == "region" else "")))
+    return problems
+
+
+def forecast_problems(forecast: dict, file: str, savings_costs: dict[str, str] | None = None,
+                      prefix: str = "forecast.") -> list[Problem]:
+    """Unknown keys inside forecast settings: growth by kind (data/kinds.csv), grid
+    decarbonisation by ISO-3 country or 'default', unit costs by the names in
+    data/forecast_defaults.yaml or a name the engagement's interventions price savings with.
+    (Ranges are the schema's: audit.models.ForecastSettings.)"""
+    from audit.feasibility import forecast_defaults
+
+    problems = []
+    kinds = list(kinds_table().index)
+    for k in _mapping(forecast.get("usage_growth_per_year")):
+        if k not in kinds:
+            norm = str(k).strip().lower().replace(" ", "_").replace("-", "_")
+            hint = (f"did you mean '{norm}'?" if norm in kinds else suggest(str(k), kinds)) or \
+                f"growth is given by kind: {', '.join(kinds)}"
+            problems.append(Problem(file, f"unknown kind '{k}'", column=f"{prefix}usage_growth_per_year.{k}",
+                                    hint=hint))
+    countries, regions = known_countries(), cloud_regions()
+    for k in _mapping(forecast.get("grid_decarbonisation_per_year")):
+        if k == "default" or k in countries:
+            continue
+        text = str(k).strip()
+        if text.lower() == "default":
+            hint = "did you mean 'default'?"
+        elif text.upper() in countries:
+            hint = f"did you mean '{text.upper()}'? Countries are upper-case ISO 3166 alpha-3 codes"
+        elif text.lower() in regions:
+            hint = f"decarbonisation is given by country: use '{regions[text.lower()]}' for {text}"
+        else:
+            hint = suggest_region(text, countries) or "use an ISO 3166 alpha-3 code such as GBR, or 'default'"
+        problems.append(Problem(file, f"unknown country '{k}'", column=f"{prefix}grid_decarbonisation_per_year.{k}",
+                                hint=hint))
+    shipped = sorted(forecast_defaults().get("unit_costs") or {})
+    used = savings_costs or {}
+    for k in _mapping(forecast.get("unit_costs")):
+        if k not in shipped and k not in used:
+            hint = suggest(str(k), shipped) or (f"known: {', '.join(shipped)}; a new name must be priced by an "
+                                                 "intervention's savings (unit_cost)")
+            problems.append(Problem(file, f"unknown unit cost '{k}'", column=f"{prefix}unit_costs.{k}", hint=hint))
+    return problems
 
 
 # --- activities table ----------------------------------------------------------------------
@@ -318,9 +514,11 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     for pos, (i, unit, base) in enumerate(zip(df.index, df["unit"], df["base_unit"])):
         if not base:
             continue
-        if unit.strip().lower() in AMBIGUOUS_UNITS:
-            problems.append(Problem(file, f"unit '{unit}' is ambiguous", row=int(rows[i]), column="unit", sheet=sheet,
-                                    hint=AMBIGUOUS_UNITS[unit.strip().lower()]))
+        ambiguous = ambiguous_unit(unit)  # any part of it: "ton*km" is as ambiguous as "ton"
+        if ambiguous:
+            word, hint = ambiguous
+            what = f"unit '{unit}' is ambiguous" + ("" if word == unit.strip() else f" ('{word}')")
+            problems.append(Problem(file, what, row=int(rows[i]), column="unit", sheet=sheet, hint=hint))
             continue
         if unit == "":
             problems.append(Problem(file, "is empty", row=int(rows[i]), column="unit", sheet=sheet,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import PurePath
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator, with_config
+from pydantic_core import PydanticCustomError
+from typing_extensions import Required, TypedDict  # pydantic needs these, not typing's, before 3.12
 
 
 class Kind(str, Enum):
@@ -51,6 +53,20 @@ class DataQuality(int, Enum):
 DQ_LABELS = {q.value: q.name.replace("_", "-") for q in DataQuality}  # 1 -> "measured", … (both reports)
 
 
+# The activity table's contract (README). Column order is the order we write them back.
+REQUIRED_COLUMNS = ("activity_id", "stage", "description", "kind", "quantity", "unit")
+OPTIONAL_COLUMNS = (
+    "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
+    "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
+    "accepted_fraction", "data_quality", "notes",
+)
+NUMERIC_COLUMNS = (
+    "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
+    "input_tokens", "output_tokens", "latency_s", "accepted_fraction", "data_quality",
+)
+ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -81,16 +97,25 @@ class Scope3Exclusion(_Strict):
     reason: str = Field(min_length=3)
 
 
+# Forecast rates: a fall of more than 100 % a year, or a grid that decarbonises by 100 % or
+# more a year, means nothing physically (the multipliers are (1+g)^t and (1-d)^t).
+GrowthRate = Annotated[float, Field(ge=-1, allow_inf_nan=False)]
+DecarbonisationRate = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+UnitCost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class ForecastSettings(_Strict):
     """Overrides of data/forecast_defaults.yaml; anything left out keeps its default."""
 
     years: int | None = Field(default=None, ge=1, le=5)
-    usage_growth_per_year: dict[str, float] = Field(default_factory=dict)
+    usage_growth_per_year: dict[str, GrowthRate] = Field(
+        default_factory=dict, description="Fractional growth in activity per year, by kind (0.25 = +25 %/year)")
     model_efficiency_per_year: float | None = Field(default=None, ge=0, lt=1)
-    grid_decarbonisation_per_year: dict[str, float] = Field(default_factory=dict)
+    grid_decarbonisation_per_year: dict[str, DecarbonisationRate] = Field(
+        default_factory=dict, description="Fall in grid intensity per year, by ISO-3 country or 'default'")
     electricity_price_per_kwh: float | None = Field(default=None, ge=0)
     day_rate: float | None = Field(default=None, ge=0)
-    unit_costs: dict[str, float] = Field(
+    unit_costs: dict[str, UnitCost] = Field(
         default_factory=dict, description="Costs per unit avoided (e.g. flights per passenger_km), in the currency")
     impact_threshold_share: float | None = Field(
         default=None, gt=0, lt=1, description="Share of the footprint above which a measure counts as high impact")
@@ -103,19 +128,96 @@ class InterventionEffort(_Strict):
     lifetime_years: float = Field(default=3, gt=0)
 
 
+# --- interventions: applies_to, change and savings ---------------------------------------------
+# TypedDicts, not models: feasibility reads them as plain dicts (change.get("set"), "scale" in
+# change), and a TypedDict validates to exactly the keys given. extra="forbid" makes a
+# misspelt key (applies_to: {kindd: …}, change: {sett: …}) an error at load time.
+
+def _one_of(what: str, choices) -> AfterValidator:
+    """A value (or each value of a list) must be one of ``choices``. The error carries the
+    choices so the intake can suggest the nearest one."""
+    allowed = tuple(choices)
+
+    def check(value):
+        for v in [value] if isinstance(value, str) else value:
+            if v not in allowed:
+                raise PydanticCustomError("unknown_choice", "unknown {what} '{value}'",
+                                          {"what": what, "value": v, "choices": list(allowed)})
+        return value
+    return AfterValidator(check)
+
+
+KINDS = tuple(k.value for k in Kind)
+OWNERSHIPS = tuple(o.value for o in Ownership)
+KindName = Annotated[str, _one_of("kind", KINDS)]
+OwnershipName = Annotated[str, _one_of("ownership", OWNERSHIPS)]
+# Columns an intervention may match on or set: the activity table's, plus the country a
+# cloud region resolves to.
+INTERVENTION_COLUMNS = ALL_COLUMNS + ("country",)
+SCALABLE_COLUMNS = tuple(c for c in NUMERIC_COLUMNS if c != "data_quality")
+Bounds = Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]], Field(min_length=3, max_length=3)]
+
+
+def _columns_dict(name: str, columns, value_type, **typed) -> type:
+    """A TypedDict with one optional key per column (``typed`` overrides some types)."""
+    td = TypedDict(name, {c: typed.get(c, value_type) for c in columns}, total=False)
+    return with_config(ConfigDict(extra="forbid"))(td)
+
+
+AppliesTo = _columns_dict("AppliesTo", INTERVENTION_COLUMNS, list[str],
+                          kind=list[KindName], ownership=list[OwnershipName])
+SetColumns = _columns_dict("SetColumns", INTERVENTION_COLUMNS, Any, kind=KindName, ownership=OwnershipName)
+ScaleColumns = _columns_dict("ScaleColumns", SCALABLE_COLUMNS, Bounds)
+
+
+def _profile_or_bounds(value):
+    if value == "profile" or (isinstance(value, list) and len(value) == 3):
+        return value
+    raise PydanticCustomError("intensity_scale", "must be 'profile' (the hourly profile of the row's country) "
+                              "or [low, central, high]")
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Change(TypedDict, total=False):
+    """How an intervention changes the rows it applies to (header of data/interventions.yaml)."""
+
+    set: SetColumns
+    scale: ScaleColumns
+    intensity_scale: Annotated[str | Bounds, AfterValidator(_profile_or_bounds)]
+    accepted_fraction_scale: Annotated[list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
+                                       Field(min_length=3, max_length=3)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Saving(TypedDict, total=False):
+    """A non-energy cost the change avoids, priced with forecast unit_costs[unit_cost]."""
+
+    kind: Annotated[str | list[str], _one_of("kind", KINDS)]
+    mode_prefix: str | list[str]
+    measure: Annotated[str, _one_of("measure", ("quantity", "input_tokens", "output_tokens"))]
+    unit_cost: Required[str]
+
+
 class Intervention(_Strict):
     """One lever from data/interventions.yaml (or the engagement's own list)."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str
     description: str = ""
-    applies_to: dict[str, list[str]]
-    change: dict
+    applies_to: AppliesTo
+    change: Change
     effort: InterventionEffort
     risks: str = ""
     basis: str = ""
-    savings: list[dict] = Field(
+    savings: list[Saving] = Field(
         default_factory=list, description="Non-energy savings: {kind, mode_prefix?, measure, unit_cost}")
+
+    @field_validator("change")
+    @classmethod
+    def _changes_something(cls, v: dict) -> dict:
+        if not v:
+            raise ValueError("names no change: give set, scale, intensity_scale or accepted_fraction_scale")
+        return v
 
 
 class Engagement(_Strict):
@@ -128,7 +230,7 @@ class Engagement(_Strict):
     default_region: ISO3
     description: str = ""
     consultant: str = ""
-    base_year: int | None = None
+    base_year: int | None = Field(default=None, ge=1900, le=2099)
     radiative_forcing: bool = Field(
         default=True,
         description="Flights include the radiative-forcing uplift (DESNZ 'with RF' factors).",
@@ -178,17 +280,3 @@ class Engagement(_Strict):
             raise ValueError("embodied is true but scope3_exclusions excludes category 2 (capital goods), where "
                              "embodied lines are reported: set 'embodied: false' or remove the exclusion")
         return self
-
-
-# The activity table's contract (README). Column order is the order we write them back.
-REQUIRED_COLUMNS = ("activity_id", "stage", "description", "kind", "quantity", "unit")
-OPTIONAL_COLUMNS = (
-    "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
-    "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
-    "accepted_fraction", "data_quality", "notes",
-)
-NUMERIC_COLUMNS = (
-    "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
-    "input_tokens", "output_tokens", "latency_s", "accepted_fraction", "data_quality",
-)
-ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS

@@ -43,6 +43,54 @@ def _parse(unit: str) -> pint.Quantity:
         return ureg.Quantity(ureg.parse_expression(alt))
 
 
+# Units whose meaning differs by country: ask, never guess (a US gallon is 17 % smaller than
+# an imperial one, a US short ton 9 % lighter than a tonne). Keyed by pint's canonical name,
+# so plurals, symbols and prefixes ("tons", "gal", "pt", "kgal") are caught, inside compound
+# expressions too ("ton*km", "km*tons", "gallon/100"). Spellings that name the system
+# ("short_ton", "US_gallon", "US_pint") are explicit and accepted.
+AMBIGUOUS_UNITS = {
+    "ton": ("write t or tonne (1,000 kg), short_ton (US, 907 kg) or long_ton (UK, 1,016 kg)", "tonne"),
+    "ton_mile": ("write tonne_km, or give short_ton*mile / long_ton*mile", "tonne_km"),
+    "hundredweight": ("write long_hundredweight (UK, 112 lb) or short_hundredweight (US, 100 lb)",
+                      "long_hundredweight"),
+    "gallon": ("write imperial_gallon (UK, 4.546 l) or US_gallon (3.785 l)", "imperial_gallon"),
+    "quart": ("write imperial_quart (UK, 1.137 l) or US_liquid_quart (0.946 l)", "imperial_quart"),
+    "pint": ("write imperial_pint (UK, 0.568 l) or US_pint (0.473 l)", "imperial_pint"),
+    "fluid_ounce": ("write imperial_fluid_ounce (UK, 28.4 ml) or US_fluid_ounce (29.6 ml)",
+                    "imperial_fluid_ounce"),
+    "barrel": ("write oil_barrel (42 US gallons, 159 l, the fuel trade's barrel) or litres", "oil_barrel"),
+}
+_EXPLICIT_PREFIXES = ("us_", "short_")
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=4096)
+def ambiguous_unit(unit: str) -> tuple[str, str] | None:
+    """(the ambiguous word, a hint) when a unit expression names a unit whose size differs
+    between countries (plain ``ton``, ``gallon``, ``pint``…) anywhere in it, else None."""
+    ureg = registry()
+    text = str(unit).strip()
+    spelling = text
+    for candidate in (text, re.sub(r"[ .]+", "_", text)):  # the spelling _parse will read
+        try:
+            ureg.parse_expression(candidate)
+            spelling = candidate
+            break
+        except Exception:  # noqa: BLE001 - pint raises a zoo of parse errors
+            continue
+    for token in _TOKEN.findall(spelling):
+        if token.lower().startswith(_EXPLICIT_PREFIXES):
+            continue
+        names = {name for _, name, _ in ureg.parse_unit_name(token) or ureg.parse_unit_name(token.lower())}
+        hit = next((n for n in AMBIGUOUS_UNITS if n in names), None)
+        if hit:
+            hint, example = AMBIGUOUS_UNITS[hit]
+            if spelling != token:  # in an expression, show it rewritten
+                hint += f", e.g. {re.sub(rf'(?<![A-Za-z0-9_]){re.escape(token)}(?![A-Za-z0-9_])', example, spelling)}"
+            return token, hint
+    return None
+
+
 def is_known_unit(unit: str) -> bool:
     try:
         _parse(unit)

@@ -185,9 +185,9 @@ def test_override_is_used_recorded_with_its_reason_and_cited(tmp_path):
 
 
 def test_override_of_an_unknown_factor_is_refused(tmp_path):
-    from audit.exceptions import FactorError
+    from audit.exceptions import ValidationError
 
-    with pytest.raises(FactorError, match="unknown factor"):
+    with pytest.raises(ValidationError, match="unknown factor.*did you mean 'embodied:gpu'"):
         run(tmp_path, [gpu()], factor_overrides=[{"factor_id": "embodied:gpus", "value": 1, "reason": "typo"}])
 
 

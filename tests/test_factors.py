@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from audit.exceptions import FactorError
+from audit.exceptions import FactorError, InputError, ValidationError
 from audit.factors import (
     CODECARBON_VERSION, ECOLOGITS_VERSION, REGISTER_COLUMNS, FactorRegister, cloud_regions, factor_set, load_register,
 )
@@ -124,9 +124,43 @@ def test_override_of_a_ranged_factor_drops_the_range(register):
     assert o.bounds("ecologits:model:openai/gpt-4o") == (200.0, 200.0, 200.0)
 
 
-def test_override_of_unknown_factor_is_an_error(register):
-    with pytest.raises(FactorError, match="unknown factor"):
-        register.with_overrides([FactorOverride(factor_id="pue:moon", value=1.0, reason="why not")])
+def test_override_of_unknown_factor_is_an_input_error_naming_every_one(register):
+    """The consultant's mistake, not a gap in the register: located, all at once, exit status 2."""
+    overrides = [FactorOverride(factor_id="pue:onprem-average", value=1.3, reason="metered"),
+                 FactorOverride(factor_id="pue:moon", value=1.0, reason="why not"),
+                 FactorOverride(factor_id="pue:onprem-averge", value=1.2, reason="typo")]
+    with pytest.raises(ValidationError, match="unknown factor") as info:
+        register.with_overrides(overrides)
+    assert isinstance(info.value, InputError) and info.value.exit_code == 2
+    assert isinstance(info.value, FactorError)  # callers that catch FactorError still do
+    moon, typo = info.value.problems
+    assert (moon.file, moon.column) == ("engagement.yaml", "factor_overrides.1.factor_id")
+    assert "'pue:moon'" in moon.message
+    assert typo.column == "factor_overrides.2.factor_id" and "'pue:onprem-average'" in typo.hint
+
+
+def test_estimate_with_an_unknown_override_exits_2_not_1():
+    """An engagement built in code (a notebook) skips the intake: the estimate still says where."""
+    from audit.estimate import estimate
+    from tests.helpers import sample_loaded
+
+    loaded = sample_loaded()
+    eng = loaded.engagement.model_copy(update={"factor_overrides": [
+        FactorOverride(factor_id="desnz-2025:nope", value=1, reason="typo")]})
+    with pytest.raises(ValidationError) as info:
+        estimate(type(loaded)(eng, loaded.activities, loaded.folder))
+    assert info.value.exit_code == 2 and info.value.problems[0].column == "factor_overrides.0.factor_id"
+
+
+@pytest.mark.parametrize("factor_id,hint", [
+    ("pue:onprem-averge", "'pue:onprem-average'"),
+    ("grid:codecarbon:GBRR", "'grid:codecarbon:GBR'"),
+    ("desnz-2024:1_100_1003_8_1", "'desnz-2025:1_100_1003_8_1'"),  # another DESNZ year
+    ("desnz-2025:nope", "load_register()"),  # no near id: say where the ids are, never a random one
+    ("pue:moon", "load_register()"),
+])
+def test_factor_id_suggestions_stay_in_the_namespace(register, factor_id, hint):
+    assert hint in register.suggest(factor_id)
 
 
 def test_no_overrides_returns_the_same_register(register):
@@ -149,8 +183,8 @@ def test_cloud_regions_map_to_countries(register):
 
 
 def test_hotel_proxy_is_built_once_and_follows_overrides(tmp_path):
-    from audit.factors import HOTEL_PROXY_ID, hotel_proxy_row, load_register
     from audit.estimate import estimate
+    from audit.factors import HOTEL_PROXY_ID, hotel_proxy_row, load_register
     from audit.intake import load_engagement
     from tests.helpers import activity, write_engagement
 

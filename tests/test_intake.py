@@ -362,3 +362,226 @@ def test_engagement_default_region_given_as_uk_suggests_gbr(tmp_path):
     problems = problems_from(load_engagement, folder)
     p = find_problem(problems, column="default_region")
     assert p.file.endswith("engagement.yaml") and p.hint and "'GBR'" in p.hint
+
+
+# --- engagement.yaml against the toolkit's tables (what estimate and run would fail on) ------
+
+def yaml_key_problems(tmp_path, **settings):
+    """Problems of an engagement whose activities are fine, so every problem is the YAML's."""
+    folder = write_engagement(tmp_path, [activity()], **settings)
+    problems = problems_from(load_engagement, folder)
+    assert all(p.file == str(folder / ENGAGEMENT_FILE) for p in problems), problems
+    return problems
+
+
+def test_override_of_an_unknown_factor_is_located_with_a_suggestion(tmp_path):
+    problems = yaml_key_problems(tmp_path, factor_overrides=[
+        {"factor_id": "pue:onprem-average", "value": 1.3, "reason": "metered"},
+        {"factor_id": "pue:onprem-averge", "value": 1.2, "reason": "typo"},
+        {"factor_id": "desnz-2025:nope", "value": 1, "reason": "typo"}])
+    assert len(problems) == 2  # both at once; the good override is not blamed
+    p = find_problem(problems, column="factor_overrides.1.factor_id", contains="unknown factor 'pue:onprem-averge'")
+    assert "'pue:onprem-average'" in p.hint
+    find_problem(problems, column="factor_overrides.2.factor_id", contains="unknown factor 'desnz-2025:nope'")
+
+
+def test_override_of_another_desnz_year_names_the_register_year(tmp_path):
+    (p,) = yaml_key_problems(tmp_path, factor_overrides=[
+        {"factor_id": "desnz-2024:1_100_1003_8_1", "value": 1, "reason": "old year"}])
+    assert "DESNZ 2025" in p.hint and "'desnz-2025:1_100_1003_8_1'" in p.hint
+
+
+def test_a_factor_overridden_twice_is_an_error(tmp_path):
+    (p,) = yaml_key_problems(tmp_path, factor_overrides=[
+        {"factor_id": "pue:onprem-average", "value": 1.3, "reason": "metered"},
+        {"factor_id": "pue:onprem-average", "value": 1.4, "reason": "again"}])
+    assert p.column == "factor_overrides.1.factor_id" and "twice" in p.message and "factor_overrides.0" in p.hint
+
+
+def test_validate_cli_exits_2_on_an_unknown_override(tmp_path):
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    folder = write_engagement(tmp_path, [activity()], factor_overrides=[
+        {"factor_id": "desnz-2025:nope", "value": 1, "reason": "typo"}])
+    res = CliRunner().invoke(app, ["validate", str(folder)], prog_name="audit")
+    assert res.exit_code == 2, res.output
+    assert "key 'factor_overrides.0.factor_id'" in res.output and "unknown factor" in res.output
+    assert "Traceback" not in res.output
+
+
+OWN = {"id": "mine", "name": "Mine", "applies_to": {"kind": ["llm_api"]}, "change": {"set": {"model": "3B"}},
+       "effort": {"person_days": 1}}
+
+INTERVENTION_CASES = {
+    # name: (changes to OWN, key, message part, hint part)
+    "misspelt applies_to key": (dict(applies_to={"kindd": ["llm_api"]}), "interventions.0.applies_to.kindd",
+                                "unknown key", "'kind'"),
+    "misspelt change operation": (dict(change={"sett": {"model": "3B"}}), "interventions.0.change.sett",
+                                  "unknown key", "'set'"),
+    "misspelt column to set": (dict(change={"set": {"modle": "3B"}}), "interventions.0.change.set.modle",
+                               "unknown key", "'model'"),
+    "column that cannot be scaled": (dict(change={"scale": {"stage": [1, 1, 1]}}),
+                                     "interventions.0.change.scale.stage", "unknown key", None),
+    "scale without three bounds": (dict(change={"scale": {"quantity": [0.5, 0.8]}}),
+                                   "interventions.0.change.scale.quantity", "at least 3", None),
+    "unknown intensity_scale": (dict(change={"intensity_scale": "night"}), "interventions.0.change.intensity_scale",
+                                "'profile'", None),
+    "empty change": (dict(change={}), "interventions.0.change", "names no change", None),
+    "unknown kind matched": (dict(applies_to={"kind": ["llm_apii"]}), "interventions.0.applies_to.kind.0",
+                             "unknown kind 'llm_apii'", "'llm_api'"),
+    "unknown ownership matched": (dict(applies_to={"ownership": ["owend"]}),
+                                  "interventions.0.applies_to.ownership.0", "unknown ownership 'owend'", "'owned'"),
+    "unknown region moved to": (dict(change={"set": {"region": "SWEE"}}), "interventions.0.change.set.region",
+                                "unknown region 'SWEE'", "'SWE'"),
+    "misspelt savings key": (dict(savings=[{"kind": "travel", "unit_cost": "flight_per_passenger_km",
+                                            "mesure": "quantity"}]), "interventions.0.savings.0.mesure",
+                             "unknown key", "'measure'"),
+    "savings of an unknown kind": (dict(savings=[{"kind": "travell", "unit_cost": "flight_per_passenger_km"}]),
+                                   "interventions.0.savings.0.kind", "unknown kind 'travell'", "'travel'"),
+    "savings at an unknown unit cost": (dict(savings=[{"kind": "travel", "unit_cost": "flight_per_pasenger_km"}]),
+                                        "interventions.0.savings.0.unit_cost", "unknown unit cost",
+                                        "'flight_per_passenger_km'"),
+    "savings without a unit cost": (dict(savings=[{"kind": "travel"}]), "interventions.0.savings.0.unit_cost",
+                                    "required key is missing", None),
+}
+
+
+@pytest.mark.parametrize("changes,key,message,hint", list(INTERVENTION_CASES.values()), ids=list(INTERVENTION_CASES))
+def test_custom_intervention_mistakes_are_located(tmp_path, changes, key, message, hint):
+    problems = yaml_key_problems(tmp_path, interventions=[{**OWN, **changes}])
+    p = find_problem(problems, column=key, contains=message)
+    if hint:
+        assert p.hint and hint in p.hint, p
+    assert len(problems) == 1, problems
+
+
+def test_intervention_problems_are_reported_at_once(tmp_path):
+    bad = {**OWN, "id": "other", "applies_to": {"kindd": ["llm_api"]}, "change": {"sett": {"model": "3B"}}}
+    problems = yaml_key_problems(tmp_path, interventions=[OWN, bad, dict(bad, id="mine")])
+    assert {p.column for p in problems} == {
+        "interventions.1.applies_to.kindd", "interventions.1.change.sett",
+        "interventions.2.applies_to.kindd", "interventions.2.change.sett", "interventions.2.id"}
+    assert "used twice" in find_problem(problems, column="interventions.2.id").message
+
+
+def test_valid_custom_interventions_load_and_round_trip(tmp_path):
+    import json
+
+    from audit.feasibility import intervention_library
+    from audit.models import Engagement
+
+    own = [{**OWN, "applies_to": {"kind": ["travel"], "stage": ["Production"]},
+            "change": {"set": {"region": "aws:eu-north-1", "ownership": "employee"},
+                       "scale": {"quantity": [0, 0.5, 1]}},
+            "savings": [{"kind": "travel", "mode_prefix": ["taxi"], "measure": "quantity",
+                         "unit_cost": "taxi_per_km"}]},
+           {**OWN, "id": "night", "change": {"intensity_scale": "profile", "accepted_fraction_scale": [3, 2, 1.25]}}]
+    # A unit cost the toolkit does not ship is fine when the engagement's savings price with it.
+    folder = write_engagement(tmp_path, [activity()], interventions=own, forecast={"unit_costs": {"taxi_per_km": 2.5}})
+    eng = load_engagement(folder).engagement
+    iv = eng.interventions[0]
+    assert iv.change["set"] == {"region": "aws:eu-north-1", "ownership": "employee"}  # plain dicts, as before
+    assert iv.change["scale"]["quantity"][1] == 0.5 and iv.savings[0]["unit_cost"] == "taxi_per_km"
+    assert Engagement.model_validate(json.loads(eng.model_dump_json())) == eng  # the pipeline reloads it
+    assert len(intervention_library()) >= 7  # the shipped library keeps loading
+
+
+def test_an_engagement_unit_cost_nobody_uses_is_a_typo(tmp_path):
+    (p,) = yaml_key_problems(tmp_path, forecast={"unit_costs": {"hotel_per_room_nite": 100}})
+    assert p.column == "forecast.unit_costs.hotel_per_room_nite" and "unknown unit cost" in p.message
+    assert "'hotel_per_room_night'" in p.hint
+
+
+FORECAST_CASES = {
+    # name: (forecast settings, key, message part, hint part)
+    "misspelt kind": ({"usage_growth_per_year": {"llm_apii": 0.2}}, "forecast.usage_growth_per_year.llm_apii",
+                      "unknown kind", "'llm_api'"),
+    "kind in another spelling": ({"usage_growth_per_year": {"LLM-API": 0.2}}, "forecast.usage_growth_per_year.LLM-API",
+                                 "unknown kind", "'llm_api'"),
+    "stage instead of a kind": ({"usage_growth_per_year": {"Production": 0.2}},
+                                "forecast.usage_growth_per_year.Production", "unknown kind", "by kind"),
+    "growth below -100 %": ({"usage_growth_per_year": {"llm_api": -1.5}}, "forecast.usage_growth_per_year.llm_api",
+                            "greater than or equal to -1", "fraction"),
+    "misspelt country": ({"grid_decarbonisation_per_year": {"GBRR": 0.1}},
+                         "forecast.grid_decarbonisation_per_year.GBRR", "unknown country", "'GBR'"),
+    "lower-case country": ({"grid_decarbonisation_per_year": {"gbr": 0.1}},
+                           "forecast.grid_decarbonisation_per_year.gbr", "unknown country", "'GBR'"),
+    "country given as UK": ({"grid_decarbonisation_per_year": {"UK": 0.1}},
+                            "forecast.grid_decarbonisation_per_year.UK", "unknown country", "'GBR'"),
+    "cloud region for a country": ({"grid_decarbonisation_per_year": {"aws:eu-west-2": 0.1}},
+                                   "forecast.grid_decarbonisation_per_year.aws:eu-west-2", "unknown country", "'GBR'"),
+    "Default capitalised": ({"grid_decarbonisation_per_year": {"Default": 0.1}},
+                            "forecast.grid_decarbonisation_per_year.Default", "unknown country", "'default'"),
+    "decarbonisation of 100 %": ({"grid_decarbonisation_per_year": {"GBR": 1.0}},
+                                 "forecast.grid_decarbonisation_per_year.GBR", "less than 1", None),
+    "negative decarbonisation": ({"grid_decarbonisation_per_year": {"default": -0.1}},
+                                 "forecast.grid_decarbonisation_per_year.default", "greater than or equal to 0", None),
+    "negative unit cost": ({"unit_costs": {"diesel_per_litre": -1}}, "forecast.unit_costs.diesel_per_litre",
+                           "greater than or equal to 0", None),
+    "infinite growth": ({"usage_growth_per_year": {"llm_api": float("inf")}},
+                        "forecast.usage_growth_per_year.llm_api", "finite", None),
+}
+
+
+@pytest.mark.parametrize("forecast,key,message,hint", list(FORECAST_CASES.values()), ids=list(FORECAST_CASES))
+def test_forecast_setting_mistakes_are_located(tmp_path, forecast, key, message, hint):
+    problems = yaml_key_problems(tmp_path, forecast=forecast)
+    p = find_problem(problems, column=key, contains=message)
+    if hint:
+        assert p.hint and hint in p.hint, p
+    assert len(problems) == 1, problems
+
+
+def test_valid_forecast_settings_are_accepted(tmp_path):
+    forecast = {"usage_growth_per_year": {"llm_api": 0.5, "travel": -1},
+                "grid_decarbonisation_per_year": {"GBR": 0.2, "SWE": 0.0, "default": 0.05},
+                "unit_costs": {"hotel_per_room_night": 99}}
+    eng = load_engagement(write_engagement(tmp_path, [activity()], forecast=forecast)).engagement
+    assert eng.forecast.grid_decarbonisation_per_year == {"GBR": 0.2, "SWE": 0.0, "default": 0.05}
+
+
+def test_shipped_forecast_defaults_pass_the_same_checks():
+    from audit.feasibility import forecast_defaults
+    from audit.intake import forecast_problems
+    from audit.models import ForecastSettings
+
+    d = forecast_defaults()
+    shipped = {"usage_growth_per_year": d["usage_growth_per_year"],
+               "grid_decarbonisation_per_year": d["grid_decarbonisation_per_year"],
+               "unit_costs": {k: v["value"] for k, v in d["unit_costs"].items()}}
+    ForecastSettings.model_validate(shipped)
+    assert forecast_problems(shipped, "data/forecast_defaults.yaml", prefix="") == []
+
+
+def test_period_without_a_year_needs_a_base_year(tmp_path):
+    (p,) = yaml_key_problems(tmp_path, period="FY")
+    assert p.column == "period" and "no 4-digit year" in p.message and "base_year" in p.hint
+    eng = load_engagement(write_engagement(tmp_path, [activity()], name="ok", period="FY", base_year=2025)).engagement
+    assert eng.base_year == 2025
+    (p,) = yaml_key_problems(tmp_path / "b", base_year=25)
+    assert p.column == "base_year" and "4-digit year" in p.hint
+
+
+@pytest.mark.parametrize("kind,unit,word", [
+    ("freight", "ton*km", "ton"), ("freight", "tons*km", "tons"), ("freight", "km*ton", "ton"),
+    ("freight", "ton*mile", "ton"), ("freight", "ton km", "ton"), ("freight", "ton_mile", "ton_mile"),
+    ("fuel", "pint", "pint"), ("fuel", "1000 gallons", "gallons"), ("fuel", "barrel", "barrel"),
+])
+def test_ambiguous_units_inside_expressions_ask_which_one(tmp_path, kind, unit, word):
+    folder = write_engagement(tmp_path, [activity(kind=kind, unit=unit, mode="")])
+    (p,) = problems_from(load_engagement, folder)
+    assert p.column == "unit" and p.row == 2 and "ambiguous" in p.message
+    assert word in p.message or unit == word
+    assert ("tonne" if kind == "freight" else "imperial") in p.hint or "oil_barrel" in p.hint
+
+
+def test_explicit_tons_in_expressions_convert(tmp_path):
+    rows = [activity(activity_id="US", kind="freight", unit="short_ton*km", quantity="10"),
+            activity(activity_id="UK", kind="freight", unit="long_ton*mile", quantity="1"),
+            activity(activity_id="T", kind="freight", unit="t*km", quantity="10"),
+            activity(activity_id="P", kind="fuel", unit="imperial_pint", quantity="8")]
+    q = load_engagement(write_engagement(tmp_path, rows)).activities.set_index("activity_id")["quantity_base"]
+    assert q["US"] == pytest.approx(9.0718474) and q["T"] == pytest.approx(10.0)
+    assert q["UK"] == pytest.approx(1.0160469088 * 1.609344) and q["P"] == pytest.approx(4.54609)

@@ -5,7 +5,7 @@ import pint
 import pytest
 
 from audit.scopes import kinds_table
-from audit.units import conversion_factor, is_known_unit, known_unit_names
+from audit.units import ambiguous_unit, conversion_factor, is_known_unit, known_unit_names
 
 CONVERSIONS = [
     ("MWh", "kWh", 1000.0),
@@ -70,3 +70,41 @@ def test_every_kind_has_a_known_base_unit():
 def test_known_unit_names_include_the_project_units():
     names = set(known_unit_names())
     assert {"gpu_hour", "tb_month", "passenger_km", "room_night", "request", "image"} <= names
+
+
+AMBIGUOUS = [
+    # unit, the ambiguous word, a spelling the hint offers
+    ("ton", "ton", "tonne"), ("tons", "tons", "short_ton"), ("Ton", "Ton", "long_ton"),
+    ("ton*km", "ton", "tonne*km"), ("tons*km", "tons", "tonne*km"), ("km*ton", "ton", "km*tonne"),
+    ("ton*mile", "ton", "tonne*mile"), ("ton km", "ton", "tonne"), ("ton.km", "ton", "tonne"),
+    ("ton_mile", "ton_mile", "tonne_km"),
+    ("gallon", "gallon", "imperial_gallon"), ("Gallons", "Gallons", "US_gallon"), ("gal", "gal", "US_gallon"),
+    ("kgal", "kgal", "imperial_gallon"), ("1000 gallons", "gallons", "1000 imperial_gallon"),
+    ("gallon/100", "gallon", "imperial_gallon/100"),
+    ("pint", "pint", "imperial_pint"), ("pints", "pints", "US_pint"), ("pt", "pt", "imperial_pint"),
+    ("quart", "quart", "imperial_quart"), ("barrel", "barrel", "oil_barrel"), ("bbl", "bbl", "oil_barrel"),
+    ("cwt", "cwt", "long_hundredweight"), ("fluid_ounce", "fluid_ounce", "imperial_fluid_ounce"),
+]
+
+
+@pytest.mark.parametrize("unit,word,offered", AMBIGUOUS, ids=[u for u, _, _ in AMBIGUOUS])
+def test_units_that_differ_by_country_are_ambiguous_anywhere_in_an_expression(unit, word, offered):
+    found, hint = ambiguous_unit(unit)
+    assert found == word and offered in hint
+
+
+EXPLICIT = ["tonne", "t", "tonne*km", "t*km", "tonne_km", "tkm", "short_ton", "short_ton*km", "short ton*km",
+            "long_ton*mile", "US_gallon", "us_gallon", "US_liquid_gallon", "imperial_gallon", "US_pint",
+            "imperial_pint", "oil_barrel", "litre", "kWh", "1000 requests", "GB*month", "room night",
+            "passenger_mile", "Mt*km", "bananas", ""]
+
+
+@pytest.mark.parametrize("unit", EXPLICIT)
+def test_explicit_units_are_not_ambiguous(unit):
+    assert ambiguous_unit(unit) is None
+
+
+def test_an_explicit_ton_converts_as_named():
+    assert conversion_factor("short_ton*km", "tonne_km") == pytest.approx(0.90718474)
+    assert conversion_factor("long_ton*km", "tonne_km") == pytest.approx(1.0160469088)
+    assert conversion_factor("US_pint", "litre") == pytest.approx(0.473176473)
