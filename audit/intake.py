@@ -439,6 +439,21 @@ def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> 
     return df, problems
 
 
+def check_activity_table(raw: pd.DataFrame, engagement: Engagement, file: str,
+                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
+    """Headers, then every row, with all problems of the file in one list: a missing or
+    unknown column does not hide the rows' own problems (a repeated column does, as its
+    cells cannot be told apart). Row problems in a missing column are not repeated."""
+    df, header = normalise_headers(raw, file, sheet)
+    if any(p.message == "column appears more than once" for p in header):
+        return df, header, []
+    missing = {p.column for p in header if p.message == "required column is missing"}
+    for c in missing:
+        df[c] = ""
+    df, rows, warnings = validate_activities(df, engagement, file, sheet)
+    return df, header + [p for p in rows if p.column not in missing], warnings
+
+
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
@@ -739,10 +754,7 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
         raise ValidationError([Problem(str(csv_path), "file not found",
                                        hint="an engagement needs activities.csv or intake.xlsx")])
     file = str(data_path)
-    df, problems = normalise_headers(raw, file, sheet)
-    if problems:
-        raise ValidationError(problems)
-    df, problems, warnings = validate_activities(df, engagement, file, sheet)
+    df, problems, warnings = check_activity_table(raw, engagement, file, sheet)
     problems += attach_measured_factors(df, folder, file, sheet) if not problems else []
     if problems:
         raise ValidationError(problems)
@@ -801,10 +813,7 @@ def load_activities_file(path: str | Path, engagement: Engagement | None = None)
     path = Path(path)
     engagement = engagement or Engagement(client="(ad hoc)", period="n/a", currency="GBP",
                                           carbon_price_per_tonne=0, default_region="GBR")
-    df, problems = normalise_headers(read_activities_csv(path), str(path))
-    if problems:
-        raise ValidationError(problems)
-    df, problems, warnings = validate_activities(df, engagement, str(path))
+    df, problems, warnings = check_activity_table(read_activities_csv(path), engagement, str(path))
     problems += attach_measured_factors(df, path.parent, str(path)) if not problems else []
     if problems:
         raise ValidationError(problems)

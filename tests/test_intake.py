@@ -585,3 +585,18 @@ def test_explicit_tons_in_expressions_convert(tmp_path):
     q = load_engagement(write_engagement(tmp_path, rows)).activities.set_index("activity_id")["quantity_base"]
     assert q["US"] == pytest.approx(9.0718474) and q["T"] == pytest.approx(10.0)
     assert q["UK"] == pytest.approx(1.0160469088 * 1.609344) and q["P"] == pytest.approx(4.54609)
+
+
+def test_header_problems_do_not_hide_the_rows_problems(tmp_path):
+    """All problems of a file at once: a missing or unknown column is listed together with
+    the rows' own mistakes, instead of one fix-and-rerun round per kind of mistake."""
+    text = ("activity_id,stage,description,kind,quantity,foo\n"
+            "A1,Production,x,electricty,100,1\n"
+            "A2,Production,y,electricity,-5,2\n")
+    folder = write_engagement(tmp_path, text)
+    problems = problems_from(load_engagement, folder)
+    assert find_problem(problems, column="unit", contains="required column is missing")
+    assert find_problem(problems, column="foo", contains="unknown column")
+    assert find_problem(problems, row=2, column="kind", contains="electricty")
+    assert find_problem(problems, row=3, column="quantity")
+    assert not [p for p in problems if p.column == "unit" and p.row is not None]  # not repeated per row
