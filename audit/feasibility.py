@@ -414,7 +414,8 @@ def _customisation_of(results) -> list[dict]:
 
 def _scorecard_of(results) -> dict:
     from audit import scorecard
-    return scorecard.for_results(results) if results.activities is not None else {"rows": []}
+    weights = getattr(results.engagement, "scorecard_weights", None) or None
+    return scorecard.for_results(results, weights=weights) if results.activities is not None else {"rows": []}
 
 
 ANALYSES = {"effort_impact": _effort_impact_of, "sensitivity": _sensitivity_of,

@@ -259,6 +259,7 @@ def engagement_problems(data: dict, file: str) -> list[Problem]:
     client-supplied values and the forecast can be dated by. Works on the raw mapping and
     skips entries of the wrong shape (the schema reports those)."""
     problems = _period_problems(data, file) + _override_problems(data, file)
+    problems += _market_instrument_problems(data, file) + _scorecard_weight_problems(data, file)
     problems += _intervention_problems(data, file)
     problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data))
     return problems
@@ -272,6 +273,44 @@ def _period_problems(data: dict, file: str) -> list[Problem]:
                         hint="write e.g. '2025' or '2025-04/2026-03', or add base_year: 2025, the year that "
                              "client-supplied values are dated by and the forecast starts from")]
     return []
+
+
+def _market_instrument_problems(data: dict, file: str) -> list[Problem]:
+    """Each instrument covers a known region, once, with one basis (GHG Protocol Scope 2:
+    a supplier-specific factor OR a renewable share, not both)."""
+    problems, seen = [], {}
+    for i, inst in enumerate(_sequence(data.get("market_instruments"))):
+        inst = _mapping(inst)
+        region = inst.get("region")
+        key = f"market_instruments.{i}"
+        if isinstance(region, str) and region.strip():
+            r = region.strip()
+            known = r.lower() in cloud_regions() if ":" in r else r.upper() in known_countries()
+            if not known:
+                hint = (suggest(r.lower(), cloud_regions()) if ":" in r
+                        else suggest_region(r, known_countries())) or "an ISO-3 country (GBR) or provider:region"
+                problems.append(Problem(file, f"unknown region '{r}'", column=f"{key}.region", hint=hint))
+            elif r.lower() in seen:
+                problems.append(Problem(file, f"region '{r}' has two instruments", column=f"{key}.region",
+                                        hint=f"first at market_instruments.{seen[r.lower()]}; keep one per region"))
+            seen.setdefault(r.lower(), i)
+        if inst.get("supplier_factor_g_per_kwh") is not None and inst.get("renewable_share") is not None:
+            problems.append(Problem(file, "gives both supplier_factor_g_per_kwh and renewable_share", column=key,
+                                    hint="one basis per instrument: the supplier's factor, or the certified share"))
+        elif isinstance(region, str) and inst.get("supplier_factor_g_per_kwh") is None \
+                and inst.get("renewable_share") is None:
+            problems.append(Problem(file, "gives neither supplier_factor_g_per_kwh nor renewable_share",
+                                    column=key, hint="add the basis the contract gives"))
+    return problems
+
+
+def _scorecard_weight_problems(data: dict, file: str) -> list[Problem]:
+    from audit.scorecard import factors
+
+    names = factors()
+    return [Problem(file, f"unknown scorecard factor '{k}'", column=f"scorecard_weights.{k}",
+                    hint=suggest(str(k), names) or f"factors: {', '.join(names)}")
+            for k in _mapping(data.get("scorecard_weights")) if k not in names]
 
 
 def _override_problems(data: dict, file: str) -> list[Problem]:

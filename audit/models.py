@@ -246,6 +246,9 @@ class Engagement(_Strict):
     )
     effort_threshold_person_days: float = Field(default=20, ge=0)
     market_instruments: list[MarketInstrument] = Field(default_factory=list)
+    scorecard_weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="The consultant's weights for the base-model scorecard, by factor "
+                                          "(data/scorecard_weights.yaml gives the defaults and the factor names)")
     factor_overrides: list[FactorOverride] = Field(default_factory=list)
     scope3_exclusions: list[Scope3Exclusion] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)

@@ -600,3 +600,29 @@ def test_header_problems_do_not_hide_the_rows_problems(tmp_path):
     assert find_problem(problems, row=2, column="kind", contains="electricty")
     assert find_problem(problems, row=3, column="quantity")
     assert not [p for p in problems if p.column == "unit" and p.row is not None]  # not repeated per row
+
+
+def test_market_instruments_are_checked_against_regions_and_one_basis_each(tmp_path):
+    folder = write_engagement(tmp_path, [activity()], market_instruments=[
+        {"region": "XXX", "renewable_share": 0.5},
+        {"region": "FRA", "supplier_factor_g_per_kwh": 10, "renewable_share": 0.5},
+        {"region": "fra", "renewable_share": 0.2},
+        {"region": "DEU"}])
+    problems = problems_from(load_engagement, folder)
+    assert find_problem(problems, column="market_instruments.0.region", contains="unknown region")
+    assert find_problem(problems, column="market_instruments.1", contains="both")
+    assert find_problem(problems, column="market_instruments.2.region", contains="two instruments")
+    assert find_problem(problems, column="market_instruments.3", contains="neither")
+
+
+def test_scorecard_weights_are_the_consultants_and_checked(tmp_path):
+    from audit.pipeline import audit_engagement
+    from audit.scorecard import default_weights
+
+    folder = write_engagement(tmp_path, [activity()], scorecard_weights={"acuracy": 2})
+    assert find_problem(problems_from(load_engagement, folder), column="scorecard_weights.acuracy",
+                        contains="unknown scorecard factor").hint == "did you mean 'accuracy'?"
+    llm = activity(activity_id="L1", **LLM, quantity="1000")
+    weighted = write_engagement(tmp_path, [llm], name="weighted", scorecard_weights={"accuracy": 9.0})
+    card = audit_engagement(weighted).analysis("scorecard")
+    assert card["weights"]["accuracy"] == 9.0 and card["weights"]["speed"] == default_weights()["speed"]
