@@ -349,11 +349,13 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     abated = (pd.concat([c.abated_by_line for c in chosen]).groupby(level=0).sum() if chosen
               else pd.Series(dtype=float))
     out = []
+    # Growth by stage where the engagement gives one for the line's stage, else by kind.
+    line_growth = [growth.get(s, growth.get(k, 0.0)) for s, k in zip(lines["stage"], lines["kind"])]
     for t in range(0, int(settings_["years"]) + 1):
         mult = np.array([growth_multiplier(
-            t, growth.get(k, 0.0),
-            decarb.get(c, decarb.get("default", 0.0)) if kwh > 0 else 0.0,
-            eff if k in GENAI_KINDS else 0.0) for k, c, kwh in zip(lines["kind"], lines["country"], lines["kwh"])])
+            t, g, decarb.get(c, decarb.get("default", 0.0)) if kwh > 0 else 0.0,
+            eff if k in GENAI_KINDS else 0.0)
+            for g, k, c, kwh in zip(line_growth, lines["kind"], lines["country"], lines["kwh"])])
         bau_lines = lines["kgco2e"].to_numpy() * mult
         bau = float(bau_lines.sum())
         per_parent_mult = pd.Series(mult, index=parent.values).groupby(level=0).mean()

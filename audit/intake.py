@@ -261,7 +261,8 @@ def engagement_problems(data: dict, file: str) -> list[Problem]:
     problems = _period_problems(data, file) + _override_problems(data, file)
     problems += _market_instrument_problems(data, file) + _scorecard_weight_problems(data, file)
     problems += _intervention_problems(data, file)
-    problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data))
+    problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data),
+                                  stages=[s for s in _sequence(data.get("stages")) if isinstance(s, str)])
     return problems
 
 
@@ -382,8 +383,9 @@ def _intervention_problems(data: dict, file: str) -> list[Problem]:
 
 
 def forecast_problems(forecast: dict, file: str, savings_costs: dict[str, str] | None = None,
-                      prefix: str = "forecast.") -> list[Problem]:
-    """Unknown keys inside forecast settings: growth by kind (data/kinds.csv), grid
+                      prefix: str = "forecast.", stages: list[str] | None = None) -> list[Problem]:
+    """Unknown keys inside forecast settings: growth by kind (data/kinds.csv) or by a stage
+    listed under the engagement's ``stages`` (a stage's rate wins over its kinds'), grid
     decarbonisation by ISO-3 country or 'default', unit costs by the names in
     data/forecast_defaults.yaml or a name the engagement's interventions price savings with.
     (Ranges are the schema's: audit.models.ForecastSettings.)"""
@@ -391,12 +393,13 @@ def forecast_problems(forecast: dict, file: str, savings_costs: dict[str, str] |
 
     problems = []
     kinds = list(kinds_table().index)
+    stages = list(stages or [])
     for k in _mapping(forecast.get("usage_growth_per_year")):
-        if k not in kinds:
+        if k not in kinds and k not in stages:
             norm = str(k).strip().lower().replace(" ", "_").replace("-", "_")
-            hint = (f"did you mean '{norm}'?" if norm in kinds else suggest(str(k), kinds)) or \
-                f"growth is given by kind: {', '.join(kinds)}"
-            problems.append(Problem(file, f"unknown kind '{k}'", column=f"{prefix}usage_growth_per_year.{k}",
+            hint = (f"did you mean '{norm}'?" if norm in kinds else suggest(str(k), kinds + stages)) or \
+                (f"growth is given by kind ({', '.join(kinds)}) or by a stage listed under 'stages'")
+            problems.append(Problem(file, f"unknown kind or stage '{k}'", column=f"{prefix}usage_growth_per_year.{k}",
                                     hint=hint))
     countries, regions = known_countries(), cloud_regions()
     for k in _mapping(forecast.get("grid_decarbonisation_per_year")):

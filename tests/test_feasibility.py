@@ -448,3 +448,19 @@ def test_action_plan_survives_partial_records(results):
     r.interventions = [{"id": "x", "abated_kgco2e_per_year": 10.0, "cost_per_tonne": 5.0, "verdict": "worth it"}]
     r.extras = {}
     assert fz.action_plan(r)[0]["text"].startswith("Start with x (x, worth it)")
+
+
+def test_usage_growth_by_stage_wins_over_growth_by_kind(tmp_path):
+    from audit.pipeline import audit_engagement
+    from tests.helpers import activity, write_engagement
+
+    rows = [activity(activity_id="E1", stage="Ideation", kind="electricity", quantity="1000", unit="kWh"),
+            activity(activity_id="E2", stage="Production", kind="electricity", quantity="1000", unit="kWh")]
+    folder = write_engagement(tmp_path, rows, stages=["Ideation", "Production"], upstream_cat3=False, forecast={
+        "years": 1, "usage_growth_per_year": {"electricity": 0.5, "Production": 1.0},
+        "grid_decarbonisation_per_year": {"GBR": 0.0}, "model_efficiency_per_year": 0.0})
+    r = audit_engagement(folder)
+    kg = r.lines.set_index("activity_id")["kgco2e"]
+    base, year1 = r.forecast[0]["bau_kgco2e"], r.forecast[1]["bau_kgco2e"]
+    assert base == pytest.approx(kg.sum(), rel=1e-12)
+    assert year1 == pytest.approx(kg["E1"] * 1.5 + kg["E2"] * 2.0, rel=1e-12)
