@@ -82,7 +82,9 @@ class AuditResults:
             for key in FEASIBILITY_EXTRAS:
                 if key in self.extras:
                     out[key] = _clean(_records(self.extras[key]))
-        out["scopes"] = _clean(self.by_scope.to_dict(orient="records"))
+        out["scopes"] = [{**row, "scope3_category": None if row["scope3_category"] is None
+                          else int(row["scope3_category"])}  # an integer, as in activities
+                         for row in _clean(self.by_scope.to_dict(orient="records"))]
         out["factors"] = _clean(self.factors.to_dict(orient="records"))
         out["uncertainty"] = _clean(uncertainty_json(self))
         # results.json is reproducible: the same inputs and factor set give the same bytes.

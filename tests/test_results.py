@@ -129,6 +129,8 @@ def test_json_contract(doc, results):
     assert sum(a["kgco2e"] for a in acts) == pytest.approx(doc["totals"]["kgco2e"], rel=1e-12)
     cited = {f for a in acts for f in a["factor_ids"]}
     assert cited == {f["factor_id"] for f in doc["factors"]}
+    for s in doc["scopes"]:
+        assert s["scope3_category"] is None or type(s["scope3_category"]) is int, s
 
 
 def test_json_serialises_without_nan(doc):
