@@ -325,12 +325,16 @@ def hotel_proxy_row(reg: FactorRegister) -> dict:
     hotels = t[~t["factor_id"].str.startswith("proxy:")]
     values = hotels["value"].astype(float)
     fs = reg.factor_set
+    overridden = [f for f in hotels["factor_id"] if f in reg.overridden]
+    # Provenance says so when a consultant's override moved the mean.
+    with_overrides = (f", {len(overridden)} of them as overridden in this engagement ({', '.join(overridden[:3])}"
+                      + (", …" if len(overridden) > 3 else "") + ")") if overridden else ""
     return {
         "factor_id": HOTEL_PROXY_ID, "name": "Hotel night, mean of DESNZ country factors (proxy)",
         "value": float(values.mean()), "value_low": float(values.min()), "value_high": float(values.max()),
         "unit": "kgCO2e/room_night", "kind": "accommodation", "mode": "", "region": "", "part": "direct",
         "per_unit": "room_night",
-        "source": f"Derived: mean (min-max) of {len(hotels)} DESNZ {fs.desnz_year} hotel factors",
+        "source": f"Derived: mean (min-max) of {len(hotels)} DESNZ {fs.desnz_year} hotel factors{with_overrides}",
         "source_ref": ", ".join(hotels["factor_id"].head(3)) + ", …", "year": fs.desnz_year,
         "licence": "OGL-3.0", "notes": "Proxy for countries with no DESNZ hotel factor; data quality 4",
     }

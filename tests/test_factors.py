@@ -216,3 +216,14 @@ def test_an_overridden_hotel_proxy_is_used_not_recomputed(tmp_path):
     assert est.register.value(HOTEL_PROXY_ID) == 99.0 and HOTEL_PROXY_ID in est.register.overridden
     line = est.lines.set_index("activity_id").loc["A1"]
     assert line["kgco2e"] == pytest.approx(2 * 99.0)
+
+
+def test_the_hotel_proxy_says_when_an_override_moved_its_mean():
+    from audit.factors import HOTEL_PROXY_ID, load_register
+    from audit.models import FactorOverride
+
+    reg = load_register()
+    uk = reg.find(kind="accommodation", part="direct", region="GBR")["factor_id"].iloc[0]
+    moved = reg.with_overrides([FactorOverride(factor_id=uk, value=12.0, reason="client's own hotel data")])
+    assert "overridden in this engagement" in moved.row(HOTEL_PROXY_ID)["source"] and uk in moved.row(HOTEL_PROXY_ID)["source"]
+    assert "overridden" not in reg.row(HOTEL_PROXY_ID)["source"]
