@@ -436,10 +436,12 @@ def factor_rows(results: "AuditResults", anchors: FactorAnchors) -> list[dict]:
 
 # --- notebooks appendix ----------------------------------------------------------------------
 
-_NB_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "div", "dl", "dt", "em", "h1", "h2",
+# The markup a notebook's prose, tables and figures need; everything else is stripped (here, and
+# from client-facing outputs in the exported notebook pages: runner.export_notebooks_html).
+NOTEBOOK_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "div", "dl", "dt", "em", "h1", "h2",
             "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "small", "span", "strong", "sub",
             "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"]
-_NB_ATTRS = {"*": ["class", "title"], "img": ["src", "alt", "width", "height"], "a": ["href"],
+NOTEBOOK_ATTRIBUTES = {"*": ["class", "title"], "img": ["src", "alt", "width", "height"], "a": ["href"],
              "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
 
 
@@ -457,9 +459,9 @@ def sanitise_notebook_html(html: str) -> Markup:
             return value.startswith("data:image/") and tag == "img"
         if name == "href":
             return value.startswith("#")
-        return name in _NB_ATTRS.get(tag, []) or name in _NB_ATTRS["*"]
+        return name in NOTEBOOK_ATTRIBUTES.get(tag, []) or name in NOTEBOOK_ATTRIBUTES["*"]
 
-    clean = bleach.clean(html, tags=_NB_TAGS, attributes=attr_ok, protocols=["data"], strip=True,
+    clean = bleach.clean(html, tags=NOTEBOOK_TAGS, attributes=attr_ok, protocols=["data"], strip=True,
                          strip_comments=True)
     return Markup(clean)
 

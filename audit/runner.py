@@ -139,8 +139,15 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            sanitize_html=True)  # client text in Markdown/HTML outputs stays text
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    from audit.report_html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # Client text in Markdown/HTML outputs stays text: markup outside the notebook allowlist is
+    # stripped before rendering. (nbconvert's sanitize_html escapes <p>, <h1> and <table> too.)
+    exporter.register_preprocessor(SanitizeHTML(tags=list(NOTEBOOK_TAGS), attributes=NOTEBOOK_ATTRIBUTES, strip=True),
+                                   enabled=True)
     out = {}
     for name in PIPELINE_NOTEBOOKS:
         src = nb_dir / name

@@ -118,15 +118,17 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     """OUT/notebooks/*.html: client text in Markdown/HTML outputs is sanitised, nbconvert's CDN
     scripts are dropped and a CSP blocks any script or request that might remain."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook, new_output
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+    prose = new_markdown_cell("# Discovery\n\nThe **client's** activities.")
     cell = new_code_cell("x", outputs=[
         new_output("display_data", data={"text/markdown": "**Evil <script>alert(1)</script> Co**"}),
-        new_output("display_data", data={"text/html": '<b>ok</b><img src=x onerror="alert(2)">'}),
+        new_output("display_data", data={"text/html": '<b>ok</b><img src=x onerror="alert(2)">'
+                                                     '<table><tr><td>42</td></tr></table>'}),
     ])
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    nbformat.write(new_notebook(cells=[cell]), str(folder / "01_discovery.ipynb"))
+    nbformat.write(new_notebook(cells=[prose, cell]), str(folder / "01_discovery.ipynb"))
     page = runner.export_notebooks_html(folder)["01_discovery.ipynb"].read_text(encoding="utf-8")
     from html.parser import HTMLParser
 
@@ -140,6 +142,8 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     parsed = Tags()
     parsed.feed(page)
     assert "script" not in parsed.tags and parsed.events == []
+    # Our own prose and tables still render as markup (nbconvert's sanitize_html escaped them).
+    assert {"h1", "strong", "table", "td", "b"} <= parsed.tags and "&lt;p&gt;" not in page
     low = page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?:|url\(\s*[\"']?https?:|@import", low)
     assert runner.NOTEBOOK_PAGE_CSP in page and "Evil" in page
