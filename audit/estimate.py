@@ -701,9 +701,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         embodied = _embodied_lines(ctx, lines)
         if len(embodied):
             lines = pd.concat([lines, embodied], ignore_index=True)
-    # Last: it appends the instrument's factor id, and the derived lines above read each
-    # Scope 2 line's grid factor id from the end of its list.
-    lines = _market_based(ctx, lines)
+    lines = _market_based(ctx, lines)  # every line's market-based figure, derived lines included
     reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
     return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
@@ -793,6 +791,7 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     """
     reg = ctx.register
     rf = getattr(ctx.engagement, "radiative_forcing", True)
+    desnz_grid = {f for f in reg.find(kind="electricity", part="direct")["factor_id"] if f.startswith("desnz-")}
     rows = []
     for _, row in lines.iterrows():
         extra: list[tuple[str, str, float, float]] = []  # (suffix, label, kg, kg_per_unit_or_kwh)
@@ -800,7 +799,7 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
             fid = _desnz_factor_id(reg, row, "wtt", rf)
             if fid:
                 extra.append(("wtt", "Well-to-tank", fid, row["quantity_base"] * reg.value(fid)))
-        if row["scope"] == 2 and row["factor_ids"] and str(row["factor_ids"][-1]).startswith("desnz-"):
+        if row["scope"] == 2 and desnz_grid.intersection(row["factor_ids"]):
             for part, label in (("td", "T&D losses"), ("wtt", "Well-to-tank (generation)"),
                                 ("wtt_td", "Well-to-tank (T&D)")):
                 hits = reg.find(kind="electricity", region="GBR", part=part)
@@ -820,8 +819,6 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
             ratio_lo = row["kgco2e_low"] / row["kgco2e"] if row["kgco2e"] else 1.0
             ratio_hi = row["kgco2e_high"] / row["kgco2e"] if row["kgco2e"] else 1.0
             new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, kg * ratio_lo, kg * ratio_hi
-            new["kgco2e_market"] = kg
-            new["market_basis"] = ""
             new["intensity_g_per_kwh"] = np.nan
             new["factor_ids"] = [fid]
             new["method"] = f"upstream_{suffix}"
@@ -878,8 +875,6 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
     new["intensity_g_per_kwh"] = np.nan
     new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, lo, hi
-    new["kgco2e_market"] = kg
-    new["market_basis"] = ""
     new["data_quality"] = dq
     new["factor_ids"] = [list(EMBODIED_FACTOR_IDS) for _ in range(len(new))]
     new["method"] = "embodied_amortised"
