@@ -278,7 +278,6 @@ class Resolver:
             # functions of audit.estimate) and rows multiply: energy =
             #   PUE·n_GPU·e_gpu(1 token)·out + PUE·e_server(1 s)·latency + PUE·e_prefill(1 token)·in
             self._arrays = {
-                "act": act, "tot": tot, "n_gpu": n_gpu, "pue": pue, "tps": tps,
                 "ttft": np.nan_to_num(np.array([p.ttft for p in P], float)),
                 "s_per_token": ecologits_latency_s(act, 1.0, tps, 0.0, np.nan, c["latency_alpha"], c["latency_beta"],
                                                    c["latency_gamma"], c["batch_size"]),
