@@ -40,6 +40,9 @@ class AuditResults:
     warnings: list[str] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # feasibility tables for reports (MACC, shifting, …)
     activities: pd.DataFrame | None = None  # validated input rows (for re-estimating interventions)
+    # analysis() results computed for results without stored extras, so that each report and
+    # chart does not recompute them; kept with the inputs they came from (replace one: recompute).
+    _computed: dict = field(default_factory=dict, repr=False, compare=False)
 
     # --- aggregates ---------------------------------------------------------------------
     @property
@@ -65,7 +68,11 @@ class AuditResults:
         if stored is not None:
             return stored
         from audit.feasibility import ANALYSES
-        return ANALYSES[key](self)
+        inputs = (self.lines, self.interventions, self.activities, self.engagement, self.extras)
+        cached = self._computed.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], inputs)):
+            cached = self._computed[key] = (inputs, ANALYSES[key](self))
+        return cached[1]
 
     # --- serialisation ------------------------------------------------------------------
     def to_json_dict(self, include_feasibility: bool = True) -> dict[str, Any]:
@@ -82,9 +89,7 @@ class AuditResults:
             for key in FEASIBILITY_EXTRAS:
                 if key in self.extras:
                     out[key] = _clean(_records(self.extras[key]))
-        out["scopes"] = [{**row, "scope3_category": None if row["scope3_category"] is None
-                          else int(row["scope3_category"])}  # an integer, as in activities
-                         for row in _clean(self.by_scope.to_dict(orient="records"))]
+        out["scopes"] = _clean(self.by_scope.to_dict(orient="records"))
         out["factors"] = _clean(self.factors.to_dict(orient="records"))
         out["uncertainty"] = _clean(uncertainty_json(self))
         # results.json is reproducible: the same inputs and factor set give the same bytes.
@@ -204,6 +209,7 @@ def scope_breakdown(lines: pd.DataFrame) -> pd.DataFrame:
                      "kgco2e": g["kgco2e"].sum(), "kgco2e_low": g["kgco2e_low"].sum(),
                      "kgco2e_high": g["kgco2e_high"].sum(), "lines": len(g)})
     df = pd.DataFrame(rows)
+    df["scope3_category"] = df["scope3_category"].astype("Int64")  # an integer (or NA), as in activities
     total = lines["kgco2e"].sum()
     df["share"] = np.where(df["scope"] == "Scope 2 (market-based)", np.nan, df["kgco2e"] / total if total else 0)
     return df

@@ -193,3 +193,20 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
     wb, _ = report_excel.build_workbook(bare)
     for sheet in ("Customisation", "Scorecard", "Sensitivity", "Precision per watt"):
         assert wb[sheet].max_row > report_excel.HEADER_ROW + 1, sheet  # a table, not the empty-sheet note
+
+
+def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
+    import copy
+
+    from audit import feasibility
+
+    calls = []
+    real = feasibility.ANALYSES["precision_per_watt"]
+    monkeypatch.setitem(feasibility.ANALYSES, "precision_per_watt", lambda r: calls.append(1) or real(r))
+    bare = copy.copy(sample_results())
+    bare.extras = {}
+    first = bare.analysis("precision_per_watt")
+    assert bare.analysis("precision_per_watt") is first and len(calls) == 1
+    bare.lines = bare.lines.copy()
+    bare.analysis("precision_per_watt")
+    assert len(calls) == 2
