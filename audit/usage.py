@@ -856,8 +856,6 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
                            has_lat.astype(float)], pool=pool)
     rows = None
     if want_rows:
-        def rows_of(pos):
-            return np.asarray(pos) + first_row
         ci = a["ci"][region]
         prof = a["profile"][region]
         ih = np.full(n, np.nan)
@@ -865,7 +863,7 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
         if covered.any():
             ih[covered] = res.profiles[prof[covered], month[covered] % 12, hour[covered]]
         rows = pd.DataFrame({
-            "file": file, "row": rows_of(np.arange(n)),
+            "file": file, "row": np.arange(first_row, first_row + n),
             "timestamp": pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC"),
             "stage": np.asarray(res.stages, dtype=object)[stage],
             "provider": np.asarray([p.provider for p in res.pairs], dtype=object)[pair],
