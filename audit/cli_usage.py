@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,9 +48,9 @@ def estimate_usage_cmd(
         raise InputError("give either --scheduler or --dask local, not both")
     target = scheduler or (dask.value if dask else None)
     _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, log)
-    with _ParquetSink(per_request) as writer:
+    with _parquet_sink(per_request) as write:
         result = estimate_usage(log if len(log) > 1 else log[0], chunk_rows=chunk_rows, scheduler=target,
-                                default_region=default_region, on_chunk=writer.write if per_request else None)
+                                default_region=default_region, on_chunk=write)
     if activities:
         result.write_activities(activities)
     if by_hour:
@@ -88,44 +89,38 @@ def _check_outputs(outputs: dict[str, Path | None], log: list[str]) -> None:
         seen[where] = option
 
 
-class _ParquetSink:
-    """Per-request frames appended to one Parquet file as they are computed; the file appears
-    (atomically) only if the whole log was estimated. A no-op without a path."""
+@contextmanager
+def _parquet_sink(path: Path | None):
+    """Per-request frames appended to one Parquet file as they are computed: yields the
+    function that appends a frame (None without a path). The file appears (atomically)
+    only if the block ends without an error; with no requests it is an empty table, not a
+    broken file."""
+    if path is None:
+        yield None
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.writer = None
-        self._atomic = None
+    from audit.atomic import atomic_path
+    from audit.usage import _empty_rows
 
-    def __enter__(self) -> "_ParquetSink":
-        if self.path is not None:
-            from audit.atomic import atomic_path
-            self._atomic = atomic_path(self.path)
-            self.tmp = self._atomic.__enter__()
-        return self
+    with atomic_path(path) as tmp:
+        writer = None
 
-    def write(self, frame) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        def write(frame) -> None:
+            nonlocal writer
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(str(tmp), table.schema)
+            writer.write_table(table.cast(writer.schema))
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(str(self.tmp), table.schema)
-        self.writer.write_table(table.cast(self.writer.schema))
-
-    def __exit__(self, *exc_info) -> None:
         try:
-            if self.writer is not None:
-                self.writer.close()
-            elif self._atomic is not None and exc_info[0] is None:  # no requests: an empty file, not a broken one
-                from audit.usage import _empty_rows
-                _empty_rows().to_parquet(self.tmp, index=False)
-        except BaseException as exc:
-            if self._atomic is not None:
-                self._atomic.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
-            raise
-        if self._atomic is not None:
-            self._atomic.__exit__(*exc_info)
+            yield write
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            _empty_rows().to_parquet(tmp, index=False)
 
 
 def _print_table(result) -> None:

@@ -430,6 +430,19 @@ def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
+def test_cli_per_request_file_of_a_log_without_requests_is_an_empty_table(tmp_path):
+    from audit.usage import ROW_COLUMNS
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("timestamp,provider,model,output_tokens\n")
+    rows = tmp_path / "rows.parquet"
+    out = CliRunner().invoke(app, ["estimate-usage", str(empty), "--per-request", str(rows)])
+    assert out.exit_code == 0, out.output
+    back = pd.read_parquet(rows)
+    assert len(back) == 0 and list(back.columns) == ROW_COLUMNS
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_path, log, monkeypatch):
     """`audit run` hands the usage estimate made while validating to the notebook kernel."""
     import os
