@@ -6,6 +6,12 @@ import sys
 import warnings
 
 
+def bar_shown(show: bool | None = None) -> bool:
+    """Whether ``progress_bar(show)`` draws a bar: ``show`` if given, else whether stderr is a
+    terminal. Lets callers skip work done only for the bar (such as counting rows)."""
+    return sys.stderr.isatty() if show is None else bool(show)
+
+
 def progress_bar(show: bool | None = None, **tqdm_kwargs):
     """A ``tqdm`` bar on stderr, with rate and ETA.
 
@@ -20,7 +26,5 @@ def progress_bar(show: bool | None = None, **tqdm_kwargs):
         warnings.simplefilter("ignore", TqdmWarning)
         from tqdm.auto import tqdm
 
-    if show is None:
-        show = sys.stderr.isatty()
     tqdm_kwargs.setdefault("file", sys.stderr)
-    return tqdm(disable=not show, **tqdm_kwargs)
+    return tqdm(disable=not bar_shown(show), **tqdm_kwargs)

@@ -1180,6 +1180,10 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         from audit.distributed import estimate_usage_dask
         return estimate_usage_dask(source, scheduler, chunk_rows=chunk_rows, progress=progress,
                                    default_region=default_region)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.progress import bar_shown, progress_bar
+
     t0 = time.perf_counter()
     res = resolver(default_region.strip().upper())
     if isinstance(source, pd.DataFrame):
@@ -1188,12 +1192,9 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     else:
         files = log_files(source)
         names = [str(f) for f in files]
-        total = _total_rows(files)
+        total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
     problems = _Problems()
     partials = []
-    from concurrent.futures import ThreadPoolExecutor
-
-    from audit.progress import progress_bar
 
     threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
     with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:

@@ -430,6 +430,23 @@ def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
+def test_rows_are_counted_for_the_progress_bar_only_when_it_shows(tmp_path, log, monkeypatch):
+    import sys
+
+    import audit.usage as usage
+    from audit.progress import bar_shown
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert bar_shown(None) is False and bar_shown(False) is False and bar_shown(True) is True
+    pq = _parquet_log(tmp_path, log, 500)
+    counted = []
+    real = usage._total_rows
+    monkeypatch.setattr(usage, "_total_rows", lambda files: counted.append(files) or real(files))
+    quiet = estimate_usage(pq, progress=False)
+    assert counted == []
+    assert estimate_usage(pq, progress=True).totals == quiet.totals and len(counted) == 1
+
+
 def test_cli_per_request_file_of_a_log_without_requests_is_an_empty_table(tmp_path):
     from audit.usage import ROW_COLUMNS
 
