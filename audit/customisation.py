@@ -240,6 +240,15 @@ def _words(r: dict) -> str:
 
 # --- the engagement's own workloads -------------------------------------------------------------
 
+TOP_WORKLOADS = 3  # LLM workloads the report and the notebook show (the workbook lists all)
+
+
+def top_workloads(rows: list[dict], top: int = TOP_WORKLOADS) -> list[str]:
+    """The ``top`` largest workloads of a ``for_results`` table (rows come largest first)
+    that have a baseline row to compare against."""
+    return list(dict.fromkeys(r["workload"] for r in rows if r.get("baseline")))[:top]
+
+
 def for_results(results, top: int | None = None) -> list[dict]:
     """Every llm_api activity of the engagement (largest emitters first; ``top`` keeps the
     first few) compared across the configured options, flattened to one list of rows with

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from audit import charts, paths
 from audit.atomic import atomic_path, write_bytes
+from audit.customisation import TOP_WORKLOADS, top_workloads
 from audit.exceptions import ExecutionError
 from audit.models import DQ_LABELS
 from audit.results import parent_key
@@ -358,7 +359,7 @@ def precision_rows(results: "AuditResults") -> list[dict]:
     return list(results.analysis("precision_per_watt"))
 
 
-CUSTOMISATION_TOP = 3  # LLM workloads shown in the report (the workbook lists all)
+CUSTOMISATION_TOP = TOP_WORKLOADS
 
 
 def customisation_groups(results: "AuditResults", top: int = CUSTOMISATION_TOP) -> list[dict]:
@@ -370,7 +371,7 @@ def customisation_groups(results: "AuditResults", top: int = CUSTOMISATION_TOP) 
         g["rows"].append(r)
         if r.get("baseline"):
             g["base"] = r
-    out = [g for g in groups.values() if "base" in g][:top]
+    out = [groups[w] for w in top_workloads(rows, top)]
     descr = results.lines.set_index("activity_id")["description"].to_dict() if len(results.lines) else {}
     for g in out:
         g["description"] = descr.get(g["workload"], "")

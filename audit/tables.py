@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from audit.customisation import TOP_WORKLOADS, top_workloads
+
 if TYPE_CHECKING:  # pragma: no cover
     from audit.results import AuditResults
 
@@ -49,10 +51,11 @@ def sensitivity(results: "AuditResults") -> pd.DataFrame:
     return _frame(results.analysis("sensitivity"), SENSITIVITY_COLUMNS)[SENSITIVITY_COLUMNS]
 
 
-def customisation(results: "AuditResults", top: int = 3) -> pd.DataFrame:
+def customisation(results: "AuditResults", top: int = TOP_WORKLOADS) -> pd.DataFrame:
     """Prompting vs RAG vs LoRA vs full fine-tune for the ``top`` largest LLM workloads."""
-    cust = _frame(results.analysis("customisation"), [*CUSTOMISATION_COLUMNS, "audited_kgco2e", "per_request_kgco2e"])
-    largest = cust.groupby("workload", sort=False)["audited_kgco2e"].first().head(top).index
+    rows = results.analysis("customisation")
+    largest = top_workloads(rows, top)
+    cust = _frame(rows, [*CUSTOMISATION_COLUMNS, "per_request_kgco2e"])
     cust = cust.assign(per_request_gco2e=cust["per_request_kgco2e"] * 1000)
     return cust[cust["workload"].isin(largest)][CUSTOMISATION_COLUMNS]
 
