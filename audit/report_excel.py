@@ -46,7 +46,7 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from audit.atomic import atomic_path
 from audit.models import DQ_LABELS
-from audit.results import RUN_SPECIFIC_KEYS, AuditResults
+from audit.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults
 from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
@@ -1255,10 +1255,6 @@ def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     b.autofit(ws, 1, 1, cap=40)
     b.finish_sheet(ws, print_titles=False)
     return run_cells
-
-
-MANIFEST_LABELS = {"tool": "Tool", "tool_version": "Tool version", "factor_set": "Factor set",
-                   "engagement_dir_name": "Engagement folder"}
 
 
 def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:

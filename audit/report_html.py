@@ -25,7 +25,7 @@ from audit.atomic import atomic_path, write_bytes
 from audit.customisation import TOP_WORKLOADS, top_workloads
 from audit.exceptions import ExecutionError
 from audit.models import DQ_LABELS
-from audit.results import parent_key
+from audit.results import MANIFEST_LABELS, parent_key
 from audit.scopes import SCOPE3_CATEGORY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -399,9 +399,6 @@ def _action_plan(results: "AuditResults") -> list[dict]:
     return feasibility.action_plan(results)
 
 
-#: Run-manifest keys as a reader should see them; other keys are shown with spaces for underscores.
-MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
-                   "engagement_dir_name": "Engagement folder"}
 MANIFEST_SHOWN_ABOVE = ("factor_set", "generated_at")  # rows of their own at the top of the table
 
 

@@ -20,6 +20,9 @@ from audit.models import Engagement
 
 SCHEMA_VERSION = 1
 RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
+# Run-manifest keys as a reader should see them, in both reports (others: underscores as spaces).
+MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
+                   "factor_set": "Factor set", "engagement_dir_name": "Engagement folder"}
 FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact")
 ACTIVITY_JSON_FIELDS = ("activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low",
                         "kgco2e_high", "factor_ids", "data_quality")
