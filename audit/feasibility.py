@@ -377,15 +377,16 @@ def apply(results) -> None:
     evaluated.sort(key=lambda e: (VERDICT_ORDER[e.record["verdict"]],
                                   e.record["cost_per_tonne"] if e.record["cost_per_tonne"] is not None else 1e18))
     results.interventions = [e.record for e in evaluated]
-    thresholds = effort_impact_thresholds(results.engagement, results.totals["kgco2e"], s)
+    results.extras["forecast_settings"] = s
+    thresholds = results.extras["effort_impact"] = _effort_impact_of(results)
     for rec in results.interventions:
         rec["quadrant"] = quadrant(rec["effort_person_days"], rec["abated_kgco2e_per_year"],
                                    thresholds["effort_person_days"], thresholds["impact_kgco2e_per_year"])
     chosen = [e for e in evaluated if e.record["verdict"] in ACTIONABLE_VERDICTS]
     results.forecast = forecast(results, chosen, s)
-    results.extras["forecast_settings"] = s
     for key, analyse in ANALYSES.items():
-        results.extras[key] = analyse(results)
+        if key != "effort_impact":  # stored above: the quadrants need it
+            results.extras[key] = analyse(results)
 
 
 # --- analyses of finished results, stored in results.extras under their key ---------------
@@ -416,7 +417,7 @@ def _customisation_of(results) -> list[dict]:
 
 def _scorecard_of(results) -> dict:
     from audit import scorecard
-    weights = getattr(results.engagement, "scorecard_weights", None) or None
+    weights = results.engagement.scorecard_weights
     return scorecard.for_results(results, weights=weights) if results.activities is not None else {"rows": []}
 
 
