@@ -37,6 +37,14 @@ class DaskMode(str, Enum):
     local = "local"
 
 
+def dask_target(scheduler: str | None, dask: DaskMode | None) -> str | None:
+    """The Dask cluster --scheduler/--dask ask for: an address, "local", or None for none;
+    refuses both at once."""
+    if scheduler and dask:
+        raise InputError("give either --scheduler or --dask local, not both")
+    return scheduler or (dask.value if dask else None)
+
+
 class Format(str, Enum):
     json = "json"
     table = "table"
@@ -122,13 +130,12 @@ def batch(
     """
     from audit.batch import SUMMARY_FILE, run_batch
 
-    if scheduler and dask:
-        raise InputError("give either --scheduler or --dask local, not both")
+    target = dask_target(scheduler, dask)
     extra = [] if pdf else ["--no-pdf"]
-    if scheduler or dask:
+    if target:
         from audit.distributed import run_batch_dask
 
-        outcomes = run_batch_dask(engagement_dirs, out, scheduler=scheduler or dask.value, jobs=jobs, resume=resume,
+        outcomes = run_batch_dask(engagement_dirs, out, scheduler=target, jobs=jobs, resume=resume,
                                   timeout_s=timeout, extra_args=extra)
     else:
         outcomes = run_batch(engagement_dirs, out, jobs=jobs or 1, resume=resume, timeout_s=timeout, extra_args=extra)
@@ -165,7 +172,7 @@ def estimate(
             raise InputError("give an engagement folder, or an activities file with --engagement, not both")
         loaded = load_engagement(activities)
     elif activities.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        folder = activities.parent if str(activities.parent) not in ("", ".") else Path(".")
+        folder = activities.parent
         raise InputError(f"{activities}: an Excel intake is read as part of its engagement folder; run "
                          f"'audit estimate {folder}' (or 'audit validate {folder}' to check it first)")
     else:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audit.cli import DaskMode, DebugOpt, Format, _guard, app
+from audit.cli import DaskMode, DebugOpt, Format, _guard, app, dask_target
 from audit.exceptions import InputError
 
 
@@ -42,15 +42,14 @@ def estimate_usage_cmd(
 
     Example:  audit estimate-usage usage.parquet --activities usage_activities.csv --by-hour usage_by_hour.csv
     """
-    from audit.usage import estimate_usage
+    from audit.usage import estimate_usage, log_files
 
-    if scheduler and dask:
-        raise InputError("give either --scheduler or --dask local, not both")
-    target = scheduler or (dask.value if dask else None)
-    _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, log)
+    target = dask_target(scheduler, dask)
+    files = log_files(log if len(log) > 1 else log[0])  # resolved once, for the checks and the estimate
+    _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, files)
     with _parquet_sink(per_request) as write:
-        result = estimate_usage(log if len(log) > 1 else log[0], chunk_rows=chunk_rows, scheduler=target,
-                                default_region=default_region, on_chunk=write)
+        result = estimate_usage(files, chunk_rows=chunk_rows, scheduler=target, default_region=default_region,
+                                on_chunk=write)
     if activities:
         result.write_activities(activities)
     if by_hour:
@@ -67,12 +66,10 @@ def estimate_usage_cmd(
         typer.echo(f"per-request figures written to {per_request}", err=True)
 
 
-def _check_outputs(outputs: dict[str, Path | None], log: list[str]) -> None:
+def _check_outputs(outputs: dict[str, Path | None], files: list[Path]) -> None:
     """Refuse, before any work, output paths that would fail or destroy data: a folder, a path
-    under a file, one of the input logs, or the same file for two outputs."""
-    from audit.usage import log_files
-
-    inputs = {f.resolve() for f in log_files(log if len(log) > 1 else log[0])}
+    under a file, one of the input log ``files``, or the same file for two outputs."""
+    inputs = {f.resolve() for f in files}
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         if path is None:
@@ -131,7 +128,7 @@ def _print_table(result) -> None:
                f"{t['kgco2e']:,.3f} kgCO2e ({t['kgco2e_low']:,.3f}-{t['kgco2e_high']:,.3f}), annual location-based "
                "grid factors")
     with pd.option_context("display.max_rows", 200, "display.width", 200, "display.float_format", "{:,.3f}".format):
-        for title, df in (("By model", result.by("provider", "model").sort_values("kgco2e", ascending=False)),
+        for title, df in (("By model", result.by_model_frame()),
                           ("By stage", result.by("stage")), ("By region", result.by("region")),
                           ("By month", result.by("month"))):
             typer.echo(f"\n{title}")

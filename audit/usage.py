@@ -928,10 +928,14 @@ class UsageResult:
         """Sums by any of stage, provider, model, region, country, month, hour."""
         return self._sum(list(keys))
 
+    def by_model_frame(self) -> pd.DataFrame:
+        """Sums by provider and model, the largest emitter first (ties by provider, then model)."""
+        return self._sum(["provider", "model"]).sort_values(["kgco2e", "provider", "model"],
+                                                            ascending=[False, True, True])
+
     @property
     def by_model(self) -> list[dict]:
-        df = self._sum(["provider", "model"]).sort_values(["kgco2e", "provider", "model"],
-                                                          ascending=[False, True, True])
+        df = self.by_model_frame()
         return [{"provider": r.provider, "model": r.model, "requests": int(r.requests), "kwh": float(r.kwh),
                  "kgco2e": float(r.kgco2e), "kgco2e_low": float(r.kgco2e_low), "kgco2e_high": float(r.kgco2e_high)}
                 for r in df.itertuples(index=False)]

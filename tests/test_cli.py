@@ -178,3 +178,22 @@ def test_top_level_help_lists_every_command(runner):
 
 def test_top_level_help_shows_an_example(runner):
     assert "Example" in invoke(runner, "--help").stdout
+
+
+def test_estimate_of_an_excel_intake_names_its_folder(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for given, folder in (("intake.xlsx", "."), ("acme/intake.xlsx", "acme")):
+        res = invoke(runner, "estimate", given)
+        assert res.exit_code == 2 and f"run 'audit estimate {folder}'" in res.stderr
+
+
+def test_scheduler_and_dask_exclude_each_other(runner, tmp_path):
+    from audit.cli import DaskMode, dask_target
+    from audit.exceptions import InputError
+
+    assert dask_target(None, None) is None
+    assert dask_target("tcp://h:8786", None) == "tcp://h:8786" and dask_target(None, DaskMode.local) == "local"
+    with pytest.raises(InputError, match="not both"):
+        dask_target("tcp://h:8786", DaskMode.local)
+    res = invoke(runner, "batch", tmp_path, "--out", tmp_path / "out", "--dask", "local", "--scheduler", "tcp://x:1")
+    assert res.exit_code == 2 and "not both" in res.stderr

@@ -447,6 +447,22 @@ def test_rows_are_counted_for_the_progress_bar_only_when_it_shows(tmp_path, log,
     assert estimate_usage(pq, progress=True).totals == quiet.totals and len(counted) == 1
 
 
+def test_cli_table_lists_models_in_the_json_order(tmp_path, log):
+    """The table's "By model" rows follow UsageResult.by_model: kgCO2e down, ties by provider, model."""
+    rows = log.head(400).assign(provider="huggingface", region="GBR")
+    # The same requests under three names of one model size: "70b" and "70B" tie exactly.
+    tied = pd.concat([rows.assign(model="70b"), rows.assign(model="8B"), rows.assign(model="70B")],
+                     ignore_index=True)
+    path = tmp_path / "tied.parquet"
+    tied.to_parquet(path)
+    table = CliRunner().invoke(app, ["estimate-usage", str(path)])
+    as_json = CliRunner().invoke(app, ["estimate-usage", str(path), "--format", "json"])
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
+    section = table.stdout.split("By model")[1].split("By stage")[0].splitlines()[2:]
+    listed = [line.split()[1] for line in section if line.strip()]
+    assert listed == [m["model"] for m in json.loads(as_json.stdout)["by_model"]]
+
+
 def test_cli_per_request_file_of_a_log_without_requests_is_an_empty_table(tmp_path):
     from audit.usage import ROW_COLUMNS
 
