@@ -209,7 +209,7 @@ class EstimateContext:
         self.extra_factors.append({
             "factor_id": fid, "name": f"{column} supplied for activity {activity_id}", "value": float(value),
             "unit": unit, "source": f"Client-supplied in {file}, row {row_number}, column {column}",
-            "source_ref": f"row {row_number}", "year": _period_year(self.engagement, self.register.factor_set.desnz_year),
+            "source_ref": f"row {row_number}", "year": _reporting_year(self.engagement, self.register),
             "licence": "Client data (confidential)",
             "notes": "Activity-level value used as is",
         })
@@ -231,14 +231,10 @@ class EstimateContext:
         return fid, float(reg_row["value"])
 
 
-def _period_year(eng, default: int) -> int:
-    """The reporting year of client-supplied values: base_year, else the period's first year,
-    else ``default`` (the factor set's year, for an ad-hoc table with no reporting period)."""
-    import re
-    if getattr(eng, "base_year", None):
-        return int(eng.base_year)
-    m = re.search(r"(19|20)\d{2}", str(getattr(eng, "period", "")))
-    return int(m.group(0)) if m else int(default)
+def _reporting_year(eng, reg: FactorRegister) -> int:
+    """The year of client-supplied values: the engagement's reporting year, else (an ad-hoc
+    table with no reporting period) the factor set's."""
+    return eng.reporting_year or reg.factor_set.desnz_year
 
 
 def _grid(ctx: EstimateContext, region: pd.Series, country: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -775,7 +771,7 @@ def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
             "unit": "gCO2e/kWh" if supplier else "fraction",
             "source": ("Contractual instrument in engagement.yaml, market_instruments[" + str(n) + "]"
                        + (f": {inst.description}" if inst.description else "")),
-            "source_ref": f"market_instruments[{n}]", "year": _period_year(ctx.engagement, ctx.register.factor_set.desnz_year),
+            "source_ref": f"market_instruments[{n}]", "year": _reporting_year(ctx.engagement, ctx.register),
             "licence": "Client data (confidential)",
             "notes": ("Market-based Scope 2 (GHG Protocol Scope 2 Guidance): replaces the grid factor" if supplier
                       else "Market-based Scope 2: the covered share at zero; the rest at the location factor"),

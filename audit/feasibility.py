@@ -341,7 +341,7 @@ ACTIONABLE_VERDICTS = ("do first", "worth it")  # the options that go into the p
 def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list[dict]:
     """BAU and with-plan emissions for the base year and each forecast year."""
     lines = results.lines
-    base_year = results.engagement.base_year or _first_year(results.engagement.period)
+    base_year = results.engagement.reporting_year or 0
     growth = settings_["usage_growth_per_year"]
     decarb = settings_["grid_decarbonisation_per_year"]
     eff = settings_["model_efficiency_per_year"]
@@ -362,12 +362,6 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
         plan_cut = float(sum(v * per_parent_mult.get(k, 1.0) for k, v in abated.items())) if len(abated) else 0.0
         out.append({"year": base_year + t, "bau_kgco2e": bau, "plan_kgco2e": max(bau - plan_cut, 0.0)})
     return out
-
-
-def _first_year(period: str) -> int:
-    import re
-    m = re.search(r"(19|20)\d{2}", period)
-    return int(m.group(0)) if m else 0
 
 
 def apply(results) -> None:

@@ -5,6 +5,7 @@ silently ignored setting.
 """
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import PurePath
 from typing import Annotated, Any
@@ -261,6 +262,15 @@ class Engagement(_Strict):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     interventions: list[Intervention] = Field(
         default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
+
+    @property
+    def reporting_year(self) -> int | None:
+        """The year client-supplied values are dated by and the forecast starts from:
+        base_year, else the first 4-digit year in the period, else None."""
+        if self.base_year:
+            return int(self.base_year)
+        m = re.search(r"(19|20)\d{2}", self.period)
+        return int(m.group(0)) if m else None
 
     @field_validator("usage_logs")
     @classmethod
