@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from audit.atomic import atomic_path
@@ -38,11 +38,12 @@ class Outcome:
     error: str = ""
 
 
-def summary_labels(engagement_dirs: list[Path]) -> dict[Path, str]:
+def summary_labels(engagement_dirs: list[Path], names: dict[Path, str] | None = None) -> dict[Path, str]:
     """Engagement folder -> its name in batch_summary.csv: the folder name, with the same
     "-2", "-3" suffix as its output folder when two folders share a name (a/client, b/client),
-    so every summary row (and --resume) points at one engagement."""
-    names = output_names(engagement_dirs)
+    so every summary row (and --resume) points at one engagement. ``names`` is
+    ``output_names(engagement_dirs)`` when the caller has it already."""
+    names = output_names(engagement_dirs) if names is None else names
     out = {}
     for d in engagement_dirs:
         base = safe_child(Path("."), d.name).name
@@ -63,7 +64,9 @@ def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
 
 
 def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str],
-               env: dict[str, str] | None = None) -> Outcome:
+               env: dict[str, str] | None = None, *, label: str) -> Outcome:
+    """Run ``audit run`` on one engagement in a child process; its Outcome is named ``label``
+    (its name in batch_summary.csv, see summary_labels)."""
     cmd = [sys.executable, "-m", "audit", "run", str(engagement_dir), "--out", str(out_dir), *extra_args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -79,11 +82,11 @@ def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-        return Outcome(engagement_dir.name, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
+        return Outcome(label, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
     seconds = time.perf_counter() - t0
     if proc.returncode == 0:
-        return Outcome(engagement_dir.name, "ok", seconds)
-    return Outcome(engagement_dir.name, "failed", seconds, child_error(err, proc.returncode))
+        return Outcome(label, "ok", seconds)
+    return Outcome(label, "failed", seconds, child_error(err, proc.returncode))
 
 
 MAX_ERROR_CHARS = 4000
@@ -138,7 +141,7 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
         raise InputError(f"--out {out_root}: cannot create this folder ({exc.strerror or exc})") from None
     dirs = [Path(d).resolve() for d in engagement_dirs]
     names = output_names(dirs)
-    labels = summary_labels(dirs)
+    labels = summary_labels(dirs, names)
     previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
     outcomes: dict[Path, Outcome] = {}
     todo: list[Path] = []
@@ -185,7 +188,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
         if wait > 0:
             time.sleep(wait)
-        return replace(_run_child(d, out_root / names[d], timeout_s, extra, child_env), engagement=labels[d])
+        return _run_child(d, out_root / names[d], timeout_s, extra, child_env, label=labels[d])
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -281,7 +281,7 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
         ac = as_completed()
 
         def submit(d: Path) -> None:
-            fut = client.submit(_run_child, d, out_root / names[d], timeout_s, extra, pure=False,
+            fut = client.submit(_run_child, d, out_root / names[d], timeout_s, extra, label=labels[d], pure=False,
                                 key=f"audit-run-{names[d]}-{run_id}")
             running[fut.key] = d
             ac.add(fut)
@@ -293,7 +293,7 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
         for fut in ac:
             d = running.pop(fut.key)
             try:
-                outcomes[d] = replace(fut.result(), engagement=labels[d])
+                outcomes[d] = fut.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker fails only this engagement
                 outcomes[d] = Outcome(labels[d], "failed", 0.0, f"{type(exc).__name__}: {exc}"[:2000])
             bar.set_postfix_str(f"{outcomes[d].engagement}: {outcomes[d].status}")
