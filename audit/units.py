@@ -30,17 +30,23 @@ def conversion_factor(unit: str, base_unit: str) -> float:
     return float(quantity.to(base_unit).magnitude)
 
 
+def _spellings(unit: str) -> tuple[str, ...]:
+    """The spellings tried for a unit, in order: as written, then with spaces and dots as
+    underscores ("room night", "passenger.km": a person's and DESNZ's spellings of one unit)."""
+    text = str(unit).strip()
+    alt = re.sub(r"[ .]+", "_", text)
+    return (text,) if alt == text else (text, alt)
+
+
 def _parse(unit: str) -> pint.Quantity:
     ureg = registry()
-    text = unit.strip()
+    first, *others = _spellings(unit)
     try:
-        return ureg.Quantity(ureg.parse_expression(text))
+        return ureg.Quantity(ureg.parse_expression(first))
     except pint.UndefinedUnitError:
-        # "room night", "passenger.km": a person's and DESNZ's spellings of one unit.
-        alt = re.sub(r"[ .]+", "_", text)
-        if alt == text:
+        if not others:
             raise
-        return ureg.Quantity(ureg.parse_expression(alt))
+        return ureg.Quantity(ureg.parse_expression(others[0]))
 
 
 # Units whose meaning differs by country: ask, never guess (a US gallon is 17 % smaller than
@@ -69,9 +75,8 @@ def ambiguous_unit(unit: str) -> tuple[str, str] | None:
     """(the ambiguous word, a hint) when a unit expression names a unit whose size differs
     between countries (plain ``ton``, ``gallon``, ``pint``…) anywhere in it, else None."""
     ureg = registry()
-    text = str(unit).strip()
-    spelling = text
-    for candidate in (text, re.sub(r"[ .]+", "_", text)):  # the spelling _parse will read
+    spelling = _spellings(unit)[0]
+    for candidate in _spellings(unit):  # the spelling _parse will read
         try:
             ureg.parse_expression(candidate)
             spelling = candidate
