@@ -411,23 +411,25 @@ def usage_by_hour(usage) -> Figure:
     """A usage log's emissions by UTC hour of day: bars at the annual grid factor (the
     inventory's basis) and, where an hourly profile exists (GBR/FRA/DEU), the hour-aware
     figure for the same requests as points, a sensitivity kept apart from the inventory."""
-    g = usage.groups
-    if g.empty:
+    records = usage.by_hour  # results.json's by_hour_utc: one record per hour with requests
+    if not records:
         return _empty("API usage by hour of day", "No requests in the usage logs.", "Hour of day (UTC)", "kgCO2e")
     hours = np.arange(24)
-    annual = g.groupby("hour")["kgco2e"].sum().reindex(hours, fill_value=0.0).to_numpy()
-    covered = g[g["kgco2e_hourly"].notna()]
+    by_hour = pd.DataFrame(records).set_index("hour")
+    annual = by_hour["kgco2e"].reindex(hours, fill_value=0.0).to_numpy(float)
+    countries = usage.hourly["countries"]  # countries of the requests with an hour-aware figure
     fig = new_figure(3.4)
     ax = fig.add_subplot()
     style_axes(ax)
     ax.bar(hours, annual, color=OKABE_ITO["sky_blue"], edgecolor=EDGE, linewidth=0.4,
            label="Annual grid factor (inventory basis)")
-    if len(covered):
-        same = covered.groupby("hour")["kgco2e"].sum().reindex(hours)
-        hourly = covered.groupby("hour")["kgco2e_hourly"].sum().reindex(hours)
-        ax.plot(hours, hourly.to_numpy(), "o-", color=OKABE_ITO["vermillion"], markersize=3.5, linewidth=1,
-                label=f"Hour-aware, {', '.join(sorted(set(covered['country'])))} requests (sensitivity)")
-        ax.plot(hours, same.to_numpy(), ":", color=EDGE, linewidth=1, label="Annual factor, same requests")
+    if countries:
+        # None (no covered requests in that hour) becomes NaN: a gap in the line, as before.
+        same = by_hour["kgco2e_annual_same_requests"].reindex(hours).to_numpy(float, na_value=np.nan)
+        hourly = by_hour["kgco2e_hourly"].reindex(hours).to_numpy(float, na_value=np.nan)
+        ax.plot(hours, hourly, "o-", color=OKABE_ITO["vermillion"], markersize=3.5, linewidth=1,
+                label=f"Hour-aware, {', '.join(countries)} requests (sensitivity)")
+        ax.plot(hours, same, ":", color=EDGE, linewidth=1, label="Annual factor, same requests")
     ax.set_xticks(hours[::3])
     ax.set_xlim(-0.7, 23.7)
     ax.set_xlabel("Hour of day (UTC)", fontsize=LABEL_SIZE)

@@ -958,6 +958,13 @@ class UsageResult:
                         "kgco2e_annual_same_requests": float(annual_same.get(r[key], 0.0)) if has_hourly else None})
         return out
 
+    @property
+    def by_hour(self) -> list[dict]:
+        """Records by UTC hour of day (results.json's ``by_hour_utc``): requests, kWh, kgCO2e
+        with low/high, and the hour-aware figure beside the annual figure of the same requests
+        (None for an hour without requests in a country with an hourly profile)."""
+        return self._records("hour")
+
     def to_json_dict(self) -> dict:
         t = self.totals
         out = {"requests": t["requests"], "kwh": t["kwh"], "kgco2e": t["kgco2e"], "kgco2e_low": t["kgco2e_low"],
@@ -968,7 +975,7 @@ class UsageResult:
             "kgco2e_hourly": h["kgco2e"],
             "hourly": h,
             "by_stage": self._records("stage"), "by_month": self._records("month"),
-            "by_hour_utc": self._records("hour"), "by_region": self._records("region"),
+            "by_hour_utc": self.by_hour, "by_region": self._records("region"),
             "method": METHOD, "factor_ids": self.factor_ids, "sources": self.sources,
             "seconds": self.seconds,
         })

@@ -240,3 +240,42 @@ def test_scorecard_pareto_front(base):
     empty = charts.scorecard_pareto({"rows": []})
     assert "No candidate" in " ".join(t.get_text() for a in empty.axes for t in a.texts)
     assert "Wh" in empty.axes[0].get_xlabel()
+
+
+def test_usage_by_hour_plots_the_by_hour_records():
+    """Bars: annual-factor kgCO2e per UTC hour; lines: the hour-aware figure and the annual
+    figure of the same requests, only where an hourly profile covers them (gaps elsewhere)."""
+    import math
+
+    import numpy as np
+
+    from audit.usage import estimate_usage, synthetic_log
+
+    log = synthetic_log(2_000, seed=4)
+    hour = log["timestamp"].dt.hour
+    log["region"] = np.where(hour < 12, "FRA", "USA")
+    log = log[hour != 5]  # an hour without requests
+    usage = estimate_usage(log, progress=False)
+    fig = charts.usage_by_hour(usage)
+    ax = fig.axes[0]
+    records = {r["hour"]: r for r in usage.by_hour}
+    assert [b.get_height() for b in ax.patches] == [records[h]["kgco2e"] if h in records else 0.0
+                                                    for h in range(24)]
+    hourly, same = (list(line.get_ydata()) for line in ax.get_lines())
+    for h in range(24):
+        r = records.get(h)
+        if r is None or r["kgco2e_hourly"] is None:
+            assert math.isnan(hourly[h]) and math.isnan(same[h]) and h >= 5
+        else:
+            assert (hourly[h], same[h]) == (r["kgco2e_hourly"], r["kgco2e_annual_same_requests"]) and h < 12
+    assert "Hour-aware, FRA requests (sensitivity)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert usage.to_json_dict()["by_hour_utc"] == usage.by_hour
+
+
+def test_usage_by_hour_without_requests_says_so():
+    from audit.usage import estimate_usage, synthetic_log
+
+    usage = estimate_usage(synthetic_log(10, seed=1), progress=False)
+    usage.groups = usage.groups.iloc[:0]
+    fig = charts.usage_by_hour(usage)
+    assert any("No requests" in t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")))
