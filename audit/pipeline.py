@@ -36,16 +36,20 @@ def discover(engagement_dir: str | Path) -> LoadedEngagement:
     return load_engagement(engagement_dir)
 
 
-def usage_logs(engagement_dir: str | Path):
+def usage_logs(engagement_dir: str | Path, engagement: Engagement | None = None):
     """The engagement's API usage logs (engagement.yaml › usage_logs), estimated request by
     request: an ``audit.usage.UsageResult`` (by model, stage, month, UTC hour; per-request
-    figures on demand), or None when it lists none. Computed once per process."""
-    from audit.intake import read_engagement_yaml
-    from audit.paths import ENGAGEMENT_FILE
+    figures on demand), or None when it lists none. Computed once per process. Pass the
+    ``engagement`` already loaded (``discover(...).engagement``) to skip reading
+    engagement.yaml again."""
     from audit.usage import engagement_usage
 
-    eng = read_engagement_yaml(Path(engagement_dir) / ENGAGEMENT_FILE)
-    return engagement_usage(engagement_dir, eng.usage_logs, eng.default_region)
+    if engagement is None:
+        from audit.intake import read_engagement_yaml
+        from audit.paths import ENGAGEMENT_FILE
+
+        engagement = read_engagement_yaml(Path(engagement_dir) / ENGAGEMENT_FILE)
+    return engagement_usage(engagement_dir, engagement.usage_logs, engagement.default_region)
 
 
 USAGE_BY_HOUR_FILE = "usage_by_hour.csv"
@@ -59,10 +63,7 @@ def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = N
     est = estimate(loaded)
     if work_dir is not None:
         save_estimate(est, Path(work_dir) / STEPS_DIR / "estimate", loaded)
-        from audit.usage import engagement_usage
-
-        eng = loaded.engagement  # already read: no second pass over engagement.yaml
-        usage = engagement_usage(engagement_dir, eng.usage_logs, eng.default_region)
+        usage = usage_logs(engagement_dir, loaded.engagement)  # already read: no second pass over engagement.yaml
         if usage is not None:
             usage.write_by_hour(Path(work_dir) / USAGE_BY_HOUR_FILE)
     return est

@@ -348,6 +348,7 @@ def test_engagement_usage_log_becomes_llm_api_activities_with_the_same_numbers(t
     assert any("3,000 requests in 1 usage log file(s)" in w for w in loaded.warnings)
     direct = estimate_usage(small, progress=False)
     assert usage_logs(folder).totals["kgco2e"] == pytest.approx(direct.totals["kgco2e"], rel=1e-12)
+    assert usage_logs(folder, loaded.engagement) is usage_logs(folder)  # the loaded engagement: same cached result
     # The inventory's lines for the USG activities reproduce the log's central energy where no
     # logged latency caps a request's generation time (see UsageResult.to_activities).
     uncapped = small.assign(latency_s=np.nan)
