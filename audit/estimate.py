@@ -737,6 +737,7 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     lines["market_basis"] = ""
     scope2 = lines["scope"] == 2
     instruments = {i.region.lower(): (n, i) for n, i in enumerate(ctx.engagement.market_instruments)}
+    registered: dict[int, str] = {}  # instrument index -> its factor id, registered once
     for idx in lines.index[scope2]:
         row = lines.loc[idx]
         found = instruments.get(str(row["region"]).lower()) or instruments.get(str(row["country"]).lower())
@@ -753,7 +754,9 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
                                              "remainder at location factor (no residual mix)")
         else:
             continue
-        lines.at[idx, "factor_ids"] = [*row["factor_ids"], _instrument_factor(ctx, n, inst)]
+        if n not in registered:
+            registered[n] = _instrument_factor(ctx, n, inst)
+        lines.at[idx, "factor_ids"] = [*row["factor_ids"], registered[n]]
     return lines
 
 
@@ -762,20 +765,19 @@ def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
     so a market-based figure names its source like every other number."""
     supplier = inst.supplier_factor_g_per_kwh is not None
     fid = f"engagement:market_instrument:{n + 1}:{inst.region.lower()}"
-    if not any(r["factor_id"] == fid for r in ctx.extra_factors):
-        ctx.extra_factors.append({
-            "factor_id": fid,
-            "name": (f"Supplier emission factor for {inst.region}" if supplier
-                     else f"Renewable share of electricity in {inst.region}"),
-            "value": float(inst.supplier_factor_g_per_kwh if supplier else inst.renewable_share),
-            "unit": "gCO2e/kWh" if supplier else "fraction",
-            "source": ("Contractual instrument in engagement.yaml, market_instruments[" + str(n) + "]"
-                       + (f": {inst.description}" if inst.description else "")),
-            "source_ref": f"market_instruments[{n}]", "year": _reporting_year(ctx.engagement, ctx.register),
-            "licence": "Client data (confidential)",
-            "notes": ("Market-based Scope 2 (GHG Protocol Scope 2 Guidance): replaces the grid factor" if supplier
-                      else "Market-based Scope 2: the covered share at zero; the rest at the location factor"),
-        })
+    ctx.extra_factors.append({
+        "factor_id": fid,
+        "name": (f"Supplier emission factor for {inst.region}" if supplier
+                 else f"Renewable share of electricity in {inst.region}"),
+        "value": float(inst.supplier_factor_g_per_kwh if supplier else inst.renewable_share),
+        "unit": "gCO2e/kWh" if supplier else "fraction",
+        "source": ("Contractual instrument in engagement.yaml, market_instruments[" + str(n) + "]"
+                   + (f": {inst.description}" if inst.description else "")),
+        "source_ref": f"market_instruments[{n}]", "year": _reporting_year(ctx.engagement, ctx.register),
+        "licence": "Client data (confidential)",
+        "notes": ("Market-based Scope 2 (GHG Protocol Scope 2 Guidance): replaces the grid factor" if supplier
+                  else "Market-based Scope 2: the covered share at zero; the rest at the location factor"),
+    })
     return fid
 
 
