@@ -20,8 +20,7 @@ from pathlib import Path
 
 from audit.atomic import atomic_path
 from audit.csvsafe import neutralise_cell, restore_cell
-from audit.exceptions import InputError
-from audit.paths import ENGAGEMENT_FILE, safe_child
+from audit.paths import ENGAGEMENT_FILE, make_folder, safe_child
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -135,10 +134,7 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
     engagement.yaml fails at once. Everything else is in ``todo``.
     """
     out_root = Path(out_root).resolve()
-    try:
-        out_root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file in the way, no permission
-        raise InputError(f"--out {out_root}: cannot create this folder ({exc.strerror or exc})") from None
+    make_folder(out_root, f"--out {out_root}: cannot create this folder")
     dirs = [Path(d).resolve() for d in engagement_dirs]
     names = output_names(dirs)
     labels = summary_labels(dirs, names)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from audit.exceptions import InputError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 
@@ -53,3 +55,12 @@ def safe_child(root: Path, name: str) -> Path:
     if child.parent != root:
         raise ValueError(f"refusing to write outside {root}: {name!r}")
     return child
+
+
+def make_folder(folder: Path, what: str) -> None:
+    """``mkdir -p folder``, or an InputError "<what> (<reason>)" when it cannot be made (a file
+    in the way, no permission, a read-only place)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{what} ({exc.strerror or exc})") from None

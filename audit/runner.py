@@ -18,10 +18,10 @@ from importlib import metadata
 from pathlib import Path
 
 from audit.atomic import write_text
-from audit.exceptions import AuditError, ExecutionError, InputError
+from audit.exceptions import AuditError, ExecutionError
 from audit.footprint import measured
 from audit.intake import load_engagement
-from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
+from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, make_folder
 
 DEFAULT_KERNEL = "python3"
 DEFAULT_START_TIMEOUT_S = 120
@@ -180,16 +180,17 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
 def _own_sigterm_handler():
     """Put back this process's SIGTERM handler after an nbclient call: nbclient adds its own
     (asyncio) handler to stop the kernel, and asyncio resets SIGTERM to the default (die at
-    once) when its loop closes, which would skip the clean-up between two notebooks."""
+    once) when its loop closes, which would skip the clean-up between two notebooks.
+    Yields whether this thread may set handlers (the main thread only: signal's rule)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield False
         return
     before = signal.getsignal(signal.SIGTERM)
     try:
-        yield
+        yield True
     finally:
         if before is not None:
             signal.signal(signal.SIGTERM, before)
@@ -201,20 +202,14 @@ def _terminate_as_exit():
     the kernel is shut down and the work folder moves to OUT.failed, instead of the process
     dying with a hidden half-written folder beside OUT. Main thread only (signal's rule)."""
     import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    before = signal.signal(signal.SIGTERM, stop)
-    try:
+    with _own_sigterm_handler() as owned:  # puts the previous handler back afterwards
+        if owned:
+            signal.signal(signal.SIGTERM, stop)
         yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 @contextmanager
@@ -250,10 +245,7 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     engagement_dir = Path(engagement_dir).resolve()
     out_dir = Path(out_dir).resolve()
     loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file in the way, a read-only place
-        raise InputError(f"--out {out_dir}: cannot create this folder ({exc.strerror or exc})") from None
+    make_folder(out_dir.parent, f"--out {out_dir}: cannot create this folder")
     work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:

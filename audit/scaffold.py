@@ -10,7 +10,7 @@ import yaml
 from audit.atomic import write_text
 from audit.exceptions import InputError
 from audit.models import ALL_COLUMNS
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, safe_child
+from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, make_folder, safe_child
 
 EXAMPLE_ROWS = [
     {"activity_id": "IDE-01", "stage": "Ideation", "description": "Concept drafts with an LLM", "kind": "llm_api",
@@ -30,10 +30,7 @@ def scaffold_engagement(name: str, parent: Path) -> Path:
     folder = safe_child(parent, name)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder}: already exists and is not empty; choose another name or --dir")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file in the way, a read-only place
-        raise InputError(f"--dir {parent}: cannot create {folder.name} there ({exc.strerror or exc})") from None
+    make_folder(folder, f"--dir {parent}: cannot create {folder.name} there")
     settings = {
         "client": name, "period": "2025", "currency": "GBP", "carbon_price_per_tonne": 85,
         "default_region": "GBR", "description": "", "consultant": "", "radiative_forcing": True,
