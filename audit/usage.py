@@ -1246,13 +1246,13 @@ def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path
 
 
 def _cache_key(files: list[Path], default_region: str) -> tuple:
-    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files), default_region
+    stats = [f.stat() for f in files]  # one stat per file: size and time from the same look
+    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
 
 
-def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
-    """An engagement's usage logs estimated (None when it lists none). Kept for the process
-    while the files are unchanged (same paths, sizes and modification times): the three
-    pipeline notebooks run on one kernel and each loads the engagement."""
+def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
+                            default_region: str) -> "tuple[tuple, UsageResult] | None":
+    """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
     if not usage_logs:
         return None
     files = engagement_log_files(folder, usage_logs)
@@ -1261,7 +1261,15 @@ def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: 
         result = _read_handoff(key) or estimate_usage(files, default_region=default_region, progress=False)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
-    return _ENGAGEMENT_CACHE[key]
+    return key, _ENGAGEMENT_CACHE[key]
+
+
+def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
+    """An engagement's usage logs estimated (None when it lists none). Kept for the process
+    while the files are unchanged (same paths, sizes and modification times): the three
+    pipeline notebooks run on one kernel and each loads the engagement."""
+    found = _keyed_engagement_usage(folder, usage_logs, default_region)
+    return None if found is None else found[1]
 
 
 # --- hand-off to the notebook kernel ----------------------------------------------------------
@@ -1283,10 +1291,10 @@ def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: li
     kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
     import json
 
-    result = engagement_usage(engagement_dir, usage_logs, default_region)
-    if result is None:
+    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region)
+    if found is None:
         return None
-    key = _cache_key(engagement_log_files(engagement_dir, usage_logs), default_region)
+    key, result = found
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result.groups.to_parquet(folder / "groups.parquet", index=False)
