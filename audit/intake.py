@@ -841,8 +841,8 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if problems:
         raise ValidationError(problems)
     root = folder.resolve()
-    files = [Path(f) for f in result.sources]  # the files engagement_usage resolved and checked
-    hashes = {f.resolve().relative_to(root).as_posix(): _sha256(f) for f in files}
+    files = [Path(f) for f in result.sources]  # the files engagement_usage resolved, checked and hashed
+    hashes = {f.resolve().relative_to(root).as_posix(): result.sha256[str(f)] for f in files}
     t = result.totals
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
             f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "

@@ -901,6 +901,9 @@ class UsageResult:
     seconds: float = 0.0
     factor_ids: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the log, when given in memory
+    # SHA-256 of each source file (by its entry in ``sources``), for an engagement's logs
+    # (``engagement_usage``): the intake fingerprints them without reading them again.
+    sha256: dict[str, str] = field(default_factory=dict, repr=False)
 
     # --- aggregates ---
     def _sum(self, keys: list[str]) -> pd.DataFrame:
@@ -1250,6 +1253,14 @@ def _cache_key(files: list[Path], default_region: str) -> tuple:
     return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
 
 
+def _file_digests(key: tuple) -> dict[str, str]:
+    """SHA-256 of each file of a cache key, by path: streamed, and remembered by the intake's
+    cache under the same (path, size, modification time) the key holds."""
+    from audit.intake import _sha256_of
+
+    return {path: _sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
+
+
 def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
                             default_region: str) -> "tuple[tuple, UsageResult] | None":
     """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
@@ -1258,7 +1269,10 @@ def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
     files = engagement_log_files(folder, usage_logs)
     key = _cache_key(files, default_region)
     if key not in _ENGAGEMENT_CACHE:
-        result = _read_handoff(key) or estimate_usage(files, default_region=default_region, progress=False)
+        result = _read_handoff(key)
+        if result is None:
+            result = estimate_usage(files, default_region=default_region, progress=False)
+            result.sha256 = _file_digests(key)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
     return key, _ENGAGEMENT_CACHE[key]
@@ -1275,7 +1289,8 @@ def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: 
 # --- hand-off to the notebook kernel ----------------------------------------------------------
 # `audit run` validates the engagement (usage logs included) before it starts the kernel, and
 # the kernel loads the engagement again. The run writes what it estimated into its private work
-# folder and names it in USAGE_HANDOFF_ENV, so a 10M-request log is read once per run, not twice.
+# folder and names it in USAGE_HANDOFF_ENV, so a 10M-request log is read once per run, not twice
+# (and hashed once: the files' SHA-256 digests travel with the sums).
 # Used only for the same files (paths, sizes, modification times) and default region.
 
 USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
@@ -1300,7 +1315,7 @@ def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: li
     result.groups.to_parquet(folder / "groups.parquet", index=False)
     meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
             "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
-            "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
+            "sha256": result.sha256, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
@@ -1317,7 +1332,7 @@ def _read_handoff(key: tuple) -> "UsageResult | None":
     groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
     return UsageResult(groups=groups, sources=meta["sources"],
                        default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
-                       seconds=meta["seconds"], factor_ids=meta["factor_ids"])
+                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"])
 
 
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:

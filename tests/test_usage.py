@@ -507,6 +507,34 @@ def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_pa
     usage._ENGAGEMENT_CACHE.clear()
 
 
+def test_usage_log_digests_are_made_once_and_travel_with_the_hand_off(tmp_path, log, monkeypatch):
+    """The manifest's SHA-256 of a usage log comes with the estimate: the kernel of `audit run`
+    takes it from the hand-off instead of reading the log again to hash it."""
+    import hashlib
+    from pathlib import Path
+
+    from audit import intake, usage
+
+    folder = _engagement_with_log(tmp_path, log.head(500))
+    digest = hashlib.sha256((folder / "usage" / "log.csv").read_bytes()).hexdigest()
+    usage._ENGAGEMENT_CACHE.clear()
+    loaded = load_engagement(folder)
+    assert loaded.input_files["usage/log.csv"] == digest
+    eng = loaded.engagement
+    handoff = usage.write_handoff(tmp_path / "handoff", folder, eng.usage_logs, eng.default_region)
+    assert json.loads((handoff / "meta.json").read_text())["sha256"] == usage.engagement_usage(
+        folder, eng.usage_logs, eng.default_region).sha256
+    usage._ENGAGEMENT_CACHE.clear()
+    monkeypatch.setenv(usage.USAGE_HANDOFF_ENV, str(handoff))
+    hashed = []
+    real = intake._sha256
+    monkeypatch.setattr(intake, "_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    monkeypatch.setattr(usage, "_file_digests", None)  # the hand-off's digests are used, not made again
+    again = load_engagement(folder)
+    assert again.input_files == loaded.input_files and "log.csv" not in hashed
+    usage._ENGAGEMENT_CACHE.clear()
+
+
 def test_cli_refuses_outputs_that_would_fail_or_overwrite_an_input(tmp_path, log):
     pq = _parquet_log(tmp_path, log, 200)
     (tmp_path / "afile").write_text("x")
