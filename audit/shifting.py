@@ -157,10 +157,9 @@ def best_start(series: pd.Series, duration_hours: float, earliest: pd.Timestamp,
         raise InputError(f"the job ({duration_hours:g} h) does not fit between {earliest.isoformat()} "
                          f"and {deadline.isoformat()}")
     stamps = series.index.asi8
-    end_ns = stamps[-1] + int(np.median(np.diff(stamps)))
-    if earliest.value < stamps[0] or deadline.value > end_ns:
+    if not _covers(stamps, earliest.value, deadline.value):
         raise InputError(f"the profile covers {series.index[0].isoformat()} to "
-                         f"{pd.Timestamp(int(end_ns), tz='UTC').isoformat()}, "
+                         f"{pd.Timestamp(_profile_end_ns(stamps), tz='UTC').isoformat()}, "
                          f"not the whole window {earliest.isoformat()} to {deadline.isoformat()}")
     start_ns, integral_best, integral_first = _solve(series, np.array([float(duration_hours)]),
                                                      np.array([earliest.value]), np.array([deadline.value]))
@@ -186,8 +185,7 @@ def best_starts(series: pd.Series, jobs: pd.DataFrame) -> pd.DataFrame:
     dur_ns = np.round(dur_h * 3.6e12).astype(np.int64)
     if (dur_h <= 0).any() or (d_ns - dur_ns < e_ns).any():
         raise InputError("every job needs a positive duration that fits between its earliest start and deadline")
-    end_ns = stamps[-1] + int(np.median(np.diff(stamps)))
-    if (e_ns < stamps[0]).any() or (d_ns > end_ns).any():
+    if not _covers(stamps, e_ns, d_ns):
         raise InputError("the profile does not cover every job's window")
     start_ns, integral_best, integral_first = _solve(series, dur_h, e_ns, d_ns)
     start = pd.to_datetime(start_ns, utc=True)
@@ -197,6 +195,16 @@ def best_starts(series: pd.Series, jobs: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["saving_fraction"] = np.where(out["kgco2e_earliest"] > 0, 1 - out["kgco2e_best"] / out["kgco2e_earliest"], 0.0)
     return out
+
+
+def _profile_end_ns(stamps: np.ndarray) -> int:
+    """Where the profile ends (ns): its last row holds for the median step."""
+    return int(stamps[-1] + int(np.median(np.diff(stamps))))
+
+
+def _covers(stamps: np.ndarray, e_ns, d_ns) -> bool:
+    """Whether the profile covers every window [earliest, deadline] (scalars or arrays, ns)."""
+    return not (np.any(np.asarray(e_ns) < stamps[0]) or np.any(np.asarray(d_ns) > _profile_end_ns(stamps)))
 
 
 def _solve(series: pd.Series, dur_h: np.ndarray, e_ns: np.ndarray, d_ns: np.ndarray):
@@ -236,23 +244,14 @@ def _solve(series: pd.Series, dur_h: np.ndarray, e_ns: np.ndarray, d_ns: np.ndar
     else:
         m = np.zeros(n_jobs, dtype=np.int64)
 
-    # Whole-step jobs on an even profile: timestamp candidates only, as rolling sums.
+    # Whole-step jobs on an even profile: timestamp candidates only, as rolling sums, one
+    # width at a time (each width gathers or uses a sparse table, by its own windows).
     on_grid = np.flatnonzero(has_grid & (m > 0))
-    if len(on_grid):
-        widths = np.unique(m[on_grid])
-        count = hi[on_grid] - lo[on_grid] + 1
-        if count.sum() <= len(F) * len(widths) * int(count.max()).bit_length():
-            # Short windows in total: gather every candidate's F[i+m] − F[i] at once.
-            pos, offsets = _candidates(lo[on_grid], count)
-            values = F[pos + np.repeat(m[on_grid], count)] - F[pos]
-            k, low[on_grid] = _first_within(values, offsets, count, low[on_grid])
-            _keep(grid_start, grid_val, on_grid, k, stamps[pos[np.maximum(k, 0)]], values[np.maximum(k, 0)])
-        else:
-            for width in widths:
-                sel = on_grid[m[on_grid] == width]
-                W = F[width:] - F[:-width]
-                p, low[sel] = _range_first_within(W, lo[sel], hi[sel], low[sel])
-                _keep(grid_start, grid_val, sel, p, stamps[np.maximum(p, 0)], W[np.maximum(p, 0)])
+    for width in np.unique(m[on_grid]):
+        sel = on_grid[m[on_grid] == width]
+        W = F[width:] - F[:-width]
+        p, low[sel] = _range_first_within(W, lo[sel], hi[sel], low[sel])
+        _keep(grid_start, grid_val, sel, p, stamps[np.maximum(p, 0)], W[np.maximum(p, 0)])
 
     # Every other job: interpolate its timestamp starts and its starts t_k − d that end on a
     # step boundary before the deadline (those ending at the deadline are the latest start).
@@ -260,7 +259,7 @@ def _solve(series: pd.Series, dur_h: np.ndarray, e_ns: np.ndarray, d_ns: np.ndar
     if len(off):
         lo2 = np.searchsorted(stamps, e_ns + dur_ns, side="right")
         hi2 = np.searchsorted(stamps, d_ns, side="left") - 1
-        n_grid = np.where(has_grid, hi - lo + 1, 0)
+        n_grid = np.maximum(hi - lo + 1, 0)
         n_end = np.maximum(hi2 - lo2 + 1, 0)
         t = knots[:-1]
         for chunk in _chunks(off, n_grid[off] + n_end[off]):
@@ -335,14 +334,26 @@ def _first_at_most(values, offsets, count, threshold):
 def _range_first_within(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: np.ndarray):
     """Per query, low = min(min W[lo..hi], floor) and the first i in [lo, hi] with W[i] within
     the tie tolerance of low (−1 if none). Gathers every candidate when the windows are short
-    in total; otherwise answers each query in O(log n) from a sparse table of range minima
-    (Bender & Farach-Colton 2000)."""
+    in total (no more than len(W) × the sparse table's levels); otherwise uses the table."""
+    length = hi - lo + 1
+    if int(np.sum(length)) <= len(W) * int(np.max(length)).bit_length():
+        return _gather_first_within(W, lo, hi, floor)
+    return _sparse_first_within(W, lo, hi, floor)
+
+
+def _gather_first_within(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: np.ndarray):
+    """``_range_first_within`` by gathering every W[lo..hi] end to end."""
+    length = hi - lo + 1
+    pos, offsets = _candidates(lo, length)
+    k, low = _first_within(W[pos], offsets, length, floor)
+    return np.where(k >= 0, pos[np.maximum(k, 0)], -1), low
+
+
+def _sparse_first_within(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: np.ndarray):
+    """``_range_first_within`` answering each query in O(log n) from a sparse table of range
+    minima (Bender & Farach-Colton 2000)."""
     length = hi - lo + 1
     n_levels = int(np.max(length)).bit_length()
-    if int(np.sum(length)) <= len(W) * n_levels:
-        pos, offsets = _candidates(lo, length)
-        k, low = _first_within(W[pos], offsets, length, floor)
-        return np.where(k >= 0, pos[np.maximum(k, 0)], -1), low
     table = np.full((n_levels, len(W)), np.inf)  # table[k, i] = min W[i : i + 2^k]
     table[0] = W
     for k in range(1, n_levels):
@@ -360,23 +371,10 @@ def _range_first_within(W: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: np
     return np.where(pos <= hi, pos, -1), low  # pos = hi + 1 when every block was skipped
 
 
-def _first_near_min(W: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, the first i in [lo, hi] with W[i] within the tie tolerance of min W[lo..hi],
-    and W[i] (the sparse-table path when the windows are long in total)."""
-    pos, _ = _range_first_within(W, lo, hi, np.full(len(lo), np.inf))
-    return pos, W[pos]
-
-
 def _candidates(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions lo..lo+count−1 of every query laid end to end, and where each query starts."""
     starts = np.cumsum(count) - count
     return np.arange(int(count.sum())) + np.repeat(lo - starts, count), starts
-
-
-def _first_near_min_gather(W: np.ndarray, lo: np.ndarray, count: np.ndarray):
-    pos, starts = _candidates(lo, count)
-    k, _ = _first_within(W[pos], starts, count, np.full(len(lo), np.inf))
-    return pos[k], W[pos[k]]
 
 
 def _ns_array(values) -> np.ndarray:

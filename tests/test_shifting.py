@@ -130,22 +130,23 @@ def _naive_first_near_min(W, lo, hi):
     return np.array(out)
 
 
+@pytest.mark.parametrize("strategy", ["_gather_first_within", "_sparse_first_within"])
 @pytest.mark.parametrize("seed", range(8))
-def test_range_first_minimum_strategies_agree_with_naive_including_ties(seed):
+def test_range_first_minimum_strategies_agree_with_naive_including_ties(seed, strategy):
+    """Both halves of _range_first_within (gather, sparse table), called directly."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(50, 400))
     # Small integers make many exact ties; the rule is "earliest start among equal windows".
     W = rng.integers(0, 6, n).astype(float) * (1 + seed)
     lo = rng.integers(0, n, 200)
     hi = np.minimum(lo + rng.integers(0, n, 200), n - 1)
+    # Plus one query over the whole of W (the sparse table's top level).
+    lo, hi = np.append(lo, 0), np.append(hi, n - 1)
     expected = _naive_first_near_min(W, lo, hi)
-    gathered, _ = shifting._first_near_min_gather(W, lo, hi - lo + 1)
-    assert (gathered == expected).all()
-    # Force the sparse-table path with one very long query among the short ones.
-    lo2, hi2 = np.append(lo, 0), np.append(hi, n - 1)
-    sparse, values = shifting._first_near_min(np.tile(W, 1), lo2, hi2)
-    assert (sparse == np.append(expected, _naive_first_near_min(W, [0], [n - 1]))).all()
-    assert (values == W[sparse]).all()
+    pos, low = getattr(shifting, strategy)(W, lo, hi, np.full(len(lo), np.inf))
+    assert (pos == expected).all()
+    assert (low == [W[a:b + 1].min() for a, b in zip(lo, hi)]).all()
+    assert (W[pos] <= shifting._threshold(low)).all()
 
 
 @pytest.mark.parametrize("freq", ["h", "30min"])
