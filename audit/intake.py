@@ -835,9 +835,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
                         for c in acts.columns})
     raw.index = pd.RangeIndex(2, len(raw) + 2)
     file = f"{yaml_path} › usage_logs (generated activities)"
-    df, problems = normalise_headers(raw, file, None)
-    if not problems:
-        df, problems, _ = validate_activities(df, engagement, file)
+    df, problems, _ = check_activity_table(raw, engagement, file)
     if problems:
         raise ValidationError(problems)
     root = folder.resolve()
