@@ -1,5 +1,6 @@
 """Shifting optimiser: equals brute force on random profiles; contract of `audit shift`."""
 import json
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,59 @@ from audit.exceptions import InputError, ValidationError
 
 
 def _profile(rng, n=96, freq="h", start="2025-01-01"):
-    idx = pd.date_range(start, periods=n, freq=freq, tz="UTC")
+    """n random intensities (20-500 g/kWh) every ``freq`` from ``start``; freq="uneven":
+    steps of 10 to 90 minutes, drawn first."""
+    if freq == "uneven":
+        gaps = rng.choice([10, 15, 30, 45, 60, 90], n - 1)
+        idx = pd.DatetimeIndex(pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.r_[0, np.cumsum(gaps)], "min"))
+    else:
+        idx = pd.date_range(start, periods=n, freq=freq, tz="UTC")
     return pd.Series(rng.uniform(20, 500, n), index=idx)
+
+
+def _write_profile(path, series):
+    """``series`` as a 'timestamp,g_co2e_per_kwh' CSV (UTC), as `audit shift --profile` reads it."""
+    pd.DataFrame({"timestamp": series.index.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "g_co2e_per_kwh": series.to_numpy()}).to_csv(path, index=False)
+    return path
+
+
+def _random_jobs(rng, s, n, durations, end=None):
+    """Up to n jobs on profile ``s``: a duration from ``durations``, an earliest start within
+    3,000 minutes of the profile's start, up to 30 h of slack before the deadline, 0.5-4 kW.
+    With ``end``, deadlines are capped there and jobs that then do not fit are left out."""
+    rows = []
+    for _ in range(n):
+        dur = float(rng.choice(durations))
+        earliest = s.index[0] + pd.Timedelta(minutes=int(rng.integers(0, 3000)))
+        deadline = earliest + pd.Timedelta(hours=dur + float(rng.uniform(0, 30)))
+        if end is not None:
+            deadline = min(deadline, end)
+            if deadline - earliest < pd.Timedelta(hours=dur):
+                continue
+        rows.append({"duration_hours": dur, "earliest": earliest, "deadline": deadline,
+                     "power_kw": float(rng.uniform(0.5, 4))})
+    return pd.DataFrame(rows)
+
+
+def _assert_same_shift(got, ref, rel):
+    """Same best start, and kgCO2e (best and earliest) within ``rel``; ``got`` is a
+    ShiftResult or a row of best_starts."""
+    assert got.best_start == ref.best_start
+    assert got.kgco2e_best == pytest.approx(ref.kgco2e_best, rel=rel)
+    assert got.kgco2e_earliest == pytest.approx(ref.kgco2e_earliest, rel=rel)
+
+
+def _assert_batch_equals_one_call_per_job(s, jobs, brute_every=None):
+    """best_starts over ``jobs`` equals one best_start call per job (1e-12 relative) and, for
+    every ``brute_every``-th job, brute_force (1e-9 relative)."""
+    batch = shifting.best_starts(s, jobs)
+    for i, j in jobs.iterrows():
+        one = shifting.best_start(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+        _assert_same_shift(batch.loc[i], one, rel=1e-12)
+        if brute_every and i % brute_every == 0:
+            ref = shifting.brute_force(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
+            _assert_same_shift(batch.loc[i], ref, rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -29,9 +81,7 @@ def test_optimiser_equals_brute_force_on_random_profiles(seed):
         pytest.skip("window shorter than the job for this draw")
     fast = shifting.best_start(s, duration, earliest, deadline, power_kw=2.0)
     slow = shifting.brute_force(s, duration, earliest, deadline, power_kw=2.0)
-    assert fast.best_start == slow.best_start
-    assert fast.kgco2e_best == pytest.approx(slow.kgco2e_best, rel=1e-9)
-    assert fast.kgco2e_earliest == pytest.approx(slow.kgco2e_earliest, rel=1e-9)
+    _assert_same_shift(fast, slow, rel=1e-9)
 
 
 def test_hand_computed_case_and_job_may_end_at_deadline():
@@ -81,8 +131,7 @@ def test_reads_electricity_maps_and_neso_shapes(tmp_path):
 def test_cli_contract_json(tmp_path):
     idx = pd.date_range("2025-03-01", periods=48, freq="h", tz="UTC")
     values = 200 + 100 * np.sin(np.arange(48) / 24 * 2 * np.pi)
-    path = tmp_path / "p.csv"
-    pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%dT%H:%M:%SZ"), "g_co2e_per_kwh": values}).to_csv(path, index=False)
+    path = _write_profile(tmp_path / "p.csv", pd.Series(values, index=idx))
     res = CliRunner().invoke(app, ["shift", "--profile", str(path), "--duration-hours", "4", "--earliest",
                                    "2025-03-01T02:00:00Z", "--deadline", "2025-03-02T06:00:00Z", "--power-kw", "3",
                                    "--format", "json"])
@@ -105,20 +154,7 @@ def test_cli_bad_window_exits_2_without_traceback(tmp_path):
 def test_batch_api_equals_one_call_per_job(seed):
     rng = np.random.default_rng(100 + seed)
     s = _profile(rng, n=300, freq=["h", "30min"][seed % 2])
-    rows = []
-    for _ in range(40):
-        dur = float(rng.choice([0.5, 1, 3, 6.5]))
-        earliest = s.index[0] + pd.Timedelta(minutes=int(rng.integers(0, 3000)))
-        deadline = earliest + pd.Timedelta(hours=dur + float(rng.uniform(0, 30)))
-        rows.append({"duration_hours": dur, "earliest": earliest, "deadline": deadline,
-                     "power_kw": float(rng.uniform(0.5, 4))})
-    jobs = pd.DataFrame(rows)
-    batch = shifting.best_starts(s, jobs)
-    for i, j in jobs.iterrows():
-        one = shifting.best_start(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
-        assert batch.at[i, "best_start"] == one.best_start
-        assert batch.at[i, "kgco2e_best"] == pytest.approx(one.kgco2e_best, rel=1e-12)
-        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(one.kgco2e_earliest, rel=1e-12)
+    _assert_batch_equals_one_call_per_job(s, _random_jobs(rng, s, 40, [0.5, 1, 3, 6.5]))
 
 
 def _naive_first_near_min(W, lo, hi):
@@ -151,7 +187,8 @@ def test_range_first_minimum_strategies_agree_with_naive_including_ties(seed, st
 
 @pytest.mark.parametrize("freq", ["h", "30min"])
 def test_batch_api_over_long_windows_equals_brute_force(freq):
-    """Year-long windows take the sparse-table path; every job must still equal brute force."""
+    """Year-long windows take the sparse-table path; every job must still equal one best_start
+    call, and a sample of them brute force."""
     rng = np.random.default_rng(7)
     s = _profile(rng, n=400, freq=freq)
     step = s.index[1] - s.index[0]
@@ -160,14 +197,8 @@ def test_batch_api_over_long_windows_equals_brute_force(freq):
         dur = float(rng.choice([1, 2, 3.5, 5]))
         rows.append({"duration_hours": dur, "earliest": s.index[int(rng.integers(0, 40))],
                      "deadline": s.index[-1] + step, "power_kw": 2.0})
-    jobs = pd.DataFrame(rows)
-    batch = shifting.best_starts(s, jobs)
-    for i in range(0, len(jobs), 15):  # brute force is slow; a sample suffices
-        j = jobs.iloc[i]
-        ref = shifting.brute_force(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
-        assert batch.at[i, "best_start"] == ref.best_start
-        assert batch.at[i, "kgco2e_best"] == pytest.approx(ref.kgco2e_best, rel=1e-9)
-        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(ref.kgco2e_earliest, rel=1e-9)
+    # Brute force is slow: every 15th job suffices.
+    _assert_batch_equals_one_call_per_job(s, pd.DataFrame(rows), brute_every=15)
 
 
 def test_constant_profile_keeps_the_earliest_start():
@@ -206,9 +237,7 @@ def test_off_grid_optimum_is_found(duration, earliest, deadline, start, kg):
 
 
 def test_cli_off_grid_reproductions(tmp_path):
-    s = _decreasing_day()
-    path = tmp_path / "decreasing.csv"
-    pd.DataFrame({"timestamp": s.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "g_co2e_per_kwh": s.to_numpy()}).to_csv(path, index=False)
+    path = _write_profile(tmp_path / "decreasing.csv", _decreasing_day())
     for args, start, end, kg in (
             (["1", "--earliest", "2025-01-01T00:00", "--deadline", "2025-01-01T23:30"], "22:30", "23:30", 0.10),
             (["2.5", "--earliest", "2025-01-01T00:30", "--deadline", "2025-01-01T23:00"], "20:30", "23:00", 0.38)):
@@ -230,15 +259,6 @@ def test_flat_stretch_keeps_its_earliest_start():
     assert r.best_start == pd.Timestamp("2025-01-01T01:20Z") and r.saving_fraction == 0
 
 
-def _random_profile(rng, kind, n):
-    if kind == "uneven":
-        gaps = rng.choice([10, 15, 30, 45, 60, 90], n - 1)
-        idx = pd.DatetimeIndex(pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(np.r_[0, np.cumsum(gaps)], "min"))
-    else:
-        idx = pd.date_range("2025-01-01", periods=n, freq=kind, tz="UTC")
-    return pd.Series(rng.uniform(20, 500, n), index=idx)
-
-
 def _scan_kg(series, starts_min, duration_min, power_kw):
     """kgCO2e for each start (minutes after the first timestamp), as Σ intensity × overlap over
     the steps, on a dense matrix: independent of the optimiser's cumulative arrays."""
@@ -254,7 +274,7 @@ def test_optimum_over_every_start_time(seed):
     """best_start equals brute_force, and no start on a dense minute-by-minute scan beats it."""
     rng = np.random.default_rng(1000 + seed)
     kind = ["h", "30min", "15min", "uneven"][seed % 4]
-    s = _random_profile(rng, kind, n=int(rng.integers(40, 120)))
+    s = _profile(rng, n=int(rng.integers(40, 120)), freq=kind)
     step_min = float(np.median(np.diff(s.index.as_unit("ns").asi8)) / 6e10)
     span_min = (s.index[-1] - s.index[0]) / pd.Timedelta(minutes=1) + step_min
     if seed % 2:  # a whole number of steps (on an uneven profile, of the median step)
@@ -275,9 +295,7 @@ def test_optimum_over_every_start_time(seed):
     duration = duration_min / 60
     fast = shifting.best_start(s, duration, earliest, deadline, power_kw=1.5)
     slow = shifting.brute_force(s, duration, earliest, deadline, power_kw=1.5)
-    assert fast.best_start == slow.best_start
-    assert fast.kgco2e_best == pytest.approx(slow.kgco2e_best, rel=1e-9)
-    assert fast.kgco2e_earliest == pytest.approx(slow.kgco2e_earliest, rel=1e-9)
+    _assert_same_shift(fast, slow, rel=1e-9)
     scan = _scan_kg(s, np.arange(earliest_min, deadline_min - duration_min + 1), duration_min, 1.5)
     assert scan.min() >= fast.kgco2e_best * (1 - 1e-9)
     # Every candidate lies on a whole minute here, so the scan also reaches the optimum.
@@ -292,27 +310,9 @@ def test_batch_api_equals_one_call_per_job_off_grid(kind, chunk, monkeypatch):
     one best_start call per job; chunk=50 forces the interpolated candidates into chunks."""
     if chunk:
         monkeypatch.setattr(shifting, "_CHUNK", chunk)
-    rng = np.random.default_rng(hash(kind) % 1000)
-    s = _random_profile(rng, kind, n=250)
+    rng = np.random.default_rng(zlib.crc32(kind.encode()) % 1000)  # not hash(): salted per process
+    s = _profile(rng, n=250, freq=kind)
     step = np.median(np.diff(s.index.as_unit("ns").asi8))
     end = s.index[-1] + pd.Timedelta(int(step), "ns")
-    rows = []
-    for _ in range(60):
-        dur = float(rng.choice([0.25, 0.5, 1, 1 / 3, 2.5, 4, 6.75]))
-        earliest = s.index[0] + pd.Timedelta(minutes=int(rng.integers(0, 3000)))
-        deadline = min(earliest + pd.Timedelta(hours=dur + float(rng.uniform(0, 30))), end)
-        if deadline - earliest < pd.Timedelta(hours=dur):
-            continue
-        rows.append({"duration_hours": dur, "earliest": earliest, "deadline": deadline,
-                     "power_kw": float(rng.uniform(0.5, 4))})
-    jobs = pd.DataFrame(rows)
-    batch = shifting.best_starts(s, jobs)
-    for i, j in jobs.iterrows():
-        one = shifting.best_start(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
-        assert batch.at[i, "best_start"] == one.best_start
-        assert batch.at[i, "kgco2e_best"] == pytest.approx(one.kgco2e_best, rel=1e-12)
-        assert batch.at[i, "kgco2e_earliest"] == pytest.approx(one.kgco2e_earliest, rel=1e-12)
-        if i % 10 == 0:
-            ref = shifting.brute_force(s, j.duration_hours, j.earliest, j.deadline, j.power_kw)
-            assert batch.at[i, "best_start"] == ref.best_start
-            assert batch.at[i, "kgco2e_best"] == pytest.approx(ref.kgco2e_best, rel=1e-9)
+    jobs = _random_jobs(rng, s, 60, [0.25, 0.5, 1, 1 / 3, 2.5, 4, 6.75], end=end)
+    _assert_batch_equals_one_call_per_job(s, jobs, brute_every=10)
