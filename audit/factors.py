@@ -62,10 +62,17 @@ def _curated_tables() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+@lru_cache(maxsize=1)
+def codecarbon_energy_mix() -> dict:
+    """codecarbon's data/private_infra/global_energy_mix.json, by ISO-3 country (read once:
+    the register's grid factors and the intake's country-name hints both use it)."""
+    root = resources.files("codecarbon") / "data"
+    return json.loads((root / "private_infra" / "global_energy_mix.json").read_text(encoding="utf-8"))
+
+
 def _codecarbon_grid() -> pd.DataFrame:
     """Country grid intensities from codecarbon's global_energy_mix.json (OWID / Ember)."""
-    root = resources.files("codecarbon") / "data"
-    mix = json.loads((root / "private_infra" / "global_energy_mix.json").read_text(encoding="utf-8"))
+    mix = codecarbon_energy_mix()
     rows = [{
         "factor_id": f"grid:codecarbon:{iso}", "name": f"Grid carbon intensity, {v.get('country_name', iso)}",
         "value": float(v["carbon_intensity"]), "unit": "gCO2e/kWh", "kind": "electricity", "region": iso,

@@ -7,7 +7,6 @@ so a consultant can fix a client's spreadsheet in one pass.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from rapidfuzz import process as fuzz_process
 
 from audit.csvsafe import restore_cell
 from audit.exceptions import InputError, Problem, ValidationError
-from audit.factors import cloud_regions, load_register
+from audit.factors import cloud_regions, codecarbon_energy_mix, load_register
 from audit.measure import MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id
 from audit.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership,
@@ -67,10 +66,7 @@ def region_aliases() -> dict[str, str]:
     """Country names and common abbreviations (upper case) -> ISO 3166 alpha-3: codecarbon's
     country names plus data/region_aliases.csv. Used for hints only; a region is never
     rewritten silently, because the consultant must see which grid the client's text maps to."""
-    from importlib import resources
-
-    mix = json.loads((resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json")
-                     .read_text(encoding="utf-8"))
+    mix = codecarbon_energy_mix()
     names = {str(v.get("country_name", "")).upper(): iso for iso, v in mix.items() if v.get("country_name")}
     extra = pd.read_csv(DATA_DIR / "region_aliases.csv", keep_default_na=False)
     names.update({a.upper(): iso for a, iso in zip(extra["alias"], extra["iso3"])})
