@@ -14,6 +14,7 @@ import csv
 import io
 import shutil
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -154,6 +155,38 @@ def by_id(lines: pd.DataFrame) -> pd.DataFrame:
     """Emission lines indexed by activity_id (ids are unique, derived ones carry '~')."""
     assert lines["activity_id"].is_unique
     return lines.set_index("activity_id")
+
+
+# --- reading HTML pages ------------------------------------------------------------------
+
+class PageTags(HTMLParser):
+    """A page's start tags in order, the resources they point at (tag, attribute, value),
+    their ids and the names of their event-handler (on*) attributes."""
+
+    REF_ATTRIBUTES = ("src", "href", "xlink:href", "srcset", "action", "poster", "data")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.refs: list[tuple[str, str, str]] = []
+        self.ids: set[str] = set()
+        self.events: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k in self.REF_ATTRIBUTES:
+                self.refs.append((tag, k, v or ""))
+            if k == "id":
+                self.ids.add(v or "")
+            if k.startswith("on"):
+                self.events.append(k)
+
+
+def parse_html(text: str) -> PageTags:
+    p = PageTags()
+    p.feed(text)
+    return p
 
 
 # --- the shipped sample, built once per session ------------------------------------------

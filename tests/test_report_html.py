@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import warnings
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from audit import report_html
 from audit.exceptions import ExecutionError
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from tests.helpers import parse_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -60,33 +60,11 @@ def html_file(results, tmp_path_factory) -> Path:
     return path
 
 
-class _Attrs(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.refs: list[tuple[str, str, str]] = []
-        self.ids: set[str] = set()
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        for k, v in attrs:
-            if k in ("src", "href", "xlink:href", "srcset", "action", "poster", "data"):
-                self.refs.append((tag, k, v or ""))
-            if k == "id":
-                self.ids.add(v or "")
-
-
-def _parse(text: str) -> _Attrs:
-    p = _Attrs()
-    p.feed(text)
-    return p
-
-
 # --- (1) self-contained ---------------------------------------------------------------------
 
 def test_sample_report_is_self_contained(html_file):
     text = html_file.read_text(encoding="utf-8")
-    p = _parse(text)
+    p = parse_html(text)
     external = [(t, k, v) for t, k, v in p.refs if re.match(r"\s*(https?:)?//", v, re.I)]
     assert external == []
     assert all(v.startswith(("#", "data:")) for _, _, v in p.refs), p.refs
@@ -99,7 +77,7 @@ def test_sample_report_is_self_contained(html_file):
 
 def test_report_structure_and_factor_links(html_file, results):
     text = html_file.read_text(encoding="utf-8")
-    p = _parse(text)
+    p = parse_html(text)
     for anchor in ("summary", "boundaries", "method", "baseline", "hotspots", "intensity", "forecast",
                    "abatement", "data-quality", "uncertainty", "assumptions", "factors", "own-footprint",
                    "manifest"):
@@ -172,7 +150,7 @@ def test_hostile_strings_are_escaped(results, tmp_path):
     assert "{{ 7*7 }}" in text and "Evil 49 Ltd" not in text
     assert "&lt;b&gt;bold&lt;/b&gt;" in text
     assert "</style><script>" not in text
-    p = _parse(text)
+    p = parse_html(text)
     assert "img" not in p.tags and "script" not in p.tags
 
 
@@ -189,7 +167,7 @@ def test_chart_labels_that_look_like_markup_are_data_not_a_failed_report(results
     r.lines = lines
     path = tmp_path / "labels.html"
     report_html.write_html(r, path)
-    p = _parse(path.read_text(encoding="utf-8"))
+    p = parse_html(path.read_text(encoding="utf-8"))
     assert "img" not in p.tags and "script" not in p.tags
 
 
@@ -308,7 +286,7 @@ def test_report_without_feasibility_or_footprint(results, tmp_path):
 
 def test_section_8_has_the_feasibility_tools(html_file, results):
     text = html_file.read_text(encoding="utf-8")
-    p = _parse(text)
+    p = parse_html(text)
     for anchor in ("effort-impact", "sensitivity", "customisation", "scorecard", "precision-per-watt"):
         assert anchor in p.ids, anchor
     section8 = text[text.index('id="abatement"'):text.index('id="data-quality"')]

@@ -9,7 +9,7 @@ import pytest
 from audit import runner
 from audit.exceptions import ExecutionError, InputError
 from audit.paths import SAMPLE_ENGAGEMENT_DIR
-from tests.helpers import SAMPLE_INPUT_FILES
+from tests.helpers import SAMPLE_INPUT_FILES, parse_html
 from tests.notebook_factory import write_notebooks
 
 
@@ -130,20 +130,10 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     folder.mkdir()
     nbformat.write(new_notebook(cells=[prose, cell]), str(folder / "01_discovery.ipynb"))
     page = runner.export_notebooks_html(folder)["01_discovery.ipynb"].read_text(encoding="utf-8")
-    from html.parser import HTMLParser
-
-    class Tags(HTMLParser):
-        tags, events = set(), []
-
-        def handle_starttag(self, tag, attrs):
-            self.tags.add(tag)
-            self.events += [k for k, _ in attrs if k.startswith("on")]
-
-    parsed = Tags()
-    parsed.feed(page)
+    parsed = parse_html(page)
     assert "script" not in parsed.tags and parsed.events == []
     # Our own prose and tables still render as markup (nbconvert's sanitize_html escaped them).
-    assert {"h1", "strong", "table", "td", "b"} <= parsed.tags and "&lt;p&gt;" not in page
+    assert {"h1", "strong", "table", "td", "b"} <= set(parsed.tags) and "&lt;p&gt;" not in page
     low = page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?:|url\(\s*[\"']?https?:|@import", low)
     assert runner.NOTEBOOK_PAGE_CSP in page and "Evil" in page
