@@ -172,12 +172,15 @@ def _engagement_with_kinds(root: Path, keep) -> Path:
     import pandas as pd
     import yaml
 
-    folder = Path(shutil.copytree(SAMPLE_ENGAGEMENT_DIR, root / "client"))
+    # Imported here: `python tests/test_notebooks.py --regenerate` runs without the tests package.
+    from tests.helpers import copy_sample, write_yaml
+
+    folder = copy_sample(root, "client")
     acts = pd.read_csv(folder / "activities.csv", dtype=str, keep_default_na=False)
     acts[acts["kind"].map(keep)].to_csv(folder / "activities.csv", index=False)
     settings = yaml.safe_load((folder / "engagement.yaml").read_text(encoding="utf-8"))
     settings.pop("usage_logs", None)
-    (folder / "engagement.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    write_yaml(folder, settings)
     shutil.rmtree(folder / "usage")
     return folder
 
