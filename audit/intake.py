@@ -450,7 +450,8 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     # Index = the row number a person sees (header is row 1); blank lines are dropped after.
     df.index = np.arange(len(df)) + 2
     blank = (df.apply(lambda col: col.str.strip()) == "").all(axis=1)
-    return df[~blank]
+    # A CSV we wrote (estimate-usage --activities) guards formula-like text with "'": read it back as written.
+    return df[~blank].map(lambda v: restore_cell(v.strip()))
 
 
 def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -510,8 +511,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 
     df = df.copy()
     for c in ALL_COLUMNS:
-        # restore_cell: a CSV we wrote (estimate-usage --activities) guards formula-like text with "'"
-        df[c] = df[c].astype(str).str.strip().map(restore_cell).str.strip().replace({"nan": "", "None": ""})
+        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""})
     if df.empty:
         problems.append(Problem(file, "has a header but no activities", sheet=sheet))
         return df, problems, warnings
