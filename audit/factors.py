@@ -298,13 +298,18 @@ class FactorRegister:
         table = table.drop_duplicates("factor_id", keep="last")
         return FactorRegister(table, self.factor_set, dict(self.overridden))
 
+    def unknown_override_problems(self, factor_ids: list, file: str) -> list[Problem]:
+        """engagement.yaml's ``factor_overrides`` ids (by position) that this register does not
+        hold, located by key and with a suggestion. Non-text ids are the schema's business."""
+        return [Problem(file, f"override names unknown factor '{fid}'", column=f"factor_overrides.{i}.factor_id",
+                        hint=self.suggest(fid))
+                for i, fid in enumerate(factor_ids) if isinstance(fid, str) and fid not in self]
+
     def with_overrides(self, overrides) -> "FactorRegister":
         """A copy where the engagement's overrides replace register values, with reasons."""
         if not overrides:
             return self
-        unknown = [Problem(ENGAGEMENT_FILE, f"override names unknown factor '{o.factor_id}'",
-                           column=f"factor_overrides.{i}.factor_id", hint=self.suggest(o.factor_id))
-                   for i, o in enumerate(overrides) if o.factor_id not in self]
+        unknown = self.unknown_override_problems([o.factor_id for o in overrides], ENGAGEMENT_FILE)
         if unknown:  # the consultant's input, not a gap in the register: exit status 2, all at once
             raise UnknownFactorOverride(unknown)
         t = self.table.copy()

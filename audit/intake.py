@@ -311,21 +311,17 @@ def _scorecard_weight_problems(data: dict, file: str) -> list[Problem]:
 
 
 def _override_problems(data: dict, file: str) -> list[Problem]:
-    problems, seen = [], {}
     reg = load_register()
-    for i, o in enumerate(_sequence(data.get("factor_overrides"))):
-        fid = _mapping(o).get("factor_id")
-        if not isinstance(fid, str):
-            continue  # missing or not text: the schema says so
-        key = f"factor_overrides.{i}.factor_id"
-        if fid not in reg:
-            problems.append(Problem(file, f"override names unknown factor '{fid}'", column=key,
-                                    hint=reg.suggest(fid)))
-        elif fid in seen:
-            problems.append(Problem(file, f"factor '{fid}' is overridden twice", column=key,
-                                    hint=f"first at factor_overrides.{seen[fid]}; keep one"))
-        seen.setdefault(fid, i)
-    return problems
+    ids = [_mapping(o).get("factor_id") for o in _sequence(data.get("factor_overrides"))]
+    problems, seen = reg.unknown_override_problems(ids, file), {}
+    for i, fid in enumerate(ids):
+        if isinstance(fid, str) and fid in reg:
+            if fid in seen:
+                problems.append(Problem(file, f"factor '{fid}' is overridden twice",
+                                        column=f"factor_overrides.{i}.factor_id",
+                                        hint=f"first at factor_overrides.{seen[fid]}; keep one"))
+            seen.setdefault(fid, i)
+    return sorted(problems, key=lambda p: int(p.column.split(".")[1]))  # in the file's order
 
 
 def _savings_unit_costs(data: dict) -> dict[str, str]:
