@@ -25,11 +25,11 @@ from audit.exceptions import InputError, Problem, ValidationError
 from audit.factors import cloud_regions, codecarbon_energy_mix, load_register
 from audit.measure import MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id
 from audit.models import (
-    ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership,
+    ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership, period_year,
 )
 from audit.paths import ACTIVITIES_FILE, DATA_DIR, ENGAGEMENT_FILE
 from audit.scopes import allowed_ownership, kinds_table
-from audit.units import AMBIGUOUS_UNITS, ambiguous_unit, conversion_factor  # noqa: F401 - re-exported
+from audit.units import ambiguous_unit, conversion_factor
 
 # Numeric columns' accepted ranges: (low, high, low_inclusive). None means unbounded.
 RANGES = {
@@ -184,8 +184,8 @@ def _pydantic_problems(e: PydanticValidationError, name: str) -> list[Problem]:
         hint = None
         ctx = err.get("ctx") or {}
         if err["type"] == "extra_forbidden":
-            hint = suggest(str(loc[-1]), _keys_at(loc[:-1]))
             allowed = _keys_at(loc[:-1])
+            hint = suggest(str(loc[-1]), allowed)
             if not hint and allowed:
                 hint = f"allowed: {', '.join(allowed)}"
             msg = "unknown key"
@@ -265,7 +265,7 @@ def engagement_problems(data: dict, file: str) -> list[Problem]:
 def _period_problems(data: dict, file: str) -> list[Problem]:
     period = data.get("period")
     if data.get("base_year") is None and isinstance(period, str) and period.strip() \
-            and not re.search(r"(19|20)\d{2}", period):
+            and period_year(period) is None:
         return [Problem(file, f"period '{period}' has no 4-digit year", column="period",
                         hint="write e.g. '2025' or '2025-04/2026-03', or add base_year: 2025, the year that "
                              "client-supplied values are dated by and the forecast starts from")]
@@ -324,15 +324,10 @@ def _override_problems(data: dict, file: str) -> list[Problem]:
     return sorted(problems, key=lambda p: int(p.column.split(".")[1]))  # in the file's order
 
 
-def _savings_unit_costs(data: dict) -> dict[str, str]:
-    """Unit-cost names the engagement's own interventions price their savings with -> where."""
-    out = {}
-    for i, iv in enumerate(_sequence(data.get("interventions"))):
-        for j, sv in enumerate(_sequence(_mapping(iv).get("savings"))):
-            name = _mapping(sv).get("unit_cost")
-            if isinstance(name, str):
-                out.setdefault(name, f"interventions.{i}.savings.{j}.unit_cost")
-    return out
+def _savings_unit_costs(data: dict) -> set[str]:
+    """Unit-cost names the engagement's own interventions price their savings with."""
+    return {name for iv in _sequence(data.get("interventions")) for sv in _sequence(_mapping(iv).get("savings"))
+            if isinstance(name := _mapping(sv).get("unit_cost"), str)}
 
 
 def _intervention_problems(data: dict, file: str) -> list[Problem]:
@@ -374,7 +369,7 @@ def _intervention_problems(data: dict, file: str) -> list[Problem]:
     return problems
 
 
-def forecast_problems(forecast: dict, file: str, savings_costs: dict[str, str] | None = None,
+def forecast_problems(forecast: dict, file: str, savings_costs: set[str] | None = None,
                       prefix: str = "forecast.", stages: list[str] | None = None) -> list[Problem]:
     """Unknown keys inside forecast settings: growth by kind (data/kinds.csv) or by a stage
     listed under the engagement's ``stages`` (a stage's rate wins over its kinds'), grid
@@ -409,7 +404,7 @@ def forecast_problems(forecast: dict, file: str, savings_costs: dict[str, str] |
         problems.append(Problem(file, f"unknown country '{k}'", column=f"{prefix}grid_decarbonisation_per_year.{k}",
                                 hint=hint))
     shipped = sorted(forecast_defaults().get("unit_costs") or {})
-    used = savings_costs or {}
+    used = savings_costs or set()
     for k in _mapping(forecast.get("unit_costs")):
         if k not in shipped and k not in used:
             hint = suggest(str(k), shipped) or (f"known: {', '.join(shipped)}; a new name must be priced by an "

@@ -68,6 +68,12 @@ NUMERIC_COLUMNS = (
 ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 
+def period_year(period: str) -> int | None:
+    """The first 4-digit year in a reporting period ('2025', 'FY2024/25', '2025-04/2026-03')."""
+    m = re.search(r"(19|20)\d{2}", str(period))
+    return int(m.group(0)) if m else None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -267,10 +273,7 @@ class Engagement(_Strict):
     def reporting_year(self) -> int | None:
         """The year client-supplied values are dated by and the forecast starts from:
         base_year, else the first 4-digit year in the period, else None."""
-        if self.base_year:
-            return int(self.base_year)
-        m = re.search(r"(19|20)\d{2}", self.period)
-        return int(m.group(0)) if m else None
+        return int(self.base_year) if self.base_year else period_year(self.period)
 
     @field_validator("usage_logs")
     @classmethod
