@@ -443,6 +443,15 @@ NOTEBOOK_ATTRIBUTES = {"*": ["class", "title"], "img": ["src", "alt", "width", "
              "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
 
 
+_ACTIVE_BLOCKS = re.compile(r"<(script|style|template|noscript|iframe|object|embed)\b.*?</\1\s*>", re.S | re.I)
+
+
+def drop_active_blocks(html: str) -> str:
+    """Remove whole elements whose content is code or styling rather than text: a sanitiser
+    that strips tags would otherwise leave, say, a table's CSS on the page as prose."""
+    return _ACTIVE_BLOCKS.sub("", html)
+
+
 def sanitise_notebook_html(html: str) -> Markup:
     """Keep a notebook's prose, code, tables and embedded (data:) images; drop scripts,
     styles, links to anything outside the page and every other active or external part."""
@@ -450,7 +459,7 @@ def sanitise_notebook_html(html: str) -> Markup:
 
     body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
     html = body.group(1) if body else html
-    html = re.sub(r"<(script|style|template|noscript|iframe|object|embed)\b.*?</\1\s*>", "", html, flags=re.S | re.I)
+    html = drop_active_blocks(html)
 
     def attr_ok(tag, name, value):
         if name in ("src",):

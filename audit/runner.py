@@ -141,13 +141,17 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
 
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
-    from audit.report_html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS
+    from audit.report_html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS, drop_active_blocks
+
+    class NotebookSanitizer(SanitizeHTML):
+        def sanitize_html_tags(self, html_str):  # <style>/<script> go whole, not as leftover text
+            return super().sanitize_html_tags(drop_active_blocks(html_str))
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     # Client text in Markdown/HTML outputs stays text: markup outside the notebook allowlist is
     # stripped before rendering. (nbconvert's sanitize_html escapes <p>, <h1> and <table> too.)
-    exporter.register_preprocessor(SanitizeHTML(tags=list(NOTEBOOK_TAGS), attributes=NOTEBOOK_ATTRIBUTES, strip=True),
-                                   enabled=True)
+    exporter.register_preprocessor(
+        NotebookSanitizer(tags=list(NOTEBOOK_TAGS), attributes=NOTEBOOK_ATTRIBUTES, strip=True), enabled=True)
     out = {}
     for name in PIPELINE_NOTEBOOKS:
         src = nb_dir / name

@@ -124,6 +124,7 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     cell = new_code_cell("x", outputs=[
         new_output("display_data", data={"text/markdown": "**Evil <script>alert(1)</script> Co**"}),
         new_output("display_data", data={"text/html": '<b>ok</b><img src=x onerror="alert(2)">'
+                                                     '<style scoped>.dataframe td {color: red}</style>'
                                                      '<table><tr><td>42</td></tr></table>'}),
     ])
     folder = tmp_path / "notebooks"
@@ -134,6 +135,7 @@ def test_exported_notebook_pages_keep_client_text_inert_and_fetch_nothing(tmp_pa
     assert "script" not in parsed.tags and parsed.events == []
     # Our own prose and tables still render as markup (nbconvert's sanitize_html escaped them).
     assert {"h1", "strong", "table", "td", "b"} <= set(parsed.tags) and "&lt;p&gt;" not in page
+    assert ".dataframe td" not in page  # a stripped <style> leaves no CSS behind as text
     low = page.lower()
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?https?:|url\(\s*[\"']?https?:|@import", low)
     assert runner.NOTEBOOK_PAGE_CSP in page and "Evil" in page
