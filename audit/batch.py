@@ -20,7 +20,9 @@ from pathlib import Path
 
 from audit.atomic import atomic_path
 from audit.csvsafe import neutralise_cell, restore_cell
-from audit.paths import ENGAGEMENT_FILE, make_folder, safe_child
+from audit.exceptions import InputError
+from audit.paths import (ENGAGEMENT_FILE, OUTPUT_MARKER, check_output_location, make_folder, read_marker,
+                         replaceable_problem, safe_child, write_marker)
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -51,14 +53,21 @@ def summary_labels(engagement_dirs: list[Path], names: dict[Path, str] | None = 
 
 
 def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
-    """Engagement folder -> output folder name (slugified, de-duplicated)."""
-    seen: dict[str, int] = {}
+    """Engagement folder -> output folder name: the slugified folder name, with "-2", "-3"…
+    when it is taken. Unique by construction, letter case ignored (a/x, b/x and c/x-2 give x,
+    x-2 and x-2-2), and never one of the batch root's own files."""
+    taken = {SUMMARY_FILE.casefold(), OUTPUT_MARKER.casefold()}
     out = {}
     for d in engagement_dirs:
         base = safe_child(Path("."), d.name).name
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        out[d] = base if n == 0 else f"{base}-{n + 1}"
+        name, n = base, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.casefold())
+        out[d] = name
+    if len({v.casefold() for v in out.values()}) != len(out):  # pragma: no cover - by construction
+        raise AssertionError("batch output names collide")
     return out
 
 
@@ -133,9 +142,12 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
     previous status is ok and whose results.json exists is kept; a folder without
     engagement.yaml fails at once. Everything else is in ``todo``.
     """
-    out_root = Path(out_root).resolve()
-    make_folder(out_root, f"--out {out_root}: cannot create this folder")
     dirs = [Path(d).resolve() for d in engagement_dirs]
+    out_root = check_output_location(out_root, dirs)  # never over, into or around a client folder
+    _check_batch_root(out_root)
+    make_folder(out_root, f"--out {out_root}: cannot create this folder")
+    if read_marker(out_root) is None:
+        write_marker(out_root, "batch", entries=[])
     names = output_names(dirs)
     labels = summary_labels(dirs, names)
     previous = read_summary(out_root / SUMMARY_FILE) if resume else {}
@@ -147,9 +159,22 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
             outcomes[d] = Outcome(labels[d], "ok", float(prev["seconds"] or 0), "")
         elif not (d / ENGAGEMENT_FILE).exists():
             outcomes[d] = Outcome(labels[d], "failed", 0.0, f"{d}: not an engagement folder (no {ENGAGEMENT_FILE})")
+        elif problem := replaceable_problem(out_root / names[d]):
+            outcomes[d] = Outcome(labels[d], "failed", 0.0, problem)
         else:
             todo.append(d)
     return out_root, dirs, names, labels, outcomes, todo
+
+
+def _check_batch_root(out_root: Path) -> None:
+    """A batch writes into ROOT (one folder per engagement, batch_summary.csv) and never
+    replaces ROOT itself. An existing ROOT that the toolkit did not write is accepted only if
+    it has no batch_summary.csv of someone else's to overwrite."""
+    if out_root.is_symlink() or (out_root.exists() and not out_root.is_dir()):
+        raise InputError(f"--out {out_root}: is a file or a link, not a folder")
+    if out_root.is_dir() and read_marker(out_root) is None and (out_root / SUMMARY_FILE).exists():
+        raise InputError(f"--out {out_root}: holds a {SUMMARY_FILE} the toolkit did not write; nothing was "
+                         "changed. Choose another folder")
 
 
 def _shared_probes() -> dict[str, str]:
@@ -200,4 +225,15 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])
     ordered = [outcomes[d] for d in dirs]
     write_summary(out_root / SUMMARY_FILE, ordered)
+    mark_batch_root(out_root, [names[d] for d in todo])
     return ordered
+
+
+def mark_batch_root(out_root: Path, written: list[str]) -> None:
+    """Record in ROOT's marker what this batch wrote there (the engagements' folders, their
+    .failed folders, the summary), so that later runs know which entries are the toolkit's."""
+    marker = read_marker(out_root) or {}
+    entries = set(marker.get("entries", [])) | {SUMMARY_FILE}
+    for name in written:
+        entries |= {n for n in (name, f"{name}.failed") if (out_root / n).exists()}
+    write_marker(out_root, "batch", entries=entries)

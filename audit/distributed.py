@@ -262,7 +262,8 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
 
     from distributed import as_completed
 
-    from audit.batch import DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, plan_batch, write_summary
+    from audit.batch import (DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, _run_child, mark_batch_root, plan_batch,
+                             write_summary)
 
     timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
     out_root, dirs, names, labels, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
@@ -303,4 +304,5 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
                 submit(queue.pop(0))
     ordered = [outcomes[d] for d in dirs]
     write_summary(out_root / SUMMARY_FILE, ordered)
+    mark_batch_root(out_root, [names[d] for d in todo])
     return ordered

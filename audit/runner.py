@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import shutil
+import socket
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -18,10 +19,11 @@ from importlib import metadata
 from pathlib import Path
 
 from audit.atomic import write_text
-from audit.exceptions import AuditError, ExecutionError
+from audit.exceptions import AuditError, ExecutionError, InputError
 from audit.footprint import measured
 from audit.intake import load_engagement
-from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, make_folder
+from audit.paths import (NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, check_output_location, check_replaceable,
+                         clean_stale_work, make_folder, remove_own_folder, write_marker)
 
 DEFAULT_KERNEL = "python3"
 DEFAULT_START_TIMEOUT_S = 120
@@ -247,11 +249,14 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     from audit.pipeline import load_results
 
     engagement_dir = Path(engagement_dir).resolve()
-    out_dir = Path(out_dir).resolve()
+    # Before anything else: --out must not touch the inputs, and an existing folder is replaced
+    # only if the toolkit wrote it (paths.check_replaceable).
+    out_dir = check_output_location(out_dir, [engagement_dir])
+    check_replaceable(out_dir)
     loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts
     make_folder(out_dir.parent, f"--out {out_dir}: cannot create this folder")
-    work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    work.mkdir()
+    clean_stale_work(out_dir)
+    work = _new_work_folder(out_dir)
     try:
         with _terminate_as_exit(), measured(loaded.engagement.default_region) as footprint:
             with _usage_handed_off(loaded.engagement, engagement_dir, work / ".usage-handoff"):
@@ -266,6 +271,7 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
         run_manifest = {**results.manifest,
                         "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
         (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
+        write_marker(work, "run")
         _promote(work, out_dir)
     except BaseException as exc:
         _keep_failed(work, out_dir)
@@ -277,24 +283,44 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     return {"out_dir": str(out_dir), "totals": results.totals, "notes": notes}
 
 
+def _new_work_folder(out_dir: Path) -> Path:
+    """The hidden sibling ``.OUT.tmp-XXXX`` a run builds its report in, marked with this process
+    so that a later run can remove it if this one is killed (paths.clean_stale_work)."""
+    work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        work.mkdir()
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot write in {out_dir.parent} ({exc.strerror or exc})") from None
+    write_marker(work, "work", pid=os.getpid(), host=socket.gethostname())
+    return work
+
+
 def _promote(work: Path, out_dir: Path) -> None:
-    """Swap the finished folder into place; the old report is removed only after the swap."""
+    """Swap the finished folder into place; the old report is removed only after the swap, and
+    only because it is the toolkit's own (checked again here: it may have changed meanwhile)."""
+    check_replaceable(out_dir)
     old = None
     if out_dir.exists():
         old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(out_dir, old)
     os.replace(work, out_dir)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_own_folder(old)
     failed = out_dir.parent / f"{out_dir.name}.failed"
     if failed.exists():
-        shutil.rmtree(failed, ignore_errors=True)
+        remove_own_folder(failed)
 
 
 def _keep_failed(work: Path, out_dir: Path) -> None:
+    """Keep a failed run's work as ``OUT.failed`` for debugging. An earlier OUT.failed is
+    replaced only if the toolkit wrote it; otherwise the work goes to ``OUT.failed-XXXX``."""
     if not work.exists():
         return
     failed = out_dir.parent / f"{out_dir.name}.failed"
-    if failed.exists():
-        shutil.rmtree(failed, ignore_errors=True)
-    os.replace(work, failed)
+    if failed.exists() and not remove_own_folder(failed):
+        failed = out_dir.parent / f"{out_dir.name}.failed-{uuid.uuid4().hex[:8]}"
+    try:
+        write_marker(work, "failed")
+        os.replace(work, failed)
+    except OSError:  # a full or read-only disk: the work stays hidden, cleaned by the next run
+        pass

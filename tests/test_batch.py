@@ -97,6 +97,18 @@ def test_output_names_are_safe_and_unique(tmp_path):
     assert list(names.values()) == ["Client-One", "Client-One-2", "evil"]
 
 
+@pytest.mark.parametrize("folders", [
+    ["a/x", "b/x", "c/x-2"], ["c/x-2", "a/x", "b/x"], ["a/X", "b/x"], ["a/x", "b/x-2", "c/x", "d/x-3", "e/x"],
+    ["a/batch_summary.csv", "b/x"], ["a/Client One", "b/Client-One", "c/Client_One"],
+])
+def test_output_names_never_collide(tmp_path, folders):
+    """a/x, b/x and c/x-2 once gave two engagements the folder x-2: one report overwrote the other."""
+    names = output_names([tmp_path / f for f in folders])
+    folded = [n.casefold() for n in names.values()]
+    assert len(set(folded)) == len(folders)
+    assert "batch_summary.csv" not in folded
+
+
 def test_summary_rows_name_each_engagement_once_even_when_folder_names_repeat(tmp_path):
     dirs = [tmp_path / "a" / "Client One", tmp_path / "b" / "Client One", tmp_path / "c" / "solo"]
     assert list(summary_labels(dirs).values()) == ["Client One", "Client One-2", "solo"]

@@ -8,7 +8,7 @@ import pytest
 
 from audit import runner
 from audit.exceptions import ExecutionError, InputError
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.paths import SAMPLE_ENGAGEMENT_DIR, write_marker
 from tests.helpers import SAMPLE_INPUT_FILES, parse_html
 from tests.notebook_factory import write_notebooks
 
@@ -155,6 +155,7 @@ def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_p
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("previous")
+    write_marker(out, "run")  # a previous report of ours: the run may replace it
     code = ("import sys; from pathlib import Path; from audit import runner; "
             f"runner.NOTEBOOKS_DIR = Path({str(folder)!r}); "
             f"runner.run_engagement(Path({str(engagement)!r}), Path({str(out)!r}), pdf=False)")
