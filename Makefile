@@ -11,15 +11,27 @@ OUT ?= reports/sample
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
+# uv installs in seconds; pip is the fallback where uv cannot be had. Bytecode is compiled at
+# install time so that the first `audit run` does not pay for it.
+PIP_INSTALL = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode $(1); \
+	else $(BIN)/python -m pip install --compile $(1); fi
+
 $(STAMP): pyproject.toml
-	@echo "Creating $(VENV) and installing the toolkit (a few minutes the first time; log: $(VENV)/install.log)…"
+	@echo "Creating $(VENV) and installing the toolkit (about 20 s the first time; log: $(VENV)/install.log)…"
 	@$(PYTHON) -m venv $(VENV)
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e ".[test,lab]"; } \
-		> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
+	@{ $(BIN)/python -m pip install -q uv || echo "(uv unavailable: installing with pip)"; \
+	   $(call PIP_INSTALL,-e .); } > $(VENV)/install.log 2>&1 \
+		|| { tail -30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
 	@$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (genai-audit)" >/dev/null
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv, install the toolkit and register the Jupyter kernel
+$(VENV)/.installed-%: $(STAMP)
+	@echo "Installing the toolkit's '$*' extras into $(VENV)…"
+	@{ $(call PIP_INSTALL,-e ".[$*]"); } >> $(VENV)/install.log 2>&1 \
+		|| { tail -30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
+	@touch $@
+
+install: $(STAMP) ## Create .venv, install the toolkit (no test or lab extras) and register the Jupyter kernel
 
 system-deps: ## Install LibreOffice and Chromium from Debian (needs root) for PDF and output tests
 	@bash scripts/ensure_system_deps.sh
@@ -30,18 +42,18 @@ demo: install ## Set up everything and run the sample audit
 	@echo
 	@echo "Open $(OUT)/report.html in a browser, $(OUT)/report.xlsx in Excel, or run 'make lab'."
 
-test: install ## Run pytest and the nbval notebook regression tests
+test: $(VENV)/.installed-test $(VENV)/.installed-lab ## Run pytest and the nbval notebook regression tests (installs the test extras)
 	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
 	$(BIN)/python -m pytest tests -m "not fuzz" -q
 	cd notebooks && ../$(BIN)/python -m pytest --nbval . --nbval-sanitize-with ../tests/nbval_sanitize.cfg --nbval-current-env -q -p no:cacheprovider
 
 test-full: system-deps test ## Everything in `test`, with LibreOffice and Chromium installed first
 
-fuzz: install ## Fuzz the intake with 10,000 generated engagements (about 15 minutes)
+fuzz: $(VENV)/.installed-test ## Fuzz the intake with 10,000 generated engagements (about 15 minutes)
 	AUDIT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest tests/test_properties.py -k fuzzed_intake -q -p no:cacheprovider
 
-lab: install ## Open the notebooks in JupyterLab with the project kernel
-	$(BIN)/jupyter lab notebooks/
+lab: $(VENV)/.installed-lab ## Open the notebooks in JupyterLab with the project kernel (installs the lab extras)
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 benchmark: install ## Run the benchmark scripts (prints ratios against in-process baselines)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
