@@ -1,8 +1,8 @@
 """The audit's own footprint: codecarbon's offline tracker, and the CPU model a batch shares."""
 import cpuinfo
 
-from audit import footprint
-from audit.batch import _shared_probes
+from audit.orchestration import footprint
+from audit.orchestration.batch import _shared_probes
 
 
 def test_measured_records_energy_and_the_cpu(monkeypatch):

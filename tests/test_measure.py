@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from audit import measure as m
+from audit.orchestration import measure as m
 from audit.cli import app
-from audit.estimate import estimate
-from audit.exceptions import FactorError
-from audit.intake import LoadedEngagement, load_engagement
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
-from audit.units import conversion_factor
+from audit.inventory.estimate import estimate
+from audit.core.exceptions import FactorError
+from audit.inventory.intake import LoadedEngagement, load_engagement
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.core.units import conversion_factor
 from tests.helpers import activity, by_id, find_problem, problems_from, write_engagement
 
 WORK = [sys.executable, "-c", "sum(i*i for i in range(3_000_000))"]

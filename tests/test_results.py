@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.results import (
+from audit.inventory.results import (
     ACTIVITY_JSON_FIELDS, SCHEMA_VERSION, compute_totals, hotspot_table, independent_range, scope_breakdown,
 )
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_INPUT_FILES, sample_results, sample_results_without_feasibility
@@ -160,8 +160,8 @@ def test_full_audit_serialises_and_round_trips(tmp_path):
 def test_html_and_excel_state_the_same_weighted_data_quality():
     """One definition for both reports (the HTML used to weight each parent's score by its
     derived lines' emissions too, which differs where an embodied line is capped at 4)."""
-    from audit import report_html
-    from audit.results import weighted_data_quality
+    from audit.deliverables import html as report_html
+    from audit.inventory.results import weighted_data_quality
 
     r = sample_results()
     lines = r.lines
@@ -177,9 +177,9 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
     built by hand) get the same function run now, in the HTML, the workbook and the charts alike."""
     import copy
 
-    from audit import report_excel, report_html
-    from audit.feasibility import ANALYSES
-    from audit.results import FEASIBILITY_EXTRAS
+    from audit.deliverables import excel as report_excel, html as report_html
+    from audit.analyses.feasibility import ANALYSES
+    from audit.inventory.results import FEASIBILITY_EXTRAS
 
     assert set(ANALYSES) == set(FEASIBILITY_EXTRAS)
     full = sample_results()
@@ -198,7 +198,7 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
 def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
     import copy
 
-    from audit import feasibility
+    from audit.analyses import feasibility
 
     calls = []
     real = feasibility.ANALYSES["precision_per_watt"]

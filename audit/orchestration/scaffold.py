@@ -1,0 +1,54 @@
+"""``audit new``: a fresh engagement folder a consultant can start filling in."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import yaml
+
+from audit.core.atomic import write_text
+from audit.core.exceptions import InputError
+from audit.core.models import ALL_COLUMNS
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, make_folder, safe_child
+
+EXAMPLE_ROWS = [
+    {"activity_id": "IDE-01", "stage": "Ideation", "description": "Concept drafts with an LLM", "kind": "llm_api",
+     "quantity": "1000", "unit": "request", "provider": "openai", "model": "gpt-4o-mini", "input_tokens": "800",
+     "output_tokens": "300", "latency_s": "4", "accepted_fraction": "0.5", "data_quality": "3"},
+    {"activity_id": "PRO-01", "stage": "Production", "description": "Crew flights", "kind": "travel",
+     "quantity": "2400", "unit": "passenger_km", "mode": "flight_short_haul_economy", "data_quality": "2"},
+    {"activity_id": "POST-01", "stage": "Post-production", "description": "Renders on own GPUs", "kind": "gpu_compute",
+     "quantity": "120", "unit": "gpu_hour", "hardware": "nvidia-rtx-a6000", "ownership": "owned", "data_quality": "3"},
+]
+
+
+def scaffold_engagement(name: str, parent: Path) -> Path:
+    parent = Path(parent)
+    if not name.strip():
+        raise InputError("give the client's name, e.g. audit new \"Acme Studios\"")
+    folder = safe_child(parent, name)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError(f"{folder}: already exists and is not empty; choose another name or --dir")
+    make_folder(folder, f"--dir {parent}: cannot create {folder.name} there")
+    settings = {
+        "client": name, "period": "2025", "currency": "GBP", "carbon_price_per_tonne": 85,
+        "default_region": "GBR", "description": "", "consultant": "", "radiative_forcing": True,
+        "effort_threshold_person_days": 15, "market_instruments": [], "assumptions": [],
+        "stages": ["Ideation", "Pre-production", "Production", "Post-production", "Delivery"],
+    }
+    header = ("# Engagement settings. Keys are checked: a typo is an error, not ignored.\n"
+              "# See README.md ('Contract') for every key and its default.\n")
+    write_text(folder / ENGAGEMENT_FILE, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(ALL_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in EXAMPLE_ROWS:
+        w.writerow(row)
+    write_text(folder / ACTIVITIES_FILE, buf.getvalue())
+    try:
+        from audit.inventory.workbook import write_intake_workbook
+        write_intake_workbook(folder / "intake.xlsx", client=name)
+    except ImportError:
+        pass
+    return folder
