@@ -6,15 +6,15 @@ The public API, re-exported here; one module per concern behind it::
 """
 from importlib import metadata as _metadata
 
-from audit.orchestration.batch import run_batch
-from audit.inventory.estimate import Estimate, estimate
 from audit.core.exceptions import AuditError, ExecutionError, FactorError, InputError, Problem, ValidationError
-from audit.reference.factors import FactorRegister, load_register
-from audit.inventory.intake import LoadedEngagement, load_activities_file, load_engagement
 from audit.core.models import DataQuality, Engagement, Kind, Ownership
-from audit.orchestration.pipeline import audit_engagement
+from audit.inventory.estimate import Estimate, estimate
+from audit.inventory.intake import LoadedEngagement, load_activities_file, load_engagement
 from audit.inventory.results import AuditResults
+from audit.orchestration.batch import run_batch
+from audit.orchestration.pipeline import audit_engagement
 from audit.orchestration.runner import run_engagement
+from audit.reference.factors import FactorRegister, load_register
 
 try:
     __version__ = _metadata.version("genai-content-audit")

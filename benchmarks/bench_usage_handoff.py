@@ -36,7 +36,7 @@ def main() -> None:
 
     import pandas as pd
 
-    import audit.inventory.usage as usage
+    import audit.inventory.usage.logs as usage
     from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
     print(f"load average (1 min): {os.getloadavg()[0]:.2f}")

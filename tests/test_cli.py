@@ -188,7 +188,7 @@ def test_estimate_of_an_excel_intake_names_its_folder(runner, tmp_path, monkeypa
 
 
 def test_scheduler_and_dask_exclude_each_other(runner, tmp_path):
-    from audit.cli.main import DaskMode, dask_target
+    from audit.cli.common import DaskMode, dask_target
     from audit.core.exceptions import InputError
 
     assert dask_target(None, None) is None

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.analyses import feasibility as fz
+from audit.analyses import feasibility as fz, registry
 from audit.core.models import Engagement, Intervention
 from audit.core.paths import SOURCES_DIR
 from tests.helpers import BASE_SETTINGS, sample_results, sample_results_without_feasibility
@@ -244,7 +244,7 @@ def priced():
     base = sample_results_without_feasibility()
     eng = base.engagement.model_copy(update={"carbon_price_per_tonne": 10_000.0})
     r = dataclasses.replace(base, engagement=eng, interventions=[], forecast=[], extras={})
-    fz.apply(r)
+    registry.apply(r)
     return base, r
 
 
@@ -305,7 +305,7 @@ def test_verdicts(cpt, abated, days, verdict):
 def test_precision_per_watt(results):
     ppw = {r["stage"]: r for r in results.extras["precision_per_watt"]}
     l = results.lines
-    pre = l[(l["stage"] == "Pre-production") & l["kind"].isin(fz.GENAI_KINDS) & (l["derived_from"] == "")]
+    pre = l[(l["stage"] == "Pre-production") & l["kind"].isin(fz.GENERATIVE_KINDS) & (l["derived_from"] == "")]
     af = pre["accepted_fraction"].astype(float)
     accepted = float((pre["quantity_base"] * af).sum())
     assert ppw["Pre-production"]["accepted"] == pytest.approx(accepted, rel=1e-12)

@@ -543,7 +543,7 @@ def test_valid_forecast_settings_are_accepted(tmp_path):
 
 
 def test_shipped_forecast_defaults_pass_the_same_checks():
-    from audit.analyses.feasibility import forecast_defaults
+    from audit.reference.settings import forecast_defaults
     from audit.inventory.intake import forecast_problems
     from audit.core.models import ForecastSettings
 

@@ -178,7 +178,7 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
     import copy
 
     from audit.deliverables import excel as report_excel, html as report_html
-    from audit.analyses.feasibility import ANALYSES
+    from audit.analyses.registry import ANALYSES
     from audit.inventory.results import FEASIBILITY_EXTRAS
 
     assert set(ANALYSES) == set(FEASIBILITY_EXTRAS)
@@ -198,11 +198,11 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
 def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
     import copy
 
-    from audit.analyses import feasibility
+    from audit.analyses import registry
 
     calls = []
-    real = feasibility.ANALYSES["precision_per_watt"]
-    monkeypatch.setitem(feasibility.ANALYSES, "precision_per_watt", lambda r: calls.append(1) or real(r))
+    real = registry.ANALYSES["precision_per_watt"]
+    monkeypatch.setitem(registry.ANALYSES, "precision_per_watt", lambda r: calls.append(1) or real(r))
     bare = copy.copy(sample_results())
     bare.extras = {}
     first = bare.analysis("precision_per_watt")

@@ -149,7 +149,7 @@ def test_per_request_rows_are_available_and_sum_to_the_totals(log, result):
 # --- hour-aware carbon, reported apart -------------------------------------------------------------
 
 def test_hourly_figure_uses_the_month_hour_profile_and_is_reported_apart(result):
-    from audit.analyses.feasibility import hourly_profiles
+    from audit.reference.profiles import hourly_profiles
 
     rows = result.per_request(limit=4000)
     gbr = rows[rows["country"] == "GBR"].iloc[0]
@@ -300,13 +300,13 @@ def test_threaded_slices_change_no_sum_and_no_problem():
     and lists the same problems in the same order (slices merge their problems in row order)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audit.inventory.usage import MIN_SLICE_ROWS, _Problems, process_chunk
+    from audit.inventory.usage import MIN_SLICE_ROWS, LocatedProblems, process_chunk
 
     big = synthetic_log(3 * MIN_SLICE_ROWS + 17, seed=11, pairs=MIXED_PAIRS)
     res = resolver()
     with ThreadPoolExecutor(3) as pool:
-        threaded = process_chunk(big, res, "log.csv", 2, _Problems(), pool=pool)
-    whole = process_chunk(big, res, "log.csv", 2, _Problems())
+        threaded = process_chunk(big, res, "log.csv", 2, LocatedProblems(), pool=pool)
+    whole = process_chunk(big, res, "log.csv", 2, LocatedProblems())
     assert np.array_equal(threaded.partial.keys, whole.partial.keys)
     assert np.array_equal(threaded.partial.sums, whole.partial.sums)
 
@@ -316,7 +316,7 @@ def test_threaded_slices_change_no_sum_and_no_problem():
     bad.loc[[7, 2 * MIN_SLICE_ROWS + 3], "model"] = "no-such-model"
     listed = []
     for pool in (ThreadPoolExecutor(3), None):
-        problems = _Problems()
+        problems = LocatedProblems()
         out = process_chunk(bad, res, "log.csv", 2, problems, pool=pool)
         assert out.partial is None and problems.count == 5
         listed.append([(p.row, p.column, p.message) for p in problems.items])
@@ -434,7 +434,7 @@ def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
 def test_rows_are_counted_for_the_progress_bar_only_when_it_shows(tmp_path, log, monkeypatch):
     import sys
 
-    import audit.inventory.usage as usage
+    import audit.inventory.usage.logs as usage
     from audit.core.progress import bar_shown
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
@@ -482,7 +482,7 @@ def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_pa
     import os
     import time
 
-    import audit.inventory.usage as usage
+    import audit.inventory.usage.logs as usage
 
     folder = _engagement_with_log(tmp_path, log.head(2_000))
     logs = ["usage/log.csv"]
@@ -513,7 +513,8 @@ def test_usage_log_digests_are_made_once_and_travel_with_the_hand_off(tmp_path, 
     import hashlib
     from pathlib import Path
 
-    from audit.inventory import intake, usage
+    from audit.inventory import intake
+    from audit.inventory.usage import logs as usage
 
     folder = _engagement_with_log(tmp_path, log.head(500))
     digest = hashlib.sha256((folder / "usage" / "log.csv").read_bytes()).hexdigest()
@@ -527,8 +528,8 @@ def test_usage_log_digests_are_made_once_and_travel_with_the_hand_off(tmp_path, 
     usage._ENGAGEMENT_CACHE.clear()
     monkeypatch.setenv(usage.USAGE_HANDOFF_ENV, str(handoff))
     hashed = []
-    real = intake._sha256
-    monkeypatch.setattr(intake, "_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    real = intake.file_sha256
+    monkeypatch.setattr(intake, "file_sha256", lambda p: hashed.append(Path(p).name) or real(p))
     monkeypatch.setattr(usage, "_file_digests", None)  # the hand-off's digests are used, not made again
     again = load_engagement(folder)
     assert again.input_files == loaded.input_files and "log.csv" not in hashed

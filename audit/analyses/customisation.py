@@ -33,7 +33,10 @@ import numpy as np
 import pandas as pd
 
 from audit.core.exceptions import ValidationError
+from audit.inventory.estimate import estimate
+from audit.inventory.intake import LoadedEngagement, normalise_headers, validate_activities
 from audit.inventory.results import parent_key
+from audit.reference.settings import forecast_defaults
 
 RAW_COLUMNS = ("activity_id", "stage", "description", "kind", "quantity", "unit", "region", "provider", "model",
                "hardware", "ownership", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
@@ -44,7 +47,6 @@ MODEL_SPECIFIC = ("power_w", "latency_s")
 
 def config() -> dict:
     """The customisation block of data/forecast_defaults.yaml."""
-    from audit.analyses.feasibility import forecast_defaults
     return forecast_defaults()["customisation"]
 
 
@@ -81,9 +83,6 @@ def _cell(v) -> str:
 def estimate_rows(engagement, rows: list[dict]) -> pd.DataFrame:
     """Validate raw activity rows (as a CSV would give them) and estimate them with the
     audit's estimator. Returns the emission lines (derived upstream lines included)."""
-    from audit.inventory.estimate import estimate
-    from audit.inventory.intake import LoadedEngagement, normalise_headers, validate_activities
-
     raw = pd.DataFrame([{c: _cell(r.get(c)) for c in RAW_COLUMNS} for r in rows])
     raw.index = np.arange(len(raw)) + 2
     name = "(synthetic rows)"

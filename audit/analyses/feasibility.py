@@ -24,19 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from audit.core.models import Intervention
-from audit.core.paths import DATA_DIR, INTERVENTIONS_FILE, SOURCES_DIR
+from audit.inventory.estimate import estimate
+from audit.inventory.intake import LoadedEngagement
 from audit.inventory.results import parent_key
+from audit.reference.profiles import hourly_profiles
+from audit.reference.settings import forecast_defaults, intervention_entries
+from audit.reference.vocabularies import generative_kinds
 
-GENAI_KINDS = ("llm_api", "image_generation", "video_generation")
+GENERATIVE_KINDS = generative_kinds()  # data/kinds.csv, generative = yes
 BOUNDS = ("low", "central", "high")
-
-
-@lru_cache(maxsize=1)
-def _library_raw() -> tuple[dict, ...]:
-    return tuple(yaml.safe_load(INTERVENTIONS_FILE.read_text(encoding="utf-8")))
 
 
 def _model_accepts(key: str) -> bool:
@@ -47,13 +45,13 @@ def _model_accepts(key: str) -> bool:
 def intervention_library() -> tuple[Intervention, ...]:
     # ``savings`` is read here (library_savings) unless the Intervention model carries it.
     return tuple(Intervention.model_validate({k: v for k, v in x.items() if k != "savings" or _model_accepts(k)})
-                 for x in _library_raw())
+                 for x in intervention_entries())
 
 
 @lru_cache(maxsize=1)
 def library_savings() -> dict[str, tuple[dict, ...]]:
     """Intervention id -> its ``savings`` entries in data/interventions.yaml."""
-    return {x["id"]: tuple(dict(s) for s in x.get("savings") or ()) for x in _library_raw()}
+    return {x["id"]: tuple(dict(s) for s in x.get("savings") or ()) for x in intervention_entries()}
 
 
 def savings_specs(intervention: Intervention) -> list[dict]:
@@ -63,11 +61,6 @@ def savings_specs(intervention: Intervention) -> list[dict]:
     if own:
         return [s if isinstance(s, dict) else s.model_dump() for s in own]
     return [dict(s) for s in library_savings().get(intervention.id, ())]
-
-
-@lru_cache(maxsize=1)
-def forecast_defaults() -> dict:
-    return yaml.safe_load((DATA_DIR / "forecast_defaults.yaml").read_text(encoding="utf-8"))
 
 
 def settings(engagement) -> dict:
@@ -164,12 +157,6 @@ def growth_multiplier(years: int, usage_growth: float, decarbonisation: float, e
 
 # --- hourly profile for time shifting ---------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def hourly_profiles() -> pd.DataFrame:
-    """Mean gCO2e/kWh by country x month x UTC hour (Wiesner et al. 2021, year 2020)."""
-    return pd.read_csv(SOURCES_DIR / "hourly_profiles_2020.csv")
-
-
 def cleanest_window_ratio(country: str, window_hours: int = 8) -> tuple[float, float, float] | None:
     """Mean intensity of each month's cleanest contiguous window / the annual mean.
 
@@ -238,9 +225,6 @@ def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.Da
 
 def evaluate(results, intervention: Intervention, settings_: dict) -> InterventionResult | None:
     """Gain vs effort of one intervention on one engagement, or None if it applies to nothing."""
-    from audit.inventory.estimate import estimate
-    from audit.inventory.intake import LoadedEngagement
-
     acts = results.activities
     mask = _matches(acts, intervention.applies_to)
     if not mask.any():
@@ -354,7 +338,7 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     for t in range(0, int(settings_["years"]) + 1):
         mult = np.array([growth_multiplier(
             t, g, decarb.get(c, decarb.get("default", 0.0)) if kwh > 0 else 0.0,
-            eff if k in GENAI_KINDS else 0.0)
+            eff if k in GENERATIVE_KINDS else 0.0)
             for g, k, c, kwh in zip(line_growth, lines["kind"], lines["country"], lines["kwh"])])
         bau_lines = lines["kgco2e"].to_numpy() * mult
         bau = float(bau_lines.sum())
@@ -364,65 +348,9 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     return out
 
 
-def apply(results) -> None:
-    """Fill ``results.interventions``, ``results.forecast`` and the feasibility extras."""
-    s = settings(results.engagement)
-    evaluated = [e for i in interventions_for(results.engagement) if (e := evaluate(results, i, s))]
-    evaluated.sort(key=lambda e: (VERDICT_ORDER[e.record["verdict"]],
-                                  e.record["cost_per_tonne"] if e.record["cost_per_tonne"] is not None else 1e18))
-    results.interventions = [e.record for e in evaluated]
-    results.extras["forecast_settings"] = s
-    thresholds = results.extras["effort_impact"] = _effort_impact_of(results)
-    for rec in results.interventions:
-        rec["quadrant"] = quadrant(rec["effort_person_days"], rec["abated_kgco2e_per_year"],
-                                   thresholds["effort_person_days"], thresholds["impact_kgco2e_per_year"])
-    chosen = [e for e in evaluated if e.record["verdict"] in ACTIONABLE_VERDICTS]
-    results.forecast = forecast(results, chosen, s)
-    for key, analyse in ANALYSES.items():
-        if key != "effort_impact":  # stored above: the quadrants need it
-            results.extras[key] = analyse(results)
-
-
-# --- analyses of finished results, stored in results.extras under their key ---------------
-# AuditResults.analysis(key) returns the stored one or runs the same function, so the HTML
-# report, the workbook and the charts never disagree on a fallback.
-
-def _settings_of(results) -> dict:
-    return (results.extras or {}).get("forecast_settings") or settings(results.engagement)
-
-
-def _effort_impact_of(results) -> dict:
-    return effort_impact_thresholds(results.engagement, results.totals["kgco2e"], _settings_of(results))
-
-
-def _sensitivity_of(results) -> list[dict]:
-    return sensitivity(results.interventions or [], _settings_of(results), results.engagement,
-                       results.totals["kgco2e"])
-
-
-def _precision_per_watt_of(results) -> list[dict]:
-    return precision_per_watt(results.lines)
-
-
-def _customisation_of(results) -> list[dict]:
-    from audit.analyses import customisation
-    return customisation.for_results(results) if results.activities is not None else []
-
-
-def _scorecard_of(results) -> dict:
-    from audit.analyses import scorecard
-    weights = results.engagement.scorecard_weights
-    return scorecard.for_results(results, weights=weights) if results.activities is not None else {"rows": []}
-
-
-ANALYSES = {"effort_impact": _effort_impact_of, "sensitivity": _sensitivity_of,
-            "precision_per_watt": _precision_per_watt_of, "customisation": _customisation_of,
-            "scorecard": _scorecard_of}
-
-
 def precision_per_watt(lines: pd.DataFrame) -> list[dict]:
     """Emissions per accepted asset and the share spent on discarded generations, per stage."""
-    gen = lines[lines["kind"].isin(GENAI_KINDS) & (lines["derived_from"] == "")]
+    gen = lines[lines["kind"].isin(GENERATIVE_KINDS) & (lines["derived_from"] == "")]
     out = []
     for stage, g in gen.groupby("stage", sort=False):
         af = g["accepted_fraction"].fillna(1.0).astype(float)

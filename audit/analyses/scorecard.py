@@ -14,25 +14,16 @@ strictly better on one of the two.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
-import yaml
 
-from audit.core.paths import DATA_DIR
+from audit.analyses.customisation import estimate_rows, per_activity
+from audit.reference.settings import scorecard_config, scorecard_factors
+from audit.reference.vocabularies import PARAM_COUNT, providers, resolve_llm_model
 
-SCORECARD_FILE = DATA_DIR / "scorecard_weights.yaml"
 NEUTRAL = 3.0
-
-
-@lru_cache(maxsize=1)
-def config() -> dict:
-    return yaml.safe_load(SCORECARD_FILE.read_text(encoding="utf-8"))
-
-
-def factors() -> tuple[str, ...]:
-    return tuple(config()["factors"])
+config = scorecard_config  # data/scorecard_weights.yaml, read once in audit.reference.settings
+factors = scorecard_factors
 
 
 def default_weights() -> dict[str, float]:
@@ -75,14 +66,11 @@ def pareto_flags(quality, energy) -> list[bool]:
 # --- candidates --------------------------------------------------------------------------------
 
 def _canonical(provider: str) -> str:
-    from audit.inventory.intake import providers
     p = providers()
     return p["provider"].get(str(provider).lower(), str(provider).lower()) if provider else ""
 
 
 def _model_name(provider: str, model: str) -> str:
-    from audit.inventory.estimate import resolve_llm_model
-    from audit.inventory.intake import PARAM_COUNT
     if not model or PARAM_COUNT.match(model):
         return str(model)
     found, _ = resolve_llm_model(str(provider).lower(), model)
@@ -156,8 +144,6 @@ def score_table(engagement, candidates: list[dict] | None = None, weights: dict[
     """One row per candidate: factor scores, weighted score, kWh and kgCO2e per task, Pareto flag.
 
     ``weights`` and ``scores`` (candidate id -> {factor: score}) override the YAML's per call."""
-    from audit.analyses.customisation import estimate_rows, per_activity
-
     cands = [dict(c) for c in (candidates if candidates is not None else config()["candidates"])]
     if not cands:
         return []

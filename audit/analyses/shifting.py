@@ -30,6 +30,9 @@ import numpy as np
 import pandas as pd
 
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.reference.profiles import (
+        hourly_profiles,  # the one reader of the shipped profiles
+    )
 
 # Column names of the exports consultants bring (Electricity Maps, NESO), in preference order.
 KNOWN_SHAPES = [
@@ -101,8 +104,6 @@ def read_profile(path: str | Path) -> pd.Series:
 def typical_profile(country: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """An hourly series built from the shipped month x UTC-hour means (Wiesner et al. 2021,
     year-2020 ENTSO-E series) for the span [start, end]."""
-    from audit.analyses.feasibility import hourly_profiles  # the one reader of the shipped profiles
-
     prof = hourly_profiles()
     p = prof[prof["country"] == country.upper()]
     if p.empty:

@@ -1,4 +1,4 @@
-"""Command line: one command per pipeline step.
+"""Command line, the engagement commands (one per pipeline step) and the tools.
 
     audit new NAME                      scaffold an engagement folder
     audit validate ENGAGEMENT_DIR       discovery only: check the inputs
@@ -11,68 +11,36 @@ shows one). Other failures exit with status 1.
 """
 from __future__ import annotations
 
-import functools
+import csv as _csv
+import io as _io
 import json
+import math as _math
 import sys
-import traceback
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 
-from audit.core.exceptions import AuditError, InputError
-
-app = typer.Typer(
-    help="Sustainability audits of content pipelines that use generative AI.\n\n"
-         "Start with `audit new CLIENT`, fill in the activities, then `audit run CLIENT --out reports/CLIENT`.\n\n"
-         "Example:  audit run data/sample_engagement --out reports/sample",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
-)
-
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
-
-
-class DaskMode(str, Enum):
-    local = "local"
-
-
-def dask_target(scheduler: str | None, dask: DaskMode | None) -> str | None:
-    """The Dask cluster --scheduler/--dask ask for: an address, "local", or None for none;
-    refuses both at once."""
-    if scheduler and dask:
-        raise InputError("give either --scheduler or --dask local, not both")
-    return scheduler or (dask.value if dask else None)
-
-
-class Format(str, Enum):
-    json = "json"
-    table = "table"
-
-
-def _guard(fn):
-    """Turn toolkit errors into a clean message and exit status (2 for bad input)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        debug = kwargs.get("debug", False)
-        try:
-            return fn(*args, **kwargs)
-        except AuditError as exc:
-            if debug:
-                traceback.print_exc()
-            label = "error in input" if isinstance(exc, InputError) else "error"
-            typer.echo(f"{label}: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: no report was written", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
+from audit.analyses import shifting
+from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
+from audit.core.exceptions import InputError
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.inventory.estimate import estimate as run_estimate
+from audit.inventory.intake import load_activities_file, load_engagement, read_activities_csv, read_engagement_yaml
+from audit.inventory.results import from_estimate
+from audit.methods.training import estimate_training
+from audit.orchestration import measure as m
+from audit.reference import measured
+from audit.orchestration.batch import SUMMARY_FILE, run_batch
+from audit.orchestration.distributed import run_batch_dask
+from audit.orchestration.runner import run_engagement, skip_slow_optional_imports
+from audit.orchestration.scaffold import scaffold_engagement
+from audit.reference.vocabularies import providers
 
 
 @app.command()
-@_guard
+@guard
 def run(
     engagement_dir: Annotated[Path, typer.Argument(help="Folder with engagement.yaml and activities.csv (or intake.xlsx).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; replaced atomically on success.")],
@@ -86,8 +54,6 @@ def run(
 
     Example:  audit run data/sample_engagement --out reports/sample
     """
-    from audit.orchestration.runner import run_engagement, skip_slow_optional_imports
-
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
                              start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
@@ -104,7 +70,7 @@ def run(
 
 
 @app.command()
-@_guard
+@guard
 def batch(
     engagement_dirs: Annotated[list[Path], typer.Argument(help="Engagement folders (e.g. clients/*).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Root folder: one sub-folder per engagement.")],
@@ -128,13 +94,9 @@ def batch(
 
     Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
-    from audit.orchestration.batch import SUMMARY_FILE, run_batch
-
     target = dask_target(scheduler, dask)
     extra = [] if pdf else ["--no-pdf"]
     if target:
-        from audit.orchestration.distributed import run_batch_dask
-
         outcomes = run_batch_dask(engagement_dirs, out, scheduler=target, jobs=jobs, resume=resume,
                                   timeout_s=timeout, extra_args=extra)
     else:
@@ -149,7 +111,7 @@ def batch(
 
 
 @app.command()
-@_guard
+@guard
 def estimate(
     activities: Annotated[Path, typer.Argument(help="activities.csv to estimate, or an engagement folder "
                                                      "(its engagement.yaml, activities and usage logs).")],
@@ -163,10 +125,6 @@ def estimate(
 
     Or give an engagement folder (its usage logs included):  audit estimate data/sample_engagement
     """
-    from audit.inventory.estimate import estimate as run_estimate
-    from audit.inventory.intake import load_activities_file, load_engagement, read_engagement_yaml
-    from audit.inventory.results import from_estimate
-
     if activities.is_dir():
         if engagement is not None:
             raise InputError("give an engagement folder, or an activities file with --engagement, not both")
@@ -184,7 +142,6 @@ def estimate(
     if format is Format.json:
         typer.echo(json.dumps(results.to_json_dict(include_feasibility=False), indent=2, allow_nan=False))
         return
-    import pandas as pd
 
     cols = ["activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low", "kgco2e_high"]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:,.3f}".format):
@@ -196,7 +153,7 @@ def estimate(
 
 
 @app.command()
-@_guard
+@guard
 def validate(
     engagement_dir: Annotated[Path, typer.Argument(help="Engagement folder to check.")],
     debug: DebugOpt = False,
@@ -205,8 +162,6 @@ def validate(
 
     Example:  audit validate clients/acme
     """
-    from audit.inventory.intake import load_engagement
-
     loaded = load_engagement(engagement_dir)
     kinds = loaded.activities["kind"].value_counts()
     typer.echo(f"{engagement_dir}: {len(loaded.activities)} activities OK "
@@ -216,7 +171,7 @@ def validate(
 
 
 @app.command()
-@_guard
+@guard
 def new(
     name: Annotated[str, typer.Argument(help="Client or engagement name; the folder name is a safe slug of it.")],
     parent: Annotated[Path, typer.Option("--dir", help="Where to create the folder.")] = Path("."),
@@ -226,8 +181,6 @@ def new(
 
     Example:  audit new "Acme Studios" --dir clients
     """
-    from audit.orchestration.scaffold import scaffold_engagement
-
     folder = scaffold_engagement(name, parent)
     typer.echo(f"Created {folder}")
     for p in sorted(folder.iterdir()):
@@ -236,7 +189,7 @@ def new(
 
 
 @app.command()
-@_guard
+@guard
 def shift(
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Hourly CSV (timestamp,g_co2e_per_kwh; Electricity Maps or NESO exports also read) or a shipped country profile: GBR, FRA, DEU. Repeat to compare regions.")],
     duration_hours: Annotated[float, typer.Option(help="How long the job runs.")],
@@ -250,9 +203,6 @@ def shift(
 
     Example:  audit shift --profile GBR --duration-hours 6 --earliest 2025-03-01T18:00 --deadline 2025-03-02T12:00 --power-kw 2.4 --format json
     """
-    import pandas as pd
-
-    from audit.analyses import shifting
 
     try:
         start, end = shifting._utc(earliest), shifting._utc(deadline)
@@ -284,7 +234,7 @@ def shift(
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
-@_guard
+@guard
 def measure(
     command: Annotated[list[str], typer.Argument(help="The command to measure, after `--` (run without a shell).")],
     unit: Annotated[str, typer.Option(help="What one run produces, in a unit of a measurable kind: images, requests, "
@@ -306,11 +256,6 @@ def measure(
 
     Example:  audit measure --unit images --per 50 --engagement clients/acme --activity-id PRE-09 -- python render.py
     """
-    import math as _math
-
-    from audit.orchestration import measure as m
-    from audit.inventory.intake import read_engagement_yaml
-    from audit.core.paths import ENGAGEMENT_FILE
 
     if not engagement.is_dir():
         raise InputError(f"{engagement}: engagement folder not found")
@@ -321,7 +266,7 @@ def measure(
         raise InputError(f"--unit: {exc}") from None
     if not (_math.isfinite(per) and per > 0):
         raise InputError("--per must be a positive number of units")
-    fid = m.slug(factor_id or activity_id or "")
+    fid = measured.slug(factor_id or activity_id or "")
     if not fid:
         raise InputError("give --factor-id (or --activity-id) to name the measured factor")
     if activity_id:
@@ -350,7 +295,7 @@ def measure(
         "notes": "; ".join(x for x in (f"codecarbon process mode, {result.cpu_mode}" if result.cpu_mode else "",
                                       notes) if x),
     }
-    path = m.write_measured_factor(engagement, record)
+    path = measured.write_measured_factor(engagement, record)
     typer.echo(f"Measured {result.kwh:.6g} kWh in {result.duration_s:.1f} s for {n_units:g} {base_unit} "
                f"= {result.kwh / n_units:.6g} kWh per {base_unit}")
     typer.echo(f"Wrote factor '{fid}' ({kind}) to {path}")
@@ -361,9 +306,6 @@ def measure(
 def _check_measured_activity(engagement: Path, activity_id: str, kind: str) -> None:
     """The activity exists in the engagement's table and is of the measured kind (raw read:
     the table may already point at this factor, which does not exist yet)."""
-    from audit.inventory.intake import read_activities_csv
-    from audit.core.paths import ACTIVITIES_FILE
-
     csv_path = engagement / ACTIVITIES_FILE
     if not csv_path.exists():
         return
@@ -379,7 +321,7 @@ def _check_measured_activity(engagement: Path, activity_id: str, kind: str) -> N
 
 
 @app.command("training-estimate")
-@_guard
+@guard
 def training_estimate(
     params: Annotated[float, typer.Option(help="Model parameters N (e.g. 7e9).")],
     tokens: Annotated[float, typer.Option(help="Training tokens D (e.g. 2e12).")],
@@ -400,11 +342,6 @@ def training_estimate(
 
     Example:  audit training-estimate --params 7e9 --tokens 2e12 --hardware nvidia-h100-sxm --mfu 0.4 --pue 1.1
     """
-    import csv as _csv
-    import io as _io
-
-    from audit.inventory.intake import providers
-    from audit.methods.training import estimate_training
 
     provider = provider.strip().lower()
     if provider and provider not in providers().index:
@@ -431,6 +368,3 @@ def training_estimate(
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
-
-# Commands that live in their own modules register themselves on `app` when imported.
-from audit.cli import usage as _cli_usage  # noqa: E402,F401

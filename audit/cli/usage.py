@@ -6,14 +6,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 
-from audit.cli.main import DaskMode, DebugOpt, Format, _guard, app, dask_target
+from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
+from audit.core.atomic import atomic_path
 from audit.core.exceptions import InputError
+from audit.inventory.usage import estimate_usage, log_files
+from audit.inventory.usage.chunks import empty_rows
 
 
 @app.command("estimate-usage")
-@_guard
+@guard
 def estimate_usage_cmd(
     log: Annotated[list[str], typer.Argument(help="Usage log: CSV or Parquet files, folders of them (Parquet only "
                                                   "on Dask), or "
@@ -42,8 +46,6 @@ def estimate_usage_cmd(
 
     Example:  audit estimate-usage usage.parquet --activities usage_activities.csv --by-hour usage_by_hour.csv
     """
-    from audit.inventory.usage import estimate_usage, log_files
-
     target = dask_target(scheduler, dask)
     files = log_files(log if len(log) > 1 else log[0])  # resolved once, for the checks and the estimate
     _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, files)
@@ -98,8 +100,6 @@ def _parquet_sink(path: Path | None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from audit.core.atomic import atomic_path
-    from audit.inventory.usage import _empty_rows
 
     with atomic_path(path) as tmp:
         writer = None
@@ -117,12 +117,10 @@ def _parquet_sink(path: Path | None):
             if writer is not None:
                 writer.close()
         if writer is None:
-            _empty_rows().to_parquet(tmp, index=False)
+            empty_rows().to_parquet(tmp, index=False)
 
 
 def _print_table(result) -> None:
-    import pandas as pd
-
     t = result.totals
     typer.echo(f"{t['requests']:,} requests: {t['kwh']:,.3f} kWh ({t['kwh_low']:,.3f}-{t['kwh_high']:,.3f}); "
                f"{t['kgco2e']:,.3f} kgCO2e ({t['kgco2e_low']:,.3f}-{t['kgco2e_high']:,.3f}), annual location-based "

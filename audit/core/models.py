@@ -67,6 +67,17 @@ NUMERIC_COLUMNS = (
 )
 ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
+# The rows a new engagement starts with (activities.csv and the workbook's Activities sheet).
+EXAMPLE_ROWS = [
+    {"activity_id": "IDE-01", "stage": "Ideation", "description": "Concept drafts with an LLM", "kind": "llm_api",
+     "quantity": "1000", "unit": "request", "provider": "openai", "model": "gpt-4o-mini", "input_tokens": "800",
+     "output_tokens": "300", "latency_s": "4", "accepted_fraction": "0.5", "data_quality": "3"},
+    {"activity_id": "PRO-01", "stage": "Production", "description": "Crew flights", "kind": "travel",
+     "quantity": "2400", "unit": "passenger_km", "mode": "flight_short_haul_economy", "data_quality": "2"},
+    {"activity_id": "POST-01", "stage": "Post-production", "description": "Renders on own GPUs", "kind": "gpu_compute",
+     "quantity": "120", "unit": "gpu_hour", "hardware": "nvidia-rtx-a6000", "ownership": "owned", "data_quality": "3"},
+]
+
 
 def period_year(period: str) -> int | None:
     """The first 4-digit year in a reporting period ('2025', 'FY2024/25', '2025-04/2026-03')."""

@@ -7,6 +7,8 @@ consultancy point the toolkit at its own vetted copies without editing code.
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from pathlib import Path
 
 from audit.core.exceptions import InputError
@@ -39,9 +41,6 @@ def slugify(name: str, fallback: str = "engagement") -> str:
 
     Client names and activity ids become file names through this function only.
     """
-    import re
-    import unicodedata
-
     text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("\x00", "")).strip(".-_")
     text = re.sub(r"[-._]*-[-._]*|\.{2,}", lambda m: "-" if "-" in m.group(0) else ".", text)

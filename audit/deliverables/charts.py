@@ -25,6 +25,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from audit.reference.vocabularies import kinds_in_family
+
 if TYPE_CHECKING:  # pragma: no cover
     from audit.inventory.results import AuditResults
 
@@ -47,9 +49,8 @@ PALETTE = [OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion"
 SCOPE_COLOURS = {1: OKABE_ITO["vermillion"], 2: OKABE_ITO["blue"], 3: OKABE_ITO["orange"]}
 SCOPE_NAMES = {1: "Scope 1 (direct)", 2: "Scope 2 (purchased electricity)", 3: "Scope 3 (value chain)"}
 
-GENAI_KINDS = ("llm_api", "image_generation", "video_generation", "gpu_compute", "cpu_compute", "storage",
-               "data_transfer")
-TRADITIONAL_KINDS = ("travel", "accommodation", "fuel", "freight", "electricity")
+GENAI_KINDS = kinds_in_family("genai_compute")  # the families of data/kinds.csv
+TRADITIONAL_KINDS = kinds_in_family("traditional")
 KIND_LABELS = {
     "llm_api": "LLM API calls", "image_generation": "Image generation", "video_generation": "Video generation",
     "gpu_compute": "GPU compute", "cpu_compute": "CPU compute", "storage": "Storage",
@@ -92,7 +93,7 @@ def _t(kg) -> np.ndarray:
     return np.asarray(kg, dtype=float) / 1000.0
 
 
-def _fmt_t(x: float) -> str:
+def fmt_t(x: float) -> str:
     if not math.isfinite(x):
         return ""
     if abs(x) >= 100:
@@ -113,7 +114,7 @@ def _wrap(text: str, width: int = 22) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
-def _short(text: str, n: int = 30) -> str:
+def short_label(text: str, n: int = 30) -> str:
     text = str(text)
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
@@ -184,7 +185,7 @@ def scope_bar(results: "AuditResults") -> Figure:
     ax.set_xlabel(f"Emissions ({T_UNIT}); error bars show the low–high range", fontsize=LABEL_SIZE)
     ax.set_xlim(0, max(float(np.nanmax(values + err[1])) if len(values) else 1.0, 1e-9) * 1.18)
     for yi, v, e in zip(y, values, err[1]):
-        ax.text(v + e, yi, f"  {_fmt_t(v)}", va="center", fontsize=SMALL_SIZE)
+        ax.text(v + e, yi, f"  {fmt_t(v)}", va="center", fontsize=SMALL_SIZE)
     _title(ax, "Emissions by scope")
     handles = [Patch(facecolor=SCOPE_COLOURS[1], label="Scope 1"),
                Patch(facecolor=SCOPE_COLOURS[2], label="Scope 2 location-based (in total)"),
@@ -220,7 +221,7 @@ def stage_bar(results: "AuditResults") -> Figure:
     err = _err(bottom, _t(bs["kgco2e_low"]), _t(bs["kgco2e_high"]))
     ax.errorbar(x, bottom, yerr=err, fmt="none", ecolor="#333333", elinewidth=0.9, capsize=3)
     for xi, v, e in zip(x, bottom, err[1]):
-        ax.text(xi, v + e, _fmt_t(v), ha="center", va="bottom", fontsize=SMALL_SIZE)
+        ax.text(xi, v + e, fmt_t(v), ha="center", va="bottom", fontsize=SMALL_SIZE)
     ax.set_xticks(x, [plain(_wrap(s, 12)) for s in order], fontsize=TICK_SIZE)
     ax.set_ylabel(f"Emissions ({T_UNIT})", fontsize=LABEL_SIZE)
     ax.set_xlabel("Pipeline stage (in production order)", fontsize=LABEL_SIZE)
@@ -291,8 +292,8 @@ def kind_split(results: "AuditResults") -> Figure:
                 ax.barh(y, v, left=left, color=colour, edgecolor="white", hatch=hatch, height=0.6, linewidth=0.6)
                 left += v
             handles.append(Patch(facecolor=colour, edgecolor="white", hatch=hatch,
-                                 label=f"{KIND_LABELS.get(kind, kind)}: {_fmt_t(v)} {T_UNIT}"))
-        ax.text(left, y, f"  {_fmt_t(left)} {T_UNIT} ({left * 1000 / total:.0%} of total)", va="center",
+                                 label=f"{KIND_LABELS.get(kind, kind)}: {fmt_t(v)} {T_UNIT}"))
+        ax.text(left, y, f"  {fmt_t(left)} {T_UNIT} ({left * 1000 / total:.0%} of total)", va="center",
                 fontsize=SMALL_SIZE)
         legends.append((label.replace("\n", " "), handles))
     ax.set_yticks([1, 0], [g[0] for g in groups], fontsize=TICK_SIZE)
@@ -565,10 +566,10 @@ def effort_impact(results: "AuditResults") -> Figure:
                 textcoords="offset points", fontsize=SMALL_SIZE, va="bottom", ha="left", color="#555555",
                 rotation=90)
     if y_thr > 0:
-        ax.annotate(f"{float(th['impact_share']):.0%} of the footprint: {_fmt_t(y_thr)} {T_UNIT}/yr",
+        ax.annotate(f"{float(th['impact_share']):.0%} of the footprint: {fmt_t(y_thr)} {T_UNIT}/yr",
                     (x_hi, y_thr), xytext=(-3, 2), textcoords="offset points", fontsize=SMALL_SIZE,
                     va="bottom", ha="right", color="#555555")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_t(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_t(v)))
     ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
     ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
     present = list(dict.fromkeys(str(r.get("verdict", "")) for r in rows))

@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pandas as pd
 from openpyxl import Workbook
@@ -44,9 +47,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
+from audit.analyses import scorecard
 from audit.core.atomic import atomic_path
 from audit.core.models import DQ_LABELS
-from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults
+from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
@@ -1051,7 +1055,6 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
 
 
 def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
-    from audit.analyses import scorecard
     ws = b.ws["Scorecard"]
     table = b.r.analysis("scorecard")
     rows = table.get("rows", [])
@@ -1322,7 +1325,6 @@ def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
 
 def _package_version() -> str:
     try:
-        from importlib.metadata import version
         return version("genai-content-audit")
     except Exception:  # noqa: BLE001 - a source tree without metadata
         return "unknown"
@@ -1446,8 +1448,6 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
 
 
 def _dq_weighted(b: _Book) -> float:
-    from audit.inventory.results import weighted_data_quality
-
     return weighted_data_quality(b.lines) or 0.0  # the cell formula shows 0 for an empty audit
 
 
@@ -1536,9 +1536,6 @@ def store_cached_values(xlsx: Path, expected: dict[tuple[str, str], float]) -> i
     LibreOffice test checks a recalculation against), written into the sheet XML. Returns
     how many cells got a value.
     """
-    import zipfile
-    from xml.etree import ElementTree as ET
-
     ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
           "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
           "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}

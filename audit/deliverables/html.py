@@ -15,18 +15,22 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
 
+import bleach
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from audit.deliverables import charts
+from audit.analyses import feasibility, scorecard
+from audit.analyses.customisation import TOP_WORKLOADS, top_workloads
+from audit.analyses.feasibility import ACTIONABLE_VERDICTS, VERDICT_ORDER
 from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
-from audit.analyses.customisation import TOP_WORKLOADS, top_workloads
 from audit.core.exceptions import ExecutionError
 from audit.core.models import DQ_LABELS
-from audit.inventory.results import MANIFEST_LABELS, parent_key
+from audit.deliverables import charts, processmap
+from audit.inventory.results import MANIFEST_LABELS, independent_range, parent_key, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,8 +164,6 @@ def unsafe_svg(svg: str) -> str | None:
     """What makes ``svg`` unsafe to inline, or None. Judged on the parsed elements and
     attributes, not on text: a chart label such as 'onsite=yes' or '<script>' is escaped
     text (or a comment), which is data, not markup."""
-    from xml.etree import ElementTree as ET
-
     try:
         root = ET.fromstring(svg)
     except ET.ParseError as exc:
@@ -184,8 +186,6 @@ def unsafe_svg(svg: str) -> str | None:
 
 
 def chart_set(results: "AuditResults") -> dict[str, Markup]:
-    from audit.deliverables import processmap
-
     out = {
         "scope": _svg(charts.scope_bar(results)),
         "stage": _svg(charts.stage_bar(results)),
@@ -311,7 +311,6 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
                      "method": r.method, "kgco2e": k, "share": k / total if total else None,
                      "factor_ids": list(r.factor_ids)})
     rows.sort(key=lambda d: -d["kgco2e"])
-    from audit.inventory.results import weighted_data_quality
 
     return rows, weighted_data_quality(lines)
 
@@ -333,7 +332,6 @@ def _first_action(results: "AuditResults") -> dict | None:
     """The first option the feasibility step says to do; without verdicts, the cheapest
     option below the carbon price. None if nothing qualifies."""
     rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
-    from audit.analyses.feasibility import ACTIONABLE_VERDICTS, VERDICT_ORDER
 
     if any(r.get("verdict") in VERDICT_ORDER for r in rows):
         return next((r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS), None)
@@ -385,7 +383,6 @@ def scorecard_table(results: "AuditResults") -> dict:
 
 
 def _scorecard_context(results: "AuditResults") -> dict:
-    from audit.analyses import scorecard
     table = scorecard_table(results)
     labels = scorecard.factor_labels()
     return {"rows": table.get("rows", []), "task": table.get("task", {}), "factors": list(labels),
@@ -394,7 +391,6 @@ def _scorecard_context(results: "AuditResults") -> dict:
 
 
 def _action_plan(results: "AuditResults") -> list[dict]:
-    from audit.analyses import feasibility
     if not results.interventions and not results.analysis("customisation"):
         return []
     return feasibility.action_plan(results)
@@ -456,8 +452,6 @@ def drop_active_blocks(html: str) -> str:
 def sanitise_notebook_html(html: str) -> Markup:
     """Keep a notebook's prose, code, tables and embedded (data:) images; drop scripts,
     styles, links to anything outside the page and every other active or external part."""
-    import bleach
-
     body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
     html = body.group(1) if body else html
     html = drop_active_blocks(html)
@@ -484,7 +478,6 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     all_ids = list(results.factors["factor_id"]) if "factor_id" in results.factors else []
     anchors = FactorAnchors(all_ids)
     dq_rows, dq_weighted = data_quality_rows(results)
-    from audit.inventory.results import independent_range
 
     totals = results.totals
     ind_low, ind_high = independent_range(lines)

@@ -20,8 +20,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from audit.deliverables.charts import (OKABE_ITO, SCOPE_COLOURS, SCOPE_NAMES, SMALL_SIZE, T_UNIT, TITLE_SIZE, _fmt_t, _short, plain,
-                          new_figure)
+from audit.deliverables.charts import (
+    OKABE_ITO, SCOPE_COLOURS, SCOPE_NAMES, SMALL_SIZE, T_UNIT, TITLE_SIZE, fmt_t, new_figure, plain, short_label,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.inventory.results import AuditResults
@@ -101,10 +102,10 @@ def draw_process_map(results: "AuditResults") -> Figure:
     chars = max(int(120 / ncol), 10)  # label width that fits a column at this font size
     for ci, s in enumerate(stages):
         data = g.nodes[s]
-        ax.text(ci + 0.42, 0.55, plain(_short(data["label"], chars)), ha="center", va="center", fontsize=SMALL_SIZE + 0.5,
+        ax.text(ci + 0.42, 0.55, plain(short_label(data["label"], chars)), ha="center", va="center", fontsize=SMALL_SIZE + 0.5,
                 fontweight="bold", bbox={"boxstyle": "round,pad=0.35", "facecolor": "#eeeeee",
                                          "edgecolor": "#777777", "linewidth": 0.6})
-        ax.text(ci + 0.42, 0.12, f"{_fmt_t(data['kgco2e'] / 1000)} {T_UNIT}", ha="center", va="center",
+        ax.text(ci + 0.42, 0.12, f"{fmt_t(data['kgco2e'] / 1000)} {T_UNIT}", ha="center", va="center",
                 fontsize=SMALL_SIZE - 0.5, color="#333333")
         if ci:
             ax.annotate("", xy=(ci - 0.02, 0.55), xytext=(ci - 0.14, 0.55),
@@ -121,7 +122,7 @@ def draw_process_map(results: "AuditResults") -> Figure:
             ax.text(ci + 0.15, y + 0.14, plain(a), fontsize=SMALL_SIZE - 0.5, fontweight="bold", va="center", zorder=4)
             desc = textwrap.wrap(str(d["description"]), chars)
             desc = "\n".join(desc[:2]) + ("…" if len(desc) > 2 else "")
-            ax.text(ci + 0.15, y + 0.03, f"{plain(desc)}\n{_fmt_t(d['kgco2e'] / 1000)} {T_UNIT}",
+            ax.text(ci + 0.15, y + 0.03, f"{plain(desc)}\n{fmt_t(d['kgco2e'] / 1000)} {T_UNIT}",
                     fontsize=SMALL_SIZE - 1.5, va="top", color="#333333", zorder=4, linespacing=1.15)
     handles = [Line2D([], [], marker="o", linestyle="", markersize=7, markerfacecolor=c, markeredgecolor="#333333",
                       label=SCOPE_NAMES[sc]) for sc, c in SCOPE_COLOURS.items()]

@@ -21,15 +21,25 @@ import numpy as np
 import pandas as pd
 
 from audit.core.exceptions import FactorError
-from audit.reference.factors import HOTEL_PROXY_ID, FactorRegister, load_register
-from audit.core.paths import DATA_DIR
-from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, map_scopes
+from audit.core.units import conversion_factor
+from audit.methods.energy import (
+    ccf_cpu_power_w, device_energy_kwh, embodied_kg_per_gpu_hour, emissions_kg, measured_energy_kwh,
+)
+from audit.methods.llm import (
+    PREFILL_FACTOR_ID, llm_coefficient_factor_ids, llm_coefficients, llm_pue_factor_id, llm_request_energy_kwh,
+    model_parameters,
+)
+from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
+from audit.reference.factors import ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, load_register
+from audit.reference.measured import MODE_PREFIX, measured_factor_id, register_row
+from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, kinds_table, map_scopes
+from audit.reference.vocabularies import PARAM_COUNT, providers, resolve_llm_model, valid_modes
+
 
 @lru_cache(maxsize=1)
 def hours_per_month() -> float:
     """pint's month: 1/12 of a 365.25-day year. Looked up on first use, so that importing
     the package does not build the unit registry (every batch child and kernel imports it)."""
-    from audit.core.units import conversion_factor
     return conversion_factor("month", "hour")
 
 RESULT_COLUMNS = [
@@ -39,159 +49,6 @@ RESULT_COLUMNS = [
     "kgco2e_high", "kgco2e_market", "market_basis", "factor_ids", "data_quality", "accepted_fraction",
     "method", "formula",
 ]
-
-
-# --- equations ---------------------------------------------------------------------------
-
-def device_energy_kwh(device_hours, power_w, pue):
-    """E = hours x P_avg / 1000 x PUE  [kWh].
-
-    Source: METHODOLOGY §2 accelerator-hours; Green Algorithms (Lannelongue et al. 2021).
-    """
-    return device_hours * power_w / 1000.0 * pue
-
-
-HOURS_PER_YEAR_365 = 8760.0  # both embodied sources state lifetimes in 365-day years
-
-
-def embodied_kg_per_gpu_hour(gpu_kg, server_share_kg, lifetime_years):
-    """M per GPU-hour = (E_GPU + E_server / GPUs per server) / (lifetime_years x 8760 h)  [kgCO2e].
-
-    GSF SCI v1.1 (ISO/IEC 21031:2024): M = TE x (TiR / EL) x (RR / ToR), with the time
-    reserved TiR in GPU-hours and the server's share RR/ToR = 1 / 8 per GPU. Factors:
-    EcoLogits 0.11.3 (273 kg per A100, 5,700 kg per 8-GPU server, 3 years) and the Impact
-    Framework SciEmbodied defaults (150 kg per GPU, 1,000 kg per server, 4 years).
-    """
-    return (gpu_kg + server_share_kg) / (lifetime_years * HOURS_PER_YEAR_365)
-
-
-def measured_energy_kwh(quantity, kwh_per_unit, pue):
-    """E = quantity x measured kWh per unit x PUE  [kWh] (``audit measure``; codecarbon
-    measures IT energy at the machine, so facility overhead is applied on top)."""
-    return quantity * kwh_per_unit * pue
-
-
-def emissions_kg(kwh, intensity_g_per_kwh):
-    """kgCO2e = E_kWh x CI_g/kWh / 1000."""
-    return kwh * intensity_g_per_kwh / 1000.0
-
-
-def ccf_cpu_power_w(wmin, wmax, utilisation):
-    """P = Wmin + u x (Wmax - Wmin) per vCPU. Source: Cloud Carbon Footprint methodology."""
-    return wmin + utilisation * (wmax - wmin)
-
-
-def ecologits_gpu_energy_kwh(active_params_b, output_tokens, alpha, beta, gamma, batch_size):
-    """GPU energy = tokens x (alpha x e^(beta x B) x P_active + gamma) / 1000  [kWh per GPU].
-
-    Source: EcoLogits 0.11.3 ``impacts/llm.py`` gpu_energy; METHODOLOGY §3.
-    """
-    return output_tokens * (alpha * np.exp(beta * batch_size) * active_params_b + gamma) / 1000.0
-
-
-def ecologits_latency_s(active_params_b, output_tokens, tps, ttft, request_latency,
-                        lat_alpha, lat_beta, lat_gamma, batch_size):
-    """Generation latency = tokens x (1/tps, else alpha_l x P + beta_l x B + gamma_l) + ttft,
-    capped at the measured request latency. Source: EcoLogits 0.11.3 generation_latency."""
-    per_token = np.where(np.isnan(tps), lat_alpha * active_params_b + lat_beta * batch_size + lat_gamma,
-                         1.0 / np.where(np.isnan(tps), 1.0, tps))
-    latency = output_tokens * per_token + np.nan_to_num(ttft)
-    return np.where(np.isnan(request_latency), latency, np.minimum(latency, request_latency))
-
-
-def ecologits_gpu_count(total_params_b, gpu_memory_gb, quantization_bits=16):
-    """n_GPU = 2^ceil(log2(ceil(1.2 x P_total x bits/8 / 80 GB))). Source: EcoLogits 0.11.3."""
-    needed = np.ceil(1.2 * total_params_b * quantization_bits / 8 / gpu_memory_gb)
-    return np.power(2.0, np.ceil(np.log2(np.maximum(needed, 1))))
-
-
-def ecologits_server_energy_kwh(latency_s, server_power_kw, gpu_count, batch_size, server_gpus=8):
-    """Server (non-GPU) energy = latency/3600 x P_server x (n_GPU/8) / B. Source: EcoLogits 0.11.3."""
-    return latency_s / 3600.0 * server_power_kw * (gpu_count / server_gpus) / batch_size
-
-
-def prefill_energy_kwh(input_tokens, active_params_b, wh_per_token_per_bparam):
-    """Prefill energy = input tokens x P_active x e_prefill / 1000  [kWh].
-
-    Our extension (EcoLogits ignores input tokens, its issue #183): a forward pass costs
-    about 2·N FLOPs per token (Kaplan et al. 2020), converted at H100 efficiency and an
-    assumed model-FLOPs utilisation; factor ``genai:prefill-wh-per-token-per-bparam``.
-    """
-    return input_tokens * active_params_b * wh_per_token_per_bparam / 1000.0
-
-
-def combine_log_bounds(central, low, high, k95):
-    """Combine a method range with a data-quality factor k95 in log space (independent
-    multiplicative errors add in quadrature of their logs). Returns (low, high)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ln_lo = np.where((central > 0) & (low > 0), np.log(central / low), 0.0)
-        ln_hi = np.where((central > 0) & (high > 0), np.log(high / central), 0.0)
-    ln_k = np.log(k95)
-    lo = central * np.exp(-np.sqrt(ln_lo ** 2 + ln_k ** 2))
-    hi = central * np.exp(np.sqrt(ln_hi ** 2 + ln_k ** 2))
-    return np.minimum(lo, central), np.maximum(hi, central)
-
-
-# --- vocabulary the intake checks against ----------------------------------------------------
-
-@lru_cache(maxsize=1)
-def _modes_by_kind() -> dict[str, set[str]]:
-    reg = load_register()
-    out: dict[str, set[str]] = {}
-    for kind in ("fuel", "travel", "freight", "storage"):
-        modes = set(reg.find(kind=kind)["mode"]) - {""}
-        # Flights and air freight: the consultant names the leg; RF is an engagement setting.
-        out[kind] = modes | {m[:-3] for m in modes if m.endswith("_rf")}
-    return out
-
-
-def valid_modes(kind: str) -> set[str] | None:
-    return _modes_by_kind().get(kind)
-
-
-@lru_cache(maxsize=1)
-def hardware_ids() -> list[str]:
-    reg = load_register()
-    return sorted(f.removeprefix("hw:") for f in reg.find(part="tdp")["factor_id"])
-
-
-@lru_cache(maxsize=1)
-def video_models() -> dict:
-    from ecologits.estimations import video as ev
-    return ev._MODELS_INFO  # noqa: SLF001 - the shipped table; no public accessor
-
-
-@lru_cache(maxsize=1)
-def _uncertainty_k95() -> dict[int, float]:
-    df = pd.read_csv(DATA_DIR / "uncertainty.csv")
-    return dict(zip(df["data_quality"].astype(int), df["k95"].astype(float)))
-
-
-@lru_cache(maxsize=4096)
-def resolve_llm_model(provider: str, model: str):
-    """Find an LLM in EcoLogits' data as EcoLogits resolves it (provider + name or alias).
-
-    Returns (ecologits Model or None, hint). Without a provider, a unique name match wins.
-    Names are matched exactly first, then ignoring case ('GPT-4o' is gpt-4o), as providers are.
-    """
-    from ecologits.model_repository import models
-
-    from audit.inventory.intake import providers, suggest
-
-    prov_table = providers()
-    eco_provider = prov_table["ecologits_provider"].get(provider, "") if provider else ""
-    if eco_provider:
-        m = models.find_model(eco_provider, model)
-        names = [x.name for x in models.list_models() if x.provider.value == eco_provider]
-        if m is None:
-            same = next((n for n in names if n.lower() == model.strip().lower()), None)
-            m = models.find_model(eco_provider, same) if same else None
-        return (m, None) if m else (None, suggest(model.lower(), names) or f"see EcoLogits' list for {eco_provider}")
-    hits = [x for x in models.list_models() if x.name == model] or \
-        [x for x in models.list_models() if x.name.lower() == model.strip().lower()]
-    if len(hits) >= 1:
-        return hits[0], None
-    return None, suggest(model, sorted({x.name for x in models.list_models()}))
 
 
 # --- the estimate ------------------------------------------------------------------------
@@ -217,8 +74,6 @@ class EstimateContext:
 
     def measured_factor(self, row) -> tuple[str, float]:
         """The register id and kWh per unit of the measured factor a ``measured:<id>`` row uses."""
-        from audit.orchestration.measure import measured_factor_id, register_row
-
         raw = row.get("measured_factor", "") if hasattr(row, "get") else ""
         if not isinstance(raw, str) or not raw:
             raise FactorError(f"activity {row['activity_id']}: mode '{row['mode']}' needs measured factor "
@@ -237,41 +92,8 @@ def _reporting_year(eng, reg: FactorRegister) -> int:
     return eng.reporting_year or reg.factor_set.desnz_year
 
 
-def _grid(ctx: EstimateContext, region: pd.Series, country: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Location-based grid intensity (g/kWh) and factor id per row, by factor_set.grid_priority."""
-    reg = ctx.register
-    fs = reg.factor_set
-    desnz_uk = reg.find(kind="electricity", region="GBR", part="direct")
-    values, ids = [], []
-    seen: dict[tuple[str, str], tuple[float, str]] = {}  # one lookup per distinct region
-    for r, c in zip(region, country):
-        if (r, c) in seen:
-            v, fid = seen[(r, c)]
-            values.append(v), ids.append(fid)
-            continue
-        fid = None
-        for source in fs.grid_priority:
-            if source == "desnz" and c == "GBR" and len(desnz_uk):
-                fid = desnz_uk["factor_id"].iloc[0]
-            elif source == "cloud" and f"grid:{r}" in reg:
-                fid = f"grid:{r}"
-            elif source == "codecarbon" and f"grid:codecarbon:{c}" in reg:
-                fid = f"grid:codecarbon:{c}"
-            if fid:
-                break
-        if fid is None:
-            raise FactorError(f"no grid intensity for region '{r or c}'")
-        v = reg.value(fid)
-        v = v * 1000.0 if reg.row(fid)["unit"].startswith("kgCO2e") else v
-        seen[(r, c)] = (v, fid)
-        values.append(v), ids.append(fid)
-    return np.asarray(values, dtype=float), ids
-
-
 def _pue(ctx: EstimateContext, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """PUE per row: the table's value, else the provider's, else the on-premise average."""
-    from audit.inventory.intake import providers
-
     reg = ctx.register
     prov = providers()
     lo, mid, hi, ids = [], [], [], []
@@ -450,7 +272,6 @@ def _register_video_model(ctx, model, info, hw, kwh_per_s):
     fid = f"ecologits:video:{model}"
     if fid in ctx.register or any(r["factor_id"] == fid for r in ctx.extra_factors):
         return
-    from audit.reference.factors import ECOLOGITS_VERSION
     ctx.extra_factors.append({
         "factor_id": fid, "name": f"{model} video generation energy per second (5 s clip, native resolution)",
         "value": kwh_per_s, "unit": "kWh/video_second",
@@ -466,15 +287,9 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     E = PUE x (server_energy + n_GPU x gpu_energy) + PUE x prefill_energy, evaluated at the
     model's minimum, mean and maximum active parameters (EcoLogits' range) for low/central/high.
     """
-    from ecologits.model_repository import ParametersMoE
-
-    from audit.inventory.intake import PARAM_COUNT, providers
-
     reg = ctx.register
-    c = {k: reg.value(f"ecologits:llm:{k}") for k in
-         ("gpu_energy_alpha", "gpu_energy_beta", "gpu_energy_gamma", "latency_alpha", "latency_beta",
-          "latency_gamma", "batch_size", "server_power", "gpu_memory")}
-    pre_lo, pre_mid, pre_hi = reg.bounds("genai:prefill-wh-per-token-per-bparam")
+    c = llm_coefficients(reg)
+    pre_lo, pre_mid, pre_hi = reg.bounds(PREFILL_FACTOR_ID)
     prov = providers()
     n = len(df)
     act = np.zeros((3, n))
@@ -502,21 +317,13 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
             act[:, j] = tot[:, j] = np.nan
         elif row["model"]:
             model, _ = resolve_llm_model(row["provider"], row["model"])
-            params = model.architecture.parameters
-            a = params.active if isinstance(params, ParametersMoE) else params
-            t = params.total if isinstance(params, ParametersMoE) else params
-            a_lo, a_hi = (a.min, a.max) if hasattr(a, "min") else (a, a)
-            t_lo, t_hi = (t.min, t.max) if hasattr(t, "min") else (t, t)
-            act[:, j] = (a_lo, (a_lo + a_hi) / 2, a_hi)
-            tot[:, j] = (t_lo, (t_lo + t_hi) / 2, t_hi)
-            if model.deployment:
-                tps[j] = model.deployment.tps if model.deployment.tps else np.nan
-                ttft[j] = model.deployment.ttft if model.deployment.ttft else np.nan
-            row_ids.append(f"ecologits:model:{model.provider.value}/{model.name}")
+            mp = model_parameters(model)
+            act[:, j], tot[:, j], tps[j], ttft[j] = mp.active, mp.total, mp.tps, mp.ttft
+            row_ids.append(mp.factor_id)
         pue_row = _llm_pue(ctx, row, prov)
         pue[:, j] = pue_row[:3]
         row_ids.append(pue_row[3])
-        row_ids += [f"ecologits:llm:{k}" for k in c] + ["genai:prefill-wh-per-token-per-bparam"]
+        row_ids += llm_coefficient_factor_ids()
         ids.append(row_ids)
     out_tok = df["output_tokens"].to_numpy(float)
     in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float))
@@ -524,13 +331,7 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     per_request = []
     device_s = None
     for k, pre in zip(range(3), (pre_lo, pre_mid, pre_hi)):
-        gpu_e = ecologits_gpu_energy_kwh(act[k], out_tok, c["gpu_energy_alpha"], c["gpu_energy_beta"],
-                                         c["gpu_energy_gamma"], c["batch_size"])
-        lat = ecologits_latency_s(act[k], out_tok, tps, ttft, req_lat, c["latency_alpha"], c["latency_beta"],
-                                  c["latency_gamma"], c["batch_size"])
-        n_gpu = ecologits_gpu_count(tot[k], c["gpu_memory"])
-        server_e = ecologits_server_energy_kwh(lat, c["server_power"], n_gpu, c["batch_size"])
-        e = pue[k] * (server_e + n_gpu * gpu_e) + pue[k] * prefill_energy_kwh(in_tok, act[k], pre)
+        e, lat, n_gpu = llm_request_energy_kwh(act[k], tot[k], tps, ttft, out_tok, in_tok, req_lat, pue[k], pre, c)
         e = np.where(np.isnan(power_kwh), e, power_kwh * pue[k])
         per_request.append(e)
         if k == 1:
@@ -548,9 +349,7 @@ def _llm_pue(ctx, row, prov):
     if not math.isnan(row["pue"]):
         fid = ctx.activity_factor(row["activity_id"], row["row_number"], "pue", row["pue"], "ratio")
         return row["pue"], row["pue"], row["pue"], fid
-    fid = prov.loc[row["provider"], "pue_factor_id"] if row["provider"] else "ecologits:provider:huggingface_hub"
-    if row["ownership"] in ("owned", "leased"):
-        fid = "pue:onprem-average"
+    fid = llm_pue_factor_id(row["provider"], row["ownership"], prov)
     lo, mid, hi = ctx.register.bounds(fid)
     return lo, mid, hi, fid
 
@@ -590,7 +389,6 @@ def _desnz_factor_id(reg: FactorRegister, row, part: str, rf: bool) -> str | Non
 
 
 def _default_mode(kind: str) -> str:
-    from audit.reference.scopes import kinds_table
     return kinds_table().loc[kind, "default_mode"]
 
 
@@ -653,7 +451,6 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     activities = df.copy()
     df = map_scopes(df)
 
-    from audit.orchestration.measure import MODE_PREFIX
 
     measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
     method_key = df["kind"].where(~measured, "measured")
@@ -685,7 +482,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     lines.loc[proxied, "data_quality"] = lines.loc[proxied, "data_quality"].clip(lower=4)
 
     # Data quality widens every range (pedigree factor), on top of the method's own range.
-    k95 = lines["data_quality"].astype(int).map(_uncertainty_k95()).to_numpy(float)
+    k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
     for prefix in ("kwh", "kgco2e"):
         lo, hi = combine_log_bounds(lines[prefix].to_numpy(float), lines[f"{prefix}_low"].to_numpy(float),
                                     lines[f"{prefix}_high"].to_numpy(float), k95)
@@ -707,7 +504,6 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
     """Blank region: an LLM API runs where its provider's data centres are (EcoLogits);
     everything else happens in the engagement's default region."""
-    from audit.inventory.intake import providers
     prov = providers()
     llm_like = rows["kind"].isin(["llm_api", "image_generation", "video_generation"]) & (rows["provider"] != "")
     region = pd.Series(eng.default_region, index=rows.index)
@@ -717,7 +513,7 @@ def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
 
 
 def _location_intensity(ctx: EstimateContext, sub: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    ci, ids = _grid(ctx, sub["region"], sub["country"])
+    ci, ids = grid_intensity(ctx.register, sub["region"], sub["country"])
     override = sub["carbon_intensity_g_per_kwh"].to_numpy(float)
     for j, (aid, rn, v) in enumerate(zip(sub["activity_id"], sub["row_number"], override)):
         if not math.isnan(v):
@@ -860,7 +656,7 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=lines.columns)
     hours = sel["_device_hours"].to_numpy(float)
     dq = np.maximum(sel["data_quality"].to_numpy(float), EMBODIED_MIN_DATA_QUALITY).astype(int)
-    k95 = pd.Series(dq).map(_uncertainty_k95()).to_numpy(float)
+    k95 = pd.Series(dq).map(uncertainty_k95()).to_numpy(float)
     kg = hours * per_h
     lo, hi = combine_log_bounds(kg, hours * per_h_lo, hours * per_h_hi, k95)
     new = sel.copy()

@@ -6,30 +6,41 @@ so a consultant can fix a client's spreadsheet in one pass.
 """
 from __future__ import annotations
 
-import hashlib
+import io
 import math
-import re
+import types
+import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pint
 import yaml
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from rapidfuzz import process as fuzz_process
+from typing_extensions import is_typeddict
 
 from audit.core.csvsafe import restore_cell
+from audit.core.digests import file_sha256
 from audit.core.exceptions import InputError, Problem, ValidationError
-from audit.reference.factors import cloud_regions, codecarbon_energy_mix, load_register
-from audit.orchestration.measure import MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id
 from audit.core.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership, period_year,
 )
-from audit.core.paths import ACTIVITIES_FILE, DATA_DIR, ENGAGEMENT_FILE
-from audit.reference.scopes import allowed_ownership, kinds_table
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from audit.core.units import ambiguous_unit, conversion_factor
+from audit.inventory.usage import engagement_usage
+from audit.reference.factors import cloud_regions, load_register
+from audit.reference.measured import (
+    MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id, read_measured_factors, record_json,
+)
+from audit.reference.scopes import allowed_ownership, kinds_table
+from audit.reference.settings import forecast_defaults
+from audit.reference.settings import scorecard_factors as factors
+from audit.reference.vocabularies import (
+    PARAM_COUNT, hardware_ids, known_countries, providers, resolve_llm_model, suggest, suggest_region, valid_modes,
+    video_models,
+)
 
 # Numeric columns' accepted ranges: (low, high, low_inclusive). None means unbounded.
 RANGES = {
@@ -38,7 +49,6 @@ RANGES = {
     "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
     "data_quality": (1, 5, True),
 }
-PARAM_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")  # "70B": a model given by its size
 
 
 @dataclass
@@ -52,77 +62,10 @@ class LoadedEngagement:
     warnings: list[str] = field(default_factory=list)
 
 
-def suggest(value: str, choices, limit: int = 3) -> str | None:
-    """A 'did you mean' hint from the nearest choices, or None."""
-    choices = list(choices)
-    if not value or not choices:
-        return None
-    hits = fuzz_process.extract(str(value), sorted(choices), limit=limit, score_cutoff=60)
-    return f"did you mean {', '.join(repr(h[0]) for h in hits)}?" if hits else None
-
-
-@lru_cache(maxsize=1)
-def region_aliases() -> dict[str, str]:
-    """Country names and common abbreviations (upper case) -> ISO 3166 alpha-3: codecarbon's
-    country names plus data/region_aliases.csv. Used for hints only; a region is never
-    rewritten silently, because the consultant must see which grid the client's text maps to."""
-    mix = codecarbon_energy_mix()
-    names = {str(v.get("country_name", "")).upper(): iso for iso, v in mix.items() if v.get("country_name")}
-    extra = pd.read_csv(DATA_DIR / "region_aliases.csv", keep_default_na=False)
-    names.update({a.upper(): iso for a, iso in zip(extra["alias"], extra["iso3"])})
-    return names
-
-
-def suggest_region(value: str, countries) -> str | None:
-    """'did you mean' for a region: a country name or abbreviation first ('UK' -> 'GBR'),
-    then the nearest codes."""
-    names = region_aliases()
-    text = str(value).strip().upper()
-    iso = names.get(text)
-    if iso is None and len(text) > 3:  # a misspelt country name: 'Frnace'
-        hit = fuzz_process.extractOne(text, list(names), score_cutoff=80)
-        iso = names[hit[0]] if hit else None
-    if iso and iso in countries:
-        return f"did you mean '{iso}'? Regions are ISO 3166 alpha-3 codes"
-    return suggest(value, countries)
-
-
-@lru_cache(maxsize=1)
-def providers() -> pd.DataFrame:
-    return pd.read_csv(DATA_DIR / "providers.csv", keep_default_na=False).set_index("alias")
-
-
-@lru_cache(maxsize=1)
-def known_countries() -> frozenset[str]:
-    reg = load_register()
-    return frozenset(reg.find(part="grid")["region"].loc[lambda s: s.str.fullmatch(r"[A-Z]{3}")])
-
-
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    return _sha256_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=256)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """Streamed (usage logs can be gigabytes) and remembered while the file is unchanged:
-    each notebook of a run loads the engagement again."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- engagement.yaml -----------------------------------------------------------------------
 
 def _unwrap(tp):
     """Annotated[X, …] -> X; a union -> its structured member (model, TypedDict, list, dict)."""
-    import types
-    import typing
-
-    from pydantic import BaseModel
-    from typing_extensions import is_typeddict
 
     while True:
         origin = typing.get_origin(tp)
@@ -141,10 +84,6 @@ def _unwrap(tp):
 def _keys_at(loc, model=Engagement) -> list[str]:
     """The keys allowed at a nested location of engagement.yaml (for 'did you mean' hints):
     a model's fields, a TypedDict's keys (interventions' applies_to, change, savings)."""
-    import typing
-
-    from pydantic import BaseModel
-    from typing_extensions import is_typeddict
 
     tp = model
     for part in loc:
@@ -302,8 +241,6 @@ def _market_instrument_problems(data: dict, file: str) -> list[Problem]:
 
 
 def _scorecard_weight_problems(data: dict, file: str) -> list[Problem]:
-    from audit.analyses.scorecard import factors
-
     names = factors()
     return [Problem(file, f"unknown scorecard factor '{k}'", column=f"scorecard_weights.{k}",
                     hint=suggest(str(k), names) or f"factors: {', '.join(names)}")
@@ -331,8 +268,6 @@ def _savings_unit_costs(data: dict) -> set[str]:
 
 
 def _intervention_problems(data: dict, file: str) -> list[Problem]:
-    from audit.analyses.feasibility import forecast_defaults
-
     problems, seen = [], {}
     own_costs = set(_mapping(_mapping(data.get("forecast")).get("unit_costs")))
     costs = sorted(set(forecast_defaults().get("unit_costs") or {}) | own_costs)
@@ -376,8 +311,6 @@ def forecast_problems(forecast: dict, file: str, savings_costs: set[str] | None 
     decarbonisation by ISO-3 country or 'default', unit costs by the names in
     data/forecast_defaults.yaml or a name the engagement's interventions price savings with.
     (Ranges are the schema's: audit.core.models.ForecastSettings.)"""
-    from audit.analyses.feasibility import forecast_defaults
-
     problems = []
     kinds = list(kinds_table().index)
     stages = list(stages or [])
@@ -432,7 +365,6 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
         line = raw[: e.start].count(b"\n") + 1
         raise ValidationError([Problem(name, f"is not UTF-8 text (bad byte 0x{raw[e.start]:02x})", row=line,
                                        hint="re-save as 'CSV UTF-8' from Excel")]) from None
-    import io
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
                          skip_blank_lines=False)
@@ -643,8 +575,6 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: str | None = None) -> list[Problem]:
     """Give each ``measured:<factor_id>`` row its record from ``folder/measured_factors.csv``
     (column ``measured_factor``, JSON), so the estimate is self-contained. Returns problems."""
-    from audit.orchestration.measure import MEASURED_FILE, read_measured_factors, record_json
-
     problems: list[Problem] = []
     ids = df["mode"].map(measured_factor_id)
     if not ids.notna().any():
@@ -673,7 +603,6 @@ def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: st
 
 
 def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> None:
-    from audit.inventory.estimate import resolve_llm_model, valid_modes, video_models  # estimator owns the vocabulary
 
     # Plain dicts: a usage log's activities table has thousands of rows, and df.at is slow.
     for i, rec in zip(df.index, df.to_dict("records")):
@@ -721,7 +650,6 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
                 problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model", sheet=sheet,
                                         hint=suggest(model, video_models())))
         elif kind == "gpu_compute":
-            from audit.inventory.estimate import hardware_ids
             hw = rec["hardware"].lower()
             if math.isnan(rec["power_w"]):
                 if not hw:
@@ -774,7 +702,8 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
         both_note = (f"{folder.resolve().name}: activities read from {chosen.name}, the more recently "
                      f"changed of {chosen.name} and {other.name}; delete the other to silence this")
     if use_xlsx:
-        from audit.inventory.workbook import read_intake_workbook
+        from audit.inventory.workbook import read_intake_workbook  # noqa: PLC0415 - loads openpyxl: only for intake.xlsx
+
         raw, sheet = read_intake_workbook(xlsx_path)
         data_path = xlsx_path
     elif csv_path.exists():
@@ -801,9 +730,9 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     if both_note:
         warnings.insert(0, both_note)
     warnings += usage_warnings
-    hashes = {p.name: _sha256(p) for p in (yaml_path, data_path)} | usage_hashes
+    hashes = {p.name: file_sha256(p) for p in (yaml_path, data_path)} | usage_hashes
     if (folder / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
-        hashes[MEASURED_FILE] = _sha256(folder / MEASURED_FILE)
+        hashes[MEASURED_FILE] = file_sha256(folder / MEASURED_FILE)
     return LoadedEngagement(engagement, df.reset_index(drop=True), folder, hashes, warnings)
 
 
@@ -813,7 +742,6 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     Problems in a log are located in the log (file, row, column) by ``audit.inventory.usage``."""
     if not engagement.usage_logs:
         return None, {}, []
-    from audit.inventory.usage import engagement_usage
 
     result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
     acts = result.to_activities(prefix="USG")
@@ -844,7 +772,7 @@ def load_activities_file(path: str | Path, engagement: Engagement | None = None)
     problems += attach_measured_factors(df, path.parent, str(path)) if not problems else []
     if problems:
         raise ValidationError(problems)
-    hashes = {path.name: _sha256(path)}
+    hashes = {path.name: file_sha256(path)}
     if (path.parent / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
-        hashes[MEASURED_FILE] = _sha256(path.parent / MEASURED_FILE)
+        hashes[MEASURED_FILE] = file_sha256(path.parent / MEASURED_FILE)
     return LoadedEngagement(engagement, df.reset_index(drop=True), path.parent, hashes, warnings)

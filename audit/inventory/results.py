@@ -10,13 +10,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from audit.inventory.estimate import Estimate
+from audit.core.atomic import write_text
 from audit.core.models import Engagement
+from audit.inventory.estimate import Estimate
+from audit.methods.montecarlo import simulate
 
 SCHEMA_VERSION = 1
 RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
@@ -24,6 +26,9 @@ RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
 MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
                    "factor_set": "Factor set", "engagement_dir_name": "Engagement folder"}
 FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact")
+# The analyses registry: key -> function(results). Filled by audit.analyses.registry (a higher
+# layer) when `audit` is imported; AuditResults.analysis runs the one for a key not stored.
+ANALYSES: dict[str, Callable[["AuditResults"], Any]] = {}
 ACTIVITY_JSON_FIELDS = ("activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low",
                         "kgco2e_high", "factor_ids", "data_quality")
 
@@ -65,12 +70,11 @@ class AuditResults:
         return hotspot_table(self.lines)
 
     def analysis(self, key: str):
-        """A feasibility analysis (one of FEASIBILITY_EXTRAS): the one ``feasibility.apply``
+        """A feasibility analysis (one of FEASIBILITY_EXTRAS): the one ``audit.analyses.registry.apply``
         stored, else the same function run on these results now. Every report reads it here."""
         stored = (self.extras or {}).get(key)
         if stored is not None:
             return stored
-        from audit.analyses.feasibility import ANALYSES
         inputs = (self.lines, self.interventions, self.activities, self.engagement, self.extras)
         cached = self._computed.get(key)
         if cached is None or any(a is not b for a, b in zip(cached[0], inputs)):
@@ -87,27 +91,26 @@ class AuditResults:
             "activities": activities_json(self.lines),
         }
         if include_feasibility:
-            out["interventions"] = _clean(self.interventions)
-            out["forecast"] = _clean(self.forecast)
+            out["interventions"] = clean_json(self.interventions)
+            out["forecast"] = clean_json(self.forecast)
             for key in FEASIBILITY_EXTRAS:
                 if key in self.extras:
-                    out[key] = _clean(_records(self.extras[key]))
-        out["scopes"] = _clean(self.by_scope.to_dict(orient="records"))
-        out["factors"] = _clean(self.factors.to_dict(orient="records"))
-        out["uncertainty"] = _clean(uncertainty_json(self))
+                    out[key] = clean_json(_records(self.extras[key]))
+        out["scopes"] = clean_json(self.by_scope.to_dict(orient="records"))
+        out["factors"] = clean_json(self.factors.to_dict(orient="records"))
+        out["uncertainty"] = clean_json(uncertainty_json(self))
         # results.json is reproducible: the same inputs and factor set give the same bytes.
         # Run-specific data (this run's footprint and timestamp) lives in manifest.json and
         # in the reports' clearly labelled run blocks.
         stable = {k: v for k, v in self.manifest.items() if k not in RUN_SPECIFIC_KEYS}
         if stable:
-            out["manifest"] = _clean(stable)
+            out["manifest"] = clean_json(stable)
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
 
     def write_json(self, path: Path, include_feasibility: bool = True) -> None:
         text = json.dumps(self.to_json_dict(include_feasibility), indent=2, ensure_ascii=False, allow_nan=False)
-        from audit.core.atomic import write_text
         write_text(path, text + "\n")
 
 
@@ -128,8 +131,6 @@ def results_uncertainty(results: AuditResults, n: int = MONTE_CARLO_N, seed: int
     """Fill ``results.extras['monte_carlo']`` (audit.methods.montecarlo.simulate over the lines) and return it.
 
     Recomputed when the lines, n or seed differ from the stored run."""
-    from audit.methods.montecarlo import simulate
-
     mc = results.extras.get("monte_carlo")
     fresh = (isinstance(mc, dict) and mc.get("n") == n and mc.get("seed") == seed
              and mc.get("lines") == len(results.lines)
@@ -269,12 +270,12 @@ def _records(obj):
     return obj.to_dict(orient="records") if isinstance(obj, pd.DataFrame) else obj
 
 
-def _clean(obj):
+def clean_json(obj):
     """Make pandas/numpy values JSON-safe (NaN -> None, numpy scalars -> Python)."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):

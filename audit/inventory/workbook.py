@@ -17,7 +17,10 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from audit.core.atomic import atomic_path
 from audit.core.exceptions import Problem, ValidationError
-from audit.core.models import ALL_COLUMNS, REQUIRED_COLUMNS, Kind, Ownership
+from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS, REQUIRED_COLUMNS, Kind, Ownership
+from audit.reference.factors import cloud_regions
+from audit.reference.scopes import kinds_table
+from audit.reference.vocabularies import known_countries, suggest
 
 ACTIVITIES_SHEET = "Activities"
 MAX_ROWS = 2000  # rows carrying dropdowns; the reader accepts any number
@@ -36,11 +39,8 @@ COLUMN_HELP = {
 }
 
 
-def _lists() -> dict[str, list[str]]:
-    from audit.reference.factors import cloud_regions
-    from audit.inventory.intake import known_countries
-    from audit.reference.scopes import kinds_table
 
+def _lists() -> dict[str, list[str]]:
     kt = kinds_table()
     return {
         "kind": [k.value for k in Kind],
@@ -52,8 +52,6 @@ def _lists() -> dict[str, list[str]]:
 
 def write_intake_workbook(path: Path, client: str = "", example_rows: list[dict] | None = None) -> Path:
     """Write the intake template (atomically) and return its path."""
-    from audit.orchestration.scaffold import EXAMPLE_ROWS
-
     wb = Workbook()
     ins = wb.active
     ins.title = "Instructions"
@@ -146,7 +144,6 @@ def read_intake_workbook(path: Path) -> tuple[pd.DataFrame, str]:
         raise ValidationError([Problem(name, f"could not be opened as an Excel workbook ({type(exc).__name__})",
                                        hint="save it as .xlsx from Excel or LibreOffice")]) from None
     if ACTIVITIES_SHEET not in wb.sheetnames:
-        from audit.inventory.intake import suggest
         raise ValidationError([Problem(name, f"sheet '{ACTIVITIES_SHEET}' is missing", sheet=ACTIVITIES_SHEET,
                                        hint=suggest(ACTIVITIES_SHEET, wb.sheetnames) or
                                        f"sheets found: {', '.join(wb.sheetnames)}")])

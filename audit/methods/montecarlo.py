@@ -22,6 +22,7 @@ whose low is 0 (no lower information) uses its upper σ on both sides.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -89,8 +90,6 @@ def simulate(lines: pd.DataFrame, n: int = 10000, seed: int = 0) -> dict:
 
 def analytic_percentile(low: float, central: float, high: float, q: float) -> float:
     """The q-th percentile (0-100) of one line's split lognormal (for checks and docs)."""
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf(q / 100)
     s_lo, s_hi = (float(v[0]) for v in split_lognormal_sigmas([low], [central], [high]))
     return central * math.exp(z * (s_lo if z < 0 else s_hi))

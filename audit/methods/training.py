@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from audit.core.exceptions import InputError
+from audit.reference.factors import load_register
+from audit.reference.vocabularies import providers
 
 FLOPS_FACTOR_ID = "training:flops-per-param-token"
 MFU_FACTOR_ID = "training:mfu-default"
@@ -78,9 +80,6 @@ def estimate_training(params: float, tokens: float, hardware: str, mfu: float | 
     Power: ``power_w`` if given, else the hardware's TDP × the default utilisation (the
     estimator's rule). PUE: ``pue`` if given, else the provider's, else the on-premise average.
     """
-    from audit.reference.factors import load_register
-    from audit.inventory.intake import providers
-
     if params <= 0 or tokens <= 0:
         raise InputError("--params and --tokens must be positive (e.g. --params 7e9 --tokens 2e12)")
     if mfu is not None and not 0 < mfu <= 1:

@@ -21,6 +21,8 @@ from pathlib import Path
 from audit.core.atomic import atomic_path
 from audit.core.csvsafe import neutralise_cell, restore_cell
 from audit.core.paths import ENGAGEMENT_FILE, make_folder, safe_child
+from audit.core.progress import progress_bar
+from audit.orchestration.footprint import CPU_MODEL_ENV, cpu_model
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -62,7 +64,7 @@ def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
     return out
 
 
-def _run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str],
+def run_child(engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str],
                env: dict[str, str] | None = None, *, label: str) -> Outcome:
     """Run ``audit run`` on one engagement in a child process; its Outcome is named ``label``
     (its name in batch_summary.csv, see summary_labels)."""
@@ -152,11 +154,9 @@ def plan_batch(engagement_dirs, out_root, resume: bool):
     return out_root, dirs, names, labels, outcomes, todo
 
 
-def _shared_probes() -> dict[str, str]:
+def shared_probes() -> dict[str, str]:
     """Facts about this machine every child would otherwise find out for itself: the CPU
     model codecarbon needs for its TDP lookup (a ~1 s probe per process). Best effort."""
-    from audit.orchestration.footprint import CPU_MODEL_ENV, cpu_model
-
     if os.environ.get(CPU_MODEL_ENV):
         return {}
     try:
@@ -170,11 +170,9 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
               timeout_s: float = DEFAULT_TIMEOUT_S, extra_args: list[str] | None = None,
               progress: bool | None = None) -> list[Outcome]:
     """Audit every engagement folder into ``out_root/<name>/``; write ``batch_summary.csv``."""
-    from audit.core.progress import progress_bar
-
     out_root, dirs, names, labels, outcomes, todo = plan_batch(engagement_dirs, out_root, resume)
     extra = list(extra_args or [])
-    child_env = _shared_probes() if len(todo) > 1 else {}
+    child_env = shared_probes() if len(todo) > 1 else {}
     lock = threading.Lock()
     next_start = [time.monotonic()]
 
@@ -184,7 +182,7 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
         if wait > 0:
             time.sleep(wait)
-        return _run_child(d, out_root / names[d], timeout_s, extra, child_env, label=labels[d])
+        return run_child(d, out_root / names[d], timeout_s, extra, child_env, label=labels[d])
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
             progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:

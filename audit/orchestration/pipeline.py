@@ -22,11 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.inventory.estimate import Estimate, estimate
-from audit.reference.factors import FactorRegister, factor_set
-from audit.inventory.intake import LoadedEngagement, load_engagement
+from audit.analyses import registry
 from audit.core.models import Engagement
-from audit.inventory.results import AuditResults, from_estimate
+from audit.core.paths import ENGAGEMENT_FILE
+from audit.inventory.estimate import Estimate, estimate
+from audit.inventory.intake import LoadedEngagement, load_engagement, read_engagement_yaml
+from audit.inventory.results import AuditResults, clean_json, from_estimate
+from audit.inventory.usage import engagement_usage
+from audit.reference.factors import FactorRegister, factor_set
 
 STEPS_DIR = "steps"
 
@@ -42,12 +45,7 @@ def usage_logs(engagement_dir: str | Path, engagement: Engagement | None = None)
     figures on demand), or None when it lists none. Computed once per process. Pass the
     ``engagement`` already loaded (``discover(...).engagement``) to skip reading
     engagement.yaml again."""
-    from audit.inventory.usage import engagement_usage
-
     if engagement is None:
-        from audit.inventory.intake import read_engagement_yaml
-        from audit.core.paths import ENGAGEMENT_FILE
-
         engagement = read_engagement_yaml(Path(engagement_dir) / ENGAGEMENT_FILE)
     return engagement_usage(engagement_dir, engagement.usage_logs, engagement.default_region)
 
@@ -71,8 +69,6 @@ def map_and_estimate(engagement_dir: str | Path, work_dir: str | Path | None = N
 
 def assess_feasibility(work_dir: str | Path, engagement_dir: str | Path | None = None) -> AuditResults:
     """Step 3: forecast and interventions over the saved estimate; writes ``steps/results.json``."""
-    from audit.analyses import feasibility
-
     work_dir = Path(work_dir)
     (work_dir / STEPS_DIR).mkdir(parents=True, exist_ok=True)
     est_dir = work_dir / STEPS_DIR / "estimate"
@@ -83,7 +79,7 @@ def assess_feasibility(work_dir: str | Path, engagement_dir: str | Path | None =
         est, warnings, inputs = estimate(loaded), loaded.warnings, loaded.input_files
     results = from_estimate(est, warnings)
     results.manifest["input_files_sha256"] = inputs
-    feasibility.apply(results)
+    registry.apply(results)
     results.write_json(work_dir / STEPS_DIR / "results.json")
     save_results_tables(results, work_dir / STEPS_DIR)
     return results
@@ -91,12 +87,10 @@ def assess_feasibility(work_dir: str | Path, engagement_dir: str | Path | None =
 
 def audit_engagement(engagement_dir: str | Path) -> AuditResults:
     """All steps in process, no notebooks and nothing written: the library entry point."""
-    from audit.analyses import feasibility
-
     loaded = load_engagement(engagement_dir)
     results = from_estimate(estimate(loaded), loaded.warnings)
     results.manifest["input_files_sha256"] = loaded.input_files
-    feasibility.apply(results)
+    registry.apply(results)
     return results
 
 
@@ -148,11 +142,10 @@ def load_results(work_dir: str | Path) -> AuditResults:
 
 
 def _jsonable(obj):
-    from audit.inventory.results import _clean
     if isinstance(obj, pd.DataFrame):
-        return _clean(obj.to_dict(orient="records"))
+        return clean_json(obj.to_dict(orient="records"))
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_jsonable(v) for v in obj]
-    return _clean(obj)
+    return clean_json(obj)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
+import signal
+import sys
+import threading
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,9 +23,11 @@ from pathlib import Path
 
 from audit.core.atomic import write_text
 from audit.core.exceptions import AuditError, ExecutionError
-from audit.orchestration.footprint import measured
-from audit.inventory.intake import load_engagement
 from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, make_folder
+from audit.inventory.intake import load_engagement
+from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
+from audit.orchestration.footprint import measured
+from audit.orchestration.pipeline import load_results
 
 DEFAULT_KERNEL = "python3"
 DEFAULT_START_TIMEOUT_S = 120
@@ -35,8 +41,6 @@ def skip_slow_optional_imports() -> None:
     at import, about 1 s per process (python-jsonschema/jsonschema#1392, #1521). Notebook
     schemas use no IRI formats, so validation is unchanged. Not done on import of ``audit``,
     so a consultant's own kernel keeps every checker it has."""
-    import sys
-
     if "rfc3987_syntax" not in sys.modules:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import now raises ImportError
 
@@ -126,8 +130,6 @@ NOTEBOOK_PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src dat
 def offline_page(html: str) -> str:
     """nbconvert's page without its scripts (require.js and MathJax from a CDN, widget
     state) and with a Content-Security-Policy that blocks any script and any request."""
-    import re
-
     html = re.sub(r"<script\b.*?</script\s*>", "", html, flags=re.S | re.I)
     html = re.sub(r"<link\b[^>]*\bhref=[\"']?https?:[^>]*>", "", html, flags=re.I)
     meta = f'<meta http-equiv="Content-Security-Policy" content="{NOTEBOOK_PAGE_CSP}">'
@@ -138,10 +140,9 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     """Executed notebooks as HTML without code cells, for transparency beside the report."""
     import nbformat
     from nbconvert import HTMLExporter
-
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
-    from audit.deliverables.html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS, drop_active_blocks
+    from audit.deliverables.html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS, drop_active_blocks  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
 
     class NotebookSanitizer(SanitizeHTML):
         def sanitize_html_tags(self, html_str):  # <style>/<script> go whole, not as leftover text
@@ -165,8 +166,8 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
 
 def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
     """report.xlsx, report.html (+ report.pdf) and results.json from one AuditResults."""
-    from audit.deliverables.excel import write_excel
-    from audit.deliverables.html import write_html, write_pdf
+    from audit.deliverables.excel import write_excel  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
+    from audit.deliverables.html import write_html, write_pdf  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
 
     notes = []
     results.write_json(out_dir / "results.json")
@@ -186,9 +187,6 @@ def _own_sigterm_handler():
     (asyncio) handler to stop the kernel, and asyncio resets SIGTERM to the default (die at
     once) when its loop closes, which would skip the clean-up between two notebooks.
     Yields whether this thread may set handlers (the main thread only: signal's rule)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield False
         return
@@ -205,8 +203,6 @@ def _terminate_as_exit():
     """SIGTERM (a batch timeout, a scheduler stopping the job) ends the run like Ctrl-C does:
     the kernel is shut down and the work folder moves to OUT.failed, instead of the process
     dying with a hidden half-written folder beside OUT. Main thread only (signal's rule)."""
-    import signal
-
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
@@ -220,8 +216,6 @@ def _terminate_as_exit():
 def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
     """The usage logs estimated while validating, handed to the kernel (audit.inventory.usage hand-off)
     instead of estimated again there; the hand-off folder is removed before the deliverables."""
-    from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
-
     if write_handoff(folder, engagement_dir, engagement.usage_logs, engagement.default_region) is None:
         yield
         return
@@ -244,8 +238,6 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
 
     Raises ``InputError`` (bad input, nothing written) or ``ExecutionError``.
     """
-    from audit.orchestration.pipeline import load_results
-
     engagement_dir = Path(engagement_dir).resolve()
     out_dir = Path(out_dir).resolve()
     loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts

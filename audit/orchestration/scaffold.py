@@ -9,18 +9,8 @@ import yaml
 
 from audit.core.atomic import write_text
 from audit.core.exceptions import InputError
-from audit.core.models import ALL_COLUMNS
+from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, make_folder, safe_child
-
-EXAMPLE_ROWS = [
-    {"activity_id": "IDE-01", "stage": "Ideation", "description": "Concept drafts with an LLM", "kind": "llm_api",
-     "quantity": "1000", "unit": "request", "provider": "openai", "model": "gpt-4o-mini", "input_tokens": "800",
-     "output_tokens": "300", "latency_s": "4", "accepted_fraction": "0.5", "data_quality": "3"},
-    {"activity_id": "PRO-01", "stage": "Production", "description": "Crew flights", "kind": "travel",
-     "quantity": "2400", "unit": "passenger_km", "mode": "flight_short_haul_economy", "data_quality": "2"},
-    {"activity_id": "POST-01", "stage": "Post-production", "description": "Renders on own GPUs", "kind": "gpu_compute",
-     "quantity": "120", "unit": "gpu_hour", "hardware": "nvidia-rtx-a6000", "ownership": "owned", "data_quality": "3"},
-]
 
 
 def scaffold_engagement(name: str, parent: Path) -> Path:
@@ -46,9 +36,7 @@ def scaffold_engagement(name: str, parent: Path) -> Path:
     for row in EXAMPLE_ROWS:
         w.writerow(row)
     write_text(folder / ACTIVITIES_FILE, buf.getvalue())
-    try:
-        from audit.inventory.workbook import write_intake_workbook
-        write_intake_workbook(folder / "intake.xlsx", client=name)
-    except ImportError:
-        pass
+    from audit.inventory.workbook import write_intake_workbook  # noqa: PLC0415 - loads openpyxl: only here
+
+    write_intake_workbook(folder / "intake.xlsx", client=name)
     return folder

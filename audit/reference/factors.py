@@ -13,6 +13,7 @@ number in a report resolves to its origin in one lookup.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata, resources
@@ -21,6 +22,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import yaml
+from rapidfuzz import fuzz
+from rapidfuzz import process as fuzz_process
 
 from audit.core.exceptions import FactorError, Problem, ValidationError
 from audit.core.paths import DATA_DIR, ENGAGEMENT_FILE, FACTORS_DIR
@@ -217,10 +220,6 @@ class FactorRegister:
     def suggest(self, factor_id: str, limit: int = 3) -> str | None:
         """'did you mean' for a factor id: the nearest ids of its namespace ('desnz-2025:',
         'pue:', 'grid:codecarbon:') compared by the part after it, else of the whole register."""
-        import re
-
-        from rapidfuzz import fuzz
-        from rapidfuzz import process as fuzz_process
 
         text = str(factor_id).strip()
         if not text:
@@ -384,3 +383,33 @@ def cloud_regions() -> dict[str, str]:
     for p, r, c in cc[["provider", "region", "countryIsoCode"]].itertuples(index=False):
         out.setdefault(f"{p}:{r}", c)
     return out
+
+
+def grid_intensity(reg: FactorRegister, region: pd.Series, country: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Location-based grid intensity (g/kWh) and factor id per row, by factor_set.grid_priority."""
+    fs = reg.factor_set
+    desnz_uk = reg.find(kind="electricity", region="GBR", part="direct")
+    values, ids = [], []
+    seen: dict[tuple[str, str], tuple[float, str]] = {}  # one lookup per distinct region
+    for r, c in zip(region, country):
+        if (r, c) in seen:
+            v, fid = seen[(r, c)]
+            values.append(v), ids.append(fid)
+            continue
+        fid = None
+        for source in fs.grid_priority:
+            if source == "desnz" and c == "GBR" and len(desnz_uk):
+                fid = desnz_uk["factor_id"].iloc[0]
+            elif source == "cloud" and f"grid:{r}" in reg:
+                fid = f"grid:{r}"
+            elif source == "codecarbon" and f"grid:codecarbon:{c}" in reg:
+                fid = f"grid:codecarbon:{c}"
+            if fid:
+                break
+        if fid is None:
+            raise FactorError(f"no grid intensity for region '{r or c}'")
+        v = reg.value(fid)
+        v = v * 1000.0 if reg.row(fid)["unit"].startswith("kgCO2e") else v
+        seen[(r, c)] = (v, fid)
+        values.append(v), ids.append(fid)
+    return np.asarray(values, dtype=float), ids

@@ -6,13 +6,13 @@ gateway, one row per request::
     timestamp, provider, model, output_tokens[, input_tokens, latency_s, stage, region]
 
 ``estimate_usage(LOG)`` applies the ``llm_api`` method (``audit.inventory.estimate.method_llm_api``)
-to every request with array operations. The equations are the ones in ``audit.inventory.estimate``
+to every request with array operations. The equations are the ones in ``audit.methods.llm``
 (imported, not copied); what changes is the bookkeeping:
 
 * each distinct (provider, model) pair is resolved once (EcoLogits parameters, tps/ttft,
   provider PUE, default region), then gathered onto rows by integer codes;
 * each distinct region gets its grid intensity once, by the register's grid priority
-  (``audit.inventory.estimate._grid``); a blank region is the provider's data-centre region, as
+  (``audit.reference.factors.grid_intensity``); a blank region is the provider's data-centre region, as
   ``audit.inventory.estimate._default_region`` does for ``llm_api`` activities;
 * low/high are the method range (EcoLogits' min/max parameters and provider PUE bounds)
   widened by the ``llm_api`` default data quality (3, k95 = 1.10) exactly as
@@ -46,9 +46,7 @@ from __future__ import annotations
 import functools
 import glob as _glob
 import math
-import os
 import threading
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -57,11 +55,21 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from audit.inventory.estimate import (
-    EstimateContext, _grid, _uncertainty_k95, combine_log_bounds, ecologits_gpu_count, ecologits_gpu_energy_kwh,
-    ecologits_latency_s, ecologits_server_energy_kwh, emissions_kg, prefill_energy_kwh, resolve_llm_model,
-)
+from audit.core.atomic import atomic_path
+from audit.core.csvsafe import neutralise_frame
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.methods.energy import emissions_kg
+from audit.methods.llm import (
+    PREFILL_FACTOR_ID, llm_coefficient_factor_ids, llm_coefficients, llm_pue_factor_id, llm_unit_energies,
+    model_parameters, size_parameters,
+)
+from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
+from audit.reference.factors import cloud_regions, grid_intensity, load_register
+from audit.reference.profiles import hourly_profiles
+from audit.reference.scopes import kinds_table
+from audit.reference.vocabularies import (
+    PARAM_COUNT, known_countries, providers, resolve_llm_model, suggest, suggest_region,
+)
 
 REQUIRED = ("timestamp", "provider", "model", "output_tokens")
 OPTIONAL = ("input_tokens", "latency_s", "stage", "region")
@@ -114,20 +122,14 @@ class Resolver:
     """
 
     def __init__(self, default_region: str = DEFAULT_REGION):
-        from audit.reference.factors import load_register
-
         self._lock = threading.RLock()
         self.default_region = default_region.strip().upper()
         self.register = load_register()
         reg = self.register
-        self.c = {k: reg.value(f"ecologits:llm:{k}") for k in
-                  ("gpu_energy_alpha", "gpu_energy_beta", "gpu_energy_gamma", "latency_alpha", "latency_beta",
-                   "latency_gamma", "batch_size", "server_power", "gpu_memory")}
-        self.pre = reg.bounds("genai:prefill-wh-per-token-per-bparam")
-        from audit.reference.scopes import kinds_table
-
+        self.c = llm_coefficients(reg)
+        self.pre = reg.bounds(PREFILL_FACTOR_ID)
         self.data_quality = int(kinds_table().loc["llm_api", "default_data_quality"])
-        self.k95 = _uncertainty_k95()[self.data_quality]
+        self.k95 = uncertainty_k95()[self.data_quality]
         self.pairs: list[_Pair] = []
         self._pair_index: dict[tuple[str, str], int] = {}
         self._pair_error: dict[tuple[str, str], tuple[str, str | None]] = {}
@@ -181,10 +183,6 @@ class Resolver:
         return self._pair_error[(provider, model)]
 
     def _resolve_pair(self, provider: str, model: str):
-        from ecologits.model_repository import ParametersMoE
-
-        from audit.inventory.intake import PARAM_COUNT, providers, suggest
-
         prov = providers()
         if provider and provider not in prov.index:
             return (f"unknown provider '{provider}'", suggest(provider, prov.index) or f"known: {', '.join(prov.index)}")
@@ -195,26 +193,18 @@ class Resolver:
         tps = ttft = np.nan
         if m:
             p = float(m.group(1))
-            act = tot = (p, p, p)
+            act = tot = size_parameters(p)
             ids.append(f"model size {p:g} B as logged")
         else:
             found, hint = resolve_llm_model(provider, model)
             if found is None:
                 where = f" for provider '{provider}'" if provider else ""
                 return (f"unknown model '{model}'{where}", hint)
-            params = found.architecture.parameters
-            a = params.active if isinstance(params, ParametersMoE) else params
-            t = params.total if isinstance(params, ParametersMoE) else params
-            a_lo, a_hi = (a.min, a.max) if hasattr(a, "min") else (a, a)
-            t_lo, t_hi = (t.min, t.max) if hasattr(t, "min") else (t, t)
-            act = (a_lo, (a_lo + a_hi) / 2, a_hi)
-            tot = (t_lo, (t_lo + t_hi) / 2, t_hi)
-            if found.deployment:
-                tps = found.deployment.tps if found.deployment.tps else np.nan
-                ttft = found.deployment.ttft if found.deployment.ttft else np.nan
-            ids.append(f"ecologits:model:{found.provider.value}/{found.name}")
-        # As audit.inventory.estimate._llm_pue for a purchased service (logs carry no ownership column).
-        pue_fid = prov.loc[provider, "pue_factor_id"] if provider else "ecologits:provider:huggingface_hub"
+            mp = model_parameters(found)
+            act, tot, tps, ttft = mp.active, mp.total, mp.tps, mp.ttft
+            ids.append(mp.factor_id)
+        # The LLM method's PUE choice; a log carries no ownership column: a purchased service.
+        pue_fid = llm_pue_factor_id(provider, "purchased_service", prov)
         region = (prov.loc[provider, "default_region"] if provider else "") or self.default_region
         ids.append(pue_fid)
         return _Pair(provider, model, tuple(map(float, act)), tuple(map(float, tot)), float(tps), float(ttft),
@@ -228,9 +218,6 @@ class Resolver:
             return self._region_index[raw]
         if raw in self._region_error:
             return None
-        from audit.reference.factors import cloud_regions
-        from audit.inventory.intake import known_countries, suggest, suggest_region
-
         if ":" in raw:
             key = raw.lower()
             country = cloud_regions().get(key)
@@ -248,7 +235,7 @@ class Resolver:
             self._region_index[raw] = self._region_index[key]
             return self._region_index[key]
         _check_room("regions", len(self.regions), "region")
-        ci, ids = _grid(EstimateContext(self.register, None), pd.Series([key]), pd.Series([country]))
+        ci, ids = grid_intensity(self.register, pd.Series([key]), pd.Series([country]))
         idx = len(self.regions)
         self.regions.append(key)
         self.region_country.append(country)
@@ -269,22 +256,16 @@ class Resolver:
             P = self.pairs
             act = np.array([p.act for p in P], float).reshape(-1, 3).T
             tot = np.array([p.tot for p in P], float).reshape(-1, 3).T
-            n_gpu = ecologits_gpu_count(tot, self.c["gpu_memory"])  # per pair: depends on the model only
             pue = np.array([p.pue for p in P], float).reshape(-1, 3).T
             tps = np.array([p.tps for p in P], float)
             c = self.c
             # Every equation of the method is linear in output tokens, latency or input tokens,
             # so each is evaluated once per pair (at 1 token / 1 second, with the very
-            # functions of audit.inventory.estimate) and rows multiply: energy =
+            # functions of audit.methods.llm) and rows multiply: energy =
             #   PUE·n_GPU·e_gpu(1 token)·out + PUE·e_server(1 s)·latency + PUE·e_prefill(1 token)·in
             self._arrays = {
                 "ttft": np.nan_to_num(np.array([p.ttft for p in P], float)),
-                "s_per_token": ecologits_latency_s(act, 1.0, tps, 0.0, np.nan, c["latency_alpha"], c["latency_beta"],
-                                                   c["latency_gamma"], c["batch_size"]),
-                "kwh_per_output_token": pue * n_gpu * ecologits_gpu_energy_kwh(
-                    act, 1.0, c["gpu_energy_alpha"], c["gpu_energy_beta"], c["gpu_energy_gamma"], c["batch_size"]),
-                "kwh_per_second": pue * ecologits_server_energy_kwh(1.0, c["server_power"], n_gpu, c["batch_size"]),
-                "kwh_per_input_token": pue * prefill_energy_kwh(1.0, act, np.asarray(self.pre, float)[:, None]),
+                **llm_unit_energies(act, tot, tps, pue, np.asarray(self.pre, float)[:, None], c),
                 "pair_region": np.array([self._region_index[p.region] for p in P], np.int64),
                 "ci": np.array(self.region_ci, float),
                 "profile": np.array(self.region_profile, np.int64),
@@ -302,8 +283,6 @@ def _check_room(what: str, used: int, key: str) -> None:
 @lru_cache(maxsize=1)
 def _hourly_profiles() -> dict[str, np.ndarray]:
     """Country -> 12 × 24 array of mean gCO2e/kWh (month × UTC hour)."""
-    from audit.analyses.feasibility import hourly_profiles
-
     prof = hourly_profiles()
     out = {}
     for country, p in prof.groupby("country"):
@@ -349,7 +328,7 @@ def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray,
 
 def request_energy_kwh(res: Resolver, pair, output_tokens, input_tokens, latency_s):
     """(central, low, high) kWh per request: the method range widened by the data quality
-    as the audit widens every line (``audit.inventory.estimate.combine_log_bounds``)."""
+    as the audit widens every line (``audit.methods.uncertainty.combine_log_bounds``)."""
     n = len(pair)
     mid, lo, hi = np.empty(n), np.empty(n), np.empty(n)
     for s in range(0, n, BLOCK_ROWS):
@@ -494,7 +473,7 @@ def _months_since_2000(ns: np.ndarray) -> np.ndarray:
 
 # --- problems -------------------------------------------------------------------------------
 
-class _Problems:
+class LocatedProblems:
     """Located problems, all files at once, the first MAX_PROBLEMS kept, the rest counted."""
 
     def __init__(self, limit: int = MAX_PROBLEMS):
@@ -523,7 +502,7 @@ class _Problems:
                 self.items.append(Problem(file, message(int(p)), row=int(r), column=column, hint=h))
             self.count += len(pos)
 
-    def extend(self, other: "_Problems") -> None:
+    def extend(self, other: "LocatedProblems") -> None:
         """Add another collector's problems after this one's (slices of a chunk, in order)."""
         with self._lock:
             room = max(self.limit - len(self.items), 0)
@@ -572,7 +551,7 @@ def log_files(source) -> list[Path]:
     return [p]
 
 
-def _is_parquet(path: Path) -> bool:
+def is_parquet(path: Path) -> bool:
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return True
     if path.suffix.lower() in (".csv", ".txt", ".gz", ".tsv"):
@@ -581,10 +560,8 @@ def _is_parquet(path: Path) -> bool:
         return f.read(4) == b"PAR1"
 
 
-def _header_problems(file: str, names: list[str]) -> tuple[dict[str, str], list[Problem]]:
+def header_problems(file: str, names: list[str]) -> tuple[dict[str, str], list[Problem]]:
     """Raw column name -> canonical name for the columns we use; missing required columns."""
-    from audit.inventory.intake import suggest
-
     mapping: dict[str, str] = {}
     for raw in names:
         n = _normalise(raw)
@@ -604,7 +581,7 @@ def _text_columns(schema, mapping: dict[str, str]) -> list[str]:
             and (pa.types.is_string(schema.field(raw).type) or pa.types.is_large_string(schema.field(raw).type))]
 
 
-def _parquet_meta(path: Path, read_dictionary: list[str] | None = None):
+def parquet_meta(path: Path, read_dictionary: list[str] | None = None):
     import pyarrow.parquet as pq
     try:
         return pq.ParquetFile(str(path), read_dictionary=read_dictionary or None)
@@ -612,17 +589,17 @@ def _parquet_meta(path: Path, read_dictionary: list[str] | None = None):
         raise ValidationError([Problem(str(path), f"could not be read as Parquet: {exc}")]) from None
 
 
-def _iter_parquet(path: Path, chunk_rows: int, problems: _Problems) -> Iterator[tuple[pd.DataFrame, int]]:
+def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
     """(chunk, number of the chunk's first row) from one Parquet file, one batch at a time."""
-    pf = _parquet_meta(path)
-    mapping, header = _header_problems(str(path), pf.schema_arrow.names)
+    pf = parquet_meta(path)
+    mapping, header = header_problems(str(path), pf.schema_arrow.names)
     if header:
         for p in header:
             problems.add(p)
         return
     # Text columns read dictionary-encoded: they arrive as categoricals, whose codes need no
     # hashing (4x faster to read and to factorize than plain strings).
-    pf = _parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
+    pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
     offset = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
         df = batch.to_pandas().rename(columns=mapping)
@@ -630,7 +607,7 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: _Problems) -> Iterator[
         offset += len(df)
 
 
-def _iter_csv(path: Path, chunk_rows: int, problems: _Problems) -> Iterator[tuple[pd.DataFrame, int]]:
+def _iter_csv(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
     """(chunk, row number of the chunk's first request) from one CSV; header is row 1."""
     name = str(path)
     try:
@@ -639,7 +616,7 @@ def _iter_csv(path: Path, chunk_rows: int, problems: _Problems) -> Iterator[tupl
         problems.add(Problem(name, f"could not be read as a UTF-8 CSV: {type(exc).__name__}",
                              hint="re-save as 'CSV UTF-8'"))
         return
-    mapping, header = _header_problems(name, list(head.columns))
+    mapping, header = header_problems(name, list(head.columns))
     if header:
         for p in header:
             problems.add(p)
@@ -713,7 +690,7 @@ class ChunkOut:
     rows: pd.DataFrame | None  # per-request frame, when asked for
 
 
-def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: _Problems,
+def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
                    validate_only: bool) -> dict | None:
     """Validate a slice of a chunk and estimate its requests: row arrays (codes, numbers,
     kWh low/central/high), or None when it has problems or only validation was asked for.
@@ -814,7 +791,7 @@ def _slices(n: int) -> list[slice]:
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: _Problems,
+def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
                   want_rows: bool = False, pool=None) -> ChunkOut:
     """Validate one chunk (columns already canonical) and estimate it.
 
@@ -827,7 +804,7 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     """
     n = len(df)
     if n == 0:
-        return ChunkOut(Partial.empty(), _empty_rows() if want_rows else None)
+        return ChunkOut(Partial.empty(), empty_rows() if want_rows else None)
     validate_only = bool(problems.count)
     parts = _slices(n)
     if len(parts) == 1:
@@ -835,7 +812,7 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     else:
         # Each slice collects its own problems; they are merged in slice order, so the
         # problems listed do not depend on which thread finished first.
-        own = [_Problems(problems.limit) for _ in parts]
+        own = [LocatedProblems(problems.limit) for _ in parts]
         mapper = pool.map if pool is not None else map
         pieces = list(mapper(lambda k: _estimate_part(df.iloc[parts[k]], res, file, first_row + parts[k].start,
                                                       own[k], validate_only), range(len(parts))))
@@ -884,7 +861,7 @@ ROW_COLUMNS = ["file", "row", "timestamp", "stage", "provider", "model", "region
                "kgco2e_low", "kgco2e_high", "intensity_hourly_g_per_kwh", "kgco2e_hourly"]
 
 
-def _empty_rows() -> pd.DataFrame:
+def empty_rows() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_COLUMNS})
 
 
@@ -988,10 +965,10 @@ class UsageResult:
     def iter_per_request(self, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """Per-request frames, chunk by chunk (the log is read again)."""
         res = resolver(self.default_region)
-        problems = _Problems()
+        problems = LocatedProblems()
         for path in [self.frame] if self.frame is not None else [Path(p) for p in self.sources]:
             name = "<data frame>" if isinstance(path, pd.DataFrame) else str(path)
-            for df, first in _iter_file(path, chunk_rows or self.chunk_rows, problems):
+            for df, first in iter_chunks(path, chunk_rows or self.chunk_rows, problems):
                 out = process_chunk(df, res, name, first, problems, want_rows=True)
                 problems.raise_if_any()
                 yield out.rows
@@ -1004,7 +981,7 @@ class UsageResult:
             n += len(f)
             if limit is not None and n >= limit:
                 break
-        df = pd.concat(frames, ignore_index=True) if frames else _empty_rows()
+        df = pd.concat(frames, ignore_index=True) if frames else empty_rows()
         return df.head(limit) if limit is not None else df
 
     # --- files a consultant opens (atomic; text a spreadsheet would run as a formula is neutralised) ---
@@ -1047,9 +1024,6 @@ class UsageResult:
 
 
 def _write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    from audit.core.atomic import atomic_path
-    from audit.core.csvsafe import neutralise_frame
-
     with atomic_path(path) as tmp:
         neutralise_frame(df).to_csv(tmp, index=False)
 
@@ -1093,23 +1067,23 @@ def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: in
     fids = {f for i in used_pairs for f in res.pairs[i].factor_ids if not f.startswith("model size")}
     fids |= {res.region_fid[i] for i in used_regions}
     if len(g):
-        fids |= {f"ecologits:llm:{c}" for c in res.c} | {"genai:prefill-wh-per-token-per-bparam"}
+        fids |= set(llm_coefficient_factor_ids())
     return UsageResult(g, sources, res.default_region, chunk_rows, seconds, sorted(fids))
 
 
-# --- the entry point -----------------------------------------------------------------------------
+# --- reading a log chunk by chunk ------------------------------------------------------------------
 
-def _iter_file(path: Path, chunk_rows: int, problems: _Problems):
+def iter_chunks(path: Path, chunk_rows: int, problems: LocatedProblems):
     if isinstance(path, pd.DataFrame):
-        yield from _iter_frame(path, chunk_rows, problems)
-    elif _is_parquet(path):
+        yield from iter_frame_chunks(path, chunk_rows, problems)
+    elif is_parquet(path):
         yield from _iter_parquet(path, chunk_rows, problems)
     else:
         yield from _iter_csv(path, chunk_rows, problems)
 
 
-def _iter_frame(df: pd.DataFrame, chunk_rows: int, problems: _Problems):
-    mapping, header = _header_problems("<data frame>", list(df.columns))
+def iter_frame_chunks(df: pd.DataFrame, chunk_rows: int, problems: LocatedProblems):
+    mapping, header = header_problems("<data frame>", list(df.columns))
     if header:
         for p in header:
             problems.add(p)
@@ -1117,268 +1091,3 @@ def _iter_frame(df: pd.DataFrame, chunk_rows: int, problems: _Problems):
     df = df[list(mapping)].rename(columns=mapping)
     for start in range(0, len(df), chunk_rows):
         yield df.iloc[start:start + chunk_rows], start + 1
-
-
-def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
-    """Iterate ``chunks`` with the next one read in a background thread (pyarrow and the C
-    CSV parser release the GIL, so reading overlaps the estimate on a second core)."""
-    import queue
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in chunks:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=work, name="usage-read-ahead", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
-def _total_rows(files: list[Path]) -> int | None:
-    """Rows in the log for the progress bar: exact for Parquet (footers), estimated for CSV
-    from the line length of its first megabyte (None for compressed CSV)."""
-    total = 0
-    for f in files:
-        if _is_parquet(f):
-            total += _parquet_meta(f).metadata.num_rows
-        elif f.suffix.lower() == ".gz":
-            return None
-        else:
-            with f.open("rb") as fh:
-                head = fh.read(1 << 20)
-            lines = max(head.count(b"\n"), 1)
-            total += max(int(f.stat().st_size * lines / max(len(head), 1)) - 1, 0)
-    return total
-
-
-def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
-                   default_region: str = DEFAULT_REGION,
-                   on_chunk: Callable[[pd.DataFrame], None] | None = None) -> UsageResult:
-    """Estimate a usage log: a CSV or Parquet file, a folder or glob of Parquet files, a list
-    of those, or a DataFrame. Chunks are read one ahead in a background thread.
-
-    ``scheduler``: None (this process), "local" (a 2-worker Dask LocalCluster), a Dask
-    scheduler address ("tcp://host:8786"), or a ``distributed.Client``/cluster; Dask needs
-    Parquet input. ``on_chunk`` receives each chunk's per-request frame (single-machine
-    path only), e.g. to write them to Parquet. Raises ``ValidationError`` listing up to
-    50 located problems over the whole log.
-    """
-    if chunk_rows < 1:
-        raise InputError("--chunk-rows must be at least 1")
-    if scheduler is not None:
-        if on_chunk is not None:
-            raise InputError("per-request output is not available with a Dask scheduler; run without one")
-        from audit.orchestration.distributed import estimate_usage_dask
-        return estimate_usage_dask(source, scheduler, chunk_rows=chunk_rows, progress=progress,
-                                   default_region=default_region)
-    from concurrent.futures import ThreadPoolExecutor
-
-    from audit.core.progress import bar_shown, progress_bar
-
-    t0 = time.perf_counter()
-    res = resolver(default_region.strip().upper())
-    if isinstance(source, pd.DataFrame):
-        files, names = [source], ["<data frame>"]
-        total = len(source)
-    else:
-        files = log_files(source)
-        names = [str(f) for f in files]
-        total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
-    problems = _Problems()
-    partials = []
-
-    threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
-    with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
-        for f, name in zip(files, names):
-            for df, first in _read_ahead(_iter_file(f, chunk_rows, problems)):
-                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)
-                if out.partial is not None and not problems.count:
-                    partials.append(out.partial)
-                    if on_chunk is not None:
-                        on_chunk(out.rows)
-                if len(partials) >= 16:  # keep the partial sums small on very long logs
-                    partials = [merge_partials(partials)]
-                bar.update(len(df))
-        bar.total = bar.n  # CSV totals are estimates
-        bar.refresh()
-    problems.raise_if_any()
-    result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
-    if isinstance(source, pd.DataFrame):
-        result.frame = source
-    return result
-
-
-# --- usage logs of an engagement ------------------------------------------------------------------
-
-_ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
-
-
-def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
-    """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
-    root = Path(folder).resolve()
-    files = log_files([str(root / entry) for entry in usage_logs])
-    for f in files:
-        if not f.resolve().is_relative_to(root):
-            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
-                                           "the engagement folder (a link?)", column="usage_logs",
-                                           hint="copy the log into the engagement folder")])
-    return files
-
-
-def _cache_key(files: list[Path], default_region: str) -> tuple:
-    stats = [f.stat() for f in files]  # one stat per file: size and time from the same look
-    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
-
-
-def _file_digests(key: tuple) -> dict[str, str]:
-    """SHA-256 of each file of a cache key, by path: streamed, and remembered by the intake's
-    cache under the same (path, size, modification time) the key holds."""
-    from audit.inventory.intake import _sha256_of
-
-    return {path: _sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
-
-
-def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
-                            default_region: str) -> "tuple[tuple, UsageResult] | None":
-    """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
-    if not usage_logs:
-        return None
-    files = engagement_log_files(folder, usage_logs)
-    key = _cache_key(files, default_region)
-    if key not in _ENGAGEMENT_CACHE:
-        result = _read_handoff(key)
-        if result is None:
-            result = estimate_usage(files, default_region=default_region, progress=False)
-            result.sha256 = _file_digests(key)
-        _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
-        _ENGAGEMENT_CACHE[key] = result
-    return key, _ENGAGEMENT_CACHE[key]
-
-
-def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
-    """An engagement's usage logs estimated (None when it lists none). Kept for the process
-    while the files are unchanged (same paths, sizes and modification times): the three
-    pipeline notebooks run on one kernel and each loads the engagement."""
-    found = _keyed_engagement_usage(folder, usage_logs, default_region)
-    return None if found is None else found[1]
-
-
-# --- hand-off to the notebook kernel ----------------------------------------------------------
-# `audit run` validates the engagement (usage logs included) before it starts the kernel, and
-# the kernel loads the engagement again. The run writes what it estimated into its private work
-# folder and names it in USAGE_HANDOFF_ENV, so a 10M-request log is read once per run, not twice
-# (and hashed once: the files' SHA-256 digests travel with the sums).
-# Used only for the same files (paths, sizes, modification times) and default region.
-
-USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
-
-
-def _key_json(key: tuple) -> list:
-    return [[list(f) for f in key[0]], key[1]]
-
-
-def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list[str],
-                  default_region: str) -> Path | None:
-    """Save the engagement's usage result (estimated once per process) into ``folder`` for a
-    kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
-    import json
-
-    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region)
-    if found is None:
-        return None
-    key, result = found
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    result.groups.to_parquet(folder / "groups.parquet", index=False)
-    meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
-            "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
-            "sha256": result.sha256, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
-    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    return folder
-
-
-def _read_handoff(key: tuple) -> "UsageResult | None":
-    import json
-
-    folder = os.environ.get(USAGE_HANDOFF_ENV)
-    if not folder or not (Path(folder) / "meta.json").is_file():
-        return None
-    meta = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
-    if meta["key"] != _key_json(key):
-        return None
-    groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
-    return UsageResult(groups=groups, sources=meta["sources"],
-                       default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
-                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"])
-
-
-def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:
-    """The per-request figures of an in-memory chunk of a usage log (raises on problems)."""
-    problems = _Problems()
-    mapping, header = _header_problems(file, list(df.columns))
-    for p in header:
-        problems.add(p)
-    problems.raise_if_any()
-    out = process_chunk(df[list(mapping)].rename(columns=mapping), resolver(default_region.strip().upper()), file, 1,
-                        problems, want_rows=True)
-    problems.raise_if_any()
-    return out.rows
-
-
-# --- synthetic logs (tests, benchmarks, demos) -----------------------------------------------------
-
-#: Twenty real (provider, model) pairs from EcoLogits 0.11.3, across the five API providers.
-SYNTHETIC_PAIRS = [
-    ("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4.1"), ("openai", "gpt-4.1-nano"),
-    ("openai", "gpt-5"), ("openai", "gpt-5-mini"), ("openai", "o4-mini"), ("openai", "gpt-3.5-turbo"),
-    ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("anthropic", "claude-opus-4-5"),
-    ("mistral", "mistral-large-2512"), ("mistral", "mistral-small-2603"), ("mistral", "ministral-8b-2512"),
-    ("google", "gemini-2.5-flash"), ("google", "gemini-2.5-flash-lite"), ("google", "gemini-2.5-pro"),
-    ("cohere", "command-a-03-2025"), ("cohere", "command-r-08-2024"), ("cohere", "command-r7b-12-2024"),
-]
-SYNTHETIC_STAGES = ["Ideation", "Pre-production", "Production", "Post-production", "Localisation"]
-SYNTHETIC_REGIONS = ["", "", "", "", "GBR", "FRA", "DEU", "USA", "aws:eu-west-2", "gcp:europe-west2"]
-
-
-def synthetic_log(n: int, seed: int = 0, pairs=None, latency_share: float = 0.7, year: int = 2025) -> pd.DataFrame:
-    """A reproducible usage log of ``n`` requests over real EcoLogits pairs (not client data)."""
-    rng = np.random.default_rng(seed)
-    pairs = pairs or SYNTHETIC_PAIRS
-    p = rng.integers(0, len(pairs), n)
-    start = np.datetime64(f"{year}-01-01T00:00:00", "s").astype(np.int64)
-    seconds = start + rng.integers(0, 365 * 86400, n)
-    out_tok = np.maximum(1, rng.lognormal(5.5, 0.8, n)).astype(np.int64)
-    in_tok = np.maximum(0, rng.lognormal(6.5, 1.0, n)).astype(np.int64)
-    lat = np.where(rng.random(n) < latency_share, rng.lognormal(1.5, 0.7, n), np.nan)
-    return pd.DataFrame({
-        "timestamp": pd.to_datetime(seconds, unit="s", utc=True),
-        "provider": pd.Categorical.from_codes(p, [a for a, _ in pairs]) if len({a for a, _ in pairs}) == len(pairs)
-        else np.asarray([a for a, _ in pairs], dtype=object)[p],
-        "model": np.asarray([b for _, b in pairs], dtype=object)[p],
-        "input_tokens": in_tok, "output_tokens": out_tok, "latency_s": lat,
-        "stage": np.asarray(SYNTHETIC_STAGES, dtype=object)[rng.integers(0, len(SYNTHETIC_STAGES), n)],
-        "region": np.asarray(SYNTHETIC_REGIONS, dtype=object)[rng.integers(0, len(SYNTHETIC_REGIONS), n)],
-    })
