@@ -210,3 +210,43 @@ def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
     bare.lines = bare.lines.copy()
     bare.analysis("precision_per_watt")
     assert len(calls) == 2
+
+
+def test_by_family_splits_the_totals_by_kind_family():
+    r = sample_results_without_feasibility()
+    fam = r.by_family
+    assert set(fam.index) == {"Generative AI and compute", "Traditional production"}
+    assert fam["kgco2e"].sum() == pytest.approx(r.totals["kgco2e"], rel=1e-12)
+    assert fam["share"].sum() == pytest.approx(1.0)
+    genai = r.lines[r.lines["kind"].isin(("llm_api", "image_generation", "gpu_compute", "storage"))]
+    assert fam.loc["Generative AI and compute", "kwh"] >= genai["kwh"].sum()
+
+
+def test_factor_trace_has_the_derived_lines_and_every_cited_factor():
+    r = sample_results_without_feasibility()
+    aid = r.hotspots["activity_id"].iloc[0]
+    lines, factors = r.trace(aid)
+    derived = r.lines[r.lines["derived_from"] == aid]
+    assert len(lines) == 1 + len(derived) and (lines["activity_id"].iloc[0] == aid)
+    cited = {f for ids in lines["factor_ids"] for f in ids}
+    assert set(factors["factor_id"]) == cited & set(r.factors["factor_id"])
+    assert all(isinstance(v, str) for v in factors["value"])  # all significant digits, as text
+
+
+def test_forecast_table_and_savings_table_flatten_the_feasibility_results():
+    r = sample_results()
+    table = r.forecast_table()
+    assert list(table.index) == [f["year"] for f in r.forecast]
+    assert (table["avoided_kgco2e"] == table["bau_kgco2e"] - table["plan_kgco2e"]).all()
+    savings = r.savings_table()
+    assert len(savings) == sum(len(i["savings_breakdown"]) for i in r.interventions)
+    if len(savings):
+        assert set(savings["id"]) <= {i["id"] for i in r.interventions}
+
+
+def test_forecast_assumptions_are_the_headline_keys():
+    from audit.analyses.feasibility import FORECAST_KEYS, forecast_assumptions
+
+    settings = sample_results().extras["forecast_settings"]
+    assert list(forecast_assumptions(settings)) == list(FORECAST_KEYS)
+    assert forecast_assumptions(settings)["years"] == settings["years"]

@@ -81,6 +81,16 @@ def settings(engagement) -> dict:
     return d
 
 
+# The forecast assumptions a reader needs to judge the lines (notebook 03 and the reports).
+FORECAST_KEYS = ("years", "usage_growth_per_year", "model_efficiency_per_year", "grid_decarbonisation_per_year",
+                 "electricity_price_per_kwh", "day_rate")
+
+
+def forecast_assumptions(settings_: dict) -> dict:
+    """The headline forecast settings (``FORECAST_KEYS``) of the settings an analysis used."""
+    return {k: settings_[k] for k in FORECAST_KEYS}
+
+
 def interventions_for(engagement) -> list[Intervention]:
     own = {i.id: i for i in engagement.interventions}
     merged = [own.pop(i.id, i) for i in intervention_library()]

@@ -19,6 +19,7 @@ from audit.core.atomic import write_text
 from audit.core.models import Engagement
 from audit.inventory.estimate import Estimate
 from audit.methods.montecarlo import simulate
+from audit.reference.vocabularies import kind_family_labels
 
 SCHEMA_VERSION = 1
 RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
@@ -68,6 +69,36 @@ class AuditResults:
     @property
     def hotspots(self) -> pd.DataFrame:
         return hotspot_table(self.lines)
+
+    @property
+    def by_family(self) -> pd.DataFrame:
+        """kWh and kgCO2e (with low/high and share) per kind family (data/kinds.csv)."""
+        return family_breakdown(self.lines)
+
+    def factor_table(self) -> pd.DataFrame:
+        """The factors these results cite (id, value, unit, source, year, licence), values as
+        text with all significant digits (``{:.8g}``), as the notebooks and reports show them."""
+        register = self.factors[["factor_id", "value", "unit", "source", "year", "licence"]]
+        return register.assign(value=register["value"].map("{:.8g}".format))
+
+    def trace(self, activity_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The factor trace of one activity: its emission lines (itself and the lines derived
+        from it: upstream, embodied) and the register rows of every factor they cite."""
+        lines = self.lines
+        own = lines[(lines["activity_id"] == activity_id) | (lines["derived_from"] == activity_id)]
+        own = own[["activity_id", "scope", "quantity", "unit", "kgco2e", "factor_ids", "formula"]]
+        register = self.factor_table()
+        return own, register[register["factor_id"].isin(own["factor_ids"].explode())]
+
+    def forecast_table(self) -> pd.DataFrame:
+        """The forecast by year, with business as usual minus the plan (``avoided_kgco2e``)."""
+        forecast = pd.DataFrame(self.forecast).set_index("year")
+        return forecast.assign(avoided_kgco2e=forecast["bau_kgco2e"] - forecast["plan_kgco2e"])
+
+    def savings_table(self) -> pd.DataFrame:
+        """Every intervention's non-energy savings, one row per saving (``savings_breakdown``
+        flattened, with the intervention's ``id``); empty when no option counts any."""
+        return pd.DataFrame([{"id": i["id"], **b} for i in self.interventions for b in i["savings_breakdown"]])
 
     def analysis(self, key: str):
         """A feasibility analysis (one of FEASIBILITY_EXTRAS): the one ``audit.analyses.registry.apply``
@@ -227,6 +258,18 @@ def stage_breakdown(lines: pd.DataFrame, stage_order: list[str] | None = None) -
     total = lines["kgco2e"].sum()
     g["share"] = g["kgco2e"] / total if total else 0.0
     return g
+
+
+def family_breakdown(lines: pd.DataFrame) -> pd.DataFrame:
+    """Sums per kind family ("Generative AI and compute", "Traditional production") and each
+    family's share of the central kgCO2e."""
+    split = lines.groupby(kind_family_labels(lines["kind"]))[["kwh", "kgco2e", "kgco2e_low", "kgco2e_high"]].sum()
+    return split.assign(share=split["kgco2e"] / split["kgco2e"].sum())
+
+
+def family_counts(activities: pd.DataFrame) -> pd.DataFrame:
+    """How many activities of each kind, grouped by kind family (column ``activities``)."""
+    return activities.groupby([kind_family_labels(activities["kind"]), "kind"]).size().rename("activities").to_frame()
 
 
 def parent_key(lines: pd.DataFrame) -> pd.Series:
