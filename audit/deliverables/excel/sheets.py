@@ -22,7 +22,7 @@ checked against the estimator.
 
 Security: every string goes through ``_text``, which stores it as a string cell, so client
 text such as ``=HYPERLINK(...)``, ``+1+1`` or ``@SUM(A1)`` can never become a formula.
-The only way to write a formula is the ``_F`` wrapper, whose formula text is built here
+The only way to write a formula is the ``Formula`` wrapper (excel.book), whose formula text is built here
 from cell references, never from client text.
 """
 from __future__ import annotations
@@ -30,21 +30,17 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.chart.marker import DataPoint
-from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from audit.analyses import scorecard
@@ -52,376 +48,10 @@ from audit.core.atomic import atomic_path
 from audit.core.models import DQ_LABELS
 from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
-
-__all__ = ["write_excel", "build_workbook", "SHEETS"]
-
-SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Sensitivity",
-          "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions", "Data quality", "Method")
-
-HEADER_ROW = 6  # title block in rows 1-4, the first table's header here
-MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
-PARETO_TOP = 15  # activities shown in the Pareto chart (the table lists all)
-MAX_CELL_CHARS = 32767  # Excel's limit for one cell
-
-# Okabe & Ito (2008) colour-blind-safe palette, charts.PALETTE without '#' (kept here so writing a
-# workbook does not import matplotlib; a test keeps the two equal).
-OKABE_ITO = ("0072B2", "E69F00", "009E73", "D55E00", "56B4E9", "CC79A7", "F0E442", "999999")
-INK, GREY, INPUT_BLUE = "1A1A1A", "595959", "0072B2"
-
-
-METHOD_EXPLANATIONS = {
-    "ecologits_llm": ("Energy per request from EcoLogits 0.11.3: GPU energy grows with output tokens and the "
-                      "model's active parameters, plus the server's non-GPU share and our prefill term for input "
-                      "tokens, all times the data centre's PUE; times the number of requests. Emissions are that "
-                      "energy times the grid intensity where it runs.", "audit/inventory/estimate.py: method_llm_api"),
-    "image_per_image": ("Energy per generated image from Power Hungry Processing (Luccioni et al. 2024), or the "
-                        "measured power × latency when given, times PUE and the number of images; then energy × "
-                        "grid intensity.", "audit/inventory/estimate.py: method_image_generation"),
-    "ecologits_video": ("EcoLogits video model: server time per second of video from the model's latency "
-                        "regression, times server power and PUE; then energy × grid intensity.",
-                        "audit/inventory/estimate.py: method_video_generation"),
-    "accelerator_hours": ("GPU hours × average power (measured, or TDP × utilisation) / 1000 × PUE gives kWh; "
-                          "then kWh × grid intensity.", "audit/inventory/estimate.py: method_gpu_compute"),
-    "ccf_cpu": ("Cloud Carbon Footprint: vCPU hours × power between idle and full load at the utilisation "
-                "used, / 1000 × PUE; then kWh × grid intensity.", "audit/inventory/estimate.py: method_cpu_compute"),
-    "ccf_storage": ("Cloud Carbon Footprint: TB-months × 730.485 hours × kWh per TB-hour (SSD or HDD, "
-                    "replication included) × PUE; then kWh × grid intensity.", "audit/inventory/estimate.py: method_storage"),
-    "ccf_network": ("Cloud Carbon Footprint: GB transferred × kWh per GB × PUE; then kWh × grid intensity.",
-                    "audit/inventory/estimate.py: method_data_transfer"),
-    "metered": ("Metered electricity used as billed; emissions = kWh × grid intensity.",
-                "audit/inventory/estimate.py: method_electricity"),
-    "conversion_factor": ("The activity quantity (litres, passenger-km, room-nights, tonne-km) times the DESNZ "
-                          "conversion factor. Live formula in Activities.",
-                          "audit/inventory/estimate.py: method_conversion_factor"),
-    "upstream_wtt": ("Well-to-tank: emissions from producing and delivering the fuel or electricity (DESNZ WTT "
-                     "factor) times the parent line's quantity, or its kWh for electricity. Live formula.",
-                     "audit/inventory/estimate.py: _upstream_lines"),
-    "upstream_td": ("Transmission and distribution losses of UK grid electricity: the parent line's kWh × the "
-                    "DESNZ T&D factor. Live formula.", "audit/inventory/estimate.py: _upstream_lines"),
-    "upstream_wtt_td": ("Well-to-tank emissions of the T&D losses: the parent line's kWh × the DESNZ factor. "
-                        "Live formula.", "audit/inventory/estimate.py: _upstream_lines"),
-}
-ENERGY_FORMULA = "kgCO2e = kWh × gCO2e_per_kWh / 1000"
-
-
-# --- cells ---------------------------------------------------------------------------------
-
-def _text(cell, value: Any) -> None:
-    """Store ``value`` as a TEXT cell, never a formula (formula-injection guard).
-
-    openpyxl turns any string starting with ``=`` into a formula; forcing ``data_type``
-    to ``'s'`` after assignment keeps client text such as ``=HYPERLINK(…)``, ``+1+1``,
-    ``-2+3`` or ``@SUM(A1)`` inert. Characters XML cannot hold are replaced by U+FFFD; a
-    carriage return becomes a line feed (XML parsers would do so anyway, so this keeps
-    the stored value what a reader gets back); text is cut at Excel's 32,767 characters.
-    """
-    s = "" if value is None else str(value)
-    s = ILLEGAL_CHARACTERS_RE.sub("\ufffd", s.replace("\r\n", "\n").replace("\r", "\n"))
-    if len(s) > MAX_CELL_CHARS:
-        s = s[:MAX_CELL_CHARS - 1] + "…"
-    cell.value = s
-    cell.data_type = "s"
-
-
-@dataclass(frozen=True)
-class _F:
-    """A formula built here from cell references, with the Python value it must equal."""
-
-    formula: str
-    expected: float
-
-
-def _num(v: Any) -> float | int | None:
-    if v is None or v is pd.NA:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-SIG_DIGITS = 6  # factor values and input quantities: DESNZ publishes 5 significant digits
-
-
-def _sig_format(v: Any, digits: int = SIG_DIGITS) -> str:
-    """A number format that shows ``v`` with about ``digits`` significant digits:
-    integers with thousands separators, 1.1665e-06 in scientific notation, 0.61101 and
-    2.57082 with every published digit (a fixed ``0.00`` would show 0.00 and 2.57)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v == 0:
-        return "#,##0"
-    a = abs(v)
-    if a < 1e-4 or a >= 1e12:
-        return "0.0" + "#" * (digits - 2) + "E+00"
-    if float(v).is_integer():
-        return "#,##0"
-    decimals = max(1, digits - 1 - math.floor(math.log10(a)))
-    return "#,##0.0" + "#" * (decimals - 1)
-
-
-# --- styles ----------------------------------------------------------------------------------
-
-FORMATS = {  # key -> (number format, horizontal alignment, wrap)
-    "text": ("@", "left", False),
-    "wrap": ("@", "left", True),
-    "kg": ("#,##0.0", "right", False),
-    "kg3": ("#,##0.000", "right", False),
-    "t": ("#,##0.00", "right", False),
-    # kWh: zero as 0, small values with 3 decimals (an LLM line's 0.062 kWh is not "0.1"),
-    # the rest with thousands separators and one decimal.
-    "kwh": ("[=0]0;[<10]#,##0.000;#,##0.0", "right", False),
-    "dec1": ("#,##0.0", "right", False),
-    "precise": ("#,##0.0#####", "right", False),
-    # significant digits: the number format is chosen per cell from its value (_sig_format),
-    # so 1.1665e-6 shows as 1.1665E-06 and 2.57082 keeps every digit.
-    "sig": ("General", "right", False),
-    # measurements (the run's own footprint, Wh or g): one fixed format whatever the value, so the
-    # cell is identical from run to run; tiny values in scientific notation.
-    "meas": ("[<0.01]0.00E+00;[<10]0.000;#,##0.0", "right", False),
-    "int": ("#,##0", "right", False),
-    "plain": ("0", "right", False),
-    "pct": ("0.0%", "right", False),
-    "money": ("#,##0", "right", False),
-    "score": ("0.00", "right", False),
-    "bool": ("General", "center", False),
-}
-
-
-def _register_styles(wb: Workbook) -> None:
-    """Named styles, registered once per workbook. Numbers come in two colours, the
-    spreadsheet-audit convention: blue = a value written by the estimator, black = a
-    live formula."""
-    thin = Side(style="thin", color="BFBFBF")
-    styles = [
-        NamedStyle("Audit Title", font=Font(name="Calibri", size=16, bold=True, color=INK)),
-        NamedStyle("Audit Subtitle", font=Font(name="Calibri", size=11, bold=True, color=GREY)),
-        NamedStyle("Audit Note", font=Font(name="Calibri", size=10, italic=True, color=GREY),
-                   alignment=Alignment(wrap_text=False, vertical="top")),
-        NamedStyle("Audit Section", font=Font(name="Calibri", size=13, bold=True, color=INPUT_BLUE)),
-        NamedStyle("Audit Header", font=Font(name="Calibri", size=10, bold=True, color="FFFFFF"),
-                   fill=PatternFill("solid", fgColor="0072B2"),
-                   alignment=Alignment(wrap_text=True, vertical="center", horizontal="center"),
-                   border=Border(bottom=thin)),
-    ]
-    for key, (fmt, horiz, wrap) in FORMATS.items():
-        align = Alignment(horizontal=horiz, vertical="top", wrap_text=wrap, indent=1 if horiz == "left" else 0)
-        styles.append(NamedStyle(f"Audit {key}", font=Font(name="Calibri", size=10, color=INK),
-                                 number_format=fmt, alignment=align))
-        if key not in ("text", "wrap", "bool"):
-            styles.append(NamedStyle(f"Audit {key} value", font=Font(name="Calibri", size=10, color=INPUT_BLUE),
-                                     number_format=fmt, alignment=align))
-            styles.append(NamedStyle(f"Audit {key} total", font=Font(name="Calibri", size=10, bold=True, color=INK),
-                                     number_format=fmt, alignment=align,
-                                     border=Border(top=Side(style="thin", color=INK),
-                                                   bottom=Side(style="double", color=INK))))
-    styles.append(NamedStyle("Audit label total", font=Font(name="Calibri", size=10, bold=True, color=INK),
-                             border=Border(top=Side(style="thin", color=INK), bottom=Side(style="double", color=INK))))
-    styles.append(NamedStyle("Audit stage", font=Font(name="Calibri", size=10, bold=True, color=INK),
-                             fill=PatternFill("solid", fgColor="E6F1F8"), alignment=Alignment(vertical="top")))
-    for st in styles:
-        wb.add_named_style(st)
-
-
-# --- the writer ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Col:
-    header: str
-    fmt: str = "text"
-    width: float = 12
-
-
-class _Book:
-    def __init__(self, results: AuditResults):
-        self.r = results
-        self.eng = results.engagement
-        self.wb = Workbook()
-        self.expected: dict[tuple[str, str], float] = {}
-        _register_styles(self.wb)
-        self.wb.remove(self.wb.active)
-        self.ws = {name: self.wb.create_sheet(name) for name in SHEETS}
-        self._table_names: set[str] = set()
-        self._widths: dict[str, dict[str, float]] = {name: {} for name in SHEETS}
-        self.lines = results.lines.reset_index(drop=True)
-        self.total_kg = float(self.lines["kgco2e"].sum())
-
-    # cells
-    def put(self, ws, row: int, col: int, value: Any, fmt: str = "text", total: bool = False):
-        cell = ws.cell(row=row, column=col)
-        if isinstance(value, _F):
-            cell.value = value.formula
-            if not value.formula.startswith("="):
-                raise ValueError(f"not a formula: {value.formula!r}")
-            self.expected[(ws.title, cell.coordinate)] = float(value.expected)
-            cell.style = f"Audit {fmt} total" if total and fmt not in ("text", "wrap", "bool") else f"Audit {fmt}"
-        elif isinstance(value, str):
-            _text(cell, value)
-            cell.style = "Audit label total" if total else f"Audit {'wrap' if fmt == 'wrap' else 'text'}"
-        elif isinstance(value, bool):
-            cell.value = value
-            cell.style = "Audit bool"
-        else:
-            v = _num(value)
-            cell.value = v
-            if fmt in ("text", "wrap", "bool"):
-                cell.style = f"Audit {fmt}"
-            elif total:
-                cell.style = f"Audit {fmt} total"
-            else:
-                cell.style = f"Audit {fmt} value"
-        return cell
-
-    def title_block(self, ws, title: str, note: str = "") -> None:
-        c = ws.cell(row=1, column=1)
-        _text(c, title)
-        c.style = "Audit Title"
-        c = ws.cell(row=2, column=1)
-        _text(c, self.eng.client)
-        c.style = "Audit Subtitle"
-        c = ws.cell(row=3, column=1)
-        _text(c, f"Reporting period: {self.eng.period}  ·  Factor set: {self.r.factor_set}")
-        c.style = "Audit Note"
-        if note:
-            c = ws.cell(row=4, column=1)
-            _text(c, note)
-            c.style = "Audit Note"
-        ws.sheet_view.showGridLines = False
-
-    def table(self, ws, top: int, cols: list[_Col], rows: list[list[Any]], name: str, left: int = 1) -> int:
-        """Header at ``top``, rows below; an Excel table when there are rows. Returns the last row."""
-        for j, col in enumerate(cols):
-            c = ws.cell(row=top, column=left + j)
-            _text(c, col.header)
-            c.style = "Audit Header"
-            self.width(ws, left + j, col.width)
-        for i, row in enumerate(rows):
-            if len(row) != len(cols):
-                raise ValueError(f"{name}: row {i} has {len(row)} values for {len(cols)} columns")
-            for j, (v, col) in enumerate(zip(row, cols)):
-                self.put(ws, top + 1 + i, left + j, v, col.fmt)
-        last = top + len(rows)
-        if rows:
-            if name in self._table_names:
-                raise ValueError(f"duplicate table name {name}")
-            self._table_names.add(name)
-            ref = f"{get_column_letter(left)}{top}:{get_column_letter(left + len(cols) - 1)}{last}"
-            t = Table(displayName=name, ref=ref)
-            t.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True, showColumnStripes=False)
-            ws.add_table(t)
-        header_lines = max(math.ceil(len(c.header) / max(1.0, self._widths[ws.title][get_column_letter(left + j)] - 1))
-                           for j, c in enumerate(cols))
-        ws.row_dimensions[top].height = max(ws.row_dimensions[top].height or 0, 13 * max(2, header_lines) + 4)
-        return last
-
-    def width(self, ws, col: int, width: float) -> None:
-        w = self._widths[ws.title]
-        letter = get_column_letter(col)
-        w[letter] = max(w.get(letter, 0), width)
-
-    def section(self, ws, row: int, title: str, col: int = 1) -> None:
-        c = ws.cell(row=row, column=col)
-        _text(c, title)
-        c.style = "Audit Section"
-
-    def finish_sheet(self, ws, freeze_col: str = "A", print_titles: bool = True, paper: str = "A4") -> None:
-        """Column widths, row heights for wrapped text, frozen header, print setup."""
-        widths = self._widths[ws.title]
-        widths.setdefault("A", 14)
-        for letter, w in widths.items():
-            ws.column_dimensions[letter].width = w
-        for row in ws.iter_rows(min_row=HEADER_ROW + 1):
-            n = 1
-            for c in row:
-                if isinstance(c.value, str) and c.data_type == "s" and c.alignment.wrap_text:
-                    per_line = max(1, int(widths.get(c.column_letter, 13) * 1.3))
-                    n = max(n, sum(max(1, math.ceil(len(p) / per_line)) for p in c.value.split("\n")))
-            if n > 1:
-                ws.row_dimensions[row[0].row].height = min(13.5 * n + 2, 13.5 * MAX_ROW_LINES + 2)
-        ws.freeze_panes = f"{freeze_col}{HEADER_ROW + 1}"
-        if print_titles:
-            ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = ws.PAPERSIZE_A3 if paper == "A3" else ws.PAPERSIZE_A4
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-        ws.print_options.gridLines = False
-        ws.page_margins.left = ws.page_margins.right = 0.5
-        ws.oddFooter.left.text = "&A"
-        ws.oddFooter.right.text = "Page &P of &N"
-
-    def empty_sheet(self, ws, why: str) -> None:
-        """A sheet with nothing to show: say why under the title, and finish it."""
-        self.none_note(ws, HEADER_ROW, why)
-        self.finish_sheet(ws)
-
-    def none_note(self, ws, row: int, text: str, col: int = 1) -> None:
-        c = ws.cell(row=row, column=col)
-        _text(c, text)
-        c.style = "Audit Note"
-
-    # layout helpers for the sheets that call them (call before finish_sheet)
-    def autofit(self, ws, first_col: int, last_col: int, first_row: int = HEADER_ROW + 1,
-                last_row: int | None = None, cap: float = 48) -> None:
-        """Widen columns to their longest value (never narrower than declared). Text longer
-        than ``cap`` wraps instead of being cut off; numbers always fit (no '####')."""
-        last_row = last_row or ws.max_row
-        for col in range(first_col, last_col + 1):
-            need, long_cells = 0.0, []
-            for row in range(first_row, last_row + 1):
-                c = ws.cell(row=row, column=col)
-                if c.style == "Audit wrap":  # wraps within its declared width
-                    continue
-                w = self._display_width(ws, c)
-                if w > cap and c.style == "Audit text":
-                    long_cells.append(c)
-                need = max(need, w)
-            self.width(ws, col, min(need, cap))
-            for c in long_cells:  # keep the cell's style and indent, only wrap it
-                a = c.alignment
-                c.alignment = Alignment(horizontal=a.horizontal, vertical=a.vertical, indent=a.indent, wrap_text=True)
-
-    def _display_width(self, ws, c) -> float:
-        """Rough width in Excel column units (Calibri 10 and LibreOffice's wider fallback)."""
-        v = c.value
-        if isinstance(v, str) and c.data_type == "s":
-            return max((len(p) for p in v.split("\n")), default=0) * 1.1 + 2
-        if isinstance(v, str):  # a formula: its value
-            v = self.expected.get((ws.title, c.coordinate))
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return 0.0
-        fmt = c.number_format or "General"
-        if "%" in fmt:
-            text = f"{v * 100:.1f}%"
-        elif "E+" in fmt or fmt == "General":
-            text = f"{v:.6g}"
-        else:
-            section = fmt.split(";")[-1]
-            decimals = len(re.sub(r"[^0#]", "", section.split(".", 1)[1])) if "." in section else 0
-            text = f"{v:,.{decimals}f}"
-        return len(text) * 1.1 + 2
-
-    def total_rule(self, ws, row: int, first_col: int, last_col: int) -> None:
-        """Carry a total row's rules across the whole table width (empty cells too)."""
-        for col in range(first_col, last_col + 1):
-            c = ws.cell(row=row, column=col)
-            if c.value is None:
-                c.style = "Audit label total"
-
-    def apply_sig_formats(self) -> None:
-        """Per-cell number formats for the ``sig`` cells (see _sig_format)."""
-        for ws in self.wb.worksheets:
-            for row in ws.iter_rows():
-                for c in row:
-                    if c.value is not None and c.style in ("Audit sig", "Audit sig value", "Audit sig total"):
-                        v = self.expected.get((ws.title, c.coordinate)) if c.data_type == "f" else c.value
-                        c.number_format = _sig_format(v)
-
+from audit.deliverables.excel.book import (
+    INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
+    put_text,
+)
 
 # --- Factors ---------------------------------------------------------------------------------
 
@@ -435,41 +65,19 @@ FACTOR_HEADERS = {
 }
 
 
-class _Layout:
-    """Row and column addresses other sheets' formulas point at."""
-
-    def __init__(self, book: _Book):
-        n_f = len(book.r.factors)
-        self.f_first, self.f_last = HEADER_ROW + 1, HEADER_ROW + max(n_f, 1)
-        cols = list(book.r.factors.columns)
-        self.f_id = get_column_letter(cols.index("factor_id") + 1)
-        self.f_val = get_column_letter(cols.index("value") + 1)
-        n_l = len(book.lines)
-        self.a_first, self.a_last = HEADER_ROW + 1, HEADER_ROW + max(n_l, 1)
-        self.a_total = self.a_last + 1
-
-    def factor_lookup(self, id_cell: str) -> str:
-        return (f"INDEX(Factors!${self.f_val}${self.f_first}:${self.f_val}${self.f_last},"
-                f"MATCH({id_cell},Factors!${self.f_id}${self.f_first}:${self.f_id}${self.f_last},0))")
-
-    def act(self, letter: str) -> str:
-        """Absolute range of one Activities column over the data rows."""
-        return f"Activities!${letter}${self.a_first}:${letter}${self.a_last}"
-
-
-def _factors_sheet(b: _Book, lay: _Layout) -> None:
+def _factors_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Factors"]
     b.title_block(ws, "Emission factor register (factors used)",
                   "Every factor the results cite, with its source and licence. Activities' live formulas read "
                   "the Value column by Factor ID.")
     fac = b.r.factors
-    cols = [_Col(*FACTOR_HEADERS.get(c, (c, "text", 14))) for c in fac.columns]
+    cols = [Col(*FACTOR_HEADERS.get(c, (c, "text", 14))) for c in fac.columns]
     rows = []
     for rec in fac.itertuples(index=False):
         row = []
         for c, v in zip(fac.columns, rec):
             if c == "year":
-                n = _num(v)
+                n = as_number(v)
                 try:
                     v = int(n) if n is not None and str(n).strip() != "" else None
                 except (TypeError, ValueError):
@@ -479,7 +87,7 @@ def _factors_sheet(b: _Book, lay: _Layout) -> None:
             elif isinstance(v, str):
                 pass
             else:
-                v = _num(v)
+                v = as_number(v)
                 if isinstance(v, (list, tuple)):
                     v = "; ".join(map(str, v))
             row.append(v)
@@ -492,23 +100,23 @@ def _factors_sheet(b: _Book, lay: _Layout) -> None:
 # --- Activities ------------------------------------------------------------------------------
 
 ACT_COLS = [
-    ("activity_id", _Col("Activity ID", "text", 14)), ("derived_from", _Col("Derived from", "text", 12)),
-    ("stage", _Col("Stage", "text", 16)), ("description", _Col("Description", "wrap", 44)),
-    ("kind", _Col("Kind", "text", 15)), ("mode", _Col("Mode", "text", 18)), ("model", _Col("Model", "text", 20)),
-    ("provider", _Col("Provider", "text", 11)), ("region", _Col("Region", "text", 15)),
-    ("country", _Col("Country", "text", 9)), ("ownership", _Col("Ownership", "text", 16)),
-    ("quantity", _Col("Quantity (input)", "sig", 13)), ("unit", _Col("Unit (input)", "text", 13)),
-    ("quantity_base", _Col("Quantity used", "sig", 13)), ("base_unit", _Col("Unit used", "text", 13)),
-    ("scope", _Col("Scope", "plain", 7)), ("scope3_category", _Col("Scope 3 category", "plain", 9)),
-    ("scope_category_name", _Col("Category", "wrap", 26)),
-    ("kwh", _Col("kWh", "kwh", 12)), ("kwh_low", _Col("kWh low", "kwh", 12)), ("kwh_high", _Col("kWh high", "kwh", 12)),
-    ("intensity_g_per_kwh", _Col("Intensity gCO2e/kWh", "kwh", 12)),
-    ("kgco2e", _Col("kgCO2e", "kg3", 13)), ("kgco2e_low", _Col("kgCO2e low", "kg3", 13)),
-    ("kgco2e_high", _Col("kgCO2e high", "kg3", 13)), ("kgco2e_market", _Col("kgCO2e market-based", "kg3", 13)),
-    ("market_basis", _Col("Market basis", "wrap", 26)), ("factor_ids", _Col("Factor IDs", "wrap", 56)),
-    ("data_quality", _Col("Data quality 1-5", "plain", 9)), ("accepted_fraction", _Col("Accepted fraction", "pct", 10)),
-    ("method", _Col("Method", "text", 18)), ("formula", _Col("Method formula", "wrap", 48)),
-    ("_cell_formula", _Col("kgCO2e cell", "wrap", 30)),
+    ("activity_id", Col("Activity ID", "text", 14)), ("derived_from", Col("Derived from", "text", 12)),
+    ("stage", Col("Stage", "text", 16)), ("description", Col("Description", "wrap", 44)),
+    ("kind", Col("Kind", "text", 15)), ("mode", Col("Mode", "text", 18)), ("model", Col("Model", "text", 20)),
+    ("provider", Col("Provider", "text", 11)), ("region", Col("Region", "text", 15)),
+    ("country", Col("Country", "text", 9)), ("ownership", Col("Ownership", "text", 16)),
+    ("quantity", Col("Quantity (input)", "sig", 13)), ("unit", Col("Unit (input)", "text", 13)),
+    ("quantity_base", Col("Quantity used", "sig", 13)), ("base_unit", Col("Unit used", "text", 13)),
+    ("scope", Col("Scope", "plain", 7)), ("scope3_category", Col("Scope 3 category", "plain", 9)),
+    ("scope_category_name", Col("Category", "wrap", 26)),
+    ("kwh", Col("kWh", "kwh", 12)), ("kwh_low", Col("kWh low", "kwh", 12)), ("kwh_high", Col("kWh high", "kwh", 12)),
+    ("intensity_g_per_kwh", Col("Intensity gCO2e/kWh", "kwh", 12)),
+    ("kgco2e", Col("kgCO2e", "kg3", 13)), ("kgco2e_low", Col("kgCO2e low", "kg3", 13)),
+    ("kgco2e_high", Col("kgCO2e high", "kg3", 13)), ("kgco2e_market", Col("kgCO2e market-based", "kg3", 13)),
+    ("market_basis", Col("Market basis", "wrap", 26)), ("factor_ids", Col("Factor IDs", "wrap", 56)),
+    ("data_quality", Col("Data quality 1-5", "plain", 9)), ("accepted_fraction", Col("Accepted fraction", "pct", 10)),
+    ("method", Col("Method", "text", 18)), ("formula", Col("Method formula", "wrap", 48)),
+    ("_cell_formula", Col("kgCO2e cell", "wrap", 30)),
 ]
 
 
@@ -529,7 +137,7 @@ def _formula_kind(row) -> str:
     return "value"
 
 
-def _activities_sheet(b: _Book, lay: _Layout) -> None:
+def _activities_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Activities"]
     b.title_block(ws, "Activities: one row per emission line",
                   "kgCO2e is a live formula: Quantity used × factor (INDEX/MATCH on Factors) for DESNZ and "
@@ -557,14 +165,14 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
                           f"${L['factor_ids']}{r}),Factors!${lay.f_val}${lay.f_first}:${lay.f_val}${lay.f_last})")
             else:
                 lookup = lay.factor_lookup(f"${L['factor_ids']}{r}")
-            kg: Any = _F(f"={L['quantity_base']}{r}*{lookup}", row.kgco2e)
+            kg: Any = Formula(f"={L['quantity_base']}{r}*{lookup}", row.kgco2e)
             how = "formula: Quantity used × factor (Factors)"
         elif kind == "energy":
-            kg = _F(f"={L['kwh']}{r}*{L['intensity_g_per_kwh']}{r}/1000", row.kgco2e)
+            kg = Formula(f"={L['kwh']}{r}*{L['intensity_g_per_kwh']}{r}/1000", row.kgco2e)
             how = "formula: kWh × intensity / 1000"
         elif kind == "embodied":
             gpu, server, life = (lay.factor_lookup(f'"{fid}"') for fid in EMBODIED_IDS)
-            kg = _F(f"={L['quantity_base']}{r}*({gpu}+{server})/({life}*8760)", row.kgco2e)
+            kg = Formula(f"={L['quantity_base']}{r}*({gpu}+{server})/({life}*8760)", row.kgco2e)
             how = "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)"
         else:
             kg, how = row.kgco2e, "value from the estimator"
@@ -574,7 +182,7 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
             "provider": row.provider or None, "region": row.region or None, "country": row.country or None,
             "ownership": row.ownership or None, "quantity": row.quantity, "unit": row.unit,
             "quantity_base": qty_base, "base_unit": base_unit, "scope": int(row.scope),
-            "scope3_category": _num(row.scope3_category), "scope_category_name": row.scope_category_name or None,
+            "scope3_category": as_number(row.scope3_category), "scope_category_name": row.scope_category_name or None,
             "kwh": row.kwh, "kwh_low": row.kwh_low, "kwh_high": row.kwh_high,
             "intensity_g_per_kwh": row.intensity_g_per_kwh, "kgco2e": kg, "kgco2e_low": row.kgco2e_low,
             "kgco2e_high": row.kgco2e_high, "kgco2e_market": row.kgco2e_market,
@@ -594,7 +202,7 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
         for key, value in sums.items():
             col = [k for k, _ in ACT_COLS].index(key) + 1
             fmt = dict(ACT_COLS)[key].fmt
-            b.put(ws, t, col, _F(f"=SUM({L[key]}{lay.a_first}:{L[key]}{last})", value), fmt, total=True)
+            b.put(ws, t, col, Formula(f"=SUM({L[key]}{lay.a_first}:{L[key]}{last})", value), fmt, total=True)
     b.total_rule(ws, t, 1, len(ACT_COLS))
     b.autofit(ws, 1, len(ACT_COLS), cap=30)
     b.finish_sheet(ws, freeze_col="B", paper="A3")
@@ -602,7 +210,7 @@ def _activities_sheet(b: _Book, lay: _Layout) -> None:
 
 # --- Scopes ----------------------------------------------------------------------------------
 
-def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
+def _scopes_sheet(b: Book, lay: Layout) -> dict[str, str]:
     """Returns the cells Summary refers to."""
     ws = b.ws["Scopes"]
     b.title_block(ws, "Emissions by GHG Protocol scope",
@@ -612,9 +220,9 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     kg, lo, hi, mk = (lay.act(_act_letter(k)) for k in ("kgco2e", "kgco2e_low", "kgco2e_high", "kgco2e_market"))
     sc, cat = lay.act(_act_letter("scope")), lay.act(_act_letter("scope3_category"))
     total_row = HEADER_ROW + len(bs) + 1
-    cols = [_Col("Scope", "text", 26), _Col("Scope 3 category", "plain", 10), _Col("Category", "text", 38),
-            _Col("kgCO2e", "kg", 14), _Col("kgCO2e low", "kg", 14), _Col("kgCO2e high", "kg", 14),
-            _Col("tCO2e", "t", 11), _Col("Share of total (location)", "pct", 12), _Col("Lines", "int", 8)]
+    cols = [Col("Scope", "text", 26), Col("Scope 3 category", "plain", 10), Col("Category", "text", 38),
+            Col("kgCO2e", "kg", 14), Col("kgCO2e low", "kg", 14), Col("kgCO2e high", "kg", 14),
+            Col("tCO2e", "t", 11), Col("Share of total (location)", "pct", 12), Col("Lines", "int", 8)]
     rows = []
     cells: dict[str, str] = {}
     for i, rec in enumerate(bs.itertuples(index=False)):
@@ -629,13 +237,13 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
         cells[rec.scope if s_val != 3 else f"cat{int(rec.scope3_category)}"] = f"D{r}"
         n_lines = int(rec.lines)
         rows.append([
-            rec.scope, _num(rec.scope3_category), rec.category,
-            _F(f"=SUMIFS({mk if market else kg},{crit})", rec.kgco2e),
-            None if market else _F(f"=SUMIFS({lo},{crit})", rec.kgco2e_low),
-            None if market else _F(f"=SUMIFS({hi},{crit})", rec.kgco2e_high),
-            _F(f"=D{r}/1000", rec.kgco2e / 1000),
-            None if market else _F(f"=IF($D${total_row}=0,0,D{r}/$D${total_row})", rec.share),
-            _F(f"=COUNTIFS({crit})", n_lines),
+            rec.scope, as_number(rec.scope3_category), rec.category,
+            Formula(f"=SUMIFS({mk if market else kg},{crit})", rec.kgco2e),
+            None if market else Formula(f"=SUMIFS({lo},{crit})", rec.kgco2e_low),
+            None if market else Formula(f"=SUMIFS({hi},{crit})", rec.kgco2e_high),
+            Formula(f"=D{r}/1000", rec.kgco2e / 1000),
+            None if market else Formula(f"=IF($D${total_row}=0,0,D{r}/$D${total_row})", rec.share),
+            Formula(f"=COUNTIFS({crit})", n_lines),
         ])
     b.table(ws, HEADER_ROW, cols, rows, "tblScopes")
     loc_rows = [HEADER_ROW + 1 + i for i, s in enumerate(bs["scope"]) if s != "Scope 2 (market-based)"]
@@ -643,17 +251,17 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     b.put(ws, total_row, 1, "Total (location-based Scope 2)", total=True)
     for col, key in ((4, "kgco2e"), (5, "kgco2e_low"), (6, "kgco2e_high")):
         letter = get_column_letter(col)
-        b.put(ws, total_row, col, _F("=" + "+".join(f"{letter}{r}" for r in loc_rows), tot[key]), "kg", total=True)
-    b.put(ws, total_row, 7, _F(f"=D{total_row}/1000", tot["kgco2e"] / 1000), "t", total=True)
-    b.put(ws, total_row, 8, _F(f"=IF(D{total_row}=0,0,SUM(H{HEADER_ROW + 1}:H{total_row - 1}))",
+        b.put(ws, total_row, col, Formula("=" + "+".join(f"{letter}{r}" for r in loc_rows), tot[key]), "kg", total=True)
+    b.put(ws, total_row, 7, Formula(f"=D{total_row}/1000", tot["kgco2e"] / 1000), "t", total=True)
+    b.put(ws, total_row, 8, Formula(f"=IF(D{total_row}=0,0,SUM(H{HEADER_ROW + 1}:H{total_row - 1}))",
                                1.0 if tot["kgco2e"] else 0.0), "pct", total=True)
-    b.put(ws, total_row, 9, _F(f"=COUNT({kg})", len(b.lines)), "int", total=True)
+    b.put(ws, total_row, 9, Formula(f"=COUNT({kg})", len(b.lines)), "int", total=True)
     mrow = total_row + 1
     s2m = cells.get("Scope 2 (market-based)")
     mk_expected = tot["scope1_kgco2e"] + tot["scope2_market_kgco2e"] + tot["scope3_kgco2e"]
     b.put(ws, mrow, 1, "Total (market-based Scope 2)", total=True)
-    b.put(ws, mrow, 4, _F(f"=SUMIFS({kg},{sc},1)+{s2m}+SUMIFS({kg},{sc},3)", mk_expected), "kg", total=True)
-    b.put(ws, mrow, 7, _F(f"=D{mrow}/1000", mk_expected / 1000), "t", total=True)
+    b.put(ws, mrow, 4, Formula(f"=SUMIFS({kg},{sc},1)+{s2m}+SUMIFS({kg},{sc},3)", mk_expected), "kg", total=True)
+    b.put(ws, mrow, 7, Formula(f"=D{mrow}/1000", mk_expected / 1000), "t", total=True)
     cells["total"], cells["total_market"] = f"D{total_row}", f"D{mrow}"
     b.total_rule(ws, total_row, 1, len(cols))
     b.total_rule(ws, mrow, 1, len(cols))
@@ -664,27 +272,27 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     b.section(ws, HEADER_ROW - 1, "Scope 2 dual reporting by line", col=left)
     s2 = b.lines[b.lines["scope"] == 2]
     ida, kwha = lay.act(_act_letter("activity_id")), lay.act(_act_letter("kwh"))
-    cols2 = [_Col("Activity ID", "text", 13), _Col("Description", "wrap", 34), _Col("kWh", "kwh", 11),
-             _Col("Location kgCO2e", "kg3", 12), _Col("Market kgCO2e", "kg3", 12),
-             _Col("Market − location kgCO2e", "kg3", 13),
-             _Col("Market basis", "wrap", 34)]
+    cols2 = [Col("Activity ID", "text", 13), Col("Description", "wrap", 34), Col("kWh", "kwh", 11),
+             Col("Location kgCO2e", "kg3", 12), Col("Market kgCO2e", "kg3", 12),
+             Col("Market − location kgCO2e", "kg3", 13),
+             Col("Market basis", "wrap", 34)]
     rows2 = []
     for i, rec in enumerate(s2.itertuples(index=False)):
         r = HEADER_ROW + 1 + i
         key = f"${L[0]}{r}"
         rows2.append([rec.activity_id, rec.description,
-                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{kwha})", rec.kwh),
-                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{kg})", rec.kgco2e),
-                      _F(f"=SUMPRODUCT(--EXACT({ida},{key}),{mk})", rec.kgco2e_market),
-                      _F(f"={L[4]}{r}-{L[3]}{r}", rec.kgco2e_market - rec.kgco2e), rec.market_basis or None])
+                      Formula(f"=SUMPRODUCT(--EXACT({ida},{key}),{kwha})", rec.kwh),
+                      Formula(f"=SUMPRODUCT(--EXACT({ida},{key}),{kg})", rec.kgco2e),
+                      Formula(f"=SUMPRODUCT(--EXACT({ida},{key}),{mk})", rec.kgco2e_market),
+                      Formula(f"={L[4]}{r}-{L[3]}{r}", rec.kgco2e_market - rec.kgco2e), rec.market_basis or None])
     if rows2:
         last = b.table(ws, HEADER_ROW, cols2, rows2, "tblScope2Dual", left=left)
         t, f = last + 1, HEADER_ROW + 1
         b.put(ws, t, left, "Total Scope 2", total=True)
-        b.put(ws, t, left + 2, _F(f"=SUM({L[2]}{f}:{L[2]}{last})", float(s2["kwh"].sum())), "kwh", total=True)
-        b.put(ws, t, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{last})", tot["scope2_location_kgco2e"]), "kg3", total=True)
-        b.put(ws, t, left + 4, _F(f"=SUM({L[4]}{f}:{L[4]}{last})", tot["scope2_market_kgco2e"]), "kg3", total=True)
-        b.put(ws, t, left + 5, _F(f"={L[4]}{t}-{L[3]}{t}", tot["scope2_market_kgco2e"] - tot["scope2_location_kgco2e"]),
+        b.put(ws, t, left + 2, Formula(f"=SUM({L[2]}{f}:{L[2]}{last})", float(s2["kwh"].sum())), "kwh", total=True)
+        b.put(ws, t, left + 3, Formula(f"=SUM({L[3]}{f}:{L[3]}{last})", tot["scope2_location_kgco2e"]), "kg3", total=True)
+        b.put(ws, t, left + 4, Formula(f"=SUM({L[4]}{f}:{L[4]}{last})", tot["scope2_market_kgco2e"]), "kg3", total=True)
+        b.put(ws, t, left + 5, Formula(f"={L[4]}{t}-{L[3]}{t}", tot["scope2_market_kgco2e"] - tot["scope2_location_kgco2e"]),
               "kg3", total=True)
         b.total_rule(ws, t, left, left + len(cols2) - 1)
     else:
@@ -696,12 +304,12 @@ def _scopes_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
 
 # --- Process map ---------------------------------------------------------------------------
 
-def _stage_order(b: _Book) -> list[str]:
+def _stage_order(b: Book) -> list[str]:
     present = list(dict.fromkeys(b.lines["stage"]))
     return [s for s in b.eng.stages if s in present] + [s for s in present if s not in b.eng.stages]
 
 
-def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
+def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
     """Returns the rows of the stage lines (Summary's stage chart reads them)."""
     ws = b.ws["Process map"]
     b.title_block(ws, "Process map: stages and their activities",
@@ -715,10 +323,10 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
     order = _stage_order(b)
     n_rows = len(order) + len(parents)
     total_row = HEADER_ROW + n_rows + 1
-    cols = [_Col("Level", "text", 10), _Col("Stage", "text", 18), _Col("Activity ID", "text", 13),
-            _Col("Stage / activity", "text", 54), _Col("Kind", "text", 16), _Col("Scope", "plain", 7),
-            _Col("kWh", "kwh", 12), _Col("kgCO2e", "kg", 13), _Col("Share of total", "pct", 10),
-            _Col("Lines", "int", 8)]
+    cols = [Col("Level", "text", 10), Col("Stage", "text", 18), Col("Activity ID", "text", 13),
+            Col("Stage / activity", "text", 54), Col("Kind", "text", 16), Col("Scope", "plain", 7),
+            Col("kWh", "kwh", 12), Col("kgCO2e", "kg", 13), Col("Share of total", "pct", 10),
+            Col("Lines", "int", 8)]
     rows, stage_rows, r = [], [], HEADER_ROW
     for stage in order:
         r += 1
@@ -726,20 +334,20 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
         n = int((b.lines["stage"] == stage).sum())
         srec = by_stage.loc[stage]
         rows.append(["Stage", stage, None, stage, None, None,
-                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kwh})", srec["kwh"]),
-                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kg})", srec["kgco2e"]),
-                     _F(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", srec["share"]),
-                     _F(f"=SUMPRODUCT(--EXACT({st},$B{r}))", n)])
+                     Formula(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kwh})", srec["kwh"]),
+                     Formula(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kg})", srec["kgco2e"]),
+                     Formula(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", srec["share"]),
+                     Formula(f"=SUMPRODUCT(--EXACT({st},$B{r}))", n)])
         for rec in parents[parents["stage"] == stage].itertuples(index=False):
             r += 1
             aid = rec.activity_id
             n = int(((b.lines["activity_id"] == aid) | (b.lines["derived_from"] == aid)).sum())
             kg_a = float(hot.loc[aid, "kgco2e"])
             rows.append(["Activity", stage, aid, rec.description, rec.kind, int(rec.scope),
-                         _F(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kwh})", rec.kwh),
-                         _F(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kg})", kg_a),
-                         _F(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", kg_a / b.total_kg if b.total_kg else 0.0),
-                         _F(f"=SUMPRODUCT(EXACT({ida},$C{r})+EXACT({dfr},$C{r}))", n)])
+                         Formula(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kwh})", rec.kwh),
+                         Formula(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kg})", kg_a),
+                         Formula(f"=IF($H${total_row}=0,0,H{r}/$H${total_row})", kg_a / b.total_kg if b.total_kg else 0.0),
+                         Formula(f"=SUMPRODUCT(EXACT({ida},$C{r})+EXACT({dfr},$C{r}))", n)])
     b.table(ws, HEADER_ROW, cols, rows, "tblProcessMap")
     for i, rr in enumerate(range(HEADER_ROW + 1, HEADER_ROW + 1 + len(rows))):
         if rr in stage_rows:
@@ -749,10 +357,10 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
             ws.cell(row=rr, column=4).alignment = Alignment(horizontal="left", indent=2, vertical="top")
     b.put(ws, total_row, 1, "Total", total=True)
     s = "+".join(f"{{c}}{x}" for x in stage_rows) or "0"
-    b.put(ws, total_row, 7, _F("=" + s.format(c="G") if stage_rows else "=0", b.r.totals["kwh"]), "kwh", total=True)
-    b.put(ws, total_row, 8, _F("=" + "+".join(f"H{x}" for x in stage_rows) if stage_rows else "=0", b.total_kg),
+    b.put(ws, total_row, 7, Formula("=" + s.format(c="G") if stage_rows else "=0", b.r.totals["kwh"]), "kwh", total=True)
+    b.put(ws, total_row, 8, Formula("=" + "+".join(f"H{x}" for x in stage_rows) if stage_rows else "=0", b.total_kg),
           "kg", total=True)
-    b.put(ws, total_row, 10, _F("=" + "+".join(f"J{x}" for x in stage_rows) if stage_rows else "=0",
+    b.put(ws, total_row, 10, Formula("=" + "+".join(f"J{x}" for x in stage_rows) if stage_rows else "=0",
                                 len(b.lines)), "int", total=True)
     b.total_rule(ws, total_row, 1, len(cols))
     b.autofit(ws, 1, len(cols), cap=60)
@@ -762,7 +370,7 @@ def _process_map_sheet(b: _Book, lay: _Layout) -> list[int]:
 
 # --- Hotspots --------------------------------------------------------------------------------
 
-def _hotspots_sheet(b: _Book, lay: _Layout) -> None:
+def _hotspots_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Hotspots"]
     b.title_block(ws, "Hotspots: activities ranked by emissions (Pareto)",
                   "Upstream lines are folded into their parent activity. Cumulative share shows how few activities "
@@ -771,25 +379,25 @@ def _hotspots_sheet(b: _Book, lay: _Layout) -> None:
     ida, dfr, kg = (lay.act(_act_letter(k)) for k in ("activity_id", "derived_from", "kgco2e"))
     n = len(hot)
     total_row = HEADER_ROW + n + 1
-    cols = [_Col("Rank", "int", 7), _Col("Activity ID", "text", 13), _Col("Stage", "text", 16),
-            _Col("Description", "wrap", 48), _Col("Kind", "text", 15), _Col("Scope", "plain", 7),
-            _Col("kgCO2e", "kg", 13), _Col("kgCO2e low", "kg", 13), _Col("kgCO2e high", "kg", 13),
-            _Col("Share", "pct", 9), _Col("Cumulative share", "pct", 11)]
+    cols = [Col("Rank", "int", 7), Col("Activity ID", "text", 13), Col("Stage", "text", 16),
+            Col("Description", "wrap", 48), Col("Kind", "text", 15), Col("Scope", "plain", 7),
+            Col("kgCO2e", "kg", 13), Col("kgCO2e low", "kg", 13), Col("kgCO2e high", "kg", 13),
+            Col("Share", "pct", 9), Col("Cumulative share", "pct", 11)]
     rows = []
     for i, rec in enumerate(hot.itertuples(index=False)):
         r = HEADER_ROW + 1 + i
-        cum = _F(f"=J{r}" if i == 0 else f"=K{r - 1}+J{r}", rec.cumulative_share)
-        rows.append([i + 1, rec.activity_id, rec.stage, rec.description, rec.kind, _num(rec.scope),
-                     _F(f"=SUMPRODUCT((EXACT({ida},$B{r})+EXACT({dfr},$B{r}))*{kg})", rec.kgco2e),
+        cum = Formula(f"=J{r}" if i == 0 else f"=K{r - 1}+J{r}", rec.cumulative_share)
+        rows.append([i + 1, rec.activity_id, rec.stage, rec.description, rec.kind, as_number(rec.scope),
+                     Formula(f"=SUMPRODUCT((EXACT({ida},$B{r})+EXACT({dfr},$B{r}))*{kg})", rec.kgco2e),
                      rec.kgco2e_low, rec.kgco2e_high,
-                     _F(f"=IF($G${total_row}=0,0,G{r}/$G${total_row})", rec.share), cum])
+                     Formula(f"=IF($G${total_row}=0,0,G{r}/$G${total_row})", rec.share), cum])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblHotspots")
     if n:
         b.put(ws, total_row, 1, "Total", total=True)
-        b.put(ws, total_row, 7, _F(f"=SUM(G{HEADER_ROW + 1}:G{last})", float(hot["kgco2e"].sum())), "kg", total=True)
-        b.put(ws, total_row, 8, _F(f"=SUM(H{HEADER_ROW + 1}:H{last})", float(hot["kgco2e_low"].sum())), "kg",
+        b.put(ws, total_row, 7, Formula(f"=SUM(G{HEADER_ROW + 1}:G{last})", float(hot["kgco2e"].sum())), "kg", total=True)
+        b.put(ws, total_row, 8, Formula(f"=SUM(H{HEADER_ROW + 1}:H{last})", float(hot["kgco2e_low"].sum())), "kg",
               total=True)
-        b.put(ws, total_row, 9, _F(f"=SUM(I{HEADER_ROW + 1}:I{last})", float(hot["kgco2e_high"].sum())), "kg",
+        b.put(ws, total_row, 9, Formula(f"=SUM(I{HEADER_ROW + 1}:I{last})", float(hot["kgco2e_high"].sum())), "kg",
               total=True)
         b.total_rule(ws, total_row, 1, len(cols))
         bar = BarChart()
@@ -828,7 +436,7 @@ def _show_axes(*charts) -> None:
 
 # --- Forecast --------------------------------------------------------------------------------
 
-def _forecast_sheet(b: _Book, lay: _Layout) -> None:
+def _forecast_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Forecast"]
     cur = b.eng.currency
     b.title_block(ws, "Forecast: business as usual vs. the plan",
@@ -839,18 +447,18 @@ def _forecast_sheet(b: _Book, lay: _Layout) -> None:
         b.empty_sheet(ws, "No forecast in these results (feasibility step not run).")
         return
     extra = [k for k in dict.fromkeys(k for d in fc for k in d) if k not in ("year", "bau_kgco2e", "plan_kgco2e")]
-    cols = [_Col("Year", "plain", 8), _Col("BAU kgCO2e", "kg", 14), _Col("Plan kgCO2e", "kg", 14),
-            _Col("Avoided kgCO2e", "kg", 14), _Col("Cumulative avoided kgCO2e", "kg", 16),
-            _Col("Avoided carbon value " + cur, "money", 14)] + [_Col(k, "precise", 14) for k in extra]
+    cols = [Col("Year", "plain", 8), Col("BAU kgCO2e", "kg", 14), Col("Plan kgCO2e", "kg", 14),
+            Col("Avoided kgCO2e", "kg", 14), Col("Cumulative avoided kgCO2e", "kg", 16),
+            Col("Avoided carbon value " + cur, "money", 14)] + [Col(k, "precise", 14) for k in extra]
     price_row = HEADER_ROW + len(fc) + 2  # the carbon price, an input cell below the table
     rows, cum = [], 0.0
     for i, d in enumerate(fc):
         r = HEADER_ROW + 1 + i
         bau, plan = float(d.get("bau_kgco2e") or 0.0), float(d.get("plan_kgco2e") or 0.0)
         cum += bau - plan
-        rows.append([_num(d.get("year")), bau, plan, _F(f"=B{r}-C{r}", bau - plan),
-                     _F(f"=D{r}" if i == 0 else f"=E{r - 1}+D{r}", cum),
-                     _F(f"=D{r}/1000*$D${price_row}", (bau - plan) / 1000 * b.eng.carbon_price_per_tonne)]
+        rows.append([as_number(d.get("year")), bau, plan, Formula(f"=B{r}-C{r}", bau - plan),
+                     Formula(f"=D{r}" if i == 0 else f"=E{r - 1}+D{r}", cum),
+                     Formula(f"=D{r}/1000*$D${price_row}", (bau - plan) / 1000 * b.eng.carbon_price_per_tonne)]
                     + [_plain(d.get(k)) for k in extra])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblForecast")
     b.put(ws, price_row, 1, f"Carbon price {cur}/tCO2e")
@@ -871,7 +479,7 @@ def _forecast_sheet(b: _Book, lay: _Layout) -> None:
 
 # --- Feasibility -----------------------------------------------------------------------------
 
-def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
+def _feasibility_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Feasibility"]
     cur = b.eng.currency
     b.title_block(ws, "Feasibility: marginal abatement cost (MACC)",
@@ -883,42 +491,42 @@ def _feasibility_sheet(b: _Book, lay: _Layout) -> None:
         return
 
     def cost_key(d):
-        c = _num(d.get("cost_per_tonne"))
+        c = as_number(d.get("cost_per_tonne"))
         return (c is None, c if c is not None else 0.0)
 
     iv = sorted(iv, key=cost_key)  # stable: ties keep the input order
-    cols = [_Col("Rank", "int", 7), _Col("ID", "text", 10), _Col("Intervention", "wrap", 36),
-            _Col("Applies to", "wrap", 20), _Col("Abated kgCO2e/yr", "kg", 13), _Col("Abated low kgCO2e/yr", "kg", 13),
-            _Col("Abated high kgCO2e/yr", "kg", 13), _Col("Abated tCO2e/yr", "t", 11),
-            _Col(f"Cost {cur}/tCO2e", "money", 11), _Col(f"Annual cost {cur}/yr", "money", 12),
-            _Col("Cumulative abated tCO2e/yr", "t", 12), _Col("Payback years", "score", 9),
-            _Col("Effort person-days", "score", 9), _Col("Verdict", "text", 14), _Col("Reason", "wrap", 44)]
+    cols = [Col("Rank", "int", 7), Col("ID", "text", 10), Col("Intervention", "wrap", 36),
+            Col("Applies to", "wrap", 20), Col("Abated kgCO2e/yr", "kg", 13), Col("Abated low kgCO2e/yr", "kg", 13),
+            Col("Abated high kgCO2e/yr", "kg", 13), Col("Abated tCO2e/yr", "t", 11),
+            Col(f"Cost {cur}/tCO2e", "money", 11), Col(f"Annual cost {cur}/yr", "money", 12),
+            Col("Cumulative abated tCO2e/yr", "t", 12), Col("Payback years", "score", 9),
+            Col("Effort person-days", "score", 9), Col("Verdict", "text", 14), Col("Reason", "wrap", 44)]
     core = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high", "cost_per_tonne",
             "payback_years", "effort_person_days", "verdict", "reason"}
     nested = {k for d in iv for k, v in d.items()  # tables of their own (savings_breakdown)
               if isinstance(v, (list, tuple)) and any(isinstance(x, dict) for x in v)}
     extra = [k for k in dict.fromkeys(k for d in iv for k in d) if k not in core and k not in nested]
-    numeric = {k: all(_num(d.get(k)) is None or isinstance(_num(d.get(k)), (int, float)) for d in iv)
+    numeric = {k: all(as_number(d.get(k)) is None or isinstance(as_number(d.get(k)), (int, float)) for d in iv)
                and not all(isinstance(d.get(k), str) for d in iv) for k in extra}
-    cols += [_Col(_pretty(k, cur), ("money" if _is_money(k) else "precise") if numeric[k] else "wrap",
+    cols += [Col(_pretty(k, cur), ("money" if _is_money(k) else "precise") if numeric[k] else "wrap",
                   13 if numeric[k] else 36) for k in extra]
     rows, cum = [], 0.0
     for i, d in enumerate(iv):
         r = HEADER_ROW + 1 + i
-        ab = _num(d.get("abated_kgco2e_per_year"))
-        cost = _num(d.get("cost_per_tonne"))
+        ab = as_number(d.get("abated_kgco2e_per_year"))
+        cost = as_number(d.get("cost_per_tonne"))
         applies = d.get("applies_to")
         if isinstance(applies, (list, tuple)):
             applies = ", ".join(map(str, applies))
-        t_cell = _F(f"=E{r}/1000", ab / 1000) if ab is not None else None
+        t_cell = Formula(f"=E{r}/1000", ab / 1000) if ab is not None else None
         cum += (ab or 0.0) / 1000
-        rows.append([i + 1, d.get("id"), d.get("name"), applies, ab, _num(d.get("abated_low")),
-                     _num(d.get("abated_high")), t_cell,
-                     cost, _F(f"=H{r}*I{r}", ab / 1000 * cost) if ab is not None and cost is not None else None,
-                     _F(f"=N(H{r})" if i == 0 else f"=K{r - 1}+N(H{r})", cum),
-                     _num(d.get("payback_years")), _num(d.get("effort_person_days")), d.get("verdict"),
+        rows.append([i + 1, d.get("id"), d.get("name"), applies, ab, as_number(d.get("abated_low")),
+                     as_number(d.get("abated_high")), t_cell,
+                     cost, Formula(f"=H{r}*I{r}", ab / 1000 * cost) if ab is not None and cost is not None else None,
+                     Formula(f"=N(H{r})" if i == 0 else f"=K{r - 1}+N(H{r})", cum),
+                     as_number(d.get("payback_years")), as_number(d.get("effort_person_days")), d.get("verdict"),
                      d.get("reason")]
-                    + [_num(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra])
+                    + [as_number(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblFeasibility")
     ch = BarChart()
     ch.type, ch.title = "col", "Cost per tonne abated (MACC order)"
@@ -939,7 +547,7 @@ def _is_money(key: str) -> bool:
     return any(w in key for w in ("cost", "savings", "capex"))
 
 
-def _savings_table(b: _Book, ws, iv: list[dict], top: int) -> None:
+def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
     """Non-energy savings each intervention counts: Δquantity × assumed unit cost (live formula)."""
     cur = b.eng.currency
     rows = [(d, s) for d in iv for s in (d.get("savings_breakdown") or [])]
@@ -947,16 +555,16 @@ def _savings_table(b: _Book, ws, iv: list[dict], top: int) -> None:
     if not rows:
         b.none_note(ws, top, "No intervention counts non-energy savings.")
         return
-    cols = [_Col("ID", "text", 10), _Col("Unit cost", "text", 36), _Col("Applies to", "wrap", 20),
-            _Col("Quantity saved per year", "precise", 13), _Col("Unit", "text", 13),
-            _Col(f"Cost per unit {cur}", "precise", 11), _Col(f"Saving {cur}/yr", "money", 12),
-            _Col("Basis (assumption)", "wrap", 60)]
+    cols = [Col("ID", "text", 10), Col("Unit cost", "text", 36), Col("Applies to", "wrap", 20),
+            Col("Quantity saved per year", "precise", 13), Col("Unit", "text", 13),
+            Col(f"Cost per unit {cur}", "precise", 11), Col(f"Saving {cur}/yr", "money", 12),
+            Col("Basis (assumption)", "wrap", 60)]
     out = []
     for i, (d, s) in enumerate(rows):
         r = top + 1 + i
-        out.append([d.get("id"), s.get("unit_cost"), ", ".join(s.get("activities", [])), _num(s.get("quantity_saved")),
-                    s.get("unit"), _num(s.get("cost_per_unit")),
-                    _F(f"=D{r}*F{r}", float(s["quantity_saved"]) * float(s["cost_per_unit"])), s.get("basis")])
+        out.append([d.get("id"), s.get("unit_cost"), ", ".join(s.get("activities", [])), as_number(s.get("quantity_saved")),
+                    s.get("unit"), as_number(s.get("cost_per_unit")),
+                    Formula(f"=D{r}*F{r}", float(s["quantity_saved"]) * float(s["cost_per_unit"])), s.get("basis")])
     b.table(ws, top, cols, out, "tblSavings")
 
 
@@ -977,12 +585,12 @@ def _plain(v: Any) -> Any:
         return v or None
     if v is None or isinstance(v, bool):
         return v
-    return _num(v)
+    return as_number(v)
 
 
 # --- Sensitivity, Customisation, Scorecard, Precision per watt ------------------------------
 
-def _sensitivity_sheet(b: _Book, lay: _Layout) -> None:
+def _sensitivity_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Sensitivity"]
     cur = b.eng.currency
     b.title_block(ws, "Sensitivity: cost per tonne with one input at its low and high value",
@@ -992,24 +600,24 @@ def _sensitivity_sheet(b: _Book, lay: _Layout) -> None:
     if not rows:
         b.empty_sheet(ws, "No priced interventions to test in these results.")
         return
-    cols = [_Col("ID", "text", 24), _Col("Input", "text", 28), _Col("Unit", "text", 12), _Col("Input low", "precise", 11),
-            _Col("Input high", "precise", 11), _Col(f"Base cost {cur}/tCO2e", "money", 12),
-            _Col(f"Cost at input low {cur}/tCO2e", "money", 13), _Col(f"Cost at input high {cur}/tCO2e", "money", 13),
-            _Col(f"Swing {cur}/tCO2e", "money", 11), _Col("Verdict (base)", "text", 14),
-            _Col("Verdict at input low", "text", 14), _Col("Verdict at input high", "text", 14)]
+    cols = [Col("ID", "text", 24), Col("Input", "text", 28), Col("Unit", "text", 12), Col("Input low", "precise", 11),
+            Col("Input high", "precise", 11), Col(f"Base cost {cur}/tCO2e", "money", 12),
+            Col(f"Cost at input low {cur}/tCO2e", "money", 13), Col(f"Cost at input high {cur}/tCO2e", "money", 13),
+            Col(f"Swing {cur}/tCO2e", "money", 11), Col("Verdict (base)", "text", 14),
+            Col("Verdict at input low", "text", 14), Col("Verdict at input high", "text", 14)]
     out = []
     for i, d in enumerate(rows):
         r = HEADER_ROW + 1 + i
-        lo, hi = _num(d.get("cost_per_tonne_low")), _num(d.get("cost_per_tonne_high"))
-        out.append([d["id"], d["input"], d["unit"], _num(d["input_low"]), _num(d["input_high"]),
-                    _num(d["cost_per_tonne_base"]), lo, hi,
-                    _F(f"=ABS(H{r}-G{r})", abs(hi - lo)) if lo is not None and hi is not None else None,
+        lo, hi = as_number(d.get("cost_per_tonne_low")), as_number(d.get("cost_per_tonne_high"))
+        out.append([d["id"], d["input"], d["unit"], as_number(d["input_low"]), as_number(d["input_high"]),
+                    as_number(d["cost_per_tonne_base"]), lo, hi,
+                    Formula(f"=ABS(H{r}-G{r})", abs(hi - lo)) if lo is not None and hi is not None else None,
                     d["verdict_base"], d["verdict_low"], d["verdict_high"]])
     b.table(ws, HEADER_ROW, cols, out, "tblSensitivity")
     b.finish_sheet(ws)
 
 
-def _customisation_sheet(b: _Book, lay: _Layout) -> None:
+def _customisation_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Customisation"]
     b.title_block(ws, "Customisation break-even: prompting, RAG, LoRA or full fine-tune",
                   "Per LLM workload. Per year = per request × requests a year + one-off / service life. Break-even = "
@@ -1019,13 +627,13 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
     if not rows:
         b.empty_sheet(ws, "No LLM workloads to compare in these results.")
         return
-    cols = [_Col("Workload", "text", 11), _Col("Option", "text", 14), _Col("Name", "wrap", 32),
-            _Col("Model served", "text", 22), _Col("Input tokens", "int", 9), _Col("Output tokens", "int", 9),
-            _Col("Requests per year", "int", 11), _Col("Service life years", "score", 8),
-            _Col("One-off kWh", "precise", 11), _Col("One-off kgCO2e", "precise", 11),
-            _Col("Per-request kWh", "precise", 12), _Col("Per-request kgCO2e", "precise", 12),
-            _Col("Annual kgCO2e", "kg3", 12), _Col("Saving per request kgCO2e", "precise", 12),
-            _Col("Break-even requests", "int", 12), _Col("Verdict", "wrap", 36), _Col("Basis (assumption)", "wrap", 60)]
+    cols = [Col("Workload", "text", 11), Col("Option", "text", 14), Col("Name", "wrap", 32),
+            Col("Model served", "text", 22), Col("Input tokens", "int", 9), Col("Output tokens", "int", 9),
+            Col("Requests per year", "int", 11), Col("Service life years", "score", 8),
+            Col("One-off kWh", "precise", 11), Col("One-off kgCO2e", "precise", 11),
+            Col("Per-request kWh", "precise", 12), Col("Per-request kgCO2e", "precise", 12),
+            Col("Annual kgCO2e", "kg3", 12), Col("Saving per request kgCO2e", "precise", 12),
+            Col("Break-even requests", "int", 12), Col("Verdict", "wrap", 36), Col("Basis (assumption)", "wrap", 60)]
     base_row: dict[str, int] = {}
     for i, d in enumerate(rows):
         if d.get("baseline"):
@@ -1034,27 +642,27 @@ def _customisation_sheet(b: _Book, lay: _Layout) -> None:
     for i, d in enumerate(rows):
         r = HEADER_ROW + 1 + i
         br = base_row.get(d["workload"])
-        annual = _F(f"=L{r}*G{r}+J{r}/H{r}", float(d["annual_kgco2e"]))
-        saving = (_F(f"=$L${br}-L{r}", float(d["saving_per_request_kgco2e"])) if br is not None
-                  else _num(d.get("saving_per_request_kgco2e")))
+        annual = Formula(f"=L{r}*G{r}+J{r}/H{r}", float(d["annual_kgco2e"]))
+        saving = (Formula(f"=$L${br}-L{r}", float(d["saving_per_request_kgco2e"])) if br is not None
+                  else as_number(d.get("saving_per_request_kgco2e")))
         n = d.get("break_even_requests")
         if d.get("baseline"):
             be: Any = "baseline"
         elif n is None:
             be = "never"
         elif d["one_off_kgco2e"] > 0 and br is not None:
-            be = _F(f"=J{r}/N{r}", float(n))
+            be = Formula(f"=J{r}/N{r}", float(n))
         else:
             be = float(n)
-        out.append([d["workload"], d["option"], d.get("name"), d.get("model"), _num(d["input_tokens"]),
-                    _num(d["output_tokens"]), _num(d["requests_per_year"]), _num(d["lifetime_years"]),
-                    _num(d["one_off_kwh"]), _num(d["one_off_kgco2e"]), _num(d["per_request_kwh"]),
-                    _num(d["per_request_kgco2e"]), annual, saving, be, d.get("verdict"), d.get("basis")])
+        out.append([d["workload"], d["option"], d.get("name"), d.get("model"), as_number(d["input_tokens"]),
+                    as_number(d["output_tokens"]), as_number(d["requests_per_year"]), as_number(d["lifetime_years"]),
+                    as_number(d["one_off_kwh"]), as_number(d["one_off_kgco2e"]), as_number(d["per_request_kwh"]),
+                    as_number(d["per_request_kgco2e"]), annual, saving, be, d.get("verdict"), d.get("basis")])
     b.table(ws, HEADER_ROW, cols, out, "tblCustomisation")
     b.finish_sheet(ws, paper="A3")
 
 
-def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
+def _scorecard_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Scorecard"]
     table = b.r.analysis("scorecard")
     rows = table.get("rows", [])
@@ -1062,8 +670,8 @@ def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
     b.title_block(ws, "Base-model scorecard: weighted quality against energy per task",
                   "Scores 1-5 (5 best for the client) are the consultant's; defaults in data/scorecard_weights.yaml are "
                   "illustrative. Weighted score = SUMPRODUCT(weights, scores) / SUM(weights); energy per task from the "
-                  f"audit's llm_api method ({_num(task.get('input_tokens')) or 0:,.0f} input and "
-                  f"{_num(task.get('output_tokens')) or 0:,.0f} output tokens).")
+                  f"audit's llm_api method ({as_number(task.get('input_tokens')) or 0:,.0f} input and "
+                  f"{as_number(task.get('output_tokens')) or 0:,.0f} output tokens).")
     if not rows:
         b.empty_sheet(ws, "No candidate models in these results.")
         return
@@ -1073,27 +681,27 @@ def _scorecard_sheet(b: _Book, lay: _Layout) -> None:
     n_f = len(facs)
     first, last = get_column_letter(4), get_column_letter(3 + n_f)
     w_row = HEADER_ROW + len(rows) + 4  # the weights, an input row below the table
-    cols = ([_Col("Model", "text", 22), _Col("Provider", "text", 12), _Col("Used by", "wrap", 16)]
-            + [_Col(labels[f], "plain", 9) for f in facs]
-            + [_Col("Weighted score", "score", 9), _Col("kWh per task", "precise", 12),
-               _Col("kgCO2e per task", "precise", 12), _Col("Pareto front", "text", 9), _Col("Scored", "text", 8)])
+    cols = ([Col("Model", "text", 22), Col("Provider", "text", 12), Col("Used by", "wrap", 16)]
+            + [Col(labels[f], "plain", 9) for f in facs]
+            + [Col("Weighted score", "score", 9), Col("kWh per task", "precise", 12),
+               Col("kgCO2e per task", "precise", 12), Col("Pareto front", "text", 9), Col("Scored", "text", 8)])
     out = []
     for i, d in enumerate(rows):
         r = HEADER_ROW + 1 + i
         out.append([d["id"], d.get("provider"), ", ".join(d.get("used_by") or []) or "alternative"]
-                   + [_num(d[f]) for f in facs]
-                   + [_F(f"=SUMPRODUCT(${first}${w_row}:${last}${w_row},{first}{r}:{last}{r})"
+                   + [as_number(d[f]) for f in facs]
+                   + [Formula(f"=SUMPRODUCT(${first}${w_row}:${last}${w_row},{first}{r}:{last}{r})"
                          f"/SUM(${first}${w_row}:${last}${w_row})", float(d["weighted_score"])),
-                      _num(d["kwh_per_task"]), _num(d["kgco2e_per_task"]), "yes" if d.get("pareto") else "no",
+                      as_number(d["kwh_per_task"]), as_number(d["kgco2e_per_task"]), "yes" if d.get("pareto") else "no",
                       "yes" if d.get("scored", True) else "no (neutral 3s)"])
     b.table(ws, HEADER_ROW, cols, out, "tblScorecard")
     b.section(ws, w_row - 2, "Weights (inputs: change them and the weighted scores follow)")
-    wcols = [_Col("Weights", "text", 16)] + [_Col(labels[f], "score", 9) for f in facs]
+    wcols = [Col("Weights", "text", 16)] + [Col(labels[f], "score", 9) for f in facs]
     b.table(ws, w_row - 1, wcols, [["weight"] + [float(weights[f]) for f in facs]], "tblScorecardWeights", left=3)
     b.finish_sheet(ws, paper="A3")
 
 
-def _precision_sheet(b: _Book, lay: _Layout) -> None:
+def _precision_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Precision per watt"]
     b.title_block(ws, "Precision per watt: emissions per kept generative asset, by stage",
                   "Kept = quantity × accepted_fraction (base units: requests, images, video seconds). Discarded "
@@ -1102,17 +710,17 @@ def _precision_sheet(b: _Book, lay: _Layout) -> None:
     if not rows:
         b.empty_sheet(ws, "No generative-AI activities in these results.")
         return
-    cols = [_Col("Stage", "text", 18), _Col("Generated", "int", 12), _Col("Kept", "int", 12),
-            _Col("kgCO2e", "kg3", 12), _Col("gCO2e per kept asset", "precise", 13),
-            _Col("Wh per kept asset", "precise", 13), _Col("Share of emissions on discards", "pct", 13)]
+    cols = [Col("Stage", "text", 18), Col("Generated", "int", 12), Col("Kept", "int", 12),
+            Col("kgCO2e", "kg3", 12), Col("gCO2e per kept asset", "precise", 13),
+            Col("Wh per kept asset", "precise", 13), Col("Share of emissions on discards", "pct", 13)]
     out = []
     for i, d in enumerate(rows):
         r = HEADER_ROW + 1 + i
-        acc, kg = _num(d.get("accepted")), _num(d.get("kgco2e"))
-        per = (_F(f"=D{r}/C{r}*1000", kg / acc * 1000) if acc and kg is not None else None)
-        wh = _num(d.get("kwh_per_accepted"))
-        out.append([d["stage"], _num(d.get("generated")), acc, kg, per, wh * 1000 if wh is not None else None,
-                    _num(d.get("discarded_share_kgco2e"))])
+        acc, kg = as_number(d.get("accepted")), as_number(d.get("kgco2e"))
+        per = (Formula(f"=D{r}/C{r}*1000", kg / acc * 1000) if acc and kg is not None else None)
+        wh = as_number(d.get("kwh_per_accepted"))
+        out.append([d["stage"], as_number(d.get("generated")), acc, kg, per, wh * 1000 if wh is not None else None,
+                    as_number(d.get("discarded_share_kgco2e"))])
     b.table(ws, HEADER_ROW, cols, out, "tblPrecisionPerWatt")
     b.finish_sheet(ws)
 
@@ -1123,7 +731,7 @@ def _is_default_factor(fid: str) -> bool:
     return "default" in fid or fid.startswith("proxy:") or "average" in fid
 
 
-def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
+def _assumptions_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Assumptions"]
     eng = b.eng
     b.title_block(ws, "Assumptions, defaults, exclusions and overrides",
@@ -1150,7 +758,7 @@ def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
             users.setdefault(str(f), []).append(str(aid))
     for rec in b.r.factors.itertuples(index=False):
         if _is_default_factor(str(rec.factor_id)):
-            v = _num(rec.value)
+            v = as_number(rec.value)
             shown = f"{v:.6g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
             rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {shown} {rec.unit}",
                          "Used by: " + ", ".join(users.get(str(rec.factor_id), []))])
@@ -1166,8 +774,8 @@ def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
         rows.append(["Factor override", o.factor_id, f"value {o.value:g} ({o.source})", o.reason])
     for w in b.r.warnings:
         rows.append(["Warning", w, None, None])
-    cols = [_Col("Section", "text", 24), _Col("Item", "wrap", 60), _Col("Detail", "wrap", 44),
-            _Col("Reason / source", "wrap", 60)]
+    cols = [Col("Section", "text", 24), Col("Item", "wrap", 60), Col("Detail", "wrap", 44),
+            Col("Reason / source", "wrap", 60)]
     if not rows:
         rows.append(["None", "No assumptions recorded", None, None])
     b.table(ws, HEADER_ROW, cols, rows, "tblAssumptions")
@@ -1176,7 +784,7 @@ def _assumptions_sheet(b: _Book, lay: _Layout) -> None:
 
 # --- Data quality ----------------------------------------------------------------------------
 
-def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
+def _data_quality_sheet(b: Book, lay: Layout) -> str:
     ws = b.ws["Data quality"]
     b.title_block(ws, "Data quality by activity (1 = best, 5 = worst)",
                   "GHG Protocol Scope 3 data hierarchy: 1 measured, 2 supplier-specific, 3 modelled, 4 proxy, "
@@ -1184,9 +792,9 @@ def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
     lines = b.lines
     dq, kg = lay.act(_act_letter("data_quality")), lay.act(_act_letter("kgco2e"))
     parents = lines[lines["derived_from"] == ""]
-    cols = [_Col("Activity ID", "text", 13), _Col("Stage", "text", 16), _Col("Description", "wrap", 46),
-            _Col("Kind", "text", 16), _Col("Score 1-5", "plain", 8), _Col("Label", "text", 16),
-            _Col("Method", "text", 18)]
+    cols = [Col("Activity ID", "text", 13), Col("Stage", "text", 16), Col("Description", "wrap", 46),
+            Col("Kind", "text", 16), Col("Score 1-5", "plain", 8), Col("Label", "text", 16),
+            Col("Method", "text", 18)]
     rows = [[rec.activity_id, rec.stage, rec.description, rec.kind, int(rec.data_quality),
              DQ_LABELS.get(int(rec.data_quality), "unknown"), rec.method] for rec in parents.itertuples(index=False)]
     act_last = b.table(ws, HEADER_ROW, cols, rows, "tblDataQuality")
@@ -1196,26 +804,26 @@ def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
     left = len(cols) + 2
     L = [get_column_letter(left + k) for k in range(5)]
     b.section(ws, HEADER_ROW - 1, "Count per score", col=left)
-    cols2 = [_Col("Score", "plain", 10), _Col("Label", "text", 16), _Col("Activities", "int", 10),
-             _Col("kgCO2e", "kg", 13), _Col("Share of emissions", "pct", 11)]
+    cols2 = [Col("Score", "plain", 10), Col("Label", "text", 16), Col("Activities", "int", 10),
+             Col("kgCO2e", "kg", 13), Col("Share of emissions", "pct", 11)]
     tot_row = HEADER_ROW + len(DQ_LABELS) + 1
     rows2 = []
     for i, (score, label) in enumerate(sorted(DQ_LABELS.items())):
         r = HEADER_ROW + 1 + i
         kg_s = float(lines.loc[lines["data_quality"] == score, "kgco2e"].sum())
         rows2.append([score, label,
-                      _F(f"=COUNTIF({act_scores},{L[0]}{r})", int((parents["data_quality"] == score).sum())),
-                      _F(f"=SUMIFS({kg},{dq},{L[0]}{r})", kg_s),
-                      _F(f"=IF(${L[3]}${tot_row}=0,0,{L[3]}{r}/${L[3]}${tot_row})",
+                      Formula(f"=COUNTIF({act_scores},{L[0]}{r})", int((parents["data_quality"] == score).sum())),
+                      Formula(f"=SUMIFS({kg},{dq},{L[0]}{r})", kg_s),
+                      Formula(f"=IF(${L[3]}${tot_row}=0,0,{L[3]}{r}/${L[3]}${tot_row})",
                          kg_s / b.total_kg if b.total_kg else 0.0)])
     b.table(ws, HEADER_ROW, cols2, rows2, "tblDataQualityCounts", left=left)
     f = HEADER_ROW + 1
     b.put(ws, tot_row, left, "Total", total=True)
-    b.put(ws, tot_row, left + 2, _F(f"=SUM({L[2]}{f}:{L[2]}{tot_row - 1})", len(parents)), "int", total=True)
-    b.put(ws, tot_row, left + 3, _F(f"=SUM({L[3]}{f}:{L[3]}{tot_row - 1})", b.total_kg), "kg", total=True)
+    b.put(ws, tot_row, left + 2, Formula(f"=SUM({L[2]}{f}:{L[2]}{tot_row - 1})", len(parents)), "int", total=True)
+    b.put(ws, tot_row, left + 3, Formula(f"=SUM({L[3]}{f}:{L[3]}{tot_row - 1})", b.total_kg), "kg", total=True)
     wrow = tot_row + 1
     b.put(ws, wrow, left, "Emissions-weighted score", total=True)
-    b.put(ws, wrow, left + 3, _F(f"=IF({L[3]}{tot_row}=0,0,SUMPRODUCT({dq},{kg})/{L[3]}{tot_row})", _dq_weighted(b)),
+    b.put(ws, wrow, left + 3, Formula(f"=IF({L[3]}{tot_row}=0,0,SUMPRODUCT({dq},{kg})/{L[3]}{tot_row})", _dq_weighted(b)),
           "score", total=True)
     b.total_rule(ws, tot_row, left, left + len(cols2) - 1)
     b.total_rule(ws, wrow, left, left + len(cols2) - 1)
@@ -1226,7 +834,7 @@ def _data_quality_sheet(b: _Book, lay: _Layout) -> str:
 
 # --- Method ----------------------------------------------------------------------------------
 
-def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
+def _method_sheet(b: Book, lay: Layout) -> dict[str, str]:
     """The methods table, then the run manifest below it. Returns the cells of this run's
     footprint (Summary shows them through formulas, so every run-specific value lives in
     the manifest's "This run" block and nowhere else)."""
@@ -1238,9 +846,9 @@ def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     lines = b.lines
     ma = lay.act(_act_letter("method"))
     # Formula second and Lines third, so the manifest below can use A:D as Item | Value | Unit | Note.
-    cols = [_Col("Method", "text", 22), _Col("Formula", "wrap", 66), _Col("Lines", "int", 10),
-            _Col("In plain words", "wrap", 70), _Col("In this workbook (Activities kgCO2e)", "wrap", 36),
-            _Col("Code", "text", 36)]
+    cols = [Col("Method", "text", 22), Col("Formula", "wrap", 66), Col("Lines", "int", 10),
+            Col("In plain words", "wrap", 70), Col("In this workbook (Activities kgCO2e)", "wrap", 36),
+            Col("Code", "text", 36)]
     rows = []
     for i, method in enumerate(dict.fromkeys(lines["method"])):
         r = HEADER_ROW + 1 + i
@@ -1252,7 +860,7 @@ def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
                                 "embodied": "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)",
                                 "value": "value from the estimator"}[k] for k in kinds))
         expl, code = METHOD_EXPLANATIONS.get(method, ("See the code reference.", "audit/inventory/estimate.py"))
-        rows.append([method, formulas, _F(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), expl, how, code])
+        rows.append([method, formulas, Formula(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), expl, how, code])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblMethod")
     run_cells = _run_manifest(b, ws, last + 3)
     b.autofit(ws, 1, 1, cap=40)
@@ -1260,11 +868,11 @@ def _method_sheet(b: _Book, lay: _Layout) -> dict[str, str]:
     return run_cells
 
 
-def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
+def _run_manifest(b: Book, ws, top: int) -> dict[str, str]:
     """Two tables under "Run manifest": what the results depend on (tool, factor set, input
     hashes: identical for identical inputs), then "This run" (when, and this run's own
     footprint: different every time). Returns {footprint key: cell} for Summary."""
-    cols = [_Col("Item", "text", 22), _Col("Value", "wrap", 66), _Col("Unit", "text", 10), _Col("Note", "wrap", 70)]
+    cols = [Col("Item", "text", 22), Col("Value", "wrap", 66), Col("Unit", "text", 10), Col("Note", "wrap", 70)]
     man = dict(b.r.manifest or {})
     hashes = man.pop("input_files_sha256", {}) or {}
     run = {k: man.pop(k) for k in RUN_SPECIFIC_KEYS if k in man}  # only in the "This run" block
@@ -1301,7 +909,7 @@ def _run_manifest(b: _Book, ws, top: int) -> dict[str, str]:
                 ("kgco2e", "Emissions of this run", "kgCO2e",
                  f"Energy × grid intensity of {fp.get('country', '?')} ({fp.get('intensity_basis', 'codecarbon')})"),
                 ("duration_s", "Duration of this run", "s", "Wall-clock time of the notebooks and reports")):
-            value = _num(fp.get(key))
+            value = as_number(fp.get(key))
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 cells[key] = f"$B${first + len(record)}"
             record.append([label, "not measured" if value is None else value, unit, note])
@@ -1332,7 +940,7 @@ def _package_version() -> str:
 
 # --- Summary ---------------------------------------------------------------------------------
 
-def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_rows: list[int], dq_cell: str,
+def _summary_sheet(b: Book, lay: Layout, scope_cells: dict[str, str], stage_rows: list[int], dq_cell: str,
                    run_cells: dict[str, str] | None = None) -> None:
     ws = b.ws["Summary"]
     eng, tot, cur = b.eng, b.r.totals, b.eng.currency
@@ -1347,34 +955,34 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
     price_row = r0 + 8
     market_total = tot["scope1_kgco2e"] + tot["scope2_market_kgco2e"] + tot["scope3_kgco2e"]
     kpis: list[tuple] = [  # label, value, unit, fmt, low, high, note
-        ("Total emissions", _F(f"=Activities!{W}{t}/1000", tot["kgco2e"] / 1000), "tCO2e", "t",
-         _F(f"=Activities!{X}{t}/1000", tot["kgco2e_low"] / 1000),
-         _F(f"=Activities!{Y}{t}/1000", tot["kgco2e_high"] / 1000), "Scope 1 + 2 (location-based) + 3"),
-        ("Total emissions, market-based", _F(f"=Scopes!{scope_cells['total_market']}/1000", market_total / 1000),
+        ("Total emissions", Formula(f"=Activities!{W}{t}/1000", tot["kgco2e"] / 1000), "tCO2e", "t",
+         Formula(f"=Activities!{X}{t}/1000", tot["kgco2e_low"] / 1000),
+         Formula(f"=Activities!{Y}{t}/1000", tot["kgco2e_high"] / 1000), "Scope 1 + 2 (location-based) + 3"),
+        ("Total emissions, market-based", Formula(f"=Scopes!{scope_cells['total_market']}/1000", market_total / 1000),
          "tCO2e", "t", None, None, "Scope 1 + 2 (market-based) + 3"),
-        ("Scope 1", _F(f"=SUMIFS({kga},{sc},1)/1000", tot["scope1_kgco2e"] / 1000), "tCO2e", "t", None, None,
+        ("Scope 1", Formula(f"=SUMIFS({kga},{sc},1)/1000", tot["scope1_kgco2e"] / 1000), "tCO2e", "t", None, None,
          "Direct emissions (fuel, owned vehicles)"),
-        ("Scope 2, location-based", _F(f"=Scopes!{scope_cells['Scope 2 (location-based)']}/1000",
+        ("Scope 2, location-based", Formula(f"=Scopes!{scope_cells['Scope 2 (location-based)']}/1000",
                                        tot["scope2_location_kgco2e"] / 1000), "tCO2e", "t", None, None,
          "Purchased electricity at grid-average intensity"),
-        ("Scope 2, market-based", _F(f"=Scopes!{scope_cells['Scope 2 (market-based)']}/1000",
+        ("Scope 2, market-based", Formula(f"=Scopes!{scope_cells['Scope 2 (market-based)']}/1000",
                                      tot["scope2_market_kgco2e"] / 1000), "tCO2e", "t", None, None,
          "Purchased electricity after contractual instruments"),
-        ("Scope 3", _F(f"=SUMIFS({kga},{sc},3)/1000", tot["scope3_kgco2e"] / 1000), "tCO2e", "t", None, None,
+        ("Scope 3", Formula(f"=SUMIFS({kga},{sc},3)/1000", tot["scope3_kgco2e"] / 1000), "tCO2e", "t", None, None,
          "Value chain: AI services, travel, freight, upstream energy"),
-        ("Energy", _F(f"=Activities!{S}{t}", tot["kwh"]), "kWh", "int", None, None,
+        ("Energy", Formula(f"=Activities!{S}{t}", tot["kwh"]), "kWh", "int", None, None,
          "Electricity of energy-based lines"),
-        ("Shadow carbon cost", _F(f"=B{r0}*B{price_row}", tot["kgco2e"] / 1000 * eng.carbon_price_per_tonne),
-         cur, "money", _F(f"=D{r0}*B{price_row}", tot["kgco2e_low"] / 1000 * eng.carbon_price_per_tonne),
-         _F(f"=E{r0}*B{price_row}", tot["kgco2e_high"] / 1000 * eng.carbon_price_per_tonne),
+        ("Shadow carbon cost", Formula(f"=B{r0}*B{price_row}", tot["kgco2e"] / 1000 * eng.carbon_price_per_tonne),
+         cur, "money", Formula(f"=D{r0}*B{price_row}", tot["kgco2e_low"] / 1000 * eng.carbon_price_per_tonne),
+         Formula(f"=E{r0}*B{price_row}", tot["kgco2e_high"] / 1000 * eng.carbon_price_per_tonne),
          "Total × carbon price"),
         ("Carbon price", float(eng.carbon_price_per_tonne), f"{cur}/tCO2e", "money", None, None, "engagement.yaml"),
-        ("Emission lines", _F(f"=COUNT({kga})", len(b.lines)), "lines", "int", None, None,
+        ("Emission lines", Formula(f"=COUNT({kga})", len(b.lines)), "lines", "int", None, None,
          "Activities plus derived upstream lines"),
-        ("Activities", _F(f"=COUNTBLANK({lay.act(_act_letter('derived_from'))})",
+        ("Activities", Formula(f"=COUNTBLANK({lay.act(_act_letter('derived_from'))})",
                           int((b.lines["derived_from"] == "").sum())), "activities", "int", None, None,
          "Rows in the client's activity table"),
-        ("Emissions-weighted data quality", _F(f"='Data quality'!{dq_cell}", _dq_weighted(b)), "score 1-5",
+        ("Emissions-weighted data quality", Formula(f"='Data quality'!{dq_cell}", _dq_weighted(b)), "score 1-5",
          "score", None, None, "1 = measured … 5 = spend-based"),
     ]
     fp = b.r.footprint
@@ -1383,9 +991,9 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
         run_cells = run_cells or {}
 
         def run_kpi(label, key, scale, unit, fmt, note):
-            v = _num(fp.get(key))
+            v = as_number(fp.get(key))
             if key in run_cells and isinstance(v, (int, float)):
-                return (label, _F(f"=Method!{run_cells[key]}*{scale}" if scale != 1 else f"=Method!{run_cells[key]}",
+                return (label, Formula(f"=Method!{run_cells[key]}*{scale}" if scale != 1 else f"=Method!{run_cells[key]}",
                                   v * scale), unit, fmt, None, None, note)
             return (label, "not measured", None, "text", None, None, note)
 
@@ -1398,12 +1006,12 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
     else:
         kpis.append(("This audit run: footprint", "not measured", None, "text", None, None,
                      "codecarbon tracking was off for this run"))
-    cols = [_Col("Indicator", "text", 34), _Col("Value", "t", 14), _Col("Unit", "text", 12), _Col("Low", "t", 12),
-            _Col("High", "t", 12), _Col("Basis", "wrap", 46)]
+    cols = [Col("Indicator", "text", 34), Col("Value", "t", 14), Col("Unit", "text", 12), Col("Low", "t", 12),
+            Col("High", "t", 12), Col("Basis", "wrap", 46)]
     last = HEADER_ROW
     for j, col in enumerate(cols):
         c = ws.cell(row=HEADER_ROW, column=j + 1)
-        _text(c, col.header)
+        put_text(c, col.header)
         c.style = "Audit Header"
         b.width(ws, j + 1, col.width)
     for i, (label, value, unit, fmt, low, high, note) in enumerate(kpis):
@@ -1431,23 +1039,23 @@ def _summary_sheet(b: _Book, lay: _Layout, scope_cells: dict[str, str], stage_ro
                   ("Scope 2 location", f"=B{r0 + 3}", tot["scope2_location_kgco2e"]),
                   ("Scope 2 market", f"=B{r0 + 4}", tot["scope2_market_kgco2e"]),
                   ("Scope 3", f"=B{r0 + 5}", tot["scope3_kgco2e"])]
-    s_last = b.table(ws, top, [_Col("Scope", "text", 20), _Col("tCO2e", "t")],
-                     [[n, _F(f, v / 1000)] for n, f, v in scope_rows], "tblSummaryScopes")
+    s_last = b.table(ws, top, [Col("Scope", "text", 20), Col("tCO2e", "t")],
+                     [[n, Formula(f, v / 1000)] for n, f, v in scope_rows], "tblSummaryScopes")
     _summary_bar(ws, "Emissions by scope (tCO2e)", top, s_last, f"H{HEADER_ROW}")
     top2 = s_last + 3
     b.section(ws, top2 - 1, "Emissions by stage")
     by_stage = b.r.by_stage.set_index("stage")
     # stage names are copied as text; the figures link to the Process map's stage rows
-    st_rows = [[stage, _F(f"='Process map'!H{rr}/1000", by_stage.loc[stage, "kgco2e"] / 1000)]
+    st_rows = [[stage, Formula(f"='Process map'!H{rr}/1000", by_stage.loc[stage, "kgco2e"] / 1000)]
                for rr, stage in zip(stage_rows, _stage_order(b))]
-    g_last = b.table(ws, top2, [_Col("Stage", "text", 20), _Col("tCO2e", "t")], st_rows, "tblSummaryStages")
+    g_last = b.table(ws, top2, [Col("Stage", "text", 20), Col("tCO2e", "t")], st_rows, "tblSummaryStages")
     if st_rows:
         _summary_bar(ws, "Emissions by stage (tCO2e)", top2, g_last, f"H{HEADER_ROW + 20}", horizontal=True)
     b.autofit(ws, 1, 5, cap=40)
     b.finish_sheet(ws, print_titles=False)
 
 
-def _dq_weighted(b: _Book) -> float:
+def _dq_weighted(b: Book) -> float:
     return weighted_data_quality(b.lines) or 0.0  # the cell formula shows 0 for an empty audit
 
 
@@ -1480,8 +1088,8 @@ def _summary_bar(ws, title: str, header_row: int, last_row: int, anchor: str, ho
 def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str], float]]:
     """The workbook, and for every formula cell ``(sheet, coordinate)`` the value the
     Python results give for it (so a recalculation can be checked against the estimator)."""
-    b = _Book(results)
-    lay = _Layout(b)
+    b = Book(results)
+    lay = Layout(b)
     _factors_sheet(b, lay)
     _activities_sheet(b, lay)
     scope_cells = _scopes_sheet(b, lay)
@@ -1503,7 +1111,7 @@ def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str
     return b.wb, b.expected
 
 
-def _properties(b: _Book) -> None:
+def _properties(b: Book) -> None:
     p = b.wb.properties
     p.creator = "genai-content-audit"
     p.title = "Carbon audit"
