@@ -42,7 +42,13 @@ demo: install ## Set up everything and run the sample audit
 	@echo
 	@echo "Open $(OUT)/report.html in a browser, $(OUT)/report.xlsx in Excel, or run 'make lab'."
 
-test: $(VENV)/.installed-test $(VENV)/.installed-lab ## Run pytest and the nbval notebook regression tests (installs the test extras)
+lint: $(VENV)/.installed-test ## Check the architecture: layers (import-linter), no import cycles, no private imports, PLC0415
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_import_cycles.py
+	$(BIN)/python scripts/check_private_imports.py
+	$(BIN)/ruff check audit scripts
+
+test: $(VENV)/.installed-test $(VENV)/.installed-lab lint ## Run the lint step, pytest and the nbval notebook regression tests (installs the test extras)
 	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
 	$(BIN)/python -m pytest tests -m "not fuzz" -q
 	cd notebooks && ../$(BIN)/python -m pytest --nbval . --nbval-sanitize-with ../tests/nbval_sanitize.cfg --nbval-current-env -q -p no:cacheprovider
@@ -64,4 +70,4 @@ clean: ## Remove generated reports and caches (keeps .venv)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install system-deps demo test test-full fuzz lab benchmark clean distclean
+.PHONY: help install system-deps demo lint test test-full fuzz lab benchmark clean distclean

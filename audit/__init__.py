@@ -1,29 +1,57 @@
 """Sustainability audits of content pipelines that use generative AI.
 
-The public API, re-exported here; one module per concern behind it::
+The public API: what a notebook or a script needs, from ``audit`` alone::
 
-    from audit import load_engagement, estimate, audit_engagement, run_engagement, run_batch
+    from audit import load_engagement, estimate, from_estimate, analyse, audit_engagement
+    from audit import estimate_usage, run_engagement, run_batch, AuditResults, InputError
+
+    results = analyse(from_estimate(estimate(load_engagement("data/sample_engagement"))))
+
+The notebook steps (``discover``, ``usage_logs``, ``map_and_estimate``, ``assess_feasibility``)
+are here too, and the figure and table modules (``charts``, ``tables``, ``processmap``) load on
+first use (``from audit import charts``), so that ``import audit`` does not load matplotlib.
+The layers behind this API are described in docs/architecture.md.
 """
+from importlib import import_module as _import_module
 from importlib import metadata as _metadata
 
-from audit.batch import run_batch
-from audit.estimate import Estimate, estimate
-from audit.exceptions import AuditError, ExecutionError, FactorError, InputError, Problem, ValidationError
-from audit.factors import FactorRegister, load_register
-from audit.intake import LoadedEngagement, load_activities_file, load_engagement
-from audit.models import DataQuality, Engagement, Kind, Ownership
-from audit.pipeline import audit_engagement
-from audit.results import AuditResults
-from audit.runner import run_engagement
+from audit.analyses.feasibility import action_plan, forecast_assumptions
+from audit.analyses.registry import analyse
+from audit.core.exceptions import AuditError, ExecutionError, FactorError, InputError, Problem, ValidationError
+from audit.core.models import DataQuality, Engagement, Kind, Ownership
+from audit.inventory.estimate import Estimate, estimate
+from audit.inventory.intake import LoadedEngagement, load_activities_file, load_engagement
+from audit.inventory.results import AuditResults, family_counts, from_estimate
+from audit.inventory.usage import UsageResult, estimate_usage
+from audit.orchestration.batch import run_batch
+from audit.orchestration.pipeline import assess_feasibility, audit_engagement, discover, map_and_estimate, usage_logs
+from audit.orchestration.runner import run_engagement
+from audit.reference.factors import FactorRegister, load_register
+from audit.reference.vocabularies import kind_family_labels
 
 try:
     __version__ = _metadata.version("genai-content-audit")
 except _metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0+unknown"
 
+# Modules that load matplotlib or IPython: imported on first use (PEP 562).
+_LAZY_MODULES = {"charts": "audit.deliverables.charts", "tables": "audit.deliverables.tables",
+                 "processmap": "audit.deliverables.processmap"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        module = _import_module(_LAZY_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")
+
+
 __all__ = [
     "AuditError", "AuditResults", "DataQuality", "Engagement", "Estimate", "ExecutionError", "FactorError",
-    "FactorRegister", "InputError", "Kind", "LoadedEngagement", "Ownership", "Problem", "ValidationError",
-    "audit_engagement", "estimate", "load_activities_file", "load_engagement", "load_register", "run_batch",
-    "run_engagement", "__version__",
+    "FactorRegister", "InputError", "Kind", "LoadedEngagement", "Ownership", "Problem", "UsageResult",
+    "ValidationError", "action_plan", "analyse", "assess_feasibility", "audit_engagement", "charts", "discover",
+    "estimate", "estimate_usage", "family_counts", "forecast_assumptions", "from_estimate", "kind_family_labels",
+    "load_activities_file", "load_engagement", "load_register", "map_and_estimate", "processmap", "run_batch",
+    "run_engagement", "tables", "usage_logs", "__version__",
 ]

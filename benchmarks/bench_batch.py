@@ -1,4 +1,4 @@
-"""Batch audits: `audit.batch.run_batch(jobs=2)` vs a sequential papermill loop.
+"""Batch audits: `audit.orchestration.batch.run_batch(jobs=2)` vs a sequential papermill loop.
 
     .venv/bin/python benchmarks/bench_batch.py [--engagements 20] [--jobs 2]
 
@@ -43,9 +43,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
 
-    from audit.batch import run_batch
-    from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
-    from audit.runner import DEFAULT_KERNEL
+    from audit.orchestration.batch import run_batch
+    from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
+    from audit.orchestration.runner import DEFAULT_KERNEL
 
     wait_for_notebooks(NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS)
     root = Path(tempfile.mkdtemp(prefix="genai-audit-bench-batch-"))

@@ -1,4 +1,4 @@
-"""Carbon-aware shifting: `audit.shifting.best_starts` vs a per-start Python loop.
+"""Carbon-aware shifting: `audit.analyses.shifting.best_starts` vs a per-start Python loop.
 
     .venv/bin/python benchmarks/bench_shifting.py [--jobs 1000] [--seed 0]
 
@@ -30,7 +30,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from audit import shifting
+from audit.analyses import shifting
 
 TARGET = 100.0
 
@@ -75,7 +75,7 @@ def with_best_start(series: pd.Series, dur, earliest, deadline, power):
 
 
 def with_best_starts(series: pd.Series, dur, earliest, deadline, power):
-    """The toolkit's batch API: `audit.shifting.best_starts` over all jobs at once."""
+    """The toolkit's batch API: `audit.analyses.shifting.best_starts` over all jobs at once."""
     t0 = series.index[0]
     jobs = pd.DataFrame({"duration_hours": dur.astype(float), "earliest": t0 + pd.to_timedelta(earliest, "h"),
                          "deadline": t0 + pd.to_timedelta(deadline, "h"), "power_kw": power})

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_usage_10m.py [--requests 10000000] [--chunk-rows 1000000] [--regenerate]
 
-The log (synthetic, seeded: `audit.usage.synthetic_log` in ten 1M-request blocks over 20
+The log (synthetic, seeded: `audit.inventory.usage.synthetic_log` in ten 1M-request blocks over 20
 real EcoLogits pairs, written as one Parquet file with 1M-row row groups, ~190 MB) is cached
 in $TMPDIR/genai-audit-bench/ and reused. The estimate then runs in a FRESH Python process
 (`estimate_usage(path)`, as `audit estimate-usage LOG` does) so that generating the log does
@@ -27,7 +27,7 @@ TARGET_GB = 2.0
 CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from audit.usage import estimate_usage
+from audit.inventory.usage import estimate_usage
 t1 = time.perf_counter()
 r = estimate_usage(sys.argv[1], chunk_rows=int(sys.argv[2]), progress=False)
 t2 = time.perf_counter()
@@ -41,7 +41,7 @@ def generate(path: Path, n: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from audit.usage import synthetic_log
+    from audit.inventory.usage import synthetic_log
 
     tmp = path.with_suffix(".tmp")
     writer = None

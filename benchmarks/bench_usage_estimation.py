@@ -1,9 +1,9 @@
-"""Usage-log estimation: `audit.usage.estimate_usage` vs EcoLogits' per-request `llm_impacts` loop.
+"""Usage-log estimation: `audit.inventory.usage.estimate_usage` vs EcoLogits' per-request `llm_impacts` loop.
 
     .venv/bin/python benchmarks/bench_usage_estimation.py [--requests 1000000] [--sample 5000]
 
 Log: 1,000,000 synthetic requests (seeded) over 20 real EcoLogits 0.11.3 (provider, model)
-pairs (`audit.usage.SYNTHETIC_PAIRS`, provider names as EcoLogits spells them), tokens and
+pairs (`audit.inventory.usage.SYNTHETIC_PAIRS`, provider names as EcoLogits spells them), tokens and
 latency drawn from log-normals, 70 % of requests with a logged latency, regions mixed.
 
 Candidate: `estimate_usage(frame)` end to end on the in-memory log: validation, per-pair
@@ -17,7 +17,7 @@ computes more indicators (GWP, ADPe, PE, water, embodied) than we need and no ag
 and ignores input tokens, so the comparison is of "what a consultant would otherwise run".
 
 Agreement check (on the same sample, input_tokens = 0 because EcoLogits has no prefill term):
-our method range per request (`audit.usage.energy_range_kwh`, before the data-quality
+our method range per request (`audit.inventory.usage.energy_range_kwh`, before the data-quality
 widening) against EcoLogits' `energy.value` min and max, to within 0.5 %. Our CENTRAL is the
 evaluation at the mean parameters and mean PUE; EcoLogits' midpoint (min+max)/2 is not the
 same quantity (the GPU count rounds up to a power of two, so energy is not linear in the
@@ -46,7 +46,7 @@ def main() -> None:
 
     from ecologits.tracers.utils import llm_impacts
 
-    from audit.usage import SYNTHETIC_PAIRS, energy_range_kwh, estimate_usage, resolver, synthetic_log
+    from audit.inventory.usage import SYNTHETIC_PAIRS, energy_range_kwh, estimate_usage, resolver, synthetic_log
 
     pairs = [(ECOLOGITS_NAMES.get(p, p), m) for p, m in SYNTHETIC_PAIRS]
     log = synthetic_log(args.requests, seed=args.seed, pairs=pairs)

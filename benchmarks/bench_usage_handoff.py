@@ -36,8 +36,8 @@ def main() -> None:
 
     import pandas as pd
 
-    import audit.usage as usage
-    from audit.paths import SAMPLE_ENGAGEMENT_DIR
+    import audit.inventory.usage.logs as usage
+    from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
     print(f"load average (1 min): {os.getloadavg()[0]:.2f}")
     root = Path(tempfile.mkdtemp(prefix="bench-handoff-"))

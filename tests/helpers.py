@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from audit.exceptions import Problem, ValidationError
-from audit.models import ALL_COLUMNS
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
+from audit.core.exceptions import Problem, ValidationError
+from audit.core.models import ALL_COLUMNS
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
 
 SAMPLE_DIR = SAMPLE_ENGAGEMENT_DIR
 SAMPLE_CSV_ACTIVITIES = 31  # rows of data/sample_engagement/activities.csv
@@ -193,24 +193,24 @@ def parse_html(text: str) -> PageTags:
 
 @lru_cache(maxsize=1)
 def sample_loaded():
-    from audit.intake import load_engagement
+    from audit.inventory.intake import load_engagement
     return load_engagement(SAMPLE_DIR)
 
 
 @lru_cache(maxsize=1)
 def sample_estimate():
-    from audit.estimate import estimate
+    from audit.inventory.estimate import estimate
     return estimate(sample_loaded())
 
 
 @lru_cache(maxsize=1)
 def sample_results():
     """``audit_engagement`` on the sample: estimate, interventions and forecast."""
-    from audit.pipeline import audit_engagement
+    from audit.orchestration.pipeline import audit_engagement
     return audit_engagement(SAMPLE_DIR)
 
 
 @lru_cache(maxsize=1)
 def sample_results_without_feasibility():
-    from audit.results import from_estimate
+    from audit.inventory.results import from_estimate
     return from_estimate(sample_estimate(), sample_loaded().warnings)

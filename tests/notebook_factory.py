@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from audit.paths import PIPELINE_NOTEBOOKS
+from audit.core.paths import PIPELINE_NOTEBOOKS
 
 STEPS = {
     "01_discovery.ipynb": "from audit import pipeline\npipeline.discover(engagement_dir)",

@@ -1,4 +1,4 @@
-"""audit.atomic: a file is either the old one or the whole new one, never half of either."""
+"""audit.core.atomic: a file is either the old one or the whole new one, never half of either."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from audit.atomic import atomic_path, write_text
+from audit.core.atomic import atomic_path, write_text
 
 
 def _leftovers(folder):

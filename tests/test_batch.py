@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audit import footprint
-from audit.batch import output_names, plan_batch, run_batch, summary_labels
+from audit.orchestration import footprint
+from audit.orchestration.batch import output_names, plan_batch, run_batch, summary_labels
 from audit.cli import app
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.notebook_factory import write_notebooks
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def test_dask_local_and_a_scheduler_together_are_refused(tmp_path):
 
 
 def test_the_summary_keeps_the_error_from_its_header_on():
-    from audit.batch import MAX_ERROR_CHARS, child_error
+    from audit.orchestration.batch import MAX_ERROR_CHARS, child_error
 
     stderr = "\n".join(["SomeWarning: noise from a library", "error in input: 16 problems found:"]
                        + [f"  - activities.csv, row {i}, column 'kind': unknown kind" for i in range(2, 18)])

@@ -7,8 +7,8 @@ import networkx as nx
 import pytest
 from matplotlib.figure import Figure
 
-from audit import charts, processmap
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.deliverables import charts, processmap
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
 UNITS = ("tCO2e", "kWh", "Wh", "%")
 
@@ -16,12 +16,12 @@ UNITS = ("tCO2e", "kWh", "Wh", "%")
 def _sample_results():
     """The sample engagement's results; without feasibility if that step is not available."""
     try:
-        from audit.pipeline import audit_engagement
+        from audit.orchestration.pipeline import audit_engagement
         return audit_engagement(SAMPLE_ENGAGEMENT_DIR)
     except ImportError:
-        from audit.estimate import estimate
-        from audit.intake import load_engagement
-        from audit.results import from_estimate
+        from audit.inventory.estimate import estimate
+        from audit.inventory.intake import load_engagement
+        from audit.inventory.results import from_estimate
         loaded = load_engagement(SAMPLE_ENGAGEMENT_DIR)
         return from_estimate(estimate(loaded), loaded.warnings)
 
@@ -249,7 +249,7 @@ def test_usage_by_hour_plots_the_by_hour_records():
 
     import numpy as np
 
-    from audit.usage import estimate_usage, synthetic_log
+    from audit.inventory.usage import estimate_usage, synthetic_log
 
     log = synthetic_log(2_000, seed=4)
     hour = log["timestamp"].dt.hour
@@ -273,7 +273,7 @@ def test_usage_by_hour_plots_the_by_hour_records():
 
 
 def test_usage_by_hour_without_requests_says_so():
-    from audit.usage import estimate_usage, synthetic_log
+    from audit.inventory.usage import estimate_usage, synthetic_log
 
     usage = estimate_usage(synthetic_log(10, seed=1), progress=False)
     usage.groups = usage.groups.iloc[:0]

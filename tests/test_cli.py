@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_CSV_ACTIVITIES, activity, copy_sample, write_engagement
 
 CORE_COMMANDS = {"run", "batch", "estimate", "validate", "new"}
@@ -188,8 +188,8 @@ def test_estimate_of_an_excel_intake_names_its_folder(runner, tmp_path, monkeypa
 
 
 def test_scheduler_and_dask_exclude_each_other(runner, tmp_path):
-    from audit.cli import DaskMode, dask_target
-    from audit.exceptions import InputError
+    from audit.cli.common import DaskMode, dask_target
+    from audit.core.exceptions import InputError
 
     assert dask_target(None, None) is None
     assert dask_target("tcp://h:8786", None) == "tcp://h:8786" and dask_target(None, DaskMode.local) == "local"

@@ -1,4 +1,4 @@
-"""audit.csvsafe: formula-like client text stays text in CSV files, and reads back unchanged."""
+"""audit.core.csvsafe: formula-like client text stays text in CSV files, and reads back unchanged."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.csvsafe import neutralise_cell, neutralise_frame, restore_cell
+from audit.core.csvsafe import neutralise_cell, neutralise_frame, restore_cell
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+44 20", "-x", "@SUM(A1)", "\tcmd", "\rcmd",

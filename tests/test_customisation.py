@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit import customisation as cu
-from audit.factors import load_register
-from audit.models import Engagement
+from audit.analyses import customisation as cu
+from audit.reference.factors import load_register
+from audit.core.models import Engagement
 from tests.helpers import BASE_SETTINGS, sample_results
 
 

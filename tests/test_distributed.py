@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from audit.batch import SUMMARY_COLUMNS, SUMMARY_FILE
+from audit.orchestration.batch import SUMMARY_COLUMNS, SUMMARY_FILE
 from audit.cli import app
-from audit.distributed import parquet_pieces, run_batch_dask
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
-from audit.usage import estimate_usage, log_files, synthetic_log
+from audit.inventory.usage.dask import parquet_pieces
+from audit.orchestration.distributed import run_batch_dask
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.inventory.usage import estimate_usage, log_files, synthetic_log
 from tests.helpers import find_problem, problems_from
 from tests.notebook_factory import write_notebooks
 
@@ -149,15 +150,15 @@ def test_an_address_that_is_not_a_scheduler_is_refused_quickly(reply, message):
     """A web server (the dashboard's port) used to hang Client(); garbage made it allocate exabytes."""
     import time
 
-    from audit.distributed import _probe_scheduler
-    from audit.exceptions import InputError
+    from audit.inventory.usage.dask import probe_scheduler
+    from audit.core.exceptions import InputError
 
     srv, stop = _serve(reply)
     try:
         address = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
         t0 = time.monotonic()
         with pytest.raises(InputError, match=message):
-            _probe_scheduler(address, timeout_s=0.5)
+            probe_scheduler(address, timeout_s=0.5)
         assert time.monotonic() - t0 < 5
     finally:
         stop.set()
@@ -167,7 +168,7 @@ def test_an_address_that_is_not_a_scheduler_is_refused_quickly(reply, message):
 def test_a_real_scheduler_passes_the_probe():
     from distributed import LocalCluster
 
-    from audit.distributed import _probe_scheduler
+    from audit.inventory.usage.dask import probe_scheduler
 
     with LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=":0") as cluster:
-        _probe_scheduler(cluster.scheduler_address)
+        probe_scheduler(cluster.scheduler_address)

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.estimate import EMBODIED_FACTOR_IDS, combine_log_bounds, embodied_kg_per_gpu_hour, estimate
-from audit.factors import REGISTER_COLUMNS, load_register
-from audit.intake import load_engagement
-from audit.results import from_estimate
-from audit.scopes import scope_rules
+from audit.inventory.estimate import EMBODIED_FACTOR_IDS, combine_log_bounds, embodied_kg_per_gpu_hour, estimate
+from audit.reference.factors import REGISTER_COLUMNS, load_register
+from audit.inventory.intake import load_engagement
+from audit.inventory.results import from_estimate
+from audit.reference.scopes import scope_rules
 from tests.helpers import activity, by_id, find_problem, problems_from, sample_estimate, write_engagement
 
 HOURS = 3 * 365 * 24  # EcoLogits HARDWARE_LIFESPAN, 3 years
@@ -185,7 +185,7 @@ def test_override_is_used_recorded_with_its_reason_and_cited(tmp_path):
 
 
 def test_override_of_an_unknown_factor_is_refused(tmp_path):
-    from audit.exceptions import ValidationError
+    from audit.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError, match="unknown factor.*did you mean 'embodied:gpu'"):
         run(tmp_path, [gpu()], factor_overrides=[{"factor_id": "embodied:gpus", "value": 1, "reason": "typo"}])

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.estimate import RESULT_COLUMNS, combine_log_bounds, estimate, hours_per_month
-from audit.factors import load_register
-from audit.intake import load_engagement
-from audit.paths import ACTIVITIES_FILE
+from audit.inventory.estimate import RESULT_COLUMNS, combine_log_bounds, estimate, hours_per_month
+from audit.reference.factors import load_register
+from audit.inventory.intake import load_engagement
+from audit.core.paths import ACTIVITIES_FILE
 from tests.helpers import (
     SAMPLE_ACTIVITY_COUNT, activity, by_id, copy_sample, read_rows, rewrite_rows, sample_estimate, write_engagement,
 )

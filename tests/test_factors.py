@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from audit.exceptions import FactorError, InputError, ValidationError
-from audit.factors import (
+from audit.core.exceptions import FactorError, InputError, ValidationError
+from audit.reference.factors import (
     CODECARBON_VERSION, ECOLOGITS_VERSION, REGISTER_COLUMNS, FactorRegister, cloud_regions, factor_set, load_register,
 )
-from audit.models import FactorOverride
+from audit.core.models import FactorOverride
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_override_of_unknown_factor_is_an_input_error_naming_every_one(register)
 
 def test_estimate_with_an_unknown_override_exits_2_not_1():
     """An engagement built in code (a notebook) skips the intake: the estimate still says where."""
-    from audit.estimate import estimate
+    from audit.inventory.estimate import estimate
     from tests.helpers import sample_loaded
 
     loaded = sample_loaded()
@@ -183,9 +183,9 @@ def test_cloud_regions_map_to_countries(register):
 
 
 def test_hotel_proxy_is_built_once_and_follows_overrides(tmp_path):
-    from audit.estimate import estimate
-    from audit.factors import HOTEL_PROXY_ID, hotel_proxy_row, load_register
-    from audit.intake import load_engagement
+    from audit.inventory.estimate import estimate
+    from audit.reference.factors import HOTEL_PROXY_ID, hotel_proxy_row, load_register
+    from audit.inventory.intake import load_engagement
     from tests.helpers import activity, write_engagement
 
     reg = load_register()
@@ -205,9 +205,9 @@ def test_hotel_proxy_is_built_once_and_follows_overrides(tmp_path):
 def test_an_overridden_hotel_proxy_is_used_not_recomputed(tmp_path):
     """Overriding the derived proxy itself wins over re-deriving it (it used to be recomputed
     on top of the override, while the register still reported the override)."""
-    from audit.estimate import estimate
-    from audit.factors import HOTEL_PROXY_ID
-    from audit.intake import load_engagement
+    from audit.inventory.estimate import estimate
+    from audit.reference.factors import HOTEL_PROXY_ID
+    from audit.inventory.intake import load_engagement
     from tests.helpers import activity, write_engagement
 
     override = {"factor_id": HOTEL_PROXY_ID, "value": 99.0, "reason": "client's own hotel survey"}
@@ -219,8 +219,8 @@ def test_an_overridden_hotel_proxy_is_used_not_recomputed(tmp_path):
 
 
 def test_the_hotel_proxy_says_when_an_override_moved_its_mean():
-    from audit.factors import HOTEL_PROXY_ID, load_register
-    from audit.models import FactorOverride
+    from audit.reference.factors import HOTEL_PROXY_ID, load_register
+    from audit.core.models import FactorOverride
 
     reg = load_register()
     uk = reg.find(kind="accommodation", part="direct", region="GBR")["factor_id"].iloc[0]

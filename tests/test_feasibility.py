@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import feasibility as fz
-from audit.models import Engagement, Intervention
-from audit.paths import SOURCES_DIR
+from audit.analyses import feasibility as fz, registry
+from audit.core.models import Engagement, Intervention
+from audit.core.paths import SOURCES_DIR
 from tests.helpers import BASE_SETTINGS, sample_results, sample_results_without_feasibility
 
 INTERVENTION_KEYS = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high",
@@ -244,7 +244,7 @@ def priced():
     base = sample_results_without_feasibility()
     eng = base.engagement.model_copy(update={"carbon_price_per_tonne": 10_000.0})
     r = dataclasses.replace(base, engagement=eng, interventions=[], forecast=[], extras={})
-    fz.apply(r)
+    registry.apply(r)
     return base, r
 
 
@@ -305,7 +305,7 @@ def test_verdicts(cpt, abated, days, verdict):
 def test_precision_per_watt(results):
     ppw = {r["stage"]: r for r in results.extras["precision_per_watt"]}
     l = results.lines
-    pre = l[(l["stage"] == "Pre-production") & l["kind"].isin(fz.GENAI_KINDS) & (l["derived_from"] == "")]
+    pre = l[(l["stage"] == "Pre-production") & l["kind"].isin(fz.GENERATIVE_KINDS) & (l["derived_from"] == "")]
     af = pre["accepted_fraction"].astype(float)
     accepted = float((pre["quantity_base"] * af).sum())
     assert ppw["Pre-production"]["accepted"] == pytest.approx(accepted, rel=1e-12)
@@ -315,7 +315,7 @@ def test_precision_per_watt(results):
 
 
 def test_payback_is_none_beyond_the_planning_horizon():
-    from audit.feasibility import PAYBACK_HORIZON_YEARS, payback_years
+    from audit.analyses.feasibility import PAYBACK_HORIZON_YEARS, payback_years
 
     assert payback_years(1000, 100) == 10
     assert payback_years(1000, 1000 / (PAYBACK_HORIZON_YEARS + 1)) is None
@@ -335,7 +335,7 @@ def test_quadrant(days, abated, quadrant):
 
 
 def test_every_quadrant_has_a_chart_label():
-    from audit.charts import QUADRANT_LABELS
+    from audit.deliverables.charts import QUADRANT_LABELS
     assert set(fz.QUADRANTS) - {"no gain"} == set(QUADRANT_LABELS)
 
 
@@ -451,7 +451,7 @@ def test_action_plan_survives_partial_records(results):
 
 
 def test_usage_growth_by_stage_wins_over_growth_by_kind(tmp_path):
-    from audit.pipeline import audit_engagement
+    from audit.orchestration.pipeline import audit_engagement
     from tests.helpers import activity, write_engagement
 
     rows = [activity(activity_id="E1", stage="Ideation", kind="electricity", quantity="1000", unit="kWh"),

@@ -1,8 +1,8 @@
 """The audit's own footprint: codecarbon's offline tracker, and the CPU model a batch shares."""
 import cpuinfo
 
-from audit import footprint
-from audit.batch import _shared_probes
+from audit.orchestration import footprint
+from audit.orchestration.batch import shared_probes
 
 
 def test_measured_records_energy_and_the_cpu(monkeypatch):
@@ -30,6 +30,6 @@ def test_a_known_cpu_model_replaces_the_probe_only_while_the_tracker_starts(monk
 
 def test_batch_parent_probes_once_for_its_children(monkeypatch):
     monkeypatch.delenv(footprint.CPU_MODEL_ENV, raising=False)
-    assert _shared_probes() == {footprint.CPU_MODEL_ENV: footprint.cpu_model()}
+    assert shared_probes() == {footprint.CPU_MODEL_ENV: footprint.cpu_model()}
     monkeypatch.setenv(footprint.CPU_MODEL_ENV, "set by the consultant")
-    assert _shared_probes() == {}  # the environment already carries it to the children
+    assert shared_probes() == {}  # the environment already carries it to the children

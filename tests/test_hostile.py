@@ -6,8 +6,8 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from audit import runner
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.orchestration import runner
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import read_rows, rewrite_rows
 from tests.notebook_factory import write_notebooks
 

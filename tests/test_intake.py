@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from audit.exceptions import InputError, ValidationError
-from audit.intake import load_activities_file, load_engagement, read_engagement_yaml
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.core.exceptions import InputError, ValidationError
+from audit.inventory.intake import load_activities_file, load_engagement, read_engagement_yaml
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from tests.helpers import (
     SAMPLE_ACTIVITY_COUNT, SAMPLE_CSV_ACTIVITIES, SAMPLE_DIR, SAMPLE_INPUT_FILES, activity, find_problem, problems_from,
     sample_loaded, write_engagement,
@@ -318,7 +318,7 @@ def test_sample_folder_is_untouched():
 
 def test_decimal_comma_is_rejected_but_thousands_separators_are_read(tmp_path):
     from tests.helpers import activity, problems_from, write_engagement
-    from audit.intake import load_engagement
+    from audit.inventory.intake import load_engagement
 
     ok = write_engagement(tmp_path, [activity(quantity="1,250")], name="ok")
     assert load_engagement(ok).activities["quantity"].tolist() == [1250.0]
@@ -330,7 +330,7 @@ def test_decimal_comma_is_rejected_but_thousands_separators_are_read(tmp_path):
 @pytest.mark.parametrize("unit", ["gallon", "Gallons", "ton"])
 def test_ambiguous_units_ask_which_one(tmp_path, unit):
     from tests.helpers import activity, problems_from, write_engagement
-    from audit.intake import load_engagement
+    from audit.inventory.intake import load_engagement
 
     kind, good = ("fuel", "imperial_gallon") if "gal" in unit.lower() else ("freight", "tonne_km")
     folder = write_engagement(tmp_path, [activity(kind=kind, unit=unit, mode="")])
@@ -340,7 +340,7 @@ def test_ambiguous_units_ask_which_one(tmp_path, unit):
 
 def test_imperial_and_us_gallons_convert(tmp_path):
     from tests.helpers import activity, write_engagement
-    from audit.intake import load_engagement
+    from audit.inventory.intake import load_engagement
 
     rows = [activity(activity_id="UK", kind="fuel", unit="imperial_gallon", quantity="10"),
             activity(activity_id="US", kind="fuel", unit="US_gallon", quantity="10")]
@@ -350,7 +350,7 @@ def test_imperial_and_us_gallons_convert(tmp_path):
 
 def test_image_power_without_latency_is_an_error(tmp_path):
     from tests.helpers import activity, problems_from, write_engagement
-    from audit.intake import load_engagement
+    from audit.inventory.intake import load_engagement
 
     folder = write_engagement(tmp_path, [activity(kind="image_generation", unit="image", power_w="300")])
     (p,) = problems_from(load_engagement, folder)
@@ -469,8 +469,8 @@ def test_intervention_problems_are_reported_at_once(tmp_path):
 def test_valid_custom_interventions_load_and_round_trip(tmp_path):
     import json
 
-    from audit.feasibility import intervention_library
-    from audit.models import Engagement
+    from audit.analyses.feasibility import intervention_library
+    from audit.core.models import Engagement
 
     own = [{**OWN, "applies_to": {"kind": ["travel"], "stage": ["Production"]},
             "change": {"set": {"region": "aws:eu-north-1", "ownership": "employee"},
@@ -543,9 +543,9 @@ def test_valid_forecast_settings_are_accepted(tmp_path):
 
 
 def test_shipped_forecast_defaults_pass_the_same_checks():
-    from audit.feasibility import forecast_defaults
-    from audit.intake import forecast_problems
-    from audit.models import ForecastSettings
+    from audit.reference.settings import forecast_defaults
+    from audit.inventory.intake import forecast_problems
+    from audit.core.models import ForecastSettings
 
     d = forecast_defaults()
     shipped = {"usage_growth_per_year": d["usage_growth_per_year"],
@@ -616,8 +616,8 @@ def test_market_instruments_are_checked_against_regions_and_one_basis_each(tmp_p
 
 
 def test_scorecard_weights_are_the_consultants_and_checked(tmp_path):
-    from audit.pipeline import audit_engagement
-    from audit.scorecard import default_weights
+    from audit.orchestration.pipeline import audit_engagement
+    from audit.analyses.scorecard import default_weights
 
     folder = write_engagement(tmp_path, [activity()], scorecard_weights={"acuracy": 2})
     assert find_problem(problems_from(load_engagement, folder), column="scorecard_weights.acuracy",

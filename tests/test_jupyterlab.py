@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import audit
-from audit.paths import PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
+from audit.core.paths import PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_ACTIVITY_COUNT
 
 pytestmark = pytest.mark.slow

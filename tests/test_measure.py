@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from audit import measure as m
+from audit.orchestration import measure as m
+from audit.reference import measured as mf
 from audit.cli import app
-from audit.estimate import estimate
-from audit.exceptions import FactorError
-from audit.intake import LoadedEngagement, load_engagement
-from audit.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
-from audit.units import conversion_factor
+from audit.inventory.estimate import estimate
+from audit.core.exceptions import FactorError
+from audit.inventory.intake import LoadedEngagement, load_engagement
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.core.units import conversion_factor
 from tests.helpers import activity, by_id, find_problem, problems_from, write_engagement
 
 WORK = [sys.executable, "-c", "sum(i*i for i in range(3_000_000))"]
@@ -30,7 +31,7 @@ def invoke(*args):
 
 
 def read_csv(folder: Path) -> list[dict]:
-    with open(folder / m.MEASURED_FILE, newline="", encoding="utf-8") as f:
+    with open(folder / mf.MEASURED_FILE, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -76,7 +77,7 @@ def test_measure_writes_the_factor(measured):
     assert res.exit_code == 0, res.output
     assert "measured:sdxl_batch" in res.stdout
     (row,) = read_csv(folder)
-    assert list(row) == list(m.MEASURED_COLUMNS)
+    assert list(row) == list(mf.MEASURED_COLUMNS)
     assert row["factor_id"] == "sdxl_batch" and row["kind"] == "image_generation" and row["unit"] == "image"
     assert float(row["n_units"]) == 50
     assert float(row["measured_kwh"]) > 0
@@ -112,7 +113,7 @@ def test_estimate_uses_the_measured_factor_with_data_quality_1(measured):
 def test_the_engagement_pipeline_uses_it_and_hashes_the_file(measured):
     folder, _ = measured
     loaded = load_engagement(folder)
-    assert m.MEASURED_FILE in loaded.input_files
+    assert mf.MEASURED_FILE in loaded.input_files
     l = by_id(estimate(loaded).lines)
     assert l.at["IMG-01", "factor_ids"][0] == "measured:sdxl_batch" and l.at["IMG-01", "scope"] == 2
 
@@ -134,10 +135,10 @@ def test_failing_command_exits_with_its_status_and_writes_nothing(tmp_path):
     res = invoke("measure", "--unit", "images", "--per", "5", "--engagement", folder, "--factor-id", "x", "--",
                  sys.executable, "-c", "import sys; sys.exit(3)")
     assert res.exit_code == 3
-    assert not (folder / m.MEASURED_FILE).exists()
+    assert not (folder / mf.MEASURED_FILE).exists()
     res = invoke("measure", "--unit", "images", "--per", "5", "--engagement", folder, "--factor-id", "x", "--",
                  "no-such-command-for-audit-measure")
-    assert res.exit_code == 127 and not (folder / m.MEASURED_FILE).exists()
+    assert res.exit_code == 127 and not (folder / mf.MEASURED_FILE).exists()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -154,7 +155,7 @@ def test_bad_options_are_input_errors_and_run_nothing(tmp_path, args, message):
                  f"open({str(marker)!r}, 'w').close()")
     assert res.exit_code == 2, res.output
     assert message in res.output
-    assert not marker.exists() and not (folder / m.MEASURED_FILE).exists()
+    assert not marker.exists() and not (folder / mf.MEASURED_FILE).exists()
 
 
 # --- the CLI as a subprocess; replace by factor_id ------------------------------------------------
@@ -185,7 +186,7 @@ def test_measure_in_a_subprocess_replaces_by_factor_id(tmp_path):
 # --- intake ----------------------------------------------------------------------------------------
 
 def _write_factor(folder: Path, fid="sdxl_batch", kind="image_generation", unit="image", per=0.002):
-    m.write_measured_factor(folder, {
+    mf.write_measured_factor(folder, {
         "factor_id": fid, "kind": kind, "unit": unit, "kwh_per_unit": per, "n_units": 10, "measured_kwh": per * 10,
         "duration_s": 12.5, "command": "python render.py", "measured_at": "2025-06-01T10:00:00Z",
         "codecarbon_version": "3.3.2", "country": "GBR", "notes": ""})

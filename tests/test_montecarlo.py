@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.montecarlo import Z975, analytic_percentile, sample_split_lognormal, simulate, split_lognormal_sigmas
-from audit.results import independent_range
+from audit.methods.montecarlo import Z975, analytic_percentile, sample_split_lognormal, simulate, split_lognormal_sigmas
+from audit.inventory.results import independent_range
 from tests.helpers import sample_estimate, sample_results_without_feasibility
 
 
@@ -74,7 +74,7 @@ def test_reproducible_with_a_seed(sample_lines):
 
 
 def test_chunking_does_not_change_the_draws(monkeypatch, sample_lines):
-    import audit.montecarlo as mc
+    import audit.methods.montecarlo as mc
 
     whole = simulate(sample_lines, n=2000, seed=7)
     monkeypatch.setattr(mc, "_CHUNK", 7)

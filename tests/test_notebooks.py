@@ -31,8 +31,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from audit import runner
-from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
+from audit.orchestration import runner
+from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, SAMPLE_ENGAGEMENT_DIR
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,16 @@ import warnings
 import pytest
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
-import audit.estimate
-import audit.factors
-import audit.feasibility
-import audit.intake
-import audit.scopes
-import audit.units
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+import audit.inventory.estimate
+import audit.reference.factors
+import audit.analyses.feasibility
+import audit.inventory.intake
+import audit.reference.scopes
+import audit.core.units
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_ACTIVITY_COUNT
 
-CACHED_MODULES = (audit.factors, audit.intake, audit.estimate, audit.scopes, audit.units, audit.feasibility)
+CACHED_MODULES = (audit.reference.factors, audit.inventory.intake, audit.inventory.estimate, audit.reference.scopes, audit.core.units, audit.analyses.feasibility)
 
 
 def _clear_audit_caches() -> None:
@@ -86,7 +86,7 @@ def test_codecarbon_offline_tracker_starts_and_stops(no_network):
 
 
 def test_footprint_measurement_offline(no_network):
-    from audit.footprint import measured
+    from audit.orchestration.footprint import measured
 
     with measured("GBR") as record:
         sum(range(100_000))

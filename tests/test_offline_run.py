@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from audit import batch, runner
+from audit.orchestration import batch, runner
 from audit.cli import app
-from audit.exceptions import InputError
-from audit.paths import (OUTPUT_MARKER, SAMPLE_ENGAGEMENT_DIR, check_output_location, clean_stale_work,
+from audit.core.exceptions import InputError
+from audit.core.paths import (OUTPUT_MARKER, SAMPLE_ENGAGEMENT_DIR, check_output_location, clean_stale_work,
                          read_marker, replaceable_problem, write_marker)
 
 
@@ -59,10 +59,8 @@ class FakeResults:
 def fast_run(monkeypatch):
     """run_engagement with the notebooks, the footprint and the reports replaced by stubs: these
     tests are about which folders are touched, not about the audit."""
-    import audit.pipeline
-
     monkeypatch.setattr(runner, "execute_notebooks", lambda e, work, *a, **k: (work / "notebooks").mkdir())
-    monkeypatch.setattr(audit.pipeline, "load_results", lambda work: FakeResults())
+    monkeypatch.setattr(runner, "load_results", lambda work: FakeResults())
     monkeypatch.setattr(runner, "measured", lambda region: contextlib.nullcontext({}))
     monkeypatch.setattr(runner, "_usage_handed_off", lambda *a: contextlib.nullcontext())
 
@@ -88,7 +86,7 @@ def fast_run(monkeypatch):
             return batch.Outcome(label, "failed", 0.0, str(exc))
         return batch.Outcome(label, "ok", 0.0)
 
-    monkeypatch.setattr(batch, "_run_child", child)
+    monkeypatch.setattr(batch, "run_child", child)
 
 
 def cli(*args):
@@ -213,12 +211,10 @@ def test_batch_refuses_to_overwrite_someone_elses_summary(clients, fast_run, tmp
 
 
 def test_batch_child_folder_that_is_not_ours_fails_only_that_engagement(clients, tmp_path):
-    from audit.batch import plan_batch
-
     root = tmp_path / "reports"
     (root / "acme").mkdir(parents=True)
     (root / "acme" / "contract.pdf").write_text("the client's contract")
-    _, dirs, names, _, outcomes, todo = plan_batch([clients / "acme", clients / "globex"], root, resume=False)
+    _, dirs, names, _, outcomes, todo = batch.plan_batch([clients / "acme", clients / "globex"], root, resume=False)
     assert outcomes[dirs[0]].status == "failed" and "not written by the toolkit" in outcomes[dirs[0]].error
     assert todo == [dirs[1]]
     assert (root / "acme" / "contract.pdf").exists()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from audit import paths
-from audit.paths import safe_child, slugify
+from audit.core import paths
+from audit.core.paths import safe_child, slugify
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 

@@ -1,11 +1,11 @@
-"""audit.progress: bars on a terminal, quiet elsewhere, and no tqdm warning in notebooks."""
+"""audit.core.progress: bars on a terminal, quiet elsewhere, and no tqdm warning in notebooks."""
 from __future__ import annotations
 
 import sys
 import types
 import warnings
 
-from audit.progress import progress_bar
+from audit.core.progress import progress_bar
 
 
 def test_quiet_unless_asked_or_on_a_terminal(monkeypatch):

@@ -16,12 +16,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.estimate import estimate
-from audit.exceptions import ValidationError
-from audit.intake import load_engagement
-from audit.models import ALL_COLUMNS
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
-from audit.results import compute_totals
+from audit.inventory.estimate import estimate
+from audit.core.exceptions import ValidationError
+from audit.inventory.intake import load_engagement
+from audit.core.models import ALL_COLUMNS
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.inventory.results import compute_totals
 
 FUZZ_EXAMPLES = int(os.environ.get("AUDIT_FUZZ_EXAMPLES", "120"))
 # The sample's settings without its usage log: generated intakes are written to other folders.

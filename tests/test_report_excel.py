@@ -14,10 +14,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from audit.models import FactorOverride, Scope3Exclusion
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
-from audit.pipeline import audit_engagement
-from audit.report_excel import HEADER_ROW, SHEETS, build_workbook, write_excel
+from audit.core.models import FactorOverride, Scope3Exclusion
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.orchestration.pipeline import audit_engagement
+from audit.deliverables.excel import HEADER_ROW, SHEETS, build_workbook, write_excel
 
 EXPECTED_SHEETS = ["Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility",
                    "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions",
@@ -397,7 +397,7 @@ def test_scorecard_sheet_weighted_score_formula(built, results):
     wb, expected = built
     ws = wb["Scorecard"]
     _, cols, rows = _table_rows(ws, "Model")
-    from audit import scorecard
+    from audit.analyses import scorecard
     labels = scorecard.factor_labels()
     wr, wcols = header_map(ws, "Weights", col=3)
     weights = {f: ws.cell(wr + 1, wcols[labels[f]]).value for f in scorecard.factors()}
@@ -431,7 +431,7 @@ def test_precision_and_sensitivity_and_savings_sheets(built, results):
 
 
 def test_workbook_palette_is_the_charts_palette():
-    from audit import charts, report_excel
+    from audit.deliverables import charts, excel as report_excel
     assert list(report_excel.OKABE_ITO) == [c.lstrip("#") for c in charts.PALETTE]
 
 

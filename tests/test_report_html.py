@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from audit import report_html
-from audit.exceptions import ExecutionError
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.deliverables import html as report_html
+from audit.core.exceptions import ExecutionError
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import parse_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -24,12 +24,12 @@ HOSTILE_CLIENT = "Evil {{ 7*7 }} Ltd <b>bold</b>"
 
 def _sample_results():
     try:
-        from audit.pipeline import audit_engagement
+        from audit.orchestration.pipeline import audit_engagement
         return audit_engagement(SAMPLE_ENGAGEMENT_DIR)
     except ImportError:  # feasibility step not available yet
-        from audit.estimate import estimate
-        from audit.intake import load_engagement
-        from audit.results import from_estimate
+        from audit.inventory.estimate import estimate
+        from audit.inventory.intake import load_engagement
+        from audit.inventory.results import from_estimate
         loaded = load_engagement(SAMPLE_ENGAGEMENT_DIR)
         return from_estimate(estimate(loaded), loaded.warnings)
 

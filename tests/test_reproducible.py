@@ -34,7 +34,7 @@ import pytest
 from openpyxl.utils import range_boundaries
 
 import audit
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_INPUT_FILES
 from tests.notebook_factory import write_notebooks
 
@@ -42,7 +42,7 @@ REPO = Path(audit.__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 600
 RUN_BLOCK = ("Method", "tblRunRecord")  # the only cells allowed to differ between runs
 DRIVER = ("import sys\n"
-          "from audit.runner import run_engagement\n"
+          "from audit.orchestration.runner import run_engagement\n"
           "run_engagement(sys.argv[1], sys.argv[2], pdf=False)\n")
 
 
@@ -55,7 +55,7 @@ def start_run(out: Path, seed: int, notebooks_dir: Path | None) -> subprocess.Po
     env["PYTHONHASHSEED"] = str(seed)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     if notebooks_dir is not None:
-        env["AUDIT_NOTEBOOKS_DIR"] = str(notebooks_dir)  # what audit.runner.NOTEBOOKS_DIR reads
+        env["AUDIT_NOTEBOOKS_DIR"] = str(notebooks_dir)  # what audit.orchestration.runner.NOTEBOOKS_DIR reads
     return subprocess.Popen([sys.executable, "-c", DRIVER, str(SAMPLE_ENGAGEMENT_DIR), str(out)], cwd=out.parent,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.results import (
+from audit.inventory.results import (
     ACTIVITY_JSON_FIELDS, SCHEMA_VERSION, compute_totals, hotspot_table, independent_range, scope_breakdown,
 )
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_INPUT_FILES, sample_results, sample_results_without_feasibility
@@ -160,8 +160,8 @@ def test_full_audit_serialises_and_round_trips(tmp_path):
 def test_html_and_excel_state_the_same_weighted_data_quality():
     """One definition for both reports (the HTML used to weight each parent's score by its
     derived lines' emissions too, which differs where an embodied line is capped at 4)."""
-    from audit import report_html
-    from audit.results import weighted_data_quality
+    from audit.deliverables import html as report_html
+    from audit.inventory.results import weighted_data_quality
 
     r = sample_results()
     lines = r.lines
@@ -177,9 +177,9 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
     built by hand) get the same function run now, in the HTML, the workbook and the charts alike."""
     import copy
 
-    from audit import report_excel, report_html
-    from audit.feasibility import ANALYSES
-    from audit.results import FEASIBILITY_EXTRAS
+    from audit.deliverables import excel as report_excel, html as report_html
+    from audit.analyses.registry import ANALYSES
+    from audit.inventory.results import FEASIBILITY_EXTRAS
 
     assert set(ANALYSES) == set(FEASIBILITY_EXTRAS)
     full = sample_results()
@@ -198,11 +198,11 @@ def test_every_stored_analysis_is_the_function_the_reports_fall_back_to():
 def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
     import copy
 
-    from audit import feasibility
+    from audit.analyses import registry
 
     calls = []
-    real = feasibility.ANALYSES["precision_per_watt"]
-    monkeypatch.setitem(feasibility.ANALYSES, "precision_per_watt", lambda r: calls.append(1) or real(r))
+    real = registry.ANALYSES["precision_per_watt"]
+    monkeypatch.setitem(registry.ANALYSES, "precision_per_watt", lambda r: calls.append(1) or real(r))
     bare = copy.copy(sample_results())
     bare.extras = {}
     first = bare.analysis("precision_per_watt")
@@ -210,3 +210,43 @@ def test_a_computed_analysis_is_reused_until_its_inputs_change(monkeypatch):
     bare.lines = bare.lines.copy()
     bare.analysis("precision_per_watt")
     assert len(calls) == 2
+
+
+def test_by_family_splits_the_totals_by_kind_family():
+    r = sample_results_without_feasibility()
+    fam = r.by_family
+    assert set(fam.index) == {"Generative AI and compute", "Traditional production"}
+    assert fam["kgco2e"].sum() == pytest.approx(r.totals["kgco2e"], rel=1e-12)
+    assert fam["share"].sum() == pytest.approx(1.0)
+    genai = r.lines[r.lines["kind"].isin(("llm_api", "image_generation", "gpu_compute", "storage"))]
+    assert fam.loc["Generative AI and compute", "kwh"] >= genai["kwh"].sum()
+
+
+def test_factor_trace_has_the_derived_lines_and_every_cited_factor():
+    r = sample_results_without_feasibility()
+    aid = r.hotspots["activity_id"].iloc[0]
+    lines, factors = r.trace(aid)
+    derived = r.lines[r.lines["derived_from"] == aid]
+    assert len(lines) == 1 + len(derived) and (lines["activity_id"].iloc[0] == aid)
+    cited = {f for ids in lines["factor_ids"] for f in ids}
+    assert set(factors["factor_id"]) == cited & set(r.factors["factor_id"])
+    assert all(isinstance(v, str) for v in factors["value"])  # all significant digits, as text
+
+
+def test_forecast_table_and_savings_table_flatten_the_feasibility_results():
+    r = sample_results()
+    table = r.forecast_table()
+    assert list(table.index) == [f["year"] for f in r.forecast]
+    assert (table["avoided_kgco2e"] == table["bau_kgco2e"] - table["plan_kgco2e"]).all()
+    savings = r.savings_table()
+    assert len(savings) == sum(len(i["savings_breakdown"]) for i in r.interventions)
+    if len(savings):
+        assert set(savings["id"]) <= {i["id"] for i in r.interventions}
+
+
+def test_forecast_assumptions_are_the_headline_keys():
+    from audit.analyses.feasibility import FORECAST_KEYS, forecast_assumptions
+
+    settings = sample_results().extras["forecast_settings"]
+    assert list(forecast_assumptions(settings)) == list(FORECAST_KEYS)
+    assert forecast_assumptions(settings)["years"] == settings["years"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from audit import runner
-from audit.exceptions import ExecutionError, InputError
-from audit.paths import SAMPLE_ENGAGEMENT_DIR, write_marker
+from audit.orchestration import runner
+from audit.core.exceptions import ExecutionError, InputError
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR, write_marker
 from tests.helpers import SAMPLE_INPUT_FILES, parse_html
 from tests.notebook_factory import write_notebooks
 
@@ -44,15 +44,15 @@ def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_pat
 def test_the_kernel_uses_the_usage_logs_estimated_while_validating(engagement, tmp_path, monkeypatch):
     """The sample lists a usage log: `audit run` estimates it to validate the engagement and
     hands the result to the kernel, which must not estimate the log again."""
-    folder = write_notebooks(tmp_path / "nb", prelude="import audit.usage\n"
-                                                      "audit.usage.estimate_usage = None  # the hand-off must be used")
+    folder = write_notebooks(tmp_path / "nb", prelude="import audit.inventory.usage\n"
+                                                      "audit.inventory.usage.estimate_usage = None  # the hand-off must be used")
     monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
     out = tmp_path / "out"
     runner.run_engagement(engagement, out, pdf=False)
     data = json.loads((out / "results.json").read_text())
     assert any(a["activity_id"].startswith("USG-") for a in data["activities"])
     assert not (out / ".usage-handoff").exists() and not list(out.rglob("groups.parquet"))
-    from audit.usage import USAGE_HANDOFF_ENV
+    from audit.inventory.usage import USAGE_HANDOFF_ENV
     import os
     assert USAGE_HANDOFF_ENV not in os.environ
 
@@ -102,10 +102,10 @@ def test_audit_run_skips_the_slow_iri_checker_and_still_validates_notebooks():
 
     code = (
         "import sys, time\n"
-        "from audit.runner import skip_slow_optional_imports\n"
+        "from audit.orchestration.runner import skip_slow_optional_imports\n"
         "skip_slow_optional_imports()\n"
         "import nbformat\n"
-        "from audit.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS\n"
+        "from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS\n"
         "for name in PIPELINE_NOTEBOOKS:\n"
         "    nbformat.validate(nbformat.read(str(NOTEBOOKS_DIR / name), as_version=4))\n"
         "assert sys.modules['rfc3987_syntax'] is None\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from audit.models import Kind, Ownership
-from audit.scopes import SCOPE3_CATEGORY_NAMES, allowed_ownership, kinds_table, map_scopes, scope_rules
+from audit.core.models import Kind, Ownership
+from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, allowed_ownership, kinds_table, map_scopes, scope_rules
 
 
 def test_rules_are_unique_and_use_the_vocabulary():

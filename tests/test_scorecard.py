@@ -6,8 +6,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from audit import customisation, scorecard as sc
-from audit.models import Engagement
+from audit.analyses import customisation, scorecard as sc
+from audit.core.models import Engagement
 from tests.helpers import BASE_SETTINGS, sample_results
 
 

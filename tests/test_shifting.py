@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from audit import shifting
+from audit.analyses import shifting
 from audit.cli import app
-from audit.exceptions import InputError, ValidationError
+from audit.core.exceptions import InputError, ValidationError
 
 
 def _profile(rng, n=96, freq="h", start="2025-01-01"):

@@ -1,4 +1,4 @@
-"""audit.tables: the notebook's tables keep their columns whatever the engagement holds."""
+"""audit.deliverables.tables: the notebook's tables keep their columns whatever the engagement holds."""
 from __future__ import annotations
 
 import copy
@@ -6,7 +6,7 @@ import copy
 import pandas as pd
 import pytest
 
-from audit import tables
+from audit.deliverables import tables
 from tests.helpers import sample_results
 
 TABLES = {tables.interventions: tables.INTERVENTION_COLUMNS, tables.sensitivity: tables.SENSITIVITY_COLUMNS,

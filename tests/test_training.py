@@ -7,11 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.estimate import estimate
-from audit.exceptions import InputError
-from audit.factors import load_register
-from audit.intake import load_engagement
-from audit.training import estimate_training, training_energy_kwh, training_flops, training_gpu_hours
+from audit.inventory.estimate import estimate
+from audit.core.exceptions import InputError
+from audit.reference.factors import load_register
+from audit.inventory.intake import load_engagement
+from audit.methods.training import estimate_training, training_energy_kwh, training_flops, training_gpu_hours
 from tests.helpers import by_id, write_engagement
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pint
 import pytest
 
-from audit.scopes import kinds_table
-from audit.units import ambiguous_unit, conversion_factor, is_known_unit, known_unit_names
+from audit.reference.scopes import kinds_table
+from audit.core.units import ambiguous_unit, conversion_factor, is_known_unit, known_unit_names
 
 CONVERSIONS = [
     ("MWh", "kWh", 1000.0),

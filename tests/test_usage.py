@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.estimate import estimate
-from audit.exceptions import ValidationError
-from audit.intake import load_activities_file, load_engagement
-from audit.usage import (
+from audit.inventory.estimate import estimate
+from audit.core.exceptions import ValidationError
+from audit.inventory.intake import load_activities_file, load_engagement
+from audit.inventory.usage import (
     UNSPECIFIED_STAGE, energy_range_kwh, estimate_usage, per_request_frame, resolver, synthetic_log,
 )
 from tests.helpers import find_problem, problems_from, write_engagement
@@ -149,7 +149,7 @@ def test_per_request_rows_are_available_and_sum_to_the_totals(log, result):
 # --- hour-aware carbon, reported apart -------------------------------------------------------------
 
 def test_hourly_figure_uses_the_month_hour_profile_and_is_reported_apart(result):
-    from audit.feasibility import hourly_profiles
+    from audit.reference.profiles import hourly_profiles
 
     rows = result.per_request(limit=4000)
     gbr = rows[rows["country"] == "GBR"].iloc[0]
@@ -300,13 +300,13 @@ def test_threaded_slices_change_no_sum_and_no_problem():
     and lists the same problems in the same order (slices merge their problems in row order)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audit.usage import MIN_SLICE_ROWS, _Problems, process_chunk
+    from audit.inventory.usage import MIN_SLICE_ROWS, LocatedProblems, process_chunk
 
     big = synthetic_log(3 * MIN_SLICE_ROWS + 17, seed=11, pairs=MIXED_PAIRS)
     res = resolver()
     with ThreadPoolExecutor(3) as pool:
-        threaded = process_chunk(big, res, "log.csv", 2, _Problems(), pool=pool)
-    whole = process_chunk(big, res, "log.csv", 2, _Problems())
+        threaded = process_chunk(big, res, "log.csv", 2, LocatedProblems(), pool=pool)
+    whole = process_chunk(big, res, "log.csv", 2, LocatedProblems())
     assert np.array_equal(threaded.partial.keys, whole.partial.keys)
     assert np.array_equal(threaded.partial.sums, whole.partial.sums)
 
@@ -316,7 +316,7 @@ def test_threaded_slices_change_no_sum_and_no_problem():
     bad.loc[[7, 2 * MIN_SLICE_ROWS + 3], "model"] = "no-such-model"
     listed = []
     for pool in (ThreadPoolExecutor(3), None):
-        problems = _Problems()
+        problems = LocatedProblems()
         out = process_chunk(bad, res, "log.csv", 2, problems, pool=pool)
         assert out.partial is None and problems.count == 5
         listed.append([(p.row, p.column, p.message) for p in problems.items])
@@ -335,7 +335,7 @@ def _engagement_with_log(tmp_path, log_rows: pd.DataFrame, entry="usage/log.csv"
 
 
 def test_engagement_usage_log_becomes_llm_api_activities_with_the_same_numbers(tmp_path, log):
-    from audit.pipeline import map_and_estimate, usage_logs
+    from audit.orchestration.pipeline import map_and_estimate, usage_logs
 
     small = log.head(3_000)
     folder = _engagement_with_log(tmp_path, small)
@@ -382,7 +382,7 @@ def test_a_bad_usage_log_is_located_in_the_log(tmp_path, log):
 
 
 def test_hostile_text_in_a_usage_log_stays_text_in_usage_by_hour_csv(tmp_path, log):
-    from audit.pipeline import map_and_estimate
+    from audit.orchestration.pipeline import map_and_estimate
 
     hostile = log.head(200).assign(stage='=HYPERLINK("http://evil.example","x")')
     folder = _engagement_with_log(tmp_path, hostile)
@@ -434,8 +434,8 @@ def test_cli_per_request_file_appears_only_for_a_whole_log(tmp_path, log):
 def test_rows_are_counted_for_the_progress_bar_only_when_it_shows(tmp_path, log, monkeypatch):
     import sys
 
-    import audit.usage as usage
-    from audit.progress import bar_shown
+    import audit.inventory.usage.logs as usage
+    from audit.core.progress import bar_shown
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert bar_shown(None) is False and bar_shown(False) is False and bar_shown(True) is True
@@ -465,7 +465,7 @@ def test_cli_table_lists_models_in_the_json_order(tmp_path, log):
 
 
 def test_cli_per_request_file_of_a_log_without_requests_is_an_empty_table(tmp_path):
-    from audit.usage import ROW_COLUMNS
+    from audit.inventory.usage import ROW_COLUMNS
 
     empty = tmp_path / "empty.csv"
     empty.write_text("timestamp,provider,model,output_tokens\n")
@@ -482,7 +482,7 @@ def test_usage_hand_off_gives_the_same_result_and_only_for_the_same_files(tmp_pa
     import os
     import time
 
-    import audit.usage as usage
+    import audit.inventory.usage.logs as usage
 
     folder = _engagement_with_log(tmp_path, log.head(2_000))
     logs = ["usage/log.csv"]
@@ -513,7 +513,8 @@ def test_usage_log_digests_are_made_once_and_travel_with_the_hand_off(tmp_path, 
     import hashlib
     from pathlib import Path
 
-    from audit import intake, usage
+    from audit.inventory import intake
+    from audit.inventory.usage import logs as usage
 
     folder = _engagement_with_log(tmp_path, log.head(500))
     digest = hashlib.sha256((folder / "usage" / "log.csv").read_bytes()).hexdigest()
@@ -527,8 +528,8 @@ def test_usage_log_digests_are_made_once_and_travel_with_the_hand_off(tmp_path, 
     usage._ENGAGEMENT_CACHE.clear()
     monkeypatch.setenv(usage.USAGE_HANDOFF_ENV, str(handoff))
     hashed = []
-    real = intake._sha256
-    monkeypatch.setattr(intake, "_sha256", lambda p: hashed.append(Path(p).name) or real(p))
+    real = intake.file_sha256
+    monkeypatch.setattr(intake, "file_sha256", lambda p: hashed.append(Path(p).name) or real(p))
     monkeypatch.setattr(usage, "_file_digests", None)  # the hand-off's digests are used, not made again
     again = load_engagement(folder)
     assert again.input_files == loaded.input_files and "log.csv" not in hashed
@@ -551,7 +552,7 @@ def test_cli_refuses_outputs_that_would_fail_or_overwrite_an_input(tmp_path, log
 
 
 def test_model_names_match_ignoring_case():
-    from audit.usage import per_request_frame
+    from audit.inventory.usage import per_request_frame
     base = {"timestamp": ["2025-03-01T10:00:00Z"], "provider": ["openai"], "output_tokens": [300]}
     exact = per_request_frame(pd.DataFrame({**base, "model": ["gpt-4o"]}))
     shouted = per_request_frame(pd.DataFrame({**base, "provider": ["OpenAI"], "model": ["GPT-4o"]}))

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from audit.exceptions import ValidationError
-from audit.intake import load_engagement
-from audit.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.core.exceptions import ValidationError
+from audit.inventory.intake import load_engagement
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_USAGE_ACTIVITIES
-from audit.workbook import ACTIVITIES_SHEET, read_intake_workbook, write_intake_workbook
+from audit.inventory.workbook import ACTIVITIES_SHEET, read_intake_workbook, write_intake_workbook
 
 
 @pytest.fixture()

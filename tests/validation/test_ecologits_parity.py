@@ -8,8 +8,8 @@ from importlib import resources
 import pytest
 from ecologits.tracers.utils import llm_impacts
 
-from audit.estimate import estimate
-from audit.intake import load_activities_file
+from audit.inventory.estimate import estimate
+from audit.inventory.intake import load_activities_file
 from tests.helpers import write_activities
 
 PROVIDERS = ("openai", "anthropic", "mistralai", "google_genai", "cohere", "huggingface_hub")

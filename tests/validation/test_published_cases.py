@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from audit.cli import app
+from audit.cli.main import app
 from tests.helpers import write_activities
 
 CASES_FILE = Path(__file__).with_name("cases.csv")

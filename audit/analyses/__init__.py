@@ -1,0 +1,1 @@
+"""Analyses on an inventory: forecast, interventions, customisation, scorecard, shifting."""

@@ -1,0 +1,77 @@
+"""The one registry of analyses: each runs on finished results and is stored in
+``results.extras`` under its key.
+
+``AuditResults.analysis(key)`` (audit.inventory.results) returns the stored one or runs the
+function registered here, so the HTML report, the workbook and the charts never disagree
+on a fallback. The registry itself is ``audit.inventory.results.ANALYSES`` (plain data, no
+import of this layer); this module fills it when ``audit`` is imported.
+
+To add an analysis: write its function in its own module of this layer, add it to
+``ANALYSES`` below and its key to ``audit.inventory.results.FEASIBILITY_EXTRAS``.
+"""
+from __future__ import annotations
+
+from audit.analyses import customisation, scorecard
+from audit.analyses.feasibility import (
+    ACTIONABLE_VERDICTS, VERDICT_ORDER, effort_impact_thresholds, evaluate, forecast, interventions_for,
+    precision_per_watt, quadrant, sensitivity, settings,
+)
+from audit.inventory.results import ANALYSES, FEASIBILITY_EXTRAS, AuditResults
+
+
+def forecast_settings_of(results) -> dict:
+    """The forecast settings stored by ``apply``, else the engagement's settings now."""
+    return (results.extras or {}).get("forecast_settings") or settings(results.engagement)
+
+
+def effort_impact_of(results) -> dict:
+    return effort_impact_thresholds(results.engagement, results.totals["kgco2e"], forecast_settings_of(results))
+
+
+def sensitivity_of(results) -> list[dict]:
+    return sensitivity(results.interventions or [], forecast_settings_of(results), results.engagement,
+                       results.totals["kgco2e"])
+
+
+def precision_per_watt_of(results) -> list[dict]:
+    return precision_per_watt(results.lines)
+
+
+def customisation_of(results) -> list[dict]:
+    return customisation.for_results(results) if results.activities is not None else []
+
+
+def scorecard_of(results) -> dict:
+    weights = results.engagement.scorecard_weights
+    return scorecard.for_results(results, weights=weights) if results.activities is not None else {"rows": []}
+
+
+ANALYSES.update({"effort_impact": effort_impact_of, "sensitivity": sensitivity_of,
+                 "precision_per_watt": precision_per_watt_of, "customisation": customisation_of,
+                 "scorecard": scorecard_of})
+assert set(ANALYSES) == set(FEASIBILITY_EXTRAS), "every stored extra has exactly one analysis"
+
+
+def apply(results: AuditResults) -> None:
+    """Fill ``results.interventions``, ``results.forecast`` and the feasibility extras."""
+    s = settings(results.engagement)
+    evaluated = [e for i in interventions_for(results.engagement) if (e := evaluate(results, i, s))]
+    evaluated.sort(key=lambda e: (VERDICT_ORDER[e.record["verdict"]],
+                                  e.record["cost_per_tonne"] if e.record["cost_per_tonne"] is not None else 1e18))
+    results.interventions = [e.record for e in evaluated]
+    results.extras["forecast_settings"] = s
+    thresholds = results.extras["effort_impact"] = effort_impact_of(results)
+    for rec in results.interventions:
+        rec["quadrant"] = quadrant(rec["effort_person_days"], rec["abated_kgco2e_per_year"],
+                                   thresholds["effort_person_days"], thresholds["impact_kgco2e_per_year"])
+    chosen = [e for e in evaluated if e.record["verdict"] in ACTIONABLE_VERDICTS]
+    results.forecast = forecast(results, chosen, s)
+    for key, analyse_ in ANALYSES.items():
+        if key != "effort_impact":  # stored above: the quadrants need it
+            results.extras[key] = analyse_(results)
+
+
+def analyse(results: AuditResults) -> AuditResults:
+    """Run every feasibility analysis on ``results`` (in place) and return them."""
+    apply(results)
+    return results

@@ -1,0 +1,1 @@
+"""Lowest layer: errors, paths, atomic writes, the CSV guard, progress bars, models, units."""

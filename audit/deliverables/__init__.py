@@ -1,0 +1,1 @@
+"""Deliverables: charts, tables, process map, Excel and HTML/PDF reports."""

@@ -1,0 +1,86 @@
+"""The feasibility notebook's tables, as data frames with fixed columns.
+
+Each function returns the same columns whatever the engagement holds, empty when there is
+nothing to show (no LLM workloads, no generative AI, no priced options), so the thin
+notebooks never break on a client whose pipeline lacks one kind of work. ``shown`` turns an
+empty table into a one-line note for the reader.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from audit.analyses.customisation import TOP_WORKLOADS, top_workloads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.inventory.results import AuditResults
+
+INTERVENTION_COLUMNS = ["id", "abated_kgco2e_per_year", "abated_low", "abated_high", "other_savings_per_year",
+                        "cost_per_tonne", "payback_years", "effort_person_days", "quadrant", "verdict", "reason"]
+SENSITIVITY_COLUMNS = ["id", "input", "input_low", "input_high", "cost_per_tonne_low", "cost_per_tonne_base",
+                       "cost_per_tonne_high", "verdict_low", "verdict_high"]
+CUSTOMISATION_COLUMNS = ["workload", "option", "model", "input_tokens", "one_off_kgco2e", "per_request_gco2e",
+                         "annual_kgco2e", "break_even_requests", "verdict"]
+SCORECARD_COLUMNS = ["id", "used_by", "weighted_score", "wh_per_task", "gco2e_per_task", "pareto"]
+PRECISION_COLUMNS = ["stage", "generated", "accepted", "kgco2e", "gco2e_per_accepted", "wh_per_accepted",
+                     "discarded_share_kgco2e"]
+
+
+def _frame(rows, columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(list(rows or []))
+    for c in columns:
+        if c not in df.columns:
+            df[c] = pd.Series(dtype=object)
+    return df
+
+
+def interventions(results: "AuditResults") -> pd.DataFrame:
+    """The ranked options (feasibility.apply): abatement with its range, cost per tonne, verdict."""
+    return _frame(results.interventions, INTERVENTION_COLUMNS)[INTERVENTION_COLUMNS]
+
+
+def quadrants(results: "AuditResults") -> pd.DataFrame:
+    """Option ids by effort/impact quadrant."""
+    df = _frame(results.interventions, ["id", "quadrant"])
+    return df.groupby("quadrant")["id"].apply(", ".join).to_frame("options")
+
+
+def sensitivity(results: "AuditResults") -> pd.DataFrame:
+    """Cost per tonne with one input at its low and high value (feasibility.sensitivity)."""
+    return _frame(results.analysis("sensitivity"), SENSITIVITY_COLUMNS)[SENSITIVITY_COLUMNS]
+
+
+def customisation(results: "AuditResults", top: int = TOP_WORKLOADS) -> pd.DataFrame:
+    """Prompting vs RAG vs LoRA vs full fine-tune for the ``top`` largest LLM workloads."""
+    rows = results.analysis("customisation")
+    largest = top_workloads(rows, top)
+    cust = _frame(rows, [*CUSTOMISATION_COLUMNS, "per_request_kgco2e"])
+    cust = cust.assign(per_request_gco2e=cust["per_request_kgco2e"] * 1000)
+    return cust[cust["workload"].isin(largest)][CUSTOMISATION_COLUMNS]
+
+
+def scorecard(results: "AuditResults") -> pd.DataFrame:
+    """The base-model scorecard: weighted score against energy and emissions per task."""
+    card = _frame((results.analysis("scorecard") or {}).get("rows"),
+                  ["id", "used_by", "weighted_score", "kwh_per_task", "kgco2e_per_task", "pareto"])
+    card = card.assign(wh_per_task=card["kwh_per_task"] * 1000, gco2e_per_task=card["kgco2e_per_task"] * 1000)
+    return card[SCORECARD_COLUMNS]
+
+
+def precision(results: "AuditResults") -> pd.DataFrame:
+    """Precision per watt by stage: emissions per accepted asset, share spent on discarded ones."""
+    ppw = _frame(results.analysis("precision_per_watt"),
+                 ["stage", "generated", "accepted", "kgco2e", "kgco2e_per_accepted", "kwh_per_accepted",
+                  "discarded_share_kgco2e"])
+    ppw = ppw.assign(gco2e_per_accepted=ppw["kgco2e_per_accepted"] * 1000,
+                     wh_per_accepted=ppw["kwh_per_accepted"] * 1000)
+    return ppw[PRECISION_COLUMNS]
+
+
+def shown(table: pd.DataFrame, when_empty: str):
+    """The table, or (when it is empty) a one-line Markdown note saying why."""
+    if len(table):
+        return table
+    from IPython.display import Markdown
+    return Markdown(f"*{when_empty}*")

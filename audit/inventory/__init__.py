@@ -1,0 +1,1 @@
+"""Inventory: reading and validating an engagement, estimation per kind, usage logs, results."""

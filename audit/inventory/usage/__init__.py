@@ -1,0 +1,26 @@
+"""Usage logs: API request logs (CSV or Parquet, any size) estimated request by request.
+
+- ``chunks``: the public chunk API (``resolver``, ``process_chunk``, partial sums and their
+  wire format, ``finalise``, ``UsageResult``); every path goes through it.
+- ``dask``: the same chunks on a Dask cluster (Parquet input).
+- ``logs``: the entry points (``estimate_usage``, ``engagement_usage``, the runner's hand-off,
+  ``synthetic_log``).
+"""
+from audit.inventory.usage.chunks import (
+    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MIN_SLICE_ROWS, ROW_COLUMNS, SUMS, UNSPECIFIED_STAGE, WIRE_COLUMNS, ChunkOut,
+    LocatedProblems, Partial, Resolver, UsageResult, energy_range_kwh, finalise, log_files, merge_partials,
+    partial_from_frame, partial_to_frame, process_chunk, resolver,
+)
+from audit.inventory.usage.dask import connect, estimate_usage_dask
+from audit.inventory.usage.logs import (
+    SYNTHETIC_PAIRS, USAGE_HANDOFF_ENV, engagement_log_files, engagement_usage, estimate_usage, per_request_frame,
+    synthetic_log, write_handoff,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS", "DEFAULT_REGION", "MIN_SLICE_ROWS", "ROW_COLUMNS", "SUMS", "SYNTHETIC_PAIRS", "UNSPECIFIED_STAGE",
+    "USAGE_HANDOFF_ENV", "WIRE_COLUMNS", "ChunkOut", "LocatedProblems", "Partial", "Resolver", "UsageResult",
+    "connect", "energy_range_kwh", "engagement_log_files", "engagement_usage", "estimate_usage",
+    "estimate_usage_dask", "finalise", "log_files", "merge_partials", "partial_from_frame", "partial_to_frame",
+    "per_request_frame", "process_chunk", "resolver", "synthetic_log", "write_handoff",
+]

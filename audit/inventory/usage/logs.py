@@ -1,0 +1,286 @@
+"""Usage logs, the entry points: ``estimate_usage`` over files, folders, globs or frames
+(chunks read one ahead in a background thread, or on Dask via audit.inventory.usage.dask),
+``engagement_usage`` for an engagement's listed logs (cached, with the runner's hand-off),
+and the seeded ``synthetic_log`` the benchmarks use.
+
+The per-chunk work (validation, the per-request equations, partial sums) is the public
+chunk API of audit.inventory.usage.chunks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from audit.core.digests import sha256_of
+from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.progress import bar_shown, progress_bar
+from audit.inventory.usage.chunks import (
+    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, LocatedProblems, UsageResult, finalise, header_problems,
+    is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
+)
+from audit.inventory.usage.dask import estimate_usage_dask
+
+# --- the entry point -----------------------------------------------------------------------------
+
+def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``chunks`` with the next one read in a background thread (pyarrow and the C
+    CSV parser release the GIL, so reading overlaps the estimate on a second core)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="usage-read-ahead", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _total_rows(files: list[Path]) -> int | None:
+    """Rows in the log for the progress bar: exact for Parquet (footers), estimated for CSV
+    from the line length of its first megabyte (None for compressed CSV)."""
+    total = 0
+    for f in files:
+        if is_parquet(f):
+            total += parquet_meta(f).metadata.num_rows
+        elif f.suffix.lower() == ".gz":
+            return None
+        else:
+            with f.open("rb") as fh:
+                head = fh.read(1 << 20)
+            lines = max(head.count(b"\n"), 1)
+            total += max(int(f.stat().st_size * lines / max(len(head), 1)) - 1, 0)
+    return total
+
+
+def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
+                   default_region: str = DEFAULT_REGION,
+                   on_chunk: Callable[[pd.DataFrame], None] | None = None) -> UsageResult:
+    """Estimate a usage log: a CSV or Parquet file, a folder or glob of Parquet files, a list
+    of those, or a DataFrame. Chunks are read one ahead in a background thread.
+
+    ``scheduler``: None (this process), "local" (a 2-worker Dask LocalCluster), a Dask
+    scheduler address ("tcp://host:8786"), or a ``distributed.Client``/cluster; Dask needs
+    Parquet input. ``on_chunk`` receives each chunk's per-request frame (single-machine
+    path only), e.g. to write them to Parquet. Raises ``ValidationError`` listing up to
+    50 located problems over the whole log.
+    """
+    if chunk_rows < 1:
+        raise InputError("--chunk-rows must be at least 1")
+    if scheduler is not None:
+        if on_chunk is not None:
+            raise InputError("per-request output is not available with a Dask scheduler; run without one")
+        return estimate_usage_dask(source, scheduler, chunk_rows=chunk_rows, progress=progress,
+                                   default_region=default_region)
+
+
+    t0 = time.perf_counter()
+    res = resolver(default_region.strip().upper())
+    if isinstance(source, pd.DataFrame):
+        files, names = [source], ["<data frame>"]
+        total = len(source)
+    else:
+        files = log_files(source)
+        names = [str(f) for f in files]
+        total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
+    problems = LocatedProblems()
+    partials = []
+
+    threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
+    with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
+        for f, name in zip(files, names):
+            for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)):
+                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)
+                if out.partial is not None and not problems.count:
+                    partials.append(out.partial)
+                    if on_chunk is not None:
+                        on_chunk(out.rows)
+                if len(partials) >= 16:  # keep the partial sums small on very long logs
+                    partials = [merge_partials(partials)]
+                bar.update(len(df))
+        bar.total = bar.n  # CSV totals are estimates
+        bar.refresh()
+    problems.raise_if_any()
+    result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
+    if isinstance(source, pd.DataFrame):
+        result.frame = source
+    return result
+
+
+# --- usage logs of an engagement ------------------------------------------------------------------
+
+_ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
+
+
+def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
+    """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
+    root = Path(folder).resolve()
+    files = log_files([str(root / entry) for entry in usage_logs])
+    for f in files:
+        if not f.resolve().is_relative_to(root):
+            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
+                                           "the engagement folder (a link?)", column="usage_logs",
+                                           hint="copy the log into the engagement folder")])
+    return files
+
+
+def _cache_key(files: list[Path], default_region: str) -> tuple:
+    stats = [f.stat() for f in files]  # one stat per file: size and time from the same look
+    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
+
+
+def _file_digests(key: tuple) -> dict[str, str]:
+    """SHA-256 of each file of a cache key, by path: streamed, and remembered by the intake's
+    cache under the same (path, size, modification time) the key holds."""
+
+    return {path: sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
+
+
+def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
+                            default_region: str) -> "tuple[tuple, UsageResult] | None":
+    """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
+    if not usage_logs:
+        return None
+    files = engagement_log_files(folder, usage_logs)
+    key = _cache_key(files, default_region)
+    if key not in _ENGAGEMENT_CACHE:
+        result = _read_handoff(key)
+        if result is None:
+            result = estimate_usage(files, default_region=default_region, progress=False)
+            result.sha256 = _file_digests(key)
+        _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
+        _ENGAGEMENT_CACHE[key] = result
+    return key, _ENGAGEMENT_CACHE[key]
+
+
+def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
+    """An engagement's usage logs estimated (None when it lists none). Kept for the process
+    while the files are unchanged (same paths, sizes and modification times): the three
+    pipeline notebooks run on one kernel and each loads the engagement."""
+    found = _keyed_engagement_usage(folder, usage_logs, default_region)
+    return None if found is None else found[1]
+
+
+# --- hand-off to the notebook kernel ----------------------------------------------------------
+# `audit run` validates the engagement (usage logs included) before it starts the kernel, and
+# the kernel loads the engagement again. The run writes what it estimated into its private work
+# folder and names it in USAGE_HANDOFF_ENV, so a 10M-request log is read once per run, not twice
+# (and hashed once: the files' SHA-256 digests travel with the sums).
+# Used only for the same files (paths, sizes, modification times) and default region.
+
+USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
+
+
+def _key_json(key: tuple) -> list:
+    return [[list(f) for f in key[0]], key[1]]
+
+
+def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list[str],
+                  default_region: str) -> Path | None:
+    """Save the engagement's usage result (estimated once per process) into ``folder`` for a
+    kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
+    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region)
+    if found is None:
+        return None
+    key, result = found
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.groups.to_parquet(folder / "groups.parquet", index=False)
+    meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
+            "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
+            "sha256": result.sha256, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return folder
+
+
+def _read_handoff(key: tuple) -> "UsageResult | None":
+    folder = os.environ.get(USAGE_HANDOFF_ENV)
+    if not folder or not (Path(folder) / "meta.json").is_file():
+        return None
+    meta = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
+    if meta["key"] != _key_json(key):
+        return None
+    groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
+    return UsageResult(groups=groups, sources=meta["sources"],
+                       default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
+                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"])
+
+
+def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:
+    """The per-request figures of an in-memory chunk of a usage log (raises on problems)."""
+    problems = LocatedProblems()
+    mapping, header = header_problems(file, list(df.columns))
+    for p in header:
+        problems.add(p)
+    problems.raise_if_any()
+    out = process_chunk(df[list(mapping)].rename(columns=mapping), resolver(default_region.strip().upper()), file, 1,
+                        problems, want_rows=True)
+    problems.raise_if_any()
+    return out.rows
+
+
+# --- synthetic logs (tests, benchmarks, demos) -----------------------------------------------------
+
+#: Twenty real (provider, model) pairs from EcoLogits 0.11.3, across the five API providers.
+SYNTHETIC_PAIRS = [
+    ("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4.1"), ("openai", "gpt-4.1-nano"),
+    ("openai", "gpt-5"), ("openai", "gpt-5-mini"), ("openai", "o4-mini"), ("openai", "gpt-3.5-turbo"),
+    ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("anthropic", "claude-opus-4-5"),
+    ("mistral", "mistral-large-2512"), ("mistral", "mistral-small-2603"), ("mistral", "ministral-8b-2512"),
+    ("google", "gemini-2.5-flash"), ("google", "gemini-2.5-flash-lite"), ("google", "gemini-2.5-pro"),
+    ("cohere", "command-a-03-2025"), ("cohere", "command-r-08-2024"), ("cohere", "command-r7b-12-2024"),
+]
+SYNTHETIC_STAGES = ["Ideation", "Pre-production", "Production", "Post-production", "Localisation"]
+SYNTHETIC_REGIONS = ["", "", "", "", "GBR", "FRA", "DEU", "USA", "aws:eu-west-2", "gcp:europe-west2"]
+
+
+def synthetic_log(n: int, seed: int = 0, pairs=None, latency_share: float = 0.7, year: int = 2025) -> pd.DataFrame:
+    """A reproducible usage log of ``n`` requests over real EcoLogits pairs (not client data)."""
+    rng = np.random.default_rng(seed)
+    pairs = pairs or SYNTHETIC_PAIRS
+    p = rng.integers(0, len(pairs), n)
+    start = np.datetime64(f"{year}-01-01T00:00:00", "s").astype(np.int64)
+    seconds = start + rng.integers(0, 365 * 86400, n)
+    out_tok = np.maximum(1, rng.lognormal(5.5, 0.8, n)).astype(np.int64)
+    in_tok = np.maximum(0, rng.lognormal(6.5, 1.0, n)).astype(np.int64)
+    lat = np.where(rng.random(n) < latency_share, rng.lognormal(1.5, 0.7, n), np.nan)
+    return pd.DataFrame({
+        "timestamp": pd.to_datetime(seconds, unit="s", utc=True),
+        "provider": pd.Categorical.from_codes(p, [a for a, _ in pairs]) if len({a for a, _ in pairs}) == len(pairs)
+        else np.asarray([a for a, _ in pairs], dtype=object)[p],
+        "model": np.asarray([b for _, b in pairs], dtype=object)[p],
+        "input_tokens": in_tok, "output_tokens": out_tok, "latency_s": lat,
+        "stage": np.asarray(SYNTHETIC_STAGES, dtype=object)[rng.integers(0, len(SYNTHETIC_STAGES), n)],
+        "region": np.asarray(SYNTHETIC_REGIONS, dtype=object)[rng.integers(0, len(SYNTHETIC_REGIONS), n)],
+    })

@@ -1,0 +1,1 @@
+"""Methods: one small function per equation (LLM, training, Monte Carlo)."""

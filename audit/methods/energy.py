@@ -1,0 +1,41 @@
+"""Energy and emissions equations shared by the estimators: one small function per equation,
+each with the equation and its source in the docstring."""
+from __future__ import annotations
+
+
+def device_energy_kwh(device_hours, power_w, pue):
+    """E = hours x P_avg / 1000 x PUE  [kWh].
+
+    Source: METHODOLOGY §2 accelerator-hours; Green Algorithms (Lannelongue et al. 2021).
+    """
+    return device_hours * power_w / 1000.0 * pue
+
+
+HOURS_PER_YEAR_365 = 8760.0  # both embodied sources state lifetimes in 365-day years
+
+
+def embodied_kg_per_gpu_hour(gpu_kg, server_share_kg, lifetime_years):
+    """M per GPU-hour = (E_GPU + E_server / GPUs per server) / (lifetime_years x 8760 h)  [kgCO2e].
+
+    GSF SCI v1.1 (ISO/IEC 21031:2024): M = TE x (TiR / EL) x (RR / ToR), with the time
+    reserved TiR in GPU-hours and the server's share RR/ToR = 1 / 8 per GPU. Factors:
+    EcoLogits 0.11.3 (273 kg per A100, 5,700 kg per 8-GPU server, 3 years) and the Impact
+    Framework SciEmbodied defaults (150 kg per GPU, 1,000 kg per server, 4 years).
+    """
+    return (gpu_kg + server_share_kg) / (lifetime_years * HOURS_PER_YEAR_365)
+
+
+def measured_energy_kwh(quantity, kwh_per_unit, pue):
+    """E = quantity x measured kWh per unit x PUE  [kWh] (``audit measure``; codecarbon
+    measures IT energy at the machine, so facility overhead is applied on top)."""
+    return quantity * kwh_per_unit * pue
+
+
+def emissions_kg(kwh, intensity_g_per_kwh):
+    """kgCO2e = E_kWh x CI_g/kWh / 1000."""
+    return kwh * intensity_g_per_kwh / 1000.0
+
+
+def ccf_cpu_power_w(wmin, wmax, utilisation):
+    """P = Wmin + u x (Wmax - Wmin) per vCPU. Source: Cloud Carbon Footprint methodology."""
+    return wmin + utilisation * (wmax - wmin)

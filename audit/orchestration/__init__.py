@@ -1,0 +1,1 @@
+"""Orchestration: notebook steps, runner, batch, Dask, measure, scaffold, own footprint."""

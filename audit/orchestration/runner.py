@@ -1,0 +1,318 @@
+"""Run one engagement end to end: notebooks through papermill, then the deliverables.
+
+Outputs are written into a temporary sibling folder and moved into place only when every
+step succeeded, so an interrupted or failed run never leaves a half-written report and
+the previous good report stays intact. A failed run's folder is kept as ``OUT.failed``
+with the executed notebooks, for debugging.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from audit.core.atomic import write_text
+from audit.core.exceptions import AuditError, ExecutionError, InputError
+from audit.core.paths import (NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, check_output_location, check_replaceable,
+                              clean_stale_work, make_folder, remove_own_folder, write_marker)
+from audit.inventory.intake import load_engagement
+from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
+from audit.orchestration.footprint import measured
+from audit.orchestration.pipeline import load_results
+
+DEFAULT_KERNEL = "python3"
+DEFAULT_START_TIMEOUT_S = 120
+DEFAULT_CELL_TIMEOUT_S = 600
+
+
+def skip_slow_optional_imports() -> None:
+    """For processes that only run audits (``audit run``): make jsonschema skip its optional
+    IRI format checker. nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it
+    is installed (JupyterLab's jupyter-events pulls it in); that package builds a Lark grammar
+    at import, about 1 s per process (python-jsonschema/jsonschema#1392, #1521). Notebook
+    schemas use no IRI formats, so validation is unchanged. Not done on import of ``audit``,
+    so a consultant's own kernel keeps every checker it has."""
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import now raises ImportError
+
+
+def tool_version() -> str:
+    return metadata.version("genai-content-audit")
+
+
+def safe_parameters(params: dict[str, str]) -> dict[str, str]:
+    """Check that each parameter survives papermill's Python translation as the same value,
+    so text from a client (a folder name, say) can only ever arrive as data."""
+    from papermill.translators import PythonTranslator
+
+    for key, value in params.items():
+        literal = PythonTranslator.translate(value)
+        if ast.literal_eval(literal) != value:
+            raise ExecutionError(f"parameter {key!r} would not arrive as a plain value; refusing to run")
+    return params
+
+
+def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = DEFAULT_KERNEL,
+                      start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
+                      progress: bool = False) -> None:
+    """Run the pipeline notebooks in order on ONE kernel, with absolute-path parameters.
+
+    Each notebook is parameterised by papermill and executed by nbclient. They share a kernel
+    (its namespace reset between notebooks with ``%reset -f``) so that the interpreter start
+    and the imports are paid once per engagement, not three times. A failing notebook is saved
+    as executed so far, for debugging.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb_out = work_dir / "notebooks"
+    nb_out.mkdir(parents=True, exist_ok=True)
+    params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
+    owner: NotebookClient | None = None
+    try:
+        for name in PIPELINE_NOTEBOOKS:
+            nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params)
+            client = NotebookClient(nb, kernel_name=kernel_name, timeout=cell_timeout, startup_timeout=start_timeout,
+                                    km=owner.km if owner else None, allow_errors=False,
+                                    resources={"metadata": {"path": str(nb_out)}})
+            if owner is None:
+                owner = client
+                # Kernels listen on loopback only; ipykernel's warning about unencrypted TCP
+                # would otherwise print on every start.
+                client.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+            else:
+                client.kc = owner.kc
+                with _own_sigterm_handler():
+                    _reset_namespace(owner)
+            try:
+                with _own_sigterm_handler():
+                    client.execute(cleanup_kc=False)
+            except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
+                nbformat.write(nb, str(nb_out / name))
+                raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
+            nbformat.write(nb, str(nb_out / name))
+    finally:
+        if owner is not None and owner.km is not None:
+            owner._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
+
+
+def _reset_namespace(owner) -> None:
+    """Clear the previous notebook's variables; imported modules stay loaded (the point)."""
+    from nbclient.util import run_sync
+
+    msg_id = owner.kc.execute("%reset -f", silent=True, store_history=False)
+    run_sync(owner.async_wait_for_reply)(msg_id)
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "evalue", None) or str(exc)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return f"{ename}: {first}"[:500]
+
+
+# Nothing runs and nothing is fetched: the page is read offline by the client, like report.html.
+NOTEBOOK_PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+                     "base-uri 'none'; form-action 'none'")
+
+
+def offline_page(html: str) -> str:
+    """nbconvert's page without its scripts (require.js and MathJax from a CDN, widget
+    state) and with a Content-Security-Policy that blocks any script and any request."""
+    html = re.sub(r"<script\b.*?</script\s*>", "", html, flags=re.S | re.I)
+    html = re.sub(r"<link\b[^>]*\bhref=[\"']?https?:[^>]*>", "", html, flags=re.I)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{NOTEBOOK_PAGE_CSP}">'
+    return re.sub(r"<head([^>]*)>", lambda m: f"<head{m.group(1)}>\n{meta}", html, count=1, flags=re.I)
+
+
+def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
+    """Executed notebooks as HTML without code cells, for transparency beside the report."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    from audit.deliverables.html import NOTEBOOK_ATTRIBUTES, NOTEBOOK_TAGS, drop_active_blocks  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
+
+    class NotebookSanitizer(SanitizeHTML):
+        def sanitize_html_tags(self, html_str):  # <style>/<script> go whole, not as leftover text
+            return super().sanitize_html_tags(drop_active_blocks(html_str))
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # Client text in Markdown/HTML outputs stays text: markup outside the notebook allowlist is
+    # stripped before rendering. (nbconvert's sanitize_html escapes <p>, <h1> and <table> too.)
+    exporter.register_preprocessor(
+        NotebookSanitizer(tags=list(NOTEBOOK_TAGS), attributes=NOTEBOOK_ATTRIBUTES, strip=True), enabled=True)
+    out = {}
+    for name in PIPELINE_NOTEBOOKS:
+        src = nb_dir / name
+        if src.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(str(src), as_version=4))
+            dest = src.with_suffix(".html")
+            write_text(dest, offline_page(body))
+            out[name] = dest
+    return out
+
+
+def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
+    """report.xlsx, report.html (+ report.pdf) and results.json from one AuditResults."""
+    from audit.deliverables.excel import write_excel  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
+    from audit.deliverables.html import write_html, write_pdf  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
+
+    notes = []
+    results.write_json(out_dir / "results.json")
+    write_excel(results, out_dir / "report.xlsx")
+    write_html(results, out_dir / "report.html")
+    if pdf:
+        try:
+            write_pdf(out_dir / "report.html", out_dir / "report.pdf")
+        except ExecutionError as exc:
+            notes.append(f"report.pdf not written: {exc}")
+    return notes
+
+
+@contextmanager
+def _own_sigterm_handler():
+    """Put back this process's SIGTERM handler after an nbclient call: nbclient adds its own
+    (asyncio) handler to stop the kernel, and asyncio resets SIGTERM to the default (die at
+    once) when its loop closes, which would skip the clean-up between two notebooks.
+    Yields whether this thread may set handlers (the main thread only: signal's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield True
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+@contextmanager
+def _terminate_as_exit():
+    """SIGTERM (a batch timeout, a scheduler stopping the job) ends the run like Ctrl-C does:
+    the kernel is shut down and the work folder moves to OUT.failed, instead of the process
+    dying with a hidden half-written folder beside OUT. Main thread only (signal's rule)."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    with _own_sigterm_handler() as owned:  # puts the previous handler back afterwards
+        if owned:
+            signal.signal(signal.SIGTERM, stop)
+        yield
+
+
+@contextmanager
+def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
+    """The usage logs estimated while validating, handed to the kernel (audit.inventory.usage hand-off)
+    instead of estimated again there; the hand-off folder is removed before the deliverables."""
+    if write_handoff(folder, engagement_dir, engagement.usage_logs, engagement.default_region) is None:
+        yield
+        return
+    before = os.environ.get(USAGE_HANDOFF_ENV)
+    os.environ[USAGE_HANDOFF_ENV] = str(folder)  # the kernel inherits this process's environment
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(USAGE_HANDOFF_ENV, None)
+        else:
+            os.environ[USAGE_HANDOFF_ENV] = before
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_name: str = DEFAULT_KERNEL,
+                   start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
+                   pdf: bool = True, progress: bool = False) -> dict:
+    """Audit one engagement folder into ``out_dir`` atomically. Returns a small summary.
+
+    Raises ``InputError`` (bad input, nothing written) or ``ExecutionError``.
+    """
+    engagement_dir = Path(engagement_dir).resolve()
+    # Before anything else: --out must not touch the inputs, and an existing folder is replaced
+    # only if the toolkit wrote it (paths.check_replaceable).
+    out_dir = check_output_location(out_dir, [engagement_dir])
+    check_replaceable(out_dir)
+    loaded = load_engagement(engagement_dir)  # fail fast on user mistakes, before any kernel starts
+    make_folder(out_dir.parent, f"--out {out_dir}: cannot create this folder")
+    clean_stale_work(out_dir)
+    work = _new_work_folder(out_dir)
+    try:
+        with _terminate_as_exit(), measured(loaded.engagement.default_region) as footprint:
+            with _usage_handed_off(loaded.engagement, engagement_dir, work / ".usage-handoff"):
+                execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
+            results = load_results(work)
+        results.footprint = footprint
+        results.manifest.update({"tool": "genai-content-audit", "tool_version": tool_version(),
+                                 "factor_set": results.factor_set,
+                                 "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        notes = write_deliverables(results, work, pdf=pdf)
+        export_notebooks_html(work / "notebooks")
+        run_manifest = {**results.manifest,
+                        "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
+        (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
+        write_marker(work, "run")
+        _promote(work, out_dir)
+    except BaseException as exc:
+        _keep_failed(work, out_dir)
+        if isinstance(exc, AuditError):
+            raise
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise ExecutionError(f"{type(exc).__name__}: {exc}") from exc
+    return {"out_dir": str(out_dir), "totals": results.totals, "notes": notes}
+
+
+def _new_work_folder(out_dir: Path) -> Path:
+    """The hidden sibling ``.OUT.tmp-XXXX`` a run builds its report in, marked with this process
+    so that a later run can remove it if this one is killed (paths.clean_stale_work)."""
+    work = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        work.mkdir()
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot write in {out_dir.parent} ({exc.strerror or exc})") from None
+    write_marker(work, "work", pid=os.getpid(), host=socket.gethostname())
+    return work
+
+
+def _promote(work: Path, out_dir: Path) -> None:
+    """Swap the finished folder into place; the old report is removed only after the swap, and
+    only because it is the toolkit's own (checked again here: it may have changed meanwhile)."""
+    check_replaceable(out_dir)
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out_dir, old)
+    os.replace(work, out_dir)
+    if old is not None:
+        remove_own_folder(old)
+    failed = out_dir.parent / f"{out_dir.name}.failed"
+    if failed.exists():
+        remove_own_folder(failed)
+
+
+def _keep_failed(work: Path, out_dir: Path) -> None:
+    """Keep a failed run's work as ``OUT.failed`` for debugging. An earlier OUT.failed is
+    replaced only if the toolkit wrote it; otherwise the work goes to ``OUT.failed-XXXX``."""
+    if not work.exists():
+        return
+    failed = out_dir.parent / f"{out_dir.name}.failed"
+    if failed.exists() and not remove_own_folder(failed):
+        failed = out_dir.parent / f"{out_dir.name}.failed-{uuid.uuid4().hex[:8]}"
+    try:
+        write_marker(work, "failed")
+        os.replace(work, failed)
+    except OSError:  # a full or read-only disk: the work stays hidden, cleaned by the next run
+        pass

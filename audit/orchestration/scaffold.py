@@ -1,0 +1,42 @@
+"""``audit new``: a fresh engagement folder a consultant can start filling in."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import yaml
+
+from audit.core.atomic import write_text
+from audit.core.exceptions import InputError
+from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS
+from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, make_folder, safe_child
+
+
+def scaffold_engagement(name: str, parent: Path) -> Path:
+    parent = Path(parent)
+    if not name.strip():
+        raise InputError("give the client's name, e.g. audit new \"Acme Studios\"")
+    folder = safe_child(parent, name)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError(f"{folder}: already exists and is not empty; choose another name or --dir")
+    make_folder(folder, f"--dir {parent}: cannot create {folder.name} there")
+    settings = {
+        "client": name, "period": "2025", "currency": "GBP", "carbon_price_per_tonne": 85,
+        "default_region": "GBR", "description": "", "consultant": "", "radiative_forcing": True,
+        "effort_threshold_person_days": 15, "market_instruments": [], "assumptions": [],
+        "stages": ["Ideation", "Pre-production", "Production", "Post-production", "Delivery"],
+    }
+    header = ("# Engagement settings. Keys are checked: a typo is an error, not ignored.\n"
+              "# See README.md ('Contract') for every key and its default.\n")
+    write_text(folder / ENGAGEMENT_FILE, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(ALL_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in EXAMPLE_ROWS:
+        w.writerow(row)
+    write_text(folder / ACTIVITIES_FILE, buf.getvalue())
+    from audit.inventory.workbook import write_intake_workbook  # noqa: PLC0415 - loads openpyxl: only here
+
+    write_intake_workbook(folder / "intake.xlsx", client=name)
+    return folder

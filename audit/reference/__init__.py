@@ -1,0 +1,1 @@
+"""Reference data: the factor register, scope rules, vocabularies, settings files, hourly profiles."""
