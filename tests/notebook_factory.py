@@ -11,9 +11,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 from audit.core.paths import PIPELINE_NOTEBOOKS
 
 STEPS = {
-    "01_discovery.ipynb": "from audit import pipeline\npipeline.discover(engagement_dir)",
-    "02_scope_mapping.ipynb": "from audit import pipeline\npipeline.map_and_estimate(engagement_dir, work_dir)",
-    "03_feasibility.ipynb": "from audit import pipeline\npipeline.assess_feasibility(work_dir, engagement_dir)",
+    "01_discovery.ipynb": "from audit import discover\ndiscover(engagement_dir)",
+    "02_scope_mapping.ipynb": "from audit import map_and_estimate\nmap_and_estimate(engagement_dir, work_dir)",
+    "03_feasibility.ipynb": "from audit import assess_feasibility\nassess_feasibility(work_dir, engagement_dir)",
 }
 FAULTS = {
     "raise": "raise RuntimeError('boom in notebook')",

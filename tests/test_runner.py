@@ -156,7 +156,7 @@ def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_p
     out.mkdir()
     (out / "report.html").write_text("previous")
     write_marker(out, "run")  # a previous report of ours: the run may replace it
-    code = ("import sys; from pathlib import Path; from audit import runner; "
+    code = ("import sys; from pathlib import Path; from audit.orchestration import runner; "
             f"runner.NOTEBOOKS_DIR = Path({str(folder)!r}); "
             f"runner.run_engagement(Path({str(engagement)!r}), Path({str(out)!r}), pdf=False)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
