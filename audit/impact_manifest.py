@@ -128,8 +128,9 @@ _SCI_PIPELINE = ["sci-operational-carbon", "sum-carbon", "sci"]
 
 
 def _node_name(text: str, taken: set[str]) -> str:
-    """A YAML-safe, unique node name (client text stays data: only [A-Za-z0-9._-] kept)."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "node"
+    """A YAML-safe, unique node name (client text stays data: only [A-Za-z0-9._~-] kept, so
+    derived line ids such as ``GEN-01~wtt`` keep their names)."""
+    base = re.sub(r"[^A-Za-z0-9._~-]+", "-", text).strip("-") or "node"
     name, n = base, 2
     while name.lower() in taken:
         name, n = f"{base}-{n}", n + 1
