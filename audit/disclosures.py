@@ -133,8 +133,11 @@ def check_scope3_exclusions(exclusions: Iterable[Mapping[str, Any]] | None,
                             source: str = ENGAGEMENT_FILE) -> dict[int, str]:
     """``scope3_exclusions`` ({category, reason} records) -> {category: reason}.
 
-    A category outside 1-15, a blank reason, or a category listed twice is a located error."""
+    A category outside 1-15, a reason that is not text, or a category listed twice is a
+    located error. A blank reason (as in ``scope3_exclusions_stub``) means "not screened
+    yet": the category is left out of the result."""
     out: dict[int, str] = {}
+    seen: set[int] = set()
     problems: list[Problem] = []
     for i, item in enumerate(exclusions or []):
         column = f"scope3_exclusions[{i}]"
@@ -147,15 +150,17 @@ def check_scope3_exclusions(exclusions: Iterable[Mapping[str, Any]] | None,
             problems.append(Problem(file=source, column=f"{column}.category",
                                     message=f"category must be a whole number 1-15, not {cat!r}"))
             continue
-        if not isinstance(reason, str) or not reason.strip():
+        if reason is not None and not isinstance(reason, str):
             problems.append(Problem(file=source, column=f"{column}.reason",
-                                    message=f"category {cat} needs a screening reason"))
+                                    message=f"the reason for category {cat} must be text"))
             continue
-        if cat in out:
+        if cat in seen:
             problems.append(Problem(file=source, column=f"{column}.category",
                                     message=f"category {cat} is listed twice"))
             continue
-        out[cat] = reason.strip()
+        seen.add(cat)
+        if reason and reason.strip():
+            out[cat] = reason.strip()
     if problems:
         raise ValidationError(problems)
     return out
@@ -604,3 +609,35 @@ def disclosures(results: Mapping[str, Any], net_revenue: float | None = None,
         "iso14064_1": iso14064_1(activities),
         "allocation_to_clients": allocation_to_clients(activities, client_brand_by_stage),
     }
+
+
+def scope3_exclusions_stub() -> list[dict[str, Any]]:
+    """A ``scope3_exclusions`` stub listing all 15 categories ({category, reason: ""}) for
+    ``audit new`` to write into engagement.yaml, each with its name as a comment (see
+    ``scope3_categories()``); a blank reason means "not screened yet"."""
+    return [{"category": c["scope3_category"], "reason": ""} for c in scope3_categories()]
+
+
+def extend_results(results: Mapping[str, Any], net_revenue: float | None = None,
+                   functional_units: Sequence[Mapping[str, Any]] = (),
+                   client_brand_by_stage: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A copy of a results.json mapping with the issue-13 contract blocks added:
+    ``disclosures`` (ghg_protocol, esrs_e1_6, vsme_b3, iso14064_1, allocation_to_clients),
+    ``sci`` (list of {functional_unit, value, unit, E, I, M, R}), ``water_litres`` on each
+    activity (None where no method gives it) and ``totals.water_litres``; the input is not
+    changed."""
+    activities = results["activities"]
+    water_rows = water_by_activity(activities, results.get("factors") or [])
+    water_totals_block = water_totals(water_rows)
+    out = dict(results)
+    out["activities"] = [{**a, "water_litres": w["water_litres"]}
+                         for a, w in zip(activities, water_rows)]
+    out["totals"] = {**(results.get("totals") or {}), "water_litres": water_totals_block["water_litres"]}
+    out["disclosures"] = disclosures(results, net_revenue, client_brand_by_stage)
+    out["disclosures"]["esrs_e3"] = water_totals_block["esrs_e3"]
+    out["sci"] = sci(activities, functional_units) if functional_units else []
+    out["water"] = {"boundary": "on-site data-centre water + off-site water for electricity (consumption), "
+                                "reported beside carbon and never added to it",
+                    "lines": [w for w in water_rows if w["water_litres"] is not None],
+                    **water_totals_block}
+    return out

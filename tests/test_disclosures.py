@@ -87,7 +87,7 @@ def test_scope3_categories_data_covers_1_to_15_with_names():
 
 def test_bad_scope3_exclusions_are_located_errors():
     with pytest.raises(ValidationError) as err:
-        D.check_scope3_exclusions([{"category": 16, "reason": "x"}, {"category": 4, "reason": " "},
+        D.check_scope3_exclusions([{"category": 16, "reason": "x"}, {"category": 4, "reason": 7},
                                    {"category": 6, "reason": "a"}, {"category": 6, "reason": "b"},
                                    "nope"])
     problems = err.value.problems
@@ -269,3 +269,27 @@ def test_disclosures_block_has_the_contract_keys(sample):
     block = D.disclosures(sample, net_revenue=1e6)
     assert {"ghg_protocol", "esrs_e1_6", "vsme_b3", "iso14064_1"} <= set(block)
     json.dumps(block)  # plain data, serialisable as results.json
+
+
+def test_extend_results_adds_the_contract_blocks_without_changing_the_input(sample):
+    before = json.dumps(sample, sort_keys=True)
+    out = D.extend_results(sample, net_revenue=1e6,
+                           functional_units=[{"functional_unit": "image", "R": 300}])
+    assert json.dumps(sample, sort_keys=True) == before
+    assert len(out["activities"]) == len(sample["activities"])
+    assert all("water_litres" in a for a in out["activities"])
+    water = [a["water_litres"] for a in out["activities"] if a["water_litres"] is not None]
+    assert close(out["totals"]["water_litres"], sum(water))
+    assert out["totals"]["kgco2e"] == sample["totals"]["kgco2e"]  # water never added to carbon
+    assert [r["functional_unit"] for r in out["sci"]] == ["image"]
+    assert {"ghg_protocol", "esrs_e1_6", "vsme_b3", "iso14064_1"} <= set(out["disclosures"])
+    json.dumps(out, allow_nan=False)
+
+
+def test_scope3_exclusions_stub_lists_all_15_categories():
+    stub = D.scope3_exclusions_stub()
+    assert [s["category"] for s in stub] == list(range(1, 16))
+    assert all(set(s) == {"category", "reason"} and s["reason"] == "" for s in stub)
+    assert D.check_scope3_exclusions(stub) == {}  # blank reasons: not screened yet
+    inv = D.ghg_protocol(SMALL, stub)
+    assert {c["status"] for c in inv["scope3"]["categories"] if not c["lines"]} == {D.STATUS_NOT_MEASURED}
