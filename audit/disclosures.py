@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from audit.exceptions import Problem, ValidationError
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "disclosures"
+# Same rule as audit.paths.DATA_DIR (AUDIT_DATA_DIR overrides the repository's data/); not
+# imported from there while the package is being re-layered.
+DATA_DIR = Path(os.environ.get("AUDIT_DATA_DIR", Path(__file__).resolve().parent.parent / "data")) / "disclosures"
 ENGAGEMENT_FILE = "engagement.yaml"
 KG_PER_TONNE = 1000.0
 
@@ -216,8 +219,9 @@ def ghg_protocol(activities: Sequence[Mapping[str, Any]],
             status = STATUS_NOT_RELEVANT
         else:
             status = STATUS_NOT_MEASURED
+        label = f"{STATUS_NOT_RELEVANT}: {reason}" if status == STATUS_NOT_RELEVANT else status
         entry = {"scope3_category": n, "name": cat["name"], "direction": cat["direction"],
-                 "status": status, **block(lines), "exclusion_reason": reason}
+                 "status": status, "label": label, **block(lines), "exclusion_reason": reason}
         if lines and reason:
             entry["note"] = "measured although screened out in scope3_exclusions; the measurement is kept"
         categories.append(entry)

@@ -72,6 +72,8 @@ def test_ghg_protocol_statuses_methods_and_data_quality():
     assert cats[6]["methods"] == ["conversion_factor"]
     assert cats[7]["status"] == D.STATUS_NOT_RELEVANT
     assert cats[7]["exclusion_reason"] == "Staff work from home"
+    assert cats[7]["label"] == "not relevant: Staff work from home"
+    assert cats[6]["label"] == "relevant, measured" and cats[5]["label"] == "relevant, not yet measured"
     assert cats[5]["status"] == D.STATUS_NOT_MEASURED and cats[5]["exclusion_reason"] is None
     assert inv["scope2_market"]["tco2e"] == 0.1
     assert inv["total_market_tco2e"] == pytest.approx(1.0 + 0.1 + 0.475)
