@@ -19,7 +19,10 @@ import os
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
+from enum import Enum
 from typing import Any, Iterable, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
 
 from audit.exceptions import Problem, ValidationError
 
@@ -29,9 +32,35 @@ DATA_DIR = Path(os.environ.get("AUDIT_DATA_DIR", Path(__file__).resolve().parent
 ENGAGEMENT_FILE = "engagement.yaml"
 KG_PER_TONNE = 1000.0
 
-STATUS_MEASURED = "relevant, measured"
-STATUS_NOT_MEASURED = "relevant, not yet measured"
-STATUS_NOT_RELEVANT = "not relevant"
+
+
+class Scope3Status(str, Enum):
+    """Screening status of a Scope 3 category, as the report prints it."""
+
+    MEASURED = "relevant, measured"
+    NOT_MEASURED = "relevant, not yet measured"
+    NOT_RELEVANT = "not relevant"
+
+
+class Scope2Basis(str, Enum):
+    LOCATION = "location"
+    MARKET = "market"
+
+
+STATUS_MEASURED = Scope3Status.MEASURED.value
+STATUS_NOT_MEASURED = Scope3Status.NOT_MEASURED.value
+STATUS_NOT_RELEVANT = Scope3Status.NOT_RELEVANT.value
+
+
+class FunctionalUnit(BaseModel):
+    """One SCI functional unit the consultant names: R units of ``functional_unit`` (e.g.
+    "accepted asset", "1,000 tokens", "image", "video-second"), over the lines whose stage,
+    kind, activity id or parent id is in ``applies_to`` (default: GenAI and compute kinds)."""
+
+    model_config = ConfigDict(extra="forbid")
+    functional_unit: str = Field(min_length=1)
+    R: float = Field(gt=0, allow_inf_nan=False)
+    applies_to: list[str] | None = None
 
 
 # --------------------------------------------------------------------------- data files
@@ -392,9 +421,11 @@ def allocation_to_clients(activities: Sequence[Mapping[str, Any]],
     share = brand tCO2e / total tCO2e; the shares and the unallocated share sum to 1.
     ``basis`` is "location" (default) or "market" for Scope 2.
     """
-    if basis not in ("location", "market"):
+    try:
+        basis = Scope2Basis(basis).value
+    except ValueError:
         raise ValidationError([Problem(file="allocation", column="basis",
-                                       message=f"basis must be 'location' or 'market', not {basis!r}")])
+                                       message=f"basis must be 'location' or 'market', not {basis!r}")]) from None
     _check_lines(activities)
     stage_map = dict(client_brand_by_stage or {})
     kg: dict[str, float] = defaultdict(float)
@@ -452,26 +483,31 @@ def sci(activities: Sequence[Mapping[str, Any]],
     "video-second" | ..., R: count of those units, applies_to: optional list of stages,
     kinds or activity ids (default: the GenAI and compute kinds)}. Within the boundary,
     E = sum of the lines' kWh, I = their emissions / E (the kWh-weighted location-based
-    intensity), M = amortised embodied lines (gCO2e); well-to-tank and T&D lines are outside
+    intensity; 0 when E is 0), M = amortised embodied lines (gCO2e); well-to-tank and T&D lines are outside
     the SCI (the spec counts operational and embodied emissions only).
 
     Returns [{functional_unit, value, unit, E, I, M, R}] with value in gCO2e per unit.
     """
-    out = []
+    units: list[FunctionalUnit] = []
     problems = []
     for i, fu in enumerate(functional_units):
-        name, r = fu.get("functional_unit"), fu.get("R")
-        if not isinstance(name, str) or not name.strip():
-            problems.append(Problem(file=ENGAGEMENT_FILE, column=f"functional_units[{i}].functional_unit",
-                                    message="a functional unit needs a name"))
-            continue
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
-            problems.append(Problem(file=ENGAGEMENT_FILE, column=f"functional_units[{i}].R",
-                                    message=f"R for '{name}' must be a positive number, not {r!r}"))
-            continue
+        try:
+            units.append(FunctionalUnit.model_validate(fu))
+        except PydanticError as err:
+            name = fu.get("functional_unit") if isinstance(fu, Mapping) else None
+            for e in err.errors():
+                field = ".".join(str(x) for x in e["loc"]) or "functional unit"
+                problems.append(Problem(file=ENGAGEMENT_FILE, column=f"functional_units[{i}].{field}",
+                                        message=f"{'R' if field == 'R' else field} for "
+                                                f"'{name}': {e['msg']}"))
+    if problems:
+        raise ValidationError(problems)
+    out = []
+    for unit in units:
+        name, r = unit.functional_unit.strip(), unit.R
         e_kwh = op_g = m_g = 0.0
         for line in activities:
-            if not _in_boundary(line, fu.get("applies_to")):
+            if not _in_boundary(line, unit.applies_to):
                 continue
             if line.get("method") in EMBODIED_METHODS:
                 m_g += float(line["kgco2e"]) * 1000.0
@@ -479,11 +515,8 @@ def sci(activities: Sequence[Mapping[str, Any]],
                 e_kwh += float(line["kwh"])
                 op_g += float(line["kgco2e"]) * 1000.0
         i_g = op_g / e_kwh if e_kwh > 0 else 0.0
-        out.append({"functional_unit": name.strip(), "value": sci_score(e_kwh, i_g, m_g, float(r)),
-                    "unit": f"gCO2e per {name.strip()}", "E": e_kwh, "I": i_g, "M": m_g,
-                    "R": float(r)})
-    if problems:
-        raise ValidationError(problems)
+        out.append({"functional_unit": name, "value": sci_score(e_kwh, i_g, m_g, r),
+                    "unit": f"gCO2e per {name}", "E": e_kwh, "I": i_g, "M": m_g, "R": r})
     return out
 
 

@@ -237,6 +237,8 @@ def test_sci_on_the_sample_reproduces_the_formula(sample):
     assert close(rows[1]["E"], llm_kwh)
     with pytest.raises(ValidationError, match="R for 'image'"):
         D.sci(sample["activities"], [{"functional_unit": "image", "R": 0}])
+    with pytest.raises(ValidationError, match="applies_too"):
+        D.sci(sample["activities"], [{"functional_unit": "image", "R": 3, "applies_too": ["x"]}])
 
 
 # ----------------------------------------------------------------------------- water
