@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit import disclosures as D
-from audit.exceptions import ValidationError
+from audit.core.exceptions import ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = 1e-12

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audit.disclosures import sci
-from audit.exceptions import ValidationError
-from audit.impact_manifest import (IF_PACKAGE, IF_VERSION, aggregated_totals, build_manifest,
+from audit.analyses.disclosures import sci
+from audit.core.exceptions import ValidationError
+from audit.deliverables.impact_manifest import (IF_PACKAGE, IF_VERSION, aggregated_totals, build_manifest,
                                    write_manifest)
 
 ROOT = Path(__file__).resolve().parent.parent

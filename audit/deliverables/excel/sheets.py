@@ -762,7 +762,7 @@ def _assumptions_sheet(b: Book, lay: Layout) -> None:
             shown = f"{v:.6g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
             rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {shown} {rec.unit}",
                          "Used by: " + ", ".join(users.get(str(rec.factor_id), []))])
-    for ex in eng.scope3_exclusions:
+    for ex in (e for e in eng.scope3_exclusions if e.reason):  # blank reason: not screened yet
         rows.append(["Scope 3 exclusion", f"Category {ex.category}: {SCOPE3_CATEGORY_NAMES.get(ex.category, '')}",
                      None, ex.reason])
     for mi in eng.market_instruments:

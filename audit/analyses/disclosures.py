@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
 
-from audit.exceptions import Problem, ValidationError
+from audit.core.exceptions import Problem, ValidationError
 
 # Same rule as audit.paths.DATA_DIR (AUDIT_DATA_DIR overrides the repository's data/); not
 # imported from there while the package is being re-layered.

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from audit.exceptions import Problem, ValidationError
+from audit.core.exceptions import Problem, ValidationError
 
 IF_PACKAGE = "@grnsft/if"
 IF_VERSION = "1.1.0"
