@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
@@ -25,10 +24,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
 
 from audit.core.exceptions import Problem, ValidationError
+from audit.core.paths import DATA_DIR as PATHS_DATA_DIR
 
-# Same rule as audit.paths.DATA_DIR (AUDIT_DATA_DIR overrides the repository's data/); not
-# imported from there while the package is being re-layered.
-DATA_DIR = Path(os.environ.get("AUDIT_DATA_DIR", Path(__file__).resolve().parent.parent / "data")) / "disclosures"
+DATA_DIR = PATHS_DATA_DIR / "disclosures"
 ENGAGEMENT_FILE = "engagement.yaml"
 KG_PER_TONNE = 1000.0
 
@@ -119,6 +117,17 @@ def water_defaults() -> dict[str, dict[str, Any]]:
     for r in _read_csv("water_defaults.csv"):
         out[r["id"]] = {**r, "value": float(r["value"]), "year": int(r["year"])}
     return out
+
+
+@lru_cache(maxsize=None)
+def method_names() -> dict[str, str]:
+    """Method code (results.json ``method``) -> the name a reader sees."""
+    return {r["method"]: r["name"] for r in _read_csv("method_names.csv")}
+
+
+def method_name(code: str) -> str:
+    """The human name of a method code; an unknown code is shown with its underscores as spaces."""
+    return method_names().get(code, code.replace("_", " "))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -235,6 +244,8 @@ def ghg_protocol(activities: Sequence[Mapping[str, Any]],
         kg = sum(_market_kg(x) if market else float(x["kgco2e"]) for x in lines)
         return {"tco2e": _tonnes(kg), "lines": len(lines),
                 "methods": sorted({str(x.get("method") or "") for x in lines} - {""}),
+                "method_names": sorted({method_name(str(x.get("method") or "")) for x in lines
+                                        if x.get("method")}),
                 "data_quality": _weighted_data_quality(lines)}
 
     categories = []
@@ -416,7 +427,8 @@ def allocation_to_clients(activities: Sequence[Mapping[str, Any]],
                           basis: str = "location") -> dict[str, Any]:
     """Allocate the audit's emissions to the agency's brand clients (CDP supply-chain
     allocation to customers): each line goes to its ``client_brand`` when it has one, else to
-    its stage's brand in ``client_brand_by_stage``, else stays unallocated.
+    its activity's (or parent activity's) brand in ``client_brand_by_stage``, else its stage's
+    brand there, else stays unallocated.
 
     share = brand tCO2e / total tCO2e; the shares and the unallocated share sum to 1.
     ``basis`` is "location" (default) or "market" for Scope 2.
@@ -434,7 +446,8 @@ def allocation_to_clients(activities: Sequence[Mapping[str, Any]],
     for line in activities:
         value = _market_kg(line) if basis == "market" else float(line["kgco2e"])
         total_kg += value
-        brand = line.get("client_brand") or stage_map.get(str(line.get("stage") or ""))
+        brand = (line.get("client_brand") or stage_map.get(str(line.get("activity_id") or ""))
+                 or stage_map.get(str(line.get("derived_from") or "")) or stage_map.get(str(line.get("stage") or "")))
         brand = brand.strip() if isinstance(brand, str) else brand
         if brand:
             kg[brand] += value
@@ -678,3 +691,99 @@ def extend_results(results: Mapping[str, Any], net_revenue: float | None = None,
                     "lines": [w for w in water_rows if w["water_litres"] is not None],
                     **water_totals_block}
     return out
+
+
+# --------------------------------------------------------------------------- from AuditResults
+# Functional units R can be counted for, and the kinds their SCI boundary covers by default.
+COUNTED_UNITS: dict[str, tuple[str, ...]] = {
+    "accepted asset": GENAI_KINDS + COMPUTE_KINDS,
+    "image": ("image_generation",),
+    "video-second": ("video_generation",),
+    "1,000 tokens": ("llm_api",),
+}
+ASSET_KINDS = ("llm_api", "image_generation")  # kinds whose base unit is one output (request, image)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def accepted_assets(lines: Sequence[Mapping[str, Any]]) -> float:
+    """Accepted assets = sum over LLM-request and image lines (not derived lines) of
+    quantity (requests or images) x accepted_fraction; lines without an accepted fraction
+    count nothing. Video is counted in video-seconds, not assets."""
+    total = 0.0
+    for line in lines:
+        if line.get("kind") in ASSET_KINDS and not line.get("derived_from"):
+            quantity, accepted = _finite(line.get("quantity_base")), _finite(line.get("accepted_fraction"))
+            if quantity is not None and accepted is not None:
+                total += quantity * accepted
+    return total
+
+
+def functional_unit_count(functional_unit: str, lines: Sequence[Mapping[str, Any]],
+                          input_rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """R for the units the toolkit can count (``COUNTED_UNITS``), None for any other.
+
+    - accepted asset: ``accepted_assets(lines)``;
+    - image: images generated (quantity of image_generation lines);
+    - video-second: seconds of video generated (quantity of video_generation lines);
+    - 1,000 tokens: sum over LLM input rows of requests x (input + output tokens) / 1000
+      (rows without token counts count nothing)."""
+    name = functional_unit.strip().lower()
+    own = [x for x in lines if not x.get("derived_from")]
+    if name == "accepted asset":
+        return accepted_assets(own)
+    if name in ("image", "video-second"):
+        kind = COUNTED_UNITS[name][0]
+        return sum(_finite(x.get("quantity_base")) or 0.0 for x in own if x.get("kind") == kind)
+    if name == "1,000 tokens":
+        tokens = 0.0
+        for row in input_rows:
+            if row.get("kind") == "llm_api":
+                n = _finite(row.get("quantity_base"))
+                t_in, t_out = _finite(row.get("input_tokens")), _finite(row.get("output_tokens"))
+                if n is not None and (t_in is not None or t_out is not None):
+                    tokens += n * ((t_in or 0.0) + (t_out or 0.0))
+        return tokens / 1000.0
+    return None
+
+
+def functional_units_of(engagement: Any, lines: Sequence[Mapping[str, Any]],
+                        input_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The engagement's ``functional_units`` with R filled in where it was left out and the
+    default boundary of a counted unit; a unit the toolkit cannot count needs R (located error)."""
+    out, problems = [], []
+    for i, fu in enumerate(engagement.functional_units):
+        name = fu.functional_unit.strip()
+        r = fu.R if fu.R is not None else functional_unit_count(name, lines, input_rows)
+        if r is None or r <= 0:
+            why = ("the toolkit counts only " + ", ".join(f"'{k}'" for k in COUNTED_UNITS)
+                   if r is None else "the lines count none of them")
+            problems.append(Problem(file=ENGAGEMENT_FILE, column=f"functional_units[{i}].R",
+                                    message=f"give R (how many '{name}' in the period): {why}"))
+            continue
+        applies_to = fu.applies_to or list(COUNTED_UNITS.get(name.lower(), ())) or None
+        out.append({"functional_unit": name, "R": float(r), "applies_to": applies_to})
+    if problems:
+        raise ValidationError(problems)
+    return out
+
+
+def results_blocks(results: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """results.json with the issue-13 blocks (``extend_results``) for an ``AuditResults``:
+    net revenue, functional units (R counted where left out) and brand clients from the
+    engagement; the Scope 3 screening from its ``scope3_exclusions``."""
+    eng = results.engagement
+    lines = results.lines.to_dict(orient="records")
+    input_rows = results.activities.to_dict(orient="records") if results.activities is not None else []
+    units = functional_units_of(eng, lines, input_rows)
+    extended = extend_results(out, net_revenue=eng.net_revenue, functional_units=units,
+                              client_brand_by_stage=eng.client_brands)
+    if eng.reduction_target_per_year is not None:
+        extended["reduction_target_per_year"] = eng.reduction_target_per_year
+    return extended
