@@ -784,6 +784,8 @@ def results_blocks(results: Any, out: dict[str, Any]) -> dict[str, Any]:
     units = functional_units_of(eng, lines, input_rows)
     extended = extend_results(out, net_revenue=eng.net_revenue, functional_units=units,
                               client_brand_by_stage=eng.client_brands)
+    extended["functional_unit_counts"] = {name: functional_unit_count(name, lines, input_rows)
+                                          for name in COUNTED_UNITS}
     if eng.reduction_target_per_year is not None:
         extended["reduction_target_per_year"] = eng.reduction_target_per_year
     return extended

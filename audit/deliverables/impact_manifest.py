@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from audit.core.atomic import write_text
 from audit.core.exceptions import Problem, ValidationError
 
 IF_PACKAGE = "@grnsft/if"
@@ -254,13 +255,19 @@ def build_manifest(results: Mapping[str, Any], name: str | None = None,
     }
 
 
+MANIFEST_FILE = "manifest.if.yaml"
+
+
 def write_manifest(results: Mapping[str, Any], path: str | Path,
                    sci_rows: Sequence[Mapping[str, Any]] | None = None) -> Path:
-    """Write the manifest as YAML to ``path`` and return the path."""
+    """Write the manifest as YAML to ``path`` (atomically) and return the path. ``sci_rows``
+    defaults to the results' own ``sci`` block (results.json)."""
     path = Path(path)
+    if sci_rows is None:
+        sci_rows = results.get("sci") or None
     text = yaml.safe_dump(build_manifest(results, sci_rows=sci_rows), sort_keys=False,
                           allow_unicode=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path
 
 
