@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import disclosures as D
+from audit.analyses import disclosures as D
 from audit.core.exceptions import ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent

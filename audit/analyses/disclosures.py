@@ -789,3 +789,24 @@ def results_blocks(results: Any, out: dict[str, Any]) -> dict[str, Any]:
     if eng.reduction_target_per_year is not None:
         extended["reduction_target_per_year"] = eng.reduction_target_per_year
     return extended
+
+
+def scope3_exclusions_yaml() -> str:
+    """The ``scope3_exclusions`` stub as engagement.yaml text: all 15 categories, each named in a
+    comment, with a blank reason (= not screened yet) for the consultant to fill in."""
+    lines = ["# Scope 3 screening, GHG Protocol categories 1-15. Give a reason for each category that is not",
+             "# relevant to this client; leave it blank while it is not screened yet (audit validate warns).",
+             "# A measured category needs no reason.",
+             "scope3_exclusions:"]
+    for cat in scope3_categories():
+        lines += [f"  - category: {cat['scope3_category']}  # {cat['name']}", '    reason: ""']
+    return "\n".join(lines) + "\n"
+
+
+def screening_warnings(screened_out: Mapping[int, str], measured_categories: Iterable[int]) -> list[str]:
+    """One warning per Scope 3 category neither measured nor screened out with a reason."""
+    measured = set(measured_categories)
+    return [f"Scope 3 category {c['scope3_category']} ({c['name']}) is neither measured nor screened: add "
+            f"activities for it, or give a reason in engagement.yaml scope3_exclusions"
+            for c in scope3_categories()
+            if c["scope3_category"] not in measured and not screened_out.get(c["scope3_category"])]
