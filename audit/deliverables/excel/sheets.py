@@ -49,7 +49,7 @@ from audit.core.models import DQ_LABELS
 from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 from audit.deliverables.excel.book import (
-    INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
+    EXTRA_SHEETS, INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
     put_text,
 )
 
@@ -1105,6 +1105,8 @@ def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str
     dq_cell = _data_quality_sheet(b, lay)
     run_cells = _method_sheet(b, lay)
     _summary_sheet(b, lay, scope_cells, stage_rows, dq_cell, run_cells)
+    for add_sheets in EXTRA_SHEETS:  # the disclosure sheets (excel/disclosure_sheets.py)
+        add_sheets(b, lay)
     b.apply_sig_formats()
     _properties(b)
     b.wb.active = 0
