@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from jinja2 import Environment, StrictUndefined
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from audit.core.atomic import atomic_path, write_text
 
@@ -73,7 +71,15 @@ def render_page(title: str, sections: Sequence[Mapping[str, Any]], subtitle: str
     return _ENV.from_string(_PAGE).render(title=title, subtitle=subtitle, sections=full, csp=PAGE_CSP)
 
 
+def _workbook():
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl loads only when a workbook is written (import audit stays light)
+
+    return Workbook()
+
+
 def _write_sheet(ws, headers: Sequence[str], rows: Sequence[Sequence[Any]], top: int = 1) -> int:
+    from openpyxl.styles import Font  # noqa: PLC0415 - as _workbook
+
     for j, h in enumerate(headers, start=1):
         cell = ws.cell(row=top, column=j, value=str(h))
         cell.font = Font(bold=True)
@@ -96,7 +102,7 @@ def _write_sheet(ws, headers: Sequence[str], rows: Sequence[Sequence[Any]], top:
     return top + len(rows)
 
 
-def _save(wb: Workbook, path: Path) -> None:
+def _save(wb, path: Path) -> None:
     with atomic_path(path) as tmp:
         wb.save(tmp)
 
@@ -148,7 +154,7 @@ def write_compare_html(result: Mapping[str, Any], path: Path) -> Path:
 
 
 def write_compare_xlsx(result: Mapping[str, Any], path: Path) -> Path:
-    wb = Workbook()
+    wb = _workbook()
     ws = wb.active
     ws.title = "Compare"
     headers = ["Group", "Key", "Base tCO2e", "New tCO2e", "Change tCO2e", "Change share"]
@@ -245,7 +251,7 @@ def write_portfolio_html(rows: Sequence[Mapping[str, Any]], path: Path, notes: S
 
 
 def write_portfolio_xlsx(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    wb = Workbook()
+    wb = _workbook()
     ws = wb.active
     ws.title = "Portfolio"
     _write_sheet(ws, [label for _, label in PORTFOLIO_COLUMNS],
