@@ -62,7 +62,7 @@ def run(
     typer.echo(f"Audit written to {summary['out_dir']}")
     typer.echo(f"  total {t['kgco2e'] / 1000:,.2f} tCO2e (range {t['kgco2e_low'] / 1000:,.2f}-"
                f"{t['kgco2e_high'] / 1000:,.2f}); scope 2 market-based {t['scope2_market_kgco2e'] / 1000:,.2f} t")
-    for name in ("report.html", "report.pdf", "report.xlsx", "results.json", "notebooks/"):
+    for name in ("report.html", "report.pdf", "report.xlsx", "results.json", "manifest.if.yaml", "notebooks/"):
         p = Path(summary["out_dir"]) / name
         if p.exists():
             typer.echo(f"  {p}")
