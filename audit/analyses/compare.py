@@ -8,7 +8,8 @@ the HTML and Excel pages (``audit.deliverables.summary_pages``). Shape of ``comp
     {"base": {client, period, file, total_tco2e}, "new": {...},
      "unit": "tCO2e",
      "totals": {base_tco2e, new_tco2e, change_tco2e, change_share},
-     "by_scope" | "by_stage" | "by_kind": [{key, base_tco2e, new_tco2e, change_tco2e, change_share}],
+     "by_scope" | "by_stage" | "by_kind": [{key, base_tco2e, new_tco2e, change_tco2e, change_share}]
+                                          (by_stage and by_kind rows also carry "name", what a reader sees),
      "per_functional_unit": [{functional_unit, unit, base, new, change, change_share}],
      "target": null | {reduction_target_per_year, years, basis, target_tco2e, new_tco2e,
                        gap_tco2e, on_track, source},
@@ -24,6 +25,7 @@ import re
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
+from audit.analyses.disclosures import kind_name
 from audit.core.exceptions import Problem, ValidationError
 
 KG_PER_TONNE = 1000.0
@@ -67,7 +69,9 @@ def _check(results: Any, label: str) -> None:
         raise ValidationError(problems)
 
 
-def _grouped(base: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], field: str) -> list[dict]:
+def _grouped(base: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]], field: str,
+             name=str) -> list[dict]:
+    """Rows by ``field`` in order of first appearance; ``name`` gives each key's label."""
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     order: list[str] = []
     for side, lines in enumerate((base, new)):
@@ -76,7 +80,7 @@ def _grouped(base: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
             if key not in sums:
                 order.append(key)
             sums[key][side] += float(line["kgco2e"])
-    return [_row(k, *sums[k]) for k in order]
+    return [{**_row(k, *sums[k]), "name": name(k)} for k in order]
 
 
 def period_year(period: Any) -> int | None:
@@ -130,7 +134,7 @@ def compare(base: Mapping[str, Any], new: Mapping[str, Any], base_label: str = "
         "totals": {k: v for k, v in totals.items() if k != "key"},
         "by_scope": by_scope,
         "by_stage": _grouped(base["activities"], new["activities"], "stage"),
-        "by_kind": _grouped(base["activities"], new["activities"], "kind"),
+        "by_kind": _grouped(base["activities"], new["activities"], "kind", kind_name),
         "per_functional_unit": per_unit,
         "target": target,
         "notes": notes,
@@ -152,7 +156,7 @@ def compare_table(result: Mapping[str, Any]) -> str:
     def block(title: str, rows: Sequence[Mapping[str, Any]]) -> None:
         lines.extend(["", title, head])
         for r in rows:
-            lines.append(f"{str(r['key'])[:34]:34} {_fmt(r['base_tco2e']):>12} {_fmt(r['new_tco2e']):>12} "
+            lines.append(f"{str(r.get('name', r['key']))[:34]:34} {_fmt(r['base_tco2e']):>12} {_fmt(r['new_tco2e']):>12} "
                          f"{_fmt(r['change_tco2e']):>12} {_fmt(r['change_share'], True):>9}")
 
     block("Total", [{"key": "Total (location-based Scope 2)", **result["totals"]}])

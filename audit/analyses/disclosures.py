@@ -125,6 +125,16 @@ def method_names() -> dict[str, str]:
     return {r["method"]: r["name"] for r in _read_csv("method_names.csv")}
 
 
+@lru_cache(maxsize=None)
+def kind_names() -> dict[str, str]:
+    """Kind id (data/kinds.csv) -> the name a reader sees."""
+    return {r["kind"]: r["name"] for r in _read_csv("kind_names.csv")}
+
+
+def kind_name(kind: str) -> str:
+    return kind_names().get(kind, kind.replace("_", " "))
+
+
 def method_name(code: str) -> str:
     """The human name of a method code; an unknown code is shown with its underscores as spaces."""
     return method_names().get(code, code.replace("_", " "))

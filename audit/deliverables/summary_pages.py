@@ -40,8 +40,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 <h2>{{ section.title }}</h2>
 {% if section.text %}<p>{{ section.text }}</p>{% endif %}
 {% if section.rows %}
-<table><thead><tr>{% for h in section.headers %}<th{% if loop.index > section.text_cols %} class="n"{% endif %}>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in section.rows %}<tr>{% for v in row %}<td{% if loop.index > section.text_cols %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<table><thead><tr>{% for h in section.headers %}<th{% if loop.index0 in section.numeric %} class="n"{% endif %}>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in section.rows %}<tr>{% for v in row %}<td{% if loop.index0 in section.numeric %} class="n"{% endif %}>{{ v }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endif %}
 {% for note in section.notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% endfor %}
@@ -66,8 +66,14 @@ def pct(value: float | None) -> str:
 
 
 def render_page(title: str, sections: Sequence[Mapping[str, Any]], subtitle: str = "") -> str:
-    """The page's HTML (autoescaped). Each section: {title, text, headers, rows, text_cols, notes}."""
-    full = [{"text": "", "headers": [], "rows": [], "text_cols": 1, "notes": [], **s} for s in sections]
+    """The page's HTML (autoescaped). Each section: {title, text, headers, rows, text_cols, numeric,
+    notes}: the first ``text_cols`` columns are text, the rest numbers, unless ``numeric`` lists
+    the number columns (0-based) itself."""
+    full = []
+    for s in sections:
+        section = {"text": "", "headers": [], "rows": [], "text_cols": 1, "notes": [], **s}
+        section.setdefault("numeric", list(range(section["text_cols"], len(section["headers"]))))
+        full.append(section)
     return _ENV.from_string(_PAGE).render(title=title, subtitle=subtitle, sections=full, csp=PAGE_CSP)
 
 
@@ -109,7 +115,7 @@ def _save(wb, path: Path) -> None:
 
 # --------------------------------------------------------------------------- compare
 def _compare_rows(rows: Sequence[Mapping[str, Any]], fmt=sig) -> list[list[Any]]:
-    return [[r["key"], fmt(r["base_tco2e"]), fmt(r["new_tco2e"]), fmt(r["change_tco2e"]), pct(r["change_share"])]
+    return [[r.get("name", r["key"]), fmt(r["base_tco2e"]), fmt(r["new_tco2e"]), fmt(r["change_tco2e"]), pct(r["change_share"])]
             for r in rows]
 
 
@@ -162,7 +168,7 @@ def write_compare_xlsx(result: Mapping[str, Any], path: Path) -> Path:
                               result["totals"]["new_tco2e"], result["totals"]["change_tco2e"],
                               result["totals"]["change_share"]]]
     for group, key in (("Scope", "by_scope"), ("Stage", "by_stage"), ("Kind", "by_kind")):
-        rows += [[group, r["key"], r["base_tco2e"], r["new_tco2e"], r["change_tco2e"], r["change_share"]]
+        rows += [[group, r.get("name", r["key"]), r["base_tco2e"], r["new_tco2e"], r["change_tco2e"], r["change_share"]]
                  for r in result[key]]
     rows += [["Per functional unit", f"{r['functional_unit']} ({r['unit']})", r["base"], r["new"], r["change"],
               r["change_share"]] for r in result["per_functional_unit"]]
@@ -242,7 +248,7 @@ def write_portfolio_html(rows: Sequence[Mapping[str, Any]], path: Path, notes: S
     table = [[show(k, r.get(k)) for k in keys] for r in rows]
     for row, r in zip(table, rows):
         row[2] = f"{sig(r['total_tco2e'])} ({sig(r['total_low_tco2e'])}–{sig(r['total_high_tco2e'])})"
-    sections = [{"title": "Clients", "headers": [labels[k] for k in keys], "rows": table, "text_cols": 2,
+    sections = [{"title": "Clients", "headers": [labels[k] for k in keys], "rows": table, "numeric": [2, 3, 4],
                  "notes": ["Totals in tCO2e with their range; location-based Scope 2. GenAI share: LLM, image and "
                            "video generation lines over the total. Intensity: total footprint per accepted asset "
                            "(accepted LLM outputs and images). Full precision in portfolio.xlsx.", *notes]}]
