@@ -319,3 +319,23 @@ def test_method_codes_have_human_names(results):
     names = D.method_names()
     assert codes <= set(names), codes - set(names)
     assert all("_" not in names[c] for c in codes)
+
+
+def test_client_brand_column_wins_over_the_stage(tmp_path):
+    folder = copy_sample(tmp_path)
+    rows = read_rows(folder / ACTIVITIES_FILE)
+    for r in rows:
+        r["client_brand"] = "Column Brand" if r["activity_id"] == "PRO-01" else ""
+    rewrite_rows(folder / ACTIVITIES_FILE, rows)
+    out = estimate_json(folder)
+    brands = {c["client_brand"]: c for c in out["disclosures"]["allocation_to_clients"]["clients"]}
+    flight = [a for a in out["activities"] if "PRO-01" in (a["activity_id"], a["derived_from"])]
+    assert len(flight) >= 2  # the flight and its well-to-tank line
+    assert brands["Column Brand"]["lines"] == len(flight)
+    assert close(brands["Column Brand"]["tco2e"] * 1000, sum(a["kgco2e"] for a in flight))
+    production = [a for a in out["activities"] if a["stage"] == "Production" and a not in flight]
+    assert close(brands["Fjell Outdoor"]["tco2e"] * 1000,
+                 sum(a["kgco2e"] for a in out["activities"]
+                     if a["stage"] in ("Ideation", "Pre-production", "Production", "Post-production")
+                     and a not in flight))
+    assert production

@@ -792,8 +792,12 @@ def results_blocks(results: Any, out: dict[str, Any]) -> dict[str, Any]:
     lines = results.lines.to_dict(orient="records")
     input_rows = results.activities.to_dict(orient="records") if results.activities is not None else []
     units = functional_units_of(eng, lines, input_rows)
+    # a client_brand column in the activities wins over engagement.yaml's client_brands;
+    # derived lines (upstream, embodied) follow their parent activity
+    brand_of = {str(r.get("activity_id")): str(r.get("client_brand") or "").strip() for r in input_rows}
+    brands = {**eng.client_brands, **{k: v for k, v in brand_of.items() if v}}
     extended = extend_results(out, net_revenue=eng.net_revenue, functional_units=units,
-                              client_brand_by_stage=eng.client_brands)
+                              client_brand_by_stage=brands)
     extended["functional_unit_counts"] = {name: functional_unit_count(name, lines, input_rows)
                                           for name in COUNTED_UNITS}
     if eng.reduction_target_per_year is not None:

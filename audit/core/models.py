@@ -60,6 +60,7 @@ OPTIONAL_COLUMNS = (
     "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
     "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
     "accepted_fraction", "data_quality", "notes",
+    "client_brand",  # the agency's brand client the activity is for (CDP allocation to customers)
 )
 NUMERIC_COLUMNS = (
     "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
