@@ -339,3 +339,15 @@ def test_client_brand_column_wins_over_the_stage(tmp_path):
                      if a["stage"] in ("Ideation", "Pre-production", "Production", "Post-production")
                      and a not in flight))
     assert production
+
+
+def test_functional_unit_shorthands_and_spellings(tmp_path, results):
+    folder = copy_sample(tmp_path)
+    settings = yaml.safe_load((folder / ENGAGEMENT_FILE).read_text())
+    settings["functional_units"] = ["per image", "Accepted assets", {"functional_unit": "campaign", "R": 2}]
+    (folder / ENGAGEMENT_FILE).write_text(yaml.safe_dump(settings))
+    sci = {r["functional_unit"]: r for r in estimate_json(folder)["sci"]}
+    reference = {r["functional_unit"]: r for r in results["sci"]}
+    assert sci["per image"]["value"] == reference["image"]["value"]
+    assert sci["Accepted assets"]["R"] == reference["accepted asset"]["R"]
+    assert sci["campaign"]["R"] == 2

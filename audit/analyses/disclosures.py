@@ -711,7 +711,20 @@ COUNTED_UNITS: dict[str, tuple[str, ...]] = {
     "video-second": ("video_generation",),
     "1,000 tokens": ("llm_api",),
 }
-ASSET_KINDS = ("llm_api", "image_generation")  # kinds whose base unit is one output (request, image)
+# Other spellings of the counted units (lower case, without a leading "per ").
+UNIT_ALIASES = {"accepted assets": "accepted asset", "asset": "accepted asset", "images": "image",
+                "video second": "video-second", "video-seconds": "video-second", "video seconds": "video-second",
+                "second of video": "video-second", "1000 tokens": "1,000 tokens", "1k tokens": "1,000 tokens",
+                "thousand tokens": "1,000 tokens"}
+ASSET_KINDS = ("llm_api", "image_generation")
+
+
+def counted_unit(functional_unit: str) -> str | None:
+    """The COUNTED_UNITS name a functional unit means ("per image", "Images" -> "image"), or None."""
+    name = " ".join(functional_unit.strip().lower().split())
+    name = name[4:] if name.startswith("per ") else name
+    name = UNIT_ALIASES.get(name, name)
+    return name if name in COUNTED_UNITS else None  # kinds whose base unit is one output (request, image)
 
 
 def _finite(value: Any) -> float | None:
@@ -744,7 +757,7 @@ def functional_unit_count(functional_unit: str, lines: Sequence[Mapping[str, Any
     - video-second: seconds of video generated (quantity of video_generation lines);
     - 1,000 tokens: sum over LLM input rows of requests x (input + output tokens) / 1000
       (rows without token counts count nothing)."""
-    name = functional_unit.strip().lower()
+    name = counted_unit(functional_unit)
     own = [x for x in lines if not x.get("derived_from")]
     if name == "accepted asset":
         return accepted_assets(own)
@@ -777,7 +790,7 @@ def functional_units_of(engagement: Any, lines: Sequence[Mapping[str, Any]],
             problems.append(Problem(file=ENGAGEMENT_FILE, column=f"functional_units[{i}].R",
                                     message=f"give R (how many '{name}' in the period): {why}"))
             continue
-        applies_to = fu.applies_to or list(COUNTED_UNITS.get(name.lower(), ())) or None
+        applies_to = fu.applies_to or list(COUNTED_UNITS.get(counted_unit(name) or "", ())) or None
         out.append({"functional_unit": name, "R": float(r), "applies_to": applies_to})
     if problems:
         raise ValidationError(problems)

@@ -339,6 +339,17 @@ class Engagement(_Strict):
                                  "inside it (e.g. usage/*.parquet)")
         return v
 
+    @field_validator("functional_units", mode="before")
+    @classmethod
+    def _functional_unit_shorthands(cls, v: object) -> object:
+        """``[accepted asset, image]`` and ``{accepted asset: null, campaign: 4}`` are shorthands
+        for the list of ``{functional_unit, R}``."""
+        if isinstance(v, dict):
+            return [{"functional_unit": k} if r is None else {"functional_unit": k, "R": r} for k, r in v.items()]
+        if isinstance(v, list):
+            return [{"functional_unit": x} if isinstance(x, str) else x for x in v]
+        return v
+
     @field_validator("currency", "default_region", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
