@@ -92,7 +92,7 @@ def _esrs_sheet(b: Book, lay: Layout, lines: list[dict], ghg: dict[str, str]) ->
     ref[esrs_meta["total_market"]["element"]] = g + ghg["total_market"]
     for c in D.scope3_categories():
         ref[template.format(n=c["scope3_category"], name=c["name"])] = g + ghg[f"cat{c['scope3_category']}"]
-    cols = [Col("Datapoint (taxonomy element)", "wrap", 52), Col("Value", "sig", 14), Col("Unit", "text", 16),
+    cols = [Col("Datapoint (taxonomy element)", "wrap", 52), Col("Value", "sig", 14), Col("Unit", "text", 28),
             Col("Reference", "wrap", 26), Col("Name verification", "text", 13)]
     rows = []
     r = HEADER_ROW + 1
