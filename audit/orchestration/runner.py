@@ -175,7 +175,10 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
     notes = []
     results.write_json(out_dir / "results.json")
     # Impact Framework manifest from the results.json just written (if-run recomputes its totals)
-    write_manifest(json.loads((out_dir / "results.json").read_text(encoding="utf-8")), out_dir / MANIFEST_FILE)
+    try:
+        write_manifest(json.loads((out_dir / "results.json").read_text(encoding="utf-8")), out_dir / MANIFEST_FILE)
+    except AuditError as exc:  # the reports still get written; the run says why the manifest is missing
+        notes.append(f"{MANIFEST_FILE} not written: {exc}")
     write_excel(results, out_dir / "report.xlsx")
     write_html(results, out_dir / "report.html")
     if pdf:
