@@ -48,7 +48,22 @@ lint: $(VENV)/.installed-test ## Check the architecture: layers (import-linter),
 	$(BIN)/python scripts/check_private_imports.py
 	$(BIN)/ruff check audit scripts
 
-test: $(VENV)/.installed-test $(VENV)/.installed-lab lint ## Run the lint step, pytest and the nbval notebook regression tests (installs the test extras)
+# The Impact Framework (npm @grnsft/if, pinned) into .if/, for the test that recomputes the sample's
+# manifest with if-run (tests/test_impact_manifest.py). Without npm the test skips and says why.
+IF_VERSION := 1.1.0
+IF_RUN := .if/node_modules/.bin/if-run
+
+$(IF_RUN):
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "Installing @grnsft/if@$(IF_VERSION) into .if/ (npm; log: .if/install.log)…"; \
+		mkdir -p .if && npm install --prefix .if --no-audit --no-fund @grnsft/if@$(IF_VERSION) > .if/install.log 2>&1 \
+			|| { tail -20 .if/install.log; echo "WARNING: @grnsft/if not installed: the if-run test will skip"; }; \
+	else echo "WARNING: npm not found: @grnsft/if not installed, the if-run recomputation test will SKIP"; fi
+
+if-run: ## Install the Impact Framework's if-run (npm @grnsft/if, pinned) into .if/ when npm is present
+	@$(MAKE) --no-print-directory $(IF_RUN)
+
+test: $(VENV)/.installed-test $(VENV)/.installed-lab lint if-run ## Run the lint step, pytest and the nbval notebook regression tests (installs the test extras)
 	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
 	$(BIN)/python -m pytest tests -m "not fuzz" -q
 	cd notebooks && ../$(BIN)/python -m pytest --nbval . --nbval-sanitize-with ../tests/nbval_sanitize.cfg --nbval-current-env -q -p no:cacheprovider
@@ -70,4 +85,4 @@ clean: ## Remove generated reports and caches (keeps .venv)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install system-deps demo lint test test-full fuzz lab benchmark clean distclean
+.PHONY: help install system-deps demo lint if-run test test-full fuzz lab benchmark clean distclean

@@ -4,13 +4,14 @@ import json
 import shutil
 from pathlib import Path
 
+import openpyxl
 import pytest
 from typer.testing import CliRunner
 
 from audit.orchestration import footprint
 from audit.orchestration.batch import output_names, plan_batch, run_batch, summary_labels
 from audit.cli import app
-from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
+from audit.core.paths import SAMPLE_ENGAGEMENT_DIR, read_marker
 from tests.notebook_factory import write_notebooks
 
 pytestmark = pytest.mark.slow
@@ -48,6 +49,12 @@ def test_one_bad_client_never_stops_the_others(tmp_path, monkeypatch):
     assert (out / "good-a" / "report.html").exists() and (out / "good-b" / "results.json").exists()
     assert (out / "raises.failed" / "notebooks" / "02_scope_mapping.ipynb").exists()
     assert float(rows["good-a"]["seconds"]) > 0
+    # Issue 13: each run writes its Impact Framework manifest; the batch root gets the portfolio,
+    # one row per engagement with results, recorded in the root's marker.
+    assert (out / "good-a" / "manifest.if.yaml").exists()
+    portfolio = openpyxl.load_workbook(out / "portfolio.xlsx").active
+    assert [r[0].value for r in portfolio.iter_rows(min_row=2)] == ["good-a", "good-b"]
+    assert {"portfolio.html", "portfolio.xlsx"} <= set(read_marker(out)["entries"])
     # The parent probed the CPU once and handed the model to every child's footprint tracker.
     manifest = json.loads((out / "good-a" / "manifest.json").read_text())
     assert manifest["footprint"]["cpu_model"] == footprint.cpu_model() and "error" not in manifest["footprint"]

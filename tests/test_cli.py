@@ -44,7 +44,8 @@ def test_estimate_json_has_the_results_shape(json_output):
     doc = json_output
     assert doc["schema_version"] == 1
     assert set(doc["totals"]) == {"kwh", "kgco2e", "kgco2e_low", "kgco2e_high", "scope1_kgco2e",
-                                  "scope2_location_kgco2e", "scope2_market_kgco2e", "scope3_kgco2e"}
+                                  "scope2_location_kgco2e", "scope2_market_kgco2e", "scope3_kgco2e",
+                                  "water_litres"}  # water beside carbon (issue 13), never added to it
     assert "interventions" not in doc and "forecast" not in doc
     acts = doc["activities"]
     # An activities file with --engagement: the usage logs (folder-level) are not read.

@@ -111,8 +111,11 @@ def test_stage_breakdown_follows_the_engagement_order(results):
 
 def test_json_contract(doc, results):
     assert doc["schema_version"] == SCHEMA_VERSION == 1
-    assert set(doc["totals"]) == TOTAL_KEYS
-    assert doc["totals"] == results.totals
+    # results.json's totals add water (issue 13: beside carbon, never added to it)
+    assert set(doc["totals"]) == TOTAL_KEYS | {"water_litres"}
+    assert {k: v for k, v in doc["totals"].items() if k != "water_litres"} == results.totals
+    assert doc["totals"]["water_litres"] == pytest.approx(
+        sum(a["water_litres"] for a in doc["activities"] if a["water_litres"] is not None), rel=1e-12)
     assert doc["engagement"]["client"] == "Northlight Creative Ltd"
     assert "DESNZ 2025" in doc["factor_set"]
     acts = doc["activities"]
@@ -152,7 +155,7 @@ def test_full_audit_serialises_and_round_trips(tmp_path):
     full.write_json(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["schema_version"] == 1 and data["interventions"] and data["forecast"]
-    assert data["totals"] == pytest.approx(full.totals, rel=1e-12)
+    assert {k: v for k, v in data["totals"].items() if k != "water_litres"} == pytest.approx(full.totals, rel=1e-12)
     assert data["manifest"]["input_files_sha256"].keys() == SAMPLE_INPUT_FILES
     assert np.isfinite([a["kgco2e"] for a in data["activities"]]).all()
 

@@ -11,12 +11,12 @@ To add an analysis: write its function in its own module of this layer, add it t
 """
 from __future__ import annotations
 
-from audit.analyses import customisation, scorecard
+from audit.analyses import customisation, disclosures, scorecard
 from audit.analyses.feasibility import (
     ACTIONABLE_VERDICTS, VERDICT_ORDER, effort_impact_thresholds, evaluate, forecast, interventions_for,
     precision_per_watt, quadrant, sensitivity, settings,
 )
-from audit.inventory.results import ANALYSES, FEASIBILITY_EXTRAS, AuditResults
+from audit.inventory.results import ANALYSES, FEASIBILITY_EXTRAS, JSON_BLOCKS, AuditResults
 
 
 def forecast_settings_of(results) -> dict:
@@ -50,6 +50,9 @@ ANALYSES.update({"effort_impact": effort_impact_of, "sensitivity": sensitivity_o
                  "precision_per_watt": precision_per_watt_of, "customisation": customisation_of,
                  "scorecard": scorecard_of})
 assert set(ANALYSES) == set(FEASIBILITY_EXTRAS), "every stored extra has exactly one analysis"
+# disclosures, sci, water_litres (issue 13) in every results.json
+if disclosures.results_blocks not in JSON_BLOCKS:
+    JSON_BLOCKS.append(disclosures.results_blocks)
 
 
 def apply(results: AuditResults) -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 import typer
 
 from audit.analyses import shifting
+from audit.analyses.disclosures import screening_warnings
 from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
 from audit.core.exceptions import InputError
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
@@ -61,7 +62,7 @@ def run(
     typer.echo(f"Audit written to {summary['out_dir']}")
     typer.echo(f"  total {t['kgco2e'] / 1000:,.2f} tCO2e (range {t['kgco2e_low'] / 1000:,.2f}-"
                f"{t['kgco2e_high'] / 1000:,.2f}); scope 2 market-based {t['scope2_market_kgco2e'] / 1000:,.2f} t")
-    for name in ("report.html", "report.pdf", "report.xlsx", "results.json", "notebooks/"):
+    for name in ("report.html", "report.pdf", "report.xlsx", "results.json", "manifest.if.yaml", "notebooks/"):
         p = Path(summary["out_dir"]) / name
         if p.exists():
             typer.echo(f"  {p}")
@@ -167,6 +168,10 @@ def validate(
     typer.echo(f"{engagement_dir}: {len(loaded.activities)} activities OK "
                f"({', '.join(f'{k} {v}' for k, v in kinds.items())})")
     for w in loaded.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    lines = run_estimate(loaded).lines
+    measured_categories = {int(c) for c in lines.loc[lines["scope"] == 3, "scope3_category"].dropna()}
+    for w in screening_warnings(loaded.engagement.scope3_screened_out, measured_categories):
         typer.echo(f"warning: {w}", err=True)
 
 

@@ -60,6 +60,7 @@ OPTIONAL_COLUMNS = (
     "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
     "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
     "accepted_fraction", "data_quality", "notes",
+    "client_brand",  # the agency's brand client the activity is for (CDP allocation to customers)
 )
 NUMERIC_COLUMNS = (
     "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
@@ -111,8 +112,34 @@ class FactorOverride(_Strict):
 
 
 class Scope3Exclusion(_Strict):
+    """One Scope 3 category's screening. A blank reason (as ``audit new`` writes for all 15)
+    means "not screened yet"; a reason means "not relevant: reason"."""
+
     category: int = Field(ge=1, le=15)
-    reason: str = Field(min_length=3)
+    reason: str | None = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _blank_or_a_reason(cls, v: str | None) -> str:
+        text = (v or "").strip()
+        if text and len(text) < 3:
+            raise ValueError("give a reason of at least 3 characters, or leave it blank (not screened yet)")
+        return text
+
+    @property
+    def screened_out(self) -> bool:
+        return bool(self.reason)
+
+
+class FunctionalUnitSpec(_Strict):
+    """An SCI functional unit the consultant names (engagement.yaml ``functional_units``).
+    ``R`` is the number of units in the period; left out, it is counted from the lines for
+    "accepted asset", "image", "video-second" and "1,000 tokens". ``applies_to`` limits the
+    SCI boundary to stages, kinds or activity ids (default: GenAI and compute kinds)."""
+
+    functional_unit: str = Field(min_length=1)
+    R: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    applies_to: list[str] | None = None
 
 
 # Forecast rates: a fall of more than 100 % a year, or a grid that decarbonises by 100 % or
@@ -279,6 +306,22 @@ class Engagement(_Strict):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     interventions: list[Intervention] = Field(
         default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
+    net_revenue: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Net revenue (turnover) in the currency, for GHG intensity per net revenue (ESRS E1-6, VSME B3)")
+    functional_units: list[FunctionalUnitSpec] = Field(
+        default_factory=list, description="SCI functional units, e.g. {functional_unit: accepted asset}")
+    client_brands: dict[str, str] = Field(
+        default_factory=dict, description="Brand client by stage or activity id (CDP allocation to customers); "
+                                          "an activity id wins over its stage")
+    reduction_target_per_year: float | None = Field(
+        default=None, ge=0, lt=1, allow_inf_nan=False,
+        description="Reduction target as a fraction a year (0.042 = 4.2 %/year), for audit compare")
+
+    @property
+    def scope3_screened_out(self) -> dict[int, str]:
+        """{category: reason} for the Scope 3 categories screened out with a reason."""
+        return {e.category: e.reason for e in self.scope3_exclusions if e.reason}
 
     @property
     def reporting_year(self) -> int | None:
@@ -296,6 +339,17 @@ class Engagement(_Strict):
                                  "inside it (e.g. usage/*.parquet)")
         return v
 
+    @field_validator("functional_units", mode="before")
+    @classmethod
+    def _functional_unit_shorthands(cls, v: object) -> object:
+        """``[accepted asset, image]`` and ``{accepted asset: null, campaign: 4}`` are shorthands
+        for the list of ``{functional_unit, R}``."""
+        if isinstance(v, dict):
+            return [{"functional_unit": k} if r is None else {"functional_unit": k, "R": r} for k, r in v.items()]
+        if isinstance(v, list):
+            return [{"functional_unit": x} if isinstance(x, str) else x for x in v]
+        return v
+
     @field_validator("currency", "default_region", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
@@ -303,7 +357,7 @@ class Engagement(_Strict):
 
     @model_validator(mode="after")
     def _embodied_not_excluded(self) -> "Engagement":
-        if self.embodied and any(e.category == 2 for e in self.scope3_exclusions):
+        if self.embodied and any(e.category == 2 and e.reason for e in self.scope3_exclusions):
             raise ValueError("embodied is true but scope3_exclusions excludes category 2 (capital goods), where "
                              "embodied lines are reported: set 'embodied: false' or remove the exclusion")
         return self

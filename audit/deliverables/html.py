@@ -275,7 +275,7 @@ def scope3_screening(results: "AuditResults") -> list[dict]:
     """All 15 categories: reported (with emissions), excluded (with the reason), or none found."""
     s3 = results.lines[results.lines["scope"] == 3]
     by_cat = s3.groupby(s3["scope3_category"].astype(int))[["kgco2e", "kgco2e_low", "kgco2e_high"]].sum()
-    excl = {e.category: e.reason for e in results.engagement.scope3_exclusions}
+    excl = results.engagement.scope3_screened_out  # blank reason: not screened yet
     rows = []
     for cat, name in SCOPE3_CATEGORY_NAMES.items():
         if cat in by_cat.index:

@@ -30,6 +30,9 @@ FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_pe
 # The analyses registry: key -> function(results). Filled by audit.analyses.registry (a higher
 # layer) when `audit` is imported; AuditResults.analysis runs the one for a key not stored.
 ANALYSES: dict[str, Callable[["AuditResults"], Any]] = {}
+# results.json blocks added by a higher layer: function(results, json dict) -> json dict, run in
+# order at the end of to_json_dict. audit.analyses.registry adds the disclosures (issue 13).
+JSON_BLOCKS: list[Callable[["AuditResults", dict], dict]] = []
 ACTIVITY_JSON_FIELDS = ("activity_id", "kind", "scope", "scope3_category", "kwh", "kgco2e", "kgco2e_low",
                         "kgco2e_high", "factor_ids", "data_quality")
 
@@ -138,6 +141,8 @@ class AuditResults:
             out["manifest"] = clean_json(stable)
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        for add_blocks in JSON_BLOCKS:
+            out = clean_json(add_blocks(self, out))
         return out
 
     def write_json(self, path: Path, include_feasibility: bool = True) -> None:

@@ -36,6 +36,7 @@ COLUMN_HELP = {
     "output_tokens": "Per request", "latency_s": "Seconds per request", "mode": "Travel/fuel/freight subtype",
     "accepted_fraction": "Share of generations kept, 0-1", "data_quality": "1 measured ... 5 spend-based",
     "notes": "Free text",
+    "client_brand": "Brand client it is for (optional)",
 }
 
 

@@ -24,6 +24,8 @@ from audit.core.exceptions import InputError
 from audit.core.paths import (ENGAGEMENT_FILE, OUTPUT_MARKER, check_output_location, make_folder, read_marker,
                               replaceable_problem, safe_child, write_marker)
 from audit.core.progress import progress_bar
+from audit.deliverables.summary_pages import (PORTFOLIO_HTML, PORTFOLIO_XLSX, read_portfolio, write_portfolio_html,
+                                              write_portfolio_xlsx)
 from audit.orchestration.footprint import CPU_MODEL_ENV, cpu_model
 
 SUMMARY_FILE = "batch_summary.csv"
@@ -58,7 +60,7 @@ def output_names(engagement_dirs: list[Path]) -> dict[Path, str]:
     """Engagement folder -> output folder name: the slugified folder name, with "-2", "-3"…
     when it is taken. Unique by construction, letter case ignored (a/x, b/x and c/x-2 give x,
     x-2 and x-2-2), and never one of the batch root's own files."""
-    taken = {SUMMARY_FILE.casefold(), OUTPUT_MARKER.casefold()}
+    taken = {SUMMARY_FILE.casefold(), OUTPUT_MARKER.casefold(), PORTFOLIO_HTML.casefold(), PORTFOLIO_XLSX.casefold()}
     out = {}
     for d in engagement_dirs:
         base = safe_child(Path("."), d.name).name
@@ -223,8 +225,17 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])
     ordered = [outcomes[d] for d in dirs]
     write_summary(out_root / SUMMARY_FILE, ordered)
+    write_portfolio(out_root, [names[d] for d in dirs])
     mark_batch_root(out_root, [names[d] for d in todo])
     return ordered
+
+
+def write_portfolio(out_root: Path, names: list[str]) -> None:
+    """ROOT/portfolio.html and ROOT/portfolio.xlsx: one row per engagement with a results.json
+    (totals, GenAI share, intensity per accepted asset, top lever and its verdict)."""
+    rows, notes = read_portfolio([(n, out_root / n / "results.json") for n in names])
+    write_portfolio_html(rows, out_root / PORTFOLIO_HTML, notes)
+    write_portfolio_xlsx(rows, out_root / PORTFOLIO_XLSX)
 
 
 def mark_batch_root(out_root: Path, written: list[str]) -> None:
@@ -232,6 +243,7 @@ def mark_batch_root(out_root: Path, written: list[str]) -> None:
     .failed folders, the summary), so that later runs know which entries are the toolkit's."""
     marker = read_marker(out_root) or {}
     entries = set(marker.get("entries", [])) | {SUMMARY_FILE}
+    entries |= {n for n in (PORTFOLIO_HTML, PORTFOLIO_XLSX) if (out_root / n).exists()}
     for name in written:
         entries |= {n for n in (name, f"{name}.failed") if (out_root / n).exists()}
     write_marker(out_root, "batch", entries=entries)

@@ -18,7 +18,8 @@ from pathlib import Path
 from audit.core.progress import progress_bar
 from audit.inventory.usage.dask import connect
 from audit.orchestration.batch import (
-    DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, mark_batch_root, plan_batch, run_child, write_summary,
+    DEFAULT_TIMEOUT_S, STAGGER_S, SUMMARY_FILE, Outcome, mark_batch_root, plan_batch, run_child, write_portfolio,
+    write_summary,
 )
 
 # --- batches ---------------------------------------------------------------------------------------
@@ -73,5 +74,6 @@ def run_batch_dask(engagement_dirs: list[str | Path], out_root: str | Path, sche
                 submit(queue.pop(0))
     ordered = [outcomes[d] for d in dirs]
     write_summary(out_root / SUMMARY_FILE, ordered)
+    write_portfolio(out_root, [names[d] for d in dirs])
     mark_batch_root(out_root, [names[d] for d in todo])
     return ordered

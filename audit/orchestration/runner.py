@@ -26,6 +26,7 @@ from audit.core.atomic import write_text
 from audit.core.exceptions import AuditError, ExecutionError, InputError
 from audit.core.paths import (NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS, check_output_location, check_replaceable,
                               clean_stale_work, make_folder, remove_own_folder, write_marker)
+from audit.deliverables.impact_manifest import MANIFEST_FILE, write_manifest
 from audit.inventory.intake import load_engagement
 from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
 from audit.orchestration.footprint import measured
@@ -167,12 +168,17 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
 
 
 def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
-    """report.xlsx, report.html (+ report.pdf) and results.json from one AuditResults."""
+    """report.xlsx, report.html (+ report.pdf), results.json and manifest.if.yaml from one AuditResults."""
     from audit.deliverables.excel import write_excel  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
     from audit.deliverables.html import write_html, write_pdf  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
 
     notes = []
     results.write_json(out_dir / "results.json")
+    # Impact Framework manifest from the results.json just written (if-run recomputes its totals)
+    try:
+        write_manifest(json.loads((out_dir / "results.json").read_text(encoding="utf-8")), out_dir / MANIFEST_FILE)
+    except AuditError as exc:  # the reports still get written; the run says why the manifest is missing
+        notes.append(f"{MANIFEST_FILE} not written: {exc}")
     write_excel(results, out_dir / "report.xlsx")
     write_html(results, out_dir / "report.html")
     if pdf:

@@ -7,10 +7,25 @@ from pathlib import Path
 
 import yaml
 
+from audit.analyses.disclosures import scope3_exclusions_yaml
 from audit.core.atomic import write_text
 from audit.core.exceptions import InputError
 from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, make_folder, safe_child
+
+
+DISCLOSURE_KEYS_HELP = """\
+# Disclosures (optional; uncomment what applies):
+# net_revenue: 2500000              # in the currency above: GHG intensity per net revenue (ESRS E1-6, VSME B3)
+# reduction_target_per_year: 0.042  # 4.2 % a year, linear: what audit compare measures the next period against
+# functional_units:                 # SCI per unit; R is counted for these four names, give R for others
+#   - functional_unit: accepted asset
+#   - functional_unit: 1,000 tokens
+#   - functional_unit: image
+#   - functional_unit: video-second
+# client_brands:                    # brand client by stage or activity id (CDP allocation to customers)
+#   Production: Example Brand
+"""
 
 
 def scaffold_engagement(name: str, parent: Path) -> Path:
@@ -29,7 +44,8 @@ def scaffold_engagement(name: str, parent: Path) -> Path:
     }
     header = ("# Engagement settings. Keys are checked: a typo is an error, not ignored.\n"
               "# See README.md ('Contract') for every key and its default.\n")
-    write_text(folder / ENGAGEMENT_FILE, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    write_text(folder / ENGAGEMENT_FILE, header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
+               + DISCLOSURE_KEYS_HELP + scope3_exclusions_yaml())
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(ALL_COLUMNS), lineterminator="\n")
     w.writeheader()

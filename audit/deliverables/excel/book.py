@@ -24,6 +24,10 @@ __all__ = ["write_excel", "build_workbook", "SHEETS"]
 SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Sensitivity",
           "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions", "Data quality", "Method")
 
+# Sheets added after SHEETS by modules of this package (function(book, layout)), in order:
+# disclosure_sheets registers the GHG Protocol, ESRS E1-6/VSME B3 and ISO 14064-1 sheets.
+EXTRA_SHEETS: list = []
+
 HEADER_ROW = 6  # title block in rows 1-4, the first table's header here
 MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
 PARETO_TOP = 15  # activities shown in the Pareto chart (the table lists all)
@@ -215,6 +219,12 @@ class Book:
         self._widths: dict[str, dict[str, float]] = {name: {} for name in SHEETS}
         self.lines = results.lines.reset_index(drop=True)
         self.total_kg = float(self.lines["kgco2e"].sum())
+
+    def add_sheet(self, name: str):
+        """A sheet after the SHEETS ones (for EXTRA_SHEETS), with the same layout bookkeeping."""
+        self.ws[name] = self.wb.create_sheet(name)
+        self._widths[name] = {}
+        return self.ws[name]
 
     # cells
     def put(self, ws, row: int, col: int, value: Any, fmt: str = "text", total: bool = False):

@@ -49,7 +49,7 @@ from audit.core.models import DQ_LABELS
 from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 from audit.deliverables.excel.book import (
-    INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
+    EXTRA_SHEETS, INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
     put_text,
 )
 
@@ -762,7 +762,7 @@ def _assumptions_sheet(b: Book, lay: Layout) -> None:
             shown = f"{v:.6g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
             rows.append(["Default factor used", rec.factor_id, f"{rec.name}: {shown} {rec.unit}",
                          "Used by: " + ", ".join(users.get(str(rec.factor_id), []))])
-    for ex in eng.scope3_exclusions:
+    for ex in (e for e in eng.scope3_exclusions if e.reason):  # blank reason: not screened yet
         rows.append(["Scope 3 exclusion", f"Category {ex.category}: {SCOPE3_CATEGORY_NAMES.get(ex.category, '')}",
                      None, ex.reason])
     for mi in eng.market_instruments:
@@ -1105,6 +1105,8 @@ def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str
     dq_cell = _data_quality_sheet(b, lay)
     run_cells = _method_sheet(b, lay)
     _summary_sheet(b, lay, scope_cells, stage_rows, dq_cell, run_cells)
+    for add_sheets in EXTRA_SHEETS:  # the disclosure sheets (excel/disclosure_sheets.py)
+        add_sheets(b, lay)
     b.apply_sig_formats()
     _properties(b)
     b.wb.active = 0
