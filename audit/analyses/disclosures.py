@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticEr
 
 from audit.core.exceptions import Problem, ValidationError
 from audit.core.paths import DATA_DIR as PATHS_DATA_DIR
+from audit.reference.scopes import map_scopes
 
 DATA_DIR = PATHS_DATA_DIR / "disclosures"
 ENGAGEMENT_FILE = "engagement.yaml"
@@ -828,6 +829,23 @@ def scope3_exclusions_yaml() -> str:
     for cat in scope3_categories():
         lines += [f"  - category: {cat['scope3_category']}  # {cat['name']}", '    reason: ""']
     return "\n".join(lines) + "\n"
+
+
+def measured_scope3_categories(loaded) -> set[int]:
+    """Scope 3 categories an engagement's activities fall in, from the scope rules alone (no
+    estimate: validation never runs the estimator). The derived lines are counted by the same
+    rules the estimator applies: upstream well-to-tank and T&D (Category 3) when
+    ``upstream_cat3`` and any Scope 1 or 2 activity exists; embodied hardware (Category 2) when
+    ``embodied`` and an owned or leased row names its hardware."""
+    acts = map_scopes(loaded.activities)
+    found = {int(c) for c in acts.loc[acts["scope"] == 3, "scope3_category"].dropna()}
+    eng = loaded.engagement
+    if eng.upstream_cat3 and acts["scope"].isin([1, 2]).any():
+        found.add(3)
+    owned = acts["ownership"].isin(["owned", "leased"]) & acts["hardware"].fillna("").astype(str).ne("")
+    if eng.embodied and owned.any():
+        found.add(2)
+    return found
 
 
 def screening_warnings(screened_out: Mapping[int, str], measured_categories: Iterable[int]) -> list[str]:

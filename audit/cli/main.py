@@ -23,7 +23,7 @@ import pandas as pd
 import typer
 
 from audit.analyses import shifting
-from audit.analyses.disclosures import screening_warnings
+from audit.analyses.disclosures import measured_scope3_categories, screening_warnings
 from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
 from audit.core.exceptions import InputError
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
@@ -169,9 +169,7 @@ def validate(
                f"({', '.join(f'{k} {v}' for k, v in kinds.items())})")
     for w in loaded.warnings:
         typer.echo(f"warning: {w}", err=True)
-    lines = run_estimate(loaded).lines
-    measured_categories = {int(c) for c in lines.loc[lines["scope"] == 3, "scope3_category"].dropna()}
-    for w in screening_warnings(loaded.engagement.scope3_screened_out, measured_categories):
+    for w in screening_warnings(loaded.engagement.scope3_screened_out, measured_scope3_categories(loaded)):
         typer.echo(f"warning: {w}", err=True)
 
 
