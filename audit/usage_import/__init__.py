@@ -101,8 +101,8 @@ def detect_format(path) -> str:
 
 def _column_report(path: Path, adapter, fields: set[str], fmt: str) -> tuple[list[str], list[Problem]]:
     known = adapter.KNOWN
-    if adapter is canonical:
-        fields = {f.strip().lower() for f in fields}
+    if adapter is canonical:  # canonical names are matched ignoring case and spaces
+        fields = {f for f in fields if f.strip().lower() not in known}
     parents = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
     ignored = sorted(f for f in fields if f not in known and f not in parents
                      and not any(f.startswith(o + ".") for o in adapter.OPAQUE)
