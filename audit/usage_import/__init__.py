@@ -183,13 +183,18 @@ def _resolve(result: UsageImport, engagement_aliases: dict | None) -> None:
     for table, is_media in ((result.llm, False), (result.media, True)):
         if not len(table):
             continue
-        kind = table["kind"].astype(str) if is_media else pd.Series("llm", index=table.index)
-        keys = kind + "\x00" + table["provider"].astype(str) + "\x00" + table["model"].astype(str)
-        codes, uniques = pd.factorize(keys)
+        # factorize each text column once and combine the integer codes (no per-row strings)
+        kc, ku = pd.factorize(table["kind"]) if is_media else (np.zeros(len(table), np.int64), np.array(["llm"]))
+        pc, pu = pd.factorize(table["provider"])
+        mc, mu = pd.factorize(table["model"])
+        combined = (kc.astype(np.int64) * len(pu) + pc) * len(mu) + mc
+        codes, uniques = pd.factorize(combined)
         counts = np.bincount(codes, minlength=len(uniques))
         prov_out, model_out = [], []
         for u, n in zip(uniques, counts):
-            k, p, m = u.split("\x00", 2)
+            rest, m = divmod(int(u), len(mu))
+            k, p = divmod(rest, len(pu))
+            k, p, m = str(ku[k]), str(pu[p]), str(mu[m])
             if k == "video_generation":
                 r = resolve_video_model(p, m)
             elif k == "image_generation":

@@ -186,6 +186,7 @@ class RawTable:
     table: pa.Table
     line: np.ndarray      # 1-based line (jsonl), record (json) or row (csv: header = 1) per row
     unit: str
+    remap: object = None  # for JSON lines: record ordinal -> line number (blank lines), lazily
 
 
 def read_table(path: Path, kind: str, schema: pa.Schema | None = None) -> RawTable:
@@ -211,8 +212,9 @@ def read_table(path: Path, kind: str, schema: pa.Schema | None = None) -> RawTab
                 t = pjson.read_json(fh, parse_options=opts, read_options=pjson.ReadOptions(block_size=1 << 24))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise locate_json_problem(path, schema, exc) from None
-        # pyarrow skips blank lines; count only non-blank lines (blank lines are rare in exports)
-        return RawTable(name, kind, t, _nonblank_line_numbers(path, t.num_rows), "line")
+        # pyarrow skips blank lines, so record k is line k only without them: the exact line is
+        # worked out when a problem is reported (reading the file again costs ~1 s per 300 MB)
+        return RawTable(name, kind, t, np.arange(1, t.num_rows + 1), "line", _LineMap(path))
     doc = load_document(path)
     records = [r for r in _document_records(doc)]
     try:
@@ -222,17 +224,18 @@ def read_table(path: Path, kind: str, schema: pa.Schema | None = None) -> RawTab
     return RawTable(name, kind, t, np.arange(1, t.num_rows + 1), "record")
 
 
-def _nonblank_line_numbers(path: Path, n: int) -> np.ndarray:
-    with open_binary(path) as fh:
-        data = fh.read()
-    starts = np.flatnonzero(np.frombuffer(b"\n" + data, dtype=np.uint8) == 10)  # offset of each line start
-    if len(starts) and starts[-1] >= len(data):
-        starts = starts[:-1]
-    if len(starts) == n:
-        return np.arange(1, n + 1)
-    lines = data.split(b"\n")
-    nums = np.array([i + 1 for i, ln in enumerate(lines) if ln.strip()], dtype=np.int64)
-    return nums[:n] if len(nums) >= n else np.arange(1, n + 1)
+class _LineMap:
+    """Record ordinal (1-based, blank lines skipped) -> line number in the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lines = None
+
+    def __call__(self, record: int) -> int:
+        if self._lines is None:
+            with open_binary(self.path) as fh:
+                self._lines = [i for i, ln in enumerate(fh, start=1) if ln.strip()]
+        return self._lines[record - 1] if 0 < record <= len(self._lines) else record
 
 
 _ARROW_KIND = {"number": (int, float), "string": (str,), "bool": (bool,), "object": (dict,), "list": (list,)}

@@ -63,13 +63,15 @@ class Located:
     line: np.ndarray            # int64, 1-based line/record/row as a person counts it
     item: np.ndarray | None = None  # 1-based position within a nested list (bucket result), or None
     unit: str = "line"          # "line" (JSON lines), "record" (JSON array), "row" (CSV, header = row 1)
+    remap: object = None        # record ordinal -> line number, computed only when a problem is reported
 
     def where(self, i: int) -> tuple[int, str]:
         extra = f" (result {int(self.item[i])})" if self.item is not None and self.item[i] > 0 else ""
-        return int(self.line[i]), extra
+        line = int(self.line[i])
+        return (int(self.remap(line)) if self.remap is not None else line), extra
 
     def take(self, idx: np.ndarray) -> "Located":
-        return Located(self.file, self.line[idx], None if self.item is None else self.item[idx], self.unit)
+        return Located(self.file, self.line[idx], None if self.item is None else self.item[idx], self.unit, self.remap)
 
 
 @dataclass
@@ -146,10 +148,16 @@ def timestamps(values, loc: Located, problems: Problems, shown: str, unit: str |
 
 
 def text(values, n: int, default: str = "") -> pd.Series:
-    if values is None:
-        return pd.Series([default] * n, dtype=object)
+    """Strings, stripped, blanks for missing; a scalar is repeated n times."""
+    if values is None or isinstance(values, str):  # one value for every row: a one-category column
+        value = default if values is None else values.strip()
+        return pd.Series(pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[value]))
     s = pd.Series(values)
-    return s.where(s.notna(), default).astype(str).str.strip()
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if s.dtype == object:
+        return s.where(s.notna(), default).astype(str).str.strip()
+    return s.astype("string").fillna(default).str.strip()
 
 
 def llm_frame(*, timestamp, provider, model, output_tokens, requests=None, input_tokens=None,

@@ -36,7 +36,7 @@ def frame(raw: RawTable, list_columns: tuple[str, ...] = ()) -> tuple[pd.DataFra
             t, line, item = explode(t, col, line, item)
     t = flatten_all(t)
     df = t.to_pandas()
-    return df, Located(raw.file, np.asarray(line), item, raw.unit)
+    return df, Located(raw.file, np.asarray(line), item, raw.unit, raw.remap)
 
 
 def col(df: pd.DataFrame, *names: str):

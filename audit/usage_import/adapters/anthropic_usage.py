@@ -87,9 +87,9 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     geo = text(col(df, "inference_geo"), n).str.lower()
     region = geo.map(GEO_REGION).fillna(geo.str.upper())
     out = Converted(llm=llm_frame(
-        timestamp=ts, provider=[PROVIDER] * n, model=model, requests=requests,
+        timestamp=ts, provider=PROVIDER, model=model, requests=requests,
         input_tokens=uncached + read + write, cached_input_tokens=read, output_tokens=output,
-        region=region, stage=[options.stage] * n, loc=loc, problems=problems))
+        region=region, stage=options.stage, loc=loc, problems=problems))
     out.notes.append(f"{raw.file}: requests = ceil(output_tokens / {mean:g}) per bucket "
                      "(assumed mean output tokens per request; the report has no request count)")
     return out

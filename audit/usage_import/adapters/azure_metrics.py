@@ -109,6 +109,6 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
                       "dimensions")
     model = wide["model_name"].where(wide["model_name"] != "", wide["deployment"])
     return Converted(llm=llm_frame(
-        timestamp=wide["time"], provider=["azure-openai"] * len(wide), model=model, requests=req,
+        timestamp=wide["time"], provider="azure-openai", model=model, requests=req,
         input_tokens=wide["processedprompttokens"].to_numpy(float), output_tokens=wide["generatedtokens"].to_numpy(float),
-        region=wide["region"], stage=[options.stage] * len(wide), loc=wl, problems=problems))
+        region=wide["region"], stage=options.stage, loc=wl, problems=problems))

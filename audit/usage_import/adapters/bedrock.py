@@ -87,20 +87,20 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         read = numbers(sub, "input.cacheReadInputTokenCount", sl, problems, required=False)
         write = numbers(sub, "input.cacheWriteInputTokenCount", sl, problems, required=False)
         out.llm = llm_frame(
-            timestamp=ts[llm], provider=[""] * int(llm.sum()), model=model[llm],
+            timestamp=ts[llm], provider="", model=model[llm],
             input_tokens=inp + read + write, cached_input_tokens=read,
             output_tokens=numbers(sub, "output.outputTokenCount", sl, problems, required=True,
                                   shown="output.outputTokenCount"),
-            latency_s=latency_ms[llm] / 1000.0, region=region[llm], stage=[options.stage] * int(llm.sum()),
+            latency_s=latency_ms[llm] / 1000.0, region=region[llm], stage=options.stage,
             loc=sl, problems=problems)
     if video.any():
         sub, sl = df.loc[video], loc.take(np.flatnonzero(video))
         out.media = media_frame(
             timestamp=ts[video], provider=model[video].str.extract(r"^(?:[a-z]{2,6}\.)?([a-z0-9-]+)\.", expand=False)
             .fillna("").to_numpy(), model=model[video],
-            kind=["video_generation"] * int(video.sum()),
+            kind="video_generation",
             video_seconds=numbers(sub, "output.outputVideoDurationSeconds", sl, problems, required=True, whole=False),
             size=(text(col(sub, "output.outputVideoWidth"), len(sub)).str.replace(r"\.0$", "", regex=True) + "x"
                   + text(col(sub, "output.outputVideoHeight"), len(sub)).str.replace(r"\.0$", "", regex=True)),
-            region=region[video], stage=[options.stage] * int(video.sum()))
+            region=region[video], stage=options.stage)
     return out

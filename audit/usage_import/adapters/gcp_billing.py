@@ -125,4 +125,4 @@ def convert(raw: RawTable, options: Options, problems: Problems, vertex_phrases:
         timestamp=pd.Series(g["timestamp"]).dt.tz_convert("UTC") if g["timestamp"].dt.tz is not None else g["timestamp"],
         provider=g["provider"], model=g["model"], requests=requests,
         input_tokens=g["input_tokens"].to_numpy(), cached_input_tokens=g["cached_input_tokens"].to_numpy(),
-        output_tokens=out, region=g["region"], stage=[options.stage] * len(g), loc=gl, problems=problems), notes=notes)
+        output_tokens=out, region=g["region"], stage=options.stage, loc=gl, problems=problems), notes=notes)

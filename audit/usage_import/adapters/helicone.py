@@ -60,4 +60,4 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         cached_input_tokens=numbers(df, "prompt_cache_read_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
         latency_s=numbers(df, "delay_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000,
-        stage=[options.stage] * n, loc=loc, problems=problems))
+        stage=options.stage, loc=loc, problems=problems))

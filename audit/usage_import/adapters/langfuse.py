@@ -93,5 +93,5 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     if (model == "").any():
         problems.rows(loc, (model == "").to_numpy(), "model", "is empty: a GENERATION needs its model")
     return Converted(llm=llm_frame(
-        timestamp=ts, provider=[""] * n, model=model, input_tokens=inp + read + write, cached_input_tokens=read,
-        output_tokens=output, latency_s=latency, stage=[options.stage] * n, loc=loc, problems=problems), notes=notes)
+        timestamp=ts, provider="", model=model, input_tokens=inp + read + write, cached_input_tokens=read,
+        output_tokens=output, latency_s=latency, stage=options.stage, loc=loc, problems=problems), notes=notes)

@@ -73,4 +73,4 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         timestamp=start, provider=provider, model=text(df["model"], n),
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
-        latency_s=latency, stage=[options.stage] * n, loc=loc, problems=problems), notes=notes)
+        latency_s=latency, stage=options.stage, loc=loc, problems=problems), notes=notes)

@@ -80,11 +80,11 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         sub = df.loc[llm]
         sl = loc.take(np.flatnonzero(llm))
         out.llm = llm_frame(
-            timestamp=ts[llm], provider=[PROVIDER] * int(llm.sum()), model=model[llm], requests=req[llm],
+            timestamp=ts[llm], provider=PROVIDER, model=model[llm], requests=req[llm],
             input_tokens=numbers(sub, "input_tokens", sl, problems, required=True),
             cached_input_tokens=numbers(sub, "input_cached_tokens", sl, problems, required=False),
             output_tokens=numbers(sub, "output_tokens", sl, problems, required=True),
-            stage=[options.stage] * int(llm.sum()), loc=sl, problems=problems)
+            stage=options.stage, loc=sl, problems=problems)
         audio = [c for c in NOT_ADDED if c in sub.columns and sub[c].fillna(0).to_numpy().any()]
         if audio:
             out.notes.append(f"{raw.file}: {', '.join(audio)} are reported but not estimated (no audio model)")
@@ -92,8 +92,8 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         sub = df.loc[is_image]
         sl = loc.take(np.flatnonzero(is_image))
         out.media = media_frame(
-            timestamp=ts[is_image], provider=[PROVIDER] * int(is_image.sum()), model=model[is_image],
-            kind=["image_generation"] * int(is_image.sum()), requests=req[is_image],
+            timestamp=ts[is_image], provider=PROVIDER, model=model[is_image],
+            kind="image_generation", requests=req[is_image],
             images=numbers(sub, "images", sl, problems, required=True), size=text(col(sub, "size"), len(sub)),
-            stage=[options.stage] * int(is_image.sum()))
+            stage=options.stage)
     return out

@@ -54,8 +54,8 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     slug = text(col(df, "model_permaslug"), n)
     slug = slug.where(slug != "", text(col(df, "model"), n))
     return Converted(llm=llm_frame(
-        timestamp=ts, provider=[""] * n, model=slug,
+        timestamp=ts, provider="", model=slug,
         requests=numbers(df, "requests", loc, problems, required=True),
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
-        stage=[options.stage] * n, loc=loc, problems=problems))
+        stage=options.stage, loc=loc, problems=problems))
