@@ -5,7 +5,8 @@ long table (CSV: one row per time x metric x dimensions).
 Metrics read (Name in REST API): ProcessedPromptTokens -> input_tokens, GeneratedTokens ->
 output_tokens, AzureOpenAIRequests -> requests; aggregation "total". Dimensions:
 ModelDeploymentName, ModelName, Region (REST: metadatavalues, lower-case names accepted).
-Rows are summed by time grain x model x deployment x region. model = ModelName when present,
+Rows are summed by time grain x model x deployment x region (written azure:<region>, e.g.
+azure:swedencentral; the REST envelope's resourceregion when the Region dimension is absent). model = ModelName when present,
 else the deployment name (resolve it with engagement model_aliases). A grain with tokens
 but no AzureOpenAIRequests is refused (requests unknown). No cached-token count is exported
 (Prompt Token Cache Match Rate is a rate): cached_input_tokens = 0.
@@ -108,7 +109,9 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
                       "tokens without a request count in this time grain: export AzureOpenAIRequests with the same "
                       "dimensions")
     model = wide["model_name"].where(wide["model_name"] != "", wide["deployment"])
+    region = wide["region"].astype(str).str.replace(" ", "").str.lower()
+    region = ("azure:" + region).where(region != "", "")  # the estimator's provider:cloud-region form
     return Converted(llm=llm_frame(
         timestamp=wide["time"], provider="azure-openai", model=model, requests=req,
         input_tokens=wide["processedprompttokens"].to_numpy(float), output_tokens=wide["generatedtokens"].to_numpy(float),
-        region=wide["region"], stage=options.stage, loc=wl, problems=problems))
+        region=region, stage=options.stage, loc=wl, problems=problems))

@@ -12,7 +12,8 @@ One record per invocation::
 
 Mapping: one record = one request; modelId goes through the alias table (Bedrock ids and
 us./eu./apac. inference-profile prefixes); region = inferenceRegion when Bedrock re-routed the
-call, else region (AWS region code, kept as written); input_tokens = inputTokenCount +
+call, else region, written as aws:<region code> (the estimator's provider:cloud-region form,
+mapped to a country by data/factors/cloud_regions.csv); input_tokens = inputTokenCount +
 cacheReadInputTokenCount + cacheWriteInputTokenCount and cached_input_tokens =
 cacheReadInputTokenCount (assumption: Bedrock counts cache reads/writes apart from
 inputTokenCount, as its Converse TokenUsage does); latency_s = outputBodyJson.metrics.latencyMs
@@ -76,6 +77,7 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     model = text(df["modelId"], n)
     inferred = text(col(df, "inferenceRegion"), n)
     region = inferred.where(inferred != "", text(col(df, "region"), n))
+    region = ("aws:" + region).where(region != "", "")  # the estimator's provider:cloud-region form
     video = df["output.outputVideoDurationSeconds"].notna().to_numpy() if "output.outputVideoDurationSeconds" in df else np.zeros(n, bool)
     latency_ms = numbers(df, "output.outputBodyJson.metrics.latencyMs", loc, problems, required=False,
                          whole=False, default=np.nan)

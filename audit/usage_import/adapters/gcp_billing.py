@@ -3,7 +3,7 @@ JSON lines (nested) or CSV/Parquet (dotted or underscored column names).
 
 Fields read: usage_start_time, service.description, sku.description, usage.amount,
 usage.unit, location.region. The model and the token direction sit in sku.description
-(e.g. "Gemini 2.5 Flash Input text tokens"): the model is the longest Vertex SKU phrase of
+(e.g. "Gemini 2.5 Flash Input text tokens"); region = gcp:<location.region>: the model is the longest Vertex SKU phrase of
 data/model_aliases.csv (kind vertex_sku) found in the description; the direction is the word
 input/output; "cached"/"cache" marks cached input (billed on its own SKU line, so it is added to
 input_tokens and counted as cached_input_tokens). Rows are summed by hour, model and region.
@@ -109,7 +109,8 @@ def convert(raw: RawTable, options: Options, problems: Problems, vertex_phrases:
     a = amount[idx]
     frame_ = pd.DataFrame({
         "timestamp": ts.iloc[idx].dt.floor("h").to_numpy(), "provider": provider, "model": model,
-        "region": text(col(df, "location.region"), n).iloc[idx].to_numpy(),
+        "region": ("gcp:" + text(col(df, "location.region"), n)).where(text(col(df, "location.region"), n) != "", "")
+        .iloc[idx].to_numpy(),
         "input_tokens": np.where(d == "input", a, 0.0), "cached_input_tokens": np.where((d == "input") & cached[idx], a, 0.0),
         "output_tokens": np.where(d == "output", a, 0.0), "line": loc.line[idx]})
     g = frame_.groupby(["timestamp", "provider", "model", "region"], sort=True, as_index=False).agg(
