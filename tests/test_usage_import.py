@@ -300,3 +300,18 @@ def test_runway_credits_to_seconds():
     seconds, how = runway_credits_to_seconds("gen3a_turbo", 50)
     assert seconds == pytest.approx(50 / rate)
     assert "credits/s" in how
+
+
+def test_empty_file_is_a_located_error(tmp_path):
+    path = tmp_path / "usage.csv"
+    path.write_text("")
+    with pytest.raises(ValidationError, match="the file is empty"):
+        read_usage(path)
+
+
+def test_unrecognised_file_names_its_fields(tmp_path):
+    path = tmp_path / "usage.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValidationError) as exc:
+        read_usage(path)
+    assert "not recognised from its fields (a, b)" in str(exc.value) and "--from" in str(exc.value)

@@ -114,7 +114,12 @@ def sample_records(path: Path, kind: str, limit: int = SAMPLE_RECORDS) -> list[d
     if kind == "csv":
         with open_binary(path) as fh:
             head = fh.read(1 << 20)
-        t = pcsv.read_csv(io.BytesIO(_whole_lines(head)), parse_options=_csv_parse(head))
+        if not head.strip():
+            raise ValidationError([Problem(str(path), "the file is empty: expected a usage export")])
+        try:
+            t = pcsv.read_csv(io.BytesIO(_whole_lines(head)), parse_options=_csv_parse(head))
+        except pa.ArrowInvalid as exc:
+            raise ValidationError([Problem(str(path), f"not a readable CSV file: {exc}")]) from None
         return t.slice(0, limit).to_pylist()
     t = pq.ParquetFile(path).read_row_group(0) if pq.ParquetFile(path).num_row_groups else pa.table({})
     return t.slice(0, limit).to_pylist()
