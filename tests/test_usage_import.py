@@ -26,6 +26,7 @@ CASES = [
     ("anthropic_usage.json", "anthropic-usage"),
     ("bedrock_invocations.json.gz", "bedrock"),
     ("litellm_spendlogs.csv", "litellm"),
+    ("litellm_daily_team_spend.csv", "litellm"),
     ("langfuse_observations.json", "langfuse"),
     ("helicone_export.jsonl", "helicone"),
     ("openrouter_activity.json", "openrouter"),
