@@ -316,3 +316,24 @@ def test_unrecognised_file_names_its_fields(tmp_path):
     with pytest.raises(ValidationError) as exc:
         read_usage(path)
     assert "not recognised from its fields (a, b)" in str(exc.value) and "--from" in str(exc.value)
+
+
+def test_import_usage_command(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from audit.usage_import.cli import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def noop():  # a second command keeps typer in multi-command mode, as in audit's app
+        pass
+
+    out = tmp_path / "usage.parquet"
+    res = CliRunner().invoke(app, ["import-usage", str(FIX / "anthropic_usage.json"), "--out", str(out),
+                                   "--mean-output-tokens", "500"])
+    assert res.exit_code == 0, res.output
+    assert "641 requests" in res.output and "read as anthropic-usage (recognised automatically)" in res.output
+    assert pd.read_parquet(out)["requests"].sum() == 641
