@@ -9,7 +9,8 @@ Shape (GET /v1/organizations/usage_report/messages, bucket_width 1m|1h|1d)::
         server_tool_use: {web_search_requests}, model, workspace_id, api_key_id,
         service_tier, context_window, inference_geo}
 
-Mapping: input_tokens = uncached + cache_read + cache creation (5m + 1h): Anthropic counts
+Mapping: input_tokens = uncached + cache_read + cache creation (5m + 1h, or a flat
+cache_creation_input_tokens where a flattened export has it): Anthropic counts
 them apart, and cache writes are processed like fresh input; cached_input_tokens =
 cache_read_input_tokens. region from inference_geo ("us" -> USA; "global"/"not_available" ->
 blank, i.e. the provider's default region).
@@ -38,7 +39,7 @@ NAME = "anthropic-usage"
 PROVIDER = "anthropic"
 GEO_REGION = {"us": "USA", "global": "", "not_available": "", "": ""}
 RESULT_FIELDS = (
-    f64("uncached_input_tokens", "cache_read_input_tokens", "output_tokens")
+    f64("uncached_input_tokens", "cache_read_input_tokens", "output_tokens", "cache_creation_input_tokens")
     + [pa.field("cache_creation", pa.struct(f64("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"))),
        pa.field("server_tool_use", pa.struct(f64("web_search_requests")))]
     + s("model", "workspace_id", "api_key_id", "service_tier", "context_window", "inference_geo", "speed",
@@ -75,7 +76,9 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     uncached = numbers(df, "uncached_input_tokens", loc, problems, required=True)
     read = numbers(df, "cache_read_input_tokens", loc, problems, required=False)
     write = (numbers(df, "cache_creation.ephemeral_5m_input_tokens", loc, problems, required=False)
-             + numbers(df, "cache_creation.ephemeral_1h_input_tokens", loc, problems, required=False))
+             + numbers(df, "cache_creation.ephemeral_1h_input_tokens", loc, problems, required=False)
+             # a flat total, as some clients of the API write it (CSV exports of the report)
+             + numbers(df, "cache_creation_input_tokens", loc, problems, required=False))
     output = numbers(df, "output_tokens", loc, problems, required=True)
     mean = options.mean_output_tokens_per_request
     if mean is None or not mean > 0:
