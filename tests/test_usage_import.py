@@ -337,3 +337,17 @@ def test_import_usage_command(tmp_path):
     assert res.exit_code == 0, res.output
     assert "641 requests" in res.output and "read as anthropic-usage (recognised automatically)" in res.output
     assert pd.read_parquet(out)["requests"].sum() == 641
+
+
+def test_unknown_fields_of_a_provider_export_are_listed_and_counts_refused(tmp_path):
+    doc = json.loads((FIX / "openai_usage_completions.json").read_text())
+    doc["data"][0]["results"][0]["team_label"] = "growth"
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(doc, indent=1))
+    r = read_usage(path, "openai-usage")
+    assert r.ignored_columns[str(path)] == ["team_label"]
+    doc["data"][0]["results"][0]["num_retries"] = 3
+    path.write_text(json.dumps(doc, indent=1))
+    with pytest.raises(ValidationError) as exc:
+        read_usage(path, "openai-usage")
+    assert exc.value.problems[0].column == "num_retries"
