@@ -47,6 +47,7 @@ def write_buckets(path: Path, n: int, seed: int = 14) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--buckets", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(f"load average (1 min) before start: {os.getloadavg()[0]:.2f}")
     path = Path(tempfile.gettempdir()) / f"openai_buckets_{args.buckets}.jsonl"
@@ -54,18 +55,24 @@ def main() -> None:
         t = time.perf_counter()
         write_buckets(path, args.buckets)
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    with open(path, "rb") as fh:
-        base = pjson.read_json(fh)
-    baseline = time.perf_counter() - t
-    t = time.perf_counter()
-    result = read_usage(path, "openai-usage")
-    took = time.perf_counter() - t
+    # The VM is shared and its speed drifts: time both sides alternately, keep each minimum.
+    baselines, imports = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        with open(path, "rb") as fh:
+            base = pjson.read_json(fh)
+        baselines.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        result = read_usage(path, "openai-usage")
+        imports.append(time.perf_counter() - t)
+    baseline, took = min(baselines), min(imports)
+    print("baseline runs:", ", ".join(f"{x:.2f}" for x in baselines), "s; import runs:",
+          ", ".join(f"{x:.2f}" for x in imports), "s")
     llm = result.llm
     assert len(llm) == base.num_rows == args.buckets
     print(f"canonical rows {len(llm):,}; requests {llm['requests'].sum():,}; output tokens {llm['output_tokens'].sum():,}")
-    print(f"baseline pyarrow.json.read_json (inferred schema): {baseline:.2f} s")
-    print(f"read_usage --from openai-usage: {took:.2f} s  (target for the later estimate: total < 5 s)")
+    print(f"baseline pyarrow.json.read_json (inferred schema), best: {baseline:.2f} s")
+    print(f"read_usage --from openai-usage, best: {took:.2f} s")
     print(f"RATIO import/baseline = {took / baseline:.2f}")
     # Context for the 5 s target: today's estimator on the imported frame (it does not read
     # `requests` or `cached_input_tokens` yet, so this times the work, not the final figures).

@@ -37,15 +37,16 @@ from audit.usage_import.schema import Problems, llm_frame, media_frame, numbers,
 
 NAME = "openai-usage"
 PROVIDER = "openai"
+# Only the fields read are parsed (Arrow skips the others); the rest are known, not ignored.
 RESULT_FIELDS = (
     f64("input_tokens", "input_cached_tokens", "output_tokens", "input_audio_tokens", "output_audio_tokens",
         "num_model_requests", "images")
-    + s("object", "model", "project_id", "user_id", "api_key_id", "service_tier", "size", "source", "api_source")
-    + [pa.field("batch", pa.bool_())]
+    + s("model", "size")
 )
-BUCKET_FIELDS = f64("start_time", "end_time") + s("object") + [pa.field("results", pa.list_(pa.struct(RESULT_FIELDS)))]
+BUCKET_FIELDS = f64("start_time") + [pa.field("results", pa.list_(pa.struct(RESULT_FIELDS)))]
 KNOWN = frozenset({"object", "data", "has_more", "next_page", "start_time", "end_time", "results",
-                   *(f.name for f in RESULT_FIELDS), "input_cache_write_tokens"})
+                   *(f.name for f in RESULT_FIELDS), "input_cache_write_tokens", "project_id", "user_id",
+                   "api_key_id", "service_tier", "source", "api_source", "batch"})
 SIGNATURE = frozenset({"num_model_requests", "start_time"})
 OPAQUE: frozenset = frozenset()
 NOT_ADDED = ("input_audio_tokens", "output_audio_tokens")
@@ -54,10 +55,11 @@ NOT_ADDED = ("input_audio_tokens", "output_audio_tokens")
 def schema(sample: list[dict]) -> pa.Schema:
     first = sample[0] if sample else {}
     if "data" in first:
-        return pa.schema([pa.field("object", pa.string()), pa.field("data", pa.list_(pa.struct(BUCKET_FIELDS)))])
+        return pa.schema([pa.field("data", pa.list_(pa.struct(BUCKET_FIELDS)))])
     if "results" in first:
         return pa.schema(BUCKET_FIELDS)
-    return pa.schema(f64("start_time", "end_time") + RESULT_FIELDS)
+    start = s("start_time") if isinstance(first.get("start_time"), str) else f64("start_time")  # ISO or Unix
+    return pa.schema(start + RESULT_FIELDS)
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
