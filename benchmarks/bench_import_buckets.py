@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.json as pjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from audit.usage_import import read_usage  # noqa: E402
+from audit.usage_import import read_usage
 
 MODELS = ["gpt-4o-mini-2024-07-18", "gpt-4o", "gpt-4.1-mini", "o4-mini-2025-04-16"]
 
@@ -35,13 +35,12 @@ def write_buckets(path: Path, n: int, seed: int = 14) -> None:
     start = 1767225600 + 60 * np.arange(n)
     model = rng.integers(0, len(MODELS), n)
     with open(path, "w") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"object": "bucket", "start_time": int(start[i]), "end_time": int(start[i] + 60),
+        fh.writelines(json.dumps({"object": "bucket", "start_time": int(start[i]), "end_time": int(start[i] + 60),
                                  "results": [{"object": "organization.usage.completions.result",
                                               "input_tokens": int(inp[i]), "input_cached_tokens": int(cached[i]),
                                               "output_tokens": int(out[i]), "num_model_requests": int(req[i]),
                                               "model": MODELS[model[i]], "project_id": None, "user_id": None,
-                                              "api_key_id": None, "batch": False}]}) + "\n")
+                                              "api_key_id": None, "batch": False}]}) + "\n" for i in range(n))
 
 
 def main() -> None:

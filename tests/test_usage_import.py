@@ -14,7 +14,12 @@ import pytest
 from audit.exceptions import InputError, ValidationError
 from audit.usage_import import Options, detect_format, read_usage, write_canonical
 from audit.usage_import.aliases import (
-    alias_table, ecologits_names, resolve_model_alias, resolve_video_model, runway_credits, runway_credits_to_seconds,
+    alias_table,
+    ecologits_names,
+    resolve_model_alias,
+    resolve_video_model,
+    runway_credits,
+    runway_credits_to_seconds,
     suggest_models,
 )
 from audit.usage_import.schema import looks_like_count

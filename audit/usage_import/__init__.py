@@ -20,15 +20,32 @@ import numpy as np
 import pandas as pd
 
 from audit.exceptions import InputError, Problem, ValidationError
-from audit.usage_import import aliases, reading
+from audit.usage_import import reading
 from audit.usage_import.adapters import (
-    anthropic_usage, azure_metrics, bedrock, canonical, gcp_billing, helicone, langfuse, litellm, openai_usage,
+    anthropic_usage,
+    azure_metrics,
+    bedrock,
+    canonical,
+    gcp_billing,
+    helicone,
+    langfuse,
+    litellm,
+    openai_usage,
     openrouter,
 )
 from audit.usage_import.adapters._base import Options
-from audit.usage_import.aliases import ResolvedModel, resolve_model_alias, resolve_video_model
+from audit.usage_import.aliases import (
+    ResolvedModel,
+    resolve_model_alias,
+    resolve_video_model,
+)
 from audit.usage_import.schema import (
-    LLM_COLUMNS, MEDIA_COLUMNS, Problems, empty_llm, empty_media, looks_like_count,
+    LLM_COLUMNS,
+    MEDIA_COLUMNS,
+    Problems,
+    empty_llm,
+    empty_media,
+    looks_like_count,
 )
 
 ADAPTERS = {m.NAME: m for m in (canonical, openai_usage, anthropic_usage, bedrock, litellm, langfuse, helicone,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -41,7 +41,7 @@ def register(app: typer.Typer, guard=lambda f: f) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="Canonical log to write (.parquet or .csv); the "
                                                               "media log and the model-name readings go beside it.")],
         from_: Annotated[FromFormat, typer.Option("--from", help=FROM_HELP)] = FromFormat.auto,
-        mean_output_tokens: Annotated[Optional[float], typer.Option("--mean-output-tokens", min=1, help=MEAN_HELP)] = None,
+        mean_output_tokens: Annotated[float | None, typer.Option("--mean-output-tokens", min=1, help=MEAN_HELP)] = None,
         stage: Annotated[str, typer.Option(help="Stage label for every row read.")] = "",
     ):
         """Read provider usage exports into the canonical usage log, so the mapping can be reviewed and reused.

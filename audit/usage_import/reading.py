@@ -53,13 +53,13 @@ def expand(source) -> list[Path]:
 
 def _usage_suffix(path: Path) -> bool:
     name = path.name.lower()
-    name = name[:-3] if name.endswith(".gz") else name
+    name = name.removesuffix(".gz")
     return name.endswith(SUFFIXES)
 
 
 def base_suffix(path: Path) -> str:
     name = path.name.lower()
-    name = name[:-3] if name.endswith(".gz") else name
+    name = name.removesuffix(".gz")
     return Path(name).suffix
 
 

@@ -70,7 +70,7 @@ class Located:
         line = int(self.line[i])
         return (int(self.remap(line)) if self.remap is not None else line), extra
 
-    def take(self, idx: np.ndarray) -> "Located":
+    def take(self, idx: np.ndarray) -> Located:
         return Located(self.file, self.line[idx], None if self.item is None else self.item[idx], self.unit, self.remap)
 
 

@@ -24,14 +24,23 @@ response (from the field notes; not re-verified in the corpora).
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from audit.exceptions import Problem
 from audit.usage_import.adapters._base import Converted, Options, col
-from audit.usage_import.reading import RawTable, load_document
-from audit.usage_import.schema import Located, Problems, llm_frame, numbers, text, timestamps
+from audit.usage_import.reading import RawTable, load_document, open_binary
+from audit.usage_import.schema import (
+    Located,
+    Problems,
+    llm_frame,
+    numbers,
+    text,
+    timestamps,
+)
 
 NAME = "azure-metrics"
 METRICS = {"processedprompttokens": "input_tokens", "generatedtokens": "output_tokens",
@@ -44,7 +53,7 @@ KNOWN = frozenset({"cost", "timespan", "interval", "value", "namespace", "resour
                    "TimeGenerated", "timestamp", "MetricName", "metric", "Total", "ModelDeploymentName", "ModelName",
                    "ModelVersion", "Region", "ApiName", "StreamType", "OperationName", "Average", "Count", "Minimum",
                    "Maximum", "UnitName", "TimeGrain", "ResourceId", "_ResourceId", "Unit", "errorMessage",
-                   "ModelName", "FeatureName", "UsageChannel", "StatusCode", "ApiVersion"})
+                   "FeatureName", "UsageChannel", "StatusCode", "ApiVersion"})
 SIGNATURE = frozenset({"timeseries", "metadatavalues"})
 SIGNATURE_ALT = frozenset({"MetricName", "ModelDeploymentName"})
 OPAQUE: frozenset = frozenset()
@@ -73,8 +82,12 @@ def _rest_rows(doc) -> list[dict]:
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     if raw.kind in ("json", "jsonl") and raw.table.num_rows == 0:
-        long = pd.DataFrame(_rest_rows(load_document(raw.file) if raw.kind == "json" else
-                                       [__import__("json").loads(x) for x in open(raw.file, "rb") if x.strip()]))
+        if raw.kind == "json":
+            doc = load_document(raw.file)
+        else:
+            with open_binary(raw.file) as fh:
+                doc = [json.loads(x) for x in fh if x.strip()]
+        long = pd.DataFrame(_rest_rows(doc))
         if long.empty:
             return Converted(notes=[f"{raw.file}: no metric points"])
         loc = Located(raw.file, long.pop("_record").to_numpy(), None, "metric")

@@ -11,7 +11,15 @@ import pyarrow as pa
 from audit.exceptions import Problem
 from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
 from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import LLM_COLUMNS, LLM_REQUIRED, Problems, llm_frame, numbers, text, timestamps
+from audit.usage_import.schema import (
+    LLM_COLUMNS,
+    LLM_REQUIRED,
+    Problems,
+    llm_frame,
+    numbers,
+    text,
+    timestamps,
+)
 
 NAME = "canonical"
 KNOWN = frozenset(LLM_COLUMNS)

@@ -33,7 +33,14 @@ import pyarrow as pa
 
 from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
 from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, media_frame, numbers, text, timestamps
+from audit.usage_import.schema import (
+    Problems,
+    llm_frame,
+    media_frame,
+    numbers,
+    text,
+    timestamps,
+)
 
 NAME = "openai-usage"
 PROVIDER = "openai"

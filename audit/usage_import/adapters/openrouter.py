@@ -17,7 +17,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
+from audit.usage_import.adapters._base import Converted, Options, col, frame
 from audit.usage_import.reading import RawTable
 from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
