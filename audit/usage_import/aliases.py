@@ -32,7 +32,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+# The repository's data/ folder, found upwards so the package can move (audit/inventory/...).
+DATA_DIR = next((p / "data" for p in Path(__file__).resolve().parents if (p / "data" / "model_aliases.csv").is_file()),
+                Path(__file__).resolve().parents[2] / "data")
 SIZE_CLASS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")
 DATED = re.compile(r"^(.*?)(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4})$")
 BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$|-\d+:\d+$|:\d+$")
