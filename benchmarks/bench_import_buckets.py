@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.json as pjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from audit.usage_import import read_usage
+from audit.inventory.usage_import import read_usage
 
 MODELS = ["gpt-4o-mini-2024-07-18", "gpt-4o", "gpt-4.1-mini", "o4-mini-2025-04-16"]
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from audit.usage_import.bucket_energy import row_kwh
+from audit.inventory.usage_import.bucket_energy import row_kwh
 
 COEF = {"kwh_per_output_token": np.array([2e-6]), "kwh_per_second": np.array([1e-4]),
             "kwh_per_input_token": np.array([3e-8]), "s_per_token": np.array([1 / 40]), "ttft": np.array([0.6])}

@@ -1,6 +1,6 @@
 """The `audit` command line, one module per command group: ``main`` (the engagement commands
 and the tools) and ``usage`` (``estimate-usage``) register their commands on ``common.app``."""
-from audit.cli import main, usage  # noqa: F401 - importing a group registers its commands on `app`
+from audit.cli import imports, listing, main, usage  # noqa: F401 - importing a group registers its commands on `app`
 from audit.cli.common import app
 
 __all__ = ["app"]

@@ -28,6 +28,8 @@ from audit.inventory.usage.chunks import (
     is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
+from audit.inventory.usage_import import Options, detect_format, read_usage
+from audit.inventory.usage_import.reading import expand
 
 # --- the entry point -----------------------------------------------------------------------------
 
@@ -84,11 +86,41 @@ def _total_rows(files: list[Path]) -> int | None:
     return total
 
 
+def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None = None,
+                model_aliases: dict | None = None):
+    """What ``estimate_usage`` streams for LOG read as ``fmt``: (the canonical files, no notes)
+    when every file is a canonical log (streamed chunk by chunk, any size), else (the canonical
+    frame that ``audit.inventory.usage_import.read_usage`` made of the exports, its messages:
+    the format read per file, ignored columns, model names read as others, assumptions)."""
+    if fmt == "canonical" or isinstance(source, pd.DataFrame):
+        return source, []
+    if fmt == "auto":
+        files = expand(source)
+        if all(detect_format(f) == "canonical" for f in files):
+            return files, [f"{f}: read as canonical (recognised automatically)" for f in files]
+    imported = read_usage(source, fmt, options=Options(mean_output_tokens_per_request=mean_output_tokens),
+                          engagement_aliases=model_aliases)
+    messages = imported.messages()
+    if len(imported.media):
+        n = len(imported.media)
+        messages.append(f"{n:,} image/video row{'s' if n != 1 else ''} ({', '.join(sorted(set(imported.media['kind'])))})"
+                        " are not LLM requests and are not in this estimate: `audit import-usage --out LOG` writes them "
+                        "to LOG.media.parquet, to enter as image_generation/video_generation activities")
+    return imported.llm, messages
+
+
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
                    default_region: str = DEFAULT_REGION,
-                   on_chunk: Callable[[pd.DataFrame], None] | None = None) -> UsageResult:
+                   on_chunk: Callable[[pd.DataFrame], None] | None = None, fmt: str = "canonical",
+                   mean_output_tokens: float | None = None, model_aliases: dict | None = None) -> UsageResult:
     """Estimate a usage log: a CSV or Parquet file, a folder or glob of Parquet files, a list
     of those, or a DataFrame. Chunks are read one ahead in a background thread.
+
+    ``fmt`` (``--from``): "canonical" (default), "auto" or a provider export format
+    (audit.inventory.usage_import.ADAPTERS); exports are read into the canonical log first
+    (``read_source``), whose messages become ``result.notes``. ``mean_output_tokens`` is the
+    stated mean output tokens per request of exports without a request count; ``model_aliases``
+    the engagement's deployment and in-house model names.
 
     ``scheduler``: None (this process), "local" (a 2-worker Dask LocalCluster), a Dask
     scheduler address ("tcp://host:8786"), or a ``distributed.Client``/cluster; Dask needs
@@ -98,7 +130,11 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     """
     if chunk_rows < 1:
         raise InputError("--chunk-rows must be at least 1")
+    source, read_notes = read_source(source, fmt, mean_output_tokens, model_aliases)
     if scheduler is not None:
+        if isinstance(source, pd.DataFrame) and fmt != "canonical":
+            raise InputError("a provider export is read into memory, not on Dask: write it as a canonical log "
+                             "first (audit import-usage LOG --out usage.parquet), then estimate that on Dask")
         if on_chunk is not None:
             raise InputError("per-request output is not available with a Dask scheduler; run without one")
         return estimate_usage_dask(source, scheduler, chunk_rows=chunk_rows, progress=progress,
@@ -106,9 +142,9 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
 
 
     t0 = time.perf_counter()
-    res = resolver(default_region.strip().upper())
+    res = resolver(default_region.strip().upper(), tuple(sorted((model_aliases or {}).items())))
     if isinstance(source, pd.DataFrame):
-        files, names = [source], ["<data frame>"]
+        files, names = [source], ["<data frame>" if fmt == "canonical" else "<imported exports>"]
         total = len(source)
     else:
         files = log_files(source)
@@ -133,6 +169,7 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         bar.refresh()
     problems.raise_if_any()
     result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
+    result.notes = read_notes + list(problems.notes) + list(res.readings.values())
     if isinstance(source, pd.DataFrame):
         result.frame = source
     return result

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from audit.exceptions import Problem, ValidationError
+from audit.core.exceptions import Problem, ValidationError
 
 LLM_COLUMNS = ("timestamp", "provider", "model", "requests", "input_tokens", "cached_input_tokens",
                "output_tokens", "latency_s", "stage", "region")

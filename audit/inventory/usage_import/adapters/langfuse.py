@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
-from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
 NAME = "langfuse"
 USAGE_KEYS = ("input", "output", "total", "input_cached_tokens", "cache_read_input_tokens", "input_cache_read",

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.exceptions import InputError, Problem, ValidationError
-from audit.usage_import import reading
-from audit.usage_import.adapters import (
+from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.inventory.usage_import import reading
+from audit.inventory.usage_import.adapters import (
     anthropic_usage,
     azure_metrics,
     bedrock,
@@ -33,13 +33,13 @@ from audit.usage_import.adapters import (
     openai_usage,
     openrouter,
 )
-from audit.usage_import.adapters._base import Options
-from audit.usage_import.aliases import (
+from audit.inventory.usage_import.adapters.base import Options
+from audit.inventory.usage_import.aliases import (
     ResolvedModel,
     resolve_model_alias,
     resolve_video_model,
 )
-from audit.usage_import.schema import (
+from audit.inventory.usage_import.schema import (
     LLM_COLUMNS,
     MEDIA_COLUMNS,
     Problems,

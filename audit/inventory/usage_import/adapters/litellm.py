@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
-from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
 NAME = "litellm"
 PROVIDER_OF = {"openai": "openai", "text-completion-openai": "openai", "azure": "azure-openai",

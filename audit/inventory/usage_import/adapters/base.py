@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.usage_import.reading import RawTable, explode, flatten_all
-from audit.usage_import.schema import Located
+from audit.inventory.usage_import.reading import RawTable, explode, flatten_all
+from audit.inventory.usage_import.schema import Located
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
-from audit.exceptions import InputError, Problem, ValidationError
+from audit.core.exceptions import InputError, Problem, ValidationError
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".pq", ".tsv")
 SAMPLE_RECORDS = 1000

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
-from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.aliases import vertex_sku_phrases
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Located, Problems, llm_frame, numbers, text, timestamps
 
 NAME = "gcp-billing"
 COUNT_UNITS = {"count", "token", "tokens", "", "1", "requests"}
@@ -70,8 +71,6 @@ def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def convert(raw: RawTable, options: Options, problems: Problems, vertex_phrases: dict | None = None) -> Converted:
-    from audit.usage_import.aliases import vertex_sku_phrases
-
     phrases = vertex_phrases or vertex_sku_phrases()
     df, loc = frame(raw)
     df = _normalise_columns(df)
@@ -116,7 +115,6 @@ def convert(raw: RawTable, options: Options, problems: Problems, vertex_phrases:
     g = frame_.groupby(["timestamp", "provider", "model", "region"], sort=True, as_index=False).agg(
         input_tokens=("input_tokens", "sum"), cached_input_tokens=("cached_input_tokens", "sum"),
         output_tokens=("output_tokens", "sum"), line=("line", "min"))
-    from audit.usage_import.schema import Located
     gl = Located(raw.file, g["line"].to_numpy(), None, loc.unit)
     out = g["output_tokens"].to_numpy()
     requests = np.maximum(np.ceil(out / mean), 1.0)

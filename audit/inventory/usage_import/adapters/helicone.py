@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, f64, frame, s
-from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
 NAME = "helicone"
 TEXT = ("request_id", "request_created_at", "response_created_at", "request_model", "response_model", "model",

@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import json
 import re
+from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
-# The repository's data/ folder, found upwards so the package can move (audit/inventory/...).
-DATA_DIR = next((p / "data" for p in Path(__file__).resolve().parents if (p / "data" / "model_aliases.csv").is_file()),
-                Path(__file__).resolve().parents[2] / "data")
+from audit.core.paths import DATA_DIR
+
 SIZE_CLASS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")
 DATED = re.compile(r"^(.*?)(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4})$")
 BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$|-\d+:\d+$|:\d+$")
@@ -71,7 +71,7 @@ def provider_table() -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def ecologits_names() -> dict[str, dict[str, str]]:
     """{ecologits provider: {lower-case name or alias: EcoLogits name}} from EcoLogits' data."""
-    from ecologits.model_repository import models
+    from ecologits.model_repository import models  # noqa: PLC0415 - slow to import (model repository)
 
     out: dict[str, dict[str, str]] = {}
     for m in models.list_models():
@@ -241,8 +241,6 @@ def _words(name: str) -> tuple[set[str], float | None]:
 def suggest_models(provider: str, name: str, limit: int = 3) -> list[str]:
     """Nearest EcoLogits names: same provider first, then shared family words, then nearest
     version, then spelling. claude-3-5-sonnet -> claude-sonnet-4-5-20250929 before claude-sonnet-5."""
-    from difflib import SequenceMatcher
-
     eco = _eco_provider(provider) if provider else ""
     pool = [(p, n) for p, names in ecologits_names().items() for n in set(names.values()) if not eco or p == eco]
     words, version = _words(name)
@@ -278,7 +276,6 @@ def resolve_video_model(provider: str, name: str) -> ResolvedModel:
             how = "EcoLogits video model" if m.rsplit("/", 1)[-1] == raw.rsplit("/", 1)[-1] else \
                 f"EcoLogits video model '{m}' (spelling '{raw}')"
             return ResolvedModel(m.split("/", 1)[0], m, how)
-    from difflib import SequenceMatcher
     ranked = sorted(candidates, key=lambda m: -SequenceMatcher(None, key, re.sub(r"[^a-z0-9]", "", m.lower())).ratio())
     hint = f"; did you mean {', '.join(repr(m) for m in ranked[:3])}?" if ranked else \
         f"; EcoLogits 0.11.3 has video models for {', '.join(sorted(pools))}"

@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col
-from audit.usage_import.reading import RawTable, load_document, open_binary
-from audit.usage_import.schema import (
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col
+from audit.inventory.usage_import.reading import RawTable, load_document, open_binary
+from audit.inventory.usage_import.schema import (
     Located,
     Problems,
     llm_frame,

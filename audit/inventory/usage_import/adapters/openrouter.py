@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from audit.exceptions import Problem
-from audit.usage_import.adapters._base import Converted, Options, col, frame
-from audit.usage_import.reading import RawTable
-from audit.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, frame
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
 NAME = "openrouter"
 CAMEL = {"modelPermaslug": "model_permaslug", "endpointId": "endpoint_id", "providerName": "provider_name",
