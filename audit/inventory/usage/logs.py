@@ -86,6 +86,20 @@ def _total_rows(files: list[Path]) -> int | None:
     return total
 
 
+def _has_canonical_header(path: Path) -> bool:
+    """A CSV or Parquet file whose header holds the canonical log's required columns (read from the
+    header or the Parquet footer only: a 10M-row log is not sampled to recognise it)."""
+    if path.suffix.lower() == ".gz":
+        return False
+    try:
+        names = (parquet_meta(path).schema_arrow.names if is_parquet(path)
+                 else list(pd.read_csv(path, nrows=0, encoding="utf-8-sig", skipinitialspace=True).columns))
+    except (ValidationError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return False
+    return not header_problems(str(path), names)[1] or all(
+        c in {str(n).strip().lower() for n in names} for c in ("timestamp", "provider", "model", "output_tokens"))
+
+
 def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None = None,
                 model_aliases: dict | None = None):
     """What ``estimate_usage`` streams for LOG read as ``fmt``: (the canonical files, no notes)
@@ -96,7 +110,7 @@ def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None
         return source, []
     if fmt == "auto":
         files = expand(source)
-        if all(detect_format(f) == "canonical" for f in files):
+        if all(_has_canonical_header(f) or detect_format(f) == "canonical" for f in files):
             return files, [f"{f}: read as canonical (recognised automatically)" for f in files]
     imported = read_usage(source, fmt, options=Options(mean_output_tokens_per_request=mean_output_tokens),
                           engagement_aliases=model_aliases)

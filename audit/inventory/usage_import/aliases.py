@@ -41,6 +41,7 @@ BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$|-\d+:\d+$|:\d+$")
 SLUG_VENDOR = {"openai": "openai", "anthropic": "anthropic", "google": "google_genai", "mistralai": "mistralai",
                "mistral": "mistralai", "cohere": "cohere", "meta-llama": "huggingface_hub", "meta": "huggingface_hub",
                "amazon": "amazon", "deepseek": "deepseek", "qwen": "qwen"}
+TYPO_RATIO = 0.9  # SequenceMatcher ratio above which an unknown name is read as a misspelling
 GENERIC_WORDS = {"latest", "preview", "instruct", "chat", "it", "hf", "v", "exp", "online", "and", "the"}
 MODEL_ALIAS_KINDS = ("dated_snapshot", "bedrock_id", "bedrock_profile_prefix", "openrouter_slug", "vertex_sku",
                      "old_name")
@@ -253,7 +254,10 @@ def suggest_models(provider: str, name: str, limit: int = 3) -> list[str]:
         distance = abs(cv - version) if cv is not None and version is not None else 99.0
         scored.append((-shared, distance, -SequenceMatcher(None, name.lower(), cand.lower()).ratio(), cand))
     scored.sort()
-    out: list[str] = []
+    # A plain typo (one or two characters off: gpt-4oo, gemini-2.5-flsh) is named first: the
+    # family ranking serves renamed versions (claude-3-5-sonnet), not misspellings.
+    typos = sorted((-SequenceMatcher(None, name.lower(), cand.lower()).ratio(), cand) for _, cand in pool)
+    out: list[str] = [typos[0][1]] if typos and -typos[0][0] >= TYPO_RATIO else []
     for *_, cand in scored:
         if cand not in out:
             out.append(cand)

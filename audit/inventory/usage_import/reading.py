@@ -47,7 +47,7 @@ def expand(source) -> list[Path]:
                 raise InputError(f"{text}: no file matches this pattern")
             out += found
         else:
-            raise InputError(f"{text}: no such file or folder")
+            raise InputError(f"{text}: file not found (no such file or folder)")
     return out
 
 
