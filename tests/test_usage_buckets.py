@@ -176,3 +176,23 @@ def test_list_models_search_claude_shows_sizes():
         assert out.exit_code == 0 and len(out.output.strip().splitlines()) > 1, what
     res = CliRunner().invoke(app, ["list", "regions", "--search", "GBR"])
     assert "UK" in res.output
+
+
+def test_engagement_usage_logs_name_their_format_and_plain_strings_keep_working(tmp_path):
+    from audit.inventory.usage import engagement_usage
+
+    folder = tmp_path / "client"
+    (folder / "usage").mkdir(parents=True)
+    shutil.copy(FIX / "openai_usage_completions.json", folder / "usage" / "openai.json")
+    shutil.copy(FIX / "openai_usage_completions.canonical.csv", folder / "usage" / "twin.csv")
+    from audit.core.models import UsageLogEntry
+
+    entry = UsageLogEntry.model_validate({"path": "usage/openai.json", "from": "openai-usage", "stage": "Ideation"})
+    a = engagement_usage(folder, [entry], "GBR")
+    b = engagement_usage(folder, ["usage/twin.csv"], "GBR")
+    _close(a.totals, b.totals)
+    assert set(a.groups["stage"]) == {"Ideation"}
+    assert any("read as openai-usage" in n for n in a.notes)
+    both = engagement_usage(folder, ["usage/twin.csv", entry], "GBR")
+    assert both.totals["requests"] == 2 * b.totals["requests"]
+    assert math.isclose(both.totals["kgco2e"], 2 * b.totals["kgco2e"], rel_tol=1e-9)

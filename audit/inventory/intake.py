@@ -743,7 +743,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if not engagement.usage_logs:
         return None, {}, []
 
-    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
+    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
     acts = result.to_activities(prefix="USG")
     # As strings, the way a CSV arrives (repr of a float round-trips exactly).
     raw = pd.DataFrame({c: ["" if (isinstance(v, float) and math.isnan(v)) else str(v) for v in acts[c]]
@@ -760,7 +760,8 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
             f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "
             "by stage × model × region × month; the hour-by-hour view is in notebook 01")
-    return df, hashes, [note]
+    # How the logs were read (formats, ignored columns, model names read as others, stated means): listed.
+    return df, hashes, [note] + [f"usage logs: {n}" for n in result.notes]
 
 
 def load_activities_file(path: str | Path, engagement: Engagement | None = None) -> LoadedEngagement:

@@ -126,7 +126,8 @@ def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
                    default_region: str = DEFAULT_REGION,
                    on_chunk: Callable[[pd.DataFrame], None] | None = None, fmt: str = "canonical",
-                   mean_output_tokens: float | None = None, model_aliases: dict | None = None) -> UsageResult:
+                   mean_output_tokens: float | None = None, model_aliases: dict | None = None,
+                   imported: list[tuple[str, pd.DataFrame]] | None = None) -> UsageResult:
     """Estimate a usage log: a CSV or Parquet file, a folder or glob of Parquet files, a list
     of those, or a DataFrame. Chunks are read one ahead in a background thread.
 
@@ -134,7 +135,9 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     (audit.inventory.usage_import.ADAPTERS); exports are read into the canonical log first
     (``read_source``), whose messages become ``result.notes``. ``mean_output_tokens`` is the
     stated mean output tokens per request of exports without a request count; ``model_aliases``
-    the engagement's deployment and in-house model names.
+    the engagement's deployment and in-house model names. ``imported``: canonical frames read from
+    provider exports, each named by its export file, estimated after ``source`` (an engagement
+    whose ``usage_logs`` mix canonical logs and exports); ``source`` may then be an empty list.
 
     ``scheduler``: None (this process), "local" (a 2-worker Dask LocalCluster), a Dask
     scheduler address ("tcp://host:8786"), or a ``distributed.Client``/cluster; Dask needs
@@ -161,9 +164,13 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         files, names = [source], ["<data frame>" if fmt == "canonical" else "<imported exports>"]
         total = len(source)
     else:
-        files = log_files(source)
+        files = log_files(source) if (source or not imported) else []
         names = [str(f) for f in files]
         total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
+    for name, frame in imported or []:
+        files.append(frame)
+        names.append(name)
+        total = None if total is None else total + len(frame)
     problems = LocatedProblems()
     partials = []
 
@@ -194,10 +201,34 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
 _ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
 
 
-def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
+def _entry(entry) -> tuple[str, str, tuple[float | None, str]]:
+    """(path, format, (mean output tokens, stage)) of one ``usage_logs`` entry: a plain string is a
+    canonical log; ``{path, from, mean_output_tokens, stage}`` names a provider export's format."""
+    if isinstance(entry, str):
+        return entry, "canonical", (None, "")
+    return entry.path, entry.from_.value, (entry.mean_output_tokens, entry.stage)
+
+
+def engagement_log_entries(folder: str | Path, usage_logs: list) -> list[tuple[Path, str, tuple]]:
+    """(file, format, (mean output tokens, stage)) behind each entry of ``usage_logs``, inside the folder."""
+    root = Path(folder).resolve()
+    out: list[tuple[Path, str, tuple]] = []
+    for entry in usage_logs:
+        path, fmt, mean = _entry(entry)
+        found = log_files(str(root / path)) if fmt == "canonical" else expand(str(root / path))
+        out += [(f, fmt, mean) for f in found]
+    for f, _, _ in out:
+        if not f.resolve().is_relative_to(root):
+            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
+                                           "the engagement folder (a link?)", column="usage_logs",
+                                           hint="copy the log into the engagement folder")])
+    return list(dict.fromkeys(out))
+
+
+def engagement_log_files(folder: str | Path, usage_logs: list) -> list[Path]:
     """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
     root = Path(folder).resolve()
-    files = log_files([str(root / entry) for entry in usage_logs])
+    files = list(dict.fromkeys(f for f, _, _ in engagement_log_entries(root, usage_logs)))
     for f in files:
         if not f.resolve().is_relative_to(root):
             raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
@@ -206,9 +237,11 @@ def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path
     return files
 
 
-def _cache_key(files: list[Path], default_region: str) -> tuple:
+def _cache_key(files: list[Path], default_region: str, how: str = "") -> tuple:
+    """Files (path, size, modification time), the default region and how they are read (formats,
+    stated means, model aliases): a change in any of them estimates the logs again."""
     stats = [f.stat() for f in files]  # one stat per file: size and time from the same look
-    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
+    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region, how
 
 
 def _file_digests(key: tuple) -> dict[str, str]:
@@ -218,28 +251,42 @@ def _file_digests(key: tuple) -> dict[str, str]:
     return {path: sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
 
 
-def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
-                            default_region: str) -> "tuple[tuple, UsageResult] | None":
+def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
+                            model_aliases: dict | None = None) -> "tuple[tuple, UsageResult] | None":
     """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
     if not usage_logs:
         return None
-    files = engagement_log_files(folder, usage_logs)
-    key = _cache_key(files, default_region)
+    entries = engagement_log_entries(folder, usage_logs)
+    files = [f for f, _, _ in entries]
+    how = json.dumps([[str(f), fmt, *opts] for f, fmt, opts in entries if fmt != "canonical"]
+                     + [sorted((model_aliases or {}).items())])
+    key = _cache_key(files, default_region, how)
     if key not in _ENGAGEMENT_CACHE:
         result = _read_handoff(key)
         if result is None:
-            result = estimate_usage(files, default_region=default_region, progress=False)
+            canonical = [f for f, fmt, _ in entries if fmt == "canonical"]
+            imported, notes = [], []
+            for f, fmt, (mean, stage) in entries:
+                if fmt != "canonical":  # a provider export, read into the canonical log (names resolved)
+                    read = read_usage(f, fmt, options=Options(mean_output_tokens_per_request=mean, stage=stage),
+                                      engagement_aliases=model_aliases)
+                    imported.append((str(f), read.llm))
+                    notes += read.messages()
+            result = estimate_usage(canonical, default_region=default_region, progress=False,
+                                    model_aliases=model_aliases, imported=imported)
+            result.notes = notes + result.notes
             result.sha256 = _file_digests(key)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
     return key, _ENGAGEMENT_CACHE[key]
 
 
-def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
+def engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
+                     model_aliases: dict | None = None) -> "UsageResult | None":
     """An engagement's usage logs estimated (None when it lists none). Kept for the process
     while the files are unchanged (same paths, sizes and modification times): the three
     pipeline notebooks run on one kernel and each loads the engagement."""
-    found = _keyed_engagement_usage(folder, usage_logs, default_region)
+    found = _keyed_engagement_usage(folder, usage_logs, default_region, model_aliases)
     return None if found is None else found[1]
 
 
@@ -254,14 +301,14 @@ USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
 
 
 def _key_json(key: tuple) -> list:
-    return [[list(f) for f in key[0]], key[1]]
+    return [[list(f) for f in key[0]], *key[1:]]
 
 
-def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list[str],
-                  default_region: str) -> Path | None:
+def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list,
+                  default_region: str, model_aliases: dict | None = None) -> Path | None:
     """Save the engagement's usage result (estimated once per process) into ``folder`` for a
     kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
-    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region)
+    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region, model_aliases)
     if found is None:
         return None
     key, result = found
@@ -270,7 +317,7 @@ def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: li
     result.groups.to_parquet(folder / "groups.parquet", index=False)
     meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
             "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
-            "sha256": result.sha256, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
+            "sha256": result.sha256, "notes": result.notes, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
@@ -285,7 +332,8 @@ def _read_handoff(key: tuple) -> "UsageResult | None":
     groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
     return UsageResult(groups=groups, sources=meta["sources"],
                        default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
-                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"])
+                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"],
+                       notes=meta.get("notes", []))
 
 
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:
