@@ -10,7 +10,7 @@ import typer
 
 from audit.cli.common import DebugOpt, app, guard
 from audit.core.paths import DATA_DIR
-from audit.inventory.usage_import.aliases import alias_table, video_models
+from audit.inventory.usage_import.aliases import model_catalogue, video_models
 from audit.reference.scopes import kinds_table
 from audit.reference.vocabularies import hardware_ids, known_countries, modes_by_kind, providers, region_aliases
 
@@ -26,23 +26,6 @@ class Vocabulary(str, Enum):
     providers = "providers"
 
 
-def _parameters(arch) -> str:
-    """EcoLogits' parameter count of a model: a number (dense) or a range/total/active (MoE), in B."""
-    p = arch.parameters
-    if isinstance(p, (int, float)):
-        return f"{p:g}B"
-    if hasattr(p, "min") and hasattr(p, "max"):  # a dense model known by a range
-        return f"{p.min:g}-{p.max:g}B"
-    parts = {k: getattr(p, k, None) for k in ("total", "active")}
-    text = []
-    for k, v in parts.items():
-        if v is None:
-            continue
-        lo, hi = (getattr(v, "min", v), getattr(v, "max", v))
-        text.append(f"{k} {lo:g}B" if lo == hi else f"{k} {lo:g}-{hi:g}B")
-    return ", ".join(text) or str(p)
-
-
 def vocabulary(what: Vocabulary) -> pd.DataFrame:
     """One table per vocabulary, one row per accepted value."""
     if what is Vocabulary.kinds:
@@ -52,18 +35,7 @@ def vocabulary(what: Vocabulary) -> pd.DataFrame:
         return pd.DataFrame([{"kind": kind, "mode": m} for kind, modes in sorted(modes_by_kind().items())
                              for m in sorted(modes)])
     if what is Vocabulary.models:
-        from ecologits.model_repository import models  # noqa: PLC0415 - slow to import (model repository)
-        prov = providers().reset_index()
-        alias_of = prov.groupby("ecologits_provider")["alias"].apply(lambda s: ", ".join(sorted(s)))
-        rows = [{"provider": alias_of.get(m.provider.value, m.provider.value), "model": m.name,
-                 "parameters": _parameters(m.architecture), "architecture": m.architecture.type.value}
-                for m in models.list_models()]
-        aliases = alias_table()
-        known = aliases[aliases["alias_kind"] != "bedrock_profile_prefix"]
-        also = known.groupby("model")["key"].apply(lambda s: ", ".join(sorted(s)[:4]))
-        df = pd.DataFrame(rows).sort_values(["provider", "model"])
-        df["also_read"] = df["model"].map(also).fillna("")
-        return df
+        return model_catalogue()
     if what is Vocabulary.video_models:
         return pd.DataFrame([{"provider": p, "model": m} for p, ms in sorted(video_models().items())
                              for m in sorted(ms)])

@@ -266,6 +266,42 @@ def suggest_models(provider: str, name: str, limit: int = 3) -> list[str]:
     return out
 
 
+def _parameters(arch) -> str:
+    """EcoLogits' parameter count of a model, in B: a number or a range (dense), total/active (MoE)."""
+    p = arch.parameters
+    if isinstance(p, (int, float)):
+        return f"{p:g}B"
+    if hasattr(p, "min") and hasattr(p, "max"):  # a dense model known by a range
+        return f"{p.min:g}-{p.max:g}B"
+    text = []
+    for k in ("total", "active"):
+        v = getattr(p, k, None)
+        if v is None:
+            continue
+        lo, hi = getattr(v, "min", v), getattr(v, "max", v)
+        text.append(f"{k} {lo:g}B" if lo == hi else f"{k} {lo:g}-{hi:g}B")
+    return ", ".join(text) or str(p)
+
+
+@lru_cache(maxsize=1)
+def model_catalogue() -> pd.DataFrame:
+    """Every LLM the estimator knows (EcoLogits 0.11.3): provider aliases, model, parameters,
+    architecture, and the export spellings data/model_aliases.csv reads as it."""
+    from ecologits.model_repository import models  # noqa: PLC0415 - slow to import (model repository)
+
+    prov = provider_table().reset_index()
+    alias_of = prov.groupby("ecologits_provider")["alias"].apply(lambda s: ", ".join(sorted(s)))
+    rows = [{"provider": alias_of.get(m.provider.value, m.provider.value), "model": m.name,
+             "parameters": _parameters(m.architecture), "architecture": m.architecture.type.value}
+            for m in models.list_models()]
+    table = alias_table()
+    known = table[table["alias_kind"] != "bedrock_profile_prefix"]
+    also = known.groupby("model")["key"].apply(lambda s: ", ".join(sorted(s)))
+    df = pd.DataFrame(rows).sort_values(["provider", "model"], ignore_index=True)
+    df["also_read"] = df["model"].map(also).fillna("")
+    return df
+
+
 def resolve_video_model(provider: str, name: str) -> ResolvedModel:
     """EcoLogits video model (provider/model) from a provider and a bare name (runway + gen-4.5)."""
     provider = (provider or "").strip().lower()
