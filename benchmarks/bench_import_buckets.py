@@ -1,7 +1,7 @@
 """1M OpenAI usage buckets (JSON lines, one bucket of one model per line) -> canonical log.
 
-Target (issue 14): a bucketed export of 1M buckets estimates in under 5 s in total; this
-script times the import half (read + flatten + check + model-name resolution) and compares it
+Target (issue 14): a bucketed export of 1M buckets estimates in under 5 s in total (import +
+estimate, both printed). The import half (read + flatten + check + model-name resolution) is compared
 with a baseline in the same process: ``pyarrow.json.read_json`` of the same file with schema
 inference (Arrow's parse alone, with no flattening, checks or names). RATIO = import / baseline.
 
@@ -73,14 +73,20 @@ def main() -> None:
     print(f"baseline pyarrow.json.read_json (inferred schema), best: {baseline:.2f} s")
     print(f"read_usage --from openai-usage, best: {took:.2f} s")
     print(f"RATIO import/baseline = {took / baseline:.2f}")
-    # Context for the 5 s target: today's estimator on the imported frame (it does not read
-    # `requests` or `cached_input_tokens` yet, so this times the work, not the final figures).
-    from audit.usage import estimate_usage
-    t = time.perf_counter()
-    estimate_usage(llm, progress=False)
-    est = time.perf_counter() - t
-    print(f"estimate_usage on the canonical frame: {est:.2f} s; import + estimate = {took + est:.2f} s (target < 5 s)")
-
+    # The 5 s target: import, then the estimator on the imported frame (each bucket = its
+    # num_model_requests identical mean requests; cached input tokens with their own prefill share).
+    from audit.inventory.usage import estimate_usage
+    ests = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        res = estimate_usage(llm, progress=False)
+        ests.append(time.perf_counter() - t)
+    est = min(ests)
+    assert res.totals["requests"] == int(llm["requests"].sum())
+    print(f"estimate_usage on the canonical frame, best: {est:.2f} s ({res.totals['requests']:,} requests, "
+          f"{res.totals['kwh']:,.1f} kWh)")
+    total = took + est
+    print(f"import + estimate = {total:.2f} s (target < 5 s): {'met' if total < 5 else 'NOT met'}")
 
 if __name__ == "__main__":
     main()
