@@ -256,7 +256,7 @@ class UsageFormat(str, Enum):
 class UsageLogEntry(_Strict):
     """One entry of ``usage_logs`` that names its format: ``{path: exports/*.json, from: openai-usage}``."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)  # dumps say "from"
 
     path: str = Field(min_length=1, description="File, folder or glob, relative to the engagement folder")
     from_: UsageFormat = Field(default=UsageFormat.canonical, alias="from")
