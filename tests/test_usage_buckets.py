@@ -196,3 +196,17 @@ def test_engagement_usage_logs_name_their_format_and_plain_strings_keep_working(
     both = engagement_usage(folder, ["usage/twin.csv", entry], "GBR")
     assert both.totals["requests"] == 2 * b.totals["requests"]
     assert math.isclose(both.totals["kgco2e"], 2 * b.totals["kgco2e"], rel_tol=1e-9)
+
+
+def test_image_buckets_in_an_engagement_are_said_not_dropped(tmp_path):
+    from audit.core.models import UsageLogEntry
+    from audit.inventory.usage import engagement_usage
+
+    folder = tmp_path / "client"
+    (folder / "usage").mkdir(parents=True)
+    shutil.copy(FIX / "openai_usage_completions.json", folder / "usage" / "completions.json")
+    shutil.copy(FIX / "openai_usage_images.json", folder / "usage" / "images.json")
+    entry = UsageLogEntry.model_validate({"path": "usage/*.json", "from": "openai-usage"})
+    res = engagement_usage(folder, [entry], "GBR")
+    assert res.totals["requests"] > 0
+    assert any("image/video rows are not in the usage estimate" in n for n in res.notes)

@@ -272,6 +272,10 @@ def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region
                                       engagement_aliases=model_aliases)
                     imported.append((str(f), read.llm))
                     notes += read.messages()
+                    if len(read.media):  # not LLM requests: said, never dropped silently
+                        notes.append(f"{f}: {len(read.media):,} image/video rows are not in the usage estimate; "
+                                     "`audit import-usage` writes them (NAME.media.parquet) to enter as "
+                                     "image_generation / video_generation activities")
             result = estimate_usage(canonical, default_region=default_region, progress=False,
                                     model_aliases=model_aliases, imported=imported)
             result.notes = notes + result.notes
