@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from audit.cli import app
@@ -198,15 +199,20 @@ def test_engagement_usage_logs_name_their_format_and_plain_strings_keep_working(
     assert math.isclose(both.totals["kgco2e"], 2 * b.totals["kgco2e"], rel_tol=1e-9)
 
 
-def test_image_buckets_in_an_engagement_are_said_not_dropped(tmp_path):
-    from audit.core.models import UsageLogEntry
-    from audit.inventory.usage import engagement_usage
+def test_image_buckets_of_an_engagement_export_become_image_activities(tmp_path):
+    from audit.inventory.intake import load_engagement
+    from tests.helpers import copy_sample
 
-    folder = tmp_path / "client"
-    (folder / "usage").mkdir(parents=True)
-    shutil.copy(FIX / "openai_usage_completions.json", folder / "usage" / "completions.json")
-    shutil.copy(FIX / "openai_usage_images.json", folder / "usage" / "images.json")
-    entry = UsageLogEntry.model_validate({"path": "usage/*.json", "from": "openai-usage"})
-    res = engagement_usage(folder, [entry], "GBR")
-    assert res.totals["requests"] > 0
-    assert any("image/video rows are not in the usage estimate" in n for n in res.notes)
+    folder = copy_sample(tmp_path, "client")
+    shutil.copy(FIX / "openai_usage_images.json", folder / "usage" / "openai" / "images_2025.json")
+    settings = yaml.safe_load((folder / "engagement.yaml").read_text())
+    settings["usage_logs"].append({"path": "usage/openai/images_2025.json", "from": "openai-usage",
+                                   "stage": "Production"})
+    (folder / "engagement.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    loaded = load_engagement(folder)
+    med = loaded.activities[loaded.activities["activity_id"].str.startswith("MED-")]
+    images = json.loads((FIX / "openai_usage_images.json").read_text())
+    want = sum(r["images"] for b in images["data"] for r in b["results"])
+    assert set(med["kind"]) == {"image_generation"} and med["quantity"].sum() == want
+    assert set(med["stage"]) == {"Production"}
+    assert any("image_generation/video_generation activities (MED-00001" in w for w in loaded.warnings)

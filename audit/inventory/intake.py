@@ -38,6 +38,7 @@ from audit.reference.measured import (
 from audit.reference.scopes import allowed_ownership, kinds_table
 from audit.reference.settings import forecast_defaults
 from audit.reference.settings import scorecard_factors as factors
+from audit.inventory.usage_import import media_activities
 from audit.inventory.usage_import.aliases import resolve_model_alias, resolve_video_model
 from audit.reference.vocabularies import (
     PARAM_COUNT, hardware_ids, known_countries, providers, read_region_alias, read_unit_alias, resolve_llm_model, suggest,
@@ -840,9 +841,13 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
 
     result = engagement_usage(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
     acts = result.to_activities(prefix="USG")
+    # Image/video usage of provider exports: image_generation / video_generation lines MED-….
+    media = media_activities(result.media, prefix="MED")
     # As strings, the way a CSV arrives (repr of a float round-trips exactly).
     raw = pd.DataFrame({c: ["" if (isinstance(v, float) and math.isnan(v)) else str(v) for v in acts[c]]
                         for c in acts.columns})
+    if len(media):
+        raw = pd.concat([raw, media.astype(str)], ignore_index=True).fillna("")
     raw.index = pd.RangeIndex(2, len(raw) + 2)
     file = f"{yaml_path} › usage_logs (generated activities)"
     df, problems, _ = check_activity_table(raw, engagement, file)
@@ -852,9 +857,14 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     files = [Path(f) for f in result.sources]  # the files engagement_usage resolved, checked and hashed
     hashes = {f.resolve().relative_to(root).as_posix(): result.sha256[str(f)] for f in files}
     t = result.totals
+    llm_ids = df.loc[df["kind"] == "llm_api", "activity_id"]
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
-            f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "
-            "by stage × model × region × month; the hour-by-hour view is in notebook 01")
+            f"{len(llm_ids):,} llm_api activities"
+            + (f" ({llm_ids.iloc[0]} to {llm_ids.iloc[-1]})" if len(llm_ids) else "")
+            + " by stage × model × region × month; the hour-by-hour view is in notebook 01")
+    if len(media):
+        note += (f"; their image/video usage became {len(media):,} image_generation/video_generation activities "
+                 f"({media['activity_id'].iloc[0]} to {media['activity_id'].iloc[-1]})")
     # How the logs were read (formats, ignored columns, model names read as others, stated means): listed.
     # Named as "<engagement>/<file>" (warnings travel into client reports), not by a path on this machine.
     shown = [n.replace(str(root) + os.sep, f"{root.name}/") for n in result.notes]

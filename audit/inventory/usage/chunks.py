@@ -118,6 +118,7 @@ class _Pair:
     pue: tuple[float, float, float]
     region: str  # default region when the log leaves it blank
     factor_ids: list[str]
+    size_class: bool = False  # given by its size (70B): a fallback, data quality one step lower
 
 
 def _locked(method):
@@ -239,7 +240,7 @@ class Resolver:
         region = (prov.loc[provider, "default_region"] if provider else "") or self.default_region
         ids.append(pue_fid)
         return _Pair(provider, model, tuple(map(float, act)), tuple(map(float, tot)), float(tps), float(ttft),
-                     self.register.bounds(pue_fid), region, ids)
+                     self.register.bounds(pue_fid), region, ids, size_class=bool(m))
 
     # regions
     @_locked
@@ -301,6 +302,12 @@ class Resolver:
                 "ci": np.array(self.region_ci, float),
                 "profile": np.array(self.region_profile, np.int64),
             }
+            # Data-quality k95 per pair: a model given by its size class is one step lower (as the
+            # intake lowers an llm_api line's default), so the log and its activities widen alike.
+            k95 = uncertainty_k95()
+            lowered = k95[min(self.data_quality + 1, 5)]
+            self._arrays["k95"] = np.array([lowered if p.size_class else self.k95 for p in P], float)
+            self._arrays["uniform_k95"] = not any(p.size_class for p in P)
             spt = self._arrays["s_per_token"]
             self._arrays["same_latency"] = bool((spt[0] == spt[1]).all() and (spt[1] == spt[2]).all())
         return self._arrays
@@ -396,12 +403,13 @@ def request_energy_kwh(res: Resolver, pair, output_tokens, input_tokens, latency
     widening scales with the row, so a row of R requests widens as R requests would)."""
     n = len(pair)
     mid, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+    a = res.arrays()
     for s in range(0, n, BLOCK_ROWS):
         b = slice(s, s + BLOCK_ROWS)
         l, m, h = energy_range_kwh(res, pair[b], output_tokens[b], input_tokens[b], latency_s[b],
                                    None if requests is None else requests[b],
                                    None if cached_input_tokens is None else cached_input_tokens[b])
-        lo[b], hi[b] = combine_log_bounds(m, l, h, res.k95)
+        lo[b], hi[b] = combine_log_bounds(m, l, h, res.k95 if a["uniform_k95"] else a["k95"][pair[b]])
         mid[b] = m
     return mid, lo, hi
 
@@ -581,6 +589,12 @@ class LocatedProblems:
             room = max(self.limit - len(self.items), 0)
             self.items.extend(other.items[:room])
             self.count += other.count
+
+    def note(self, text: str) -> None:
+        """Record a reading worth listing (once)."""
+        with self._lock:
+            if text not in self.notes:
+                self.notes.append(text)
 
     def note_ignored(self, file: str, names: list[str]) -> None:
         """Record a file's columns that are not used ("ignored columns: ...")."""
@@ -848,6 +862,8 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
             problems.rows(file, pair_key == key, rows_of, column, lambda i, m=msg: m, hint)
         else:
             pair_of_key[key] = idx
+            if (provider, model) in res.readings:  # a name read as another: listed for this log
+                problems.note(res.readings[(provider, model)])
     reg_codes, reg_labels = _labels(col["region"], n, str.strip)
     reg_of_label = np.empty(len(reg_labels), np.int64)
     for j, raw in enumerate(reg_labels):
@@ -948,6 +964,8 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
                                                       own[k], validate_only), range(len(parts))))
         for p in own:
             problems.extend(p)
+            for text in p.notes:
+                problems.note(text)
     if problems.count:
         return ChunkOut(None, None)
     r = pieces[0] if len(pieces) == 1 else {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
@@ -1021,6 +1039,9 @@ class UsageResult:
     sha256: dict[str, str] = field(default_factory=dict, repr=False)
     # What a consultant should read besides the figures: columns ignored, formats read, names read as others.
     notes: list[str] = field(default_factory=list)
+    # Image/video usage read from provider exports (audit.inventory.usage_import's media log), for
+    # an engagement to list as image_generation / video_generation activities; None when there is none.
+    media: pd.DataFrame | None = field(default=None, repr=False)
 
     # --- aggregates ---
     def _sum(self, keys: list[str]) -> pd.DataFrame:

@@ -190,7 +190,7 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         bar.refresh()
     problems.raise_if_any()
     result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
-    result.notes = read_notes + list(problems.notes) + list(res.readings.values())
+    result.notes = read_notes + list(problems.notes)
     if isinstance(source, pd.DataFrame):
         result.frame = source
     return result
@@ -265,20 +265,19 @@ def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region
         result = _read_handoff(key)
         if result is None:
             canonical = [f for f, fmt, _ in entries if fmt == "canonical"]
-            imported, notes = [], []
+            imported, notes, media = [], [], []
             for f, fmt, (mean, stage) in entries:
                 if fmt != "canonical":  # a provider export, read into the canonical log (names resolved)
                     read = read_usage(f, fmt, options=Options(mean_output_tokens_per_request=mean, stage=stage),
                                       engagement_aliases=model_aliases)
                     imported.append((str(f), read.llm))
                     notes += read.messages()
-                    if len(read.media):  # not LLM requests: said, never dropped silently
-                        notes.append(f"{f}: {len(read.media):,} image/video rows are not in the usage estimate; "
-                                     "`audit import-usage` writes them (NAME.media.parquet) to enter as "
-                                     "image_generation / video_generation activities")
+                    if len(read.media):  # image/video usage: activities of their own kinds (intake)
+                        media.append(read.media)
             result = estimate_usage(canonical, default_region=default_region, progress=False,
                                     model_aliases=model_aliases, imported=imported)
             result.notes = notes + result.notes
+            result.media = pd.concat(media, ignore_index=True) if media else None
             result.sha256 = _file_digests(key)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
@@ -319,6 +318,8 @@ def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: li
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result.groups.to_parquet(folder / "groups.parquet", index=False)
+    if result.media is not None:
+        result.media.to_parquet(folder / "media.parquet", index=False)
     meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
             "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
             "sha256": result.sha256, "notes": result.notes, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
@@ -337,7 +338,9 @@ def _read_handoff(key: tuple) -> "UsageResult | None":
     return UsageResult(groups=groups, sources=meta["sources"],
                        default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
                        seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"],
-                       notes=meta.get("notes", []))
+                       notes=meta.get("notes", []),
+                       media=pd.read_parquet(Path(folder) / "media.parquet")
+                       if (Path(folder) / "media.parquet").is_file() else None)
 
 
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:

@@ -52,7 +52,7 @@ ADAPTERS = {m.NAME: m for m in (canonical, openai_usage, anthropic_usage, bedroc
                                 openrouter, gcp_billing, azure_metrics)}
 FORMATS = ("auto", *ADAPTERS)
 
-__all__ = ["FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "read_usage",
+__all__ = ["FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "media_activities", "read_usage",
            "resolve_model_alias", "resolve_video_model", "write_canonical"]
 
 
@@ -226,6 +226,34 @@ def _resolve(result: UsageImport, engagement_aliases: dict | None) -> None:
         table["model"] = np.asarray(model_out, dtype=object)[codes]
     result.model_readings = pd.DataFrame(readings, columns=["table", "raw_provider", "raw_model", "provider", "model",
                                                             "how", "known", "rows"])
+
+
+def media_activities(media: pd.DataFrame, prefix: str = "MED") -> pd.DataFrame:
+    """The canonical media log as activities an engagement can list: ``image_generation``
+    (quantity = images) by stage x provider x model x size x region x month, and
+    ``video_generation`` (quantity = video seconds) by stage x provider x model x region x month.
+    Strings, the way an activities CSV arrives; the notes say where each line came from."""
+    cols = ["activity_id", "stage", "description", "kind", "quantity", "unit", "region", "provider", "model", "notes"]
+    if media is None or not len(media):
+        return pd.DataFrame(columns=cols)
+    m = media.copy()
+    m["month"] = pd.DatetimeIndex(m["timestamp"]).strftime("%Y-%m")
+    m["size"] = m["size"].fillna("").astype(str)
+    m.loc[m["kind"] != "image_generation", "size"] = ""
+    keys = ["kind", "stage", "provider", "model", "size", "region", "month"]
+    g = m.groupby(keys, sort=True, as_index=False, dropna=False)[["requests", "images", "video_seconds"]].sum()
+    is_image = g["kind"] == "image_generation"
+    quantity = np.where(is_image, g["images"], g["video_seconds"])
+    return pd.DataFrame({
+        "activity_id": [f"{prefix}-{i + 1:05d}" for i in range(len(g))],
+        "stage": g["stage"], "kind": g["kind"],
+        "description": g["model"] + np.where(is_image, " images " + g["size"], " video") + ", " + g["month"],
+        "quantity": [repr(float(q)) for q in quantity],
+        "unit": np.where(is_image, "image", "video_second"),
+        "region": g["region"], "provider": g["provider"], "model": g["model"],
+        "notes": [f"{int(r):,} request{'s' if r != 1 else ''} from a usage export"
+                  + (f"; image size {sz}" if sz else "") for r, sz in zip(g["requests"], g["size"])],
+    })[cols]
 
 
 def write_canonical(result: UsageImport, out) -> list[Path]:
