@@ -27,9 +27,12 @@ from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT
 
 SAMPLE_DIR = SAMPLE_ENGAGEMENT_DIR
 SAMPLE_CSV_ACTIVITIES = 31  # rows of data/sample_engagement/activities.csv
-SAMPLE_USAGE_ACTIVITIES = 24  # USG-… from its usage log: 3 models x 2 stages x 4 months
+# USG-… from its usage logs: the gateway log (3 models x 2 stages x 4 months) and the OpenAI usage
+# export (2 models x 2 months, stage Ideation)
+SAMPLE_USAGE_ACTIVITIES = 24 + 4
 SAMPLE_ACTIVITY_COUNT = SAMPLE_CSV_ACTIVITIES + SAMPLE_USAGE_ACTIVITIES
-SAMPLE_INPUT_FILES = {"engagement.yaml", "activities.csv", "usage/api_gateway_requests.csv"}
+SAMPLE_INPUT_FILES = {"engagement.yaml", "activities.csv", "usage/api_gateway_requests.csv",
+                      "usage/openai/usage_completions_2025.json"}
 
 #: The smallest valid engagement.yaml.
 BASE_SETTINGS = {

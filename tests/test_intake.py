@@ -33,8 +33,10 @@ def test_sample_validates_with_its_activities_usage_log_and_row_numbers():
     assert set(loaded.input_files) == SAMPLE_INPUT_FILES
     assert all(len(h) == 64 for h in loaded.input_files.values())
     # POST-01 (row 19) gives accepted_fraction to a non-generative kind: a warning, not an error.
-    # The sample is clean: its only note says what its usage log became.
-    assert len(loaded.warnings) == 1 and "12,000 requests in 1 usage log file(s)" in loaded.warnings[0]
+    # The sample is clean: its notes say what its usage logs became and how the export was read.
+    assert "15,174 requests in 2 usage log file(s)" in loaded.warnings[0]
+    assert loaded.warnings[1:] == [f"usage logs: {SAMPLE_DIR.resolve().name}/usage/openai/usage_completions_2025.json: "
+                                   "read as openai-usage"]
 
 
 def test_sample_is_normalised():
@@ -93,8 +95,7 @@ CELL_CASES = {
                              "cannot be converted to passenger_km", "travel is counted in passenger_km"),
     "unknown unit": (dict(unit="bananas"), "unit", "unknown unit 'bananas'", None),
     "unknown region": (dict(region="GBRR"), "region", "unknown region 'GBRR'", "'GBR'"),
-    "region given as UK": (dict(region="UK"), "region", "unknown region 'UK'", "'GBR'"),
-    "region given as a country name": (dict(region="Germany"), "region", "unknown region 'GERMANY'", "'DEU'"),
+    "region misspelt": (dict(region="GRB"), "region", "unknown region 'GRB'", None),  # UK, Germany: read (listed)
     "misspelt country name": (dict(region="Frnace"), "region", "unknown region 'FRNACE'", "'FRA'"),
     "unknown cloud region": (dict(kind="gpu_compute", unit="gpu_hour", hardware="nvidia-a100-sxm",
                                   region="aws:eu-west-9"), "region", "unknown cloud region", "'aws:eu-west-2'"),

@@ -56,7 +56,9 @@ def test_notebooks_have_a_parameters_cell():
         assert code, name
         assert "parameters" in code[0].metadata.get("tags", []), f"{name}: first code cell is not tagged"
         assert "engagement_dir" in code[0].source and "work_dir" in code[0].source, name
-        assert nb.metadata.kernelspec.name == "python3", name
+        # They open on the project kernel in JupyterLab (`make install` registers it); runs name their kernel.
+        assert (nb.metadata.kernelspec.name, nb.metadata.kernelspec.display_name) == \
+            ("genai-audit", "Python (genai-audit)"), name
         assert "papermill" not in nb.metadata, f"{name}: stored with papermill metadata"
         assert all(c.execution_count is not None for c in code[1:]), f"{name}: stored without outputs"
 
@@ -147,6 +149,7 @@ def regenerate() -> None:
             pm.execute_notebook(str(src), str(out), cwd=str(NOTEBOOKS_DIR), kernel_name="python3",
                                 progress_bar=False)
             nb = nbformat.read(out, as_version=4)
+            nb.metadata.kernelspec = nbformat.read(src, as_version=4).metadata.kernelspec  # the project kernel
             nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
             nb.metadata.pop("papermill", None)
             for cell in nb.cells:

@@ -31,10 +31,10 @@ def _xlsx_engagement(tmp_path: Path, rows) -> Path:
 def test_template_has_sheets_dropdowns_and_examples(tmp_path):
     path = write_intake_workbook(tmp_path / "intake.xlsx", client="Acme")
     wb = load_workbook(path)
-    assert wb.sheetnames == ["Instructions", "Lists", ACTIVITIES_SHEET]
+    assert wb.sheetnames == ["Instructions", "Lists", ACTIVITIES_SHEET, "Models"]
     ws = wb[ACTIVITIES_SHEET]
     validated = {str(dv.sqref).split(":")[0][0] for dv in ws.data_validations.dataValidation}
-    assert len(ws.data_validations.dataValidation) == 4 and validated
+    assert len(ws.data_validations.dataValidation) == 6 and validated  # kind, unit, ownership, region, mode, hardware
     assert ws["A2"].value == "IDE-01"
     assert wb["Lists"].sheet_state == "hidden"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import traceback
+from importlib import metadata
 from enum import Enum
 from typing import Annotated
 
@@ -15,8 +16,28 @@ app = typer.Typer(
     help="Sustainability audits of content pipelines that use generative AI.\n\n"
          "Start with `audit new CLIENT`, fill in the activities, then `audit run CLIENT --out reports/CLIENT`.\n\n"
          "Example:  audit run data/sample_engagement --out reports/sample",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
+    invoke_without_command=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
 )
+
+
+def toolkit_version() -> str:
+    """The installed distribution's version (pyproject), or the source tree's when not installed."""
+    try:
+        return metadata.version("genai-content-audit")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@app.callback()
+def root(ctx: typer.Context,
+         version: Annotated[bool, typer.Option("--version", help="Print the toolkit's version and exit.")] = False):
+    """`audit` alone prints this help and exits 0; `audit --version` prints the version."""
+    if version:
+        typer.echo(f"audit (genai-content-audit) {toolkit_version()}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 

@@ -10,9 +10,11 @@ import pandas as pd
 import typer
 
 from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
+from audit.cli.imports import FROM_HELP, MEAN_HELP, FromFormat
 from audit.core.atomic import atomic_path
 from audit.core.exceptions import InputError
 from audit.inventory.usage import estimate_usage, log_files
+from audit.inventory.usage_import.reading import expand
 from audit.inventory.usage.chunks import empty_rows
 
 
@@ -22,7 +24,12 @@ def estimate_usage_cmd(
     log: Annotated[list[str], typer.Argument(help="Usage log: CSV or Parquet files, folders of them (Parquet only "
                                                   "on Dask), or "
                                                   "quoted globs ('usage/*.parquet'). Columns: timestamp, provider, "
-                                                  "model, output_tokens [, input_tokens, latency_s, stage, region].")],
+                                                  "model, output_tokens [, requests, input_tokens, "
+                                                  "cached_input_tokens, latency_s, stage, region]; or provider "
+                                                  "exports (see --from).")],
+    from_: Annotated[FromFormat, typer.Option("--from", help=FROM_HELP)] = FromFormat.auto,
+    mean_output_tokens: Annotated[Optional[float], typer.Option("--mean-output-tokens", min=1,
+                                                                help=MEAN_HELP)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
                                                           "(Parquet input; workers need this toolkit and the files).")] = None,
     dask: Annotated[Optional[DaskMode], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
@@ -45,13 +52,19 @@ def estimate_usage_cmd(
     Example:  audit estimate-usage usage/2025/ --dask local --format json
 
     Example:  audit estimate-usage usage.parquet --activities usage_activities.csv --by-hour usage_by_hour.csv
+
+    Example:  audit estimate-usage exports/openai/ --from openai-usage
     """
     target = dask_target(scheduler, dask)
-    files = log_files(log if len(log) > 1 else log[0])  # resolved once, for the checks and the estimate
+    source = log if len(log) > 1 else log[0]
+    # resolved once, for the checks and the estimate
+    files = log_files(source) if from_ is FromFormat.canonical else expand(source)
     _check_outputs({"--activities": activities, "--by-hour": by_hour, "--per-request": per_request}, files)
     with _parquet_sink(per_request) as write:
         result = estimate_usage(files, chunk_rows=chunk_rows, scheduler=target, default_region=default_region,
-                                on_chunk=write)
+                                on_chunk=write, fmt=from_.value, mean_output_tokens=mean_output_tokens)
+    for line in result.notes:
+        typer.echo(line, err=True)
     if activities:
         result.write_activities(activities)
     if by_hour:

@@ -265,6 +265,40 @@ class Intervention(_Strict):
         return v
 
 
+class UsageFormat(str, Enum):
+    """The format of a usage log (``--from``; audit.inventory.usage_import.ADAPTERS)."""
+    auto = "auto"
+    canonical = "canonical"
+    openai_usage = "openai-usage"
+    anthropic_usage = "anthropic-usage"
+    bedrock = "bedrock"
+    litellm = "litellm"
+    langfuse = "langfuse"
+    helicone = "helicone"
+    openrouter = "openrouter"
+    gcp_billing = "gcp-billing"
+    azure_metrics = "azure-metrics"
+
+
+class UsageLogEntry(_Strict):
+    """One entry of ``usage_logs`` that names its format: ``{path: exports/*.json, from: openai-usage}``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)  # dumps say "from"
+
+    path: str = Field(min_length=1, description="File, folder or glob, relative to the engagement folder")
+    from_: UsageFormat = Field(default=UsageFormat.canonical, alias="from")
+    mean_output_tokens: float | None = Field(
+        default=None, gt=0, description="Mean output tokens per request, for exports without a request count "
+                                        "(anthropic-usage, gcp-billing); recorded as an assumption")
+    stage: str = Field(default="", description="Stage of every row read, for exports that carry none")
+
+
+class InventorySource(str, Enum):
+    """Which file holds the activities when an engagement folder has both."""
+    activities_csv = "activities.csv"
+    intake_xlsx = "intake.xlsx"
+
+
 class Engagement(_Strict):
     """engagement.yaml: who the audit is for and the settings the consultant chose."""
 
@@ -298,11 +332,17 @@ class Engagement(_Strict):
     scope3_exclusions: list[Scope3Exclusion] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     stages: list[str] = Field(default_factory=list, description="Stage order for the process map")
-    usage_logs: list[str] = Field(
+    usage_logs: list[str | UsageLogEntry] = Field(
         default_factory=list,
         description="LLM API usage logs (CSV or Parquet files, folders or globs, relative to the engagement "
                     "folder), estimated request by request and added as llm_api activities by stage × model × "
-                    "region × month (ids USG-…); see audit estimate-usage")
+                    "region × month (ids USG-…); see audit estimate-usage. A provider export names its format: "
+                    "{path: usage/openai/*.json, from: openai-usage}")
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict, description="Model names of this client (Azure deployment names, in-house names) -> "
+                                          "provider/model or a model name, e.g. prod-4o-eastus: openai/gpt-4o")
+    inventory_source: InventorySource | None = Field(
+        default=None, description="activities.csv or intake.xlsx: which file holds the activities when both exist")
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     interventions: list[Intervention] = Field(
         default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
@@ -332,7 +372,8 @@ class Engagement(_Strict):
     @field_validator("usage_logs")
     @classmethod
     def _inside_the_folder(cls, v: list[str]) -> list[str]:
-        for entry in v:
+        for item in v:
+            entry = item if isinstance(item, str) else item.path
             path = PurePath(entry.replace("\\", "/"))
             if not entry.strip() or path.is_absolute() or ".." in path.parts or entry.strip().startswith("~"):
                 raise ValueError(f"'{entry}': usage logs are given relative to the engagement folder, "

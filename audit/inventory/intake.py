@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,9 +38,11 @@ from audit.reference.measured import (
 from audit.reference.scopes import allowed_ownership, kinds_table
 from audit.reference.settings import forecast_defaults
 from audit.reference.settings import scorecard_factors as factors
+from audit.inventory.usage_import import media_activities
+from audit.inventory.usage_import.aliases import resolve_model_alias, resolve_video_model
 from audit.reference.vocabularies import (
-    PARAM_COUNT, hardware_ids, known_countries, providers, resolve_llm_model, suggest, suggest_region, valid_modes,
-    video_models,
+    PARAM_COUNT, hardware_ids, known_countries, providers, read_region_alias, read_unit_alias, resolve_llm_model, suggest,
+    suggest_region, valid_modes, video_models,
 )
 
 # Numeric columns' accepted ranges: (low, high, low_inclusive). None means unbounded.
@@ -416,6 +419,15 @@ def check_activity_table(raw: pd.DataFrame, engagement: Engagement, file: str,
     return df, header + [p for p in rows if p.column not in missing], warnings
 
 
+def _converts(unit: str, base: str) -> bool:
+    """True when pint converts ``unit`` to ``base`` as written."""
+    try:
+        conversion_factor(unit, base)
+    except Exception:  # noqa: BLE001 - pint raises many parse errors for one mistake
+        return False
+    return True
+
+
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
@@ -490,6 +502,11 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     for pos, (i, unit, base) in enumerate(zip(df.index, df["unit"], df["base_unit"])):
         if not base:
             continue
+        # A spelling that means one unit for this kind ('GPU hours', 'hrs' for gpu_compute): accepted, listed.
+        alias = read_unit_alias(df.at[i, "kind"], unit) if unit else None
+        if alias and alias != unit and not _converts(unit, base):
+            warnings.append(f"{file}, row {int(rows[i])}: read unit '{unit}' as {alias} ({df.at[i, 'kind']})")
+            df.at[i, "unit"] = unit = alias
         ambiguous = ambiguous_unit(unit)  # any part of it: "ton*km" is as ambiguous as "ton"
         if ambiguous:
             word, hint = ambiguous
@@ -542,7 +559,14 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     # Region: ISO-3, provider:cloud-region, or blank (the engagement default).
     regions = cloud_regions()
     countries = known_countries()
+    region_as_written = df["region"].copy()
     df["region"] = df["region"].where(df["region"].str.contains(":"), df["region"].str.upper())
+    # Unambiguous country names and abbreviations ('UK', 'GB', 'Portugal'): accepted, listed.
+    for i in df.index[(df["region"] != "") & ~df["region"].str.contains(":") & ~df["region"].isin(countries)]:
+        iso = read_region_alias(df.at[i, "region"])
+        if iso:
+            warnings.append(f"{file}, row {int(rows[i])}: read region '{region_as_written[i]}' as {iso}")
+            df.at[i, "region"] = iso
     blank_r = df["region"] == ""
     is_cloud = df["region"].str.contains(":")
     cloud_key = df["region"].str.lower()
@@ -562,11 +586,18 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     df.loc[is_measured, "mode"] = MODE_PREFIX + measured_ids[is_measured]
     df["measured_factor"] = ""  # filled by attach_measured_factors (needs the engagement folder)
     df["model"] = df["model"]
-    _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
+    fallbacks = _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
 
-    # Data quality default per kind; a measured factor is primary data (1).
+    # Data quality default per kind; a measured factor is primary data (1); a model given only by
+    # its size class (70B) is a fallback one step lower (recorded in the warnings).
     dq_default = pd.to_numeric(df["kind"].map(kt["default_data_quality"]), errors="coerce")
     dq_default = dq_default.where(~is_measured, 1)
+    lowered = df.index.isin(fallbacks) & df["data_quality"].isna()
+    dq_default = dq_default.where(~lowered, np.minimum(dq_default + 1, 5))
+    for i in df.index[lowered]:
+        warnings.append(f"{file}, row {int(rows[i])}: model given by its size class '{df.at[i, 'model']}' "
+                        f"(parameters as given, no published deployment figures): data quality lowered to "
+                        f"{int(dq_default[i])}")
     df["data_quality"] = df["data_quality"].fillna(dq_default)
     df["row_number"] = rows
     return df, problems, warnings
@@ -602,7 +633,10 @@ def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: st
     return problems
 
 
-def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> None:
+def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement) -> list:
+    """Kind-specific checks; model names as exports and people spell them are read (and listed).
+    Returns the index of llm_api rows whose model is a size-class fallback (70B)."""
+    fallbacks = []
 
     # Plain dicts: a usage log's activities table has thousands of rows, and df.at is slow.
     for i, rec in zip(df.index, df.to_dict("records")):
@@ -638,17 +672,40 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
             if not model and not has_power:
                 problems.append(Problem(file, "llm_api needs a model (e.g. gpt-4o-mini, or a size such as 8B)",
                                         row=r, column="model", sheet=sheet))
-            elif model and not PARAM_COUNT.match(model) and not has_power:
-                found, hint = resolve_llm_model(rec["provider"], model)
+            elif model and PARAM_COUNT.match(model) and not has_power:
+                fallbacks.append(i)
+            elif model and not has_power:
+                aliased = model.strip().lower() in {k.strip().lower() for k in engagement.model_aliases}
+                found, hint = (None, None) if aliased else resolve_llm_model(rec["provider"], model)
                 if found is None:
-                    problems.append(Problem(file, f"unknown model '{model}'"
-                                            + (f" for provider '{df.at[i, 'provider']}'" if rec["provider"] else ""),
-                                            row=r, column="model", sheet=sheet, hint=hint))
+                    # Dated snapshots, Bedrock ids, slugs, old names, the engagement's model_aliases.
+                    read = resolve_model_alias(rec["provider"], model, engagement.model_aliases)
+                    if read.known and (not read.provider or read.provider in providers().index):
+                        found, _ = resolve_llm_model(read.provider if rec["provider"] else "", read.model) \
+                            if not PARAM_COUNT.match(read.model) else (read.model, None)
+                    if found is None:
+                        problems.append(Problem(file, f"unknown model '{model}'"
+                                                + (f" for provider '{df.at[i, 'provider']}'" if rec["provider"] else ""),
+                                                row=r, column="model", sheet=sheet,
+                                                hint=read.how.split("; ", 1)[-1] if "did you mean" in read.how
+                                                else hint or read.how))
+                    else:
+                        name = found if isinstance(found, str) else found.name
+                        warnings.append(f"{file}, row {r}: read model '{model}' as {name} ({read.how})")
+                        df.at[i, "model"] = name
+                        if PARAM_COUNT.match(name):
+                            fallbacks.append(i)
         elif kind == "video_generation":
             model = rec["model"]
             if model and model not in video_models() and math.isnan(rec["power_w"]):
-                problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model", sheet=sheet,
-                                        hint=suggest(model, video_models())))
+                read = resolve_video_model(rec["provider"], model)  # runway + gen-4.5 -> runway/gen-4.5
+                if read.known and read.model in video_models():
+                    warnings.append(f"{file}, row {r}: read video model '{model}' as {read.model} ({read.how})")
+                    df.at[i, "model"] = read.model
+                else:
+                    problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model",
+                                            sheet=sheet, hint=suggest(model, video_models())
+                                            or read.how.split("; ", 1)[-1]))
         elif kind == "gpu_compute":
             hw = rec["hardware"].lower()
             if math.isnan(rec["power_w"]):
@@ -659,7 +716,12 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
                     problems.append(Problem(file, f"unknown hardware '{df.at[i, 'hardware']}'", row=r,
                                             column="hardware", sheet=sheet,
                                             hint=suggest(hw, hardware_ids()) or "or give power_w"))
+            if rec["ownership"] not in ("owned",) and not rec["provider"] and not rec["region"]:
+                warnings.append(f"{file}, row {r}: rented GPU-hours with no provider or region: estimated on the "
+                                f"grid of the engagement's default region {engagement.default_region}; give the "
+                                "provider or region where they ran")
         _accepted_fraction_warning(df, i, r, file, warnings)
+    return fallbacks
 
 
 def _accepted_fraction_warning(df, i, r, file, warnings) -> None:
@@ -684,6 +746,47 @@ def _embodied_warning(df, i, r, file, warnings, engagement) -> None:
                         f"(seconds per {unit}); give it to count the GPUs' embodied emissions")
 
 
+def _inventory_source(folder: Path, engagement: Engagement, csv_path: Path, xlsx_path: Path,
+                      yaml_path: Path) -> tuple[bool, str | None]:
+    """(read intake.xlsx?, the note saying which file is read and why, or None).
+
+    ``inventory_source`` in engagement.yaml pins the file. Otherwise, when both exist and hold
+    different activities, the one changed last is read and the note says so: opening and saving
+    the workbook in Excel must not switch the source unnoticed."""
+    pinned = engagement.inventory_source.value if engagement.inventory_source else None
+    if pinned:
+        path = xlsx_path if pinned == xlsx_path.name else csv_path
+        if not path.exists():
+            raise ValidationError([Problem(str(yaml_path), f"inventory_source names {pinned}, which is not in the "
+                                           "engagement folder", column="inventory_source",
+                                           hint="create it, or remove inventory_source to read whichever exists")])
+        other = csv_path if path is xlsx_path else xlsx_path
+        note = (f"{folder.resolve().name}: activities read from {pinned} (inventory_source in engagement.yaml); "
+                f"{other.name} is not read") if other.exists() else None
+        return path is xlsx_path, note
+    if not (csv_path.exists() and xlsx_path.exists()):
+        return xlsx_path.exists() and not csv_path.exists(), None
+    from audit.inventory.workbook import read_intake_workbook  # noqa: PLC0415 - loads openpyxl: only for intake.xlsx
+
+    def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+        a, b = (x.fillna("").astype(str).map(str.strip).reset_index(drop=True) for x in (a, b))
+        a = a.loc[:, [c for c in a.columns if a[c].ne("").any()]]
+        b = b.loc[:, [c for c in b.columns if b[c].ne("").any()]]
+        return list(a.columns) == list(b.columns) and a.shape == b.shape and bool((a.values == b.values).all())
+
+    try:
+        identical = same(read_activities_csv(csv_path), read_intake_workbook(xlsx_path)[0])
+    except (ValidationError, InputError, ValueError, KeyError):
+        identical = False
+    use_xlsx = xlsx_path.stat().st_mtime > csv_path.stat().st_mtime  # the one edited last
+    if identical:
+        return False, None
+    chosen, other = (xlsx_path, csv_path) if use_xlsx else (csv_path, xlsx_path)
+    return use_xlsx, (f"{folder.resolve().name}: {csv_path.name} and {xlsx_path.name} hold different activities; "
+                      f"activities read from {chosen.name}, the more recently changed, not {other.name}. Pin the choice with "
+                      f"'inventory_source: {chosen.name}' in engagement.yaml, or delete the other file")
+
+
 def load_engagement(folder: str | Path) -> LoadedEngagement:
     """Read and validate an engagement folder. Raises ``ValidationError`` listing every problem."""
     folder = Path(folder)
@@ -693,14 +796,7 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     engagement = read_engagement_yaml(yaml_path)
     csv_path = folder / ACTIVITIES_FILE
     xlsx_path = folder / "intake.xlsx"
-    # `audit new` writes both; the one edited last is the one someone filled in.
-    use_xlsx = xlsx_path.exists() and (not csv_path.exists()
-                                       or xlsx_path.stat().st_mtime > csv_path.stat().st_mtime)
-    both_note = None
-    if csv_path.exists() and xlsx_path.exists():
-        chosen, other = (xlsx_path, csv_path) if use_xlsx else (csv_path, xlsx_path)
-        both_note = (f"{folder.resolve().name}: activities read from {chosen.name}, the more recently "
-                     f"changed of {chosen.name} and {other.name}; delete the other to silence this")
+    use_xlsx, both_note = _inventory_source(folder, engagement, csv_path, xlsx_path, yaml_path)
     if use_xlsx:
         from audit.inventory.workbook import read_intake_workbook  # noqa: PLC0415 - loads openpyxl: only for intake.xlsx
 
@@ -743,11 +839,15 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if not engagement.usage_logs:
         return None, {}, []
 
-    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
+    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
     acts = result.to_activities(prefix="USG")
+    # Image/video usage of provider exports: image_generation / video_generation lines MED-….
+    media = media_activities(result.media, prefix="MED")
     # As strings, the way a CSV arrives (repr of a float round-trips exactly).
     raw = pd.DataFrame({c: ["" if (isinstance(v, float) and math.isnan(v)) else str(v) for v in acts[c]]
                         for c in acts.columns})
+    if len(media):
+        raw = pd.concat([raw, media.astype(str)], ignore_index=True).fillna("")
     raw.index = pd.RangeIndex(2, len(raw) + 2)
     file = f"{yaml_path} › usage_logs (generated activities)"
     df, problems, _ = check_activity_table(raw, engagement, file)
@@ -757,10 +857,18 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     files = [Path(f) for f in result.sources]  # the files engagement_usage resolved, checked and hashed
     hashes = {f.resolve().relative_to(root).as_posix(): result.sha256[str(f)] for f in files}
     t = result.totals
+    llm_ids = df.loc[df["kind"] == "llm_api", "activity_id"]
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
-            f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "
-            "by stage × model × region × month; the hour-by-hour view is in notebook 01")
-    return df, hashes, [note]
+            f"{len(llm_ids):,} llm_api activities"
+            + (f" ({llm_ids.iloc[0]} to {llm_ids.iloc[-1]})" if len(llm_ids) else "")
+            + " by stage × model × region × month; the hour-by-hour view is in notebook 01")
+    if len(media):
+        note += (f"; their image/video usage became {len(media):,} image_generation/video_generation activities "
+                 f"({media['activity_id'].iloc[0]} to {media['activity_id'].iloc[-1]})")
+    # How the logs were read (formats, ignored columns, model names read as others, stated means): listed.
+    # Named as "<engagement>/<file>" (warnings travel into client reports), not by a path on this machine.
+    shown = [n.replace(str(root) + os.sep, f"{root.name}/") for n in result.notes]
+    return df, hashes, [note] + [f"usage logs: {n}" for n in shown]
 
 
 def load_activities_file(path: str | Path, engagement: Engagement | None = None) -> LoadedEngagement:

@@ -20,7 +20,8 @@ from audit.core.exceptions import Problem, ValidationError
 from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS, REQUIRED_COLUMNS, Kind, Ownership
 from audit.reference.factors import cloud_regions
 from audit.reference.scopes import kinds_table
-from audit.reference.vocabularies import known_countries, suggest
+from audit.inventory.usage_import.aliases import model_catalogue
+from audit.reference.vocabularies import hardware_ids, known_countries, modes_by_kind, suggest
 
 ACTIVITIES_SHEET = "Activities"
 MAX_ROWS = 2000  # rows carrying dropdowns; the reader accepts any number
@@ -48,6 +49,8 @@ def _lists() -> dict[str, list[str]]:
         "unit": sorted(set(kt["base_unit"])) + ["MWh", "passenger_mile", "vehicle_km", "imperial_gallon", "TB", "video_minute"],
         "ownership": [o.value for o in Ownership],
         "region": sorted(known_countries()) + sorted(cloud_regions()),
+        "mode": sorted({m for modes in modes_by_kind().values() for m in modes}),
+        "hardware": hardware_ids(),
     }
 
 
@@ -60,7 +63,10 @@ def write_intake_workbook(path: Path, client: str = "", example_rows: list[dict]
         ("Activity intake", Font(bold=True, size=14)),
         (f"Client: {client}" if client else "Client:", None),
         ("1. Fill one row per activity on the 'Activities' sheet; keep the header row as it is.", None),
-        ("2. Use the dropdowns for kind, unit, ownership and region. Other units pint understands also work.", None),
+        ("2. Use the dropdowns for kind, unit, ownership, region, mode and hardware. Other units pint understands "
+         "also work.", None),
+        ("   The 'Models' sheet lists every LLM the toolkit knows, with its size: filter it (Data > Filter) to "
+         "search; or give a size such as 70B.", None),
         ("3. Type values, not formulas, and do not merge cells: the toolkit rejects both, naming the cell.", None),
         ("4. Leave optional cells blank for the default. Example rows show typical entries; replace them.", None),
         ("Columns:", Font(bold=True)),
@@ -108,17 +114,35 @@ def write_intake_workbook(path: Path, client: str = "", example_rows: list[dict]
                 c.value = float(v)
             else:
                 _text(c, str(v))
-    for name in ("kind", "unit", "ownership", "region"):
+    for name in ("kind", "unit", "ownership", "region", "mode", "hardware"):
         letter = get_column_letter(ALL_COLUMNS.index(name) + 1)
         dv = DataValidation(type="list", formula1=ranges[name], allow_blank=True,
                             showErrorMessage=name in ("kind", "ownership"),
                             errorTitle=f"Unknown {name}", error=f"Pick a {name} from the list")
         dv.add(f"{letter}2:{letter}{MAX_ROWS}")
         ws.add_data_validation(dv)
+    _models_sheet(wb)
     wb.active = wb.sheetnames.index(ACTIVITIES_SHEET)
     with atomic_path(path) as tmp:
         wb.save(tmp)
     return Path(path)
+
+
+def _models_sheet(wb: Workbook) -> None:
+    """A visible 'Models' sheet: every LLM (provider, model, parameters, spellings read as it),
+    with a filter on the header so a consultant can search it in Excel."""
+    ms = wb.create_sheet("Models")
+    cat = model_catalogue()
+    for j, col in enumerate(cat.columns, start=1):
+        c = ms.cell(row=1, column=j)
+        _text(c, col)
+        c.font = Font(bold=True)
+        ms.column_dimensions[get_column_letter(j)].width = 60 if col == "also_read" else 28
+    for i, row in enumerate(cat.itertuples(index=False), start=2):
+        for j, v in enumerate(row, start=1):
+            _text(ms.cell(row=i, column=j), str(v))
+    ms.auto_filter.ref = f"A1:{get_column_letter(len(cat.columns))}{len(cat) + 1}"
+    ms.freeze_panes = "A2"
 
 
 def _text(cell, value: str) -> None:

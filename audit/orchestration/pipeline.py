@@ -47,7 +47,7 @@ def usage_logs(engagement_dir: str | Path, engagement: Engagement | None = None)
     engagement.yaml again."""
     if engagement is None:
         engagement = read_engagement_yaml(Path(engagement_dir) / ENGAGEMENT_FILE)
-    return engagement_usage(engagement_dir, engagement.usage_logs, engagement.default_region)
+    return engagement_usage(engagement_dir, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
 
 
 USAGE_BY_HOUR_FILE = "usage_by_hour.csv"

@@ -224,7 +224,8 @@ def _terminate_as_exit():
 def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
     """The usage logs estimated while validating, handed to the kernel (audit.inventory.usage hand-off)
     instead of estimated again there; the hand-off folder is removed before the deliverables."""
-    if write_handoff(folder, engagement_dir, engagement.usage_logs, engagement.default_region) is None:
+    if write_handoff(folder, engagement_dir, engagement.usage_logs, engagement.default_region,
+                     engagement.model_aliases) is None:
         yield
         return
     before = os.environ.get(USAGE_HANDOFF_ENV)

@@ -54,6 +54,32 @@ def suggest_region(value: str, countries) -> str | None:
     return suggest(value, countries)
 
 
+def read_region_alias(value: str) -> str | None:
+    """The ISO-3 code an unambiguous country name or abbreviation stands for ('UK', 'GB' ->
+    'GBR'; data/region_aliases.csv and codecarbon's country names), or None. The intake accepts
+    it and lists the reading ("read 'UK' as GBR"), never silently."""
+    iso = region_aliases().get(str(value).strip().upper())
+    return iso if iso and iso in known_countries() else None
+
+
+@lru_cache(maxsize=1)
+def unit_aliases() -> dict[tuple[str, str], str]:
+    """(kind, spelling) -> unit, from data/unit_aliases.csv: spellings that mean one unit for that
+    kind only ('GPU hours', 'hrs' -> gpu_hour for gpu_compute). Spellings are compared lower-case,
+    with '-' and '_' read as spaces."""
+    t = pd.read_csv(DATA_DIR / "unit_aliases.csv", keep_default_na=False, dtype=str)
+    return {(k, _unit_key(a)): u for k, a, u in zip(t["kind"], t["alias"], t["unit"])}
+
+
+def _unit_key(text: str) -> str:
+    return " ".join(str(text).lower().replace("-", " ").replace("_", " ").split())
+
+
+def read_unit_alias(kind: str, unit: str) -> str | None:
+    """The unit a spelling stands for in this kind (``unit_aliases``), or None."""
+    return unit_aliases().get((kind, _unit_key(unit)))
+
+
 @lru_cache(maxsize=1)
 def providers() -> pd.DataFrame:
     return pd.read_csv(DATA_DIR / "providers.csv", keep_default_na=False).set_index("alias")

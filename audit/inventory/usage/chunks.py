@@ -1,9 +1,16 @@
 """API usage logs: millions of LLM requests, estimated request by request, streamed.
 
 A usage log is what a client exports from its LLM providers' dashboards or its own API
-gateway, one row per request::
+gateway (``audit.inventory.usage_import`` turns provider exports into this form)::
 
-    timestamp, provider, model, output_tokens[, input_tokens, latency_s, stage, region]
+    timestamp, provider, model, output_tokens[, requests, input_tokens, cached_input_tokens, latency_s, stage, region]
+
+A row stands for ``requests`` requests (default 1) and its token columns are the row's totals;
+``cached_input_tokens`` is the part of ``input_tokens`` served from a prompt cache. A row of R
+requests is estimated as R identical mean requests (``energy_range_kwh``, the equations of
+``audit.inventory.usage_import.bucket_energy``); ``latency_s`` is the mean latency of one request.
+Columns the log has beyond these are listed as ignored (``LocatedProblems.notes``); one whose
+name reads as a count or a weight is an error, since reading past it would take N requests for one.
 
 ``estimate_usage(LOG)`` applies the ``llm_api`` method (``audit.inventory.estimate.method_llm_api``)
 to every request with array operations. The equations are the ones in ``audit.methods.llm``
@@ -67,12 +74,15 @@ from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
 from audit.reference.factors import cloud_regions, grid_intensity, load_register
 from audit.reference.profiles import hourly_profiles
 from audit.reference.scopes import kinds_table
+from audit.inventory.usage_import.aliases import resolve_model_alias
+from audit.inventory.usage_import.bucket_energy import row_kwh
+from audit.inventory.usage_import.schema import looks_like_count
 from audit.reference.vocabularies import (
     PARAM_COUNT, known_countries, providers, resolve_llm_model, suggest, suggest_region,
 )
 
 REQUIRED = ("timestamp", "provider", "model", "output_tokens")
-OPTIONAL = ("input_tokens", "latency_s", "stage", "region")
+OPTIONAL = ("requests", "input_tokens", "cached_input_tokens", "latency_s", "stage", "region")
 COLUMNS = REQUIRED + OPTIONAL
 STRING_COLUMNS = ("provider", "model", "stage", "region")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
@@ -81,8 +91,14 @@ MAX_PROBLEMS = 50
 UNSPECIFIED_STAGE = "unspecified"
 DEFAULT_REGION = "GBR"  # as `audit estimate` without an engagement: a blank-provider request runs here
 
+#: The prefill share of a cached input token (bucket_energy.prefill_input_tokens): central and low 0
+#: (a cache hit reuses the stored KV cache, so it pays no prefill compute; reading the cache is
+#: neglected), high 1 (priced as fresh input, so the upper bound does not rely on the provider's cache).
+CACHED_PREFILL_SHARE = {"low": 0.0, "central": 0.0, "high": 1.0}
+
 METHOD = ("EcoLogits 0.11.3 LLM inference model per request (output tokens) + prefill energy (input tokens), "
-          "× provider PUE; low/high at EcoLogits' min/max parameters and PUE bounds, widened by data quality 3 "
+          "× provider PUE; a row of R requests = R identical mean requests; cached input tokens pay no prefill "
+          "(central, low) or full prefill (high); low/high at EcoLogits' min/max parameters and PUE bounds, widened by data quality 3 "
           "(k95 1.10) per request; kgCO2e = kWh × annual location-based grid factor of the request's region")
 HOURLY_NOTE = ("kgco2e_hourly uses mean month × UTC-hour intensities (Wiesner et al. 2021, ENTSO-E 2020) for "
                "GBR/FRA/DEU requests only. It is a sensitivity figure reported apart from the inventory, which "
@@ -102,6 +118,7 @@ class _Pair:
     pue: tuple[float, float, float]
     region: str  # default region when the log leaves it blank
     factor_ids: list[str]
+    size_class: bool = False  # given by its size (70B): a fallback, data quality one step lower
 
 
 def _locked(method):
@@ -121,8 +138,12 @@ class Resolver:
     only grow, so an id handed out stays valid; methods that add are serialised.
     """
 
-    def __init__(self, default_region: str = DEFAULT_REGION):
+    def __init__(self, default_region: str = DEFAULT_REGION, model_aliases: tuple = ()):
         self._lock = threading.RLock()
+        # engagement.yaml's model_aliases (deployment or in-house name -> provider/model), as pairs
+        self.model_aliases = dict(model_aliases)
+        # (provider, model) as logged -> how a name not in EcoLogits was read (data/model_aliases.csv ...)
+        self.readings: dict[tuple[str, str], str] = {}
         self.default_region = default_region.strip().upper()
         self.register = load_register()
         reg = self.register
@@ -196,10 +217,21 @@ class Resolver:
             act = tot = size_parameters(p)
             ids.append(f"model size {p:g} B as logged")
         else:
-            found, hint = resolve_llm_model(provider, model)
+            found, hint = resolve_llm_model(provider, model) if model.lower() not in {
+                k.strip().lower() for k in self.model_aliases} else (None, None)
             if found is None:
-                where = f" for provider '{provider}'" if provider else ""
-                return (f"unknown model '{model}'{where}", hint)
+                # Names as exports spell them: dated snapshots, Bedrock ids, slugs, old names, the
+                # engagement's deployment names (audit.inventory.usage_import.aliases), recorded.
+                read = resolve_model_alias(provider, model, self.model_aliases)
+                if read.known and (not read.provider or read.provider in prov.index):
+                    found, _ = resolve_llm_model(read.provider, read.model)
+                if found is None:
+                    where = f" for provider '{provider}'" if provider else ""
+                    return (f"unknown model '{model}'{where}",
+                            read.how.split("; ", 1)[-1] if "did you mean" in read.how else hint or read.how)
+                self.readings[(provider, model)] = f"model '{model}' ({provider or 'no provider'}) read as " \
+                                                   f"{read.provider}/{found.name}: {read.how}"
+                provider, model = read.provider, found.name
             mp = model_parameters(found)
             act, tot, tps, ttft = mp.active, mp.total, mp.tps, mp.ttft
             ids.append(mp.factor_id)
@@ -208,7 +240,7 @@ class Resolver:
         region = (prov.loc[provider, "default_region"] if provider else "") or self.default_region
         ids.append(pue_fid)
         return _Pair(provider, model, tuple(map(float, act)), tuple(map(float, tot)), float(tps), float(ttft),
-                     self.register.bounds(pue_fid), region, ids)
+                     self.register.bounds(pue_fid), region, ids, size_class=bool(m))
 
     # regions
     @_locked
@@ -270,6 +302,12 @@ class Resolver:
                 "ci": np.array(self.region_ci, float),
                 "profile": np.array(self.region_profile, np.int64),
             }
+            # Data-quality k95 per pair: a model given by its size class is one step lower (as the
+            # intake lowers an llm_api line's default), so the log and its activities widen alike.
+            k95 = uncertainty_k95()
+            lowered = k95[min(self.data_quality + 1, 5)]
+            self._arrays["k95"] = np.array([lowered if p.size_class else self.k95 for p in P], float)
+            self._arrays["uniform_k95"] = not any(p.size_class for p in P)
             spt = self._arrays["s_per_token"]
             self._arrays["same_latency"] = bool((spt[0] == spt[1]).all() and (spt[1] == spt[2]).all())
         return self._arrays
@@ -293,8 +331,10 @@ def _hourly_profiles() -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def resolver(default_region: str = DEFAULT_REGION) -> Resolver:
-    return Resolver(default_region)
+def resolver(default_region: str = DEFAULT_REGION, model_aliases: tuple = ()) -> Resolver:
+    """The per-process Resolver for a default region and an engagement's model aliases
+    (``tuple(sorted(dict.items()))``)."""
+    return Resolver(default_region, model_aliases)
 
 
 # --- the per-request equations, on arrays -------------------------------------------------------
@@ -303,13 +343,24 @@ BLOCK_ROWS = 65_536  # rows per block of array operations: the blocks stay in th
 
 
 def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray, input_tokens: np.ndarray,
-                     latency_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Method range per request (low, central, high kWh) before the data-quality widening.
+                     latency_s: np.ndarray, requests: np.ndarray | None = None,
+                     cached_input_tokens: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Method range per row (low, central, high kWh) before the data-quality widening.
 
     The same expression as ``audit.inventory.estimate.method_llm_api`` with quantity 1: at EcoLogits'
     minimum, mean and maximum parameters and the provider's PUE bounds. ``pair`` holds row
     codes into ``res.pairs``; ``input_tokens`` is 0 where not logged; ``latency_s`` NaN.
+
+    With ``requests`` (R) and/or ``cached_input_tokens`` (C) a row is R identical mean requests
+    (audit.inventory.usage_import.bucket_energy, equations 3-4)::
+
+        E_row = R × E_request(O/R, (I - (1 - s) C)/R, latency_s),  s = CACHED_PREFILL_SHARE
+
+    R = 1 and C = 0 give the one-request expression exactly.
     """
+    if requests is not None or cached_input_tokens is not None:
+        return _bucket_energy_range_kwh(res, pair, output_tokens, input_tokens, latency_s, requests,
+                                        cached_input_tokens)
     a = res.arrays()
     ttft = a["ttft"][pair]
     # With a published tokens/s the latency does not depend on the parameter count: one
@@ -326,15 +377,39 @@ def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray,
     return out[0], out[1], out[2]
 
 
-def request_energy_kwh(res: Resolver, pair, output_tokens, input_tokens, latency_s):
-    """(central, low, high) kWh per request: the method range widened by the data quality
-    as the audit widens every line (``audit.methods.uncertainty.combine_log_bounds``)."""
+def _bucket_energy_range_kwh(res: Resolver, pair, output_tokens, input_tokens, latency_s, requests,
+                             cached_input_tokens):
+    """``energy_range_kwh`` for rows that stand for several requests or carry cached input:
+    bucket_energy.row_kwh with the Resolver's per-pair coefficient arrays gathered by row."""
+    a = res.arrays()
+    n = len(pair)
+    r = np.ones(n) if requests is None else np.asarray(requests, float)
+    c = np.zeros(n) if cached_input_tokens is None else np.asarray(cached_input_tokens, float)
+    out = []
+    for k, bound in enumerate(("low", "central", "high")):
+        out.append(row_kwh(r, output_tokens, input_tokens, c, latency_s,
+                           kwh_per_output_token=a["kwh_per_output_token"][k][pair],
+                           kwh_per_second=a["kwh_per_second"][k][pair],
+                           kwh_per_input_token=a["kwh_per_input_token"][k][pair],
+                           s_per_token=a["s_per_token"][k][pair], ttft=a["ttft"][pair],
+                           cached_prefill_share=CACHED_PREFILL_SHARE[bound]))
+    return out[0], out[1], out[2]
+
+
+def request_energy_kwh(res: Resolver, pair, output_tokens, input_tokens, latency_s, requests=None,
+                       cached_input_tokens=None):
+    """(central, low, high) kWh per row: the method range widened by the data quality
+    as the audit widens every line (``audit.methods.uncertainty.combine_log_bounds``; the
+    widening scales with the row, so a row of R requests widens as R requests would)."""
     n = len(pair)
     mid, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+    a = res.arrays()
     for s in range(0, n, BLOCK_ROWS):
         b = slice(s, s + BLOCK_ROWS)
-        l, m, h = energy_range_kwh(res, pair[b], output_tokens[b], input_tokens[b], latency_s[b])
-        lo[b], hi[b] = combine_log_bounds(m, l, h, res.k95)
+        l, m, h = energy_range_kwh(res, pair[b], output_tokens[b], input_tokens[b], latency_s[b],
+                                   None if requests is None else requests[b],
+                                   None if cached_input_tokens is None else cached_input_tokens[b])
+        lo[b], hi[b] = combine_log_bounds(m, l, h, res.k95 if a["uniform_k95"] else a["k95"][pair[b]])
         mid[b] = m
     return mid, lo, hi
 
@@ -345,7 +420,8 @@ def request_energy_kwh(res: Resolver, pair, output_tokens, input_tokens, latency
 # (ids are the resolver's): stage 16 bits | pair 16 | region 12 | month since 2000-01 11 | hour 5.
 _SHIFT = {"hour": 0, "month": 5, "region": 16, "pair": 28, "stage": 44}
 _LIMIT = {"hour": 24, "month": 2048, "region": 4096, "pair": 65536, "stage": 65536}
-SUMS = ("requests", "kwh", "kwh_low", "kwh_high", "input_tokens", "output_tokens", "latency_sum", "latency_n")
+SUMS = ("requests", "kwh", "kwh_low", "kwh_high", "input_tokens", "output_tokens", "latency_sum", "latency_n",
+        "cached_input_tokens")
 FIRST_YEAR, END_YEAR = 2000, 2100  # timestamps outside are typos (an epoch-0 default, a two-digit year)
 
 
@@ -380,17 +456,21 @@ def _group_sums(key: np.ndarray, columns: list[np.ndarray]) -> Partial:
 def _chunk_sums(stage, pair, region, month, hour, columns: list, pool=None) -> Partial:
     """Sums by group for one chunk: a dense bincount over the chunk's own key space when that
     is small (the usual case: a few stages, models, regions and months), else hashing.
-    ``columns[0]`` is None: the first sum is the request count."""
+    ``columns[0]`` is the request count per row, or None for one request per row.
+    Groups are the keys with at least one row (a row of 0 requests still makes its group)."""
     m0 = int(month.min())
     dims = (int(stage.max()) + 1, int(pair.max()) + 1, int(region.max()) + 1, int(month.max()) - m0 + 1, 24)
     size = math.prod(dims)
     if size > max(4 * len(stage), 1 << 20):
-        return _group_sums(_pack(stage, pair, region, month, hour), [np.ones(len(stage)), *columns[1:]])
+        first = np.ones(len(stage)) if columns[0] is None else columns[0]
+        return _group_sums(_pack(stage, pair, region, month, hour), [first, *columns[1:]])
     idx = (((stage * dims[1] + pair) * dims[2] + region) * dims[3] + (month - m0)) * 24 + hour
     counts = np.bincount(idx, minlength=size)
     nz = np.flatnonzero(counts)
     mapper = pool.map if pool is not None else map  # bincounts are independent: same sums either way
-    sums = [counts[nz].astype(float)] + list(mapper(lambda w: np.bincount(idx, w, size)[nz], columns[1:]))
+    first = [counts[nz].astype(float)] if columns[0] is None else []
+    weights = columns[1:] if columns[0] is None else columns
+    sums = first + list(mapper(lambda w: np.bincount(idx, w, size)[nz], weights))
     s, p, r, m, h = np.unravel_index(nz, dims)
     return Partial(_pack(s, p, r, m + m0, h), np.vstack(sums))
 
@@ -480,6 +560,7 @@ class LocatedProblems:
         self.limit = limit
         self.items: list[Problem] = []
         self.count = 0
+        self.notes: list[str] = []  # what was read but not used (ignored columns): listed, not problems
         self._lock = threading.Lock()  # the read-ahead thread reports header problems
 
     def add(self, problem: Problem) -> None:
@@ -508,6 +589,19 @@ class LocatedProblems:
             room = max(self.limit - len(self.items), 0)
             self.items.extend(other.items[:room])
             self.count += other.count
+
+    def note(self, text: str) -> None:
+        """Record a reading worth listing (once)."""
+        with self._lock:
+            if text not in self.notes:
+                self.notes.append(text)
+
+    def note_ignored(self, file: str, names: list[str]) -> None:
+        """Record a file's columns that are not used ("ignored columns: ...")."""
+        ignored = ignored_columns(names)
+        if ignored:
+            with self._lock:
+                self.notes.append(f"{file}: ignored columns: {', '.join(ignored)}")
 
     def raise_if_any(self) -> None:
         if not self.count:
@@ -560,8 +654,15 @@ def is_parquet(path: Path) -> bool:
         return f.read(4) == b"PAR1"
 
 
+def ignored_columns(names: list[str]) -> list[str]:
+    """The columns of a log that are not canonical columns (listed, never dropped silently)."""
+    return [str(c) for c in names if _normalise(c) not in COLUMNS and str(c).strip()]
+
+
 def header_problems(file: str, names: list[str]) -> tuple[dict[str, str], list[Problem]]:
-    """Raw column name -> canonical name for the columns we use; missing required columns."""
+    """Raw column name -> canonical name for the columns we use; missing required columns, and
+    unknown columns whose name reads as a count or a weight (read past, a row standing for N
+    requests would be taken for one)."""
     mapping: dict[str, str] = {}
     for raw in names:
         n = _normalise(raw)
@@ -572,6 +673,11 @@ def header_problems(file: str, names: list[str]) -> tuple[dict[str, str], list[P
     problems = [Problem(file, "required column is missing", column=c,
                         hint=suggest(c, unknown) or f"a usage log needs {', '.join(REQUIRED)}")
                 for c in REQUIRED if c not in found]
+    problems += [Problem(file, "column is not understood, and its name reads as a count or a weight", column=str(c),
+                         hint="a row standing for several requests gives their number in 'requests' (token columns "
+                              "are then the row's totals); rename or remove the column, or import the export with "
+                              "audit import-usage --from FORMAT")
+                 for c in ignored_columns(names) if looks_like_count(c)]
     return mapping, problems
 
 
@@ -593,6 +699,7 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Ite
     """(chunk, number of the chunk's first row) from one Parquet file, one batch at a time."""
     pf = parquet_meta(path)
     mapping, header = header_problems(str(path), pf.schema_arrow.names)
+    problems.note_ignored(str(path), pf.schema_arrow.names)
     if header:
         for p in header:
             problems.add(p)
@@ -617,6 +724,7 @@ def _iter_csv(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterato
                              hint="re-save as 'CSV UTF-8'"))
         return
     mapping, header = header_problems(name, list(head.columns))
+    problems.note_ignored(name, list(head.columns))
     if header:
         for p in header:
             problems.add(p)
@@ -739,6 +847,7 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
         problems.rows(file, np.isnan(out_tok) & ~out_bad, rows_of, "output_tokens", lambda i: "is empty",
                       "output tokens per request are required")
     in_tok = np.where(np.isnan(in_tok), 0.0, in_tok)  # blank input tokens: no prefill, as llm_api
+    requests, cached = _bucket_columns(col, n, out_tok, in_tok, file, rows_of, problems)
     # Text: provider/model pairs, regions and stages, each resolved once per distinct value.
     prov_codes, prov_labels = _labels(col["provider"], n, lambda s: s.strip().lower())
     model_codes, model_labels = _labels(col["model"], n, str.strip)
@@ -753,6 +862,8 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
             problems.rows(file, pair_key == key, rows_of, column, lambda i, m=msg: m, hint)
         else:
             pair_of_key[key] = idx
+            if (provider, model) in res.readings:  # a name read as another: listed for this log
+                problems.note(res.readings[(provider, model)])
     reg_codes, reg_labels = _labels(col["region"], n, str.strip)
     reg_of_label = np.empty(len(reg_labels), np.int64)
     for j, raw in enumerate(reg_labels):
@@ -773,9 +884,44 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
     a = res.arrays()
     region = reg_of_label[reg_codes]
     region = np.where(region == -2, a["pair_region"][pair], region)
-    kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat)
+    kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
     return {"ns": ns, "stage": stage, "pair": pair, "region": region, "input_tokens": in_tok,
-            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi}
+            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi,
+            "requests": np.ones(n) if requests is None else requests,
+            "cached_input_tokens": np.zeros(n) if cached is None else cached,
+            "bucketed": np.full(n, requests is not None or cached is not None)}
+
+
+def _bucket_columns(col: dict, n: int, out_tok: np.ndarray, in_tok: np.ndarray, file: str, rows_of,
+                    problems: "LocatedProblems") -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``requests`` and ``cached_input_tokens`` of a slice, validated (None where the log has
+    no such column: one request per row, no cached input)."""
+    requests = cached = None
+    if col["requests"] is not None:
+        requests, bad = _numbers(col["requests"], n, 1.0)
+        raw = col["requests"]
+        problems.rows(file, bad, rows_of, "requests", lambda i: f"'{raw.iloc[i]}' is not a number")
+        with np.errstate(invalid="ignore"):
+            problems.rows(file, np.isnan(requests) & ~bad, rows_of, "requests", lambda i: "is empty",
+                          "a row stands for this many requests; write 1 for a single request")
+            problems.rows(file, (requests < 0) | (np.isfinite(requests) & (requests != np.floor(requests)))
+                          | np.isinf(requests), rows_of, "requests",
+                          lambda i: f"{requests[i]:g} is not a whole number of requests", "expected 0, 1, 2, ...")
+            problems.rows(file, (requests == 0) & ((out_tok > 0) | (in_tok > 0)), rows_of, "requests",
+                          lambda i: "is 0 but the row has tokens", "a row with tokens stands for at least 1 request")
+        requests = np.where(np.isnan(requests), 1.0, requests)
+    if col["cached_input_tokens"] is not None:
+        cached, bad = _numbers(col["cached_input_tokens"], n, 0.0)
+        raw = col["cached_input_tokens"]
+        problems.rows(file, bad, rows_of, "cached_input_tokens", lambda i: f"'{raw.iloc[i]}' is not a number")
+        cached = np.where(np.isnan(cached) & ~bad, 0.0, cached)
+        with np.errstate(invalid="ignore"):
+            problems.rows(file, (cached < 0) | np.isinf(cached), rows_of, "cached_input_tokens",
+                          lambda i: f"{cached[i]:g} is out of range", "token counts must be at least 0")
+            problems.rows(file, cached > in_tok, rows_of, "cached_input_tokens",
+                          lambda i: f"{cached[i]:g} is more than input_tokens ({in_tok[i]:g})",
+                          "cached_input_tokens is the part of input_tokens served from a cache")
+    return requests, cached
 
 
 #: A chunk is estimated in slices of at least MIN_SLICE_ROWS rows, at most MAX_SLICES of them,
@@ -818,19 +964,28 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
                                                       own[k], validate_only), range(len(parts))))
         for p in own:
             problems.extend(p)
+            for text in p.notes:
+                problems.note(text)
     if problems.count:
         return ChunkOut(None, None)
     r = pieces[0] if len(pieces) == 1 else {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
     ns, stage, pair, region = r["ns"], r["stage"], r["pair"], r["region"]
     in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
+    bucketed = bool(r["bucketed"].any())
+    requests, cached = r["requests"], r["cached_input_tokens"]
     kwh, kwh_lo, kwh_hi = r["kwh"], r["kwh_low"], r["kwh_high"]
     a = res.arrays()
     month = _months_since_2000(ns)
     hour = (ns // 3_600_000_000_000) % 24
     has_lat = ~np.isnan(lat)
-    partial = _chunk_sums(stage, pair, region, month, hour,
-                          [None, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat, 0.0),
-                           has_lat.astype(float)], pool=pool)
+    if bucketed:  # latency_s is a per-request mean: its sums weigh each row by its requests
+        sums = [requests, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat * requests, 0.0),
+                np.where(has_lat, requests, 0.0), cached]
+    else:
+        sums = [None, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat, 0.0), has_lat.astype(float)]
+    partial = _chunk_sums(stage, pair, region, month, hour, sums, pool=pool)
+    if not bucketed:  # no cached input in this chunk: its sum is 0 in every group
+        partial = Partial(partial.keys, np.vstack([partial.sums, np.zeros((1, len(partial.keys)))]))
     rows = None
     if want_rows:
         ci = a["ci"][region]
@@ -847,7 +1002,8 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
             "model": np.asarray([p.model for p in res.pairs], dtype=object)[pair],
             "region": np.asarray(res.regions, dtype=object)[region],
             "country": np.asarray(res.region_country, dtype=object)[region],
-            "input_tokens": in_tok, "output_tokens": out_tok, "latency_s": lat,
+            "requests": requests.astype(np.int64), "input_tokens": in_tok, "cached_input_tokens": cached,
+            "output_tokens": out_tok, "latency_s": lat,
             "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi, "intensity_g_per_kwh": ci,
             "kgco2e": emissions_kg(kwh, ci), "kgco2e_low": emissions_kg(kwh_lo, ci),
             "kgco2e_high": emissions_kg(kwh_hi, ci),
@@ -856,8 +1012,8 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     return ChunkOut(partial, rows)
 
 
-ROW_COLUMNS = ["file", "row", "timestamp", "stage", "provider", "model", "region", "country", "input_tokens",
-               "output_tokens", "latency_s", "kwh", "kwh_low", "kwh_high", "intensity_g_per_kwh", "kgco2e",
+ROW_COLUMNS = ["file", "row", "timestamp", "stage", "provider", "model", "region", "country", "requests",
+               "input_tokens", "cached_input_tokens", "output_tokens", "latency_s", "kwh", "kwh_low", "kwh_high", "intensity_g_per_kwh", "kgco2e",
                "kgco2e_low", "kgco2e_high", "intensity_hourly_g_per_kwh", "kgco2e_hourly"]
 
 
@@ -881,6 +1037,11 @@ class UsageResult:
     # SHA-256 of each source file (by its entry in ``sources``), for an engagement's logs
     # (``engagement_usage``): the intake fingerprints them without reading them again.
     sha256: dict[str, str] = field(default_factory=dict, repr=False)
+    # What a consultant should read besides the figures: columns ignored, formats read, names read as others.
+    notes: list[str] = field(default_factory=list)
+    # Image/video usage read from provider exports (audit.inventory.usage_import's media log), for
+    # an engagement to list as image_generation / video_generation activities; None when there is none.
+    media: pd.DataFrame | None = field(default=None, repr=False)
 
     # --- aggregates ---
     def _sum(self, keys: list[str]) -> pd.DataFrame:
@@ -1005,10 +1166,15 @@ class UsageResult:
         not the minimum of means, so a capped group is approximated) and for low/high, whose
         data-quality widening is applied per line rather than per request. latency_s is the
         mean over the requests that logged one (blank if none did).
+
+        Cached input tokens pay no prefill in the central estimate (``CACHED_PREFILL_SHARE``), and an
+        ``llm_api`` line has no cached-token column: ``input_tokens`` is the mean of the input that
+        pays prefill (input minus cached), and the line's notes give the cached tokens left out. The
+        central figure is reproduced; the high bound of this line omits the cached tokens' prefill.
         """
         keys = ["stage", "provider", "model", "region", "month"]
         g = self.groups.groupby(keys, sort=True, as_index=False)[
-            ["requests", "input_tokens", "output_tokens", "latency_sum", "latency_n"]].sum()
+            ["requests", "input_tokens", "output_tokens", "latency_sum", "latency_n", "cached_input_tokens"]].sum()
         n = g["requests"].to_numpy(float)
         lat = np.where(g["latency_n"] > 0, g["latency_sum"] / g["latency_n"].where(g["latency_n"] > 0, 1), np.nan)
         src = ", ".join(Path(s).name for s in self.sources[:3]) + (" …" if len(self.sources) > 3 else "")
@@ -1017,9 +1183,13 @@ class UsageResult:
             "stage": g["stage"], "description": g["model"] + " via " + g["provider"] + ", " + g["month"],
             "kind": "llm_api", "quantity": g["requests"].astype(np.int64), "unit": "request",
             "region": g["region"], "provider": g["provider"], "model": g["model"],
-            "input_tokens": g["input_tokens"] / n, "output_tokens": g["output_tokens"] / n, "latency_s": lat,
+            "input_tokens": (g["input_tokens"] - g["cached_input_tokens"]) / n, "output_tokens": g["output_tokens"] / n,
+            "latency_s": lat,
             "notes": [f"{int(r):,} request{'s' if r != 1 else ''} aggregated from usage log {src}; tokens are "
-                      "means per request" for r in g["requests"]],
+                      "means per request" + (f"; {c / r:,.1f} cached input tokens per request left out of "
+                                             "input_tokens (a cache hit pays no prefill, stated assumption)"
+                                             if c > 0 else "")
+                      for r, c in zip(g["requests"], g["cached_input_tokens"])],
         })
 
 
@@ -1084,6 +1254,7 @@ def iter_chunks(path: Path, chunk_rows: int, problems: LocatedProblems):
 
 def iter_frame_chunks(df: pd.DataFrame, chunk_rows: int, problems: LocatedProblems):
     mapping, header = header_problems("<data frame>", list(df.columns))
+    problems.note_ignored("<data frame>", list(df.columns))
     if header:
         for p in header:
             problems.add(p)

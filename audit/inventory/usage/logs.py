@@ -28,6 +28,8 @@ from audit.inventory.usage.chunks import (
     is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
+from audit.inventory.usage_import import Options, detect_format, read_usage
+from audit.inventory.usage_import.reading import expand
 
 # --- the entry point -----------------------------------------------------------------------------
 
@@ -84,11 +86,58 @@ def _total_rows(files: list[Path]) -> int | None:
     return total
 
 
+def _has_canonical_header(path: Path) -> bool:
+    """A CSV or Parquet file whose header holds the canonical log's required columns (read from the
+    header or the Parquet footer only: a 10M-row log is not sampled to recognise it)."""
+    if path.suffix.lower() == ".gz":
+        return False
+    try:
+        names = (parquet_meta(path).schema_arrow.names if is_parquet(path)
+                 else list(pd.read_csv(path, nrows=0, encoding="utf-8-sig", skipinitialspace=True).columns))
+    except (ValidationError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return False
+    return not header_problems(str(path), names)[1] or all(
+        c in {str(n).strip().lower() for n in names} for c in ("timestamp", "provider", "model", "output_tokens"))
+
+
+def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None = None,
+                model_aliases: dict | None = None):
+    """What ``estimate_usage`` streams for LOG read as ``fmt``: (the canonical files, no notes)
+    when every file is a canonical log (streamed chunk by chunk, any size), else (the canonical
+    frame that ``audit.inventory.usage_import.read_usage`` made of the exports, its messages:
+    the format read per file, ignored columns, model names read as others, assumptions)."""
+    if fmt == "canonical" or isinstance(source, pd.DataFrame):
+        return source, []
+    if fmt == "auto":
+        files = expand(source)
+        if all(_has_canonical_header(f) or detect_format(f) == "canonical" for f in files):
+            return files, [f"{f}: read as canonical (recognised automatically)" for f in files]
+    imported = read_usage(source, fmt, options=Options(mean_output_tokens_per_request=mean_output_tokens),
+                          engagement_aliases=model_aliases)
+    messages = imported.messages()
+    if len(imported.media):
+        n = len(imported.media)
+        messages.append(f"{n:,} image/video row{'s' if n != 1 else ''} ({', '.join(sorted(set(imported.media['kind'])))})"
+                        " are not LLM requests and are not in this estimate: `audit import-usage --out LOG` writes them "
+                        "to LOG.media.parquet, to enter as image_generation/video_generation activities")
+    return imported.llm, messages
+
+
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
                    default_region: str = DEFAULT_REGION,
-                   on_chunk: Callable[[pd.DataFrame], None] | None = None) -> UsageResult:
+                   on_chunk: Callable[[pd.DataFrame], None] | None = None, fmt: str = "canonical",
+                   mean_output_tokens: float | None = None, model_aliases: dict | None = None,
+                   imported: list[tuple[str, pd.DataFrame]] | None = None) -> UsageResult:
     """Estimate a usage log: a CSV or Parquet file, a folder or glob of Parquet files, a list
     of those, or a DataFrame. Chunks are read one ahead in a background thread.
+
+    ``fmt`` (``--from``): "canonical" (default), "auto" or a provider export format
+    (audit.inventory.usage_import.ADAPTERS); exports are read into the canonical log first
+    (``read_source``), whose messages become ``result.notes``. ``mean_output_tokens`` is the
+    stated mean output tokens per request of exports without a request count; ``model_aliases``
+    the engagement's deployment and in-house model names. ``imported``: canonical frames read from
+    provider exports, each named by its export file, estimated after ``source`` (an engagement
+    whose ``usage_logs`` mix canonical logs and exports); ``source`` may then be an empty list.
 
     ``scheduler``: None (this process), "local" (a 2-worker Dask LocalCluster), a Dask
     scheduler address ("tcp://host:8786"), or a ``distributed.Client``/cluster; Dask needs
@@ -98,7 +147,11 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     """
     if chunk_rows < 1:
         raise InputError("--chunk-rows must be at least 1")
+    source, read_notes = read_source(source, fmt, mean_output_tokens, model_aliases)
     if scheduler is not None:
+        if isinstance(source, pd.DataFrame) and fmt != "canonical":
+            raise InputError("a provider export is read into memory, not on Dask: write it as a canonical log "
+                             "first (audit import-usage LOG --out usage.parquet), then estimate that on Dask")
         if on_chunk is not None:
             raise InputError("per-request output is not available with a Dask scheduler; run without one")
         return estimate_usage_dask(source, scheduler, chunk_rows=chunk_rows, progress=progress,
@@ -106,14 +159,18 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
 
 
     t0 = time.perf_counter()
-    res = resolver(default_region.strip().upper())
+    res = resolver(default_region.strip().upper(), tuple(sorted((model_aliases or {}).items())))
     if isinstance(source, pd.DataFrame):
-        files, names = [source], ["<data frame>"]
+        files, names = [source], ["<data frame>" if fmt == "canonical" else "<imported exports>"]
         total = len(source)
     else:
-        files = log_files(source)
+        files = log_files(source) if (source or not imported) else []
         names = [str(f) for f in files]
         total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
+    for name, frame in imported or []:
+        files.append(frame)
+        names.append(name)
+        total = None if total is None else total + len(frame)
     problems = LocatedProblems()
     partials = []
 
@@ -133,6 +190,7 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         bar.refresh()
     problems.raise_if_any()
     result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
+    result.notes = read_notes + list(problems.notes)
     if isinstance(source, pd.DataFrame):
         result.frame = source
     return result
@@ -143,10 +201,34 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
 _ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
 
 
-def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
+def _entry(entry) -> tuple[str, str, tuple[float | None, str]]:
+    """(path, format, (mean output tokens, stage)) of one ``usage_logs`` entry: a plain string is a
+    canonical log; ``{path, from, mean_output_tokens, stage}`` names a provider export's format."""
+    if isinstance(entry, str):
+        return entry, "canonical", (None, "")
+    return entry.path, entry.from_.value, (entry.mean_output_tokens, entry.stage)
+
+
+def engagement_log_entries(folder: str | Path, usage_logs: list) -> list[tuple[Path, str, tuple]]:
+    """(file, format, (mean output tokens, stage)) behind each entry of ``usage_logs``, inside the folder."""
+    root = Path(folder).resolve()
+    out: list[tuple[Path, str, tuple]] = []
+    for entry in usage_logs:
+        path, fmt, mean = _entry(entry)
+        found = log_files(str(root / path)) if fmt == "canonical" else expand(str(root / path))
+        out += [(f, fmt, mean) for f in found]
+    for f, _, _ in out:
+        if not f.resolve().is_relative_to(root):
+            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
+                                           "the engagement folder (a link?)", column="usage_logs",
+                                           hint="copy the log into the engagement folder")])
+    return list(dict.fromkeys(out))
+
+
+def engagement_log_files(folder: str | Path, usage_logs: list) -> list[Path]:
     """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
     root = Path(folder).resolve()
-    files = log_files([str(root / entry) for entry in usage_logs])
+    files = list(dict.fromkeys(f for f, _, _ in engagement_log_entries(root, usage_logs)))
     for f in files:
         if not f.resolve().is_relative_to(root):
             raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
@@ -155,9 +237,11 @@ def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path
     return files
 
 
-def _cache_key(files: list[Path], default_region: str) -> tuple:
+def _cache_key(files: list[Path], default_region: str, how: str = "") -> tuple:
+    """Files (path, size, modification time), the default region and how they are read (formats,
+    stated means, model aliases): a change in any of them estimates the logs again."""
     stats = [f.stat() for f in files]  # one stat per file: size and time from the same look
-    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region
+    return tuple((str(f), st.st_size, st.st_mtime_ns) for f, st in zip(files, stats)), default_region, how
 
 
 def _file_digests(key: tuple) -> dict[str, str]:
@@ -167,28 +251,45 @@ def _file_digests(key: tuple) -> dict[str, str]:
     return {path: sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
 
 
-def _keyed_engagement_usage(folder: str | Path, usage_logs: list[str],
-                            default_region: str) -> "tuple[tuple, UsageResult] | None":
+def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
+                            model_aliases: dict | None = None) -> "tuple[tuple, UsageResult] | None":
     """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
     if not usage_logs:
         return None
-    files = engagement_log_files(folder, usage_logs)
-    key = _cache_key(files, default_region)
+    entries = engagement_log_entries(folder, usage_logs)
+    files = [f for f, _, _ in entries]
+    how = json.dumps([[str(f), fmt, *opts] for f, fmt, opts in entries if fmt != "canonical"]
+                     + [sorted((model_aliases or {}).items())])
+    key = _cache_key(files, default_region, how)
     if key not in _ENGAGEMENT_CACHE:
         result = _read_handoff(key)
         if result is None:
-            result = estimate_usage(files, default_region=default_region, progress=False)
+            canonical = [f for f, fmt, _ in entries if fmt == "canonical"]
+            imported, notes, media = [], [], []
+            for f, fmt, (mean, stage) in entries:
+                if fmt != "canonical":  # a provider export, read into the canonical log (names resolved)
+                    read = read_usage(f, fmt, options=Options(mean_output_tokens_per_request=mean, stage=stage),
+                                      engagement_aliases=model_aliases)
+                    imported.append((str(f), read.llm))
+                    notes += read.messages()
+                    if len(read.media):  # image/video usage: activities of their own kinds (intake)
+                        media.append(read.media)
+            result = estimate_usage(canonical, default_region=default_region, progress=False,
+                                    model_aliases=model_aliases, imported=imported)
+            result.notes = notes + result.notes
+            result.media = pd.concat(media, ignore_index=True) if media else None
             result.sha256 = _file_digests(key)
         _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
         _ENGAGEMENT_CACHE[key] = result
     return key, _ENGAGEMENT_CACHE[key]
 
 
-def engagement_usage(folder: str | Path, usage_logs: list[str], default_region: str) -> "UsageResult | None":
+def engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
+                     model_aliases: dict | None = None) -> "UsageResult | None":
     """An engagement's usage logs estimated (None when it lists none). Kept for the process
     while the files are unchanged (same paths, sizes and modification times): the three
     pipeline notebooks run on one kernel and each loads the engagement."""
-    found = _keyed_engagement_usage(folder, usage_logs, default_region)
+    found = _keyed_engagement_usage(folder, usage_logs, default_region, model_aliases)
     return None if found is None else found[1]
 
 
@@ -203,23 +304,25 @@ USAGE_HANDOFF_ENV = "GENAI_AUDIT_USAGE_HANDOFF"
 
 
 def _key_json(key: tuple) -> list:
-    return [[list(f) for f in key[0]], key[1]]
+    return [[list(f) for f in key[0]], *key[1:]]
 
 
-def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list[str],
-                  default_region: str) -> Path | None:
+def write_handoff(folder: str | Path, engagement_dir: str | Path, usage_logs: list,
+                  default_region: str, model_aliases: dict | None = None) -> Path | None:
     """Save the engagement's usage result (estimated once per process) into ``folder`` for a
     kernel started with ``USAGE_HANDOFF_ENV=folder``. None when it lists no usage logs."""
-    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region)
+    found = _keyed_engagement_usage(engagement_dir, usage_logs, default_region, model_aliases)
     if found is None:
         return None
     key, result = found
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result.groups.to_parquet(folder / "groups.parquet", index=False)
+    if result.media is not None:
+        result.media.to_parquet(folder / "media.parquet", index=False)
     meta = {"key": _key_json(key), "sources": result.sources, "default_region": result.default_region,
             "chunk_rows": result.chunk_rows, "seconds": result.seconds, "factor_ids": result.factor_ids,
-            "sha256": result.sha256, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
+            "sha256": result.sha256, "notes": result.notes, "dtypes": {c: str(t) for c, t in result.groups.dtypes.items()}}
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
@@ -234,7 +337,10 @@ def _read_handoff(key: tuple) -> "UsageResult | None":
     groups = pd.read_parquet(Path(folder) / "groups.parquet").astype(meta["dtypes"])  # Parquet reads text as str
     return UsageResult(groups=groups, sources=meta["sources"],
                        default_region=meta["default_region"], chunk_rows=meta["chunk_rows"],
-                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"])
+                       seconds=meta["seconds"], factor_ids=meta["factor_ids"], sha256=meta["sha256"],
+                       notes=meta.get("notes", []),
+                       media=pd.read_parquet(Path(folder) / "media.parquet")
+                       if (Path(folder) / "media.parquet").is_file() else None)
 
 
 def per_request_frame(df: pd.DataFrame, default_region: str = DEFAULT_REGION, file: str = "<data frame>") -> pd.DataFrame:

@@ -1,0 +1,55 @@
+"""Shared helpers for adapters: Arrow -> pandas, column access, location bookkeeping."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from audit.inventory.usage_import.reading import RawTable, explode, flatten_all
+from audit.inventory.usage_import.schema import Located
+
+
+@dataclass
+class Options:
+    """Choices a consultant states when an export lacks something (recorded as assumptions)."""
+    mean_output_tokens_per_request: float | None = None  # for exports without a request count
+    stage: str = ""                                       # stage label for every row read
+
+
+@dataclass
+class Converted:
+    llm: pd.DataFrame | None = None
+    media: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def frame(raw: RawTable, list_columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, Located]:
+    """Explode the named list columns in order (pages -> buckets -> results), flatten structs,
+    and return a pandas frame with its locations."""
+    t = raw.table
+    line = raw.line
+    item = None
+    for col in list_columns:
+        if col in t.column_names:
+            t, line, item = explode(t, col, line, item)
+    t = flatten_all(t)
+    df = t.to_pandas()
+    return df, Located(raw.file, np.asarray(line), item, raw.unit, raw.remap)
+
+
+def col(df: pd.DataFrame, *names: str):
+    """The first of these columns present, else None."""
+    for n in names:
+        if n in df.columns:
+            return df[n]
+    return None
+
+
+def f64(*fields: str) -> list[pa.Field]:
+    return [pa.field(f, pa.float64()) for f in fields]
+
+
+def s(*fields: str) -> list[pa.Field]:
+    return [pa.field(f, pa.string()) for f in fields]

@@ -1,0 +1,97 @@
+"""Langfuse observation exports (public API / UI JSON, camelCase; blob-storage JSONL, snake_case).
+
+Only observations of type GENERATION are model calls; spans and events are skipped (counted in
+a note). Fields read: type, startTime|start_time, endTime|end_time, model|provided_model_name,
+usageDetails|usage_details {input, output, total, input_cached_tokens | cache_read_input_tokens
+| input_cache_read}, usage {input, output} (deprecated fallback), latency (seconds).
+provider is left blank and filled from the model name by the alias table (Langfuse records no
+provider). input_tokens = usageDetails.input + the cache-read key, cached_input_tokens = the
+cache-read key (assumption: Langfuse reports the cache-read part apart from "input", as it
+does for OpenAI's cached tokens; an open question for other providers).
+
+Sources checked (December 2026, search tool): langfuse-client-base 0.13-0.17 ``ObservationsView``
+/``Observation`` (docs.rs, generated from Langfuse's OpenAPI: id, traceId, type, name,
+startTime, endTime, completionStartTime, model, usage, usageDetails, latency, ...);
+blob-export snake_case names from langfuse.com/docs/api-and-data-platform/features/blob-storage-export-fields
+as quoted in ../shared/reference/usage_export_formats.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from audit.core.exceptions import Problem
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+
+NAME = "langfuse"
+USAGE_KEYS = ("input", "output", "total", "input_cached_tokens", "cache_read_input_tokens", "input_cache_read",
+              "input_cache_creation", "cache_creation_input_tokens", "output_reasoning_tokens")
+CACHE_READ = ("input_cached_tokens", "cache_read_input_tokens", "input_cache_read")
+CACHE_WRITE = ("input_cache_creation", "cache_creation_input_tokens")
+TEXT = ("id", "traceId", "trace_id", "type", "name", "startTime", "start_time", "endTime", "end_time",
+        "completionStartTime", "completion_start_time", "model", "provided_model_name", "modelId",
+        "internal_model_id", "level", "statusMessage", "environment", "promptName", "version", "parentObservationId",
+        "session_id", "user_id", "trace_name", "projectId", "project_id")
+OPAQUE = frozenset({"input", "output", "metadata", "modelParameters", "model_parameters", "costDetails",
+                    "cost_details", "tags", "provided_usage_details", "provided_cost_details"})
+KNOWN = frozenset(TEXT) | OPAQUE | {"latency", "timeToFirstToken", "totalPrice", "calculatedTotalCost",
+                                   "total_cost", "inputPrice", "outputPrice", "usage"} \
+    | {f"{p}.{k}" for p in ("usageDetails", "usage_details", "usage") for k in USAGE_KEYS + ("unit",)}
+SIGNATURE = frozenset({"traceId", "usageDetails"})
+SIGNATURE_ALT = frozenset({"trace_id", "usage_details", "provided_model_name"})
+
+
+def schema(sample: list[dict]) -> pa.Schema:
+    usage = pa.struct(f64(*USAGE_KEYS))
+    return pa.schema(s(*TEXT) + f64("latency", "timeToFirstToken")
+                     + [pa.field("usageDetails", usage), pa.field("usage_details", usage),
+                        pa.field("usage", pa.struct(f64("input", "output", "total") + s("unit")))])
+
+
+def _sum(df, prefixes, keys, loc, problems):
+    total = np.zeros(len(df))
+    for p in prefixes:
+        for k in keys:
+            c = f"{p}.{k}"
+            if c in df.columns:
+                total += numbers(df, c, loc, problems, required=False)
+    return total
+
+
+def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
+    df, loc = frame(raw)
+    kind = text(col(df, "type"), len(df)).str.upper()
+    gen = (kind == "GENERATION").to_numpy() if "type" in df.columns else np.ones(len(df), bool)
+    notes = []
+    if (~gen).any():
+        notes.append(f"{raw.file}: {int((~gen).sum())} observations that are not GENERATION (spans, events) skipped")
+    keep = np.flatnonzero(gen)
+    df, loc = df.iloc[keep].reset_index(drop=True), loc.take(keep)
+    n = len(df)
+    start = col(df, "startTime", "start_time")
+    if start is None:
+        problems.add(Problem(raw.file, "field 'startTime' is missing", column="startTime"))
+        return Converted()
+    ts = timestamps(start, loc, problems, "startTime")
+    details = [p for p in ("usageDetails", "usage_details") if f"{p}.output" in df.columns]
+    prefixes = details or ["usage"]
+    inp = _sum(df, prefixes, ("input",), loc, problems)
+    out_col = f"{prefixes[0]}.output"
+    output = numbers(df, out_col, loc, problems, required=True, shown=out_col)
+    read = _sum(df, prefixes, CACHE_READ, loc, problems)
+    write = _sum(df, prefixes, CACHE_WRITE, loc, problems)
+    if "latency" in df.columns:
+        latency = numbers(df, "latency", loc, problems, required=False, whole=False, default=np.nan)
+    else:
+        end = col(df, "endTime", "end_time")
+        latency = None if end is None else (pd.to_datetime(end, utc=True, errors="coerce", format="mixed")
+                                            - ts).dt.total_seconds().to_numpy()
+    model = text(col(df, "model", "provided_model_name"), n)
+    if (model == "").any():
+        problems.rows(loc, (model == "").to_numpy(), "model", "is empty: a GENERATION needs its model")
+    return Converted(llm=llm_frame(
+        timestamp=ts, provider="", model=model, input_tokens=inp + read + write, cached_input_tokens=read,
+        output_tokens=output, latency_s=latency, stage=options.stage, loc=loc, problems=problems), notes=notes)
