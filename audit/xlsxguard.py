@@ -15,6 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.exceptions import Problem, ValidationError
@@ -29,6 +30,20 @@ RATIO_MIN_BYTES = 1 << 20  # ratios of small parts (a 2 KB styles.xml at 50x) ar
 MAX_ROWS = 100_000  # activities in a workbook; larger tables belong in activities.csv or usage logs
 MAX_COLUMNS = 64  # the activities table has ~20 columns
 MAX_WORKBOOK_XML_BYTES = 1 << 20  # workbook.xml and its .rels, parsed to find the sheet
+
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\sref=\"([A-Z]{1,3}\d{1,7}(?::[A-Z]{1,3}\d{1,7})?)\"")
+MAX_MERGED_LISTED = 1_000
+
+
+@dataclass
+class XlsxInfo:
+    """What the check saw: the sheet's ``<row>`` elements and its merged ranges ("A2:B3"), so
+    a caller that then opens the workbook with ``read_only=True`` (which has no
+    ``merged_cells``) can still report merged cells. ``rows`` is None without a sheet."""
+
+    rows: int | None = None
+    merged: list[str] = field(default_factory=list)
+
 
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 _ROW_NUMBER = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=\"(\d{1,10})\"")
@@ -105,8 +120,9 @@ def _sheet_part(zf: zipfile.ZipFile, file: str, sheet: str) -> str | None:
 
 def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_SHEET,
                max_entries: int = MAX_ENTRIES, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
-               max_ratio: float = MAX_RATIO, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS) -> None:
-    """Refuse an .xlsx that would be costly to parse; return None when openpyxl may read it.
+               max_ratio: float = MAX_RATIO, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS) -> XlsxInfo:
+    """Refuse an .xlsx that would be costly to parse; return what was seen (``XlsxInfo``)
+    when openpyxl may read it.
 
     ``path``: a file (opened by ``zipfile``: give a resolved, regular file, see
     ``audit.safefiles``); ``file``: how messages name it (default ``str(path)``); ``sheet``:
@@ -135,18 +151,20 @@ def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_
                               f" times larger than it is stored (limit {max_ratio:g}x): a zip bomb or "
                               "millions of empty rows", hint="delete the empty rows and save again")
         if sheet is None:
-            return
+            return XlsxInfo()
         part = _sheet_part(zf, file, sheet)
         if part is None:
-            return  # no such sheet: the reader's own message lists the sheets
-        _check_sheet_xml(zf, part, file, sheet, max_rows, max_columns)
+            return XlsxInfo()  # no such sheet: the reader's own message lists the sheets
+        return _check_sheet_xml(zf, part, file, sheet, max_rows, max_columns)
 
 
-def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_rows: int, max_columns: int) -> None:
+def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_rows: int,
+                     max_columns: int) -> XlsxInfo:
     """Stream the sheet's XML: the <dimension> it declares, rows counted and numbered, cells
     beyond the column cap; stop at the first thing over a cap."""
     wide = _wide_cell_regex(max_columns)
     rows = 0
+    merged: list[str] = []
     tail = b""
     first = True
     hint = (f"a workbook holds at most {max_rows:,} rows and {max_columns} columns of activities; "
@@ -189,7 +207,10 @@ def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_
                 col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("?", None)
                 raise _refuse(file, f"sheet has a cell in column {col}, past the {max_columns}-column limit",
                               sheet=sheet, row=row, hint=hint)
+            if len(merged) < MAX_MERGED_LISTED:
+                merged += [m.decode() for m in _MERGE.findall(body)][: MAX_MERGED_LISTED - len(merged)]
             tail = data[cut:]
     rows += len(_ROW.findall(tail))
     if rows > max_rows + 1:
         raise _refuse(file, f"sheet has more than {max_rows:,} rows", sheet=sheet, hint=hint)
+    return XlsxInfo(rows=rows, merged=merged)

@@ -140,9 +140,11 @@ def test_a_real_workbook_passes_and_still_opens(tmp_path):
     ws.append(["activity_id", "stage", "kind", "quantity", "unit"])
     for i in range(2_000):
         ws.append([f"A{i}", "Ideation", "electricity", i, "kWh"])
+    ws.merge_cells("A3:B4")
     path = tmp_path / "intake.xlsx"
     wb.save(path)
-    check_xlsx(path)
+    info = check_xlsx(path)
+    assert info.rows == 2_001 and info.merged == ["A3:B4"]
     assert load_workbook(path, read_only=True)["Activities"].max_row == 2_001
 
 
