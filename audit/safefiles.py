@@ -273,6 +273,10 @@ def find_inputs(pattern, root, *, what: str = "usage log", suffixes: tuple[str, 
         if os.path.islink(base) or not os.path.isdir(base):
             raise _refuse(text, "no files match this pattern" if not os.path.isdir(base)
                           else "the pattern starts in a linked folder; name the folder itself")
+        base_real = _realpath(base, text)
+        if base_real != root_real and not base_real.is_relative_to(root_real):
+            raise _refuse(text, f"{what} pattern starts outside the engagement folder, in {excerpt(str(base_real), 120)}",
+                          "name files inside the engagement folder")
         regex = _translate("/".join(parts[fixed:]))
         candidates = [p for rel, p in _walk(base, notes, max_entries, text) if regex.match(rel)]
     if len(candidates) > max_files:

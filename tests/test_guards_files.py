@@ -113,6 +113,15 @@ def test_folder_entry_linking_to_root_is_refused_without_walking(eng):
     assert time.perf_counter() - t0 < 1
 
 
+def test_pattern_starting_outside_root_is_refused_without_walking(eng):
+    t0 = time.perf_counter()
+    with pytest.raises(ValidationError, match="pattern starts outside the engagement folder"):
+        find_inputs("/**/*.csv", eng)
+    with pytest.raises(ValidationError, match="pattern starts outside"):
+        find_inputs("../*/usage/*.csv", eng)
+    assert time.perf_counter() - t0 < 1
+
+
 def test_folder_and_suffix_filter(eng):
     (eng / "usage" / "notes.txt").write_text("x")
     files, notes = find_inputs("usage", eng, suffixes=(".csv",))
