@@ -233,7 +233,6 @@ def _walk(top: Path, notes: list[str], max_entries: int, shown: str):
                 notes.append(f"{path}: a link to a folder, not followed")
             else:
                 yield path.relative_to(top).as_posix(), path
-    return
 
 
 def find_inputs(pattern, root, *, what: str = "usage log", suffixes: tuple[str, ...] | None = None,

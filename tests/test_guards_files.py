@@ -11,8 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.exceptions import ValidationError
-from audit.safefiles import (MAX_INPUT_BYTES_ENV, find_inputs, open_input, read_input_bytes, resolve_input,
-                             unique_log_files)
+from audit.safefiles import (
+    MAX_INPUT_BYTES_ENV,
+    find_inputs,
+    open_input,
+    read_input_bytes,
+    resolve_input,
+    unique_log_files,
+)
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.identifiers import excerpt, identifier_problem, is_invisible, normalise_identifier
+from audit.identifiers import (
+    excerpt,
+    identifier_problem,
+    is_invisible,
+    normalise_identifier,
+)
 
 LOOKALIKES = {
     "zero-width joiner": ("ACT\u200d-001", "U+200D (ZERO WIDTH JOINER)"),

@@ -11,8 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.numbers import (MAX_MAGNITUDE, overflow_mask, overflow_message, parse_number_column, parse_timestamps,
-                           timestamp_problem)
+from audit.numbers import (
+    MAX_MAGNITUDE,
+    overflow_mask,
+    overflow_message,
+    parse_number_column,
+    parse_timestamps,
+    timestamp_problem,
+)
 
 
 def parse(cells):

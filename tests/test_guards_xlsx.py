@@ -149,6 +149,8 @@ def test_a_real_workbook_passes_and_still_opens(tmp_path):
 
 
 def test_the_workbook_template_passes(tmp_path):
-    from audit.workbook import write_intake_workbook  # read-only use of the existing writer
+    from audit.workbook import (
+        write_intake_workbook,  # read-only use of the existing writer
+    )
     path = write_intake_workbook(tmp_path / "intake.xlsx", client="Acme")
     check_xlsx(path)
