@@ -64,6 +64,17 @@ class _BoundedComposer(Composer):
 
 
 class _StrictConstructor(SafeConstructor):
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # SafeConstructor raises these for a scalar its resolver took for a date or number
+            # that is not one ("2025-02-30", "!!int 0x"): say which, and where.
+            value = node.value if isinstance(node.value, str) else ""
+            raise _Refused(f"value '{excerpt(value, 60)}' cannot be read as {node.tag.rsplit(':', 1)[-1]} "
+                           f"({excerpt(str(exc), 80)}); put it in quotes to keep it as text",
+                           _line(node.start_mark)) from None
+
     def construct_mapping(self, node, deep=False):
         if isinstance(node, MappingNode):
             seen: dict = {}
@@ -159,7 +170,12 @@ def load_yaml(path_or_text, *, source: str, max_bytes: int = MAX_YAML_BYTES,
             raise _refuse(source, f"is not UTF-8 text (bad byte 0x{data[e.start]:02x})", line,
                           "save it as UTF-8") from None
     _check_flow_depth(text, source, max_depth)
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as e:  # a control character: raised before any parsing
+        line = text.count("\n", 0, e.position) + 1
+        raise _refuse(source, f"holds the control character U+{e.character if isinstance(e.character, int) else 0:04X}"
+                      ", which YAML does not allow", line, "delete it; most editors do not show it") from None
     loader.max_depth = max_depth
     try:
         return loader.get_single_data()

@@ -7,6 +7,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.exceptions import ValidationError
 from audit.safeyaml import MAX_YAML_DEPTH, load_yaml
@@ -111,3 +113,25 @@ def test_a_huge_key_in_a_duplicate_message_is_excerpted():
     key = "k" * 1_000  # YAML allows simple keys up to 1,024 characters
     message, _, _ = refused(f"{key}: 1\n{key}: 2\n")
     assert "appears twice" in message and len(message) < 400
+
+
+@pytest.mark.parametrize("text,what", [("period: 2025-02-30\n", "'2025-02-30' cannot be read as timestamp"),
+                                       ("a: !!int 0x\n", "cannot be read as int"),
+                                       ("x: 1\nstart: 2025-01-01 25:00:00\n", "cannot be read as timestamp")])
+def test_impossible_dates_and_numbers_are_located_not_tracebacks(text, what):
+    message, _, _ = refused(text)
+    assert what in message and f"line {text.count(chr(10))}" in message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("ab:-[]{}&*!|>'\"#?,@` \n\t0123456789.e+_\x08\x00")), max_size=80))
+def test_any_text_loads_or_gives_one_located_problem(text):
+    try:
+        load_yaml(text, source="e.yaml")
+    except ValidationError as exc:
+        assert len(exc.problems) == 1 and exc.problems[0].file == "e.yaml"
+
+
+def test_a_control_character_is_located():
+    message, _, _ = refused("a: 1\nb: x\x08y\n")
+    assert "line 2: holds the control character U+0008" in message
