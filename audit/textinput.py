@@ -6,6 +6,7 @@ or blamed engagement.yaml).
 * ``detect_encoding(head)``: a name for the first bytes of a file ("UTF-16 LE (no BOM)"...).
 * ``decode_text(raw, file=...)``: UTF-8 (BOM allowed) text, or a ``ValidationError`` naming
   the encoding found and the line of the first bad byte.
+* ``oversized_cells(df, file=...)``: a ``Problem`` per cell over ``MAX_CELL_CHARS``.
 * ``log_file_problem(path, file=...)``: a ``Problem`` for an empty, header-only, mis-encoded
   or mislabelled usage log (CSV or Parquet), else None; reads at most ``HEAD_BYTES`` of a CSV.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from audit.exceptions import Problem, ValidationError
 
 HEAD_BYTES = 1 << 16
+MAX_CELL_CHARS = 10_000  # a description or note; a 4 MB cell is a paste gone wrong
 RESAVE = "re-save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)"
 
 _SIGNATURES = (
@@ -145,3 +147,23 @@ def log_file_problem(path, *, file: str | None = None) -> Problem | None:
         return Problem(file, "has a header row but no requests", row=1,
                        hint="add one row per request under the header, or remove the file from usage_logs")
     return None
+
+
+def oversized_cells(df, *, file: str, sheet: str | None = None, limit: int = MAX_CELL_CHARS,
+                    max_problems: int = 50) -> list[Problem]:
+    """One ``Problem`` per text cell longer than ``limit`` characters (at most
+    ``max_problems``), located by ``df.index`` (the row number a person sees) and column.
+    Run it before any per-cell work: the message gives the length, never the cell."""
+    problems: list[Problem] = []
+    for column in df.columns:
+        col = df[column]
+        if not (col.dtype == object or str(col.dtype) in ("string", "str", "category")):
+            continue
+        lengths = col.astype("string").str.len()
+        for i in col.index[(lengths > limit).fillna(False).to_numpy()]:
+            problems.append(Problem(file, f"cell is {int(lengths[i]):,} characters, over the {limit:,} limit",
+                                    row=int(i) if hasattr(i, "__index__") else None,
+                                    column=str(column), sheet=sheet, hint="shorten it; long notes belong in a document"))
+            if len(problems) >= max_problems:
+                return problems
+    return problems

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.exceptions import ValidationError
-from audit.textinput import decode_text, detect_encoding, log_file_problem
+from audit.textinput import (
+    decode_text,
+    detect_encoding,
+    log_file_problem,
+    oversized_cells,
+)
 
 CSV = "timestamp,provider,model,output_tokens\n2025-01-01T00:00:00Z,openai,gpt-4o,100\n"
 
@@ -104,3 +109,12 @@ def test_ascii_text_in_utf16_is_always_named(text):
     assert detect_encoding(text.encode("utf-16-le")) == "UTF-16 LE (no BOM)"
     assert detect_encoding(text.encode("utf-16-be")) == "UTF-16 BE (no BOM)"
     assert detect_encoding(text.encode("utf-8")) == "UTF-8"
+
+
+def test_oversized_cells_are_located_without_quoting():
+    import pandas as pd
+    df = pd.DataFrame({"activity_id": ["A", "B"], "description": ["ok", "x" * 4_000_000]}, index=[2, 3])
+    problems = oversized_cells(df, file="activities.csv")
+    assert [str(p) for p in problems] == [("activities.csv, row 3, column 'description': cell is 4,000,000 characters, "
+                                          "over the 10,000 limit (shorten it; long notes belong in a document)")]
+    assert oversized_cells(df, file="a.csv", limit=5_000_000) == []
