@@ -6,7 +6,8 @@ nested brackets raise RecursionError, and a repeated key silently replaces the f
 (issue 17). ``load_yaml`` refuses, with a located ``ValidationError``:
 
 * files over ``MAX_YAML_BYTES`` (checked on the size, before reading);
-* aliases (``*name``): every value is written out, so nothing expands;
+* a value that expands past ``MAX_YAML_NODES`` values through aliases (``*name``), and an
+  alias inside the value it names; ``allow_aliases=False`` refuses every alias;
 * nesting deeper than ``MAX_YAML_DEPTH`` (checked while composing, before Python recursion);
 * a key repeated in one mapping (naming the key and both lines);
 * text that is not UTF-8.
@@ -33,6 +34,7 @@ from audit.identifiers import excerpt
 
 MAX_YAML_BYTES = 1 << 20  # 1 MiB: an engagement.yaml is a few KB
 MAX_YAML_DEPTH = 64  # nested mappings/sequences; engagement.yaml needs about 6
+MAX_YAML_NODES = 100_000  # values after expanding aliases; an engagement.yaml has hundreds
 
 
 class _Refused(Exception):
@@ -46,21 +48,44 @@ def _line(mark) -> int | None:
 
 
 class _BoundedComposer(Composer):
+    """Composes with a depth bound and counts each node's expanded size (an alias counts the
+    whole value it names), refusing as soon as any value expands past ``max_nodes``: the
+    billion-laughs bomb stops at its fifth level, after ~10^5 counted values, in microseconds.
+    Aliases themselves are fine (``yaml.safe_dump`` writes them for a value used twice)."""
+
     max_depth = MAX_YAML_DEPTH
+    max_nodes = MAX_YAML_NODES
+    allow_aliases = True
 
     def compose_node(self, parent, index):
         if self.check_event(AliasEvent):
             event = self.peek_event()
-            raise _Refused(f"uses the alias '*{excerpt(event.anchor, 40)}'; aliases are not accepted, "
-                           "write the value out in full", _line(event.start_mark))
+            if not self.allow_aliases:
+                raise _Refused(f"uses the alias '*{excerpt(event.anchor, 40)}'; aliases are not accepted, "
+                               "write the value out in full", _line(event.start_mark))
+            target = self.anchors.get(event.anchor)
+            if target is not None and getattr(target, "_expanded", None) is None:
+                raise _Refused(f"the alias '*{excerpt(event.anchor, 40)}' is inside the value it names "
+                               "(a structure that contains itself)", _line(event.start_mark))
+            return super().compose_node(parent, index)
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > self.max_depth:
                 raise _Refused(f"is nested more than {self.max_depth} levels deep",
                                _line(self.peek_event().start_mark))
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if isinstance(node.value, list):
+            children = (c for pair in node.value for c in pair) if isinstance(node, MappingNode) else node.value
+            size = 1 + sum(getattr(c, "_expanded", 1) for c in children)
+        else:
+            size = 1
+        if size > self.max_nodes:
+            raise _Refused(f"a value here expands to more than {self.max_nodes:,} values (through aliases "
+                           "'*name' repeated inside each other: an alias bomb?)", _line(node.start_mark))
+        node._expanded = size
+        return node
 
 
 class _StrictConstructor(SafeConstructor):
@@ -145,7 +170,8 @@ def _check_flow_depth(text: str, source: str, max_depth: int) -> None:
 
 
 def load_yaml(path_or_text, *, source: str, max_bytes: int = MAX_YAML_BYTES,
-              max_depth: int = MAX_YAML_DEPTH) -> object:
+              max_depth: int = MAX_YAML_DEPTH, max_nodes: int = MAX_YAML_NODES,
+              allow_aliases: bool = True) -> object:
     """Parse YAML from a file (``pathlib.Path``) or from text (``str`` or ``bytes``) with the
     limits above. ``source`` names the file in messages. Raises ``ValidationError`` (one located
     ``Problem``; the line is 1-based) for anything refused or not valid YAML."""
@@ -176,7 +202,7 @@ def load_yaml(path_or_text, *, source: str, max_bytes: int = MAX_YAML_BYTES,
         line = text.count("\n", 0, e.position) + 1
         raise _refuse(source, f"holds the control character U+{e.character if isinstance(e.character, int) else 0:04X}"
                       ", which YAML does not allow", line, "delete it; most editors do not show it") from None
-    loader.max_depth = max_depth
+    loader.max_depth, loader.max_nodes, loader.allow_aliases = max_depth, max_nodes, allow_aliases
     try:
         return loader.get_single_data()
     except _Refused as r:

@@ -132,7 +132,7 @@ def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_
     try:
         zf = zipfile.ZipFile(Path(path))
     except zipfile.BadZipFile:
-        raise _refuse(file, "is not an Excel .xlsx workbook (not a zip file)",
+        raise _refuse(file, "could not be opened as an Excel workbook (not a zip file)",
                       hint="save it as .xlsx from Excel or LibreOffice; .xls and .csv are not read here") from None
     except OSError as exc:
         raise _refuse(file, f"cannot be read ({exc.strerror or type(exc).__name__})") from None

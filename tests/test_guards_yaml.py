@@ -39,13 +39,43 @@ def refused(text, **kw) -> tuple[str, float, int]:
 
 
 @pytest.mark.parametrize("levels", [9, 10])
-def test_alias_bomb_is_refused_at_the_first_alias(levels):
+def test_alias_bomb_is_refused_where_it_passes_the_cap(levels):
     text = billion_laughs(levels)
     assert len(text) < 2_000  # a bomb as small as the 1.7 KB one of the issue (and one level deeper)
     message, seconds, peak = refused(text)
-    assert "engagement.yaml, line 2" in message and "alias '*lol0'" in message
+    # lol5 is the first value over 100,000 once expanded (111,111 values); it is on line 6.
+    assert "engagement.yaml, line 6: a value here expands to more than 100,000 values" in message
     assert len(message) < 300
     assert seconds < 0.5 and peak < 5_000_000
+
+
+def test_a_wide_alias_bomb_is_refused():
+    text = "a: &a [" + ", ".join(["1"] * 1000) + "]\nb: [" + ", ".join(["*a"] * 1000) + "]\n"
+    message, _, _ = refused(text)
+    assert "line 2: a value here expands to more than" in message
+
+
+def test_aliases_written_by_safe_dump_load():
+    import yaml
+    shared = ["GBR", "FRA"]
+    text = yaml.safe_dump({"regions": shared, "fallback_regions": shared})
+    assert "*id001" in text
+    assert load_yaml(text, source="e.yaml") == {"regions": shared, "fallback_regions": shared}
+    message, _, _ = refused(text, allow_aliases=False)
+    assert "alias '*id001'; aliases are not accepted" in message
+
+
+def test_a_structure_that_contains_itself_is_refused():
+    message, _, _ = refused("a: &x [1, *x]\n")
+    assert "line 1: the alias '*x' is inside the value it names" in message
+
+
+def test_the_sample_engagement_loads_as_before():
+    import yaml
+
+    from audit.paths import SAMPLE_ENGAGEMENT_DIR
+    path = SAMPLE_ENGAGEMENT_DIR / "engagement.yaml"
+    assert load_yaml(path, source=str(path)) == yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
