@@ -43,7 +43,7 @@ def number_problem(text: str) -> tuple[str, str | None] | None:
     if _DECIMAL.fullmatch(text) or _THOUSANDS_COMMA.fullmatch(text) or _THOUSANDS_UNDERSCORE.fullmatch(text):
         return None
     if text.lower() in _NON_FINITE_WORDS:
-        return f"'{shown}' is not a finite number", None
+        return (NOT_A_NUMBER.format(shown) if "nan" in text.lower() else f"'{shown}' is not a finite number"), None
     if "_" in text and _DECIMAL.fullmatch(text.replace("_", "")):
         return f"'{shown}' has a stray underscore", HINT_UNDERSCORE
     if "," in text and _DECIMAL.fullmatch(text.replace(",", ".", 1)):
