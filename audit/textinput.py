@@ -115,10 +115,13 @@ def _has_data_row(text: bytes) -> bool:
     return next(lines, None) is not None
 
 
-def log_file_problem(path, *, file: str | None = None) -> Problem | None:
+def log_file_problem(path, *, file: str | None = None, header_only_ok: bool = False) -> Problem | None:
     """A usage log that is empty, a header only, not UTF-8 (named), or not what its suffix
     says. ``path``: a resolved regular file (see ``audit.safefiles``). Opens it with
-    O_NONBLOCK; reads at most ``HEAD_BYTES`` of a CSV and the footer of a Parquet file."""
+    O_NONBLOCK; reads at most ``HEAD_BYTES`` of a CSV and the footer of a Parquet file.
+    ``header_only_ok``: a header row without requests (or a Parquet file without rows) is
+    no problem (``audit estimate-usage`` gives an empty table for it; an engagement's
+    ``usage_logs`` should not list such a file)."""
     file = file or str(path)
     path = Path(path)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -135,7 +138,8 @@ def log_file_problem(path, *, file: str | None = None) -> Problem | None:
             rows = pq.ParquetFile(str(path)).metadata.num_rows
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
             return Problem(file, f"could not be read as Parquet ({type(exc).__name__})")
-        return None if rows else Problem(file, "has no rows", hint="a usage log needs one row per request")
+        return None if rows or header_only_ok else Problem(file, "has no rows",
+                                                           hint="a usage log needs one row per request")
     if path.suffix.lower() == ".gz":
         return None  # compressed: the CSV reader inflates it and reports its own problems
     problem = _encoding_problem(file, head, complete=size <= HEAD_BYTES)
@@ -143,7 +147,7 @@ def log_file_problem(path, *, file: str | None = None) -> Problem | None:
         return problem
     if not head.strip(b" \t\r\n,;\xef\xbb\xbf"):
         return Problem(file, "holds only blank lines", hint="a usage log needs a header row and one row per request")
-    if size <= HEAD_BYTES and not _has_data_row(head):
+    if size <= HEAD_BYTES and not header_only_ok and not _has_data_row(head):
         return Problem(file, "has a header row but no requests", row=1,
                        hint="add one row per request under the header, or remove the file from usage_logs")
     return None

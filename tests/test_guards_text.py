@@ -70,6 +70,7 @@ def test_header_only_log_names_the_log(usage):
     f.write_text("timestamp,provider,model,output_tokens\n\n")
     p = log_file_problem(f, file="usage/head.csv")
     assert str(p).startswith("usage/head.csv, row 1: has a header row but no requests")
+    assert log_file_problem(f, header_only_ok=True) is None  # audit estimate-usage: an empty table
 
 
 def test_a_good_log_has_no_problem(usage):
