@@ -151,7 +151,7 @@ def timestamp_problem(raw, first_year: int = FIRST_YEAR, end_year: int = END_YEA
     """(message, hint) for a cell ``parse_timestamps`` flagged: blank, out of range (with its
     year), or not an ISO 8601 date-time. Quotes at most 40 characters."""
     text = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) or raw is pd.NaT else str(raw).strip()
-    hint = f"e.g. 2025-03-14T09:30:00Z (UTC if no offset), from {first_year} to {end_year - 1}"
+    hint = f"e.g. 2025-03-14T09:30:00Z, UTC if no offset, in the years {first_year} to {end_year - 1}"
     if text == "":
         return "is empty", hint
     m = _YEAR.match(text)

@@ -20,7 +20,7 @@ from audit.exceptions import Problem, ValidationError
 
 HEAD_BYTES = 1 << 16
 MAX_CELL_CHARS = 10_000  # a description or note; a 4 MB cell is a paste gone wrong
-RESAVE = "re-save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)"
+RESAVE = "re-save it as 'CSV UTF-8': in Excel, File > Save As > CSV UTF-8"
 
 _SIGNATURES = (
     (b"PK\x03\x04", "a zip file (an Excel .xlsx workbook?)"),
