@@ -35,9 +35,9 @@ SETUP = textwrap.dedent('''
         return "\\n".join(lines) + "\\n"
     import yaml, pint
     from openpyxl import load_workbook
-    from audit.safeyaml import load_yaml
-    from audit.xlsxguard import check_xlsx
-    from audit.unitguard import check_unit_text
+    from audit.core.safeyaml import load_yaml
+    from audit.core.xlsxguard import check_xlsx
+    from audit.core.unitguard import check_unit_text
     u = pint.UnitRegistry()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 ''')
@@ -66,8 +66,8 @@ CASES = {
         None,
         ("try: check_xlsx(XLSX, max_ratio=1e9, max_uncompressed_bytes=1<<40)\n"
         "except Exception as e: out = str(e)[-60:]")),
-    "unit cell of 50 KB 'a b a b ...': audit.units as validate calls it": (
-        ("from audit.units import ambiguous_unit, conversion_factor\ntext = 'a b ' * 12500\n"
+    "unit cell of 50 KB 'a b a b ...': audit.core.units as validate calls it": (
+        ("from audit.core.units import ambiguous_unit, conversion_factor\ntext = 'a b ' * 12500\n"
         "ambiguous_unit(text); out = conversion_factor(text, 'kWh')"),
         "out = check_unit_text('a b ' * 12500)[-40:]"),
     "unit '9**9**9 kWh' (12 characters, pint)": (

@@ -1,4 +1,4 @@
-"""audit.safefiles: inputs stay inside the engagement folder, are regular files under a size
+"""audit.core.safefiles: inputs stay inside the engagement folder, are regular files under a size
 cap, are never opened when they are FIFOs or devices, and are counted once (issue 17)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.exceptions import ValidationError
-from audit.safefiles import (
+from audit.core.exceptions import ValidationError
+from audit.core.safefiles import (
     MAX_INPUT_BYTES_ENV,
     find_inputs,
     open_input,

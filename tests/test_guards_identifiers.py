@@ -1,4 +1,4 @@
-"""audit.identifiers: look-alike ids are refused by name of the character, normalised ids
+"""audit.core.identifiers: look-alike ids are refused by name of the character, normalised ids
 compare equal, and every excerpt is bounded (issue 17)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.identifiers import (
+from audit.core.identifiers import (
     excerpt,
     identifier_problem,
     is_invisible,

@@ -1,4 +1,4 @@
-"""audit.numbers: stray underscores, decimal commas, spelt-out infinities and overflowing
+"""audit.core.numeric: stray underscores, decimal commas, spelt-out infinities and overflowing
 conversions are refused by cell; timestamps in years 9999, 1600 and 2262 are located problems,
 not OutOfBoundsDatetime tracebacks (issue 17)."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.numbers import (
+from audit.core.numeric import (
     MAX_MAGNITUDE,
     overflow_mask,
     overflow_message,

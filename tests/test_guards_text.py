@@ -1,4 +1,4 @@
-"""audit.textinput: encodings are detected and named, empty and header-only logs are named
+"""audit.core.textinput: encodings are detected and named, empty and header-only logs are named
 as such, never as EmptyDataError or a problem in engagement.yaml (issue 17)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.exceptions import ValidationError
-from audit.textinput import (
+from audit.core.exceptions import ValidationError
+from audit.core.textinput import (
     decode_text,
     detect_encoding,
     log_file_problem,

@@ -1,4 +1,4 @@
-"""audit.unitguard: unit cells that would take pint seconds or for ever are refused before
+"""audit.core.unitguard: unit cells that would take pint seconds or for ever are refused before
 pint sees them; every accepted text parses quickly (issue 17)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.unitguard import MAX_UNIT_CHARS, check_unit_text
-from audit.units import conversion_factor, registry
+from audit.core.unitguard import MAX_UNIT_CHARS, check_unit_text
+from audit.core.units import conversion_factor, registry
 
 
 @pytest.mark.parametrize("unit", ["kWh", "MWh", "passenger_km", "room night", "1000 requests", "tonne_km",

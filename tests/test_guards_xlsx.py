@@ -1,4 +1,4 @@
-"""audit.xlsxguard: zip bombs and sheets of millions of rows are refused before openpyxl
+"""audit.core.xlsxguard: zip bombs and sheets of millions of rows are refused before openpyxl
 parses them, quickly and with a message naming the file and sheet (issue 17)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from audit.exceptions import ValidationError
-from audit.xlsxguard import check_xlsx
+from audit.core.exceptions import ValidationError
+from audit.core.xlsxguard import check_xlsx
 
 CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
                  b'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
@@ -149,7 +149,7 @@ def test_a_real_workbook_passes_and_still_opens(tmp_path):
 
 
 def test_the_workbook_template_passes(tmp_path):
-    from audit.workbook import (
+    from audit.inventory.workbook import (
         write_intake_workbook,  # read-only use of the existing writer
     )
     path = write_intake_workbook(tmp_path / "intake.xlsx", client="Acme")

@@ -1,4 +1,4 @@
-"""audit.safeyaml: alias bombs, deep nesting, duplicate keys and size, each refused quickly,
+"""audit.core.safeyaml: alias bombs, deep nesting, duplicate keys and size, each refused quickly,
 with bounded memory and a message that names the file and line (issue 17)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.exceptions import ValidationError
-from audit.safeyaml import MAX_YAML_DEPTH, load_yaml
+from audit.core.exceptions import ValidationError
+from audit.core.safeyaml import MAX_YAML_DEPTH, load_yaml
 
 
 def billion_laughs(levels: int = 9) -> str:

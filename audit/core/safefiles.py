@@ -31,8 +31,8 @@ import re
 import stat
 from pathlib import Path
 
-from audit.exceptions import Problem, ValidationError
-from audit.identifiers import excerpt
+from audit.core.exceptions import Problem, ValidationError
+from audit.core.identifiers import excerpt
 
 MAX_INPUT_BYTES = 8 << 30  # 8 GiB: a usage log of ~50 M requests; override per call or by environment
 MAX_INPUT_BYTES_ENV = "AUDIT_MAX_INPUT_BYTES"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audit.identifiers import excerpt
+from audit.core.identifiers import excerpt
 
 #: Largest magnitude accepted for any quantity after conversion to its base unit. Far above any
 #: real activity (world electricity use is ~3e13 kWh a year), and far enough below the float

@@ -18,8 +18,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.exceptions import Problem, ValidationError
-from audit.identifiers import excerpt
+import defusedxml.ElementTree as ET
+
+from audit.core.exceptions import Problem, ValidationError
+from audit.core.identifiers import excerpt
 
 ACTIVITIES_SHEET = "Activities"
 
@@ -85,8 +87,6 @@ def _refuse(file: str, message: str, sheet: str | None = None, row: int | None =
 def _sheet_part(zf: zipfile.ZipFile, file: str, sheet: str) -> str | None:
     """The zip member holding ``sheet`` (None when the workbook has no such sheet: openpyxl's
     reader then says which sheets it has)."""
-    import defusedxml.ElementTree as ET
-
     def small(name: str) -> bytes:
         info = zf.getinfo(name)
         if info.file_size > MAX_WORKBOOK_XML_BYTES:
@@ -125,7 +125,7 @@ def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_
     when openpyxl may read it.
 
     ``path``: a file (opened by ``zipfile``: give a resolved, regular file, see
-    ``audit.safefiles``); ``file``: how messages name it (default ``str(path)``); ``sheet``:
+    ``audit.core.safefiles``); ``file``: how messages name it (default ``str(path)``); ``sheet``:
     the worksheet whose rows and columns are capped (None: zip checks only). Raises
     ``ValidationError`` with one located ``Problem``."""
     file = file or str(path)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from audit.identifiers import excerpt, is_invisible
+from audit.core.identifiers import excerpt, is_invisible
 
 MAX_UNIT_CHARS = 64  # the longest unit the toolkit ships ("long_hundredweight*mile/passenger") is 33
 MAX_EXPONENT = 9  # units use powers up to 4 (kg*m**2/s**3); 9 leaves room and no cliff

@@ -16,7 +16,7 @@ import codecs
 import os
 from pathlib import Path
 
-from audit.exceptions import Problem, ValidationError
+from audit.core.exceptions import Problem, ValidationError
 
 HEAD_BYTES = 1 << 16
 MAX_CELL_CHARS = 10_000  # a description or note; a 4 MB cell is a paste gone wrong
@@ -117,7 +117,7 @@ def _has_data_row(text: bytes) -> bool:
 
 def log_file_problem(path, *, file: str | None = None, header_only_ok: bool = False) -> Problem | None:
     """A usage log that is empty, a header only, not UTF-8 (named), or not what its suffix
-    says. ``path``: a resolved regular file (see ``audit.safefiles``). Opens it with
+    says. ``path``: a resolved regular file (see ``audit.core.safefiles``). Opens it with
     O_NONBLOCK; reads at most ``HEAD_BYTES`` of a CSV and the footer of a Parquet file.
     ``header_only_ok``: a header row without requests (or a Parquet file without rows) is
     no problem (``audit estimate-usage`` gives an empty table for it; an engagement's

@@ -17,6 +17,8 @@ Messages quote at most ``EXCERPT_LIMIT`` characters of anything from the file.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -29,8 +31,8 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from audit.exceptions import Problem, ValidationError
-from audit.identifiers import excerpt
+from audit.core.exceptions import Problem, ValidationError
+from audit.core.identifiers import excerpt
 
 MAX_YAML_BYTES = 1 << 20  # 1 MiB: an engagement.yaml is a few KB
 MAX_YAML_DEPTH = 64  # nested mappings/sequences; engagement.yaml needs about 6
@@ -138,8 +140,7 @@ def _read_capped(path: Path, source: str, max_bytes: int) -> bytes:
         raise _refuse(source, "file not found") from None
     except OSError as exc:
         raise _refuse(source, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-    import stat as _stat
-    if not _stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):
         raise _refuse(source, "is not a regular file")
     if st.st_size > max_bytes:
         raise _refuse(source, f"is {st.st_size:,} bytes; a YAML file may be at most {max_bytes:,} bytes")
@@ -159,8 +160,6 @@ def _check_flow_depth(text: str, source: str, max_depth: int) -> None:
     scanner reads a whole flow collection ahead (it may be a key) with work quadratic in its
     depth, so 10,000 brackets take minutes before the composer's depth check is reached.
     Counts every '[' and '{' (in quotes and comments too: conservative, and cheap)."""
-    import re
-
     depth = 0
     for m in re.finditer(r"[\[\]{}]", text):
         depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
