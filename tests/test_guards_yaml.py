@@ -73,7 +73,7 @@ def test_a_structure_that_contains_itself_is_refused():
 def test_the_sample_engagement_loads_as_before():
     import yaml
 
-    from audit.paths import SAMPLE_ENGAGEMENT_DIR
+    from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
     path = SAMPLE_ENGAGEMENT_DIR / "engagement.yaml"
     assert load_yaml(path, source=str(path)) == yaml.safe_load(path.read_text(encoding="utf-8"))
 
