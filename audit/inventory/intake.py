@@ -24,10 +24,16 @@ from typing_extensions import is_typeddict
 from audit.core.csvsafe import restore_cell
 from audit.core.digests import file_sha256
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.identifiers import excerpt, identifier_problem, normalise_identifier
 from audit.core.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership, period_year,
 )
+from audit.core.numeric import overflow_mask, overflow_message, parse_number_column
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
+from audit.core.safefiles import read_input_bytes, resolve_input
+from audit.core.safeyaml import MAX_YAML_BYTES, load_yaml
+from audit.core.textinput import decode_text, oversized_cells
+from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
 from audit.inventory.usage import engagement_usage
 from audit.reference.factors import cloud_regions, load_register
@@ -137,7 +143,7 @@ def _pydantic_problems(e: PydanticValidationError, name: str) -> list[Problem]:
         elif not loc:  # a rule across keys (e.g. embodied vs scope3_exclusions)
             msg = str(err["msg"]).removeprefix("Value error, ")
         else:
-            msg = f"{str(err['msg']).removeprefix('Value error, ')} (got {err.get('input')!r})"
+            msg = f"{str(err['msg']).removeprefix('Value error, ')} (got '{excerpt(err.get('input'))}')"
             if loc[-1] in ("default_region", "region") and isinstance(err.get("input"), str):
                 hint = suggest_region(err["input"], known_countries())  # 'UK' -> 'GBR'
             hint = hint or next((h for k, h in RANGE_HINTS.items() if k in loc), None)
@@ -147,19 +153,12 @@ def _pydantic_problems(e: PydanticValidationError, name: str) -> list[Problem]:
 
 def read_engagement_yaml(path: Path) -> Engagement:
     name = str(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ValidationError([Problem(name, "file not found", hint="run 'audit new NAME' to scaffold one")])
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValidationError([Problem(name, f"is not UTF-8 text (byte {e.start})",
-                                       hint="save it as UTF-8")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        row = mark.line + 1 if mark else None
-        raise ValidationError([Problem(name, f"is not valid YAML: {getattr(e, 'problem', e)}", row=row)]) from None
+    # Inside the engagement folder, a regular file, then parsed with alias, depth, size and
+    # duplicate-key caps (issue 17: a 1.7 KB alias bomb was a 35 MB message, then a traceback).
+    real = resolve_input(path, path.parent, what="engagement file", max_bytes=MAX_YAML_BYTES)
+    data = load_yaml(real, source=name)
     if not isinstance(data, dict):
         raise ValidationError([Problem(name, "must be a mapping of keys to values (client: ..., period: ...)")])
     problems: list[Problem] = []
@@ -205,7 +204,7 @@ def _period_problems(data: dict, file: str) -> list[Problem]:
     period = data.get("period")
     if data.get("base_year") is None and isinstance(period, str) and period.strip() \
             and period_year(period) is None:
-        return [Problem(file, f"period '{period}' has no 4-digit year", column="period",
+        return [Problem(file, f"period '{excerpt(period)}' has no 4-digit year", column="period",
                         hint="write e.g. '2025' or '2025-04/2026-03', or add base_year: 2025, the year that "
                              "client-supplied values are dated by and the forecast starts from")]
     return []
@@ -225,9 +224,9 @@ def _market_instrument_problems(data: dict, file: str) -> list[Problem]:
             if not known:
                 hint = (suggest(r.lower(), cloud_regions()) if ":" in r
                         else suggest_region(r, known_countries())) or "an ISO-3 country (GBR) or provider:region"
-                problems.append(Problem(file, f"unknown region '{r}'", column=f"{key}.region", hint=hint))
+                problems.append(Problem(file, f"unknown region '{excerpt(r)}'", column=f"{key}.region", hint=hint))
             elif r.lower() in seen:
-                problems.append(Problem(file, f"region '{r}' has two instruments", column=f"{key}.region",
+                problems.append(Problem(file, f"region '{excerpt(r)}' has two instruments", column=f"{key}.region",
                                         hint=f"first at market_instruments.{seen[r.lower()]}; keep one per region"))
             seen.setdefault(r.lower(), i)
         if inst.get("supplier_factor_g_per_kwh") is not None and inst.get("renewable_share") is not None:
@@ -242,7 +241,7 @@ def _market_instrument_problems(data: dict, file: str) -> list[Problem]:
 
 def _scorecard_weight_problems(data: dict, file: str) -> list[Problem]:
     names = factors()
-    return [Problem(file, f"unknown scorecard factor '{k}'", column=f"scorecard_weights.{k}",
+    return [Problem(file, f"unknown scorecard factor '{excerpt(k)}'", column=f"scorecard_weights.{k}",
                     hint=suggest(str(k), names) or f"factors: {', '.join(names)}")
             for k in _mapping(data.get("scorecard_weights")) if k not in names]
 
@@ -254,7 +253,7 @@ def _override_problems(data: dict, file: str) -> list[Problem]:
     for i, fid in enumerate(ids):
         if isinstance(fid, str) and fid in reg:
             if fid in seen:
-                problems.append(Problem(file, f"factor '{fid}' is overridden twice",
+                problems.append(Problem(file, f"factor '{excerpt(fid)}' is overridden twice",
                                         column=f"factor_overrides.{i}.factor_id",
                                         hint=f"first at factor_overrides.{seen[fid]}; keep one"))
             seen.setdefault(fid, i)
@@ -276,7 +275,7 @@ def _intervention_problems(data: dict, file: str) -> list[Problem]:
         iv = _mapping(iv)
         if isinstance(iv.get("id"), str):
             if iv["id"] in seen:
-                problems.append(Problem(file, f"intervention id '{iv['id']}' is used twice",
+                problems.append(Problem(file, f"intervention id '{excerpt(iv['id'])}' is used twice",
                                         column=f"interventions.{i}.id",
                                         hint=f"first at interventions.{seen[iv['id']]}; the same id as a library "
                                              "intervention replaces it, once"))
@@ -285,7 +284,7 @@ def _intervention_problems(data: dict, file: str) -> list[Problem]:
         for j, sv in enumerate(_sequence(iv.get("savings"))):
             name = _mapping(sv).get("unit_cost")
             if isinstance(name, str) and name not in costs:
-                problems.append(Problem(file, f"unknown unit cost '{name}'",
+                problems.append(Problem(file, f"unknown unit cost '{excerpt(name)}'",
                                         column=f"interventions.{i}.savings.{j}.unit_cost",
                                         hint=suggest(name, costs)
                                         or f"define it under forecast: unit_costs: {{{name}: cost per unit}}"))
@@ -298,7 +297,7 @@ def _intervention_problems(data: dict, file: str) -> list[Problem]:
             ok = value in countries or (col == "region" and value.lower() in regions)
             if not ok:
                 hint = (suggest_region(value, countries) if ":" not in value else suggest(value.lower(), regions))
-                problems.append(Problem(file, f"unknown {col} '{value}'", column=f"interventions.{i}.change.set.{col}",
+                problems.append(Problem(file, f"unknown {col} '{excerpt(value)}'", column=f"interventions.{i}.change.set.{col}",
                                         hint=hint or "use an ISO 3166 alpha-3 code such as SWE"
                                         + (", or provider:region" if col == "region" else "")))
     return problems
@@ -319,7 +318,7 @@ def forecast_problems(forecast: dict, file: str, savings_costs: set[str] | None 
             norm = str(k).strip().lower().replace(" ", "_").replace("-", "_")
             hint = (f"did you mean '{norm}'?" if norm in kinds else suggest(str(k), kinds + stages)) or \
                 (f"growth is given by kind ({', '.join(kinds)}) or by a stage listed under 'stages'")
-            problems.append(Problem(file, f"unknown kind or stage '{k}'", column=f"{prefix}usage_growth_per_year.{k}",
+            problems.append(Problem(file, f"unknown kind or stage '{excerpt(k)}'", column=f"{prefix}usage_growth_per_year.{k}",
                                     hint=hint))
     countries, regions = known_countries(), cloud_regions()
     for k in _mapping(forecast.get("grid_decarbonisation_per_year")):
@@ -334,7 +333,7 @@ def forecast_problems(forecast: dict, file: str, savings_costs: set[str] | None 
             hint = f"decarbonisation is given by country: use '{regions[text.lower()]}' for {text}"
         else:
             hint = suggest_region(text, countries) or "use an ISO 3166 alpha-3 code such as GBR, or 'default'"
-        problems.append(Problem(file, f"unknown country '{k}'", column=f"{prefix}grid_decarbonisation_per_year.{k}",
+        problems.append(Problem(file, f"unknown country '{excerpt(k)}'", column=f"{prefix}grid_decarbonisation_per_year.{k}",
                                 hint=hint))
     shipped = sorted(forecast_defaults().get("unit_costs") or {})
     used = savings_costs or set()
@@ -342,7 +341,7 @@ def forecast_problems(forecast: dict, file: str, savings_costs: set[str] | None 
         if k not in shipped and k not in used:
             hint = suggest(str(k), shipped) or (f"known: {', '.join(shipped)}; a new name must be priced by an "
                                                  "intervention's savings (unit_cost)")
-            problems.append(Problem(file, f"unknown unit cost '{k}'", column=f"{prefix}unit_costs.{k}", hint=hint))
+            problems.append(Problem(file, f"unknown unit cost '{excerpt(k)}'", column=f"{prefix}unit_costs.{k}", hint=hint))
     return problems
 
 
@@ -356,25 +355,32 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise ValidationError([Problem(name, "is a folder, not a CSV file",
                                        hint="give its activities.csv, or use a command that takes an engagement folder")])
-    raw = path.read_bytes()
+    # A regular file under the size cap, inside its folder (not /dev/zero, a FIFO, or a link
+    # to another client's file); UTF-16/32, Windows-1252 and binary files named as such.
+    raw = read_input_bytes(path, path.parent, what="activities file")
     if not raw.strip():
         raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ValidationError([Problem(name, f"is not UTF-8 text (bad byte 0x{raw[e.start]:02x})", row=line,
-                                       hint="re-save as 'CSV UTF-8' from Excel")]) from None
+    text = decode_text(raw, file=name)
+    del raw
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
                          skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValidationError([Problem(name, f"could not be read as CSV: {e}")]) from None
+    del text
     # Index = the row number a person sees (header is row 1); blank lines are dropped after.
     df.index = np.arange(len(df)) + 2
-    blank = (df.apply(lambda col: col.str.strip()) == "").all(axis=1)
-    # A CSV we wrote (estimate-usage --activities) guards formula-like text with "'": read it back as written.
-    return df[~blank].map(lambda v: restore_cell(v.strip()))
+    # Column by column (a cell-by-cell map took most of a 1 M-row validate).
+    blank = np.ones(len(df), dtype=bool)
+    for j in range(df.shape[1]):
+        col = df.iloc[:, j].str.strip()
+        blank &= (col == "").to_numpy()
+        # A CSV we wrote (estimate-usage --activities) guards formula-like text with "'": read it back as written.
+        quoted = col.str.startswith("'")
+        if quoted.any():
+            col = col.where(~quoted, col[quoted].map(restore_cell))
+        df.isetitem(j, col)
+    return df[~blank]
 
 
 def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -416,6 +422,33 @@ def check_activity_table(raw: pd.DataFrame, engagement: Engagement, file: str,
     return df, header + [p for p in rows if p.column not in missing], warnings
 
 
+_UNIT_SUGGESTIONS = ["kWh", "MWh", "litre", "imperial_gallon", "US_gallon", "passenger_km", "passenger_mile",
+                     "room_night", "tonne_km", "gpu_hour", "vcpu_hour", "request", "image", "video_second",
+                     "tb_month", "GB", "TB"]
+
+
+def _unit_verdict(unit: str, base: str, kind: str) -> tuple[float, str | None, str | None]:
+    """(factor to ``base``, problem message, hint) for one unit cell of a ``kind`` row; the
+    message is None when the unit converts. Unit text is bounded (check_unit_text) before pint."""
+    if not base:
+        return np.nan, None, None
+    if unit == "":
+        return np.nan, "is empty", f"the base unit for {kind} is {base}"
+    too_much = check_unit_text(unit)  # 50 KB cells and 9**9**9 took pint minutes, or for ever
+    if too_much:
+        return np.nan, too_much, f"use {base}"
+    ambiguous = ambiguous_unit(unit)  # any part of it: "ton*km" is as ambiguous as "ton"
+    if ambiguous:
+        word, hint = ambiguous
+        return np.nan, f"unit '{excerpt(unit)}' is ambiguous" + ("" if word == unit.strip() else f" ('{word}')"), hint
+    try:
+        return conversion_factor(unit, base), None, None
+    except pint.DimensionalityError:
+        return np.nan, f"unit '{excerpt(unit)}' cannot be converted to {base}", f"{kind} is counted in {base}"
+    except Exception:  # noqa: BLE001 - pint raises many parse errors for one mistake
+        return np.nan, f"unknown unit '{excerpt(unit)}'", suggest(unit, _UNIT_SUGGESTIONS) or f"use {base}"
+
+
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
@@ -438,47 +471,56 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     if df.empty:
         problems.append(Problem(file, "has a header but no activities", sheet=sheet))
         return df, problems, warnings
+    # A 4 MB cell is a paste gone wrong: say where, by its length, before any per-cell work.
+    problems += oversized_cells(df[list(ALL_COLUMNS)], file=file, sheet=sheet)
+    if problems:
+        return df, problems, warnings
 
-    # Identity and text.
+    # Identity and text. Ids are compared in NFKC with invisible characters removed, and an id
+    # holding such characters is refused by name (look-alikes would otherwise count a row twice).
     bad(df["activity_id"] == "", "activity_id", "is empty")
-    dup = df["activity_id"].duplicated(keep="first") & (df["activity_id"] != "")
-    first_seen = {a: int(rows[i]) for i, a in df["activity_id"][~dup].items()}
-    bad(dup, "activity_id", lambda i: f"duplicate id '{df.at[i, 'activity_id']}'",
-        lambda i: f"first used on row {first_seen.get(df.at[i, 'activity_id'])}")
+    plain_ascii = df["activity_id"].str.fullmatch(r"[\x20-\x7e]*").to_numpy()  # the common case: nothing to check
+    id_problem = pd.Series(None, index=df.index, dtype=object)
+    if not plain_ascii.all():
+        id_problem[~plain_ascii] = df["activity_id"][~plain_ascii].map(identifier_problem)
+    bad(id_problem.notna(), "activity_id", lambda i: f"id '{excerpt(df.at[i, 'activity_id'])}' {id_problem[i]}",
+        "type the id again with plain letters, digits and '-'")
+    id_key = df["activity_id"].copy()
+    id_key[~plain_ascii] = id_key[~plain_ascii].map(normalise_identifier)
+    dup = id_key.duplicated(keep="first") & (id_key != "") & id_problem.isna()
+    first_seen = dict(zip(id_key[~dup], rows[~dup]))
+    bad(dup, "activity_id", lambda i: f"duplicate id '{excerpt(df.at[i, 'activity_id'])}'",
+        lambda i: f"first used on row {first_seen.get(id_key[i])}")
     bad(df["stage"] == "", "stage", "is empty", "name the pipeline stage, e.g. 'Ideation'")
 
     # Kind: case-insensitive, with near matches.
     kinds = [k.value for k in Kind]
     df["kind"] = df["kind"].str.lower().str.replace(" ", "_").str.replace("-", "_")
-    bad(~df["kind"].isin(kinds), "kind", lambda i: f"unknown kind '{df.at[i, 'kind']}'",
+    bad(~df["kind"].isin(kinds), "kind", lambda i: f"unknown kind '{excerpt(df.at[i, 'kind'])}'",
         lambda i: suggest(df.at[i, "kind"], kinds) or f"allowed: {', '.join(kinds)}")
     kind_ok = df["kind"].isin(kinds)
 
     # Numbers: parse, then check ranges.
     for c in NUMERIC_COLUMNS:
-        # Commas only as thousands separators ("1,000"); "1,5" is a decimal comma: ambiguous.
-        thousands = df[c].str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d*)?")
-        decimal_comma = df[c].str.contains(",", regex=False) & ~thousands
-        text = df[c].where(~thousands, df[c].str.replace(",", "", regex=False)).str.replace("_", "", regex=False)
-        num = pd.to_numeric(text.where(~decimal_comma, "x"), errors="coerce").astype(float)
+        # Strict: thousands separators "1,000" / "1_000" only; "1,5" (decimal comma), "_5", "5_",
+        # "1__0", "inf" and numbers too large for a float are refused, quoting 40 characters at most.
+        num, num_problems = parse_number_column(df[c])
         blank = df[c] == ""
         if c == "quantity":
             bad(blank, c, "is empty", "give the amount in the row's unit")
-        bad(decimal_comma, c, lambda i, c=c: f"'{df.at[i, c]}' uses a comma", "use a decimal point, e.g. 1.5")
-        nonnum = num.isna() & ~blank & ~decimal_comma
-        bad(nonnum, c, lambda i, c=c: f"'{df.at[i, c]}' is not a number")
+        bad(num_problems.notna(), c, lambda i, p=num_problems: p[i][0], lambda i, p=num_problems: p[i][1])
         inf = np.isinf(num.fillna(0))
         bad(inf, c, "must be a finite number")
         lo, hi, lo_incl = RANGES[c]
         ok = ~num.isna() & ~inf
         if lo is not None:
             below = ok & ((num < lo) if lo_incl else (num <= lo))
-            bad(below, c, lambda i, c=c: f"{df.at[i, c]} is out of range",
+            bad(below, c, lambda i, c=c: f"{excerpt(df.at[i, c], 40)} is out of range",
                 f"must be {'at least' if lo_incl else 'greater than'} {lo}" + (f" and at most {hi}" if hi is not None else ""))
             ok &= ~below
         if hi is not None:
             above = ok & (num > hi)
-            bad(above, c, lambda i, c=c: f"{df.at[i, c]} is out of range", f"must be at most {hi}")
+            bad(above, c, lambda i, c=c: f"{excerpt(df.at[i, c], 40)} is out of range", f"must be at most {hi}")
         df[c] = num.where(ok, np.nan)
     dq_frac = df["data_quality"].notna() & (df["data_quality"] % 1 != 0)
     bad(dq_frac, "data_quality", "must be a whole number from 1 (measured) to 5 (spend-based)")
@@ -486,40 +528,25 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     # Units: known and convertible to the kind's base unit (pint).
     kt = kinds_table()
     df["base_unit"] = df["kind"].map(kt["base_unit"]).fillna("")
-    factors = np.full(len(df), np.nan)
-    for pos, (i, unit, base) in enumerate(zip(df.index, df["unit"], df["base_unit"])):
-        if not base:
-            continue
-        ambiguous = ambiguous_unit(unit)  # any part of it: "ton*km" is as ambiguous as "ton"
-        if ambiguous:
-            word, hint = ambiguous
-            what = f"unit '{unit}' is ambiguous" + ("" if word == unit.strip() else f" ('{word}')")
-            problems.append(Problem(file, what, row=int(rows[i]), column="unit", sheet=sheet, hint=hint))
-            continue
-        if unit == "":
-            problems.append(Problem(file, "is empty", row=int(rows[i]), column="unit", sheet=sheet,
-                                    hint=f"the base unit for {df.at[i, 'kind']} is {base}"))
-            continue
-        try:
-            factors[pos] = conversion_factor(unit, base)
-        except pint.DimensionalityError:
-            problems.append(Problem(file, f"unit '{unit}' cannot be converted to {base}", row=int(rows[i]),
-                                    column="unit", sheet=sheet,
-                                    hint=f"{df.at[i, 'kind']} is counted in {base}"))
-        except Exception:  # noqa: BLE001 - pint raises many parse errors for one mistake
-            problems.append(Problem(file, f"unknown unit '{unit}'", row=int(rows[i]), column="unit", sheet=sheet,
-                                    hint=suggest(unit, ["kWh", "MWh", "litre", "imperial_gallon", "US_gallon", "passenger_km",
-                                                        "passenger_mile", "room_night", "tonne_km", "gpu_hour",
-                                                        "vcpu_hour", "request", "image", "video_second",
-                                                        "tb_month", "GB", "TB"]) or f"use {base}"))
+    # One verdict per distinct (unit, base unit, kind), not per row: a million rows use a few units.
+    key = df["unit"] + "\x00" + df["base_unit"] + "\x00" + df["kind"]
+    verdicts = {k: _unit_verdict(*k.split("\x00")) for k in key.unique()}
+    factors = key.map({k: v[0] for k, v in verdicts.items()}).astype(float).to_numpy()
+    unit_bad = key.map({k: v[1] is not None for k, v in verdicts.items()}).astype(bool)
+    bad(unit_bad, "unit", lambda i: verdicts[key[i]][1], lambda i: verdicts[key[i]][2])
     df["unit_factor"] = factors
-    df["quantity_base"] = df["quantity"] * df["unit_factor"]
+    # A quantity whose base-unit value would not be finite (1e308 MWh) stops here, located,
+    # rather than as inf in the estimate.
+    over = pd.Series(overflow_mask(df["quantity"], df["unit_factor"]), index=df.index)
+    bad(over, "quantity", lambda i: overflow_message(df.at[i, "quantity"], df.at[i, "unit"], df.at[i, "base_unit"]),
+        "check the quantity and its unit")
+    df["quantity_base"] = (df["quantity"] * df["unit_factor"]).where(~over)
 
     # Provider (before ownership: a provider implies a purchased service by default).
     prov = providers()
     df["provider"] = df["provider"].str.lower()
     unknown_p = (df["provider"] != "") & ~df["provider"].isin(prov.index)
-    bad(unknown_p, "provider", lambda i: f"unknown provider '{df.at[i, 'provider']}'",
+    bad(unknown_p, "provider", lambda i: f"unknown provider '{excerpt(df.at[i, 'provider'])}'",
         lambda i: suggest(df.at[i, "provider"], prov.index) or f"known: {', '.join(prov.index)}")
     df["provider_canonical"] = df["provider"].map(prov["provider"]).fillna("")
 
@@ -527,7 +554,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     df["ownership"] = df["ownership"].str.lower().str.replace(" ", "_")
     owners = [o.value for o in Ownership]
     bad((df["ownership"] != "") & ~df["ownership"].isin(owners), "ownership",
-        lambda i: f"unknown ownership '{df.at[i, 'ownership']}'",
+        lambda i: f"unknown ownership '{excerpt(df.at[i, 'ownership'])}'",
         lambda i: suggest(df.at[i, "ownership"], owners) or f"allowed: {', '.join(owners)}")
     default_own = np.where(df["provider"] != "", df["kind"].map(kt["default_ownership_with_provider"]),
                            df["kind"].map(kt["default_ownership"]))
@@ -535,7 +562,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     for i in df.index[kind_ok & df["ownership"].isin(owners)]:
         allowed = allowed_ownership(df.at[i, "kind"])
         if df.at[i, "ownership"] not in allowed:
-            problems.append(Problem(file, f"ownership '{df.at[i, 'ownership']}' is not valid for {df.at[i, 'kind']}",
+            problems.append(Problem(file, f"ownership '{excerpt(df.at[i, 'ownership'])}' is not valid for {df.at[i, 'kind']}",
                                     row=int(rows[i]), column="ownership", sheet=sheet,
                                     hint=f"allowed: {', '.join(allowed)}"))
 
@@ -546,10 +573,10 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     blank_r = df["region"] == ""
     is_cloud = df["region"].str.contains(":")
     cloud_key = df["region"].str.lower()
-    bad(is_cloud & ~cloud_key.isin(regions), "region", lambda i: f"unknown cloud region '{df.at[i, 'region']}'",
+    bad(is_cloud & ~cloud_key.isin(regions), "region", lambda i: f"unknown cloud region '{excerpt(df.at[i, 'region'])}'",
         lambda i: suggest(df.at[i, "region"].lower(), regions) or "use provider:region, e.g. aws:eu-west-2")
     bad(~blank_r & ~is_cloud & ~df["region"].isin(countries), "region",
-        lambda i: f"unknown region '{df.at[i, 'region']}'",
+        lambda i: f"unknown region '{excerpt(df.at[i, 'region'])}'",
         lambda i: suggest_region(df.at[i, "region"], countries) or "use an ISO 3166 alpha-3 code such as GBR")
     df["region"] = df["region"].where(~is_cloud, cloud_key)
     df["country"] = np.where(is_cloud, cloud_key.map(regions).fillna(""), df["region"])
@@ -590,12 +617,12 @@ def attach_measured_factors(df: pd.DataFrame, folder: Path, file: str, sheet: st
         if fid not in table.index:
             hint = suggest(fid, table.index) or (f"known: {', '.join(table.index)}" if len(table) else
                                                  f"run 'audit measure --factor-id {fid} ...' first")
-            problems.append(Problem(file, f"measured factor '{fid}' is not in {MEASURED_FILE}", row=r,
+            problems.append(Problem(file, f"measured factor '{excerpt(fid)}' is not in {MEASURED_FILE}", row=r,
                                     column="mode", sheet=sheet, hint=hint))
             continue
         rec = table.loc[fid]
         if rec["kind"] != kind:
-            problems.append(Problem(file, f"measured factor '{fid}' was measured per {rec['unit']} ({rec['kind']}), "
+            problems.append(Problem(file, f"measured factor '{excerpt(fid)}' was measured per {rec['unit']} ({rec['kind']}), "
                                     f"not for {kind}", row=r, column="mode", sheet=sheet))
             continue
         df.at[i, "measured_factor"] = record_json(rec)
@@ -612,11 +639,11 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
         mode = rec["mode"]
         is_measured = measured_factor_id(mode) is not None
         if modes is not None and mode and mode not in modes and not is_measured:
-            problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
+            problems.append(Problem(file, f"unknown mode '{excerpt(mode)}' for {kind}", row=r, column="mode", sheet=sheet,
                                     hint=suggest(mode, modes) or f"allowed: {', '.join(sorted(modes)[:12])}…"))
         if is_measured:
             if kind not in MEASURABLE_KINDS:
-                problems.append(Problem(file, f"mode '{mode}': measured factors apply to {', '.join(MEASURABLE_KINDS)}, "
+                problems.append(Problem(file, f"mode '{excerpt(mode)}': measured factors apply to {', '.join(MEASURABLE_KINDS)}, "
                                         f"not {kind}", row=r, column="mode", sheet=sheet))
             elif not measured_factor_id(mode):
                 problems.append(Problem(file, "mode 'measured:' needs a factor id", row=r, column="mode", sheet=sheet,
@@ -641,13 +668,13 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
             elif model and not PARAM_COUNT.match(model) and not has_power:
                 found, hint = resolve_llm_model(rec["provider"], model)
                 if found is None:
-                    problems.append(Problem(file, f"unknown model '{model}'"
-                                            + (f" for provider '{df.at[i, 'provider']}'" if rec["provider"] else ""),
+                    problems.append(Problem(file, f"unknown model '{excerpt(model)}'"
+                                            + (f" for provider '{excerpt(df.at[i, 'provider'])}'" if rec["provider"] else ""),
                                             row=r, column="model", sheet=sheet, hint=hint))
         elif kind == "video_generation":
             model = rec["model"]
             if model and model not in video_models() and math.isnan(rec["power_w"]):
-                problems.append(Problem(file, f"unknown video model '{model}'", row=r, column="model", sheet=sheet,
+                problems.append(Problem(file, f"unknown video model '{excerpt(model)}'", row=r, column="model", sheet=sheet,
                                         hint=suggest(model, video_models())))
         elif kind == "gpu_compute":
             hw = rec["hardware"].lower()
@@ -656,7 +683,7 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
                     problems.append(Problem(file, "gpu_compute needs power_w or a hardware model", row=r,
                                             column="hardware", sheet=sheet, hint=suggest("a100", hardware_ids())))
                 elif hw not in hardware_ids():
-                    problems.append(Problem(file, f"unknown hardware '{df.at[i, 'hardware']}'", row=r,
+                    problems.append(Problem(file, f"unknown hardware '{excerpt(df.at[i, 'hardware'])}'", row=r,
                                             column="hardware", sheet=sheet,
                                             hint=suggest(hw, hardware_ids()) or "or give power_w"))
         _accepted_fraction_warning(df, i, r, file, warnings)
@@ -720,7 +747,7 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
     if usage_df is not None:
         clash = sorted(set(df["activity_id"]) & set(usage_df["activity_id"]))
         if clash:
-            raise ValidationError([Problem(file, f"activity id '{clash[0]}' is also given to a usage-log activity",
+            raise ValidationError([Problem(file, f"activity id '{excerpt(clash[0])}' is also given to a usage-log activity",
                                            column="activity_id", hint="ids USG-… are reserved for usage logs")])
         df = pd.concat([df, usage_df], ignore_index=True)
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
