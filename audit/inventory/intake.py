@@ -35,7 +35,7 @@ from audit.core.safeyaml import MAX_YAML_BYTES, load_yaml
 from audit.core.textinput import decode_text, oversized_cells
 from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
-from audit.inventory.usage import engagement_usage
+from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage
 from audit.reference.factors import cloud_regions, load_register
 from audit.reference.measured import (
     MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id, read_measured_factors, record_json,
@@ -770,6 +770,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if not engagement.usage_logs:
         return None, {}, []
 
+    _, link_notes = engagement_log_files_and_notes(folder, engagement.usage_logs)  # repeats counted once, said so
     result = engagement_usage(folder, engagement.usage_logs, engagement.default_region)
     acts = result.to_activities(prefix="USG")
     # As strings, the way a CSV arrives (repr of a float round-trips exactly).
@@ -787,7 +788,7 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
             f"{len(df):,} llm_api activities ({df['activity_id'].iloc[0]} to {df['activity_id'].iloc[-1]}) "
             "by stage × model × region × month; the hour-by-hour view is in notebook 01")
-    return df, hashes, [note]
+    return df, hashes, [note, *link_notes]
 
 
 def load_activities_file(path: str | Path, engagement: Engagement | None = None) -> LoadedEngagement:

@@ -23,8 +23,10 @@ import pandas as pd
 from audit.core.digests import sha256_of
 from audit.core.exceptions import InputError, Problem, ValidationError
 from audit.core.progress import bar_shown, progress_bar
+from audit.core.safefiles import find_inputs, unique_log_files
+from audit.core.textinput import log_file_problem
 from audit.inventory.usage.chunks import (
-    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, LocatedProblems, UsageResult, finalise, header_problems,
+    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, PARQUET_SUFFIXES, LocatedProblems, UsageResult, finalise, header_problems,
     is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
@@ -145,14 +147,28 @@ _ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
 
 def engagement_log_files(folder: str | Path, usage_logs: list[str]) -> list[Path]:
     """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
+    return engagement_log_files_and_notes(folder, usage_logs)[0]
+
+
+def engagement_log_files_and_notes(folder: str | Path, usage_logs: list[str]) -> tuple[list[Path], list[str]]:
+    """``engagement_log_files`` and the notes to show: each repeat (a link or hard link to a
+    log already listed, counted once) and each linked folder not entered. Links out of the
+    folder, loops, FIFOs and devices are refused (``audit.core.safefiles``)."""
     root = Path(folder).resolve()
-    files = log_files([str(root / entry) for entry in usage_logs])
-    for f in files:
-        if not f.resolve().is_relative_to(root):
-            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
-                                           "the engagement folder (a link?)", column="usage_logs",
-                                           hint="copy the log into the engagement folder")])
-    return files
+    found: list[Path] = []
+    notes: list[str] = []
+    for entry in usage_logs:
+        files, more = find_inputs(entry, root, what="usage log", suffixes=PARQUET_SUFFIXES + (".csv",))
+        found += files
+        notes += more
+    files, dup_notes = unique_log_files(found)
+    notes += dup_notes
+    # An engagement log must hold requests: an empty or header-only file is named here, not
+    # blamed on engagement.yaml once it has produced no activities.
+    problems = [p for p in (log_file_problem(f, file=str(f)) for f in files) if p]
+    if problems:
+        raise ValidationError(problems)
+    return files, [f"{root.name}: {n.replace(str(root) + os.sep, '')}" for n in notes]
 
 
 def _cache_key(files: list[Path], default_region: str) -> tuple:
