@@ -89,7 +89,7 @@ def check_regular(path: Path, shown: str, st: os.stat_result, max_bytes: int | N
     cap = max_input_bytes() if max_bytes is None else max_bytes
     if st.st_size > cap:
         raise _refuse(shown, f"is {_size_text(st.st_size)}, over the {_size_text(cap)} limit for one input file",
-                      f"if the file is right, raise the limit: {MAX_INPUT_BYTES_ENV}=<bytes>")
+                      f"if the file is right, raise the limit: --max-input-mb, or {MAX_INPUT_BYTES_ENV}=<bytes>")
 
 
 def resolve_input(path, root, *, what: str = "input", max_bytes: int | None = None,

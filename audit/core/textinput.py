@@ -20,6 +20,7 @@ from audit.core.exceptions import Problem, ValidationError
 
 HEAD_BYTES = 1 << 16
 MAX_CELL_CHARS = 10_000  # a description or note; a 4 MB cell is a paste gone wrong
+MAX_CELL_CHARS_ENV = "AUDIT_MAX_CELL_CHARS"  # override (audit validate/estimate/run/batch --max-cell-chars)
 RESAVE = "re-save it as 'CSV UTF-8': in Excel, File > Save As > CSV UTF-8"
 
 _SIGNATURES = (
@@ -153,11 +154,20 @@ def log_file_problem(path, *, file: str | None = None, header_only_ok: bool = Fa
     return None
 
 
-def oversized_cells(df, *, file: str, sheet: str | None = None, limit: int = MAX_CELL_CHARS,
+def max_cell_chars() -> int:
+    """The cell cap in force: ``AUDIT_MAX_CELL_CHARS`` when set to a positive integer, else
+    ``MAX_CELL_CHARS``."""
+    raw = os.environ.get(MAX_CELL_CHARS_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_CELL_CHARS
+
+
+def oversized_cells(df, *, file: str, sheet: str | None = None, limit: int | None = None,
                     max_problems: int = 50) -> list[Problem]:
     """One ``Problem`` per text cell longer than ``limit`` characters (at most
     ``max_problems``), located by ``df.index`` (the row number a person sees) and column.
-    Run it before any per-cell work: the message gives the length, never the cell."""
+    Run it before any per-cell work: the message gives the length, never the cell.
+    ``limit``: default ``max_cell_chars()``."""
+    limit = max_cell_chars() if limit is None else limit
     problems: list[Problem] = []
     for column in df.columns:
         col = df[column]
@@ -167,7 +177,7 @@ def oversized_cells(df, *, file: str, sheet: str | None = None, limit: int = MAX
         for i in col.index[(lengths > limit).fillna(False).to_numpy()]:
             problems.append(Problem(file, f"cell is {int(lengths[i]):,} characters, over the {limit:,} limit",
                                     row=int(i) if hasattr(i, "__index__") else None,
-                                    column=str(column), sheet=sheet, hint="shorten it; long notes belong in a document"))
+                                    column=str(column), sheet=sheet, hint=f"shorten it; long notes belong in a document (or raise the limit: --max-cell-chars, {MAX_CELL_CHARS_ENV})"))
             if len(problems) >= max_problems:
                 return problems
     return problems

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import errno
 import json
 import os
 import re
@@ -293,6 +294,10 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
             raise
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise InputError(f"--out {out_dir}: could not write the report ({exc.strerror}); "
+                             f"{'the previous report is unchanged' if out_dir.exists() else 'nothing was written there'}"
+                             "; free some space and run again") from None
         raise ExecutionError(f"{type(exc).__name__}: {exc}") from exc
     return {"out_dir": str(out_dir), "totals": results.totals, "notes": notes}
 
