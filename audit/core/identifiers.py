@@ -60,6 +60,29 @@ def normalise_identifier(value) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+# Letters of other scripts drawn like a Latin letter (from Unicode's confusables.txt, the
+# Cyrillic and Greek letters whose prototype is one ASCII letter): an id written with them
+# looks identical to a Latin one, so the duplicate check compares ids with them mapped to Latin.
+_CONFUSABLE_FROM = "АВЕКМНОРСТХУЅІЈаеорсхуѕіјԁһԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧονρ"
+_CONFUSABLE_TO = "ABEKMHOPCTXYSIJaeopcxysijdhqwABEZHIKMNOPTYXovp"
+_CONFUSABLES = str.maketrans(_CONFUSABLE_FROM, _CONFUSABLE_TO)
+
+
+def comparison_key(value) -> str:
+    """The form ids are compared in for duplicates: ``normalise_identifier``, then Cyrillic and
+    Greek look-alikes of Latin letters mapped to them ('А1' in Cyrillic is 'A1')."""
+    return normalise_identifier(value).translate(_CONFUSABLES)
+
+
+def lookalike_difference(value, other) -> str | None:
+    """Name the first character by which ``value`` differs from an id that looks the same
+    (``other``), e.g. 'CYRILLIC CAPITAL LETTER A'; None when they are the same text."""
+    a, b = normalise_identifier(value), normalise_identifier(other)
+    if a == b:
+        return None
+    return next((_char_name(x) for x, y in zip(a, b) if x != y), None)
+
+
 def _script(ch: str) -> str | None:
     """The script of a letter, from its Unicode name's first word (a heuristic: 'LATIN SMALL
     LETTER A' -> LATIN, 'CYRILLIC SMALL LETTER A' -> CYRILLIC); None for non-letters."""

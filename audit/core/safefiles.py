@@ -141,7 +141,13 @@ def read_input_bytes(path, root, *, what: str = "input", max_bytes: int | None =
     real = resolve_input(path, root, what=what, max_bytes=max_bytes)
     cap = max_input_bytes() if max_bytes is None else max_bytes
     with open_input(real, max_bytes=cap, shown=str(path)) as f:
-        data = f.read(cap + 1)
+        # Its size as checked, then whatever it grew by, in 1 MiB reads: never a buffer of the cap.
+        parts = [f.read(os.fstat(f.fileno()).st_size)]
+        total = len(parts[0])
+        while total <= cap and (more := f.read(1 << 20)):
+            parts.append(more)
+            total += len(more)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > cap:
         raise _refuse(path, f"grew past the {_size_text(cap)} limit while being read")
     return data
