@@ -358,16 +358,16 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     # A regular file under the size cap, inside its folder (not /dev/zero, a FIFO, or a link
     # to another client's file); UTF-16/32, Windows-1252 and binary files named as such.
     raw = read_input_bytes(path, path.parent, what="activities file")
-    if not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy the whole file)
         raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
-    text = decode_text(raw, file=name)
-    del raw
+    decode_text(raw, file=name)  # raises naming the encoding; the text itself is not kept
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
+        # From the bytes: a StringIO of the decoded text was one more copy of the file.
+        df = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, skipinitialspace=True,
                          skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValidationError([Problem(name, f"could not be read as CSV: {e}")]) from None
-    del text
+    del raw
     # Index = the row number a person sees (header is row 1); blank lines are dropped after.
     df.index = np.arange(len(df)) + 2
     # Column by column (a cell-by-cell map took most of a 1 M-row validate).
