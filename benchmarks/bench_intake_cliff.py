@@ -41,7 +41,7 @@ def run(checkout: Path, folder: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(checkout))
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "audit", "validate", str(folder)], env=env,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=checkout)  # -m puts cwd first on sys.path
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb), "exit": proc.returncode,
