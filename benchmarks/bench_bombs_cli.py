@@ -43,7 +43,7 @@ def folder(root: Path, name: str, yaml_text: str = YAML, csv_text: str | None = 
 def alias_bomb(levels: int) -> str:
     lines = ['lol0: &lol0 "lol"']
     lines += [f"lol{i}: &lol{i} [" + ", ".join([f"*lol{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
-    return YAML + "assumptions: *lol%d\n" % levels + "\n".join(lines) + "\n"
+    return YAML + "\n".join(lines) + "\nassumptions: *lol%d\n" % levels
 
 
 def xlsx_rows(path: Path, rows: int) -> None:
