@@ -67,12 +67,22 @@ def parse_number_column(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return values.where(~bad), problems
     text = series.astype("string").fillna("").str.strip()
     blank = text == ""
-    plain = text.str.fullmatch(_DECIMAL.pattern).fillna(False)
-    grouped = (text.str.fullmatch(_THOUSANDS_COMMA.pattern) | text.str.fullmatch(_THOUSANDS_UNDERSCORE.pattern)).fillna(False)
-    ok = plain | grouped
-    digits = text.where(~grouped, text.str.replace(",", "", regex=False).str.replace("_", "", regex=False))
+    # Only the filled cells are matched and converted: optional columns are mostly blank.
+    filled = text[~blank]
+    plain = filled.str.fullmatch(_DECIMAL.pattern).fillna(False)
+    grouped = ~plain & (filled.str.fullmatch(_THOUSANDS_COMMA.pattern)
+                        | filled.str.fullmatch(_THOUSANDS_UNDERSCORE.pattern)).fillna(False)
+    digits = filled.where(~grouped, filled.str.replace(",", "", regex=False).str.replace("_", "", regex=False))
+    number = (plain | grouped).to_numpy(dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
-        values = pd.to_numeric(digits.where(ok & ~blank, None), errors="coerce").astype(float)
+        converted = pd.to_numeric(digits[number], errors="coerce").to_numpy(dtype=float)
+    at = np.flatnonzero(~blank.to_numpy(dtype=bool))  # positions of the filled cells
+    ok_arr = np.zeros(len(series), dtype=bool)
+    ok_arr[at] = number
+    value_arr = np.full(len(series), np.nan)
+    value_arr[at[number]] = converted
+    ok = pd.Series(ok_arr, index=series.index)
+    values = pd.Series(value_arr, index=series.index)
     problems = pd.Series([None] * len(series), index=series.index, dtype=object)
     for i in series.index[(~ok & ~blank).to_numpy()]:
         problems[i] = number_problem(text[i])
