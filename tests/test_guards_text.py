@@ -117,5 +117,6 @@ def test_oversized_cells_are_located_without_quoting():
     df = pd.DataFrame({"activity_id": ["A", "B"], "description": ["ok", "x" * 4_000_000]}, index=[2, 3])
     problems = oversized_cells(df, file="activities.csv")
     assert [str(p) for p in problems] == [("activities.csv, row 3, column 'description': cell is 4,000,000 characters, "
-                                          "over the 10,000 limit (shorten it; long notes belong in a document)")]
+                                          "over the 10,000 limit (shorten it; long notes belong in a document; or raise the limit: "
+                                              "--max-cell-chars, AUDIT_MAX_CELL_CHARS)")]
     assert oversized_cells(df, file="a.csv", limit=5_000_000) == []

@@ -177,7 +177,7 @@ def oversized_cells(df, *, file: str, sheet: str | None = None, limit: int | Non
         for i in col.index[(lengths > limit).fillna(False).to_numpy()]:
             problems.append(Problem(file, f"cell is {int(lengths[i]):,} characters, over the {limit:,} limit",
                                     row=int(i) if hasattr(i, "__index__") else None,
-                                    column=str(column), sheet=sheet, hint=f"shorten it; long notes belong in a document (or raise the limit: --max-cell-chars, {MAX_CELL_CHARS_ENV})"))
+                                    column=str(column), sheet=sheet, hint=f"shorten it; long notes belong in a document; or raise the limit: --max-cell-chars, {MAX_CELL_CHARS_ENV}"))
             if len(problems) >= max_problems:
                 return problems
     return problems
