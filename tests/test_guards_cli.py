@@ -269,3 +269,19 @@ def _no_leftover_env(monkeypatch):
     for name in ("AUDIT_MAX_INPUT_BYTES", "AUDIT_MAX_CELL_CHARS"):
         os.environ.pop(name, None)
 
+
+
+def test_a_full_disk_during_a_run_keeps_the_previous_report(runner, tmp_path, monkeypatch):
+    import audit.orchestration.runner as runner_module  # noqa: PLC0415 - patched for this test only
+
+    sample = copy_sample(tmp_path)
+    out = tmp_path / "out"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
+
+    monkeypatch.setattr(runner_module, "execute_notebooks", disk_full)
+    text = refused(runner, "run", sample, "--out", out, "--no-pdf", seconds=60, peak_mb=2_000)
+    assert "No space left on device" in text and "nothing was written there" in text
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
