@@ -8,6 +8,7 @@
 import csv
 import io
 import os
+import unicodedata
 import tempfile
 from pathlib import Path
 
@@ -188,3 +189,49 @@ def test_valid_intakes_add_up_scale_linearly_and_ignore_row_order(rows, k, rnd):
         rnd.shuffle(shuffled)
         reordered, _ = _per_activity(_engagement(Path(tmp) / "c", _csv(shuffled)))
         assert reordered.equals(base)
+
+
+# --- issue 17: look-alike ids and bounded messages ------------------------------------------------
+
+_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\u202e", "\u202d", "\u200e", "\ufeff"]
+
+
+@settings(max_examples=max(30, FUZZ_EXAMPLES // 5), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.from_regex(r"[A-Z]{2,4}-[0-9]{1,3}", fullmatch=True), st.sampled_from(_INVISIBLE), st.data())
+def test_an_id_with_a_hidden_character_never_passes_as_a_second_id(base_id, hidden, data):
+    """Whatever id and wherever the invisible character goes, the table is refused at that
+    row, in column activity_id, with the character named: never two rows under one visible id."""
+    at = data.draw(st.integers(0, len(base_id)))
+    twin = base_id[:at] + hidden + base_id[at:]
+    text = ("activity_id,stage,description,kind,quantity,unit\n"
+            f"{base_id},Production,one,electricity,100,kWh\n{twin},Production,two,electricity,100,kWh\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _engagement(Path(tmp) / "eng", text.encode("utf-8"))
+        with pytest.raises(ValidationError) as err:
+            load_engagement(folder)
+    row3 = [p for p in err.value.problems if p.row == 3 and p.column == "activity_id"]
+    assert row3, [str(p) for p in err.value.problems]
+    assert f"U+{ord(hidden):04X}" in str(row3[0]) or unicodedata.name(hidden) in str(row3[0])
+
+
+@settings(max_examples=max(30, FUZZ_EXAMPLES // 5), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["activity_id", "kind", "quantity", "unit", "region", "provider", "model", "ownership"]),
+       st.text(min_size=1, max_size=40).filter(lambda t: "\n" not in t and "\r" not in t and '"' not in t),
+       st.integers(100, 9_000))
+def test_every_message_quotes_a_bounded_excerpt(column, seed, repeat):
+    """A long bad cell (under the cell cap) in any column: each message stays short."""
+    cell = (seed * (repeat // len(seed) + 1))[:repeat]
+    row = {"activity_id": "A1", "stage": "Production", "description": "d", "kind": "electricity",
+           "quantity": "100", "unit": "kWh"} | {column: cell}
+    header = list(dict.fromkeys(["activity_id", "stage", "description", "kind", "quantity", "unit", column]))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header)
+    w.writeheader()
+    w.writerow(row)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _engagement(Path(tmp) / "eng", buf.getvalue().encode("utf-8"))
+        try:
+            load_engagement(folder)
+        except ValidationError as err:
+            for p in err.problems:
+                assert len(str(p)) < 600, (column, len(str(p)), str(p)[:200])

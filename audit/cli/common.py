@@ -2,15 +2,19 @@
 (toolkit errors become a located message and an exit status, no traceback)."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import traceback
 from importlib import metadata
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from audit.core.exceptions import AuditError, InputError
+from audit.core.safefiles import MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV
+from audit.core.textinput import MAX_CELL_CHARS, MAX_CELL_CHARS_ENV
 
 app = typer.Typer(
     help="Sustainability audits of content pipelines that use generative AI.\n\n"
@@ -40,6 +44,21 @@ def root(ctx: typer.Context,
         raise typer.Exit(0)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+MaxInputMbOpt = Annotated[Optional[float], typer.Option(
+    "--max-input-mb", min=0.001,
+    help=f"Largest input file read, in MB (default {MAX_INPUT_BYTES >> 20:,}; or set {MAX_INPUT_BYTES_ENV} in bytes).")]
+MaxCellCharsOpt = Annotated[Optional[int], typer.Option(
+    "--max-cell-chars", min=1,
+    help=f"Longest cell of an activities table, in characters (default {MAX_CELL_CHARS:,}; or set {MAX_CELL_CHARS_ENV}).")]
+
+
+def apply_input_caps(max_input_mb: float | None, max_cell_chars: int | None) -> None:
+    """Set the input caps for this process and the ones it starts (notebook kernels, batch
+    children inherit the environment; Dask workers do not: set the variables there)."""
+    if max_input_mb is not None:
+        os.environ[MAX_INPUT_BYTES_ENV] = str(max(1, int(max_input_mb * (1 << 20))))
+    if max_cell_chars is not None:
+        os.environ[MAX_CELL_CHARS_ENV] = str(max_cell_chars)
 
 
 class DaskMode(str, Enum):
@@ -59,6 +78,12 @@ class Format(str, Enum):
     table = "table"
 
 
+# Errors of the disk rather than of the toolkit (a full disk, a quota, a read-only file system):
+# a message and exit status 2, no traceback (issue 17).
+DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system"}
+
+
 def guard(fn):
     """Turn toolkit errors into a clean message and exit status (2 for bad input)."""
 
@@ -73,6 +98,16 @@ def guard(fn):
             label = "error in input" if isinstance(exc, InputError) else "error"
             typer.echo(f"{label}: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise
+            if debug:
+                traceback.print_exc()
+            where = f" ({exc.filename})" if exc.filename else ""
+            typer.echo(f"error: could not write{where}: {exc.strerror or DISK_ERRORS[exc.errno]}; "
+                       "no output was replaced (each file is written whole or not at all). "
+                       "Free some space or choose another --out, then run again.", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: no report was written", err=True)
             raise typer.Exit(130) from None

@@ -24,7 +24,9 @@ import typer
 
 from audit.analyses import shifting
 from audit.analyses.disclosures import measured_scope3_categories, screening_warnings
-from audit.cli.common import DaskMode, DebugOpt, Format, app, dask_target, guard
+from audit.cli.common import (
+    DaskMode, DebugOpt, Format, MaxCellCharsOpt, MaxInputMbOpt, app, apply_input_caps, dask_target, guard,
+)
 from audit.core.exceptions import InputError
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from audit.inventory.estimate import estimate as run_estimate
@@ -49,12 +51,15 @@ def run(
     cell_timeout: Annotated[int, typer.Option(help="Seconds before a notebook cell is stopped.")] = 600,
     start_timeout: Annotated[int, typer.Option(help="Seconds to wait for the kernel to start.")] = 120,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
+    max_input_mb: MaxInputMbOpt = None,
+    max_cell_chars: MaxCellCharsOpt = None,
     debug: DebugOpt = False,
 ):
     """Run the full audit of one engagement: notebooks, report.xlsx, report.html/.pdf, results.json.
 
     Example:  audit run data/sample_engagement --out reports/sample
     """
+    apply_input_caps(max_input_mb, max_cell_chars)
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
                              start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
@@ -83,6 +88,8 @@ def batch(
                                                           "Workers need this toolkit and the same paths to the folders.")] = None,
     dask: Annotated[Optional[DaskMode], typer.Option("--dask", help="'local': a 2-worker Dask cluster on this machine.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
+    max_input_mb: MaxInputMbOpt = None,
+    max_cell_chars: MaxCellCharsOpt = None,
     debug: DebugOpt = False,
 ):
     """Audit many engagements into ROOT/<folder name>/; exits 1 if any failed.
@@ -95,6 +102,7 @@ def batch(
 
     Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
+    apply_input_caps(max_input_mb, max_cell_chars)
     target = dask_target(scheduler, dask)
     extra = [] if pdf else ["--no-pdf"]
     if target:
@@ -118,6 +126,8 @@ def estimate(
                                                      "(its engagement.yaml, activities and usage logs).")],
     engagement: Annotated[Optional[Path], typer.Option(help="engagement.yaml for settings (default: GBR, no market instruments).")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="json (results.json shape) or table.")] = Format.table,
+    max_input_mb: MaxInputMbOpt = None,
+    max_cell_chars: MaxCellCharsOpt = None,
     debug: DebugOpt = False,
 ):
     """Estimate emissions for an activity table without notebooks or reports.
@@ -126,6 +136,7 @@ def estimate(
 
     Or give an engagement folder (its usage logs included):  audit estimate data/sample_engagement
     """
+    apply_input_caps(max_input_mb, max_cell_chars)
     if activities.is_dir():
         if engagement is not None:
             raise InputError("give an engagement folder, or an activities file with --engagement, not both")
@@ -157,12 +168,15 @@ def estimate(
 @guard
 def validate(
     engagement_dir: Annotated[Path, typer.Argument(help="Engagement folder to check.")],
+    max_input_mb: MaxInputMbOpt = None,
+    max_cell_chars: MaxCellCharsOpt = None,
     debug: DebugOpt = False,
 ):
     """Check an engagement's inputs and list every problem at once (discovery step).
 
     Example:  audit validate clients/acme
     """
+    apply_input_caps(max_input_mb, max_cell_chars)
     loaded = load_engagement(engagement_dir)
     kinds = loaded.activities["kind"].value_counts()
     typer.echo(f"{engagement_dir}: {len(loaded.activities)} activities OK "

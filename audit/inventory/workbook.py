@@ -13,10 +13,14 @@ import pandas as pd
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from audit.core.atomic import atomic_path
 from audit.core.exceptions import Problem, ValidationError
+from audit.core.identifiers import excerpt
+from audit.core.safefiles import resolve_input
+from audit.core.xlsxguard import check_xlsx
 from audit.core.models import ALL_COLUMNS, EXAMPLE_ROWS, REQUIRED_COLUMNS, Kind, Ownership
 from audit.reference.factors import cloud_regions
 from audit.reference.scopes import kinds_table
@@ -163,8 +167,12 @@ def read_intake_workbook(path: Path) -> tuple[pd.DataFrame, str]:
     """Read the Activities sheet as strings, like the CSV reader. The table's index holds
     the worksheet row numbers, so messages point at the right row even past blank rows."""
     name = str(path)
+    # Inside the engagement folder and a regular file; then the zip-bomb and sheet-size caps
+    # before openpyxl parses anything (a 580 KB workbook of 4 M rows took 98 s and 3.1 GB).
+    real = resolve_input(path, Path(path).parent, what="intake workbook")
+    info = check_xlsx(real, file=name, sheet=ACTIVITIES_SHEET)
     try:
-        wb = load_workbook(path, data_only=False)  # formulas visible as formulas
+        wb = load_workbook(real, read_only=True, data_only=False)  # formulas visible as formulas; streamed
     except Exception as exc:  # noqa: BLE001 - zip/XML errors from a damaged or mislabelled file
         raise ValidationError([Problem(name, f"could not be opened as an Excel workbook ({type(exc).__name__})",
                                        hint="save it as .xlsx from Excel or LibreOffice")]) from None
@@ -180,7 +188,7 @@ def read_intake_workbook(path: Path) -> tuple[pd.DataFrame, str]:
     header = [_cell_text(c.value).strip() for c in rows[0]]
     while header and header[-1] == "":
         header.pop()
-    for rng in ws.merged_cells.ranges:
+    for rng in (CellRange(coord) for coord in info.merged):  # read-only sheets do not list merges: the guard does
         problems.append(Problem(name, f"merged cells {rng.coord}: unmerge them and fill each cell",
                                 sheet=ACTIVITIES_SHEET, row=rng.min_row,
                                 column=header[rng.min_col - 1] if rng.min_col - 1 < len(header) else get_column_letter(rng.min_col)))
@@ -189,7 +197,7 @@ def read_intake_workbook(path: Path) -> tuple[pd.DataFrame, str]:
         values = []
         for j, c in enumerate(r[: len(header)]):
             if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith("=") and c.data_type != "s"):
-                problems.append(Problem(name, f"cell {c.coordinate} holds a formula ({str(c.value)[:40]}); type the value",
+                problems.append(Problem(name, f"cell {c.coordinate} holds a formula ({excerpt(c.value, 40)}); type the value",
                                         sheet=ACTIVITIES_SHEET, row=c.row, column=header[j] or get_column_letter(j + 1)))
                 values.append("")
             else:

@@ -8,6 +8,8 @@ with the executed notebooks, for debugging.
 from __future__ import annotations
 
 import ast
+import atexit
+import errno
 import json
 import os
 import re
@@ -83,12 +85,14 @@ def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = D
     nb_out.mkdir(parents=True, exist_ok=True)
     params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
     owner: NotebookClient | None = None
+    clients: list[NotebookClient] = []
     try:
         for name in PIPELINE_NOTEBOOKS:
             nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params)
             client = NotebookClient(nb, kernel_name=kernel_name, timeout=cell_timeout, startup_timeout=start_timeout,
                                     km=owner.km if owner else None, allow_errors=False,
                                     resources={"metadata": {"path": str(nb_out)}})
+            clients.append(client)
             if owner is None:
                 owner = client
                 # Kernels listen on loopback only; ipykernel's warning about unencrypted TCP
@@ -102,12 +106,31 @@ def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = D
                 with _own_sigterm_handler():
                     client.execute(cleanup_kc=False)
             except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
+                if client is owner and client.kc is None:  # never got a kernel: nothing ran
+                    raise kernel_start_error(kernel_name, exc) from None
                 nbformat.write(nb, str(nb_out / name))
                 raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
             nbformat.write(nb, str(nb_out / name))
     finally:
         if owner is not None and owner.km is not None:
             owner._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
+        for c in clients:  # nbclient registers its cleanup at exit, which fails (AssertionError) once done
+            atexit.unregister(c._cleanup_kernel)  # noqa: SLF001 - the bound method nbclient registered
+
+
+def kernel_start_error(kernel_name: str, exc: BaseException) -> InputError:
+    """A kernel that could not be started (no such kernel, a missing interpreter, a kernel
+    that died or timed out before answering): an input error naming the kernel and the ones
+    installed, no traceback."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager  # noqa: PLC0415 - only on this error path
+
+        installed = ", ".join(sorted(KernelSpecManager().find_kernel_specs())) or "none"
+    except Exception:  # noqa: BLE001 - the list is a hint only
+        installed = "unknown"
+    return InputError(f"the Jupyter kernel '{kernel_name}' could not be started ({_short(exc)}); "
+                      f"kernels installed: {installed}. Give one with --kernel, or install this environment's: "
+                      "python -m ipykernel install --user --name python3")
 
 
 def _reset_namespace(owner) -> None:
@@ -278,6 +301,10 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
             raise
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise InputError(f"--out {out_dir}: could not write the report ({exc.strerror}); "
+                             f"{'the previous report is unchanged' if out_dir.exists() else 'nothing was written there'}"
+                             "; free some space and run again") from None
         raise ExecutionError(f"{type(exc).__name__}: {exc}") from exc
     return {"out_dir": str(out_dir), "totals": results.totals, "notes": notes}
 

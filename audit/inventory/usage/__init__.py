@@ -13,14 +13,14 @@ from audit.inventory.usage.chunks import (
 )
 from audit.inventory.usage.dask import connect, estimate_usage_dask
 from audit.inventory.usage.logs import (
-    SYNTHETIC_PAIRS, USAGE_HANDOFF_ENV, engagement_log_files, engagement_usage, estimate_usage, per_request_frame,
+    SYNTHETIC_PAIRS, USAGE_HANDOFF_ENV, engagement_log_files, engagement_log_files_and_notes, engagement_usage, estimate_usage, per_request_frame,
     synthetic_log, write_handoff,
 )
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS", "DEFAULT_REGION", "MIN_SLICE_ROWS", "ROW_COLUMNS", "SUMS", "SYNTHETIC_PAIRS", "UNSPECIFIED_STAGE",
     "USAGE_HANDOFF_ENV", "WIRE_COLUMNS", "ChunkOut", "LocatedProblems", "Partial", "Resolver", "UsageResult",
-    "connect", "energy_range_kwh", "engagement_log_files", "engagement_usage", "estimate_usage",
+    "connect", "energy_range_kwh", "engagement_log_files", "engagement_log_files_and_notes", "engagement_usage", "estimate_usage",
     "estimate_usage_dask", "finalise", "log_files", "merge_partials", "partial_from_frame", "partial_to_frame",
     "per_request_frame", "process_chunk", "resolver", "synthetic_log", "write_handoff",
 ]

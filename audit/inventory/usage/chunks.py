@@ -51,7 +51,6 @@ own (``partial_from_frame``) and adds them up, so both paths share every equatio
 from __future__ import annotations
 
 import functools
-import glob as _glob
 import math
 import threading
 from dataclasses import dataclass, field
@@ -65,6 +64,9 @@ import pandas as pd
 from audit.core.atomic import atomic_path
 from audit.core.csvsafe import neutralise_frame
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.numeric import parse_timestamps, timestamp_problem
+from audit.core.safefiles import find_inputs, resolve_input, unique_log_files
+from audit.core.textinput import log_file_problem
 from audit.methods.energy import emissions_kg
 from audit.methods.llm import (
     PREFILL_FACTOR_ID, llm_coefficient_factor_ids, llm_coefficients, llm_pue_factor_id, llm_unit_energies,
@@ -621,28 +623,41 @@ def _normalise(name: str) -> str:
 
 def log_files(source) -> list[Path]:
     """The files behind LOG: a CSV or Parquet file, a directory of Parquet (or CSV) files, a
-    glob, or a list of any of these (what a shell expands ``usage/*.parquet`` into)."""
-    if isinstance(source, (list, tuple)):
-        files = [f for s in source for f in log_files(s)]
-        if not files:
-            raise ValidationError([Problem("(usage log)", "no log files given")])
-        return list(dict.fromkeys(files))
-    text = str(source)
-    p = Path(text)
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES)
-        files = files or sorted(f for f in p.rglob("*.csv") if f.is_file())
-        if not files:
-            raise ValidationError([Problem(text, "folder holds no .parquet or .csv files")])
-        return files
-    if any(ch in text for ch in "*?["):
-        files = sorted(Path(f) for f in _glob.glob(text, recursive=True) if Path(f).is_file())
-        if not files:
-            raise ValidationError([Problem(text, "no files match this pattern")])
-        return files
-    if not p.exists():
-        raise ValidationError([Problem(text, "file not found")])
-    return [p]
+    glob, or a list of any of these (what a shell expands ``usage/*.parquet`` into). Each is a
+    regular file (no FIFO, device or link loop); the same file twice is read once."""
+    return log_files_and_notes(source)[0]
+
+
+def log_files_and_notes(source) -> tuple[list[Path], list[str]]:
+    """``log_files`` and a note per file dropped as a repeat (a link, a hard link) or per
+    linked folder not entered."""
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    if not sources:
+        raise ValidationError([Problem("(usage log)", "no log files given")])
+    found: list[Path] = []
+    notes: list[str] = []
+    for item in sources:
+        text = str(item)
+        p = Path(text)
+        if p.is_dir():
+            # Linked folders are not entered (loops, a link to '/'), each file checked once.
+            try:
+                files, more = find_inputs(text, p, suffixes=PARQUET_SUFFIXES)
+            except ValidationError:
+                files, more = find_inputs(text, p, suffixes=(".csv",))
+            found += files
+            notes += more
+        elif any(ch in text for ch in "*?["):
+            parts = Path(text).as_posix().split("/")
+            fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+            base = "/".join(parts[:fixed]) or ("/" if text.startswith("/") else ".")
+            files, more = find_inputs(text if text.startswith("/") else str(Path.cwd() / text), base)
+            found += files
+            notes += more
+        else:
+            found.append(resolve_input(p, p.parent, what="usage log", allow_outside=True))
+    files, dup_notes = unique_log_files(found)
+    return files, notes + dup_notes
 
 
 def is_parquet(path: Path) -> bool:
@@ -717,6 +732,11 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Ite
 def _iter_csv(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
     """(chunk, row number of the chunk's first request) from one CSV; header is row 1."""
     name = str(path)
+    # 0 bytes, UTF-16/32 (with or without a BOM), Windows-1252 or binary: named, with the log's name.
+    unreadable = log_file_problem(path, file=name, header_only_ok=True)
+    if unreadable:
+        problems.add(unreadable)
+        return
     try:
         head = pd.read_csv(path, nrows=0, encoding="utf-8-sig", skipinitialspace=True)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
@@ -778,20 +798,6 @@ def _numbers(series: pd.Series | None, n: int, default: float) -> tuple[np.ndarr
     return num, np.isnan(num) & ~blank
 
 
-def _timestamps(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """UTC nanoseconds since the epoch and a mask of unusable cells (naive times are UTC)."""
-    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
-        idx = pd.DatetimeIndex(series)
-        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    elif pd.api.types.is_numeric_dtype(series.dtype):
-        return np.zeros(len(series), np.int64), np.ones(len(series), bool)
-    else:
-        idx = pd.DatetimeIndex(pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601"))
-    bad = np.asarray(idx.isna())
-    ns = idx.as_unit("ns").asi8
-    return np.where(bad, 0, ns), bad
-
-
 @dataclass
 class ChunkOut:
     partial: Partial | None  # sums by group (None when the log has problems)
@@ -811,16 +817,14 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
 
     col = {c: (df[c] if c in df.columns else None) for c in COLUMNS}
     # Timestamps.
-    ns, bad_ts = _timestamps(col["timestamp"])
+    # Years 9999, 1600 or 2262 are range problems, checked before the nanosecond conversion
+    # that overflowed (OutOfBoundsDatetime tracebacks).
+    ts = parse_timestamps(col["timestamp"], FIRST_YEAR, END_YEAR)
+    ns, bad_ts = ts.ns, ts.unparsable | ts.out_of_range
     ts_text = col["timestamp"]
     problems.rows(file, bad_ts, rows_of, "timestamp",
-                  lambda i: "is empty" if pd.isna(ts_text.iloc[i]) or str(ts_text.iloc[i]).strip() == ""
-                  else f"'{ts_text.iloc[i]}' is not an ISO 8601 date-time",
-                  "e.g. 2025-03-14T09:30:00Z (UTC if no offset)")
-    lo_ns, hi_ns = pd.Timestamp(f"{FIRST_YEAR}-01-01", tz="UTC").value, pd.Timestamp(f"{END_YEAR}-01-01", tz="UTC").value
-    problems.rows(file, ~bad_ts & ((ns < lo_ns) | (ns >= hi_ns)), rows_of, "timestamp",
-                  lambda i: f"{pd.Timestamp(int(ns[i]), tz='UTC').isoformat()} is not a plausible request time",
-                  f"expected a date from {FIRST_YEAR} to {END_YEAR - 1}")
+                  lambda i: timestamp_problem(ts_text.iloc[i], FIRST_YEAR, END_YEAR)[0],
+                  f"e.g. 2025-03-14T09:30:00Z, UTC if no offset, in the years {FIRST_YEAR} to {END_YEAR - 1}")
     # Numbers.
     out_tok, out_bad = _numbers(col["output_tokens"], n, np.nan)
     in_tok, in_bad = _numbers(col["input_tokens"], n, 0.0)

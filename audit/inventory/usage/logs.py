@@ -23,13 +23,19 @@ import pandas as pd
 from audit.core.digests import sha256_of
 from audit.core.exceptions import InputError, Problem, ValidationError
 from audit.core.progress import bar_shown, progress_bar
+from audit.core.safefiles import find_inputs, unique_log_files
+from audit.core.textinput import log_file_problem
 from audit.inventory.usage.chunks import (
-    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, LocatedProblems, UsageResult, finalise, header_problems,
+    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, PARQUET_SUFFIXES, LocatedProblems, UsageResult, finalise, header_problems,
     is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
 from audit.inventory.usage_import import Options, detect_format, read_usage
+from audit.inventory.usage_import.reading import SUFFIXES as IMPORT_SUFFIXES
 from audit.inventory.usage_import.reading import expand
+
+# Provider exports may be gzipped (.json.gz, .csv.gz …).
+EXPORT_SUFFIXES = IMPORT_SUFFIXES + tuple(s + ".gz" for s in IMPORT_SUFFIXES)
 
 # --- the entry point -----------------------------------------------------------------------------
 
@@ -211,30 +217,45 @@ def _entry(entry) -> tuple[str, str, tuple[float | None, str]]:
 
 def engagement_log_entries(folder: str | Path, usage_logs: list) -> list[tuple[Path, str, tuple]]:
     """(file, format, (mean output tokens, stage)) behind each entry of ``usage_logs``, inside the folder."""
+    return engagement_log_entries_and_notes(folder, usage_logs)[0]
+
+
+def engagement_log_entries_and_notes(folder: str | Path, usage_logs: list) -> tuple[list[tuple[Path, str, tuple]], list[str]]:
+    """``engagement_log_entries`` and the notes to show. Each entry is expanded inside the
+    engagement folder by ``core.safefiles.find_inputs`` (links out of the folder, loops, FIFOs and
+    devices refused; linked folders never entered); a file reached twice (a link, a hard link, two
+    entries) is counted once, with a note naming both. An empty or header-only canonical log is
+    named here, not blamed on engagement.yaml once it has produced no activities."""
     root = Path(folder).resolve()
-    out: list[tuple[Path, str, tuple]] = []
+    found: list[tuple[Path, str, tuple]] = []
+    notes: list[str] = []
     for entry in usage_logs:
         path, fmt, mean = _entry(entry)
-        found = log_files(str(root / path)) if fmt == "canonical" else expand(str(root / path))
-        out += [(f, fmt, mean) for f in found]
-    for f, _, _ in out:
-        if not f.resolve().is_relative_to(root):
-            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
-                                           "the engagement folder (a link?)", column="usage_logs",
-                                           hint="copy the log into the engagement folder")])
-    return list(dict.fromkeys(out))
+        suffixes = PARQUET_SUFFIXES + (".csv",) if fmt == "canonical" else EXPORT_SUFFIXES
+        files, more = find_inputs(path, root, what="usage log", suffixes=suffixes)
+        found += [(f, fmt, mean) for f in files]
+        notes += more
+    files, dup_notes = unique_log_files([f for f, _, _ in found])
+    notes += dup_notes
+    how: dict[str, tuple[str, tuple]] = {}
+    for f, fmt, mean in found:
+        how.setdefault(str(Path(f).resolve()), (fmt, mean))
+    entries = [(f, *how[str(Path(f).resolve())]) for f in files]
+    problems = [p for f, fmt, _ in entries if fmt == "canonical" and (p := log_file_problem(f, file=str(f)))]
+    if problems:
+        raise ValidationError(problems)
+    return entries, [f"{root.name}: {n.replace(str(root) + os.sep, '')}" for n in notes]
 
 
 def engagement_log_files(folder: str | Path, usage_logs: list) -> list[Path]:
     """The files behind engagement.yaml's ``usage_logs``, each inside the engagement folder."""
-    root = Path(folder).resolve()
-    files = list(dict.fromkeys(f for f, _, _ in engagement_log_entries(root, usage_logs)))
-    for f in files:
-        if not f.resolve().is_relative_to(root):
-            raise ValidationError([Problem(str(root / "engagement.yaml"), f"usage log '{f.name}' resolves outside "
-                                           "the engagement folder (a link?)", column="usage_logs",
-                                           hint="copy the log into the engagement folder")])
-    return files
+    return engagement_log_files_and_notes(folder, usage_logs)[0]
+
+
+def engagement_log_files_and_notes(folder: str | Path, usage_logs: list) -> tuple[list[Path], list[str]]:
+    """``engagement_log_files`` and the notes to show (see engagement_log_entries_and_notes)."""
+    entries, notes = engagement_log_entries_and_notes(folder, usage_logs)
+    return [f for f, _, _ in entries], notes
 
 
 def _cache_key(files: list[Path], default_region: str, how: str = "") -> tuple:
