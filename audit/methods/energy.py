@@ -39,3 +39,24 @@ def emissions_kg(kwh, intensity_g_per_kwh):
 def ccf_cpu_power_w(wmin, wmax, utilisation):
     """P = Wmin + u x (Wmax - Wmin) per vCPU. Source: Cloud Carbon Footprint methodology."""
     return wmin + utilisation * (wmax - wmin)
+
+
+def image_steps_scale(steps, reference_steps, fixed_share):
+    """E(steps) / E_ref = f + (1 - f) x steps / steps_ref  (linear in denoising steps plus a
+    fixed part f for text encoders and VAE). Fit on the project's H200 SDXL-class
+    measurements (0.00745 Wh per step + 0.0495 Wh fixed at 1024², batch 1) and ML.ENERGY v2
+    A100 30/50-step files; register ``image:scaling:fixed-share``."""
+    return fixed_share + (1.0 - fixed_share) * steps / reference_steps
+
+
+def image_pixels_scale(pixels, reference_pixels, exponent):
+    """E(pixels) / E_ref = (pixels / pixels_ref)^b, b = 0.6 (0.5-1.0) at batch 1. Fit on the
+    project's H200 SDXL-class measurements at 512², 768², 1024² (b = 0.57 gross); register
+    ``image:scaling:pixel-exponent``."""
+    return (pixels / reference_pixels) ** exponent
+
+
+def serving_scale(host_share, idle_factor, pue):
+    """Accelerator energy to serving energy: x (1 + host share) x idle factor x PUE
+    (Elsworth et al. 2025, arXiv:2508.15734; the LLM method's serving boundary)."""
+    return (1.0 + host_share) * idle_factor * pue
