@@ -43,7 +43,8 @@ def test_factors_match_their_sources():
     assert reg.value("embodied:lifetime") * 365 * 24 * 3600 == el.HARDWARE_LIFESPAN
     assert reg.bounds("embodied:gpu-hour") == pytest.approx((PER_H_LOW, PER_H, PER_H_HIGH), rel=1e-3)
     assert reg.bounds("embodied:lifetime")[2] * 365 * 24 * 3600 == 126_144_000  # SciEmbodied default lifespan
-    assert embodied_kg_per_gpu_hour(273, 712.5, 3) == pytest.approx(PER_H, rel=1e-15)
+    assert embodied_kg_per_gpu_hour(273, 712.5, 3) == pytest.approx(PER_H_HIGH, rel=1e-15)
+    assert embodied_kg_per_gpu_hour(273, 712.5, 6) == pytest.approx(PER_H, rel=1e-15)
 
 
 def test_owned_gpu_hours_get_an_amortised_cat2_line(tmp_path):
@@ -122,11 +123,13 @@ def test_self_hosted_llm_with_hardware_matches_ecologits_embodied(tmp_path):
         el.server_gpu_embodied_gwp(el.SERVER_EMBODIED_IMPACT_GWP, el.SERVER_GPUS, el.GPU_EMBODIED_IMPACT_GWP, n_gpu),
         el.HARDWARE_LIFESPAN, latency, el.BATCH_SIZE)
     rows = [activity(activity_id="L1", kind="llm_api", unit="request", quantity="5000", model="70B", ownership="owned",
-                     hardware="nvidia-a100-sxm", output_tokens=str(out_tok), latency_s="600"),
+                     hardware="nvidia-a100-sxm", output_tokens=str(out_tok), latency_s="600", mode="ecologits"),
             activity(activity_id="L2", kind="llm_api", unit="request", quantity="5000", model="70B", ownership="owned",
-                     output_tokens=str(out_tok), latency_s="600")]
+                     output_tokens=str(out_tok), latency_s="600", mode="ecologits")]
     l = by_id(run(tmp_path, rows).lines)
-    assert l.at["L1~embodied", "kgco2e"] == pytest.approx(5000 * per_request, rel=1e-9)
+    # EcoLogits' allocation of GPU time (latency x n_GPU / batch); issue 15: our per-hour factor is
+    # EcoLogits' components over six years, not three, so the figure is EcoLogits' x 3/6.
+    assert l.at["L1~embodied", "kgco2e"] == pytest.approx(5000 * per_request * PER_H / PER_H_HIGH, rel=1e-9)
     assert "L2~embodied" not in l.index  # no hardware named: may already be in another row's GPU-hours
 
 

@@ -361,7 +361,11 @@ def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     res = _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, methods,
                          [formulas[m] for m in methods])
     lat_h = df["latency_s"].to_numpy(float) / 3600.0
-    res["device_hours"] = np.where(np.isnan(lat_h), q * np.array(accel) * 1000.0 / gpu_w, q * lat_h)
+    # Reserved accelerator time: latency when given; for hosted lines E_accel / P_gpu (owned
+    # hardware without latency gets none: its time may already be GPU-hours in another row).
+    owned = df["ownership"].isin(["owned", "leased"]).to_numpy()
+    res["device_hours"] = np.where(np.isnan(lat_h), np.where(owned, np.nan, q * np.array(accel) * 1000.0 / gpu_w),
+                                   q * lat_h)
     res["method_data_quality"] = np.array(dq, float)
     res["boundary"] = bounds
     return res
@@ -942,10 +946,21 @@ def hosted_embodied_eligible(lines: pd.DataFrame) -> pd.Series:
     return hosted & lines["kind"].isin(HOSTED_EMBODIED_KINDS)
 
 
-def embodied_per_gpu_hour(reg: FactorRegister) -> tuple[float, float, float]:
-    """kgCO2e per reserved GPU-hour (low, central, high): register factor ``embodied:gpu-hour``
-    (EcoLogits components over Google's six-year functional unit; BLOOM; EcoLogits 3 years)."""
-    return reg.bounds("embodied:gpu-hour")
+EMBODIED_COMPONENT_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+
+
+def embodied_per_gpu_hour(reg: FactorRegister) -> tuple[tuple[float, float, float], list[str]]:
+    """kgCO2e per reserved GPU-hour (low, central, high) and the factor ids it cites: register
+    factor ``embodied:gpu-hour`` (EcoLogits components over Google's six-year functional unit;
+    BLOOM; EcoLogits 3 years). When the consultant overrides a component (a GPU footprint, the
+    client's depreciation period), the central follows it: (E_GPU + E_server share) / (life x
+    8760 h), citing the components, unless embodied:gpu-hour itself is overridden."""
+    bounds = reg.bounds("embodied:gpu-hour")
+    if "embodied:gpu-hour" not in reg.overridden and any(f in reg.overridden for f in EMBODIED_COMPONENT_IDS):
+        central = embodied_kg_per_gpu_hour(*(reg.value(f) for f in EMBODIED_COMPONENT_IDS))
+        return (min(bounds[0], central), central, max(bounds[2], central)), ["embodied:gpu-hour",
+                                                                             *EMBODIED_COMPONENT_IDS]
+    return bounds, list(EMBODIED_FACTOR_IDS)
 
 
 def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
@@ -961,7 +976,7 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     quality (at least 4).
     """
     reg = ctx.register
-    per_h_lo, per_h, per_h_hi = embodied_per_gpu_hour(reg)
+    (per_h_lo, per_h, per_h_hi), embodied_ids = embodied_per_gpu_hour(reg)
     _, boundary = _llm_settings(ctx)
     hosted = hosted_embodied_eligible(lines) & lines["_device_hours"].notna()
     lines.loc[hosted, "embodied_kgco2e_memo"] = lines.loc[hosted, "_device_hours"].astype(float) * per_h
@@ -990,7 +1005,7 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, lo, hi
     new["data_quality"] = dq
     new["data_quality_basis"] = [f"{d}: proxy (A100-class embodied figures for any accelerator)" for d in dq]
-    new["factor_ids"] = [list(EMBODIED_FACTOR_IDS) for _ in range(len(new))]
+    new["factor_ids"] = [list(embodied_ids) for _ in range(len(new))]
     new["method"] = "embodied_amortised"
     new["boundary"] = np.where(is_hosted, "lifecycle (embodied share of the provider's hardware)", "embodied (capital goods)")
     new["ecologits_kwh"] = np.nan
