@@ -81,9 +81,11 @@ MAX_PROBLEMS = 50
 UNSPECIFIED_STAGE = "unspecified"
 DEFAULT_REGION = "GBR"  # as `audit estimate` without an engagement: a blank-provider request runs here
 
-METHOD = ("EcoLogits 0.11.3 LLM inference model per request (output tokens) + prefill energy (input tokens), "
-          "× provider PUE; low/high at EcoLogits' min/max parameters and PUE bounds, widened by data quality 3 "
-          "(k95 1.10) per request; kgCO2e = kWh × annual location-based grid factor of the request's region")
+METHOD = ("audit.methods.llm per request, default method 'production' at the 'serving' boundary: "
+          "(output tokens × k_dec × N_eff + input tokens × k_pre × N_active) × (1 + host share) × idle factor × PUE "
+          "(EcoLogits 0.11.3 with Resolver.c = llm_coefficients(register, 'ecologits')); low/high at the low/high "
+          "parameters and the model's min/max size, widened by data quality 3 (k95 1.10) per request; "
+          "kgCO2e = kWh × annual location-based grid factor of the request's region")
 HOURLY_NOTE = ("kgco2e_hourly uses mean month × UTC-hour intensities (Wiesner et al. 2021, ENTSO-E 2020) for "
                "GBR/FRA/DEU requests only. It is a sensitivity figure reported apart from the inventory, which "
                "uses annual factors; compare it with kgco2e_annual_same_requests, not with the total.")
