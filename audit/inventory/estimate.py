@@ -558,14 +558,22 @@ def resolved_supplier_factors(eng) -> list[dict]:
     return out
 
 
+def _canonical_provider(name: str) -> str:
+    """A provider alias (google, gemini, vertex…) as its canonical name (google_genai)."""
+    prov = providers()
+    name = str(name or "").strip().lower()
+    return prov.at[name, "provider"] if name in prov.index else name
+
+
 def _supplier_match(factors: list[dict], provider: str, model: str) -> dict | None:
-    """A model-specific factor wins over a provider-wide one."""
+    """A model-specific factor wins over a provider-wide one; providers compare by canonical name."""
+    provider = _canonical_provider(provider)
     for f in factors:
-        if f.get("model") and f["model"].lower() == str(model).lower() and (not f.get("provider")
-                                                                          or f["provider"] == provider):
+        if f.get("model") and f["model"].lower() == str(model).lower() and (
+                not f.get("provider") or _canonical_provider(f["provider"]) == provider):
             return f
     for f in factors:
-        if not f.get("model") and f.get("provider") == provider:
+        if not f.get("model") and _canonical_provider(f.get("provider", "")) == provider:
             return f
     return None
 
