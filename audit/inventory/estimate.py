@@ -34,7 +34,7 @@ from audit.methods.llm import (
 )
 from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
 from audit.reference.factors import (
-    ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, image_models, load_register,
+    CODECARBON_VERSION, ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, image_models, load_register,
 )
 from audit.reference.measured import MODE_PREFIX, measured_factor_id, register_row
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, kinds_table, map_scopes
@@ -148,6 +148,7 @@ def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
         if not math.isnan(row["power_w"]):
             row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
             p_lo.append(row["power_w"]), p_mid.append(row["power_w"]), p_hi.append(row["power_w"])
+            dq[-1] = 1  # the client's measured draw
         else:
             tdp_id = f"hw:{row['hardware'].lower()}"
             tdp = reg.value(tdp_id)
@@ -782,7 +783,8 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     lines = pd.concat(parts).loc[df.index]
 
     lines, dq_warnings = _method_data_quality(lines)
-    warnings = list(getattr(loaded, "warnings", [])) + dq_warnings
+    warnings = (list(getattr(loaded, "warnings", [])) + dq_warnings + _provider_region_assumptions(ctx, df, blank)
+                + _grid_vintage_note(ctx, lines))
 
     # Data quality widens every range (pedigree factor), on top of the method's own range.
     k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
@@ -1050,11 +1052,17 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     logged as a warning and shown in ``data_quality_basis``."""
     lines = lines.copy()
     kind_default = pd.to_numeric(lines["kind"].map(kinds_table()["default_data_quality"]), errors="coerce")
-    method_dq = lines["_method_dq"].astype(float).fillna(kind_default)
-    method_dq = method_dq.where(~lines["method"].astype(str).eq("measured"), 1)
-    method_dq = method_dq.where(~lines["_supplier"].astype(bool), 2)
-    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
-    method_dq = method_dq.where(~proxied, method_dq.clip(lower=4))
+    from_method = lines["_method_dq"].astype(float)
+    method_dq = from_method.fillna(kind_default)
+    reason = pd.Series(np.where(from_method.isna(), "the kind's default for its average factor (data/kinds.csv)",
+                                from_method.map(lambda v: DQ_REASON.get(int(v), "") if v == v else "")),
+                       index=lines.index, dtype=object)
+    measured = lines["method"].astype(str).eq("measured")
+    method_dq, reason = method_dq.where(~measured, 1), reason.where(~measured, "measured (audit measure)")
+    supplier = lines["_supplier"].astype(bool)
+    method_dq, reason = method_dq.where(~supplier, 2), reason.where(~supplier, "supplier-specific factor")
+    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids)) & (method_dq < 4)
+    method_dq, reason = method_dq.where(~proxied, 4), reason.where(~proxied, "proxy factor")
     given = lines["data_quality"].astype(float)
     override = given.notna() & (given != kind_default) & (given != method_dq)
     warnings = []
@@ -1062,11 +1070,66 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for i in lines.index:
         m = int(method_dq[i])
         if override[i]:
-            basis.append(f"{int(given[i])}: consultant's override (the method gives {m}, {DQ_REASON.get(m, '')})")
+            basis.append(f"{int(given[i])}: consultant's override (the method gives {m}: {reason[i]})")
             warnings.append(f"activity {lines.at[i, 'activity_id']}: data quality {int(given[i])} set by the "
-                            f"consultant overrides the method's {m} ({DQ_REASON.get(m, '')})")
+                            f"consultant overrides the method's {m} ({reason[i]})")
         else:
-            basis.append(f"{m}: {DQ_REASON.get(m, '')} (from the method and its source)")
+            basis.append(f"{m}: {reason[i]}")
     lines["data_quality"] = np.where(override, given, method_dq).astype(int)
     lines["data_quality_basis"] = basis
     return lines, warnings
+
+
+@lru_cache(maxsize=1)
+def provider_regions() -> pd.DataFrame:
+    """data/provider_regions.csv: each provider's assumed region, its basis and what it discloses."""
+    return pd.read_csv(DATA_DIR / "provider_regions.csv", comment="#", dtype=str,
+                       keep_default_na=False).set_index("provider")
+
+
+def _provider_region_assumptions(ctx: EstimateContext, df: pd.DataFrame, blank: pd.Series) -> list[str]:
+    """One assumptions-register entry per provider whose default region was used: the region,
+    its grid factor and year (location-based), the basis, and what the provider discloses."""
+    out = []
+    table = provider_regions()
+    rows = df[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
+              & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
+              & ~df["ownership"].isin(["owned", "leased"])]
+    for provider, grp in rows.groupby(rows["provider"].map(_canonical_provider)):
+        region = grp["region"].iloc[0]
+        ci, ids = grid_intensity(ctx.register, pd.Series([region]), pd.Series([region]))
+        year = ctx.register.row(ids[0])["year"]
+        info = table.loc[provider] if provider in table.index else None
+        text = (f"Assumption: {provider} requests with no region run in {region} (location-based grid "
+                f"{ci[0]:.1f} gCO2e/kWh, {ids[0]}, data year {year}); basis: "
+                f"{info['basis'] if info is not None else 'data/providers.csv default'}")
+        if info is not None and info["provider_disclosure"]:
+            text += f"; provider disclosure: {info['provider_disclosure']}"
+        if info is not None and info["sensitivity_region"]:
+            alt, alt_ids = grid_intensity(ctx.register, pd.Series([info["sensitivity_region"]]),
+                                          pd.Series([info["sensitivity_region"]]))
+            text += f"; sensitivity: {info['sensitivity_region']} {alt[0]:.1f} gCO2e/kWh ({alt_ids[0]})"
+        text += f" (activities: {', '.join(grp['activity_id'].astype(str).head(8))}" + (
+            ", …)" if len(grp) > 8 else ")")
+        out.append(text)
+    return out
+
+
+def _grid_vintage_note(ctx: EstimateContext, lines: pd.DataFrame) -> list[str]:
+    """The year of every grid factor used, said plainly (the report's register lists warnings)."""
+    desnz_grid = set(ctx.register.find(kind="electricity", part="direct")["factor_id"])
+    grid_ids = sorted({f for ids in lines["factor_ids"] for f in ids if str(f).startswith("grid:") or f in desnz_grid})
+    if not grid_ids:
+        return []
+    years: dict[str, list[str]] = {}
+    for f in grid_ids:
+        y = ctx.register.row(f)["year"]
+        label = "UK (DESNZ)" if f in desnz_grid else f.removeprefix("grid:codecarbon:")
+        years.setdefault("unknown" if pd.isna(y) else str(int(y)), []).append(label)
+    reporting = _reporting_year(ctx.engagement, ctx.register)
+    parts = [f"{y}: {', '.join(v[:10])}{', …' if len(v) > 10 else ''}" for y, v in sorted(years.items())]
+    oldest = min((int(y) for y in years if y != "unknown"), default=None)
+    age = f"; the oldest is {reporting - oldest} year(s) older than the reporting year {reporting}" if oldest else ""
+    return [f"Grid factor vintage (annual, location-based): {'; '.join(parts)}{age}. codecarbon "
+            f"{CODECARBON_VERSION}'s country table gives 2023 data for 78 zones (incl. every large market) and "
+            "2022 for most others; no newer open dataset with a compatible licence ships with the toolkit"]
