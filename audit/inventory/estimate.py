@@ -1075,7 +1075,12 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                             f"consultant overrides the method's {m} ({reason[i]})")
         else:
             basis.append(f"{m}: {reason[i]}")
-    lines["data_quality"] = np.where(override, given, method_dq).astype(int)
+    final = pd.Series(np.where(override, given, method_dq), index=lines.index)
+    # A proxy factor caps the score at 4 whatever the row says (GHG Protocol Scope 3 data hierarchy).
+    any_proxy = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
+    capped = any_proxy & (final < 4)
+    basis = [f"4: capped (a proxy factor is used); was {b}" if c else b for b, c in zip(basis, capped)]
+    lines["data_quality"] = final.where(~capped, 4).astype(int)
     lines["data_quality_basis"] = basis
     return lines, warnings
 
