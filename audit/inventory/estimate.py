@@ -1008,7 +1008,9 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     new["description"] = np.where(is_hosted, "Embodied emissions of the provider's hardware (allocated): ",
                                   "Embodied emissions of owned hardware (amortised): ") + sel["description"].astype(str)
     new["scope"] = 3
-    new["scope3_category"] = np.where(is_hosted, sel["scope3_category"].astype(float).fillna(1), 2).astype(int)
+    parent_cat = pd.to_numeric(sel["scope3_category"].astype(object).where(sel["scope3_category"].notna(), np.nan),
+                               errors="coerce").fillna(1).to_numpy(float)
+    new["scope3_category"] = np.where(is_hosted, parent_cat, 2).astype(int)
     new["scope_category_name"] = [SCOPE3_CATEGORY_NAMES[int(c)] for c in new["scope3_category"]]
     new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
     new["intensity_g_per_kwh"] = np.nan
