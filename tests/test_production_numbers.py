@@ -164,3 +164,9 @@ def test_results_json_has_boundary_everywhere_and_ecologits_kwh_on_llm_lines(tmp
     assert all(isinstance(a["boundary"], str) and a["boundary"] for a in acts.values())
     assert acts["L1"]["ecologits_kwh"] > acts["L1"]["kwh"] > 0
     assert acts["E1"]["ecologits_kwh"] is None
+
+
+def test_unknown_llm_mode_is_a_located_error(tmp_path):
+    with pytest.raises(ValidationError) as err:
+        run(tmp_path, [llm(mode="fast")])
+    assert err.value.problems[0].column == "mode" and "production" in err.value.problems[0].hint

@@ -26,8 +26,9 @@ from audit.core.paths import DATA_DIR, ENGAGEMENT_FILE
 from audit.core.units import conversion_factor
 from audit.methods.energy import (  # noqa: F401 - embodied_kg_per_gpu_hour re-exported for callers and tests
     ccf_cpu_power_w, device_energy_kwh, embodied_kg_per_gpu_hour, emissions_kg, image_pixels_scale,
-    image_steps_scale, measured_energy_kwh, serving_scale,
+    image_steps_scale, measured_energy_kwh, parse_image_mode, serving_scale,
 )
+from audit.methods.energy import IMAGE_MODE_HELP  # noqa: F401 - re-exported (image mode syntax)
 from audit.methods.llm import (
     GPU_POWER_FOR_TIME_ID, HOST_SHARE_ID, IDLE_FACTOR_ID, J_PER_KWH, PREFILL_FACTOR_ID, LlmBoundary, LlmMethod, llm_coefficient_factor_ids, llm_coefficients,
     llm_pue_factor_id, llm_request_energy_kwh, model_parameters, production_parameters, production_unit_energies,
@@ -266,25 +267,6 @@ def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     return res
 
 
-IMAGE_MODE_HELP = "e.g. 1024x1024, steps:30, or both: 1024x1024;steps:30"
-
-
-def parse_image_mode(mode: str) -> tuple[float | None, float | None]:
-    """``image_generation`` mode: ``WxH`` and/or ``steps:N``, joined by ``;`` (any order).
-    Returns (pixels, steps), None for what the mode does not give; raises ValueError."""
-    pixels = steps = None
-    for part in filter(None, (p.strip() for p in str(mode or "").split(";"))):
-        m_res = re.fullmatch(r"(\d{2,5})x(\d{2,5})", part)
-        m_steps = re.fullmatch(r"steps:(\d{1,4})", part)
-        if m_res:
-            pixels = float(m_res.group(1)) * float(m_res.group(2))
-        elif m_steps and int(m_steps.group(1)) > 0:
-            steps = float(m_steps.group(1))
-        else:
-            raise ValueError(f"'{part}' is neither a resolution (WxH) nor steps:N")
-    return pixels, steps
-
-
 def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """kWh per image, in this order of preference:
 
@@ -456,6 +438,9 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     ttft = np.full(n, np.nan)
     ids: list[list[str]] = []
     power_kwh = np.full(n, np.nan)
+    for _, row in df[~df["mode"].astype(str).isin(("", *LlmMethod.ALL))].iterrows():
+        raise _bad_mode(df, row, f"unknown mode '{row['mode']}' for llm_api",
+                        "production or ecologits (blank: engagement.yaml llm_method)")
     row_method = np.array([m if m in LlmMethod.ALL else eng_method for m in df["mode"].astype(str)], dtype=object)
     self_hosted = df["ownership"].isin(["owned", "leased"]).to_numpy()
     for j, (_, row) in enumerate(df.iterrows()):

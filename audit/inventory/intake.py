@@ -24,6 +24,7 @@ from typing_extensions import is_typeddict
 from audit.core.csvsafe import restore_cell
 from audit.core.digests import file_sha256
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.methods.energy import IMAGE_MODE_HELP, parse_image_mode
 from audit.core.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership, period_year,
 )
@@ -614,6 +615,12 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
         if modes is not None and mode and mode not in modes and not is_measured:
             problems.append(Problem(file, f"unknown mode '{mode}' for {kind}", row=r, column="mode", sheet=sheet,
                                     hint=suggest(mode, modes) or f"allowed: {', '.join(sorted(modes)[:12])}…"))
+        if kind == "image_generation" and mode and not is_measured:
+            try:
+                parse_image_mode(mode)
+            except ValueError as exc:
+                problems.append(Problem(file, f"image_generation mode '{mode}': {exc}", row=r, column="mode",
+                                        sheet=sheet, hint=IMAGE_MODE_HELP))
         if is_measured:
             if kind not in MEASURABLE_KINDS:
                 problems.append(Problem(file, f"mode '{mode}': measured factors apply to {', '.join(MEASURABLE_KINDS)}, "

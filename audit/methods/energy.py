@@ -2,6 +2,8 @@
 each with the equation and its source in the docstring."""
 from __future__ import annotations
 
+import re
+
 
 def device_energy_kwh(device_hours, power_w, pue):
     """E = hours x P_avg / 1000 x PUE  [kWh].
@@ -60,3 +62,22 @@ def serving_scale(host_share, idle_factor, pue):
     """Accelerator energy to serving energy: x (1 + host share) x idle factor x PUE
     (Elsworth et al. 2025, arXiv:2508.15734; the LLM method's serving boundary)."""
     return (1.0 + host_share) * idle_factor * pue
+
+
+IMAGE_MODE_HELP = "e.g. 1024x1024, steps:30, or both: 1024x1024;steps:30"
+
+
+def parse_image_mode(mode: str) -> tuple[float | None, float | None]:
+    """``image_generation`` mode: ``WxH`` and/or ``steps:N``, joined by ``;`` (any order).
+    Returns (pixels, steps), None for what the mode does not give; raises ValueError."""
+    pixels = steps = None
+    for part in filter(None, (p.strip() for p in str(mode or "").split(";"))):
+        m_res = re.fullmatch(r"(\d{2,5})x(\d{2,5})", part)
+        m_steps = re.fullmatch(r"steps:(\d{1,4})", part)
+        if m_res:
+            pixels = float(m_res.group(1)) * float(m_res.group(2))
+        elif m_steps and int(m_steps.group(1)) > 0:
+            steps = float(m_steps.group(1))
+        else:
+            raise ValueError(f"'{part}' is neither a resolution (WxH) nor steps:N")
+    return pixels, steps
