@@ -274,6 +274,8 @@ class Resolver:
             }
             spt = self._arrays["s_per_token"]
             self._arrays["same_latency"] = bool((spt[0] == spt[1]).all() and (spt[1] == spt[2]).all())
+            # The production method has no latency term (kWh/s = 0): rows then skip the latency.
+            self._arrays["no_latency_term"] = not np.any(self._arrays["kwh_per_second"])
         return self._arrays
 
 
@@ -320,6 +322,10 @@ def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray,
     lat = None
     out = []
     for k in range(3):
+        if a["no_latency_term"]:
+            out.append(a["kwh_per_output_token"][k][pair] * output_tokens
+                       + a["kwh_per_input_token"][k][pair] * input_tokens)
+            continue
         if lat is None or not same_latency:
             # Generation latency, capped at the logged latency where there is one (fmin skips NaN).
             lat = np.fmin(output_tokens * a["s_per_token"][k][pair] + ttft, latency_s)
