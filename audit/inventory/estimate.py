@@ -784,6 +784,9 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         embodied = _embodied_lines(ctx, lines)
         if len(embodied):
             lines = pd.concat([lines, embodied], ignore_index=True)
+    # Derived lines of an LLM line (embodied, upstream) carry no energy: EcoLogits' kWh for them is 0 too.
+    derived_llm = (lines["kind"] == "llm_api") & (lines["derived_from"] != "") & lines["ecologits_kwh"].isna()
+    lines.loc[derived_llm, "ecologits_kwh"] = 0.0
     lines = _market_based(ctx, lines)  # every line's market-based figure, derived lines included
     sup_market = lines["_supplier_kg_market"].to_numpy(float)
     has_market = ~np.isnan(sup_market)
