@@ -90,9 +90,12 @@ def test_hand_case_pays_back_above_break_even():
 
 
 def test_rag_adds_prefill_of_the_retrieved_context_and_the_query_embedding():
-    """EcoLogits' output-token part is the same with and without RAG, so the difference per
-    request is prefill only: PUE x CI x e_prefill x (2000 tokens x 8B + 50 tokens x 0.3B)."""
-    e = load_register().value("genai:prefill-wh-per-token-per-bparam")  # Wh per token per B params
+    """The output-token part is the same with and without RAG, so the difference per request is
+    prefill only: PUE x CI x e_prefill x (2000 tokens x 8B + 50 tokens x 0.3B). Issue 15: the
+    default production method's e_prefill = k_pre (J per token per B) x (1 + host) x idle / 3.6e6."""
+    reg = load_register()
+    e = (reg.value("genai:llm:k-prefill") * (1 + reg.value("genai:llm:host-share"))
+         * reg.value("genai:llm:idle-factor") / 3600)  # Wh per token per B params, before PUE
     w = cu.Workload.of("huggingface", "8B", 1000, 300, 10_000, pue=1.1, carbon_intensity_g_per_kwh=300)
     opts = [{"id": "prompting", "baseline": True}, {"id": "rag", "input_tokens_delta": 2000, "retrieval": True}]
     emb = {"model": "0.3B", "query_tokens": 50, "corpus_tokens": 1_000_000}

@@ -177,7 +177,7 @@ def test_llm_api_follows_the_documented_equation(tmp_path):
                      input_tokens=str(in_tok), output_tokens=str(out_tok), latency_s="600"),
             activity(activity_id="L-capped", kind="llm_api", unit="request", quantity="250", model="70B",
                      input_tokens=str(in_tok), output_tokens=str(out_tok), latency_s="0.5")]
-    est = run(tmp_path, rows)
+    est = run(tmp_path, rows, llm_method="ecologits")  # issue 15: the EcoLogits equation, selected engagement-wide
     l = by_id(est.lines)
     assert l.at["L-long", "kwh"] == pytest.approx(250 * per_request(600.0), rel=1e-12)
     assert l.at["L-capped", "kwh"] == pytest.approx(250 * per_request(0.5), rel=1e-12)
@@ -191,9 +191,14 @@ def test_llm_api_follows_the_documented_equation(tmp_path):
 def test_input_tokens_add_prefill_energy(tmp_path):
     rows = [activity(activity_id=f"L{n}", kind="llm_api", unit="request", quantity="1", provider="openai",
                      model="gpt-4o", input_tokens=str(n), output_tokens="200", latency_s="5") for n in (0, 10000)]
-    l = by_id(run(tmp_path, rows).lines)
+    l = by_id(run(tmp_path / "eco", rows, llm_method="ecologits").lines)
     extra = l.at["L10000", "kwh"] - l.at["L0", "kwh"]
     assert extra == pytest.approx(1.2 * 10000 * 88 * 7.86e-7 / 1000, rel=1e-9)  # PUE x tokens x P x e_prefill
+    # Issue 15, production method (default): tokens x k_pre (J per token per B active) x P, then the
+    # serving scale (1 + host share) x idle factor x PUE.
+    l = by_id(run(tmp_path / "prod", rows).lines)
+    extra = l.at["L10000", "kwh"] - l.at["L0", "kwh"]
+    assert extra == pytest.approx(10000 * 2.5e-3 * 88 * 1.43 * 1.10 * 1.2 / 3.6e6, rel=1e-9)
 
 
 # --- uncertainty -----------------------------------------------------------------------------

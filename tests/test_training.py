@@ -47,10 +47,13 @@ def test_estimate_cites_its_factors_and_uses_the_defaults():
     est = estimate_training(7e9, 2e12, "nvidia-h100-sxm")
     reg = load_register()
     assert est.mfu == reg.value("training:mfu-default") == 0.4
-    assert est.gpu_power_w == 700 * reg.value("gpu-utilisation:default")
+    # Issue 15: a training run draws TDP x 0.90 plus the host share (gpu_compute mode training).
+    assert est.gpu_power_w == pytest.approx(700 * reg.value("gpu-utilisation:training")
+                                            * (1 + reg.value("gpu-host-share:default")))
     assert est.pue == reg.value("pue:onprem-average")
     assert set(est.factor_ids) == {"training:flops-per-param-token", "hw-peak:nvidia-h100-sxm", "training:mfu-default",
-                                   "hw:nvidia-h100-sxm", "gpu-utilisation:default", "pue:onprem-average"}
+                                   "hw:nvidia-h100-sxm", "gpu-utilisation:training", "gpu-host-share:default",
+                                   "pue:onprem-average"}
     assert all(f in reg for f in est.factor_ids)
     assert est.gpu_hours_low < est.gpu_hours < est.gpu_hours_high  # the MFU range (0.462 / 0.213)
     assert est.gpu_hours_high == pytest.approx(est.gpu_hours * 0.4 / 0.213, rel=1e-12)
@@ -90,7 +93,8 @@ def test_cli_json_and_table():
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["gpu_hours"] == pytest.approx(6 * 7e9 * 2e12 / (989e12 * 0.4) / 3600, rel=1e-12)
-    assert doc["kwh"] == pytest.approx(doc["gpu_hours"] * 700 / 1000 * 1.1, rel=1e-12)
+    assert doc["kwh"] == pytest.approx(doc["gpu_hours"] * 700 * 0.90 * 1.43 / 1000 * 1.1, rel=1e-12)  # training draw + host
+    assert doc["activity"]["mode"] == "training"
     assert doc["activity"]["kind"] == "gpu_compute" and doc["activity"]["pue"] == "1.1"
     res = invoke("training-estimate", "--params", "7e9", "--tokens", "2e12", "--hardware", "nvidia-h100-sxm")
     assert res.exit_code == 0, res.output

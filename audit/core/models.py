@@ -111,6 +111,65 @@ class FactorOverride(_Strict):
     source: str = "engagement override"
 
 
+class LlmMethodChoice(str, Enum):
+    """engagement.yaml › llm_method (issue 15): the LLM energy method."""
+
+    production = "production"  # calibrated on production-scale evidence (default)
+    ecologits = "ecologits"  # EcoLogits 0.11.3 exactly (+ our prefill term)
+
+
+class LlmBoundaryChoice(str, Enum):
+    """engagement.yaml › llm_boundary: what an LLM, image or video line's energy includes."""
+
+    accelerator = "accelerator"  # the accelerators only
+    serving = "serving"  # + host CPU/DRAM, idle provisioned capacity, PUE (default)
+    lifecycle = "lifecycle"  # serving + embodied hardware (+ amortised training where disclosed)
+
+
+class SupplierFactorUnit(str, Enum):
+    """What a supplier-specific figure is per."""
+
+    wh_per_request = "wh_per_request"
+    wh_per_output_token = "wh_per_output_token"
+    gco2e_per_request = "gco2e_per_request"
+    gco2e_per_kwh = "gco2e_per_kwh"
+
+
+class CarbonBasis(str, Enum):
+    location = "location"
+    market = "market"
+
+
+class SupplierFactor(_Strict):
+    """A provider's disclosed figure (GHG Protocol: supplier-specific data for Cat 1), used for
+    its provider's or model's llm_api lines instead of the modelled figure (data quality 2).
+    Either name a shipped ``preset`` (data/supplier_presets.yaml) or give value, unit, source,
+    boundary and year."""
+
+    provider: str = ""
+    model: str = ""
+    preset: str = ""
+    value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    unit: SupplierFactorUnit | None = None
+    source: str = ""
+    boundary: LlmBoundaryChoice | None = None
+    year: int | None = Field(default=None, ge=1990, le=2099)
+    basis: CarbonBasis = CarbonBasis.location
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> "SupplierFactor":
+        if not self.preset:
+            missing = [k for k in ("value", "unit", "boundary", "year") if getattr(self, k) is None]
+            if not self.source.strip():
+                missing.append("source")
+            if missing:
+                raise ValueError(f"a supplier factor without a preset needs {', '.join(missing)}")
+            if not (self.provider or self.model):
+                raise ValueError("a supplier factor names the provider or the model it applies to")
+        return self
+
+
 class Scope3Exclusion(_Strict):
     """One Scope 3 category's screening. A blank reason (as ``audit new`` writes for all 15)
     means "not screened yet"; a reason means "not relevant: reason"."""
@@ -344,6 +403,17 @@ class Engagement(_Strict):
     inventory_source: InventorySource | None = Field(
         default=None, description="activities.csv or intake.xlsx: which file holds the activities when both exist")
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    llm_method: LlmMethodChoice = Field(
+        default=LlmMethodChoice.production,
+        description="LLM energy method: production (calibrated on production-scale evidence) or ecologits "
+                    "(EcoLogits 0.11.3 exactly); an llm_api row's mode may pick one per row")
+    llm_boundary: LlmBoundaryChoice = Field(
+        default=LlmBoundaryChoice.serving,
+        description="What LLM, image and video lines include: accelerator, serving (+ host, idle, PUE) or "
+                    "lifecycle (+ embodied hardware)")
+    supplier_factors: list[SupplierFactor] = Field(
+        default_factory=list, description="Providers' disclosed per-request, per-token or per-kWh figures "
+                                          "(or shipped presets), used for their lines with data quality 2")
     interventions: list[Intervention] = Field(
         default_factory=list, description="Extra or replacement interventions (same id replaces the library's)")
     net_revenue: float | None = Field(

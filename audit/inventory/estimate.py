@@ -14,23 +14,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from audit.core.exceptions import FactorError
+from audit.core.exceptions import FactorError, Problem, ValidationError
+from audit.core.paths import DATA_DIR, ENGAGEMENT_FILE
 from audit.core.units import conversion_factor
-from audit.methods.energy import (
-    ccf_cpu_power_w, device_energy_kwh, embodied_kg_per_gpu_hour, emissions_kg, measured_energy_kwh,
+from audit.methods.energy import (  # noqa: F401 - embodied_kg_per_gpu_hour re-exported for callers and tests
+    ccf_cpu_power_w, device_energy_kwh, embodied_kg_per_gpu_hour, emissions_kg, image_pixels_scale,
+    image_steps_scale, measured_energy_kwh, parse_image_mode, serving_scale,
 )
+from audit.methods.energy import IMAGE_MODE_HELP  # noqa: F401 - re-exported (image mode syntax)
 from audit.methods.llm import (
-    PREFILL_FACTOR_ID, llm_coefficient_factor_ids, llm_coefficients, llm_pue_factor_id, llm_request_energy_kwh,
-    model_parameters,
+    GPU_POWER_FOR_TIME_ID, HOST_SHARE_ID, IDLE_FACTOR_ID, J_PER_KWH, PREFILL_FACTOR_ID, LlmBoundary, LlmMethod, llm_coefficient_factor_ids, llm_coefficients,
+    llm_pue_factor_id, llm_request_energy_kwh, model_parameters, production_parameters, production_unit_energies,
 )
 from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
-from audit.reference.factors import ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, load_register
+from audit.reference.factors import (
+    CODECARBON_VERSION, ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, image_models, load_register,
+)
 from audit.reference.measured import MODE_PREFIX, measured_factor_id, register_row
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, kinds_table, map_scopes
 from audit.reference.vocabularies import PARAM_COUNT, providers, resolve_llm_model, valid_modes
@@ -47,7 +53,7 @@ RESULT_COLUMNS = [
     "country", "ownership", "quantity", "unit", "quantity_base", "base_unit", "scope", "scope3_category",
     "scope_category_name", "kwh", "kwh_low", "kwh_high", "intensity_g_per_kwh", "kgco2e", "kgco2e_low",
     "kgco2e_high", "kgco2e_market", "market_basis", "factor_ids", "data_quality", "accepted_fraction",
-    "method", "formula",
+    "method", "formula", "boundary", "ecologits_kwh", "embodied_kgco2e_memo", "data_quality_basis",
 ]
 
 
@@ -115,35 +121,65 @@ def _energy_result(kwh, kwh_low, kwh_high, factor_ids, method, formula):
             "formula": formula, "energy_based": True}
 
 
+GPU_USES = ("training", "serving", "rendering")
+
+
+def _bad_mode(df: pd.DataFrame, row, message: str, hint: str) -> ValidationError:
+    return ValidationError([Problem("activities", message, row=int(row["row_number"]), column="mode", hint=hint)])
+
+
 def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
-    """kWh = gpu_hours x power_w / 1000 x PUE; power_w as given, else TDP x utilisation."""
+    """kWh = gpu_hours x power_W x (1 + host share) / 1000 x PUE.
+
+    power_W as given (no host share added: a measured draw), else TDP x utilisation, the
+    utilisation by use (``mode``: training 0.90, serving 0.25, rendering 0.75; register
+    ``gpu-utilisation:<mode>``) with the host share ``gpu-host-share:default`` (0.43);
+    a row with no mode keeps the conservative TDP x 1.0 (0.5-1.0) and no host share.
+    """
     reg = ctx.register
-    u_lo, u_mid, u_hi = reg.bounds("gpu-utilisation:default")
-    p_lo, p_mid, p_hi, ids = [], [], [], []
+    p_lo, p_mid, p_hi, ids, dq = [], [], [], [], []
+    h_lo, h_mid, h_hi = reg.bounds("gpu-host-share:default")
     for _, row in df.iterrows():
         row_ids = []
+        mode = str(row["mode"] or "")
+        if mode and mode not in GPU_USES:
+            raise _bad_mode(df, row, f"unknown mode '{mode}' for gpu_compute", f"allowed: {', '.join(GPU_USES)}")
+        host = (0.0, 0.0, 0.0)
+        dq.append(np.nan)
         if not math.isnan(row["power_w"]):
             row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
             p_lo.append(row["power_w"]), p_mid.append(row["power_w"]), p_hi.append(row["power_w"])
+            dq[-1] = 1  # the client's measured draw
         else:
             tdp_id = f"hw:{row['hardware'].lower()}"
             tdp = reg.value(tdp_id)
             row_ids.append(tdp_id)
+            if "proxy" in str(reg.row(tdp_id)["licence"]).lower():
+                dq[-1] = 5  # a power derived from marketing claims (TPU v5e, v6e, 7x)
+            util_id = f"gpu-utilisation:{mode}" if mode else "gpu-utilisation:default"
+            if mode:
+                host = (h_lo, h_mid, h_hi)
+                row_ids.append("gpu-host-share:default")
             if not math.isnan(row["utilisation"]):
                 u = row["utilisation"]
                 row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "utilisation", u, "fraction"))
-                p_lo.append(tdp * u), p_mid.append(tdp * u), p_hi.append(tdp * u)
+                u_lo = u_mid = u_hi = u
             else:
-                row_ids.append("gpu-utilisation:default")
-                p_lo.append(tdp * u_lo), p_mid.append(tdp * u_mid), p_hi.append(tdp * u_hi)
+                row_ids.append(util_id)
+                u_lo, u_mid, u_hi = reg.bounds(util_id)
+            p_lo.append(tdp * u_lo * (1 + host[0])), p_mid.append(tdp * u_mid * (1 + host[1]))
+            p_hi.append(tdp * u_hi * (1 + host[2]))
         ids.append(row_ids)
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     q = df["quantity_base"].to_numpy(float)
     res = _energy_result(
         device_energy_kwh(q, np.array(p_mid), pue_mid), device_energy_kwh(q, np.array(p_lo), pue_lo),
         device_energy_kwh(q, np.array(p_hi), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
-        "accelerator_hours", "kWh = gpu_hours × power_W / 1000 × PUE")
+        "accelerator_hours", "kWh = gpu_hours × power_W × (1 + host share) / 1000 × PUE")
     res["device_hours"] = q
+    res["method_data_quality"] = np.array(dq, float)
+    res["boundary"] = [f"{m or 'unspecified use'}: accelerator" + (" + host" if m and math.isnan(pw) else "") + " × PUE"
+                       for m, pw in zip(df["mode"].astype(str), df["power_w"])]
     return res
 
 
@@ -189,16 +225,33 @@ def method_electricity(ctx: EstimateContext, df: pd.DataFrame) -> dict:
 
 
 def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
-    """kWh = TB_months x 730.5 h x coefficient (kWh/TB-h) x PUE (Cloud Carbon Footprint)."""
+    """kWh = TB_months x 730.5 h x coefficient (kWh/TB-h) x PUE x replication (Cloud Carbon Footprint).
+
+    Mode ``ssd`` / ``hdd``: the TB entered are taken as held, replicas included (factor 1).
+    Mode = a storage class (``aws_s3``, ``azure_storage_grs``…): CCF's replication factor for
+    that class and the media coefficient it applies (data/factors/ccf_storage.csv).
+    """
     reg = ctx.register
     modes = df["mode"].where(df["mode"] != "", "ssd")
-    coef_ids = [f"ccf:storage:{m}" for m in modes]
-    coef = np.array([reg.value(f) for f in coef_ids])
+    coef_ids, rep, ids_extra = [], [], []
+    for m in modes:
+        rid = f"ccf:replication:{m}"
+        if rid in reg:
+            coef_ids.append(f"ccf:storage:{reg.row(rid)['per_unit']}")
+            rep.append(reg.value(rid))
+            ids_extra.append([rid])
+        else:
+            coef_ids.append(f"ccf:storage:{m}")
+            rep.append(1.0)
+            ids_extra.append([])
+    coef = np.array([reg.value(f) for f in coef_ids]) * np.array(rep)
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     tbh = df["quantity_base"].to_numpy(float) * hours_per_month()
-    return _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
-                          [[a, b] for a, b in zip(coef_ids, pue_ids)], "ccf_storage",
-                          "kWh = TB_months × 730.5 h × kWh_per_TB_hour × PUE")
+    res = _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
+                         [[a, *e, b] for a, e, b in zip(coef_ids, ids_extra, pue_ids)], "ccf_storage",
+                         "kWh = TB_months × 730.5 h × kWh_per_TB_hour × PUE × replication")
+    res["boundary"] = [f"operational (IT energy × PUE × replication {r:g})" for r in rep]
+    return res
 
 
 def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -207,31 +260,97 @@ def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     coef = reg.value("ccf:network")
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     gb = df["quantity_base"].to_numpy(float)
-    return _energy_result(gb * coef * pue_mid, gb * coef * pue_lo, gb * coef * pue_hi,
-                          [["ccf:network", p] for p in pue_ids], "ccf_network", "kWh = GB × kWh_per_GB × PUE")
+    res = _energy_result(gb * coef * pue_mid, gb * coef * pue_lo, gb * coef * pue_hi,
+                         [["ccf:network", p] for p in pue_ids], "ccf_network", "kWh = GB × kWh_per_GB × PUE")
+    # CCF's coefficient covers data moved between cloud regions only (not to end users).
+    res["boundary"] = ["operational (CCF: inter-region network only)"] * len(df)
+    return res
 
 
 def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
-    """kWh = images x e_image x PUE, e_image from Power Hungry Processing (Luccioni et al. 2024);
-    or, when power_w and latency_s are given, images x power_W x latency_s / 3600 x PUE."""
+    """kWh per image, in this order of preference:
+
+    1. measured: power_W x latency_s / 3600 (x PUE);
+    2. by model (data/image_models.csv): the model's published accelerator energy at its
+       reference resolution and steps, scaled by steps (linear + fixed part) and pixels
+       (exponent 0.6), then x (1 + host) x idle x PUE under the serving boundary; hosted names
+       with no disclosure (DALL-E 3, gpt-image-1, Midjourney, Imagen) use a documented proxy
+       class at data quality 5;
+    3. fallback: the generic Power Hungry Processing band (Luccioni et al. 2024) x PUE, which
+       says it is the fallback (and ignores the model, mode and hardware columns).
+    """
     reg = ctx.register
+    _, boundary = _llm_settings(ctx)
     e_lo, e_mid, e_hi = reg.bounds("php:image-generation")
+    f_lo, f_mid, f_hi = reg.bounds("image:scaling:fixed-share")
+    b_lo, b_mid, b_hi = reg.bounds("image:scaling:pixel-exponent")
+    host = reg.bounds(HOST_SHARE_ID)
+    idle = reg.bounds(IDLE_FACTOR_ID)
+    gpu_w = reg.bounds(GPU_POWER_FOR_TIME_ID)[1]
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
-    lo, mid, hi, ids = [], [], [], []
-    for (_, row), pid in zip(df.iterrows(), pue_ids):
+    table = image_models()
+    lo, mid, hi, ids, dq, methods, bounds, accel = [], [], [], [], [], [], [], []
+    for j, ((_, row), pid) in enumerate(zip(df.iterrows(), pue_ids)):
+        pue3 = (pue_lo[j], pue_mid[j], pue_hi[j])
+        try:
+            pixels, steps = parse_image_mode(row["mode"])
+        except ValueError as exc:
+            raise _bad_mode(df, row, f"image_generation mode '{row['mode']}': {exc}", IMAGE_MODE_HELP) from None
+        entry = table.get(str(row["model"] or "").strip().lower())
         if not math.isnan(row["power_w"]) and not math.isnan(row["latency_s"]):
             e = row["power_w"] * row["latency_s"] / 3600.0 / 1000.0
             ids.append([ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"),
                         ctx.activity_factor(row["activity_id"], row["row_number"], "latency_s", row["latency_s"], "s"),
                         pid])
-            lo.append(e), mid.append(e), hi.append(e)
+            lo.append(e * pue3[0]), mid.append(e * pue3[1]), hi.append(e * pue3[2])
+            dq.append(2), methods.append("image_measured"), bounds.append("measured draw × PUE"), accel.append(e)
+        elif entry is not None:
+            r_lo, r_mid, r_hi = reg.bounds(entry["factor_id"])
+            ref_px = entry["width"] * entry["height"]
+            px = pixels or ref_px
+            want_steps = steps or entry["default_steps"]
+            fixed = entry["fixed_share"] if entry["fixed_share"] is not None else f_mid
+            s_scale = (image_steps_scale(want_steps, entry["steps"], fixed)
+                       if entry["steps"] and want_steps else 1.0)
+            p_scales = [image_pixels_scale(px, ref_px, b) for b in (b_lo, b_mid, b_hi)]
+            acc = [r_lo * s_scale * min(p_scales), r_mid * s_scale * p_scales[1], r_hi * s_scale * max(p_scales)]
+            if boundary == LlmBoundary.ACCELERATOR:
+                e3 = acc
+                row_ids = [entry["factor_id"]]
+            else:
+                e3 = [acc[k] * serving_scale(host[k], idle[k], pue3[k]) for k in range(3)]
+                row_ids = [entry["factor_id"], HOST_SHARE_ID, IDLE_FACTOR_ID, pid]
+            if s_scale != 1.0:
+                row_ids.append("image:scaling:fixed-share")
+            if px != ref_px:
+                row_ids.append("image:scaling:pixel-exponent")
+            ids.append(row_ids)
+            lo.append(e3[0]), mid.append(e3[1]), hi.append(e3[2])
+            dq.append(entry["data_quality"]), accel.append(acc[1])
+            methods.append("image_proxy" if entry["proxy"] else "image_by_model")
+            bounds.append(boundary)
         else:
             ids.append(["php:image-generation", pid])
-            lo.append(e_lo), mid.append(e_mid), hi.append(e_hi)
+            lo.append(e_lo * pue3[0]), mid.append(e_mid * pue3[1]), hi.append(e_hi * pue3[2])
+            dq.append(4), methods.append("image_generic_fallback"), accel.append(e_mid)
+            bounds.append("generic fallback band (IT energy of a whole node) × PUE")
     q = df["quantity_base"].to_numpy(float)
-    res = _energy_result(q * np.array(mid) * pue_mid, q * np.array(lo) * pue_lo, q * np.array(hi) * pue_hi,
-                         ids, "image_per_image", "kWh = images × kWh_per_image × PUE")
-    res["device_hours"] = q * df["latency_s"].to_numpy(float) / 3600.0  # one accelerator per image; NaN without latency
+    formulas = {"image_measured": "kWh = images × power_W × latency_s / 3.6e6 × PUE",
+                "image_by_model": "kWh = images × E_model × (f + (1 − f) × steps/steps_ref) × (pixels/pixels_ref)^b"
+                                  + ("" if boundary == LlmBoundary.ACCELERATOR else " × (1 + host) × idle × PUE"),
+                "image_generic_fallback": "kWh = images × generic kWh_per_image (Power Hungry Processing; FALLBACK: "
+                                          "model, mode and hardware not used) × PUE"}
+    formulas["image_proxy"] = formulas["image_by_model"] + " (PROXY model class)"
+    res = _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, methods,
+                         [formulas[m] for m in methods])
+    lat_h = df["latency_s"].to_numpy(float) / 3600.0
+    # Reserved accelerator time: latency when given; for hosted lines E_accel / P_gpu (owned
+    # hardware without latency gets none: its time may already be GPU-hours in another row).
+    owned = df["ownership"].isin(["owned", "leased"]).to_numpy()
+    res["device_hours"] = np.where(np.isnan(lat_h), np.where(owned, np.nan, q * np.array(accel) * 1000.0 / gpu_w),
+                                   q * lat_h)
+    res["method_data_quality"] = np.array(dq, float)
+    res["boundary"] = bounds
     return res
 
 
@@ -242,7 +361,7 @@ def method_video_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     from ecologits.estimations import video as ev
 
     clip_s = 5.0
-    lo, mid, hi, ids = [], [], [], []
+    lo, mid, hi, ids, pues = [], [], [], [], []
     for _, row in df.iterrows():
         model = row["model"] or "google/veo-3.0"
         info = ev._MODELS_INFO[model]  # noqa: SLF001
@@ -263,9 +382,14 @@ def method_video_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
         hi.append(per_s * sp["p97_5"] / 1000 * pue_hi)
         ids.append([f"ecologits:video:{model}"])
         _register_video_model(ctx, model, info, hw, mid[-1])
+        pues.append((pue_lo + pue_hi) / 2)
     q = df["quantity_base"].to_numpy(float)
-    return _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, "ecologits_video",
-                          "kWh = video_seconds × latency_per_second × server_power × PUE (EcoLogits video)")
+    res = _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, "ecologits_video",
+                         "kWh = video_seconds × latency_per_second × server_power × PUE (EcoLogits video)")
+    # Reserved accelerator time for the embodied share: kWh / PUE / P_gpu (the LLM method's 500 W).
+    res["device_hours"] = q * np.array(mid) / np.array(pues) * 1000.0 / ctx.register.bounds(GPU_POWER_FOR_TIME_ID)[1]
+    res["boundary"] = ["serving (EcoLogits video: server power × PUE)"] * len(df)
+    return res
 
 
 def _register_video_model(ctx, model, info, hw, kwh_per_s):
@@ -281,14 +405,29 @@ def _register_video_model(ctx, model, info, hw, kwh_per_s):
     })
 
 
-def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
-    """Per request: EcoLogits output-token energy plus our prefill (input-token) energy.
+def _llm_settings(ctx: EstimateContext) -> tuple[str, str]:
+    """The engagement's LLM method and boundary (enum values), defaults production / serving."""
+    eng = ctx.engagement
+    method = getattr(getattr(eng, "llm_method", None), "value", None) or LlmMethod.PRODUCTION
+    boundary = getattr(getattr(eng, "llm_boundary", None), "value", None) or LlmBoundary.SERVING
+    return method, boundary
 
-    E = PUE x (server_energy + n_GPU x gpu_energy) + PUE x prefill_energy, evaluated at the
-    model's minimum, mean and maximum active parameters (EcoLogits' range) for low/central/high.
+
+def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
+    """Per request, by the engagement's ``llm_method`` (a row's ``mode`` may pick one):
+
+    production (default): E = (out x k_dec x N_eff + in x k_pre x N_active) x (1 + host) x idle x PUE
+    (``audit.methods.llm`` production functions; under ``llm_boundary: accelerator`` no host,
+    idle or PUE); ecologits: E = PUE x (server + n_GPU x gpu_energy) + PUE x prefill (EcoLogits
+    0.11.3). Low/central/high at the low/central/high parameters together (an envelope) and the
+    model's minimum/mean/maximum parameters. Every line also carries EcoLogits' figure
+    (``ecologits_kwh``). A supplier factor (engagement.yaml › supplier_factors) replaces the
+    modelled figure for its provider or model.
     """
     reg = ctx.register
-    c = llm_coefficients(reg)
+    eng_method, boundary = _llm_settings(ctx)
+    c_eco = llm_coefficients(reg, LlmMethod.ECOLOGITS, boundary)
+    prod = production_parameters(reg)
     pre_lo, pre_mid, pre_hi = reg.bounds(PREFILL_FACTOR_ID)
     prov = providers()
     n = len(df)
@@ -299,6 +438,11 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     ttft = np.full(n, np.nan)
     ids: list[list[str]] = []
     power_kwh = np.full(n, np.nan)
+    for _, row in df[~df["mode"].astype(str).isin(("", *LlmMethod.ALL))].iterrows():
+        raise _bad_mode(df, row, f"unknown mode '{row['mode']}' for llm_api",
+                        "production or ecologits (blank: engagement.yaml llm_method)")
+    row_method = np.array([m if m in LlmMethod.ALL else eng_method for m in df["mode"].astype(str)], dtype=object)
+    self_hosted = df["ownership"].isin(["owned", "leased"]).to_numpy()
     for j, (_, row) in enumerate(df.iterrows()):
         row_ids = []
         if not math.isnan(row["power_w"]):
@@ -322,27 +466,163 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
             row_ids.append(mp.factor_id)
         pue_row = _llm_pue(ctx, row, prov)
         pue[:, j] = pue_row[:3]
-        row_ids.append(pue_row[3])
-        row_ids += llm_coefficient_factor_ids()
+        if boundary != LlmBoundary.ACCELERATOR or row_method[j] == LlmMethod.ECOLOGITS:
+            row_ids.append(pue_row[3])
+        row_ids += llm_coefficient_factor_ids(row_method[j], boundary, bool(self_hosted[j]))
         ids.append(row_ids)
     out_tok = df["output_tokens"].to_numpy(float)
     in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float))
     req_lat = df["latency_s"].to_numpy(float)
-    per_request = []
-    device_s = None
-    for k, pre in zip(range(3), (pre_lo, pre_mid, pre_hi)):
-        e, lat, n_gpu = llm_request_energy_kwh(act[k], tot[k], tps, ttft, out_tok, in_tok, req_lat, pue[k], pre, c)
-        e = np.where(np.isnan(power_kwh), e, power_kwh * pue[k])
-        per_request.append(e)
-        if k == 1:
-            # GPU time reserved per request, as EcoLogits allocates embodied impacts: latency x n_GPU / B;
-            # with a measured power_w the request had the device to itself: latency_s.
-            device_s = np.where(np.isnan(power_kwh), lat * n_gpu / c["batch_size"], req_lat)
     q = df["quantity_base"].to_numpy(float)
-    res = _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, "ecologits_llm",
-                         "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))")
+    measured = ~np.isnan(power_kwh)
+    # EcoLogits 0.11.3 (+ prefill), for every line: its own figure where it is the method,
+    # and ecologits_kwh beside ours everywhere.
+    eco, eco_device_s = [], None
+    for k, pre in zip(range(3), (pre_lo, pre_mid, pre_hi)):
+        e, lat, n_gpu = llm_request_energy_kwh(act[k], tot[k], tps, ttft, out_tok, in_tok, req_lat, pue[k], pre, c_eco)
+        eco.append(e)
+        if k == 1:
+            # GPU time reserved per request, as EcoLogits allocates embodied impacts: latency x n_GPU / B.
+            eco_device_s = lat * n_gpu / c_eco["batch_size"]
+    # The production method: per-token energies at each bound (arrays of shape 3 x rows).
+    units = production_unit_energies(act, tot, pue, prod, boundary, self_hosted)
+    prod_kwh = units["kwh_per_output_token"] * out_tok + units["kwh_per_input_token"] * in_tok
+    accel_kwh = units["accel_kwh_per_output_token"] * out_tok + units["accel_kwh_per_input_token"] * in_tok
+    # Reserved GPU-hours (embodied allocation): E_accel / P_gpu; the low embodied bound uses high power.
+    prod_device_s = accel_kwh[1] * J_PER_KWH / prod["gpu_power_w"][1, 0]
+    use_eco = row_method == LlmMethod.ECOLOGITS
+    per_request = []
+    for k in range(3):
+        e = np.where(use_eco, eco[k], prod_kwh[k])
+        meas_pue = 1.0 if boundary == LlmBoundary.ACCELERATOR else pue[k]
+        per_request.append(np.where(measured, power_kwh * np.where(use_eco, pue[k], meas_pue), e))
+    device_s = np.where(measured, req_lat, np.where(use_eco, eco_device_s, prod_device_s))
+    methods = np.where(measured, "measured_power_llm", np.where(use_eco, "ecologits_llm", "production_llm"))
+    formulas = {"ecologits_llm": "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))",
+                "measured_llm": "kWh = requests × power_W × latency_s / 3.6e6 × PUE",
+                "production_llm": PRODUCTION_FORMULA[boundary]}
+    res = _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, list(methods),
+                         [formulas.get(m, formulas["measured_llm"]) for m in methods])
     res["device_hours"] = q * device_s / 3600.0
+    res["ecologits_kwh"] = np.where(measured, q * power_kwh * pue[1], q * eco[1])
+    res["boundary"] = [LlmBoundary.SERVING if u else boundary for u in use_eco]
+    _apply_supplier_factors(ctx, df, res, out_tok)
     return res
+
+
+PRODUCTION_FORMULA = {
+    "accelerator": "kWh = requests × (out × k_dec × N_eff + in × k_pre × N_active) / 3.6e6",
+    "serving": "kWh = requests × (out × k_dec × N_eff + in × k_pre × N_active) × (1 + host) × idle × PUE / 3.6e6",
+    "lifecycle": "kWh = requests × (out × k_dec × N_eff + in × k_pre × N_active) × (1 + host) × idle × PUE / 3.6e6 "
+                 "(+ embodied line: GPU-hours = E_accel / P_gpu)",
+}
+
+
+@lru_cache(maxsize=1)
+def supplier_presets() -> dict:
+    """data/supplier_presets.yaml: disclosed figures consultants may opt into."""
+    import yaml  # noqa: PLC0415 - only read when an engagement names supplier factors
+
+    return yaml.safe_load((DATA_DIR / "supplier_presets.yaml").read_text(encoding="utf-8"))
+
+
+def resolved_supplier_factors(eng) -> list[dict]:
+    """The engagement's supplier factors with presets filled in (a field given beside a preset wins)."""
+    out = []
+    for n, sf in enumerate(getattr(eng, "supplier_factors", None) or []):
+        d = {k: (v.value if hasattr(v, "value") else v) for k, v in sf.model_dump().items()}
+        if sf.preset:
+            preset = supplier_presets().get(sf.preset)
+            if preset is None:
+                raise ValidationError([Problem(ENGAGEMENT_FILE, f"unknown supplier-factor preset '{sf.preset}'",
+                                               column=f"supplier_factors.{n}.preset",
+                                               hint=f"shipped presets: {', '.join(sorted(supplier_presets()))}")])
+            d = {**preset, **{k: v for k, v in d.items() if v not in (None, "") and k != "basis"},
+                 "basis": preset.get("basis", d["basis"])}
+        d["index"] = n
+        out.append(d)
+    return out
+
+
+def _canonical_provider(name: str) -> str:
+    """A provider alias (google, gemini, vertex…) as its canonical name (google_genai)."""
+    prov = providers()
+    name = str(name or "").strip().lower()
+    return prov.at[name, "provider"] if name in prov.index else name
+
+
+def _supplier_match(factors: list[dict], provider: str, model: str) -> dict | None:
+    """A model-specific factor wins over a provider-wide one; providers compare by canonical name."""
+    provider = _canonical_provider(provider)
+    for f in factors:
+        if f.get("model") and f["model"].lower() == str(model).lower() and (
+                not f.get("provider") or _canonical_provider(f["provider"]) == provider):
+            return f
+    for f in factors:
+        if not f.get("model") and _canonical_provider(f.get("provider", "")) == provider:
+            return f
+    return None
+
+
+def _supplier_factor_id(ctx: EstimateContext, f: dict) -> str:
+    fid = f"supplier:{f['index'] + 1}:{f.get('preset') or f.get('model') or f.get('provider')}"
+    if not any(r["factor_id"] == fid for r in ctx.extra_factors):
+        unit = {"wh_per_request": "Wh/request", "wh_per_output_token": "Wh/output_token",
+                "gco2e_per_request": "gCO2e/request", "gco2e_per_kwh": "gCO2e/kWh"}[f["unit"]]
+        ctx.extra_factors.append({
+            "factor_id": fid, "name": f"Supplier-specific figure, {f.get('model') or f.get('provider')}",
+            "value": float(f["value"]), "unit": unit, "kind": "llm_api", "part": "supplier",
+            "source": " ".join(str(f["source"]).split()), "source_ref": f"engagement.yaml supplier_factors[{f['index']}]"
+            + (f" (preset {f['preset']})" if f.get("preset") else ""), "year": int(f["year"]),
+            "licence": "Fact (figure cited)",
+            "notes": f"boundary {f['boundary']}; {f['basis']}-based" + (f"; {f['description']}" if f.get("description") else ""),
+        })
+    return fid
+
+
+def _apply_supplier_factors(ctx: EstimateContext, df: pd.DataFrame, res: dict, out_tok: np.ndarray) -> None:
+    """Replace modelled figures by the engagement's supplier-specific ones (GHG Protocol Scope 3
+    Standard: supplier-specific data preferred for purchased services). Energy figures replace
+    kWh (low = central = high: a disclosed value); carbon figures are kept for the estimate
+    loop (``supplier_kg`` location-based, ``supplier_kg_market`` market-based, ``supplier_ci``)."""
+    factors = resolved_supplier_factors(ctx.engagement)
+    n = len(df)
+    res["supplier_kg"] = np.full(n, np.nan)
+    res["supplier_kg_market"] = np.full(n, np.nan)
+    res["supplier_ci"] = np.full(n, np.nan)
+    res["supplier"] = np.zeros(n, bool)
+    if not factors:
+        return
+    q = df["quantity_base"].to_numpy(float)
+    methods, formulas = list(res["method"]), list(res["formula"])
+    boundary = list(res["boundary"])
+    for j, (_, row) in enumerate(df.iterrows()):
+        f = _supplier_match(factors, row["provider"], row["model"])
+        if f is None:
+            continue
+        fid = _supplier_factor_id(ctx, f)
+        res["factor_ids"][j] = [fid] + [x for x in res["factor_ids"][j] if not str(x).startswith("genai:llm:")]
+        v, unit = float(f["value"]), f["unit"]
+        if unit in ("wh_per_request", "wh_per_output_token"):
+            per = v / 1000.0 * (out_tok[j] if unit == "wh_per_output_token" else 1.0)
+            for key in ("kwh", "kwh_low", "kwh_high"):
+                res[key][j] = q[j] * per
+            formulas[j] = f"kWh = requests × supplier {unit.replace('_', ' ')} ({fid})"
+        elif unit == "gco2e_per_request":
+            kg = q[j] * v / 1000.0
+            if f["basis"] == "market":
+                res["supplier_kg_market"][j] = kg
+                formulas[j] += f"; market-based kgCO2e = requests × supplier gCO2e/request ({fid})"
+            else:
+                res["supplier_kg"][j] = kg
+                formulas[j] = f"kgCO2e = requests × supplier gCO2e/request ({fid}); kWh modelled for reference"
+        else:
+            res["supplier_ci"][j] = v
+        if not (unit == "gco2e_per_request" and f["basis"] == "market"):
+            res["supplier"][j] = True
+            methods[j] = "supplier_specific"
+        boundary[j] = f["boundary"]
+    res["method"], res["formula"], res["boundary"] = methods, formulas, boundary
 
 
 def _llm_pue(ctx, row, prov):
@@ -461,14 +741,24 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
         out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
         out["method"], out["formula"] = res["method"], res["formula"]
+        out["boundary"] = res.get("boundary", _default_boundary(key, sub))
+        out["ecologits_kwh"] = res.get("ecologits_kwh", np.full(len(sub), np.nan))
+        out["_method_dq"] = res.get("method_data_quality", np.full(len(sub), np.nan))
+        out["_supplier"] = res.get("supplier", np.zeros(len(sub), bool))
+        out["_supplier_kg_market"] = res.get("supplier_kg_market", np.full(len(sub), np.nan))
         ids = [list(x) for x in res["factor_ids"]]
         if res["energy_based"]:
             ci, grid_ids = _location_intensity(ctx, sub)
+            sup_ci = res.get("supplier_ci", np.full(len(sub), np.nan))
+            ci = np.where(np.isnan(sup_ci), ci, sup_ci)
             out["intensity_g_per_kwh"] = ci
             out["kgco2e"] = emissions_kg(out["kwh"].to_numpy(), ci)
             out["kgco2e_low"] = emissions_kg(out["kwh_low"].to_numpy(), ci)
             out["kgco2e_high"] = emissions_kg(out["kwh_high"].to_numpy(), ci)
-            ids = [a + [g] for a, g in zip(ids, grid_ids)]
+            sup_kg = res.get("supplier_kg", np.full(len(sub), np.nan))
+            for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
+                out[col] = np.where(np.isnan(sup_kg), out[col].to_numpy(float), sup_kg)
+            ids = [a + ([] if not math.isnan(c) else [g]) for a, g, c in zip(ids, grid_ids, sup_ci)]
             out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
         else:
             out["intensity_g_per_kwh"] = np.nan
@@ -477,9 +767,9 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         parts.append(out)
     lines = pd.concat(parts).loc[df.index]
 
-    # A proxy factor caps the data quality at 4 (GHG Protocol Scope 3 data hierarchy).
-    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
-    lines.loc[proxied, "data_quality"] = lines.loc[proxied, "data_quality"].clip(lower=4)
+    lines, dq_warnings = _method_data_quality(lines)
+    warnings = (list(getattr(loaded, "warnings", [])) + dq_warnings + _provider_region_assumptions(ctx, df, blank)
+                + _grid_vintage_note(ctx, lines))
 
     # Data quality widens every range (pedigree factor), on top of the method's own range.
     k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
@@ -494,11 +784,17 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
         embodied = _embodied_lines(ctx, lines)
         if len(embodied):
             lines = pd.concat([lines, embodied], ignore_index=True)
+    # Derived lines of an LLM line (embodied, upstream) carry no energy: EcoLogits' kWh for them is 0 too.
+    derived_llm = (lines["kind"] == "llm_api") & (lines["derived_from"] != "") & lines["ecologits_kwh"].isna()
+    lines.loc[derived_llm, "ecologits_kwh"] = 0.0
     lines = _market_based(ctx, lines)  # every line's market-based figure, derived lines included
+    sup_market = lines["_supplier_kg_market"].to_numpy(float)
+    has_market = ~np.isnan(sup_market)
+    lines.loc[has_market, "kgco2e_market"] = sup_market[has_market]
+    lines.loc[has_market, "market_basis"] = "supplier-specific market-based figure (engagement supplier_factors)"
     reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
-    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities,
-                    list(getattr(loaded, "warnings", [])))
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings)
 
 
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
@@ -615,17 +911,20 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
             new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, kg * ratio_lo, kg * ratio_hi
             new["intensity_g_per_kwh"] = np.nan
             new["factor_ids"] = [fid]
+            new["boundary"] = "well-to-tank / T&D losses (DESNZ)"
+            new["ecologits_kwh"] = new["embodied_kgco2e_memo"] = new["_supplier_kg_market"] = np.nan
             new["method"] = f"upstream_{suffix}"
             new["formula"] = ("kgCO2e = kWh × DESNZ factor" if row["scope"] == 2 else "kgCO2e = quantity × DESNZ WTT factor")
             rows.append(new)
     return pd.DataFrame(rows, columns=lines.columns)
 
 
-EMBODIED_FACTOR_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+EMBODIED_FACTOR_IDS = ("embodied:gpu-hour",)
 EMBODIED_MIN_DATA_QUALITY = 4  # generic A100-server figures applied to any accelerator: a proxy
 
 
 EMBODIED_KINDS = ("gpu_compute", "llm_api", "image_generation")
+HOSTED_EMBODIED_KINDS = ("llm_api", "image_generation", "video_generation")
 
 
 def embodied_eligible(lines: pd.DataFrame) -> pd.Series:
@@ -638,22 +937,54 @@ def embodied_eligible(lines: pd.DataFrame) -> pd.Series:
     return owned & named & lines["kind"].isin(EMBODIED_KINDS)
 
 
-def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
-    """Derived lines for the embodied emissions of owned or leased accelerators, amortised over
-    their life (Scope 3 Category 2, capital goods): kgCO2e = GPU-hours x M per GPU-hour.
+def hosted_embodied_eligible(lines: pd.DataFrame) -> pd.Series:
+    """Hosted LLM, image and video lines (a provider's hardware): their share of the provider's
+    embodied emissions, allocated by reserved accelerator time as EcoLogits does."""
+    hosted = ~lines["ownership"].isin(["owned", "leased"]) & (lines["derived_from"] == "")
+    return hosted & lines["kind"].isin(HOSTED_EMBODIED_KINDS)
 
-    Set directly, like ``_upstream_lines`` (scope rules are not consulted). Low / high use the
-    factors' bounds (low: Impact Framework defaults and a 4-year life; high: EcoLogits and
-    3 years), widened by the pedigree factor of the line's data quality (at least 4).
+
+EMBODIED_COMPONENT_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+
+
+def embodied_per_gpu_hour(reg: FactorRegister) -> tuple[tuple[float, float, float], list[str]]:
+    """kgCO2e per reserved GPU-hour (low, central, high) and the factor ids it cites: register
+    factor ``embodied:gpu-hour`` (EcoLogits components over Google's six-year functional unit;
+    BLOOM; EcoLogits 3 years). When the consultant overrides a component (a GPU footprint, the
+    client's depreciation period), the central follows it: (E_GPU + E_server share) / (life x
+    8760 h), citing the components, unless embodied:gpu-hour itself is overridden."""
+    bounds = reg.bounds("embodied:gpu-hour")
+    if "embodied:gpu-hour" not in reg.overridden and any(f in reg.overridden for f in EMBODIED_COMPONENT_IDS):
+        central = embodied_kg_per_gpu_hour(*(reg.value(f) for f in EMBODIED_COMPONENT_IDS))
+        return (min(bounds[0], central), central, max(bounds[2], central)), ["embodied:gpu-hour",
+                                                                             *EMBODIED_COMPONENT_IDS]
+    return bounds, list(EMBODIED_FACTOR_IDS)
+
+
+def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
+    """Derived lines for embodied emissions, kgCO2e = GPU-hours x kg per GPU-hour:
+
+    * owned or leased accelerators: Scope 3 Category 2 (capital goods), always;
+    * hosted LLM, image and video lines (the provider's hardware, EcoLogits' allocation by
+      reserved GPU time): in the parent's category (Cat 1, purchased services) under
+      ``llm_boundary: lifecycle``; under accelerator or serving the figure is a memo on the
+      parent line (``embodied_kgco2e_memo``), not added to the totals.
+
+    Low / high use the factor's bounds, widened by the pedigree factor of the line's data
+    quality (at least 4).
     """
     reg = ctx.register
-    (g_lo, g, g_hi), (s_lo, s_mid, s_hi), (l_lo, l_mid, l_hi) = (reg.bounds(f) for f in EMBODIED_FACTOR_IDS)
-    per_h_lo = embodied_kg_per_gpu_hour(g_lo, s_lo, l_hi)
-    per_h = embodied_kg_per_gpu_hour(g, s_mid, l_mid)
-    per_h_hi = embodied_kg_per_gpu_hour(g_hi, s_hi, l_lo)
-    sel = lines[embodied_eligible(lines) & lines["_device_hours"].notna()]
+    (per_h_lo, per_h, per_h_hi), embodied_ids = embodied_per_gpu_hour(reg)
+    _, boundary = _llm_settings(ctx)
+    hosted = hosted_embodied_eligible(lines) & lines["_device_hours"].notna()
+    lines.loc[hosted, "embodied_kgco2e_memo"] = lines.loc[hosted, "_device_hours"].astype(float) * per_h
+    eligible = embodied_eligible(lines)
+    if boundary == LlmBoundary.LIFECYCLE:
+        eligible = eligible | hosted
+    sel = lines[eligible & lines["_device_hours"].notna()]
     if sel.empty:
         return pd.DataFrame(columns=lines.columns)
+    is_hosted = hosted_embodied_eligible(sel).to_numpy()
     hours = sel["_device_hours"].to_numpy(float)
     dq = np.maximum(sel["data_quality"].to_numpy(float), EMBODIED_MIN_DATA_QUALITY).astype(int)
     k95 = pd.Series(dq).map(uncertainty_k95()).to_numpy(float)
@@ -662,19 +993,138 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     new = sel.copy()
     new["derived_from"] = sel["activity_id"]
     new["activity_id"] = sel["activity_id"] + "~embodied"
-    new["description"] = "Embodied emissions of owned hardware (amortised): " + sel["description"].astype(str)
+    new["description"] = np.where(is_hosted, "Embodied emissions of the provider's hardware (allocated): ",
+                                  "Embodied emissions of owned hardware (amortised): ") + sel["description"].astype(str)
     new["scope"] = 3
-    new["scope3_category"] = 2
-    new["scope_category_name"] = SCOPE3_CATEGORY_NAMES[2]
+    parent_cat = pd.to_numeric(sel["scope3_category"].astype(object).where(sel["scope3_category"].notna(), np.nan),
+                               errors="coerce").fillna(1).to_numpy(float)
+    new["scope3_category"] = np.where(is_hosted, parent_cat, 2).astype(int)
+    new["scope_category_name"] = [SCOPE3_CATEGORY_NAMES[int(c)] for c in new["scope3_category"]]
     new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
     new["intensity_g_per_kwh"] = np.nan
     new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, lo, hi
     new["data_quality"] = dq
-    new["factor_ids"] = [list(EMBODIED_FACTOR_IDS) for _ in range(len(new))]
+    new["data_quality_basis"] = [f"{d}: proxy (A100-class embodied figures for any accelerator)" for d in dq]
+    new["factor_ids"] = [list(embodied_ids) for _ in range(len(new))]
     new["method"] = "embodied_amortised"
+    new["boundary"] = np.where(is_hosted, "lifecycle (embodied share of the provider's hardware)", "embodied (capital goods)")
+    new["ecologits_kwh"] = np.nan
+    new["embodied_kgco2e_memo"] = np.nan
+    new["_supplier_kg_market"] = np.nan
     hours_rule = {"gpu_compute": "GPU_hours = quantity",
-                  "llm_api": "GPU_hours = requests × latency × n_GPU / batch / 3600",
-                  "image_generation": "GPU_hours = images × latency_s / 3600"}
-    new["formula"] = [f"kgCO2e = GPU_hours × (E_GPU + E_server_share) / (lifetime_years × 8760 h); "
+                  "llm_api": "GPU_hours = requests × E_accel / P_gpu (production) or latency × n_GPU / batch (EcoLogits)",
+                  "image_generation": "GPU_hours = images × E_accel / P_gpu (or latency_s / 3600)",
+                  "video_generation": "GPU_hours = kWh / PUE / P_gpu"}
+    new["formula"] = [f"kgCO2e = GPU_hours × kg_per_GPU_hour (embodied:gpu-hour); "
                       f"{hours_rule.get(k, 'GPU_hours = quantity × latency_s / 3600')}" for k in sel["kind"]]
     return new.reset_index(drop=True)
+
+
+DEFAULT_BOUNDARY = {
+    "measured": "measured IT energy × PUE", "electricity": "metered electricity",
+    "cpu_compute": "operational (IT energy × PUE)", "storage": "operational (IT energy × PUE × replication)",
+    "data_transfer": "operational (inter-region network, CCF)", "fuel": "direct combustion (DESNZ)",
+    "travel": "DESNZ conversion factor (direct)", "accommodation": "DESNZ conversion factor (direct)",
+    "freight": "DESNZ conversion factor (direct)",
+}
+DQ_REASON = {1: "measured", 2: "supplier-specific", 3: "average factor / modelled", 4: "proxy", 5: "proxy (weak)"}
+
+
+def _default_boundary(method_key: str, sub: pd.DataFrame) -> list[str]:
+    return [DEFAULT_BOUNDARY.get(method_key, "serving")] * len(sub)
+
+
+def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Data quality that follows the method and its source (GHG Protocol Scope 3 data hierarchy):
+    measured 1, supplier-specific 2, average factor or model 3 (the kind's default), proxy 4
+    (any ``proxy:`` factor), weak proxy 5 (hosted image names, TPU power proxies). A row whose
+    data_quality differs from its kind's default is the consultant's override: it is kept,
+    logged as a warning and shown in ``data_quality_basis``."""
+    lines = lines.copy()
+    kind_default = pd.to_numeric(lines["kind"].map(kinds_table()["default_data_quality"]), errors="coerce")
+    from_method = lines["_method_dq"].astype(float)
+    method_dq = from_method.fillna(kind_default)
+    reason = pd.Series(np.where(from_method.isna(), "the kind's default for its average factor (data/kinds.csv)",
+                                from_method.map(lambda v: DQ_REASON.get(int(v), "") if v == v else "")),
+                       index=lines.index, dtype=object)
+    measured = lines["method"].astype(str).eq("measured")
+    method_dq, reason = method_dq.where(~measured, 1), reason.where(~measured, "measured (audit measure)")
+    supplier = lines["_supplier"].astype(bool)
+    method_dq, reason = method_dq.where(~supplier, 2), reason.where(~supplier, "supplier-specific factor")
+    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids)) & (method_dq < 4)
+    method_dq, reason = method_dq.where(~proxied, 4), reason.where(~proxied, "proxy factor")
+    given = lines["data_quality"].astype(float)
+    override = given.notna() & (given != kind_default) & (given != method_dq)
+    warnings = []
+    basis = []
+    for i in lines.index:
+        m = int(method_dq[i])
+        if override[i]:
+            basis.append(f"{int(given[i])}: consultant's override (the method gives {m}: {reason[i]})")
+            warnings.append(f"activity {lines.at[i, 'activity_id']}: data quality {int(given[i])} set by the "
+                            f"consultant overrides the method's {m} ({reason[i]})")
+        else:
+            basis.append(f"{m}: {reason[i]}")
+    final = pd.Series(np.where(override, given, method_dq), index=lines.index)
+    # A proxy factor caps the score at 4 whatever the row says (GHG Protocol Scope 3 data hierarchy).
+    any_proxy = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
+    capped = any_proxy & (final < 4)
+    basis = [f"4: capped (a proxy factor is used); was {b}" if c else b for b, c in zip(basis, capped)]
+    lines["data_quality"] = final.where(~capped, 4).astype(int)
+    lines["data_quality_basis"] = basis
+    return lines, warnings
+
+
+@lru_cache(maxsize=1)
+def provider_regions() -> pd.DataFrame:
+    """data/provider_regions.csv: each provider's assumed region, its basis and what it discloses."""
+    return pd.read_csv(DATA_DIR / "provider_regions.csv", comment="#", dtype=str,
+                       keep_default_na=False).set_index("provider")
+
+
+def _provider_region_assumptions(ctx: EstimateContext, df: pd.DataFrame, blank: pd.Series) -> list[str]:
+    """One assumptions-register entry per provider whose default region was used: the region,
+    its grid factor and year (location-based), the basis, and what the provider discloses."""
+    out = []
+    table = provider_regions()
+    rows = df[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
+              & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
+              & ~df["ownership"].isin(["owned", "leased"])]
+    for provider, grp in rows.groupby(rows["provider"].map(_canonical_provider)):
+        region = grp["region"].iloc[0]
+        ci, ids = grid_intensity(ctx.register, pd.Series([region]), pd.Series([region]))
+        year = ctx.register.row(ids[0])["year"]
+        info = table.loc[provider] if provider in table.index else None
+        text = (f"Assumption: {provider} requests with no region run in {region} (location-based grid "
+                f"{ci[0]:.1f} gCO2e/kWh, {ids[0]}, data year {year}); basis: "
+                f"{info['basis'] if info is not None else 'data/providers.csv default'}")
+        if info is not None and info["provider_disclosure"]:
+            text += f"; provider disclosure: {info['provider_disclosure']}"
+        if info is not None and info["sensitivity_region"]:
+            alt, alt_ids = grid_intensity(ctx.register, pd.Series([info["sensitivity_region"]]),
+                                          pd.Series([info["sensitivity_region"]]))
+            text += f"; sensitivity: {info['sensitivity_region']} {alt[0]:.1f} gCO2e/kWh ({alt_ids[0]})"
+        text += f" (activities: {', '.join(grp['activity_id'].astype(str).head(8))}" + (
+            ", …)" if len(grp) > 8 else ")")
+        out.append(text)
+    return out
+
+
+def _grid_vintage_note(ctx: EstimateContext, lines: pd.DataFrame) -> list[str]:
+    """The year of every grid factor used, said plainly (the report's register lists warnings)."""
+    desnz_grid = set(ctx.register.find(kind="electricity", part="direct")["factor_id"])
+    grid_ids = sorted({f for ids in lines["factor_ids"] for f in ids if str(f).startswith("grid:") or f in desnz_grid})
+    if not grid_ids:
+        return []
+    years: dict[str, list[str]] = {}
+    for f in grid_ids:
+        y = ctx.register.row(f)["year"]
+        label = "UK (DESNZ)" if f in desnz_grid else f.removeprefix("grid:codecarbon:")
+        years.setdefault("unknown" if pd.isna(y) else str(int(y)), []).append(label)
+    reporting = _reporting_year(ctx.engagement, ctx.register)
+    parts = [f"{y}: {', '.join(v[:10])}{', …' if len(v) > 10 else ''}" for y, v in sorted(years.items())]
+    oldest = min((int(y) for y in years if y != "unknown"), default=None)
+    age = f"; the oldest is {reporting - oldest} year(s) older than the reporting year {reporting}" if oldest else ""
+    return [f"Grid factor vintage (annual, location-based): {'; '.join(parts)}{age}. codecarbon "
+            f"{CODECARBON_VERSION}'s country table gives 2023 data for 78 zones (incl. every large market) and "
+            "2022 for most others; no newer open dataset with a compatible licence ships with the toolkit"]

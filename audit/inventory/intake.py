@@ -26,6 +26,7 @@ from audit.core.csvsafe import restore_cell
 from audit.core.digests import file_sha256
 from audit.core.exceptions import InputError, Problem, ValidationError
 from audit.core.identifiers import comparison_key, excerpt, identifier_problem, lookalike_difference
+from audit.methods.energy import IMAGE_MODE_HELP, parse_image_mode
 from audit.core.models import (
     ALL_COLUMNS, NUMERIC_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Engagement, Kind, Ownership, period_year,
 )
@@ -765,6 +766,17 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
                                              or vreads[(provider[pos], model[pos])].how.split("; ", 1)[-1]), "model")
         for pos in np.flatnonzero(vknown):
             df.iat[pos, df.columns.get_loc("model")] = vreads[(provider[pos], model[pos])].model
+    # image_generation mode: WxH and/or steps:N (methods.energy.parse_image_mode), once per distinct mode.
+    imaging = plain & (k == "image_generation") & (m != "")
+    if imaging.any():
+        image_mode_errors = {}
+        for text in set(m[imaging]):
+            try:
+                parse_image_mode(text)
+            except ValueError as exc:
+                image_mode_errors[text] = str(exc)
+        add(imaging & np.isin(m, list(image_mode_errors)), 0,
+            lambda pos: (f"image_generation mode '{excerpt(m[pos])}': {image_mode_errors[m[pos]]}", IMAGE_MODE_HELP), "mode")
     hw_raw = df["hardware"].to_numpy()
     hw = df["hardware"].str.lower()
     gpu = plain & (k == "gpu_compute") & ~has_power

@@ -310,6 +310,17 @@ def activities_json(lines: pd.DataFrame) -> list[dict]:
         d.update({"stage": row.stage, "description": row.description, "derived_from": row.derived_from or None,
                   "kgco2e_market": float(row.kgco2e_market), "market_basis": row.market_basis or None,
                   "method": row.method, "formula": row.formula})
+        # Issue 15: what the figure includes, EcoLogits' figure beside ours on LLM lines, the
+        # hosted embodied share as a memo (added to the totals only under llm_boundary: lifecycle).
+        extra = {k: getattr(row, k, None) for k in ("boundary", "ecologits_kwh", "embodied_kgco2e_memo",
+                                                    "data_quality_basis")}
+        d["boundary"] = extra["boundary"] if isinstance(extra["boundary"], str) else None
+        for k in ("ecologits_kwh", "embodied_kgco2e_memo"):
+            v = extra[k]
+            d[k] = None if v is None or pd.isna(v) else float(v)
+        if d["kind"] == "llm_api" and d["ecologits_kwh"] is None and not row.derived_from:
+            d["ecologits_kwh"] = None  # a measured-power row of an unknown model: EcoLogits has no figure
+        d["data_quality_basis"] = extra["data_quality_basis"] if isinstance(extra["data_quality_basis"], str) else None
         out.append(d)
     return out
 

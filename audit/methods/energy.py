@@ -2,6 +2,8 @@
 each with the equation and its source in the docstring."""
 from __future__ import annotations
 
+import re
+
 
 def device_energy_kwh(device_hours, power_w, pue):
     """E = hours x P_avg / 1000 x PUE  [kWh].
@@ -39,3 +41,43 @@ def emissions_kg(kwh, intensity_g_per_kwh):
 def ccf_cpu_power_w(wmin, wmax, utilisation):
     """P = Wmin + u x (Wmax - Wmin) per vCPU. Source: Cloud Carbon Footprint methodology."""
     return wmin + utilisation * (wmax - wmin)
+
+
+def image_steps_scale(steps, reference_steps, fixed_share):
+    """E(steps) / E_ref = f + (1 - f) x steps / steps_ref  (linear in denoising steps plus a
+    fixed part f for text encoders and VAE). Fit on the project's H200 SDXL-class
+    measurements (0.00745 Wh per step + 0.0495 Wh fixed at 1024², batch 1) and ML.ENERGY v2
+    A100 30/50-step files; register ``image:scaling:fixed-share``."""
+    return fixed_share + (1.0 - fixed_share) * steps / reference_steps
+
+
+def image_pixels_scale(pixels, reference_pixels, exponent):
+    """E(pixels) / E_ref = (pixels / pixels_ref)^b, b = 0.6 (0.5-1.0) at batch 1. Fit on the
+    project's H200 SDXL-class measurements at 512², 768², 1024² (b = 0.57 gross); register
+    ``image:scaling:pixel-exponent``."""
+    return (pixels / reference_pixels) ** exponent
+
+
+def serving_scale(host_share, idle_factor, pue):
+    """Accelerator energy to serving energy: x (1 + host share) x idle factor x PUE
+    (Elsworth et al. 2025, arXiv:2508.15734; the LLM method's serving boundary)."""
+    return (1.0 + host_share) * idle_factor * pue
+
+
+IMAGE_MODE_HELP = "e.g. 1024x1024, steps:30, or both: 1024x1024;steps:30"
+
+
+def parse_image_mode(mode: str) -> tuple[float | None, float | None]:
+    """``image_generation`` mode: ``WxH`` and/or ``steps:N``, joined by ``;`` (any order).
+    Returns (pixels, steps), None for what the mode does not give; raises ValueError."""
+    pixels = steps = None
+    for part in filter(None, (p.strip() for p in str(mode or "").split(";"))):
+        m_res = re.fullmatch(r"(\d{2,5})x(\d{2,5})", part)
+        m_steps = re.fullmatch(r"steps:(\d{1,4})", part)
+        if m_res:
+            pixels = float(m_res.group(1)) * float(m_res.group(2))
+        elif m_steps and int(m_steps.group(1)) > 0:
+            steps = float(m_steps.group(1))
+        else:
+            raise ValueError(f"'{part}' is neither a resolution (WxH) nor steps:N")
+    return pixels, steps

@@ -102,9 +102,10 @@ def estimate_training(params: float, tokens: float, hardware: str, mfu: float | 
     else:
         mfu_lo = mfu_mid = mfu_hi = float(mfu)
     if power_w is None:
-        u = reg.value("gpu-utilisation:default")
-        power = reg.value(tdp_id) * u
-        ids += [tdp_id, "gpu-utilisation:default"]
+        # Training draw (issue 15): TDP x 0.90 x (1 + host share 0.43), as a gpu_compute row with mode training.
+        u = reg.value("gpu-utilisation:training")
+        power = reg.value(tdp_id) * u * (1 + reg.value("gpu-host-share:default"))
+        ids += [tdp_id, "gpu-utilisation:training", "gpu-host-share:default"]
     else:
         power = float(power_w)
     if pue is None:
@@ -123,7 +124,7 @@ def estimate_training(params: float, tokens: float, hardware: str, mfu: float | 
     row = {"activity_id": activity_id, "stage": stage,
            "description": description or f"Training/fine-tuning run, {params:.3g} parameters × {tokens:.3g} tokens",
            "kind": "gpu_compute", "quantity": f"{hours:.10g}", "unit": "gpu_hour", "region": region,
-           "provider": provider, "hardware": hw, "ownership": ownership,
+           "provider": provider, "hardware": hw, "ownership": ownership, "mode": "training",
            "power_w": "" if power_w is None else f"{power_w:g}", "pue": "" if pue is None else f"{pue:g}",
            "notes": notes}
     return TrainingEstimate(

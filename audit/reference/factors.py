@@ -413,3 +413,23 @@ def grid_intensity(reg: FactorRegister, region: pd.Series, country: pd.Series) -
         seen[(r, c)] = (v, fid)
         values.append(v), ids.append(fid)
     return np.asarray(values, dtype=float), ids
+
+
+@lru_cache(maxsize=1)
+def image_models() -> dict[str, dict]:
+    """data/image_models.csv by lower-case name and alias: the register factor of each image
+    model's per-image energy, its reference resolution and steps, and the data quality of a
+    line that uses it (proxy rows resolve hosted names with no disclosure)."""
+    df = pd.read_csv(DATA_DIR / "image_models.csv", comment="#", dtype=str, keep_default_na=False)
+    out: dict[str, dict] = {}
+    for rec in df.to_dict("records"):
+        entry = {"model": rec["model"], "factor_id": rec["factor_id"],
+                 "width": float(rec["width"]), "height": float(rec["height"]),
+                 "steps": float(rec["steps"]) if rec["steps"] else None,
+                 "default_steps": float(rec["default_steps"]) if rec["default_steps"] else None,
+                 "fixed_share": float(rec["fixed_share"]) if rec["fixed_share"] else None,
+                 "hardware": rec["hardware"], "proxy": rec["proxy"] == "yes", "data_quality": int(rec["data_quality"])}
+        for name in [rec["model"], *rec["aliases"].split("|")]:
+            if name.strip():
+                out[name.strip().lower()] = entry
+    return out

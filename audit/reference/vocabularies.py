@@ -99,6 +99,9 @@ def modes_by_kind() -> dict[str, set[str]]:
         modes = set(reg.find(kind=kind)["mode"]) - {""}
         # Flights and air freight: the consultant names the leg; RF is an engagement setting.
         out[kind] = modes | {m[:-3] for m in modes if m.endswith("_rf")}
+    # Issue 15: gpu_compute uses (data: gpu-utilisation:<use> factors) and the LLM methods.
+    out["gpu_compute"] = set(reg.find(kind="gpu_compute", part="utilisation")["mode"]) - {""}
+    out["llm_api"] = {"production", "ecologits"}
     return out
 
 

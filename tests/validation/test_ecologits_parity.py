@@ -42,6 +42,7 @@ PAIRS = chosen_pairs()
 def _estimate_per_request(tmp_dir, pairs) -> dict[tuple[str, str], tuple[float, list[str]]]:
     rows = [{"activity_id": f"R{i:04d}", "stage": "Parity", "description": f"{p} {m}", "kind": "llm_api",
              "quantity": "1", "unit": "request", "provider": p, "model": m, "pue": "", "input_tokens": "0",
+             "mode": "ecologits",  # issue 15: llm_method ecologits (per row) reproduces EcoLogits 0.11.3
              "output_tokens": str(OUTPUT_TOKENS), "latency_s": str(LATENCY_S)} for i, (p, m) in enumerate(pairs)]
     path = write_activities(tmp_dir / "activities.csv", rows)
     lines = estimate(load_activities_file(path)).lines.set_index("activity_id")

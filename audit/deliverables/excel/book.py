@@ -44,6 +44,28 @@ METHOD_EXPLANATIONS = {
                       "model's active parameters, plus the server's non-GPU share and our prefill term for input "
                       "tokens, all times the data centre's PUE; times the number of requests. Emissions are that "
                       "energy times the grid intensity where it runs.", "audit/inventory/estimate.py: method_llm_api"),
+    "production_llm": ("Energy per request from the production method (issue 15): accelerator energy per output "
+                       "token grows with the model's effective parameters and per input token with its active "
+                       "parameters, calibrated on measured production serving (ML.ENERGY v3, Google 2025); under "
+                       "the serving boundary times host share, idle capacity and PUE. EcoLogits' figure is shown "
+                       "beside it (ecologits_kwh). Emissions = energy × grid intensity.",
+                       "audit/methods/llm.py; audit/inventory/estimate.py: method_llm_api"),
+    "measured_power_llm": ("Measured power × latency per request × PUE, times requests; then energy × grid "
+                           "intensity.", "audit/inventory/estimate.py: method_llm_api"),
+    "supplier_specific": ("The provider's own disclosed figure (engagement.yaml supplier_factors) with its "
+                          "source, boundary and year, times requests.", "audit/inventory/estimate.py: "
+                                                                         "_apply_supplier_factors"),
+    "image_by_model": ("Published energy per image of the named model at its reference resolution and steps, "
+                       "scaled by steps (linear plus a fixed part) and pixels (exponent 0.6), times host share, "
+                       "idle capacity and PUE under the serving boundary; then energy × grid intensity.",
+                       "audit/inventory/estimate.py: method_image_generation"),
+    "image_proxy": ("A hosted image model with no disclosure, priced as a documented model class (PROXY, data "
+                    "quality 5).", "audit/inventory/estimate.py: method_image_generation"),
+    "image_measured": ("Measured power × latency per image × PUE, times images.",
+                       "audit/inventory/estimate.py: method_image_generation"),
+    "image_generic_fallback": ("FALLBACK: one generic energy per image from Power Hungry Processing (Luccioni et "
+                               "al. 2024), used when the model is unknown; times PUE and images.",
+                               "audit/inventory/estimate.py: method_image_generation"),
     "image_per_image": ("Energy per generated image from Power Hungry Processing (Luccioni et al. 2024), or the "
                         "measured power × latency when given, times PUE and the number of images; then energy × "
                         "grid intensity.", "audit/inventory/estimate.py: method_image_generation"),

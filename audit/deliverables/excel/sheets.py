@@ -125,13 +125,16 @@ def _act_letter(key: str) -> str:
 
 
 EMBODIED_IDS = ("embodied:gpu", "embodied:server-share", "embodied:lifetime")
+EMBODIED_HOUR_ID = "embodied:gpu-hour"  # issue 15: one kg-per-GPU-hour factor (components when overridden)
 
 
 def _formula_kind(row) -> str:
     if len(row.factor_ids) == 1 and (row.method == "conversion_factor" or str(row.method).startswith("upstream_")):
         return "factor"
-    if row.method == "embodied_amortised" and tuple(row.factor_ids) == EMBODIED_IDS:
+    if row.method == "embodied_amortised" and tuple(row.factor_ids) in (EMBODIED_IDS, (EMBODIED_HOUR_ID, *EMBODIED_IDS)):
         return "embodied"
+    if row.method == "embodied_amortised" and tuple(row.factor_ids) == (EMBODIED_HOUR_ID,):
+        return "embodied_hourly"
     if ENERGY_FORMULA in str(row.formula):
         return "energy"
     return "value"
@@ -148,6 +151,7 @@ def _activities_sheet(b: Book, lay: Layout) -> None:
     fv = dict(zip(b.r.factors["factor_id"], b.r.factors["value"].astype(float)))
     embodied_per_hour = ((fv["embodied:gpu"] + fv["embodied:server-share"]) / (fv["embodied:lifetime"] * 8760)
                          if all(f in fv for f in EMBODIED_IDS) else 1.0)
+    per_gpu_hour = fv.get(EMBODIED_HOUR_ID, 1.0)
     L = {k: _act_letter(k) for k, _ in ACT_COLS}
     rows = []
     for i, row in enumerate(lines.itertuples(index=False)):
@@ -158,6 +162,8 @@ def _activities_sheet(b: Book, lay: Layout) -> None:
             qty_base, base_unit = kwh_by_id[row.derived_from], "kWh (parent line)"
         if kind == "embodied":  # GPU-hours reserved, derived by the estimator (see Method formula)
             qty_base, base_unit = row.kgco2e / embodied_per_hour, "GPU-hours (derived)"
+        if kind == "embodied_hourly":
+            qty_base, base_unit = row.kgco2e / per_gpu_hour, "GPU-hours (derived)"
         if kind == "factor":
             fid = row.factor_ids[0]
             if re.search(r"[*?~]", fid):  # MATCH would read these as wildcards
@@ -174,6 +180,10 @@ def _activities_sheet(b: Book, lay: Layout) -> None:
             gpu, server, life = (lay.factor_lookup(f'"{fid}"') for fid in EMBODIED_IDS)
             kg = Formula(f"={L['quantity_base']}{r}*({gpu}+{server})/({life}*8760)", row.kgco2e)
             how = "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)"
+        elif kind == "embodied_hourly":
+            kg = Formula(f"={L['quantity_base']}{r}*{lay.factor_lookup(chr(34) + EMBODIED_HOUR_ID + chr(34))}",
+                         row.kgco2e)
+            how = "formula: GPU-hours × kgCO2e per GPU-hour (Factors)"
         else:
             kg, how = row.kgco2e, "value from the estimator"
         values = {
@@ -858,6 +868,7 @@ def _method_sheet(b: Book, lay: Layout) -> dict[str, str]:
         how = "; ".join(sorted({"factor": "formula: Quantity used × factor (INDEX/MATCH on Factors)",
                                 "energy": "formula: kWh × intensity / 1000 (kWh is a value)",
                                 "embodied": "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)",
+                                "embodied_hourly": "formula: GPU-hours × kgCO2e per GPU-hour (Factors)",
                                 "value": "value from the estimator"}[k] for k in kinds))
         expl, code = METHOD_EXPLANATIONS.get(method, ("See the code reference.", "audit/inventory/estimate.py"))
         rows.append([method, formulas, Formula(f"=SUMPRODUCT(--EXACT({ma},$A{r}))", len(sub)), expl, how, code])

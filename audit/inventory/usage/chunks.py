@@ -98,10 +98,12 @@ DEFAULT_REGION = "GBR"  # as `audit estimate` without an engagement: a blank-pro
 #: neglected), high 1 (priced as fresh input, so the upper bound does not rely on the provider's cache).
 CACHED_PREFILL_SHARE = {"low": 0.0, "central": 0.0, "high": 1.0}
 
-METHOD = ("EcoLogits 0.11.3 LLM inference model per request (output tokens) + prefill energy (input tokens), "
-          "× provider PUE; a row of R requests = R identical mean requests; cached input tokens pay no prefill "
-          "(central, low) or full prefill (high); low/high at EcoLogits' min/max parameters and PUE bounds, widened by data quality 3 "
-          "(k95 1.10) per request; kgCO2e = kWh × annual location-based grid factor of the request's region")
+METHOD = ("audit.methods.llm per request, default method 'production' at the 'serving' boundary: "
+          "(output tokens × k_dec × N_eff + input tokens × k_pre × N_active) × (1 + host share) × idle factor × PUE "
+          "(EcoLogits 0.11.3 with Resolver.c = llm_coefficients(register, 'ecologits')); a row of R requests = R "
+          "identical mean requests; cached input tokens pay no prefill (central, low) or full prefill (high); low/high "
+          "at the low/high parameters and the model's min/max size, widened by data quality 3 (k95 1.10) per request; "
+          "kgCO2e = kWh × annual location-based grid factor of the request's region")
 HOURLY_NOTE = ("kgco2e_hourly uses mean month × UTC-hour intensities (Wiesner et al. 2021, ENTSO-E 2020) for "
                "GBR/FRA/DEU requests only. It is a sensitivity figure reported apart from the inventory, which "
                "uses annual factors; compare it with kgco2e_annual_same_requests, not with the total.")
@@ -312,6 +314,8 @@ class Resolver:
             self._arrays["uniform_k95"] = not any(p.size_class for p in P)
             spt = self._arrays["s_per_token"]
             self._arrays["same_latency"] = bool((spt[0] == spt[1]).all() and (spt[1] == spt[2]).all())
+            # The production method has no latency term (kWh/s = 0): rows then skip the latency.
+            self._arrays["no_latency_term"] = not np.any(self._arrays["kwh_per_second"])
         return self._arrays
 
 
@@ -371,6 +375,10 @@ def energy_range_kwh(res: Resolver, pair: np.ndarray, output_tokens: np.ndarray,
     lat = None
     out = []
     for k in range(3):
+        if a["no_latency_term"]:
+            out.append(a["kwh_per_output_token"][k][pair] * output_tokens
+                       + a["kwh_per_input_token"][k][pair] * input_tokens)
+            continue
         if lat is None or not same_latency:
             # Generation latency, capped at the logged latency where there is one (fmin skips NaN).
             lat = np.fmin(output_tokens * a["s_per_token"][k][pair] + ttft, latency_s)
