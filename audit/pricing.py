@@ -136,8 +136,9 @@ def unit_prices() -> dict[str, Price]:
 def with_overrides(prices: Mapping[str, Price], overrides: Mapping[str, object] | None,
                    file: str = "engagement.yaml") -> dict[str, Price]:
     """The engagement's own prices win. ``overrides`` maps a price id to a number (same
-    unit and currency as the shipped price) or to a record with at least ``value``, plus
-    ``unit``/``currency`` for a new id; the source defaults to "engagement override"."""
+    unit, currency and year as the shipped price) or to a record with at least ``value``,
+    plus ``unit``, ``currency`` and ``year`` for a new id; the source defaults to
+    "Engagement override". Every bad entry is reported at once, named by its key."""
     out = dict(prices)
     problems = []
     for pid, spec in (overrides or {}).items():
@@ -145,7 +146,9 @@ def with_overrides(prices: Mapping[str, Price], overrides: Mapping[str, object] 
         rec = {"value": spec} if isinstance(spec, (int, float)) and not isinstance(spec, bool) else dict(spec or {})
         merged = {**(base.model_dump() if base else {}), "price_id": pid,
                   "source": "Engagement override (prices in engagement.yaml)", "licence": "Client data",
-                  "year": base.year if base else date.today().year, "notes": "", **rec}
+                  "notes": "", **rec}
+        if base is not None and "year" not in rec:
+            merged["year"] = base.year
         try:
             out[pid] = Price.model_validate(merged)
         except PydanticValidationError as exc:

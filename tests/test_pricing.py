@@ -77,13 +77,15 @@ def test_bad_price_table_names_file_row_and_column(tmp_path):
 def test_engagement_prices_override_the_table():
     base = pricing.unit_prices()
     out = pricing.with_overrides(base, {"diesel_per_litre": 1.9,
-                                        "crew_day": {"value": 400, "unit": "day", "currency": "GBP"}})
+                                        "crew_day": {"value": 400, "unit": "day", "currency": "GBP", "year": 2026}})
     assert out["diesel_per_litre"].value == 1.9
     assert out["diesel_per_litre"].currency == base["diesel_per_litre"].currency
     assert out["diesel_per_litre"].source.startswith("Engagement override")
     assert out["crew_day"].unit == "day"
     with pytest.raises(ValidationError, match="prices.x.currency"):
-        pricing.with_overrides(base, {"x": {"value": 1, "unit": "day", "currency": "pounds"}})
+        pricing.with_overrides(base, {"x": {"value": 1, "unit": "day", "currency": "pounds", "year": 2026}})
+    with pytest.raises(ValidationError, match="prices.y.year"):  # a new price says when it was quoted
+        pricing.with_overrides(base, {"y": {"value": 1, "unit": "day", "currency": "GBP"}})
 
 
 def test_price_register_resolves_every_id():
@@ -191,3 +193,11 @@ def test_genai_prices_calc_path_has_no_network_call():
     assert "httpx" not in src and "urlopen" not in src
     assert ds.get_snapshot().from_auto_update is False
     assert genai_prices.__version__ == pricing.GENAI_PRICES_VERSION == "0.2.3"
+
+
+@pytest.mark.parametrize("hostile", ["=cmd|' /C calc'!A0", "../../etc/passwd", "gpt-4o\x00", "<script>alert(1)</script>",
+                                     ".*", "(a+)+$"])
+def test_hostile_model_names_stay_data(no_network, hostile):
+    cost = pricing.api_price("openai", hostile, 100, 0, 10)
+    assert cost.amount is None and cost.match is pricing.MatchKind.UNKNOWN
+    assert pricing.api_price(hostile, "gpt-4o", 100, 0, 10).amount is None
