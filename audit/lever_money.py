@@ -12,8 +12,8 @@ Two kinds of saving:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict
 

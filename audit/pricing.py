@@ -19,14 +19,15 @@ Every result is a :class:`PricedCost` carrying the ids of the prices it used, an
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from enum import Enum
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from audit.exceptions import InputError, Problem, ValidationError
 from audit.paths import DATA_DIR
@@ -259,7 +260,7 @@ def _bundled_snapshot():
 
     snap = data_snapshot.get_snapshot()
     if snap.from_auto_update:  # someone in-process ran UpdatePrices: do not use fetched data
-        snap = data_snapshot._bundled_snapshot()  # noqa: SLF001 - the package's own bundled data
+        snap = data_snapshot._bundled_snapshot()
     return snap
 
 
@@ -339,7 +340,6 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     the standard price is used and the note says so. Unknown provider or model, or a name
     our alias table refuses: ``amount`` None and the reason in ``note``, never a guess."""
     from genai_prices import Usage
-    from genai_prices import calc_price
 
     at = at or DEFAULT_PRICE_DATE
     resolved, why = resolve_model(provider, model)
@@ -349,8 +349,8 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     if cached_input_tokens > input_tokens:
         raise InputError(f"{provider}/{model}: cached_input_tokens ({cached_input_tokens:g}) exceed "
                          f"input_tokens ({input_tokens:g}); input_tokens counts cached ones too")
-    usage = Usage(input_tokens=int(round(input_tokens)), cache_read_tokens=int(round(cached_input_tokens)) or None,
-                  output_tokens=int(round(output_tokens)))
+    usage = Usage(input_tokens=round(input_tokens), cache_read_tokens=round(cached_input_tokens) or None,
+                  output_tokens=round(output_tokens))
     when = datetime(at.year, at.month, at.day, 12, tzinfo=timezone.utc)
     snap = _bundled_snapshot()
     standard = snap.calc(usage, info.id, prov.id, None, when)
@@ -360,8 +360,8 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
         if batched.model_price != standard.model_price:
             calc, suffix = batched, ":batch"
         else:
-            note = "; ".join(x for x in (note, f"no batch price in genai-prices for {info.id} on {at.isoformat()}: "
-                                         "standard price used") if x)
+            missing = f"no batch price in genai-prices for {info.id} on {at.isoformat()}: standard price used"
+            note = "; ".join(x for x in (note, missing) if x)
     used = {"input_mtok"} | ({"cache_read_mtok"} if cached_input_tokens else set()) \
         | ({"output_mtok"} if output_tokens else set())
     prices = _price_records(prov, info, calc.model_price, at, suffix, used)

@@ -32,8 +32,8 @@ Equations (one function each):
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -55,7 +55,7 @@ class Route(BaseModel):
     accepted_assets: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _fixed_are_listed(self) -> "Route":
+    def _fixed_are_listed(self) -> Route:
         extra = set(self.fixed_activities) - set(self.activities)
         if extra:
             raise ValueError(f"fixed_activities not in activities: {', '.join(sorted(extra))}")
@@ -71,7 +71,7 @@ class Deliverable(BaseModel):
     routes: tuple[Route, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Deliverable":
+    def _unique_ids(self) -> Deliverable:
         ids = [r.id for r in self.routes]
         if len(set(ids)) != len(ids):
             raise ValueError("route ids must be unique")

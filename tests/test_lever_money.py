@@ -22,7 +22,7 @@ def test_smaller_model_saving_is_the_fee_difference():
 
 
 def test_caching_saves_at_the_cache_read_price():
-    prov, info = pricing._bundled_snapshot().find_provider_model("claude-sonnet-4-5", None, "anthropic", None)
+    _, info = pricing._bundled_snapshot().find_provider_model("claude-sonnet-4-5", None, "anthropic", None)
     inp, cached = float(info.prices.input_mtok.base), float(info.prices.cache_read_mtok.base)
     e = lm.api_fee_change("anthropic", "claude-sonnet-4-5", 12000, 450, 9500, new_cached_share=0.6, currency="USD")
     assert e.money_saved == pytest.approx(9500 * 0.6 * 12000 * (inp - cached) / 1e6)

@@ -10,7 +10,14 @@ import yaml
 
 from audit import pricing
 from audit.exceptions import ValidationError
-from audit.levers import API_PRICE_TOKENS, DESNZ_TO_ADD_FILE, LEVERS_FILE, Area, lever_library, read_levers
+from audit.levers import (
+    API_PRICE_TOKENS,
+    DESNZ_TO_ADD_FILE,
+    LEVERS_FILE,
+    Area,
+    lever_library,
+    read_levers,
+)
 from audit.paths import FACTORS_DIR
 
 LEVERS = lever_library()

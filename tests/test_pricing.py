@@ -30,7 +30,7 @@ def no_network():
 
 def _gpt4o_prices():
     """The gpt-4o list prices as genai-prices ships them (read from the package, not typed in)."""
-    prov, info = pricing._bundled_snapshot().find_provider_model("gpt-4o", None, "openai", None)
+    _, info = pricing._bundled_snapshot().find_provider_model("gpt-4o", None, "openai", None)
     return float(info.prices.input_mtok), float(info.prices.cache_read_mtok), float(info.prices.output_mtok)
 
 
@@ -49,6 +49,7 @@ def test_every_unit_price_row_has_full_provenance():
 
 def test_forecast_defaults_unit_costs_are_migrated():
     import yaml
+
     from audit.paths import DATA_DIR
     defaults = yaml.safe_load((DATA_DIR / "forecast_defaults.yaml").read_text(encoding="utf-8"))
     prices = pricing.unit_prices()
@@ -187,6 +188,7 @@ def test_cached_tokens_above_input_is_a_user_error():
 def test_genai_prices_calc_path_has_no_network_call():
     """The calculation path reads the bundled snapshot; only update_prices touches the network."""
     import inspect
+
     import genai_prices
     import genai_prices.data_snapshot as ds
     src = inspect.getsource(ds) + inspect.getsource(genai_prices.calc_price)

@@ -1,6 +1,7 @@
 """Self-hosted inference: the measured H200 curve's shape and the energy method built on it."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -40,7 +41,7 @@ def test_energy_per_token_falls_with_batch_and_rises_with_size():
     batches = [1, 2, 4, 8, 16, 32, 64]
     for n in (EIGHT_B, 16.0, THIRTY_TWO_B):
         e = [sh.decode_energy_per_output_token_j(b, n) for b in batches]
-        assert all(a > b for a, b in zip(e, e[1:]))
+        assert all(a > b for a, b in itertools.pairwise(e))
     for b in batches:
         assert (sh.decode_energy_per_output_token_j(b, EIGHT_B) < sh.decode_energy_per_output_token_j(b, 16.0)
                 < sh.decode_energy_per_output_token_j(b, THIRTY_TWO_B))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from audit import verdicts as v
 
@@ -70,7 +71,7 @@ def test_campaign_and_year_figures():
     block = v.period_figures(rec, camp)
     assert block == {"abated_kgco2e": 100.0, "money_saved": 200.0, "net_cost": -50.0, "campaigns_per_year": 4}
     assert v.period_figures(rec, year) is None
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         v.Period(period_type="campaign", campaigns_per_year=0)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         v.Period(period_type="quarter")
