@@ -19,6 +19,7 @@ Every result is a :class:`PricedCost` carrying the ids of the prices it used, an
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from enum import Enum
@@ -369,3 +370,76 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     return PricedCost(amount=convert(amount_usd, "USD", currency, rate_overrides), currency=currency,
                       price_ids=tuple(p.price_id for p in prices), prices=tuple(prices), match=match,
                       priced_model=f"{prov.id}/{info.id}", note=note)
+
+
+# --- an activity's cost ----------------------------------------------------------------------
+
+PRICE_RULES_FILE = PRICES_DIR / "activity_price_rules.csv"
+
+
+@lru_cache(maxsize=1)
+def _price_rules() -> tuple[dict, ...]:
+    return tuple(_read_rows(PRICE_RULES_FILE))
+
+
+def activity_price_id(kind: str, mode: str = "", hardware: str = "", provider: str = "",
+                      ownership: str = "") -> str | None:
+    """The unit price id for a non-API activity: the first row of
+    data/prices/activity_price_rules.csv whose kind matches and whose non-empty ownership,
+    mode prefix, hardware prefix and provider match. None: no documented price (owned GPUs,
+    for example, cost their electricity, which is its own line)."""
+    for rule in _price_rules():
+        if rule["kind"] != kind:
+            continue
+        if rule["ownership"] and rule["ownership"] != (ownership or ""):
+            continue
+        if rule["mode_prefix"] and not str(mode or "").startswith(rule["mode_prefix"]):
+            continue
+        if rule["hardware_prefix"] and not str(hardware or "").startswith(rule["hardware_prefix"]):
+            continue
+        if rule["provider"] and rule["provider"] != str(provider or "").split(":")[0]:
+            continue
+        return rule["price_id"]
+    return None
+
+
+def activity_cost(activity: Mapping, base_unit: str, currency: str, *, prices: Mapping[str, Price] | None = None,
+                  rate_overrides: Mapping[str, float] | None = None, at: date | None = None,
+                  price_id: str | None = None) -> PricedCost:
+    """The cost of one activity row for its period, in the engagement currency.
+
+    ``activity``: a validated row (``kind``, ``quantity_base`` in ``base_unit``, ``mode``,
+    ``hardware``, ``provider``, ``model``, ``ownership``, tokens per request). llm_api rows
+    bought as a service are priced with :func:`api_price` (requests = quantity_base);
+    everything else by its unit price (``price_id`` if given, else
+    :func:`activity_price_id`), the quantity converted from ``base_unit`` to the price's
+    unit with the toolkit's unit registry. Unknown: amount None and a note."""
+    from audit.units import conversion_factor
+
+    def text(key: str) -> str:
+        v = activity.get(key)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    def number(key: str) -> float:
+        v = activity.get(key)
+        return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else float(v)
+
+    kind, quantity = text("kind"), number("quantity_base")
+    table = prices if prices is not None else unit_prices()
+    if price_id is None and kind == "llm_api" and text("ownership") in ("", "purchased_service"):
+        return api_price(text("ecologits_provider") or text("provider"), text("model"), number("input_tokens"),
+                         number("cached_input_tokens"), number("output_tokens"), quantity, currency=currency,
+                         at=at, rate_overrides=rate_overrides)
+    pid = price_id or activity_price_id(kind, text("mode"), text("hardware"), text("provider"), text("ownership"))
+    if pid is None:
+        return PricedCost(amount=None, currency=currency, match=MatchKind.UNKNOWN,
+                          note=f"no documented price for a {kind} activity like this one: give one in engagement.yaml")
+    price = table.get(pid)
+    if price is None:
+        return PricedCost(amount=None, currency=currency, match=MatchKind.UNKNOWN, note=f"no price {pid!r}")
+    try:
+        in_price_units = quantity * conversion_factor(base_unit, price.unit)
+    except Exception:  # noqa: BLE001 - pint raises a zoo of errors; a unit mismatch means unknown cost
+        return PricedCost(amount=None, currency=currency, match=MatchKind.UNKNOWN,
+                          note=f"{base_unit} cannot be converted to the price's unit {price.unit}")
+    return unit_cost(pid, in_price_units, currency, table, rate_overrides)

@@ -203,3 +203,46 @@ def test_hostile_model_names_stay_data(no_network, hostile):
     cost = pricing.api_price("openai", hostile, 100, 0, 10)
     assert cost.amount is None and cost.match is pricing.MatchKind.UNKNOWN
     assert pricing.api_price(hostile, "gpt-4o", 100, 0, 10).amount is None
+
+
+# --- an activity's cost ------------------------------------------------------------------------
+
+def test_every_unit_price_unit_is_a_known_unit():
+    from audit.units import is_known_unit
+    for p in pricing.unit_prices().values():
+        assert is_known_unit(p.unit), (p.price_id, p.unit)
+
+
+def test_every_price_rule_names_a_known_price():
+    prices = pricing.unit_prices()
+    for rule in pricing._price_rules():
+        assert rule["price_id"] in prices, rule
+
+
+@pytest.mark.parametrize("kind, mode, hardware, provider, ownership, expected", [
+    ("travel", "flight_long_haul_business_rf", "", "", "employee", "flight_premium_per_passenger_km"),
+    ("travel", "flight_short_haul_economy", "", "", "employee", "flight_per_passenger_km"),
+    ("travel", "rail_national", "", "", "employee", "rail_per_passenger_km"),
+    ("gpu_compute", "", "nvidia-a100-sxm", "aws", "purchased_service", "gpu_hour_nvidia_a100_aws"),
+    ("gpu_compute", "", "nvidia-a100-sxm", "aws", "owned", None),          # owned kit: its electricity is its cost line
+    ("storage", "archive", "", "aws", "purchased_service", "storage_object_archive"),
+    ("fuel", "hvo", "", "", "leased", "hvo_per_litre"),
+    ("image_generation", "", "", "openai", "purchased_service", None),
+])
+def test_activity_price_rules(kind, mode, hardware, provider, ownership, expected):
+    assert pricing.activity_price_id(kind, mode, hardware, provider, ownership) == expected
+
+
+def test_activity_cost_converts_units_and_dispatches_api_rows(no_network):
+    transfer = {"kind": "data_transfer", "quantity_base": 8500.0, "ownership": "purchased_service", "mode": ""}
+    p = pricing.unit_prices()["data_transfer_internet_out"]
+    cost = pricing.activity_cost(transfer, "gb", "GBP")
+    assert cost.amount == pytest.approx(pricing.convert(8.5 * p.value, p.currency, "GBP"))
+    llm = {"kind": "llm_api", "quantity_base": 18000.0, "ecologits_provider": "openai", "model": "gpt-4o",
+           "input_tokens": 1800, "output_tokens": 650, "ownership": float("nan")}
+    api = pricing.activity_cost(llm, "request", "GBP")
+    assert api.amount == pytest.approx(pricing.api_price("openai", "gpt-4o", 1800, 0, 650, 18000, currency="GBP").amount)
+    unknown = pricing.activity_cost({"kind": "image_generation", "quantity_base": 10.0}, "image", "GBP")
+    assert unknown.amount is None and unknown.note
+    mismatch = pricing.activity_cost(transfer, "gb", "GBP", price_id="hotel_per_room_night")
+    assert mismatch.amount is None and "cannot be converted" in mismatch.note
