@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from audit import lever_money as lm
-from audit import pricing
+from audit.analyses import lever_money as lm
+from audit.reference import pricing
 
 
 def test_smaller_model_saving_is_the_fee_difference():

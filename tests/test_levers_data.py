@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from audit import pricing
-from audit.exceptions import ValidationError
-from audit.levers import (
+from audit.reference import pricing
+from audit.core.exceptions import ValidationError
+from audit.reference.levers import (
     API_PRICE_TOKENS,
     DESNZ_TO_ADD_FILE,
     LEVERS_FILE,
@@ -18,7 +18,7 @@ from audit.levers import (
     lever_library,
     read_levers,
 )
-from audit.paths import FACTORS_DIR
+from audit.core.paths import FACTORS_DIR
 
 LEVERS = lever_library()
 IDS = [lv.id for lv in LEVERS]

@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
-from audit import pricing
-from audit.exceptions import InputError, ValidationError
+from audit.reference import pricing
+from audit.core.exceptions import InputError, ValidationError
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_every_unit_price_row_has_full_provenance():
 def test_forecast_defaults_unit_costs_are_migrated():
     import yaml
 
-    from audit.paths import DATA_DIR
+    from audit.core.paths import DATA_DIR
     defaults = yaml.safe_load((DATA_DIR / "forecast_defaults.yaml").read_text(encoding="utf-8"))
     prices = pricing.unit_prices()
     for key in defaults["unit_costs"]:
@@ -208,7 +208,7 @@ def test_hostile_model_names_stay_data(no_network, hostile):
 # --- an activity's cost ------------------------------------------------------------------------
 
 def test_every_unit_price_unit_is_a_known_unit():
-    from audit.units import is_known_unit
+    from audit.core.units import is_known_unit
     for p in pricing.unit_prices().values():
         assert is_known_unit(p.unit), (p.price_id, p.unit)
 

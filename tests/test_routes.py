@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from audit import routes as r
+from audit.analyses import routes as r
 
 KG = {"PRO-01": (900.0, 1000.0, 1300.0), "PRO-04": (1500.0, 1700.0, 1900.0), "PRE-01": (5.0, 8.0, 14.0),
       "POST-03": (40.0, 60.0, 90.0)}

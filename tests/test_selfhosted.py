@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from audit import selfhosted as sh
-from audit.exceptions import InputError
+from audit.methods import selfhosted as sh
+from audit.core.exceptions import InputError
 
 EIGHT_B = 8.03
 THIRTY_TWO_B = 32.8

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from audit import verdicts as v
+from audit.analyses import verdicts as v
 
 
 def test_the_set_is_defined_once_with_labels():

@@ -17,7 +17,7 @@ from functools import lru_cache
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.paths import DATA_DIR
+from audit.core.paths import DATA_DIR
 
 VERDICTS_FILE = DATA_DIR / "verdicts.yaml"
 

@@ -17,7 +17,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
-from audit import pricing
+from audit.reference import pricing
 
 
 class MoneyEffect(BaseModel):

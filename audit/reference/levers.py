@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from audit.exceptions import Problem, ValidationError
-from audit.paths import DATA_DIR
+from audit.core.exceptions import Problem, ValidationError
+from audit.core.paths import DATA_DIR
 
 LEVERS_FILE = DATA_DIR / "levers.yaml"
 DESNZ_TO_ADD_FILE = DATA_DIR / "desnz_to_add.csv"

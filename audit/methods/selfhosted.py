@@ -32,8 +32,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from audit.exceptions import InputError
-from audit.paths import DATA_DIR
+from audit.core.exceptions import InputError
+from audit.core.paths import DATA_DIR
 
 MEASUREMENTS_FILE = DATA_DIR / "selfhosted" / "gpu_inference_measurements.csv"
 J_PER_KWH = 3.6e6

@@ -30,8 +30,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from audit.exceptions import InputError, Problem, ValidationError
-from audit.paths import DATA_DIR
+from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.paths import DATA_DIR
+from audit.core.units import conversion_factor
 
 PRICES_DIR = DATA_DIR / "prices"
 UNIT_PRICES_FILE = PRICES_DIR / "unit_prices.csv"
@@ -257,7 +258,7 @@ def _alias_map() -> dict[tuple[str, str], tuple[str, str]]:
 
 def _bundled_snapshot():
     """genai-prices' bundled snapshot, never one fetched by ``UpdatePrices``."""
-    from genai_prices import data_snapshot
+    from genai_prices import data_snapshot  # late: loads its bundled price snapshot
 
     snap = data_snapshot.get_snapshot()
     if snap.from_auto_update:  # someone in-process ran UpdatePrices: do not use fetched data
@@ -340,7 +341,7 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     asks for the provider's batch-API price variant; when genai-prices has none at ``at``
     the standard price is used and the note says so. Unknown provider or model, or a name
     our alias table refuses: ``amount`` None and the reason in ``note``, never a guess."""
-    from genai_prices import Usage
+    from genai_prices import Usage  # late: loads its bundled price snapshot
 
     at = at or DEFAULT_PRICE_DATE
     resolved, why = resolve_model(provider, model)
@@ -414,8 +415,6 @@ def activity_cost(activity: Mapping, base_unit: str, currency: str, *, prices: M
     everything else by its unit price (``price_id`` if given, else
     :func:`activity_price_id`), the quantity converted from ``base_unit`` to the price's
     unit with the toolkit's unit registry. Unknown: amount None and a note."""
-    from audit.units import conversion_factor
-
     def text(key: str) -> str:
         v = activity.get(key)
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
