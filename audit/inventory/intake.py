@@ -30,6 +30,7 @@ from audit.core.models import (
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from audit.core.units import ambiguous_unit, conversion_factor
 from audit.inventory.usage import engagement_usage
+from audit.reference import pricing
 from audit.reference.factors import cloud_regions, load_register
 from audit.reference.measured import (
     MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id, read_measured_factors, record_json,
@@ -195,9 +196,42 @@ def engagement_problems(data: dict, file: str) -> list[Problem]:
     skips entries of the wrong shape (the schema reports those)."""
     problems = _period_problems(data, file) + _override_problems(data, file)
     problems += _market_instrument_problems(data, file) + _scorecard_weight_problems(data, file)
-    problems += _intervention_problems(data, file)
+    problems += _intervention_problems(data, file) + _money_problems(data, file)
     problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data),
                                   stages=[s for s in _sequence(data.get("stages")) if isinstance(s, str)])
+    return problems
+
+
+def _money_problems(data: dict, file: str) -> list[Problem]:
+    """Price overrides (a new price id needs unit, currency and year) and a reference rate
+    for the engagement currency and every override's currency (issue 12)."""
+    problems: list[Problem] = []
+    prices = data.get("prices")
+    merged = {}
+    if isinstance(prices, dict):
+        try:
+            merged = pricing.with_overrides(pricing.unit_prices(), prices, file=file)
+        except ValidationError as e:
+            problems += e.problems
+    rates = set(pricing.currency_rates()) | {str(k) for k in _mapping(data.get("currency_rates"))}
+    needed = {("currency", data.get("currency"))} | {(f"prices.{pid}.currency", merged[pid].currency)
+                                                     for pid in _mapping(prices) if pid in merged}
+    for column, cur in sorted(needed, key=str):
+        cur = cur.strip().upper() if isinstance(cur, str) else cur
+        if isinstance(cur, str) and len(cur) == 3 and cur not in rates:
+            problems.append(Problem(file, f"no exchange rate for {cur}", column=column,
+                                    hint=f"add it under currency_rates (units of {cur} per 1 EUR)"))
+    return problems
+
+
+def route_problems(engagement: Engagement, activity_ids: set[str], file: str) -> list[Problem]:
+    """Every activity a route names must be an activity of the engagement."""
+    problems = []
+    for i, route in enumerate(engagement.routes.options if engagement.routes else []):
+        for j, act in enumerate(route.activities):
+            if act not in activity_ids:
+                problems.append(Problem(file, f"route '{route.id}' names activity '{act}', which is not in the "
+                                              f"activities", column=f"routes.options.{i}.activities.{j}"))
     return problems
 
 
@@ -723,6 +757,9 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
             raise ValidationError([Problem(file, f"activity id '{clash[0]}' is also given to a usage-log activity",
                                            column="activity_id", hint="ids USG-… are reserved for usage logs")])
         df = pd.concat([df, usage_df], ignore_index=True)
+    route_issues = route_problems(engagement, set(df["activity_id"]), str(yaml_path))
+    if route_issues:
+        raise ValidationError(route_issues)
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
