@@ -13,15 +13,15 @@ COST = {"PRO-01": 4560.0, "PRO-04": 928.0, "PRE-01": 210.0, "POST-03": None}
 
 def _deliverable():
     return r.Deliverable.model_validate({
-        "name": "40 key visuals", "asset": "key visual", "accepted_assets": 40,
-        "routes": [{"id": "shoot", "name": "Location shoot", "kind": "traditional", "activities": ["PRO-01", "PRO-04"]},
+        "deliverable": "40 key visuals", "asset": "key visual", "accepted_assets": 40,
+        "options": [{"id": "shoot", "name": "Location shoot", "kind": "traditional", "activities": ["PRO-01", "PRO-04"]},
                    {"id": "gen", "name": "Generated", "kind": "generative", "activities": ["PRE-01", "POST-03"],
                     "fixed_activities": ["POST-03"]}]})
 
 
 def test_per_accepted_asset_with_range_and_cost():
     d = _deliverable()
-    s = r.route_summary(d.routes[0], d, KG, COST)
+    s = r.route_summary(d.options[0], d, KG, COST)
     assert s["kgco2e_per_accepted_asset"] == pytest.approx((1000 + 1700) / 40)
     assert s["low"] == pytest.approx((900 + 1500) / 40) and s["high"] == pytest.approx((1300 + 1900) / 40)
     assert s["cost_per_accepted_asset"] == pytest.approx((4560 + 928) / 40)
@@ -30,14 +30,14 @@ def test_per_accepted_asset_with_range_and_cost():
 
 def test_unknown_cost_is_not_a_partial_sum():
     d = _deliverable()
-    s = r.route_summary(d.routes[1], d, KG, COST)
+    s = r.route_summary(d.options[1], d, KG, COST)
     assert s["cost"] is None and s["cost_per_accepted_asset"] is None and s["cost_unknown"] == ["POST-03"]
 
 
 def test_rebound_when_volume_grows():
     d = _deliverable()
-    shoot = r.route_summary(d.routes[0], d, KG, COST)
-    gen = r.route_summary(d.routes[1], d, KG, COST)
+    shoot = r.route_summary(d.options[0], d, KG, COST)
+    gen = r.route_summary(d.options[1], d, KG, COST)
     rows = r.scale_sensitivity(gen, (1, 10, 1000), reference_kgco2e=shoot["kgco2e"])
     per_asset = [x["kgco2e_per_accepted_asset"] for x in rows]
     assert per_asset[0] > per_asset[1] > per_asset[2]           # fixed work spreads thinner
@@ -53,5 +53,5 @@ def test_bad_routes_are_refused():
     with pytest.raises(ValidationError, match="fixed_activities"):
         r.Route(id="x", name="x", kind="hybrid", activities=["A"], fixed_activities=["B"])
     with pytest.raises(ValidationError, match="unique"):
-        r.Deliverable(name="d", asset="a", accepted_assets=1,
-                      routes=[r.Route(id="x", name="x", kind="hybrid", activities=["A"])] * 2)
+        r.Deliverable(deliverable="d", asset="a", accepted_assets=1,
+                      options=[r.Route(id="x", name="x", kind="hybrid", activities=["A"])] * 2)

@@ -5,13 +5,13 @@ the activities it takes. The toolkit compares kgCO2e and cost per accepted asset
 estimate's low/high range, and a scale sensitivity shows what happens when generation is
 cheap and volume grows (rebound).
 
-engagement.yaml shape (validated by :class:`Deliverable`)::
+engagement.yaml shape (validated by :class:`audit.core.models.Routes`)::
 
-    deliverable:
-      name: 40 key visuals
+    routes:
+      deliverable: 40 key visuals
       asset: key visual
       accepted_assets: 40
-      routes:
+      options:
         - id: shoot
           name: Location shoot in Iceland
           kind: traditional
@@ -33,49 +33,15 @@ Equations (one function each):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import pandas as pd
 
+from audit.core.models import Route, RouteKind, Routes
+from audit.inventory.results import parent_key
 
-class RouteKind(str, Enum):
-    TRADITIONAL = "traditional"
-    GENERATIVE = "generative"
-    HYBRID = "hybrid"
-
-
-class Route(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    kind: RouteKind
-    activities: tuple[str, ...] = Field(min_length=1)
-    fixed_activities: tuple[str, ...] = ()
-    accepted_assets: float | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _fixed_are_listed(self) -> Route:
-        extra = set(self.fixed_activities) - set(self.activities)
-        if extra:
-            raise ValueError(f"fixed_activities not in activities: {', '.join(sorted(extra))}")
-        return self
-
-
-class Deliverable(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    asset: str = Field(min_length=1)
-    accepted_assets: float = Field(gt=0)
-    routes: tuple[Route, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Deliverable:
-        ids = [r.id for r in self.routes]
-        if len(set(ids)) != len(ids):
-            raise ValueError("route ids must be unique")
-        return self
+# engagement.yaml ``routes`` is validated by audit.core.models.Routes (a Route per option).
+Deliverable = Routes
+__all__ = ["Deliverable", "Route", "RouteKind", "Routes", "for_results", "route_summary", "scale_sensitivity"]
 
 
 def per_accepted_asset(total: float | None, accepted_assets: float) -> float | None:
@@ -108,6 +74,7 @@ def route_summary(route: Route, deliverable: Deliverable, kg_by_activity: Mappin
     whose activity is missing or has no known cost gets ``cost_per_accepted_asset`` None and
     lists the activities in ``cost_unknown`` (a partial sum would understate it)."""
     accepted = route.accepted_assets or deliverable.accepted_assets
+    name = deliverable.deliverable
     missing = [a for a in route.activities if a not in kg_by_activity]
     lo = sum(kg_by_activity[a][0] for a in route.activities if a in kg_by_activity)
     mid = sum(kg_by_activity[a][1] for a in route.activities if a in kg_by_activity)
@@ -115,7 +82,7 @@ def route_summary(route: Route, deliverable: Deliverable, kg_by_activity: Mappin
     unknown = [a for a in route.activities if cost_by_activity.get(a) is None]
     cost = None if unknown else float(sum(cost_by_activity[a] for a in route.activities))
     fixed = sum(kg_by_activity[a][1] for a in route.fixed_activities if a in kg_by_activity)
-    return {"id": route.id, "name": route.name, "kind": route.kind.value, "deliverable": deliverable.name,
+    return {"id": route.id, "name": route.name, "kind": route.kind.value, "deliverable": name,
             "asset": deliverable.asset, "accepted_assets": accepted, "activities": list(route.activities),
             "missing_activities": missing, "kgco2e": mid, "kgco2e_low": lo, "kgco2e_high": hi,
             "kgco2e_per_accepted_asset": per_accepted_asset(mid, accepted),
@@ -139,3 +106,29 @@ def scale_sensitivity(summary: dict, multipliers: tuple[float, ...] = (1, 2, 5, 
                      "kgco2e_per_accepted_asset": per_asset_at_volume(fixed, variable, volume),
                      "times_reference": total / reference_kgco2e if reference_kgco2e else None})
     return rows
+
+
+def for_results(results) -> list[dict]:
+    """results.json ``routes``: one entry per route of engagement.yaml ``routes`` (empty
+    without), each with its ``scale`` sensitivity against the first traditional route's
+    total (or the first route's). Figures are for the engagement period."""
+    spec = results.engagement.routes
+    if spec is None:
+        return []
+    lines = results.lines
+    by = lines.assign(_parent=parent_key(lines).to_numpy()).groupby("_parent")[["kgco2e_low", "kgco2e", "kgco2e_high"]].sum()
+    kg = {str(k): (float(r.kgco2e_low), float(r.kgco2e), float(r.kgco2e_high)) for k, r in by.iterrows()}
+    costs = {k: c.amount for k, c in (results.costs or {}).items()}
+    summaries = [route_summary(r, spec, kg, costs) for r in spec.options]
+    ref = next((x for x in summaries if x["kind"] == RouteKind.traditional.value), summaries[0])
+    for x in summaries:
+        x["scale"] = scale_sensitivity(x, tuple(spec.scale_multiples), reference_kgco2e=ref["kgco2e"] or None)
+        x["scale_reference_route"] = ref["id"]
+    return summaries
+
+
+def routes_table(entries: list[dict]) -> pd.DataFrame:
+    """The routes as a table (one row per route) for the reports."""
+    cols = ["id", "name", "kind", "accepted_assets", "kgco2e_per_accepted_asset", "low", "high",
+            "cost_per_accepted_asset"]
+    return pd.DataFrame([{c: e.get(c) for c in cols} for e in entries], columns=cols)

@@ -36,6 +36,7 @@ class VerdictDefinition(BaseModel):
     id: Verdict
     label: str = Field(min_length=1)
     meaning: str = Field(min_length=1)
+    in_plan: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -49,6 +50,21 @@ def definitions() -> dict[Verdict, VerdictDefinition]:
 def label(v: Verdict | str) -> str:
     """The plain-words label every deliverable shows for a verdict id."""
     return definitions()[Verdict(v)].label
+
+
+def order() -> dict[str, int]:
+    """Verdict id -> its rank in data/verdicts.yaml (best first), for sorting options."""
+    return {d.id.value: n for n, d in enumerate(definitions().values())}
+
+
+def in_plan() -> tuple[str, ...]:
+    """The verdict ids whose options go into the plan and the forecast (``in_plan: true``)."""
+    return tuple(d.id.value for d in definitions().values() if d.in_plan)
+
+
+def labels() -> dict[str, str]:
+    """Verdict id -> label, in the documented order."""
+    return {d.id.value: d.label for d in definitions().values()}
 
 
 class VerdictResult(BaseModel):

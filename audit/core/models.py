@@ -60,10 +60,16 @@ OPTIONAL_COLUMNS = (
     "region", "provider", "model", "hardware", "ownership", "power_w", "utilisation", "pue",
     "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
     "accepted_fraction", "data_quality", "notes",
+    # issue 12: trips (one-way trips in a travel row, so a lever can test its distance
+    # threshold: km per trip = passenger_km / trips); self-hosted LLM rows (llm_api, owned or
+    # leased): gpus, serving_hours (wall-clock hours they were up), batch_size (mean
+    # concurrent requests; or give utilisation, the share of GPU-hours spent serving)
+    "trips", "gpus", "serving_hours", "batch_size",
 )
 NUMERIC_COLUMNS = (
     "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
     "input_tokens", "output_tokens", "latency_s", "accepted_fraction", "data_quality",
+    "trips", "gpus", "serving_hours", "batch_size",
 )
 ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 

@@ -48,7 +48,8 @@ RANGES = {
     "quantity": (0, None, True), "power_w": (0, None, False), "utilisation": (0, 1, False),
     "pue": (1, 5, True), "carbon_intensity_g_per_kwh": (0, 5000, True), "input_tokens": (0, None, True),
     "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
-    "data_quality": (1, 5, True),
+    "data_quality": (1, 5, True), "trips": (0, None, False), "gpus": (0, None, False),
+    "serving_hours": (0, None, False), "batch_size": (1, None, True),
 }
 
 

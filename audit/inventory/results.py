@@ -27,7 +27,7 @@ RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
 # Run-manifest keys as a reader should see them, in both reports (others: underscores as spaces).
 MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
                    "factor_set": "Factor set", "engagement_dir_name": "Engagement folder"}
-FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact")
+FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact", "routes")
 # The analyses registry: key -> function(results). Filled by audit.analyses.registry (a higher
 # layer) when `audit` is imported; AuditResults.analysis runs the one for a key not stored.
 ANALYSES: dict[str, Callable[["AuditResults"], Any]] = {}

@@ -116,7 +116,8 @@ class Lever(Strict):
 def read_levers(path: Path = LEVERS_FILE) -> tuple[Lever, ...]:
     """Every lever in the file, validated; all problems reported at once (file, lever
     number counted from 1, field)."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    # The C loader when PyYAML has it: the library is read on every run.
+    raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     items = raw.get("levers") if isinstance(raw, dict) else None
     if not isinstance(items, list):
         raise ValidationError([Problem(str(path), "expected a top-level 'levers:' list")])
