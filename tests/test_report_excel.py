@@ -20,7 +20,7 @@ from audit.orchestration.pipeline import audit_engagement
 from audit.deliverables.excel import HEADER_ROW, SHEETS, build_workbook, write_excel
 
 EXPECTED_SHEETS = ["Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility",
-                   "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions",
+                   "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Routes", "Factors", "Prices", "Assumptions",
                    "Data quality", "Method"]
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1)", "-2+3", "\t=1", "\r=1+1", "=1+1", "=cmd|'/c calc'!A1"]
 

@@ -621,7 +621,7 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
         "effort_person_days": effort.person_days, "reason": v.reason,
         "money_cost_before_per_year": m["before"] * ppy, "money_cost_after_per_year": m["after"] * ppy,
         "money_price_ids": m["price_ids"], "money_unpriced_activities": m["unpriced"],
-        "money_not_counted": not_counted,
+        "money_not_counted": not_counted, "money_notes": m["notes"],
         "risks": intervention.risks, "quality_risk": intervention.quality_risk,
         "co_benefits": list(intervention.co_benefits), "basis": intervention.basis, "citation": intervention.citation,
         "factor_ids": list(intervention.factor_ids), "factors_missing": list(intervention.factors_missing),

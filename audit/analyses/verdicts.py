@@ -67,6 +67,17 @@ def labels() -> dict[str, str]:
     return {d.id.value: d.label for d in definitions().values()}
 
 
+def words(v) -> str:
+    """What a deliverable prints for a verdict: its label for a verdict id, else the text as
+    given (an empty string for None)."""
+    if v is None:
+        return ""
+    try:
+        return label(v)
+    except ValueError:
+        return str(v)
+
+
 class VerdictResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

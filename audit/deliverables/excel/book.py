@@ -22,7 +22,7 @@ from audit.inventory.results import AuditResults
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
 
 SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Sensitivity",
-          "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions", "Data quality", "Method")
+          "Customisation", "Scorecard", "Precision per watt", "Routes", "Factors", "Prices", "Assumptions", "Data quality", "Method")
 
 HEADER_ROW = 6  # title block in rows 1-4, the first table's header here
 MAX_ROW_LINES = 6  # taller wrapped text stays in the cell, scrolled
