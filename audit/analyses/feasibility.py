@@ -416,8 +416,10 @@ def money_effect(base_rows: pd.DataFrame, new_rows: pd.DataFrame, engagement, pr
     priced = [i for i in ids if i not in unpriced]
     b = float(sum(before[i] for i in priced))
     a = float(sum(after.get(i, 0.0) for i in priced))
+    by_activity = [{"activity_id": i, "cost_before": float(before[i]), "cost_after": float(after.get(i, 0.0))}
+                   for i in priced]
     return {"saved": money_saved(b, a), "before": b, "after": a, "price_ids": sorted(used), "prices": used,
-            "unpriced": sorted(unpriced), "notes": notes}
+            "unpriced": sorted(unpriced), "notes": notes, "by_activity": by_activity}
 
 
 @dataclass
@@ -622,6 +624,8 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
         "money_cost_before_per_year": m["before"] * ppy, "money_cost_after_per_year": m["after"] * ppy,
         "money_price_ids": m["price_ids"], "money_unpriced_activities": m["unpriced"],
         "money_not_counted": not_counted, "money_notes": m["notes"],
+        "money_breakdown": [{**x, "cost_before": x["cost_before"] * ppy, "cost_after": x["cost_after"] * ppy,
+                             "money_saved": (x["cost_before"] - x["cost_after"]) * ppy} for x in m["by_activity"]],
         "risks": intervention.risks, "quality_risk": intervention.quality_risk,
         "co_benefits": list(intervention.co_benefits), "basis": intervention.basis, "citation": intervention.citation,
         "factor_ids": list(intervention.factor_ids), "factors_missing": list(intervention.factors_missing),

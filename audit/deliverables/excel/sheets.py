@@ -545,8 +545,28 @@ def _feasibility_sheet(b: Book, lay: Layout) -> None:
     _show_axes(ch)
     ch.width, ch.height = 24, 11
     ws.add_chart(ch, f"B{last + 3}")
-    _savings_table(b, ws, iv, last + 3 + 24)
+    end = _money_table(b, ws, iv, last + 3 + 24)
+    _savings_table(b, ws, iv, end + 3)
     b.finish_sheet(ws, paper="A3")
+
+
+def _money_table(b: Book, ws, iv: list[dict], top: int) -> int:
+    """Money each option saves, activity by activity: cost a year before and after, priced
+    from the Prices sheet's register (live formula: saved = before − after). Returns the last row."""
+    cur = b.eng.currency
+    rows = [(d, m) for d in iv for m in (d.get("money_breakdown") or [])]
+    b.section(ws, top - 1, f"Money saved per year, by activity ({cur}; prices on the Prices sheet)")
+    if not rows:
+        b.none_note(ws, top, "No option changes a priced activity.")
+        return top
+    cols = [Col("ID", "text", 22), Col("Activity", "text", 14), Col(f"Cost before {cur}/yr", "money", 13),
+            Col(f"Cost after {cur}/yr", "money", 13), Col(f"Money saved {cur}/yr", "money", 13)]
+    out = []
+    for i, (d, m) in enumerate(rows):
+        r = top + 1 + i
+        out.append([d.get("id"), m["activity_id"], as_number(m["cost_before"]), as_number(m["cost_after"]),
+                    Formula(f"=C{r}-D{r}", float(m["cost_before"]) - float(m["cost_after"]))])
+    return b.table(ws, top, cols, out, "tblMoneySaved")
 
 
 def _is_money(key: str) -> bool:
@@ -559,7 +579,8 @@ def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
     rows = [(d, s) for d in iv for s in (d.get("savings_breakdown") or [])]
     b.section(ws, top - 1, "Non-energy savings counted (assumed unit costs, data/forecast_defaults.yaml)")
     if not rows:
-        b.none_note(ws, top, "No intervention counts non-energy savings.")
+        b.none_note(ws, top, "No engagement intervention counts assumed unit-cost savings (the levers' money is "
+                             "in the table above).")
         return
     cols = [Col("ID", "text", 10), Col("Unit cost", "text", 36), Col("Applies to", "wrap", 20),
             Col("Quantity saved per year", "precise", 13), Col("Unit", "text", 13),
