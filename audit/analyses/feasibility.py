@@ -655,6 +655,30 @@ def option_verdict(rec: dict, net_cost: float, abated: float, carbon_price: floa
                             currency=currency).verdict.value
 
 
+def combined_abatement(lines: pd.DataFrame, cuts: list[pd.Series], periods_per_year: float = 1.0) -> pd.Series:
+    """kgCO2e a year the chosen options abate together, per baseline activity (parent key).
+
+    Options that act on the same activity do not add up (local crew and fewer hotel nights
+    both cut the same nights): each removes its share of what is left,
+
+        remaining = base × Π (1 − min(cut_i / base, 1)),   abated = base − remaining
+
+    so the plan never removes more than the activity emits."""
+    if not cuts:
+        return pd.Series(dtype=float)
+    base = lines.groupby(parent_key(lines))["kgco2e"].sum() * float(periods_per_year)  # a year, like the cuts
+    frame = pd.concat(cuts, axis=1).fillna(0.0)
+    out = {}
+    for key, row in frame.iterrows():
+        b = float(base.get(key, 0.0))
+        if b <= 0:
+            out[key] = float(row.sum())
+            continue
+        remaining = b * float(np.prod([1 - min(max(v / b, 0.0), 1.0) if v >= 0 else 1 - v / b for v in row]))
+        out[key] = b - remaining
+    return pd.Series(out, dtype=float)
+
+
 def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list[dict]:
     """BAU and with-plan emissions for the base year and each forecast year. With
     ``period_type: campaign`` the base is one campaign × campaigns a year."""
@@ -664,8 +688,7 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
     decarb = settings_["grid_decarbonisation_per_year"]
     eff = settings_["model_efficiency_per_year"]
     parent = parent_key(lines)
-    abated = (pd.concat([c.abated_by_line for c in chosen]).groupby(level=0).sum() if chosen
-              else pd.Series(dtype=float))
+    abated = combined_abatement(lines, [c.abated_by_line for c in chosen], results.engagement.periods_per_year)
     out = []
     # Growth by stage where the engagement gives one for the line's stage, else by kind.
     line_growth = [growth.get(s, growth.get(k, 0.0)) for s, k in zip(lines["stage"], lines["kind"])]
@@ -837,7 +860,7 @@ def action_plan(results) -> list[dict]:
     if go:
         r = go[0]
         out.append({"topic": "First action", "text": (
-            f"Start with {r['name']} ({r['id']}): {r.get('verdict_label') or r['verdict']}. It avoids "
+            f"Start with {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. It avoids "
             f"{t(r['abated_kgco2e_per_year'])} a year ({r['abated_kgco2e_per_year'] / total:.1%} of the footprint), "
             f"saves {r.get('money_saved_per_year') or 0:,.0f} {cur} a year and costs "
             f"{r.get('net_cost_per_year') or 0:,.0f} {cur} a year net (negative: it saves money), for "
@@ -846,7 +869,7 @@ def action_plan(results) -> list[dict]:
         r = priced[0]
         out.append({"topic": "First action", "text": (
             f"No option pays for itself or is worth it at the internal carbon price of {price:,.0f} {cur}/tCO2e. "
-            f"The cheapest per tonne is {r['name']} ({r['id']}): {r.get('verdict_label') or r['verdict']}. "
+            f"The cheapest per tonne is {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. "
             f"{r.get('what_would_change_it', '')}")})
     biggest = max(recs, key=lambda r: r["abated_kgco2e_per_year"], default=None)
     if biggest is not None and (not go or biggest["id"] != go[0]["id"]):
@@ -854,7 +877,7 @@ def action_plan(results) -> list[dict]:
         out.append({"topic": "Biggest lever", "text": (
             f"{biggest['name']} ({biggest['id']}) avoids the most, {t(biggest['abated_kgco2e_per_year'])} a year "
             f"({biggest['abated_kgco2e_per_year'] / total:.0%} of the footprint), for "
-            f"{biggest['effort_person_days'] or 0:g} person-days; verdict: {biggest.get('verdict_label') or biggest['verdict']}"
+            f"{biggest['effort_person_days'] or 0:g} person-days; verdict: {verdicts.words(biggest['verdict'])}"
             f" (effort/impact quadrant: {biggest['quadrant'] or 'not placed'})" if biggest.get("cost_per_tonne") is not None
             else f"{biggest['name']} ({biggest['id']}) avoids the most")
             + (f", counting {other:,.0f} {cur} a year of money saved." if other else ".")})
