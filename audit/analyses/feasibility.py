@@ -276,6 +276,11 @@ def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.Da
         rows[col] = val
         if col == "region" and val == "":
             rows["country"] = ""
+    if change.get("set", {}).get("ownership") == "purchased_service":
+        # a managed service bills per token: the self-hosted deployment's GPUs and hours go
+        for col in ("gpus", "serving_hours", "batch_size"):
+            if col in rows:
+                rows[col] = np.nan
     for col, triple in change.get("scale", {}).items():
         rows[col] = rows[col].astype(float) * triple[bound]
         if col == "quantity":
@@ -610,7 +615,9 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
                                                   if x.startswith("api:")})
     record = {
         "id": intervention.id, "name": intervention.name, "description": intervention.description,
-        "area": intervention.area, "applies_to": sorted(rows["activity_id"]),
+        "area": intervention.area,
+        # the rows the change reached (a distance threshold or a missing profile can leave some out)
+        "applies_to": sorted(set(prep["new_rows"][1]["activity_id"].str.removesuffix(SPLIT))),
         "abated_kgco2e_per_year": mid, "abated_low": lo, "abated_high": hi, "baseline_kgco2e": base_kg * ppy,
         "kwh_saved_per_year": kwh_saved["central"],
         "money_saved_per_year": saved, "net_cost_per_year": net_cost,

@@ -29,6 +29,7 @@ from audit.methods.llm import (
     PREFILL_FACTOR_ID, llm_coefficient_factor_ids, llm_coefficients, llm_pue_factor_id, llm_request_energy_kwh,
     model_parameters,
 )
+from audit.methods.selfhosted import selfhosted_energy
 from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
 from audit.reference.factors import ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, load_register
 from audit.reference.measured import MODE_PREFIX, measured_factor_id, register_row
@@ -342,7 +343,47 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     res = _energy_result(q * per_request[1], q * per_request[0], q * per_request[2], ids, "ecologits_llm",
                          "kWh = requests × PUE × (server + n_GPU × GPU energy(output tokens) + prefill(input tokens))")
     res["device_hours"] = q * device_s / 3600.0
+    _selfhosted_rows(ctx, df, res, act, pue)
     return res
+
+
+SELFHOSTED_FORMULA = ("kWh = PUE × (output tokens × J/token(batch, params) + input tokens × prefill J/token + idle "
+                      "GPU-hours × idle W) / 3.6e6; measured H200 curve, data/selfhosted/gpu_inference_measurements.csv")
+
+
+def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.ndarray, pue: np.ndarray) -> None:
+    """Self-hosted LLM rows (issue 12; optional columns gpus, serving_hours and batch_size or
+    utilisation): energy from the GPUs, hours and tokens served (audit.methods.selfhosted),
+    in place of the per-request EcoLogits figure. Low/central/high: the model's parameter
+    range and the PUE range. Rows without gpus and serving_hours are left as they are."""
+    gpus = pd.to_numeric(df.get("gpus", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    hours = pd.to_numeric(df.get("serving_hours", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    if not np.any((gpus > 0) & (hours > 0)):
+        return
+    batch = pd.to_numeric(df.get("batch_size", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    util = df["utilisation"].to_numpy(float)
+    q = df["quantity_base"].to_numpy(float)
+    out_tok = np.nan_to_num(df["output_tokens"].to_numpy(float)) * q
+    in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float)) * q
+    method = np.array([res["method"]] * len(df), dtype=object)
+    formula = np.array([res["formula"]] * len(df), dtype=object)
+    for j, (_, row) in enumerate(df.iterrows()):
+        if not (gpus[j] > 0 and hours[j] > 0):
+            continue
+        where = f"activity {row['activity_id']} (row {row['row_number']})"
+        b = None if math.isnan(batch[j]) else float(batch[j])
+        u = None if b is not None or math.isnan(util[j]) else float(util[j])
+        for k, key in enumerate(("kwh_low", "kwh", "kwh_high")):
+            est = selfhosted_energy(float(gpus[j]), float(hours[j]), float(out_tok[j]), float(act[k, j]),
+                                    input_tokens=float(in_tok[j]), batch=b, utilisation=u, pue=float(pue[k, j]),
+                                    where=where)
+            res[key][j] = est.kwh_facility
+        res["device_hours"][j] = gpus[j] * hours[j]
+        res["factor_ids"][j] = list(res["factor_ids"][j]) + [
+            ctx.activity_factor(row["activity_id"], row["row_number"], "gpus", float(gpus[j]), "GPUs"),
+            ctx.activity_factor(row["activity_id"], row["row_number"], "serving_hours", float(hours[j]), "hours")]
+        method[j], formula[j] = "selfhosted_llm", SELFHOSTED_FORMULA
+    res["method"], res["formula"] = method, formula
 
 
 def _llm_pue(ctx, row, prov):
