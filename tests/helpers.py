@@ -26,7 +26,7 @@ from audit.core.models import ALL_COLUMNS
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
 
 SAMPLE_DIR = SAMPLE_ENGAGEMENT_DIR
-SAMPLE_CSV_ACTIVITIES = 31  # rows of data/sample_engagement/activities.csv
+SAMPLE_CSV_ACTIVITIES = 33  # rows (31 + PRE-06 self-hosted and PRO-09 recce flight, issue 12) of data/sample_engagement/activities.csv
 SAMPLE_USAGE_ACTIVITIES = 24  # USG-… from its usage log: 3 models x 2 stages x 4 months
 SAMPLE_ACTIVITY_COUNT = SAMPLE_CSV_ACTIVITIES + SAMPLE_USAGE_ACTIVITIES
 SAMPLE_INPUT_FILES = {"engagement.yaml", "activities.csv", "usage/api_gateway_requests.csv"}
