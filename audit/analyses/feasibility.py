@@ -1,6 +1,6 @@
 """Forecast and feasibility: is the gain worth the effort?
 
-Interventions (data/interventions.yaml, extendable per engagement) change the validated
+Options (the lever library data/levers.yaml, extendable per engagement) change the validated
 activity table; the estimator is re-run on the changed rows, so an intervention's gain
 uses exactly the same methodology and factors as the baseline. Costs follow the
 marginal abatement cost curve convention (docs/methodology.md, Feasibility):

@@ -203,7 +203,7 @@ def _profile_or_bounds(value):
 
 @with_config(ConfigDict(extra="forbid"))
 class Change(TypedDict, total=False):
-    """How an intervention changes the rows it applies to (header of data/interventions.yaml)."""
+    """How an intervention changes the rows it applies to (an engagement intervention; the levers of data/levers.yaml have more operations)."""
 
     set: SetColumns
     scale: ScaleColumns
@@ -223,7 +223,7 @@ class Saving(TypedDict, total=False):
 
 
 class Intervention(_Strict):
-    """One lever from data/interventions.yaml (or the engagement's own list)."""
+    """One of the engagement's own interventions (engagement.yaml ``interventions``)."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str

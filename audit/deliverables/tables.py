@@ -52,6 +52,23 @@ def interventions(results: "AuditResults") -> pd.DataFrame:
     return out
 
 
+def verdict_set() -> pd.DataFrame:
+    """The one verdict vocabulary (data/verdicts.yaml), in its order of rules."""
+    return pd.DataFrame([{"verdict": d.label, "meaning": d.meaning, "in the plan": d.in_plan}
+                         for d in verdicts.definitions().values()])
+
+
+MONEY_COLUMNS = ["id", "verdict", "money_saved_per_year", "net_cost_per_year", "cost_per_tonne",
+                 "what_would_change_it"]
+
+
+def money(results: "AuditResults") -> pd.DataFrame:
+    """Each option's money beside its carbon: money saved and net cost a year (negative: it
+    saves money), its verdict in words and what would change it."""
+    df = _frame(results.interventions, MONEY_COLUMNS)[MONEY_COLUMNS]
+    return df.assign(verdict=df["verdict"].map(verdicts.words))
+
+
 def routes(results: "AuditResults") -> pd.DataFrame:
     """The same deliverable by each route (engagement.yaml ``routes``): kgCO2e and cost per
     accepted asset with the low/high range; empty without routes."""
