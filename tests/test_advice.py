@@ -156,12 +156,16 @@ def test_bad_money_keys_are_located(tmp_path):
     assert "prices.my_new_price" in out and "currency_rates" in out and "period_type" in out
 
 
-def test_routes_naming_unknown_activities_are_refused(tmp_path):
+def test_routes_naming_unknown_activities_are_located(tmp_path):
     routes = {"deliverable": "4 visuals", "asset": "visual", "accepted_assets": 4,
               "options": [{"id": "a", "name": "A", "kind": "generative", "activities": ["NOPE-1"]}]}
     folder = write_engagement(tmp_path, [activity()], routes=routes)
     res = runner.invoke(app, ["validate", str(folder)])
-    assert res.exit_code != 0 and "routes.options.0.activities.0" in res.output and "NOPE-1" in res.output
+    # located, and the route's figures are unknown rather than a partial sum; the audit still runs
+    assert "routes.options.0.activities.0" in res.output and "NOPE-1" in res.output
+    entry = audit_engagement(folder).to_json_dict()["routes"][0]
+    assert entry["kgco2e_per_accepted_asset"] is None and entry["missing_activities"] == ["NOPE-1"]
+    assert entry["cost_per_accepted_asset"] is None and entry["scale"] == []
 
 
 # --- the shoot: generator and rail levers ----------------------------------------------------

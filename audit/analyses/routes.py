@@ -82,13 +82,16 @@ def route_summary(route: Route, deliverable: Deliverable, kg_by_activity: Mappin
     unknown = [a for a in route.activities if cost_by_activity.get(a) is None]
     cost = None if unknown else float(sum(cost_by_activity[a] for a in route.activities))
     fixed = sum(kg_by_activity[a][1] for a in route.fixed_activities if a in kg_by_activity)
+    if missing:  # an activity the engagement does not have: the route's figures are unknown
+        lo = mid = hi = None
+        unknown = sorted(set(unknown) | set(missing))
     return {"id": route.id, "name": route.name, "kind": route.kind.value, "deliverable": name,
             "asset": deliverable.asset, "accepted_assets": accepted, "activities": list(route.activities),
             "missing_activities": missing, "kgco2e": mid, "kgco2e_low": lo, "kgco2e_high": hi,
             "kgco2e_per_accepted_asset": per_accepted_asset(mid, accepted),
             "low": per_accepted_asset(lo, accepted), "high": per_accepted_asset(hi, accepted),
             "cost": cost, "cost_per_accepted_asset": per_accepted_asset(cost, accepted), "cost_unknown": unknown,
-            "fixed_kgco2e": fixed, "variable_kgco2e_per_asset": (mid - fixed) / accepted}
+            "fixed_kgco2e": fixed, "variable_kgco2e_per_asset": None if mid is None else (mid - fixed) / accepted}
 
 
 def scale_sensitivity(summary: dict, multipliers: tuple[float, ...] = (1, 2, 5, 10, 100),
@@ -99,6 +102,8 @@ def scale_sensitivity(summary: dict, multipliers: tuple[float, ...] = (1, 2, 5, 
     emits more in all, the rebound)."""
     fixed, variable, base = summary["fixed_kgco2e"], summary["variable_kgco2e_per_asset"], summary["accepted_assets"]
     rows = []
+    if variable is None:  # the route's total is unknown (a missing activity)
+        return rows
     for m in multipliers:
         volume = base * m
         total = total_at_volume(fixed, variable, volume)

@@ -758,16 +758,18 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
             raise ValidationError([Problem(file, f"activity id '{clash[0]}' is also given to a usage-log activity",
                                            column="activity_id", hint="ids USG-… are reserved for usage logs")])
         df = pd.concat([df, usage_df], ignore_index=True)
-    route_issues = route_problems(engagement, set(df["activity_id"]), str(yaml_path))
-    if route_issues:
-        raise ValidationError(route_issues)
+    # A route naming an activity that is not there is reported, located, and its figures are
+    # left unknown (never a partial sum); the rest of the audit runs.
+    route_warnings = [f"{p.file}, key '{p.column}': {p.message}" for p in
+                      route_problems(engagement, set(df["activity_id"]), str(yaml_path))]
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
     warnings = [w.replace(file, display, 1) for w in warnings]
     if both_note:
         warnings.insert(0, both_note)
-    warnings += usage_warnings
+    warnings += usage_warnings + [w.replace(str(yaml_path), f"{folder.resolve().name}/{yaml_path.name}", 1)
+                                  for w in route_warnings]
     hashes = {p.name: file_sha256(p) for p in (yaml_path, data_path)} | usage_hashes
     if (folder / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
         hashes[MEASURED_FILE] = file_sha256(folder / MEASURED_FILE)
