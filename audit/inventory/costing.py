@@ -104,3 +104,21 @@ def activity_costs(engagement: Engagement, activities: pd.DataFrame | None
 def price_register(used: Mapping[str, pricing.Price]) -> dict[str, dict]:
     """results.json ``prices``: id -> value, unit, currency, source, year, licence, notes."""
     return pricing.price_register(used.values())
+
+
+def costs_from_json(data: Mapping) -> tuple[dict[str, pricing.PricedCost], dict[str, pricing.Price]]:
+    """The activity costs and price register back from a results.json mapping (for the report
+    writers, which reload the results a notebook step saved)."""
+    currency = str((data.get("engagement") or {}).get("currency") or "")
+    prices = {pid: pricing.Price.model_validate({"price_id": pid, **entry})
+              for pid, entry in (data.get("prices") or {}).items()}
+    costs = {}
+    for a in data.get("activities") or []:
+        if a.get("derived_from") or "cost" not in a:
+            continue
+        ids = tuple(a.get("cost_ids") or ())
+        costs[a["activity_id"]] = pricing.PricedCost(
+            amount=a["cost"], currency=currency, price_ids=ids, prices=tuple(prices[i] for i in ids if i in prices),
+            match=pricing.MatchKind.EXACT if a["cost"] is not None else pricing.MatchKind.UNKNOWN,
+            note=a.get("cost_note") or "")
+    return costs, prices
