@@ -324,3 +324,15 @@ def test_selfhosted_row_uses_gpus_hours_and_batch(tmp_path):
     # managed service becomes a real comparison for the self-hosted row
     rec = _by_id(one)["managed_service"]
     assert rec["applies_to"] == ["SH-1"] and rec["verdict"] in verdicts.order()
+
+
+def test_saved_step_results_keep_costs_and_prices(tmp_path):
+    """audit run writes its deliverables from the results step 3 saved: costs survive."""
+    from audit.orchestration import pipeline
+
+    folder = write_engagement(tmp_path, SHOOT_ROWS)
+    work = tmp_path / "work"
+    first = pipeline.assess_feasibility(work, folder).to_json_dict()
+    again = pipeline.load_results(work).to_json_dict()
+    assert again["prices"] == first["prices"] and first["prices"]
+    assert [a["cost"] for a in again["activities"]] == [a["cost"] for a in first["activities"]]
