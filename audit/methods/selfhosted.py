@@ -40,8 +40,9 @@ J_PER_KWH = 3.6e6
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def measurements() -> pd.DataFrame:
-    """The shipped H200 measurements (one row per phase × model × batch)."""
+    """The shipped H200 measurements (one row per phase × model × batch); read once, do not mutate."""
     return pd.read_csv(MEASUREMENTS_FILE)
 
 
@@ -73,6 +74,7 @@ def loglog_interpolate(x: float, xs: list[float], ys: list[float]) -> float:
     return math.exp(lys[i] + t * (lys[i + 1] - lys[i]))
 
 
+@lru_cache(maxsize=4096)
 def _over_batch(column: str, batch: float, params_b: float) -> float:
     d = _decode(params_b).sort_values("batch")
     return loglog_interpolate(batch, d["batch"].tolist(), d[column].astype(float).tolist())

@@ -341,16 +341,31 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     asks for the provider's batch-API price variant; when genai-prices has none at ``at``
     the standard price is used and the note says so. Unknown provider or model, or a name
     our alias table refuses: ``amount`` None and the reason in ``note``, never a guess."""
-    from genai_prices import Usage  # late: loads its bundled price snapshot
-
     at = at or DEFAULT_PRICE_DATE
-    resolved, why = resolve_model(provider, model)
-    if resolved is None:
-        return PricedCost(amount=None, currency=currency, match=MatchKind.UNKNOWN, note=why)
-    prov, info, match, note = resolved
     if cached_input_tokens > input_tokens:
         raise InputError(f"{provider}/{model}: cached_input_tokens ({cached_input_tokens:g}) exceed "
                          f"input_tokens ({input_tokens:g}); input_tokens counts cached ones too")
+    per_request, prices, match, priced_model, note = _api_price_per_request(
+        provider, model, float(input_tokens), float(cached_input_tokens), float(output_tokens), at, batch)
+    if per_request is None:
+        return PricedCost(amount=None, currency=currency, match=MatchKind.UNKNOWN, note=note)
+    return PricedCost(amount=convert(per_request * float(requests), "USD", currency, rate_overrides),
+                      currency=currency, price_ids=tuple(p.price_id for p in prices), prices=prices, match=match,
+                      priced_model=priced_model, note=note)
+
+
+@lru_cache(maxsize=4096)
+def _api_price_per_request(provider: str, model: str, input_tokens: float, cached_input_tokens: float,
+                           output_tokens: float, at: date, batch: bool):
+    """(USD per request, price records, match, priced model, note) from genai-prices'
+    bundled data, or (None, (), UNKNOWN, None, reason). Cached: feasibility prices the same
+    rows once per option and bound."""
+    from genai_prices import Usage  # late: loads its bundled price snapshot
+
+    resolved, why = resolve_model(provider, model)
+    if resolved is None:
+        return None, (), MatchKind.UNKNOWN, None, why
+    prov, info, match, note = resolved
     usage = Usage(input_tokens=round(input_tokens), cache_read_tokens=round(cached_input_tokens) or None,
                   output_tokens=round(output_tokens))
     when = datetime(at.year, at.month, at.day, 12, tzinfo=timezone.utc)
@@ -367,10 +382,7 @@ def api_price(provider: str, model: str, input_tokens: float, cached_input_token
     used = {"input_mtok"} | ({"cache_read_mtok"} if cached_input_tokens else set()) \
         | ({"output_mtok"} if output_tokens else set())
     prices = _price_records(prov, info, calc.model_price, at, suffix, used)
-    amount_usd = float(calc.total_price) * float(requests)
-    return PricedCost(amount=convert(amount_usd, "USD", currency, rate_overrides), currency=currency,
-                      price_ids=tuple(p.price_id for p in prices), prices=tuple(prices), match=match,
-                      priced_model=f"{prov.id}/{info.id}", note=note)
+    return float(calc.total_price), tuple(prices), match, f"{prov.id}/{info.id}", note
 
 
 # --- an activity's cost ----------------------------------------------------------------------
