@@ -103,10 +103,14 @@ def test_interventions_have_the_contract_keys(results):
 
 
 def test_interventions_apply_to_the_right_activities(interventions):
-    assert interventions["virtual_production"]["applies_to"] == ["PRO-01", "PRO-02", "PRO-03", "PRO-04", "PRO-08"]
+    assert interventions["virtual_production"]["applies_to"] == ["PRO-01", "PRO-02", "PRO-03", "PRO-04", "PRO-08",
+                                                                 "PRO-09"]
     assert interventions["offpeak_shift"]["applies_to"] == ["POST-01", "POST-02"]
     assert interventions["cleaner_region"]["applies_to"] == ["POST-03", "POST-04", "POST-06"]
-    assert interventions["managed_service"]["applies_to"] == ["PRE-05"]
+    assert interventions["managed_service"]["applies_to"] == ["PRE-05", "PRE-06"]
+    # rail only for the recce (4 trips of 344 km), not the Reykjavik flights (no trips: distance unknown)
+    assert interventions["flight_to_rail"]["applies_to"] == ["PRO-09"]
+    assert interventions["generator_to_grid"]["applies_to"] == ["PRO-04"]
 
 
 def _vp_money_saved(results, ids, cut: float) -> float:
