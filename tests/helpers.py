@@ -26,7 +26,7 @@ from audit.core.models import ALL_COLUMNS
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE, SAMPLE_ENGAGEMENT_DIR
 
 SAMPLE_DIR = SAMPLE_ENGAGEMENT_DIR
-SAMPLE_CSV_ACTIVITIES = 31  # rows of data/sample_engagement/activities.csv
+SAMPLE_CSV_ACTIVITIES = 33  # rows (31 + PRE-06 self-hosted and PRO-09 recce flight, issue 12) of data/sample_engagement/activities.csv
 # USG-… from its usage logs: the gateway log (3 models x 2 stages x 4 months) and the OpenAI usage
 # export (2 models x 2 months, stage Ideation)
 SAMPLE_USAGE_ACTIVITIES = 24 + 4

@@ -72,10 +72,10 @@ def test_hand_case_break_even(hand):
     assert ft["break_even_requests"] == pytest.approx(n, rel=1e-9)
     assert ft["break_even_requests_per_year"] == pytest.approx(n, rel=1e-9)  # 1-year life
     assert ft["payback_months"] == pytest.approx(n / 50_000 * 12, rel=1e-9)
-    assert ft["pays_back"] is False and "needs" in ft["verdict"]
+    assert ft["pays_back"] is False and "needs" in ft["carbon_payback"]
     assert ft["annual_kgco2e"] == pytest.approx(2.5e-5 * 50_000 + 6.0, rel=1e-9)  # 7.25
     assert base["annual_kgco2e"] == pytest.approx(700 * 2 / 3600 / 1000 * 1.2 * 0.25 * 50_000, rel=1e-9)
-    assert base["break_even_requests"] is None and base["verdict"] == "baseline"
+    assert base["break_even_requests"] is None and base["carbon_payback"] == "baseline"
 
 
 def test_hand_case_pays_back_above_break_even():

@@ -10,6 +10,7 @@ import pytest
 from audit.analyses import feasibility as fz, registry
 from audit.core.models import Engagement, Intervention
 from audit.core.paths import SOURCES_DIR
+from audit.reference import pricing
 from tests.helpers import BASE_SETTINGS, sample_results, sample_results_without_feasibility
 
 INTERVENTION_KEYS = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high",
@@ -102,23 +103,27 @@ def test_interventions_have_the_contract_keys(results):
 
 
 def test_interventions_apply_to_the_right_activities(interventions):
-    assert interventions["virtual_production"]["applies_to"] == ["PRO-01", "PRO-02", "PRO-03", "PRO-04", "PRO-08"]
+    assert interventions["virtual_production"]["applies_to"] == ["PRO-01", "PRO-02", "PRO-03", "PRO-04", "PRO-08",
+                                                                 "PRO-09"]
     assert interventions["offpeak_shift"]["applies_to"] == ["POST-01", "POST-02"]
     assert interventions["cleaner_region"]["applies_to"] == ["POST-03", "POST-04", "POST-06"]
-    assert interventions["managed_service"]["applies_to"] == ["PRE-05"]
+    assert interventions["managed_service"]["applies_to"] == ["PRE-05", "PRE-06"]
+    # rail only for the recce (4 trips of 344 km), not the Reykjavik flights (no trips: distance unknown)
+    assert interventions["flight_to_rail"]["applies_to"] == ["PRO-09"]
+    assert interventions["generator_to_grid"]["applies_to"] == ["PRO-04"]
 
 
-def _vp_unit_cost_savings(results, ids, cut: float) -> float:
-    """Non-energy savings of cutting the Production rows' quantities by ``cut``, by hand from
-    the activity table and the unit costs in data/forecast_defaults.yaml."""
-    uc = {k: v["value"] for k, v in fz.forecast_defaults()["unit_costs"].items()}
+def _vp_money_saved(results, ids, cut: float) -> float:
+    """Money no longer spent when the Production rows' quantities fall by ``cut``: by hand
+    from the activity table and data/prices/unit_prices.csv (all GBP)."""
+    p = {k: v.value for k, v in pricing.unit_prices().items()}
     a = results.activities.set_index("activity_id").loc[ids]
     flights = a[(a["kind"] == "travel") & a["mode"].str.startswith("flight_")]["quantity_base"].sum()
     cars = a[(a["kind"] == "travel") & a["mode"].str.startswith("car_")]["quantity_base"].sum()
     nights = a[a["kind"] == "accommodation"]["quantity_base"].sum()
     diesel = a[(a["kind"] == "fuel") & a["mode"].str.startswith("diesel")]["quantity_base"].sum()
-    return cut * (flights * uc["flight_per_passenger_km"] + cars * uc["car_per_vehicle_km"]
-                  + nights * uc["hotel_per_room_night"] + diesel * uc["diesel_per_litre"])
+    return cut * (flights * p["flight_per_passenger_km"] + cars * p["car_per_vehicle_km"]
+                  + nights * p["hotel_per_room_night"] + diesel * p["diesel_per_litre"])
 
 
 def test_virtual_production_by_hand(results, interventions):
@@ -133,23 +138,24 @@ def test_virtual_production_by_hand(results, interventions):
     assert rec["abated_low"] == pytest.approx(0.2 * base, rel=1e-9)
     assert rec["abated_high"] == pytest.approx(0.6 * base, rel=1e-9)
     one_off = 15 * 650  # person-days x default day rate, no capex
-    savings = _vp_unit_cost_savings(results, ids, 0.4)
-    assert savings > 0
+    saved = _vp_money_saved(results, ids, 0.4)
+    assert saved > 0
     assert rec["one_off_cost"] == one_off
-    assert rec["other_savings_per_year"] == pytest.approx(savings, rel=1e-12)
-    assert rec["energy_cost_savings_per_year"] == 0  # nothing owned is switched off
-    assert rec["cost_savings_per_year"] == pytest.approx(savings, rel=1e-12)
-    assert rec["net_annual_cost"] == pytest.approx(one_off / 1 + 12000 - savings, rel=1e-12)
-    assert rec["cost_per_tonne"] == pytest.approx((one_off + 12000 - savings) / (0.4 * base / 1000), rel=1e-9)
+    assert rec["money_saved_per_year"] == pytest.approx(saved, rel=1e-9)
+    assert rec["energy_cost_savings_per_year"] == 0  # nothing unpriced and owned is switched off
+    assert rec["net_cost_per_year"] == pytest.approx(one_off / 1 + 12000 - saved, rel=1e-9)
+    assert rec["net_annual_cost"] == rec["net_cost_per_year"]
+    assert rec["cost_per_tonne"] == pytest.approx((one_off + 12000 - saved) / (0.4 * base / 1000), rel=1e-9)
     # payback = one-off / (savings - opex): savings do not cover the LED-volume hire
     assert rec["payback_years"] is None
-    assert rec["verdict"] == "not worth it"  # > 2 x 85 GBP/t
-    # the abatement range's ends are whole scenarios: 20 % and 60 % cuts, savings alike
-    assert rec["other_savings_low"] == pytest.approx(_vp_unit_cost_savings(results, ids, 0.2), rel=1e-12)
-    assert rec["other_savings_high"] == pytest.approx(_vp_unit_cost_savings(results, ids, 0.6), rel=1e-12)
-    assert {b["unit_cost"] for b in rec["savings_breakdown"]} == {
-        "flight_per_passenger_km", "car_per_vehicle_km", "hotel_per_room_night", "diesel_per_litre"}
-    assert sum(b["saving"] for b in rec["savings_breakdown"]) == pytest.approx(savings, rel=1e-12)
+    assert rec["cost_per_tonne"] > results.engagement.carbon_price_per_tonne
+    assert rec["verdict"] == ("co_benefits_only" if rec["co_benefits"] else "not_worth_it")
+    # the abatement range's ends are whole scenarios: 20 % and 60 % cuts, money alike
+    assert rec["other_savings_low"] == pytest.approx(_vp_money_saved(results, ids, 0.2), rel=1e-9)
+    assert rec["other_savings_high"] == pytest.approx(_vp_money_saved(results, ids, 0.6), rel=1e-9)
+    assert {"flight_per_passenger_km", "car_per_vehicle_km", "hotel_per_room_night",
+            "diesel_per_litre"} <= set(rec["money_price_ids"])
+    assert sum(m["money_saved"] for m in rec["money_breakdown"]) == pytest.approx(saved, rel=1e-9)
 
 
 def test_non_energy_savings_by_hand():
@@ -178,15 +184,19 @@ def test_non_energy_savings_by_hand():
     assert tok[0]["saving"] == pytest.approx(1000 * 800 * 2.5 / 1e6)
 
 
-def test_savings_are_read_beside_the_model():
-    assert "savings" in fz.library_savings()["virtual_production"][0] or fz.library_savings()["virtual_production"]
+def test_savings_specs_only_for_engagement_interventions():
+    """Library levers price their money from the activities' own prices; an engagement's own
+    intervention may still name assumed unit-cost savings."""
     lib = {i.id: i for i in fz.intervention_library()}
-    assert fz.savings_specs(lib["virtual_production"]) == [dict(s) for s in fz.library_savings()["virtual_production"]]
-    assert fz.savings_specs(lib["offpeak_shift"]) == []
-    keys = set(fz.forecast_defaults()["unit_costs"])
-    for specs in fz.library_savings().values():
-        for spec in specs:
-            assert spec["unit_cost"] in keys
+    assert fz.savings_specs(lib["virtual_production"]) == []
+    own = Engagement.model_validate({**BASE_SETTINGS, "interventions": [{
+        "id": "no_hotels", "name": "No hotels", "applies_to": {"kind": ["accommodation"]},
+        "change": {"scale": {"quantity": [0, 0, 0]}}, "effort": {"person_days": 1},
+        "savings": [{"kind": "accommodation", "unit_cost": "hotel_per_room_night"}]}]})
+    option = next(o for o in fz.interventions_for(own) if o.id == "no_hotels")
+    assert fz.savings_specs(option) == [{"kind": "accommodation", "unit_cost": "hotel_per_room_night",
+                                         **{k: v for k, v in fz.savings_specs(option)[0].items()
+                                            if k not in ("kind", "unit_cost")}}]
     for v in fz.forecast_defaults()["unit_costs"].values():
         assert v["value"] >= 0 and v["unit"] and v["basis"]  # every assumption says where it comes from
 
@@ -239,7 +249,7 @@ def test_forecast_shape_and_plan_never_above_bau(results):
 
 @pytest.fixture(scope="module")
 def priced():
-    """The sample with a carbon price high enough to make the location-shoot cut 'do first'.
+    """The sample with a carbon price high enough to make the location-shoot cut worth it.
     Built on a copy: the session's shared results must stay untouched."""
     base = sample_results_without_feasibility()
     eng = base.engagement.model_copy(update={"carbon_price_per_tonne": 10_000.0})
@@ -250,19 +260,29 @@ def priced():
 
 def test_apply_on_a_copy_leaves_the_shared_results_alone(priced):
     base, r = priced
-    assert {i["id"]: i["verdict"] for i in r.interventions}["virtual_production"] == "do first"
+    assert {i["id"]: i["verdict"] for i in r.interventions}["virtual_production"] == "worth_it_at_carbon_price"
     assert base.interventions == [] and base.forecast == [] and "forecast_settings" not in base.extras
 
 
 def test_chosen_interventions_lower_the_plan(priced):
     _, r = priced
-    chosen = [i for i in r.interventions if i["verdict"] in ("do first", "worth it")]
+    chosen = [i for i in r.interventions if i["verdict"] in fz.ACTIONABLE_VERDICTS]
+    assert set(fz.ACTIONABLE_VERDICTS) == {"pays_for_itself", "worth_it_at_carbon_price"}
     assert {i["id"] for i in chosen} >= {"virtual_production"}
     first = r.forecast[0]
-    # Year 0 (no growth yet): the plan removes exactly what the chosen interventions abate.
-    assert first["bau_kgco2e"] - first["plan_kgco2e"] == pytest.approx(
-        sum(i["abated_kgco2e_per_year"] for i in chosen), rel=1e-9)
+    # Year 0 (no growth yet): the plan removes what the chosen options abate together: more
+    # than the biggest alone, never more than their sum (overlaps are combined, not added)
+    cut = first["bau_kgco2e"] - first["plan_kgco2e"]
+    assert max(i["abated_kgco2e_per_year"] for i in chosen) * (1 - 1e-9) <= cut
+    assert cut <= sum(i["abated_kgco2e_per_year"] for i in chosen) * (1 + 1e-9)
     assert all(0 < y["plan_kgco2e"] < y["bau_kgco2e"] for y in r.forecast)
+
+
+def test_overlapping_options_combine_not_add():
+    lines = pd.DataFrame({"activity_id": ["A", "B"], "derived_from": ["", ""], "kgco2e": [100.0, 50.0]})
+    got = fz.combined_abatement(lines, [pd.Series({"A": 60.0}), pd.Series({"A": 50.0, "B": 10.0})])
+    assert got["A"] == pytest.approx(100 - 100 * 0.4 * 0.5)  # 60 % then half of what is left
+    assert got["B"] == pytest.approx(10.0)
 
 
 def test_forecast_settings_overrides():
@@ -285,21 +305,21 @@ def test_engagement_interventions_replace_and_extend_the_library():
     ids = [i.id for i in merged]
     assert ids == [i.id for i in fz.intervention_library()] + ["no_flights"]
     assert next(i for i in merged if i.id == "smaller_model").name == "Our own right-sizing"
-    assert all(isinstance(i, Intervention) for i in merged)
+    assert all(isinstance(i, fz.Option) for i in merged)
 
 
-@pytest.mark.parametrize("cpt,abated,days,verdict", [
-    (50.0, 1000.0, 5, "do first"),
-    (50.0, 1000.0, 30, "worth it"),
-    (150.0, 1000.0, 5, "marginal"),
-    (500.0, 1000.0, 5, "not worth it"),
-    (-10.0, 0.5, 1, "not worth it"),  # under 0.1 % of the footprint
-    (None, 0.0, 1, "no gain"),
+@pytest.mark.parametrize("net,abated,co_benefits,verdict", [
+    (-10.0, 1000.0, (), "pays_for_itself"),      # saves money: the carbon cut is free
+    (0.0, 1000.0, (), "pays_for_itself"),
+    (50.0, 1000.0, (), "worth_it_at_carbon_price"),   # 50 GBP/t <= 85
+    (500.0, 1000.0, ("Quieter set",), "co_benefits_only"),
+    (500.0, 1000.0, (), "not_worth_it"),
+    (-10.0, 0.0, (), "no_gain"),                 # saves money but cuts nothing
 ])
-def test_verdicts(cpt, abated, days, verdict):
-    eng = Engagement.model_validate({**BASE_SETTINGS, "effort_threshold_person_days": 20})
-    got, reason = fz._verdict(cpt, abated, abated, days, eng, total_kg=10_000.0)  # noqa: SLF001
-    assert got == verdict and reason
+def test_verdicts(net, abated, co_benefits, verdict):
+    rec = {"co_benefits": list(co_benefits), "money_saved_per_year": 100.0}
+    assert fz.option_verdict(rec, net, abated, 85.0, "GBP") == verdict
+    assert verdict in fz.VERDICT_ORDER
 
 
 def test_precision_per_watt(results):
@@ -395,14 +415,15 @@ def test_tornado_abatement_ends_by_hand(results):
 def test_tornado_carbon_price_moves_the_verdict_not_the_cost(results):
     recs = {i["id"]: i for i in results.interventions}
     vp = recs["virtual_production"]
-    # a carbon price just above half the cost per tonne: -25 % makes it 'not worth it', +25 % 'marginal'
-    price = vp["cost_per_tonne"] / 2 * 1.05
+    # a carbon price just above 0.8 x the cost per tonne: -25 % leaves it above, +25 % makes it worth it
+    price = vp["cost_per_tonne"] * 0.85
     eng = results.engagement.model_copy(update={"carbon_price_per_tonne": price})
     rows = fz.sensitivity([vp], results.extras["forecast_settings"], eng, results.totals["kgco2e"])
     cp = next(r for r in rows if r["input"].startswith("Carbon price"))
     assert cp["cost_per_tonne_low"] == cp["cost_per_tonne_high"] == cp["cost_per_tonne_base"]
     assert cp["input_low"] == pytest.approx(0.75 * price) and cp["input_high"] == pytest.approx(1.25 * price)
-    assert cp["verdict_low"] == "not worth it" and cp["verdict_high"] == "marginal"
+    below = "co_benefits_only" if vp["co_benefits"] else "not_worth_it"
+    assert cp["verdict_low"] == below and cp["verdict_high"] == "worth_it_at_carbon_price"
 
 
 def test_tornado_top_keeps_the_ranking_order(results):
@@ -417,13 +438,13 @@ def test_tornado_top_keeps_the_ranking_order(results):
 
 def test_action_plan_follows_the_numbers(results):
     plan = {a["topic"]: a["text"] for a in fz.action_plan(results)}
-    go = [i for i in results.interventions if i["verdict"] in ("do first", "worth it")]
+    go = [i for i in results.interventions if i["verdict"] in fz.ACTIONABLE_VERDICTS]
     if go:
         assert plan["First action"].startswith(f"Start with {go[0]['name']}")
     else:
         cheapest = min((i for i in results.interventions if i["cost_per_tonne"] is not None),
                        key=lambda i: i["cost_per_tonne"])
-        assert "No option pays" in plan["First action"] and f"({cheapest['id']})" in plan["First action"]
+        assert "No option pays for itself" in plan["First action"] and f"({cheapest['id']})" in plan["First action"]
     wins = [r for r in results.extras["customisation"] if r["pays_back"] and r["annual_change_kgco2e"] < 0]
     best = min(wins, key=lambda r: r["annual_change_kgco2e"]) if wins else None
     if best:
@@ -438,16 +459,17 @@ def test_action_plan_follows_the_numbers(results):
 def test_action_plan_starts_with_a_do_first_option(priced):
     _, r = priced
     first = fz.action_plan(r)[0]
-    go = next(i for i in r.interventions if i["verdict"] in ("do first", "worth it"))
+    go = next(i for i in r.interventions if i["verdict"] in fz.ACTIONABLE_VERDICTS)
     assert first["topic"] == "First action" and first["text"].startswith(f"Start with {go['name']} ({go['id']}")
 
 
 def test_action_plan_survives_partial_records(results):
     import copy
     r = copy.copy(results)
-    r.interventions = [{"id": "x", "abated_kgco2e_per_year": 10.0, "cost_per_tonne": 5.0, "verdict": "worth it"}]
+    r.interventions = [{"id": "x", "abated_kgco2e_per_year": 10.0, "cost_per_tonne": 5.0,
+                        "verdict": "worth_it_at_carbon_price"}]
     r.extras = {}
-    assert fz.action_plan(r)[0]["text"].startswith("Start with x (x, worth it)")
+    assert fz.action_plan(r)[0]["text"].startswith("Start with x (x): Worth it at the carbon price.")
 
 
 def test_usage_growth_by_stage_wins_over_growth_by_kind(tmp_path):

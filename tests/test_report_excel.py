@@ -20,7 +20,7 @@ from audit.orchestration.pipeline import audit_engagement
 from audit.deliverables.excel import DISCLOSURE_SHEETS, HEADER_ROW, SHEETS, build_workbook, write_excel
 
 EXPECTED_SHEETS = ["Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility",
-                   "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions",
+                   "Sensitivity", "Customisation", "Scorecard", "Precision per watt", "Routes", "Factors", "Prices", "Assumptions",
                    "Data quality", "Method"]
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1)", "-2+3", "\t=1", "\r=1+1", "=1+1", "=cmd|'/c calc'!A1"]
 
@@ -420,16 +420,21 @@ def test_precision_and_sensitivity_and_savings_sheets(built, results):
     _, cols, rows = _table_rows(ws, "ID")
     assert len(rows) == len(results.extras["sensitivity"])
     ws = wb["Feasibility"]
-    hits = [c for row in ws.iter_rows() for c in row if c.value == "Quantity saved per year"]
-    assert hits, "no savings table"
-    n = sum(len(i.get("savings_breakdown") or []) for i in results.interventions)
+    hits = [c for row in ws.iter_rows() for c in row if c.value == "Activity"]
+    assert hits, "no money-saved table"
+    n = sum(len(i.get("money_breakdown") or []) for i in results.interventions)
+    assert n > 0
     r0, c0 = hits[0].row, hits[0].column
-    saving_col = c0 + 3
     for k in range(1, n + 1):
-        f = ws.cell(r0 + k, saving_col)
-        assert f.value == f"=D{r0 + k}*F{r0 + k}"
+        f = ws.cell(r0 + k, c0 + 3)
+        assert f.value == f"=C{r0 + k}-D{r0 + k}"
         assert expected[("Feasibility", f.coordinate)] == pytest.approx(
-            ws.cell(r0 + k, c0).value * ws.cell(r0 + k, c0 + 2).value, rel=1e-12)
+            ws.cell(r0 + k, c0 + 1).value - ws.cell(r0 + k, c0 + 2).value, rel=1e-9, abs=1e-9)
+    # every option's money saved is the sum of its activities' (plus electricity on unpriced rows)
+    for i in results.interventions:
+        by_activity = sum(m["money_saved"] for m in i.get("money_breakdown") or [])
+        assert i["money_saved_per_year"] == pytest.approx(by_activity + i["energy_cost_savings_per_year"]
+                                                          + sum(s["saving"] for s in i["savings_breakdown"]), abs=1e-6)
 
 
 def test_workbook_palette_is_the_charts_palette():

@@ -326,8 +326,10 @@ def test_scorecard_and_precision_tables(html_file, results):
 def test_savings_counted_are_itemised(html_file, results):
     text = html_file.read_text(encoding="utf-8")
     vp = next(i for i in results.interventions if i["id"] == "virtual_production")
-    assert vp["savings_breakdown"] and "Savings counted" in text
-    assert "flight per passenger km" in text and "assumed unit costs" in text
+    assert vp["money_breakdown"] and "Money saved, by activity" in text
+    for m in vp["money_breakdown"]:
+        assert m["activity_id"] in text
+    assert "Price register" in text and "hotel_per_room_night" in text
 
 
 def test_report_without_feasibility_extras(results, tmp_path):

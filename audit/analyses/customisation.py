@@ -220,7 +220,7 @@ def compare_many(engagement, workloads: list[Workload], options: list[dict] | No
             r["payback_months"] = (None if n is None or w.requests_per_year <= 0
                                    else n / w.requests_per_year * 12)
             r["pays_back"] = None if r["baseline"] else (n is not None and n <= w.requests_per_year * life)
-            r["verdict"] = _words(r)
+            r["carbon_payback"] = _words(r)  # emissions break-even, not a money verdict (data/verdicts.yaml)
         recs.sort(key=lambda r: (not r["baseline"], r["annual_kgco2e"]))
         out.append(recs)
     return out

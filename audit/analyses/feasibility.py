@@ -1,6 +1,6 @@
 """Forecast and feasibility: is the gain worth the effort?
 
-Interventions (data/interventions.yaml, extendable per engagement) change the validated
+Options (the lever library data/levers.yaml, extendable per engagement) change the validated
 activity table; the estimator is re-run on the changed rows, so an intervention's gain
 uses exactly the same methodology and factors as the baseline. Costs follow the
 marginal abatement cost curve convention (docs/methodology.md, Feasibility):
@@ -25,42 +25,78 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.core.models import Intervention
+from audit.analyses import verdicts
+from audit.core.exceptions import FactorError
+from audit.core.models import Intervention, InterventionEffort
+from audit.inventory.costing import engagement_prices, price_date, row_cost
 from audit.inventory.estimate import estimate
 from audit.inventory.intake import LoadedEngagement
 from audit.inventory.results import parent_key
+from audit.methods import selfhosted
+from audit.reference import pricing
+from audit.reference.factors import load_register
+from audit.reference.levers import Lever, lever_library
 from audit.reference.profiles import hourly_profiles
-from audit.reference.settings import forecast_defaults, intervention_entries
+from audit.reference.settings import forecast_defaults
 from audit.reference.vocabularies import generative_kinds
 
 GENERATIVE_KINDS = generative_kinds()  # data/kinds.csv, generative = yes
 BOUNDS = ("low", "central", "high")
 
 
-def _model_accepts(key: str) -> bool:
-    return key in Intervention.model_fields
+@dataclass(frozen=True)
+class Option:
+    """One option the feasibility step evaluates: a lever of data/levers.yaml, or an
+    intervention of the engagement's own ``interventions:`` list (same id replaces)."""
+
+    id: str
+    name: str
+    description: str
+    applies_to: dict
+    change: dict
+    effort: InterventionEffort
+    risks: str = ""
+    basis: str = ""
+    citation: str = ""
+    area: str = ""
+    quality_risk: str = ""
+    co_benefits: tuple[str, ...] = ()
+    what_would_change_it: str = ""
+    money_saves: tuple[str, ...] = ()
+    money_adds: tuple[str, ...] = ()
+    factor_ids: tuple[str, ...] = ()
+    factors_missing: tuple[str, ...] = ()
+    savings: tuple[dict, ...] = ()
+
+
+def option_from_lever(lever: Lever) -> Option:
+    change = {k: v for k, v in lever.change.model_dump().items() if v not in ({}, None)}
+    return Option(id=lever.id, name=lever.name, description=lever.description, applies_to=dict(lever.applies_to),
+                  change=change, effort=InterventionEffort(**lever.effort.model_dump()), risks=lever.risks,
+                  basis=lever.basis, citation=lever.citation, area=lever.area.value,
+                  quality_risk=lever.quality_risk or "", co_benefits=tuple(lever.co_benefits),
+                  what_would_change_it=lever.what_would_change_it, money_saves=tuple(lever.money.saves),
+                  money_adds=tuple(lever.money.adds), factor_ids=tuple(lever.factors.uses),
+                  factors_missing=tuple(lever.factors.to_add))
+
+
+def option_from_intervention(iv: Intervention) -> Option:
+    return Option(id=iv.id, name=iv.name, description=iv.description, applies_to=dict(iv.applies_to),
+                  change=dict(iv.change), effort=iv.effort, risks=iv.risks, basis=iv.basis,
+                  citation="Engagement intervention (engagement.yaml)",
+                  savings=tuple(s if isinstance(s, dict) else s.model_dump() for s in iv.savings))
 
 
 @lru_cache(maxsize=1)
-def intervention_library() -> tuple[Intervention, ...]:
-    # ``savings`` is read here (library_savings) unless the Intervention model carries it.
-    return tuple(Intervention.model_validate({k: v for k, v in x.items() if k != "savings" or _model_accepts(k)})
-                 for x in intervention_entries())
+def intervention_library() -> tuple[Option, ...]:
+    """The lever library (data/levers.yaml) as options."""
+    return tuple(option_from_lever(x) for x in lever_library())
 
 
-@lru_cache(maxsize=1)
-def library_savings() -> dict[str, tuple[dict, ...]]:
-    """Intervention id -> its ``savings`` entries in data/interventions.yaml."""
-    return {x["id"]: tuple(dict(s) for s in x.get("savings") or ()) for x in intervention_entries()}
-
-
-def savings_specs(intervention: Intervention) -> list[dict]:
-    """An intervention's non-energy savings entries: its own (once the engagement model
-    carries ``savings``), else the library entry's with the same id."""
-    own = getattr(intervention, "savings", None)
-    if own:
-        return [s if isinstance(s, dict) else s.model_dump() for s in own]
-    return [dict(s) for s in library_savings().get(intervention.id, ())]
+def savings_specs(option) -> list[dict]:
+    """An option's own non-energy ``savings`` entries (engagement interventions only: the
+    levers price their savings from the activities' own costs)."""
+    return [dict(s) for s in getattr(option, "savings", ()) or ()]
 
 
 def settings(engagement) -> dict:
@@ -91,8 +127,8 @@ def forecast_assumptions(settings_: dict) -> dict:
     return {k: settings_[k] for k in FORECAST_KEYS}
 
 
-def interventions_for(engagement) -> list[Intervention]:
-    own = {i.id: i for i in engagement.interventions}
+def interventions_for(engagement) -> list[Option]:
+    own = {i.id: option_from_intervention(i) for i in engagement.interventions}
     merged = [own.pop(i.id, i) for i in intervention_library()]
     return merged + list(own.values())
 
@@ -167,6 +203,7 @@ def growth_multiplier(years: int, usage_growth: float, decarbonisation: float, e
 
 # --- hourly profile for time shifting ---------------------------------------------------------
 
+@lru_cache(maxsize=256)
 def cleanest_window_ratio(country: str, window_hours: int = 8) -> tuple[float, float, float] | None:
     """Mean intensity of each month's cleanest contiguous window / the annual mean.
 
@@ -195,22 +232,111 @@ class InterventionResult:
 
 
 def _matches(activities: pd.DataFrame, applies_to: dict[str, list[str]]) -> pd.Series:
+    """Rows an option applies to: every column's value among the allowed ones; ``mode_prefix``
+    matches the start of ``mode``."""
     mask = pd.Series(True, index=activities.index)
     for col, allowed in applies_to.items():
-        mask &= activities[col].astype(str).isin([str(a) for a in allowed])
+        if col == "mode_prefix":
+            mode = activities["mode"].astype(str)
+            mask &= mode.map(lambda m: any(m.startswith(str(p)) for p in allowed))
+        elif col == "provider":
+            prov = activities["provider_canonical"].astype(str) if "provider_canonical" in activities else None
+            ok = activities["provider"].astype(str).isin([str(a) for a in allowed])
+            mask &= ok | (prov.isin([str(a) for a in allowed]) if prov is not None else False)
+        else:
+            mask &= activities[col].astype(str).isin([str(a) for a in allowed])
     return mask
 
 
+SPLIT = "~kept"  # suffix of the part of a row an option leaves as it was (model_map with share_moved)
+
+
+def _num_col(rows: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(rows[col], errors="coerce") if col in rows else pd.Series(np.nan, index=rows.index)
+
+
+def km_per_trip(passenger_km: float, trips: float) -> float:
+    """One-way distance of a trip = passenger-km / one-way trips (NaN without trips)."""
+    return passenger_km / trips if trips and trips > 0 else float("nan")
+
+
+def draft_then_finish_scale(accepted_fraction: float, draft_energy_ratio: float) -> float:
+    """Generations (in full-quality equivalents) when every candidate is drafted cheaply and
+    only the accepted ones are finished: r + a, where r is a draft's energy share and a the
+    accepted fraction (1 when it does not save: never more than today)."""
+    return min(draft_energy_ratio + accepted_fraction, 1.0)
+
+
 def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.DataFrame) -> pd.DataFrame | None:
+    """The option's changed rows for one bound (0 low, 1 central, 2 high). Rows the change
+    cannot apply to (no profile, a trip beyond the distance threshold) are left out."""
     rows = rows.copy()
+    rows["_price_input_tokens"] = rows["input_tokens"]
     for col, val in change.get("set", {}).items():
         rows[col] = val
         if col == "region" and val == "":
             rows["country"] = ""
+    if change.get("set", {}).get("ownership") == "purchased_service":
+        # a managed service bills per token: the self-hosted deployment's GPUs and hours go
+        for col in ("gpus", "serving_hours", "batch_size"):
+            if col in rows:
+                rows[col] = np.nan
     for col, triple in change.get("scale", {}).items():
         rows[col] = rows[col].astype(float) * triple[bound]
         if col == "quantity":
             rows["quantity_base"] = rows["quantity_base"] * triple[bound]
+        if col == "input_tokens":
+            rows["_price_input_tokens"] = rows["input_tokens"]
+    if change.get("mode_map"):
+        rows["mode"] = rows["mode"].map(lambda m: change["mode_map"].get(m, m))
+    if change.get("mode_switch"):
+        sw = change["mode_switch"]
+        trips = _num_col(rows, "trips")
+        km = [km_per_trip(q, t) for q, t in zip(rows["quantity_base"].astype(float), trips)]
+        rows = rows[[k <= float(sw["max_one_way_km"]) for k in km]]  # no trips given: distance unknown, not moved
+        rows["mode"], rows["kind"] = sw["to"], sw["kind"]
+    if change.get("fuel_to_electricity"):
+        kwh = rows["quantity_base"].astype(float) * change["fuel_to_electricity"]["kwh_per_litre"][bound]
+        rows["kind"], rows["mode"], rows["unit"], rows["base_unit"] = "electricity", "", "kWh", "kWh"
+        rows["quantity"], rows["quantity_base"], rows["unit_factor"] = kwh, kwh, 1.0
+    if change.get("model_map"):
+        share = change.get("share_moved", (1.0, 1.0, 1.0))[bound]
+        prov = rows.get("provider_canonical", rows["provider"]).astype(str)
+        new_model = [change["model_map"].get(p, change["model_map"].get(q, {})).get(m)
+                     for p, q, m in zip(prov, rows["provider"].astype(str), rows["model"].astype(str))]
+        moved = rows[[m is not None for m in new_model]].copy()
+        moved["model"] = [m for m in new_model if m is not None]
+        for col in ("power_w", "latency_s"):  # measured for the old model: void for the new one
+            moved[col] = np.nan
+        kept = moved.copy()
+        kept["model"] = rows.loc[moved.index, "model"]
+        kept[["power_w", "latency_s"]] = rows.loc[moved.index, ["power_w", "latency_s"]]
+        for part, f in ((moved, share), (kept, 1 - share)):
+            part["quantity"] = part["quantity"].astype(float) * f
+            part["quantity_base"] = part["quantity_base"].astype(float) * f
+        kept["activity_id"] = kept["activity_id"] + SPLIT
+        rows = pd.concat([moved, kept[kept["quantity_base"] > 0]])
+    if change.get("cached_input_share"):
+        share = change["cached_input_share"][bound]
+        tokens = rows["input_tokens"].astype(float).fillna(0.0)
+        rows["cached_input_tokens"] = tokens * share  # billed at the cache-read price
+        rows["_price_input_tokens"] = tokens
+        rows["input_tokens"] = tokens * (1 - share)   # cached tokens skip prefill: no prefill energy
+    if change.get("draft_then_finish"):
+        ratio = change["draft_then_finish"]["draft_energy_ratio"]
+        af = rows["accepted_fraction"].fillna(1.0).astype(float)
+        scale = np.array([draft_then_finish_scale(a, ratio) for a in af])
+        rows["quantity"] = rows["quantity"] * scale
+        rows["quantity_base"] = rows["quantity_base"] * scale
+        rows["accepted_fraction"] = np.minimum(af / scale, 1.0)
+    if change.get("selfhosted"):
+        sh = change["selfhosted"]
+        rows = rows[_num_col(rows, "gpus").gt(0) & _num_col(rows, "serving_hours").gt(0)]
+        if sh.get("batch_size"):
+            rows["batch_size"] = np.maximum(_num_col(rows, "batch_size").fillna(0.0), sh["batch_size"])
+            rows["utilisation"] = np.nan
+        if sh.get("params_b"):
+            rows["model"] = f"{sh['params_b']:g}B"
     if "accepted_fraction_scale" in change:
         old = rows["accepted_fraction"].fillna(1.0).astype(float)
         new = np.minimum(old * change["accepted_fraction_scale"][bound], 1.0)
@@ -218,14 +344,20 @@ def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.Da
         rows["quantity"] = rows["quantity"] * factor
         rows["quantity_base"] = rows["quantity_base"] * factor
         rows["accepted_fraction"] = new
-    if "intensity_scale" in change:
+    if change.get("intensity_scale") is not None:
         ci = baseline_lines.set_index("activity_id").loc[rows["activity_id"], "intensity_g_per_kwh"].to_numpy()
+        spec = change["intensity_scale"]
         scales = []
         for country in rows["country"].where(rows["country"] != "", rows["region"]):
-            r = cleanest_window_ratio(country)
+            r = cleanest_window_ratio(country) if spec == "profile" else spec
             scales.append(np.nan if r is None else r[bound])
         scales = np.asarray(scales, float)
+        ci = ci.astype(float)
         keep = ~np.isnan(scales)
+        if change.get("price_context"):
+            # A price change (the batch API) applies to every row; rows without an hourly
+            # profile keep their intensity (no carbon change is claimed for them).
+            scales, keep = np.where(keep, scales, 1.0), np.ones(len(scales), bool)
         if not keep.any():
             return None
         rows = rows[keep]
@@ -233,115 +365,337 @@ def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.Da
     return rows
 
 
-def evaluate(results, intervention: Intervention, settings_: dict) -> InterventionResult | None:
-    """Gain vs effort of one intervention on one engagement, or None if it applies to nothing."""
-    acts = results.activities
-    mask = _matches(acts, intervention.applies_to)
-    if not mask.any():
+def _priced_row(row: dict) -> dict:
+    """A changed row as pricing sees it: all input tokens billed (cached ones at their price)."""
+    out = dict(row)
+    if "_price_input_tokens" in out:
+        out["input_tokens"] = out["_price_input_tokens"]
+    return out
+
+
+def _cost_of(row: dict, engagement, prices, batch: bool) -> pricing.PricedCost:
+    row = _priced_row(row)
+    if batch and str(row.get("kind")) == "llm_api" and str(row.get("ownership")) in ("", "purchased_service"):
+        def num(k):
+            v = row.get(k)
+            return 0.0 if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else float(v)
+        return pricing.api_price(str(row.get("provider_canonical") or row.get("provider")), str(row.get("model")),
+                                 num("input_tokens"), num("cached_input_tokens"), num("output_tokens"),
+                                 num("quantity_base"), currency=engagement.currency, at=price_date(engagement),
+                                 batch=True, rate_overrides=engagement.currency_rates)
+    return row_cost(row, engagement, prices)
+
+
+def money_saved(cost_before: float, cost_after: float) -> float:
+    """Money saved = cost before − cost after (negative: the option adds cost)."""
+    return cost_before - cost_after
+
+
+def money_effect(base_rows: pd.DataFrame, new_rows: pd.DataFrame, engagement, prices, batch: bool = False,
+                 base_costs: dict | None = None) -> dict:
+    """What the changed rows cost against the rows they replace, for the engagement period.
+
+    Rows whose cost is unknown on either side are left out (listed in ``unpriced``), never
+    guessed. Returns {saved, before, after, price_ids, prices, unpriced, notes}."""
+    base_id = new_rows["activity_id"].astype(str).str.removesuffix(SPLIT)
+    ids = sorted(set(base_id))
+    before, after, used, unpriced, notes = {}, {}, {}, set(), []
+    known = base_costs or {}
+    missing = [i for i in ids if i not in known]
+    rows_needed = base_rows[base_rows["activity_id"].isin(missing)].to_dict(orient="records") if missing else []
+    for aid, c in [(i, known[i]) for i in ids if i in known] + \
+            [(r["activity_id"], row_cost(r, engagement, prices)) for r in rows_needed]:
+        before[aid] = c.amount
+        used.update({p.price_id: p for p in c.prices})
+        if c.amount is None:
+            unpriced.add(aid)
+    for bid, row in zip(base_id, new_rows.to_dict(orient="records")):
+        c = _cost_of(row, engagement, prices, batch)
+        used.update({p.price_id: p for p in c.prices})
+        if c.note and c.note not in notes:
+            notes.append(c.note)
+        if c.amount is None:
+            unpriced.add(bid)
+        else:
+            after[bid] = after.get(bid, 0.0) + c.amount
+    priced = [i for i in ids if i not in unpriced]
+    b = float(sum(before[i] for i in priced))
+    a = float(sum(after.get(i, 0.0) for i in priced))
+    by_activity = [{"activity_id": i, "cost_before": float(before[i]), "cost_after": float(after.get(i, 0.0))}
+                   for i in priced]
+    return {"saved": money_saved(b, a), "before": b, "after": a, "price_ids": sorted(used), "prices": used,
+            "unpriced": sorted(unpriced), "notes": notes, "by_activity": by_activity}
+
+
+@dataclass
+class InterventionResult:
+    record: dict
+    abated_by_line: pd.Series  # kgCO2e per baseline line id (central), for the plan forecast
+    prices: dict | None = None  # price id -> Price used by the money side
+
+
+def unavailable_reason(option) -> str | None:
+    """Why an option cannot be evaluated with the shipped data (its DESNZ factors are listed
+    in data/desnz_to_add.csv but not yet in the register), or None. Never a made-up factor."""
+    register = load_register()
+    missing = [f for f in option.factors_missing if f not in register]
+    if not missing:
         return None
+    return (f"Option {option.id} ({option.name}) is not evaluated: the DESNZ factors it needs "
+            f"({', '.join(missing)}) are not shipped yet; data/desnz_to_add.csv lists them for verification.")
+
+
+def evaluate_or_warn(results, option, settings_: dict) -> tuple[InterventionResult | None, str | None]:
+    """:func:`evaluate`, or (None, the reason) when the option cannot be evaluated with the
+    shipped factors (missing DESNZ rows, a mode with no factor)."""
+    return evaluate_many(results, [option], settings_)[0]
+
+
+def _as_option(x) -> Option:
+    if isinstance(x, Option):
+        return x
+    return option_from_intervention(x) if isinstance(x, Intervention) else option_from_lever(x)
+
+
+def _tag(k: int, b: int) -> str:
+    return f"#{k}.{b}"
+
+
+def evaluate_many(results, options, settings_: dict) -> list[tuple[InterventionResult | None, str | None]]:
+    """Every option's :func:`evaluate` with ONE re-estimate for all of them: each option's
+    changed rows for each bound are tagged (``#option.bound``), estimated together, then split
+    back. A re-estimate that fails (a mode with no factor) falls back to one option at a time,
+    so the failing option is named and the others still evaluated."""
+    options = [_as_option(o) for o in options]
+    out: list = [None] * len(options)
+    prepared = {}
+    for k, option in enumerate(options):
+        reason = unavailable_reason(option)
+        if reason:
+            out[k] = (None, reason)
+            continue
+        prep = _prepare(results, option)
+        if prep is None:
+            out[k] = (None, None)
+            continue
+        prepared[k] = prep
+    eng = results.engagement
+
+    def run(keys) -> pd.DataFrame:
+        parts = [prepared[k]["new_rows"][b].assign(activity_id=prepared[k]["new_rows"][b]["activity_id"] + _tag(k, b))
+                 for k in keys for b in range(3)]
+        frame = pd.concat(parts, ignore_index=True).drop(columns=["_price_input_tokens", "cached_input_tokens"],
+                                                         errors="ignore")
+        return estimate(LoadedEngagement(eng, frame, Path("."))).lines
+
+    keys = list(prepared)
+    if keys:
+        try:
+            lines = {None: run(keys)}
+        except FactorError:
+            lines = {}
+            for k in keys:
+                try:
+                    lines[k] = run([k])
+                except FactorError as exc:
+                    out[k] = (None, f"Option {options[k].id} ({options[k].name}) is not evaluated: {exc}.")
+        for k in keys:
+            if out[k] is not None:
+                continue
+            all_lines = lines.get(None, lines.get(k))
+            owner = all_lines["derived_from"].where(all_lines["derived_from"].astype(str) != "", all_lines["activity_id"])
+            per_bound = []
+            for b in range(3):
+                tag = _tag(k, b)
+                sel = all_lines[owner.astype(str).str.endswith(tag)]
+                per_bound.append(sel.assign(activity_id=sel["activity_id"].str.replace(tag, "", regex=False),
+                                            derived_from=sel["derived_from"].astype(str).str.replace(tag, "", regex=False)))
+            out[k] = (_finish(results, options[k], prepared[k], per_bound, settings_), None)
+    return out
+
+
+def _period(engagement) -> verdicts.Period:
+    return verdicts.Period(period_type=engagement.period_type.value, campaigns_per_year=engagement.campaigns_per_year)
+
+
+def evaluate(results, intervention, settings_: dict) -> InterventionResult | None:
+    """Gain, money and verdict of one option on one engagement, or None if it applies to nothing.
+
+    Quantities are the engagement period's (a campaign or a year); yearly figures are ×
+    periods a year (``Engagement.periods_per_year``). A missing factor raises FactorError."""
+    result, why = evaluate_many(results, [intervention], settings_)[0]
+    if result is None and why and "not evaluated" in why and "DESNZ factors it needs" not in why:
+        raise FactorError(why)
+    return result
+
+
+def _prepare(results, option: Option) -> dict | None:
+    """The rows an option applies to and their changed versions for each bound (None if it
+    applies to nothing, or its change leaves nothing to re-estimate)."""
+    acts = results.activities
+    mask = _matches(acts, option.applies_to)
+    if not mask.any() or option.change.get("customisation"):
+        return None  # customisation: evaluated by the customisation analysis (break-even), reported there
     rows = acts[mask]
+    new_rows = []
+    for b in range(3):
+        changed = _changed(rows, option.change, b, results.lines)
+        if changed is None or changed.empty:
+            return None
+        new_rows.append(changed)
+    return {"rows": rows, "new_rows": new_rows}
+
+
+def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFrame], settings_: dict
+            ) -> InterventionResult:
+    rows = prep["rows"]
     lines = results.lines
     affected_lines = lines[lines["activity_id"].isin(rows["activity_id"]) | lines["derived_from"].isin(rows["activity_id"])]
     base_kg = float(affected_lines["kgco2e"].sum())
     owned = affected_lines[affected_lines["ownership"].isin(["owned", "leased"])]
     base_kwh_owned = float(owned["kwh"].sum())
-    abated, kwh_saved, other, breakdown, by_line = {}, {}, {}, {}, None
+    abated, kwh_saved, other, breakdown, money, by_line = {}, {}, {}, {}, {}, None
     specs = savings_specs(intervention)
     eng = results.engagement
+    ppy = eng.periods_per_year
+    prices = engagement_prices(eng)
+    batch = (intervention.change.get("price_context") or {}).get("processing") == "batch"
+    shifted = intervention.change.get("intensity_scale") is not None
     for b, bound in enumerate(BOUNDS):
-        new_rows = _changed(rows, intervention.change, b, lines)
-        if new_rows is None or new_rows.empty:
-            return None
-        ids = set(new_rows["activity_id"])
+        new_rows = prep["new_rows"][b]
+        ids = set(new_rows["activity_id"].str.removesuffix(SPLIT))
         base_subset = affected_lines[affected_lines["activity_id"].isin(ids) | affected_lines["derived_from"].isin(ids)]
-        if "intensity_scale" in intervention.change:
+        if shifted:
             # Shifted rows carry an intensity override, so their re-estimate has no DESNZ
             # upstream lines; compare direct lines only (kWh, and so T&D and the embodied
             # share of the hardware, do not change).
             base_subset = base_subset[base_subset["derived_from"] == ""]
-        new = estimate(LoadedEngagement(eng, new_rows, Path("."))).lines
-        if "intensity_scale" in intervention.change:
-            # Likewise on the changed side: derived lines (embodied hardware, upstream) do not
-            # move with the hour of use, and the override drops the DESNZ ones.
+        new = new_lines[b]
+        new = new.assign(activity_id=new["activity_id"].str.removesuffix(SPLIT),
+                         derived_from=new["derived_from"].astype(str).str.removesuffix(SPLIT))
+        if shifted:
             new = new[new["derived_from"] == ""]
-        abated[bound] = float(base_subset["kgco2e"].sum() - new["kgco2e"].sum())
+        abated[bound] = float(base_subset["kgco2e"].sum() - new["kgco2e"].sum()) * ppy
         new_owned = new[new["ownership"].isin(["owned", "leased"])]
         base_owned = base_subset[base_subset["ownership"].isin(["owned", "leased"])]
-        kwh_saved[bound] = float(base_owned["kwh"].sum() - new_owned["kwh"].sum())
-        breakdown[bound] = non_energy_savings(rows, new_rows, specs, settings_["unit_costs"])
-        other[bound] = float(sum(x["saving"] for x in breakdown[bound]))
+        money[bound] = money_effect(rows, new_rows, eng, prices, batch, base_costs=results.costs)
+        # Owned equipment whose activity has no price (GPU nodes, self-hosted inference): its
+        # electricity saved is money saved (kWh × electricity price).
+        unpriced = set(money[bound]["unpriced"])
+        kwh_saved[bound] = float(base_owned.loc[base_owned["activity_id"].isin(unpriced), "kwh"].sum()
+                                 - new_owned.loc[new_owned["activity_id"].isin(unpriced), "kwh"].sum()) * ppy
+        unpriced_rows = rows[rows["activity_id"].isin(unpriced)]
+        breakdown[bound] = non_energy_savings(unpriced_rows, new_rows[new_rows["activity_id"].isin(unpriced)], specs,
+                                              settings_["unit_costs"]) if specs else []
+        other[bound] = (money[bound]["saved"] + float(sum(x["saving"] for x in breakdown[bound]))) * ppy
         if bound == "central":
             by_line = (base_subset.groupby(parent_key(base_subset))["kgco2e"].sum()
-                       - new.groupby(parent_key(new))["kgco2e"].sum()).fillna(0.0)
+                       - new.groupby(parent_key(new))["kgco2e"].sum()).fillna(0.0) * ppy
     # The abatement range's low and high ends, and the bound (scenario) each comes from.
     lo_b = min(BOUNDS, key=lambda b: (abated[b], BOUNDS.index(b)))
     hi_b = max(BOUNDS, key=lambda b: (abated[b], -BOUNDS.index(b)))
     lo, mid, hi = sorted([abated["low"], abated["central"], abated["high"]])
     effort = intervention.effort
-    one_off = effort.capex + effort.person_days * settings_["day_rate"]
+    one_off = verdicts.one_off_cost(effort.person_days, settings_["day_rate"], effort.capex)
     energy_savings = max(kwh_saved["central"], 0.0) * settings_["electricity_price_per_kwh"]
-    savings = energy_savings + other["central"]
-    net_cost = annualised_cost(one_off, effort.lifetime_years, effort.opex_per_year, savings)
-    cpt = cost_per_tonne(net_cost, mid)
-    pb = payback_years(one_off, savings - effort.opex_per_year) if mid > 0 else None
-    verdict, reason = _verdict(cpt, mid, base_kg, effort.person_days, eng, results.totals["kgco2e"])
+    saved = energy_savings + other["central"]
+    net_cost = verdicts.net_cost_per_year(effort.person_days, settings_["day_rate"], effort.capex,
+                                          effort.lifetime_years, effort.opex_per_year, saved)
+    cpt = verdicts.cost_per_tonne(net_cost, mid)
+    pb = payback_years(one_off, saved - effort.opex_per_year) if mid > 0 else None
+    m = money["central"]
+    hint = intervention.what_would_change_it
+    if m["unpriced"]:
+        hint = (hint + " " if hint else "") + (f"Money on {', '.join(m['unpriced'])} is not counted (no price): "
+                                               f"give one under prices in engagement.yaml.")
+    v = verdicts.verdict(mid, net_cost, float(eng.carbon_price_per_tonne), money_saved_per_year=saved,
+                         co_benefits=intervention.co_benefits, currency=eng.currency, hint=hint)
+    not_counted = sorted(set(intervention.money_saves + intervention.money_adds)
+                         - set(m["price_ids"]) - {x for x in intervention.money_saves + intervention.money_adds
+                                                  if x.startswith("api:")})
     record = {
         "id": intervention.id, "name": intervention.name, "description": intervention.description,
-        "applies_to": sorted(rows["activity_id"]), "abated_kgco2e_per_year": mid, "abated_low": lo,
-        "abated_high": hi, "baseline_kgco2e": base_kg, "kwh_saved_per_year": kwh_saved["central"],
-        "cost_savings_per_year": savings, "energy_cost_savings_per_year": energy_savings,
+        "area": intervention.area,
+        # the rows the change reached (a distance threshold or a missing profile can leave some out)
+        "applies_to": sorted(set(prep["new_rows"][1]["activity_id"].str.removesuffix(SPLIT))),
+        "abated_kgco2e_per_year": mid, "abated_low": lo, "abated_high": hi, "baseline_kgco2e": base_kg * ppy,
+        "kwh_saved_per_year": kwh_saved["central"],
+        "money_saved_per_year": saved, "net_cost_per_year": net_cost,
+        "verdict": v.verdict.value, "verdict_label": v.label, "verdict_reason": v.reason,
+        "what_would_change_it": v.what_would_change_it,
+        "cost_savings_per_year": saved, "energy_cost_savings_per_year": energy_savings,
         "other_savings_per_year": other["central"], "one_off_cost": one_off, "capex": effort.capex,
         "lifetime_years": effort.lifetime_years, "opex_per_year": effort.opex_per_year,
         "net_annual_cost": net_cost, "cost_per_tonne": cpt, "payback_years": pb,
-        "effort_person_days": effort.person_days, "verdict": verdict, "reason": reason,
-        "risks": intervention.risks, "basis": intervention.basis,
-        "scope_note": ("Hourly-profile saving: an annual-factor inventory will not show it."
-                       if "intensity_scale" in intervention.change else ""),
-        "energy_owned_kwh": base_kwh_owned,
+        "effort_person_days": effort.person_days, "reason": v.reason,
+        "money_cost_before_per_year": m["before"] * ppy, "money_cost_after_per_year": m["after"] * ppy,
+        "money_price_ids": m["price_ids"], "money_unpriced_activities": m["unpriced"],
+        "money_not_counted": not_counted, "money_notes": m["notes"],
+        "money_breakdown": [{**x, "cost_before": x["cost_before"] * ppy, "cost_after": x["cost_after"] * ppy,
+                             "money_saved": (x["cost_before"] - x["cost_after"]) * ppy} for x in m["by_activity"]],
+        "risks": intervention.risks, "quality_risk": intervention.quality_risk,
+        "co_benefits": list(intervention.co_benefits), "basis": intervention.basis, "citation": intervention.citation,
+        "factor_ids": list(intervention.factor_ids), "factors_missing": list(intervention.factors_missing),
+        "scope_note": ("Hourly-profile saving: an annual-factor inventory will not show it." if shifted else ""),
+        "energy_owned_kwh": base_kwh_owned * ppy,
         # the abatement range's ends re-evaluated as whole scenarios (for the tornado)
         "kwh_saved_low": kwh_saved[lo_b], "kwh_saved_high": kwh_saved[hi_b],
         "other_savings_low": other[lo_b], "other_savings_high": other[hi_b],
         "savings_breakdown": breakdown["central"],
+        "period_type": eng.period_type.value,
     }
-    return InterventionResult(record, by_line)
+    record["per_campaign"] = verdicts.period_figures(record, _period(eng))
+    return InterventionResult(record, by_line, m["prices"])
 
 
-def _verdict(cpt, abated_kg, base_kg, person_days, eng, total_kg) -> tuple[str, str]:
-    price = eng.carbon_price_per_tonne
-    cur = eng.currency
-    threshold = eng.effort_threshold_person_days
-    share = abated_kg / total_kg if total_kg else 0.0
-    if abated_kg <= 0 or cpt is None:
-        return "no gain", "It does not reduce emissions for this engagement's activities."
-    t = abated_kg / 1000
-    words = f"abates {t:,.2f} tCO2e a year ({share:.1%} of the footprint) at {cpt:,.0f} {cur}/tCO2e"
-    if share < 0.001:
-        return "not worth it", f"It {words}: too small a share of the footprint to justify {person_days:g} person-days."
-    if cpt <= price and person_days <= threshold:
-        return "do first", (f"It {words}, below the internal carbon price of {price:,.0f} {cur}/t, "
-                            f"for {person_days:g} person-days (within the {threshold:g}-day threshold).")
-    if cpt <= price:
-        return "worth it", (f"It {words}, below the carbon price of {price:,.0f} {cur}/t, but needs {person_days:g} "
-                            f"person-days (above the {threshold:g}-day threshold): plan it as a project.")
-    if cpt <= 2 * price:
-        return "marginal", f"It {words}, up to twice the carbon price of {price:,.0f} {cur}/t: worth it only with co-benefits."
-    return "not worth it", f"It {words}, more than twice the carbon price of {price:,.0f} {cur}/t."
+VERDICT_ORDER = verdicts.order()             # data/verdicts.yaml, best first
+ACTIONABLE_VERDICTS = verdicts.in_plan()     # the options that go into the plan and the forecast (in_plan: true)
 
 
-VERDICT_ORDER = {"do first": 0, "worth it": 1, "marginal": 2, "not worth it": 3, "no gain": 4}
-ACTIONABLE_VERDICTS = ("do first", "worth it")  # the options that go into the plan and the forecast
+def option_verdict(rec: dict, net_cost: float, abated: float, carbon_price: float, currency: str,
+                   money_saved_per_year: float | None = None) -> str:
+    """The verdict id for a record with changed inputs: the same function as the record's own
+    verdict (audit.analyses.verdicts.verdict), so sensitivity and the plan never disagree."""
+    return verdicts.verdict(abated, net_cost, carbon_price,
+                            money_saved_per_year=rec.get("money_saved_per_year", 0.0) if money_saved_per_year is None
+                            else money_saved_per_year, co_benefits=tuple(rec.get("co_benefits") or ()),
+                            currency=currency).verdict.value
+
+
+def combined_abatement(lines: pd.DataFrame, cuts: list[pd.Series], periods_per_year: float = 1.0) -> pd.Series:
+    """kgCO2e a year the chosen options abate together, per baseline activity (parent key).
+
+    Options that act on the same activity do not add up (local crew and fewer hotel nights
+    both cut the same nights): each removes its share of what is left,
+
+        remaining = base × Π (1 − min(cut_i / base, 1)),   abated = base − remaining
+
+    so the plan never removes more than the activity emits."""
+    if not cuts:
+        return pd.Series(dtype=float)
+    base = lines.groupby(parent_key(lines))["kgco2e"].sum() * float(periods_per_year)  # a year, like the cuts
+    frame = pd.concat(cuts, axis=1).fillna(0.0)
+    out = {}
+    for key, row in frame.iterrows():
+        b = float(base.get(key, 0.0))
+        if b <= 0:
+            out[key] = float(row.sum())
+            continue
+        remaining = b * float(np.prod([1 - min(max(v / b, 0.0), 1.0) if v >= 0 else 1 - v / b for v in row]))
+        out[key] = b - remaining
+    return pd.Series(out, dtype=float)
 
 
 def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list[dict]:
-    """BAU and with-plan emissions for the base year and each forecast year."""
+    """BAU and with-plan emissions for the base year and each forecast year. With
+    ``period_type: campaign`` the base is one campaign × campaigns a year."""
     lines = results.lines
     base_year = results.engagement.reporting_year or 0
     growth = settings_["usage_growth_per_year"]
     decarb = settings_["grid_decarbonisation_per_year"]
     eff = settings_["model_efficiency_per_year"]
     parent = parent_key(lines)
-    abated = (pd.concat([c.abated_by_line for c in chosen]).groupby(level=0).sum() if chosen
-              else pd.Series(dtype=float))
+    abated = combined_abatement(lines, [c.abated_by_line for c in chosen], results.engagement.periods_per_year)
     out = []
     # Growth by stage where the engagement gives one for the line's stage, else by kind.
     line_growth = [growth.get(s, growth.get(k, 0.0)) for s, k in zip(lines["stage"], lines["kind"])]
@@ -350,7 +704,8 @@ def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list
             t, g, decarb.get(c, decarb.get("default", 0.0)) if kwh > 0 else 0.0,
             eff if k in GENERATIVE_KINDS else 0.0)
             for g, k, c, kwh in zip(line_growth, lines["kind"], lines["country"], lines["kwh"])])
-        bau_lines = lines["kgco2e"].to_numpy() * mult
+        # The inventory is one period's (a campaign or a year): a year is periods_per_year of them.
+        bau_lines = lines["kgco2e"].to_numpy() * mult * results.engagement.periods_per_year
         bau = float(bau_lines.sum())
         per_parent_mult = pd.Series(mult, index=parent.values).groupby(level=0).mean()
         plan_cut = float(sum(v * per_parent_mult.get(k, 1.0) for k, v in abated.items())) if len(abated) else 0.0
@@ -404,6 +759,20 @@ def quadrant(person_days: float, abated_kg: float, effort_threshold: float, impa
 SENSITIVITY_SWING = 0.25  # ±25 % on prices and rates
 
 
+def net_cost_at(rec: dict, day_rate: float, electricity_price: float, scenario: str = "central",
+                savings_scale: float = 1.0, opex_scale: float = 1.0) -> tuple[float, float, float]:
+    """(net cost per year, money saved per year, abated kgCO2e per year) of one record with
+    changed inputs (see :func:`cost_per_tonne_at`)."""
+    suffix = {"central": "", "low": "_low", "high": "_high"}[scenario]
+    abated = rec["abated_kgco2e_per_year"] if scenario == "central" else rec[f"abated{suffix}"]
+    kwh = rec["kwh_saved_per_year"] if scenario == "central" else rec[f"kwh_saved{suffix}"]
+    other = rec["other_savings_per_year"] if scenario == "central" else rec[f"other_savings{suffix}"]
+    saved = max(kwh, 0.0) * electricity_price + other * savings_scale
+    net = verdicts.net_cost_per_year(rec["effort_person_days"], day_rate, rec["capex"], rec["lifetime_years"],
+                                     rec["opex_per_year"] * opex_scale, saved)
+    return net, saved, abated
+
+
 def cost_per_tonne_at(rec: dict, day_rate: float, electricity_price: float, scenario: str = "central",
                       savings_scale: float = 1.0, opex_scale: float = 1.0) -> float | None:
     """Re-evaluate the MACC formula for one intervention record with changed inputs.
@@ -430,6 +799,7 @@ def sensitivity(records: list[dict], settings_: dict, engagement, total_kg: floa
     needed = ("capex", "lifetime_years", "kwh_saved_low", "other_savings_per_year")
     measures = [r for r in records if (r.get("abated_kgco2e_per_year") or 0) > 0
                 and r.get("cost_per_tonne") is not None and all(k in r for k in needed)]
+    measures = [r for r in measures if r.get("verdict") in VERDICT_ORDER]
     if top is not None:
         measures = measures[:top]
     rate, price = float(settings_["day_rate"]), float(settings_["electricity_price_per_kwh"])
@@ -439,8 +809,10 @@ def sensitivity(records: list[dict], settings_: dict, engagement, total_kg: floa
     for rec in measures:
         base = cost_per_tonne_at(rec, rate, price)
 
-        def verdict(cpt, abated, eng=engagement):
-            return _verdict(cpt, abated, rec.get("baseline_kgco2e", 0.0), rec["effort_person_days"], eng, total_kg)[0]
+        def verdict(cpt, abated, eng=engagement, rec=rec):
+            # cost per tonne × tonnes = the net cost; the same verdict function as the record's
+            net = cpt * abated / 1000.0 if cpt is not None else 0.0
+            return option_verdict(rec, net, abated, float(eng.carbon_price_per_tonne), eng.currency)
 
         def row(name, unit, lo_v, hi_v, cpt_lo, cpt_hi, ab_lo=None, ab_hi=None, v_lo=None, v_hi=None):
             out.append({"id": rec["id"], "input": name, "unit": unit, "input_low": lo_v, "input_high": hi_v,
@@ -495,27 +867,27 @@ def action_plan(results) -> list[dict]:
     if go:
         r = go[0]
         out.append({"topic": "First action", "text": (
-            f"Start with {r['name']} ({r['id']}, {r['verdict']}): it avoids {t(r['abated_kgco2e_per_year'])} a year "
-            f"({r['abated_kgco2e_per_year'] / total:.1%} of the footprint) at {r['cost_per_tonne']:,.0f} {cur}/tCO2e "
-            f"for {r['effort_person_days'] or 0:g} person-days" + (f" ({r['quadrant']})." if r["quadrant"] else "."))})
+            f"Start with {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. It avoids "
+            f"{t(r['abated_kgco2e_per_year'])} a year ({r['abated_kgco2e_per_year'] / total:.1%} of the footprint), "
+            f"saves {r.get('money_saved_per_year') or 0:,.0f} {cur} a year and costs "
+            f"{r.get('net_cost_per_year') or 0:,.0f} {cur} a year net (negative: it saves money), for "
+            f"{r['effort_person_days'] or 0:g} person-days. {r.get('verdict_reason', '')}")})
     elif priced:
         r = priced[0]
-        times = f", {r['cost_per_tonne'] / price:,.0f} times the carbon price" if price > 0 else ""
         out.append({"topic": "First action", "text": (
-            f"No option pays at the internal carbon price of {price:,.0f} {cur}/tCO2e. The cheapest per tonne is "
-            f"{r['name']} ({r['id']}) at {r['cost_per_tonne']:,.0f} {cur}/tCO2e{times}: do it only for its "
-            f"co-benefits, or revisit its costs with the client.")})
+            f"No option pays for itself or is worth it at the internal carbon price of {price:,.0f} {cur}/tCO2e. "
+            f"The cheapest per tonne is {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. "
+            f"{r.get('what_would_change_it', '')}")})
     biggest = max(recs, key=lambda r: r["abated_kgco2e_per_year"], default=None)
     if biggest is not None and (not go or biggest["id"] != go[0]["id"]):
         other = biggest.get("other_savings_per_year") or 0.0
         out.append({"topic": "Biggest lever", "text": (
             f"{biggest['name']} ({biggest['id']}) avoids the most, {t(biggest['abated_kgco2e_per_year'])} a year "
             f"({biggest['abated_kgco2e_per_year'] / total:.0%} of the footprint), for "
-            f"{biggest['effort_person_days'] or 0:g} person-days: a {biggest['quadrant'] or 'measure'} in effort terms, "
-            f"at {biggest['cost_per_tonne']:,.0f} {cur}/tCO2e" if biggest.get("cost_per_tonne") is not None else
-            f"{biggest['name']} ({biggest['id']}) avoids the most")
-            + (f" after {other:,.0f} {cur} a year of avoided travel, hotel and fuel costs (assumed unit costs)."
-               if other else ".")})
+            f"{biggest['effort_person_days'] or 0:g} person-days; verdict: {verdicts.words(biggest['verdict'])}"
+            f" (effort/impact quadrant: {biggest['quadrant'] or 'not placed'})" if biggest.get("cost_per_tonne") is not None
+            else f"{biggest['name']} ({biggest['id']}) avoids the most")
+            + (f", counting {other:,.0f} {cur} a year of money saved." if other else ".")})
     sens = results.analysis("sensitivity") or []
     if sens:
         flips = [r for r in sens if len({r["verdict_low"], r["verdict_high"], r["verdict_base"]}) > 1]

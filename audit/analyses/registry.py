@@ -11,9 +11,9 @@ To add an analysis: write its function in its own module of this layer, add it t
 """
 from __future__ import annotations
 
-from audit.analyses import customisation, disclosures, scorecard
+from audit.analyses import customisation, disclosures, routes, scorecard
 from audit.analyses.feasibility import (
-    ACTIONABLE_VERDICTS, VERDICT_ORDER, effort_impact_thresholds, evaluate, forecast, interventions_for,
+    ACTIONABLE_VERDICTS, VERDICT_ORDER, effort_impact_thresholds, evaluate_many, forecast, interventions_for,
     precision_per_watt, quadrant, sensitivity, settings,
 )
 from audit.inventory.results import ANALYSES, FEASIBILITY_EXTRAS, JSON_BLOCKS, AuditResults
@@ -46,7 +46,11 @@ def scorecard_of(results) -> dict:
     return scorecard.for_results(results, weights=weights) if results.activities is not None else {"rows": []}
 
 
-ANALYSES.update({"effort_impact": effort_impact_of, "sensitivity": sensitivity_of,
+def routes_of(results) -> list[dict]:
+    return routes.for_results(results)
+
+
+ANALYSES.update({"routes": routes_of, "effort_impact": effort_impact_of, "sensitivity": sensitivity_of,
                  "precision_per_watt": precision_per_watt_of, "customisation": customisation_of,
                  "scorecard": scorecard_of})
 assert set(ANALYSES) == set(FEASIBILITY_EXTRAS), "every stored extra has exactly one analysis"
@@ -58,10 +62,17 @@ if disclosures.results_blocks not in JSON_BLOCKS:
 def apply(results: AuditResults) -> None:
     """Fill ``results.interventions``, ``results.forecast`` and the feasibility extras."""
     s = settings(results.engagement)
-    evaluated = [e for i in interventions_for(results.engagement) if (e := evaluate(results, i, s))]
+    evaluated = []
+    for done, why in evaluate_many(results, interventions_for(results.engagement), s):
+        if done is not None:
+            evaluated.append(done)
+        elif why and why not in results.warnings:
+            results.warnings.append(why)
     evaluated.sort(key=lambda e: (VERDICT_ORDER[e.record["verdict"]],
                                   e.record["cost_per_tonne"] if e.record["cost_per_tonne"] is not None else 1e18))
     results.interventions = [e.record for e in evaluated]
+    # Prices the money side used join the register, so every money_price_ids entry resolves.
+    results.prices = {**{k: v for e in evaluated for k, v in (e.prices or {}).items()}, **(results.prices or {})}
     results.extras["forecast_settings"] = s
     thresholds = results.extras["effort_impact"] = effort_impact_of(results)
     for rec in results.interventions:

@@ -61,10 +61,16 @@ OPTIONAL_COLUMNS = (
     "carbon_intensity_g_per_kwh", "input_tokens", "output_tokens", "latency_s", "mode",
     "accepted_fraction", "data_quality", "notes",
     "client_brand",  # the agency's brand client the activity is for (CDP allocation to customers)
+    # issue 12: trips (one-way trips in a travel row, so a lever can test its distance
+    # threshold: km per trip = passenger_km / trips); self-hosted LLM rows (llm_api, owned or
+    # leased): gpus, serving_hours (wall-clock hours they were up), batch_size (mean
+    # concurrent requests; or give utilisation, the share of GPU-hours spent serving)
+    "trips", "gpus", "serving_hours", "batch_size",
 )
 NUMERIC_COLUMNS = (
     "quantity", "power_w", "utilisation", "pue", "carbon_intensity_g_per_kwh",
     "input_tokens", "output_tokens", "latency_s", "accepted_fraction", "data_quality",
+    "trips", "gpus", "serving_hours", "batch_size",
 )
 ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -283,7 +289,7 @@ def _profile_or_bounds(value):
 
 @with_config(ConfigDict(extra="forbid"))
 class Change(TypedDict, total=False):
-    """How an intervention changes the rows it applies to (header of data/interventions.yaml)."""
+    """How an intervention changes the rows it applies to (an engagement intervention; the levers of data/levers.yaml have more operations)."""
 
     set: SetColumns
     scale: ScaleColumns
@@ -303,7 +309,7 @@ class Saving(TypedDict, total=False):
 
 
 class Intervention(_Strict):
-    """One lever from data/interventions.yaml (or the engagement's own list)."""
+    """One of the engagement's own interventions (engagement.yaml ``interventions``)."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str
@@ -356,6 +362,69 @@ class InventorySource(str, Enum):
     """Which file holds the activities when an engagement folder has both."""
     activities_csv = "activities.csv"
     intake_xlsx = "intake.xlsx"
+# --- money, period and routes (issue 12) --------------------------------------------------------
+
+class PeriodType(str, Enum):
+    """What the activity quantities cover: one campaign, or a year of work."""
+
+    campaign = "campaign"
+    year = "year"
+
+
+class PriceOverride(_Strict):
+    """An engagement's own price (engagement.yaml ``prices``): a number, or this record. A new
+    price id needs unit, currency and year; a shipped id keeps its unit, currency and year."""
+
+    value: float = Field(ge=0, allow_inf_nan=False)
+    unit: str | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    source: str | None = None
+    licence: str | None = None
+    notes: str | None = None
+
+
+class RouteKind(str, Enum):
+    traditional = "traditional"
+    generative = "generative"
+    hybrid = "hybrid"
+
+
+class Route(_Strict):
+    """One way of making the deliverable and the activities it takes."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    kind: RouteKind
+    activities: list[str] = Field(min_length=1)
+    fixed_activities: list[str] = Field(
+        default_factory=list, description="One-off work that does not grow with volume (the scale sensitivity)")
+    accepted_assets: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _fixed_are_listed(self) -> "Route":
+        extra = set(self.fixed_activities) - set(self.activities)
+        if extra:
+            raise ValueError(f"fixed_activities not in activities: {', '.join(sorted(extra))}")
+        return self
+
+
+class Routes(_Strict):
+    """engagement.yaml ``routes``: the same deliverable made by different routes."""
+
+    deliverable: str = Field(min_length=1, description="What is delivered, e.g. '40 key visuals'")
+    asset: str = Field(min_length=1, description="One accepted asset, e.g. 'key visual'")
+    accepted_assets: float = Field(gt=0, allow_inf_nan=False)
+    options: list[Route] = Field(min_length=1)
+    scale_multiples: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: [1, 2, 5, 10, 100], description="Volume multiples for the scale (rebound) sensitivity")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Routes":
+        ids = [r.id for r in self.options]
+        if len(set(ids)) != len(ids):
+            raise ValueError("route ids must be unique")
+        return self
 
 
 class Engagement(_Strict):
@@ -432,6 +501,22 @@ class Engagement(_Strict):
     def scope3_screened_out(self) -> dict[int, str]:
         """{category: reason} for the Scope 3 categories screened out with a reason."""
         return {e.category: e.reason for e in self.scope3_exclusions if e.reason}
+    period_type: PeriodType = Field(
+        default=PeriodType.year, description="campaign: activity quantities are one campaign's; year: a year's")
+    campaigns_per_year: float = Field(default=1, gt=0, allow_inf_nan=False,
+                                      description="How often the campaign runs a year (period_type campaign)")
+    prices: dict[str, float | PriceOverride] = Field(
+        default_factory=dict, description="The engagement's own prices by price id (win over genai-prices and "
+                                          "data/prices/unit_prices.csv)")
+    currency_rates: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")],
+                         Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="Units of a currency per 1 EUR (win over data/currency_rates.csv)")
+    routes: Routes | None = Field(default=None, description="The same deliverable by several routes")
+
+    @property
+    def periods_per_year(self) -> float:
+        """Engagement periods in a year: campaigns_per_year for a campaign, else 1."""
+        return float(self.campaigns_per_year) if self.period_type == PeriodType.campaign else 1.0
 
     @property
     def reporting_year(self) -> int | None:

@@ -31,7 +31,7 @@ SAMPLE_ENGAGEMENT_DIR = DATA_DIR / "sample_engagement"
 UNITS_FILE = DATA_DIR / "units.txt"
 SCOPE_RULES_FILE = DATA_DIR / "scope_rules.csv"
 KINDS_FILE = DATA_DIR / "kinds.csv"
-INTERVENTIONS_FILE = DATA_DIR / "interventions.yaml"
+INTERVENTIONS_FILE = DATA_DIR / "levers.yaml"  # the lever library (issue 12) replaced interventions.yaml
 
 # The pipeline's notebooks, in the order papermill runs them.
 PIPELINE_NOTEBOOKS = ("01_discovery.ipynb", "02_scope_mapping.ipynb", "03_feasibility.ipynb")

@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from audit.analyses import verdicts
 from audit.reference.vocabularies import kinds_in_family
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -516,11 +517,11 @@ def _label_points(fig: Figure, ax, xs, ys, labels, fontsize: float = SMALL_SIZE)
 # --- gain against effort -----------------------------------------------------------------
 
 VERDICT_STYLE = {  # colour and marker: the verdict never rests on colour alone
-    "do first": (OKABE_ITO["bluish_green"], "o"),
-    "worth it": (OKABE_ITO["sky_blue"], "s"),
-    "marginal": (OKABE_ITO["orange"], "D"),
-    "not worth it": (OKABE_ITO["vermillion"], "v"),
-    "no gain": (OKABE_ITO["grey"], "x"),
+    "pays_for_itself": (OKABE_ITO["bluish_green"], "o"),
+    "worth_it_at_carbon_price": (OKABE_ITO["sky_blue"], "s"),
+    "co_benefits_only": (OKABE_ITO["orange"], "D"),
+    "not_worth_it": (OKABE_ITO["vermillion"], "v"),
+    "no_gain": (OKABE_ITO["grey"], "x"),
 }
 QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Fill-ins",
                    "thankless task": "Thankless tasks"}
@@ -573,10 +574,10 @@ def effort_impact(results: "AuditResults") -> Figure:
     ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
     ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
     present = list(dict.fromkeys(str(r.get("verdict", "")) for r in rows))
-    verdicts = [v for v in VERDICT_STYLE if v in present] + [v for v in present if v not in VERDICT_STYLE]
+    shown = [v for v in VERDICT_STYLE if v in present] + [v for v in present if v not in VERDICT_STYLE]
     handles = [Line2D([], [], linestyle="none", marker=VERDICT_STYLE.get(v, (None, "o"))[1], markersize=6,
                       color=VERDICT_STYLE.get(v, (OKABE_ITO["grey"], None))[0], markeredgecolor=EDGE,
-                      label=plain(v or "no verdict")) for v in verdicts]
+                      label=verdicts.words(v) if v else "no verdict") for v in shown]
     if skipped:
         handles.append(Patch(facecolor="white", edgecolor="white", label=f"{skipped} option(s) with no gain not shown"))
     fig.legend(handles=handles, fontsize=SMALL_SIZE, frameon=False, loc="outside lower center",
@@ -620,9 +621,9 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
                     color="#555555")
             if r in carbon:
                 same = r["verdict_low"] == r["verdict_high"] == r["verdict_base"]
-                words = (f"cost unchanged; verdict stays '{r['verdict_base']}'" if same else
-                         f"cost unchanged; verdict '{r['verdict_low']}' at the low price, "
-                         f"'{r['verdict_high']}' at the high")
+                words = (f"cost unchanged; verdict stays '{verdicts.words(r['verdict_base'])}'" if same else
+                         f"cost unchanged; verdict '{verdicts.words(r['verdict_low'])}' at the low price, "
+                         f"'{verdicts.words(r['verdict_high'])}' at the high")
                 ax.text(0.01, yi, words, va="center", ha="left", fontsize=SMALL_SIZE - 0.5, color="#333333",
                         transform=ax.get_yaxis_transform(), zorder=3,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})

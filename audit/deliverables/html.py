@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from audit.analyses import feasibility, scorecard
 from audit.analyses.customisation import TOP_WORKLOADS, top_workloads
+from audit.analyses import verdicts
 from audit.analyses.feasibility import ACTIONABLE_VERDICTS, VERDICT_ORDER
 from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
@@ -334,7 +335,8 @@ def _first_action(results: "AuditResults") -> dict | None:
     rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
 
     if any(r.get("verdict") in VERDICT_ORDER for r in rows):
-        return next((r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS), None)
+        first = next((r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS), None)
+        return {**first, "verdict": verdicts.words(first["verdict"])} if first else None
     price = float(results.engagement.carbon_price_per_tonne)
     cheap = [r for r in rows if _finite(r.get("cost_per_tonne")) is not None and r["cost_per_tonne"] <= price]
     return min(cheap, key=lambda r: r["cost_per_tonne"]) if cheap else None
@@ -346,6 +348,7 @@ def interventions_rows(results: "AuditResults") -> list[dict]:
     for i, r in enumerate(results.interventions or [], 1):
         d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in dict(r).items()}
         d["rank"] = i
+        d["verdict"] = verdicts.words(d.get("verdict"))  # the label of data/verdicts.yaml, as everywhere
         applies = d.get("applies_to") or []
         d["applies_to"] = [applies] if isinstance(applies, str) else list(applies)
         rows.append(d)
@@ -505,6 +508,9 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "first_action": _first_action(results),
         "precision": precision_rows(results),
         "customisation": customisation_groups(results),
+        "routes": list(results.analysis("routes") or []),
+        "prices": [{"price_id": k, **p.model_dump(exclude={"price_id"})} for k, p in sorted((results.prices or {}).items())],
+        "verdict_set": list(verdicts.definitions().values()),
         "scorecard": _scorecard_context(results),
         "effort_impact": results.analysis("effort_impact"),
         "action_plan": _action_plan(results),

@@ -33,6 +33,7 @@ from audit.methods.llm import (
     GPU_POWER_FOR_TIME_ID, HOST_SHARE_ID, IDLE_FACTOR_ID, J_PER_KWH, PREFILL_FACTOR_ID, LlmBoundary, LlmMethod, llm_coefficient_factor_ids, llm_coefficients,
     llm_pue_factor_id, llm_request_energy_kwh, model_parameters, production_parameters, production_unit_energies,
 )
+from audit.methods.selfhosted import selfhosted_energy
 from audit.methods.uncertainty import combine_log_bounds, uncertainty_k95
 from audit.reference.factors import (
     CODECARBON_VERSION, ECOLOGITS_VERSION, HOTEL_PROXY_ID, FactorRegister, grid_intensity, image_models, load_register,
@@ -507,6 +508,7 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     res["ecologits_kwh"] = np.where(measured, q * power_kwh * pue[1], q * eco[1])
     res["boundary"] = [LlmBoundary.SERVING if u else boundary for u in use_eco]
     _apply_supplier_factors(ctx, df, res, out_tok)
+    _selfhosted_rows(ctx, df, res, act, pue)
     return res
 
 
@@ -623,6 +625,46 @@ def _apply_supplier_factors(ctx: EstimateContext, df: pd.DataFrame, res: dict, o
             methods[j] = "supplier_specific"
         boundary[j] = f["boundary"]
     res["method"], res["formula"], res["boundary"] = methods, formulas, boundary
+
+
+SELFHOSTED_FORMULA = ("kWh = PUE × (output tokens × J/token(batch, params) + input tokens × prefill J/token + idle "
+                      "GPU-hours × idle W) / 3.6e6; measured H200 curve, data/selfhosted/gpu_inference_measurements.csv")
+
+
+def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.ndarray, pue: np.ndarray) -> None:
+    """Self-hosted LLM rows (issue 12; optional columns gpus, serving_hours and batch_size or
+    utilisation): energy from the GPUs, hours and tokens served (audit.methods.selfhosted),
+    in place of the per-request EcoLogits figure. Low/central/high: the model's parameter
+    range and the PUE range. Rows without gpus and serving_hours are left as they are."""
+    gpus = pd.to_numeric(df.get("gpus", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    hours = pd.to_numeric(df.get("serving_hours", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    if not np.any((gpus > 0) & (hours > 0)):
+        return
+    batch = pd.to_numeric(df.get("batch_size", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
+    util = df["utilisation"].to_numpy(float)
+    q = df["quantity_base"].to_numpy(float)
+    out_tok = np.nan_to_num(df["output_tokens"].to_numpy(float)) * q
+    in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float)) * q
+    # Per-row method and formula (a kind's methods may give one string for all rows).
+    method = np.array(res["method"] if not isinstance(res["method"], str) else [res["method"]] * len(df), dtype=object)
+    formula = np.array(res["formula"] if not isinstance(res["formula"], str) else [res["formula"]] * len(df), dtype=object)
+    for j, (_, row) in enumerate(df.iterrows()):
+        if not (gpus[j] > 0 and hours[j] > 0):
+            continue
+        where = f"activity {row['activity_id']} (row {row['row_number']})"
+        b = None if math.isnan(batch[j]) else float(batch[j])
+        u = None if b is not None or math.isnan(util[j]) else float(util[j])
+        for k, key in enumerate(("kwh_low", "kwh", "kwh_high")):
+            est = selfhosted_energy(float(gpus[j]), float(hours[j]), float(out_tok[j]), float(act[k, j]),
+                                    input_tokens=float(in_tok[j]), batch=b, utilisation=u, pue=float(pue[k, j]),
+                                    where=where)
+            res[key][j] = est.kwh_facility
+        res["device_hours"][j] = gpus[j] * hours[j]
+        res["factor_ids"][j] = list(res["factor_ids"][j]) + [
+            ctx.activity_factor(row["activity_id"], row["row_number"], "gpus", float(gpus[j]), "GPUs"),
+            ctx.activity_factor(row["activity_id"], row["row_number"], "serving_hours", float(hours[j]), "hours")]
+        method[j], formula[j] = "selfhosted_llm", SELFHOSTED_FORMULA
+    res["method"], res["formula"] = method, formula
 
 
 def _llm_pue(ctx, row, prov):

@@ -38,6 +38,7 @@ from audit.core.textinput import decode_text, oversized_cells
 from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
 from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage
+from audit.reference import pricing
 from audit.reference.factors import cloud_regions, load_register
 from audit.reference.measured import (
     MEASURABLE_KINDS, MEASURED_FILE, MODE_PREFIX, measured_factor_id, read_measured_factors, record_json,
@@ -57,7 +58,8 @@ RANGES = {
     "quantity": (0, None, True), "power_w": (0, None, False), "utilisation": (0, 1, False),
     "pue": (1, 5, True), "carbon_intensity_g_per_kwh": (0, 5000, True), "input_tokens": (0, None, True),
     "output_tokens": (0, None, True), "latency_s": (0, None, False), "accepted_fraction": (0, 1, False),
-    "data_quality": (1, 5, True),
+    "data_quality": (1, 5, True), "trips": (0, None, False), "gpus": (0, None, False),
+    "serving_hours": (0, None, False), "batch_size": (1, None, True),
 }
 
 
@@ -198,9 +200,42 @@ def engagement_problems(data: dict, file: str) -> list[Problem]:
     skips entries of the wrong shape (the schema reports those)."""
     problems = _period_problems(data, file) + _override_problems(data, file)
     problems += _market_instrument_problems(data, file) + _scorecard_weight_problems(data, file)
-    problems += _intervention_problems(data, file)
+    problems += _intervention_problems(data, file) + _money_problems(data, file)
     problems += forecast_problems(_mapping(data.get("forecast")), file, _savings_unit_costs(data),
                                   stages=[s for s in _sequence(data.get("stages")) if isinstance(s, str)])
+    return problems
+
+
+def _money_problems(data: dict, file: str) -> list[Problem]:
+    """Price overrides (a new price id needs unit, currency and year) and a reference rate
+    for the engagement currency and every override's currency (issue 12)."""
+    problems: list[Problem] = []
+    prices = data.get("prices")
+    merged = {}
+    if isinstance(prices, dict):
+        try:
+            merged = pricing.with_overrides(pricing.unit_prices(), prices, file=file)
+        except ValidationError as e:
+            problems += e.problems
+    rates = set(pricing.currency_rates()) | {str(k) for k in _mapping(data.get("currency_rates"))}
+    needed = {("currency", data.get("currency"))} | {(f"prices.{pid}.currency", merged[pid].currency)
+                                                     for pid in _mapping(prices) if pid in merged}
+    for column, cur in sorted(needed, key=str):
+        cur = cur.strip().upper() if isinstance(cur, str) else cur
+        if isinstance(cur, str) and len(cur) == 3 and cur not in rates:
+            problems.append(Problem(file, f"no exchange rate for {cur}", column=column,
+                                    hint=f"add it under currency_rates (units of {cur} per 1 EUR)"))
+    return problems
+
+
+def route_problems(engagement: Engagement, activity_ids: set[str], file: str) -> list[Problem]:
+    """Every activity a route names must be an activity of the engagement."""
+    problems = []
+    for i, route in enumerate(engagement.routes.options if engagement.routes else []):
+        for j, act in enumerate(route.activities):
+            if act not in activity_ids:
+                problems.append(Problem(file, f"route '{route.id}' names activity '{act}', which is not in the "
+                                              f"activities", column=f"routes.options.{i}.activities.{j}"))
     return problems
 
 
@@ -902,13 +937,18 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
             raise ValidationError([Problem(file, f"activity id '{excerpt(clash[0])}' is also given to a usage-log activity",
                                            column="activity_id", hint="ids USG-… are reserved for usage logs")])
         df = pd.concat([df, usage_df], ignore_index=True)
+    # A route naming an activity that is not there is reported, located, and its figures are
+    # left unknown (never a partial sum); the rest of the audit runs.
+    route_warnings = [f"{p.file}, key '{p.column}': {p.message}" for p in
+                      route_problems(engagement, set(df["activity_id"]), str(yaml_path))]
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
     warnings = [w.replace(file, display, 1) for w in warnings]
     if both_note:
         warnings.insert(0, both_note)
-    warnings += usage_warnings
+    warnings += usage_warnings + [w.replace(str(yaml_path), f"{folder.resolve().name}/{yaml_path.name}", 1)
+                                  for w in route_warnings]
     hashes = {p.name: file_sha256(p) for p in (yaml_path, data_path)} | usage_hashes
     if (folder / MEASURED_FILE).exists() and df["measured_factor"].ne("").any():
         hashes[MEASURED_FILE] = file_sha256(folder / MEASURED_FILE)

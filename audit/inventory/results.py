@@ -17,6 +17,7 @@ import pandas as pd
 
 from audit.core.atomic import write_text
 from audit.core.models import Engagement
+from audit.inventory.costing import activity_costs, price_register
 from audit.inventory.estimate import Estimate
 from audit.methods.montecarlo import simulate
 from audit.reference.vocabularies import kind_family_labels
@@ -26,7 +27,7 @@ RUN_SPECIFIC_KEYS = ("generated_at", "footprint", "notes")
 # Run-manifest keys as a reader should see them, in both reports (others: underscores as spaces).
 MANIFEST_LABELS = {"input_files_sha256": "SHA-256 of input", "tool": "Tool", "tool_version": "Tool version",
                    "factor_set": "Factor set", "engagement_dir_name": "Engagement folder"}
-FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact")
+FEASIBILITY_EXTRAS = ("customisation", "scorecard", "sensitivity", "precision_per_watt", "effort_impact", "routes")
 # The analyses registry: key -> function(results). Filled by audit.analyses.registry (a higher
 # layer) when `audit` is imported; AuditResults.analysis runs the one for a key not stored.
 ANALYSES: dict[str, Callable[["AuditResults"], Any]] = {}
@@ -52,6 +53,8 @@ class AuditResults:
     warnings: list[str] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # feasibility tables for reports (MACC, shifting, …)
     activities: pd.DataFrame | None = None  # validated input rows (for re-estimating interventions)
+    costs: dict = field(default_factory=dict)   # activity id -> PricedCost (inventory.costing), for the period
+    prices: dict = field(default_factory=dict)  # price id -> Price: the register every cost id resolves in
     # analysis() results computed for results without stored extras, so that each report and
     # chart does not recompute them; kept with the inputs they came from (replace one: recompute).
     _computed: dict = field(default_factory=dict, repr=False, compare=False)
@@ -122,7 +125,8 @@ class AuditResults:
             "engagement": json.loads(self.engagement.model_dump_json()),
             "factor_set": self.factor_set,
             "totals": self.totals,
-            "activities": activities_json(self.lines),
+            "activities": activities_json(self.lines, self.costs),
+            "prices": clean_json(price_register(self.prices)),
         }
         if include_feasibility:
             out["interventions"] = clean_json(self.interventions)
@@ -155,6 +159,7 @@ def from_estimate(est: Estimate, warnings: list[str] | None = None) -> AuditResu
                            lines=est.lines, factors=est.factors_used,
                            warnings=list(est.warnings if warnings is None else warnings),
                            activities=est.activities)
+    results.costs, results.prices = activity_costs(est.engagement, est.activities)
     results_uncertainty(results)  # ~20 ms for the sample at n = 10,000
     return results
 
@@ -297,7 +302,11 @@ def hotspot_table(lines: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index().rename(columns={"parent_id": "activity_id"})
 
 
-def activities_json(lines: pd.DataFrame) -> list[dict]:
+def activities_json(lines: pd.DataFrame, costs: dict | None = None) -> list[dict]:
+    """results.json ``activities``: one entry per emission line. ``cost`` is the activity's
+    cost for the period in the engagement currency (None when unknown, and on derived lines,
+    whose cost is their activity's); ``cost_ids`` name entries of the ``prices`` register."""
+    costs = costs or {}
     out = []
     for row in lines.itertuples(index=False):
         d = {f: getattr(row, f) for f in ACTIVITY_JSON_FIELDS}
@@ -321,6 +330,11 @@ def activities_json(lines: pd.DataFrame) -> list[dict]:
         if d["kind"] == "llm_api" and d["ecologits_kwh"] is None and not row.derived_from:
             d["ecologits_kwh"] = None  # a measured-power row of an unknown model: EcoLogits has no figure
         d["data_quality_basis"] = extra["data_quality_basis"] if isinstance(extra["data_quality_basis"], str) else None
+        priced = None if row.derived_from else costs.get(row.activity_id)
+        d["cost"] = None if priced is None or priced.amount is None else float(priced.amount)
+        d["cost_ids"] = list(priced.price_ids) if priced is not None and priced.amount is not None else []
+        d["cost_note"] = ("counted on " + row.derived_from if row.derived_from
+                          else (priced.note or None) if priced is not None else None)
         out.append(d)
     return out
 

@@ -27,6 +27,7 @@ from audit.core.models import Engagement
 from audit.core.paths import ENGAGEMENT_FILE
 from audit.inventory.estimate import Estimate, estimate
 from audit.inventory.intake import LoadedEngagement, load_engagement, read_engagement_yaml
+from audit.inventory.costing import costs_from_json
 from audit.inventory.results import AuditResults, clean_json, from_estimate
 from audit.inventory.usage import engagement_usage
 from audit.reference.factors import FactorRegister, factor_set
@@ -132,7 +133,9 @@ def load_results(work_dir: str | Path) -> AuditResults:
     lines = pd.read_parquet(folder / "lines.parquet")
     lines["factor_ids"] = lines["factor_ids"].map(list)
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
+    costs, prices = costs_from_json(data)
     return AuditResults(
+        costs=costs, prices=prices,
         engagement=Engagement.model_validate(data["engagement"]), factor_set=data["factor_set"], lines=lines,
         factors=pd.read_parquet(folder / "factors.parquet"), interventions=data.get("interventions", []),
         forecast=data.get("forecast", []), manifest=data.get("manifest", {}), warnings=data.get("warnings", []),

@@ -1,4 +1,4 @@
-"""Settings files shipped in ``data/``: forecast defaults, the intervention library and the
+"""Settings files shipped in ``data/``: forecast defaults, the lever library (raw) and the
 scorecard weights. Each file is read here once; the analyses apply an engagement's
 overrides on top."""
 from __future__ import annotations
@@ -21,8 +21,9 @@ def forecast_defaults() -> dict:
 
 @lru_cache(maxsize=1)
 def intervention_entries() -> tuple[dict, ...]:
-    """data/interventions.yaml as written: one dict per intervention (``savings`` included)."""
-    return tuple(yaml.safe_load(INTERVENTIONS_FILE.read_text(encoding="utf-8")))
+    """The lever library (data/levers.yaml, ``levers:``) as written: one dict per lever.
+    audit.reference.levers validates it; this is the raw view."""
+    return tuple(yaml.safe_load(INTERVENTIONS_FILE.read_text(encoding="utf-8"))["levers"])
 
 
 @lru_cache(maxsize=1)

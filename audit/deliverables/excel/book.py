@@ -22,7 +22,7 @@ from audit.inventory.results import AuditResults
 __all__ = ["write_excel", "build_workbook", "SHEETS"]
 
 SHEETS = ("Summary", "Process map", "Activities", "Scopes", "Hotspots", "Forecast", "Feasibility", "Sensitivity",
-          "Customisation", "Scorecard", "Precision per watt", "Factors", "Assumptions", "Data quality", "Method")
+          "Customisation", "Scorecard", "Precision per watt", "Routes", "Factors", "Prices", "Assumptions", "Data quality", "Method")
 
 # Sheets added after SHEETS by modules of this package (function(book, layout)), in order:
 # disclosure_sheets registers the GHG Protocol, ESRS E1-6/VSME B3 and ISO 14064-1 sheets.

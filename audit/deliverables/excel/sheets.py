@@ -43,7 +43,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
-from audit.analyses import scorecard
+from audit.analyses import scorecard, verdicts
 from audit.core.atomic import atomic_path
 from audit.core.models import DQ_LABELS
 from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
@@ -510,16 +510,21 @@ def _feasibility_sheet(b: Book, lay: Layout) -> None:
             Col("Abated high kgCO2e/yr", "kg", 13), Col("Abated tCO2e/yr", "t", 11),
             Col(f"Cost {cur}/tCO2e", "money", 11), Col(f"Annual cost {cur}/yr", "money", 12),
             Col("Cumulative abated tCO2e/yr", "t", 12), Col("Payback years", "score", 9),
-            Col("Effort person-days", "score", 9), Col("Verdict", "text", 14), Col("Reason", "wrap", 44)]
+            Col("Effort person-days", "score", 9), Col("Verdict", "text", 14), Col("Verdict reason", "wrap", 44)]
     core = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high", "cost_per_tonne",
-            "payback_years", "effort_person_days", "verdict", "reason"}
-    nested = {k for d in iv for k, v in d.items()  # tables of their own (savings_breakdown)
-              if isinstance(v, (list, tuple)) and any(isinstance(x, dict) for x in v)}
+            "payback_years", "effort_person_days", "verdict", "reason", "verdict_label", "verdict_reason"}
+    nested = {k for d in iv for k, v in d.items()  # tables of their own (savings_breakdown), per_campaign below
+              if (isinstance(v, (list, tuple)) and any(isinstance(x, dict) for x in v)) or isinstance(v, dict)}
+    campaign = any(isinstance(d.get("per_campaign"), dict) for d in iv)
+    per_campaign = ("abated_kgco2e", "money_saved", "net_cost") if campaign else ()
     extra = [k for k in dict.fromkeys(k for d in iv for k in d) if k not in core and k not in nested]
     numeric = {k: all(as_number(d.get(k)) is None or isinstance(as_number(d.get(k)), (int, float)) for d in iv)
                and not all(isinstance(d.get(k), str) for d in iv) for k in extra}
     cols += [Col(_pretty(k, cur), ("money" if _is_money(k) else "precise") if numeric[k] else "wrap",
                   13 if numeric[k] else 36) for k in extra]
+    cols += [Col({"abated_kgco2e": "Abated kgCO2e per campaign", "money_saved": f"Money saved {cur} per campaign",
+                  "net_cost": f"Net cost {cur} per campaign"}[k], "kg" if k == "abated_kgco2e" else "money", 13)
+             for k in per_campaign]
     rows, cum = [], 0.0
     for i, d in enumerate(iv):
         r = HEADER_ROW + 1 + i
@@ -534,9 +539,10 @@ def _feasibility_sheet(b: Book, lay: Layout) -> None:
                      as_number(d.get("abated_high")), t_cell,
                      cost, Formula(f"=H{r}*I{r}", ab / 1000 * cost) if ab is not None and cost is not None else None,
                      Formula(f"=N(H{r})" if i == 0 else f"=K{r - 1}+N(H{r})", cum),
-                     as_number(d.get("payback_years")), as_number(d.get("effort_person_days")), d.get("verdict"),
-                     d.get("reason")]
-                    + [as_number(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra])
+                     as_number(d.get("payback_years")), as_number(d.get("effort_person_days")),
+                     verdicts.words(d.get("verdict")), d.get("verdict_reason") or d.get("reason")]
+                    + [as_number(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra]
+                    + [as_number((d.get("per_campaign") or {}).get(k)) for k in per_campaign])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblFeasibility")
     ch = BarChart()
     ch.type, ch.title = "col", "Cost per tonne abated (MACC order)"
@@ -549,8 +555,28 @@ def _feasibility_sheet(b: Book, lay: Layout) -> None:
     _show_axes(ch)
     ch.width, ch.height = 24, 11
     ws.add_chart(ch, f"B{last + 3}")
-    _savings_table(b, ws, iv, last + 3 + 24)
+    end = _money_table(b, ws, iv, last + 3 + 24)
+    _savings_table(b, ws, iv, end + 3)
     b.finish_sheet(ws, paper="A3")
+
+
+def _money_table(b: Book, ws, iv: list[dict], top: int) -> int:
+    """Money each option saves, activity by activity: cost a year before and after, priced
+    from the Prices sheet's register (live formula: saved = before − after). Returns the last row."""
+    cur = b.eng.currency
+    rows = [(d, m) for d in iv for m in (d.get("money_breakdown") or [])]
+    b.section(ws, top - 1, f"Money saved per year, by activity ({cur}; prices on the Prices sheet)")
+    if not rows:
+        b.none_note(ws, top, "No option changes a priced activity.")
+        return top
+    cols = [Col("ID", "text", 22), Col("Activity", "text", 14), Col(f"Cost before {cur}/yr", "money", 13),
+            Col(f"Cost after {cur}/yr", "money", 13), Col(f"Money saved {cur}/yr", "money", 13)]
+    out = []
+    for i, (d, m) in enumerate(rows):
+        r = top + 1 + i
+        out.append([d.get("id"), m["activity_id"], as_number(m["cost_before"]), as_number(m["cost_after"]),
+                    Formula(f"=C{r}-D{r}", float(m["cost_before"]) - float(m["cost_after"]))])
+    return b.table(ws, top, cols, out, "tblMoneySaved")
 
 
 def _is_money(key: str) -> bool:
@@ -563,7 +589,8 @@ def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
     rows = [(d, s) for d in iv for s in (d.get("savings_breakdown") or [])]
     b.section(ws, top - 1, "Non-energy savings counted (assumed unit costs, data/forecast_defaults.yaml)")
     if not rows:
-        b.none_note(ws, top, "No intervention counts non-energy savings.")
+        b.none_note(ws, top, "No engagement intervention counts assumed unit-cost savings (the levers' money is "
+                             "in the table above).")
         return
     cols = [Col("ID", "text", 10), Col("Unit cost", "text", 36), Col("Applies to", "wrap", 20),
             Col("Quantity saved per year", "precise", 13), Col("Unit", "text", 13),
@@ -622,7 +649,8 @@ def _sensitivity_sheet(b: Book, lay: Layout) -> None:
         out.append([d["id"], d["input"], d["unit"], as_number(d["input_low"]), as_number(d["input_high"]),
                     as_number(d["cost_per_tonne_base"]), lo, hi,
                     Formula(f"=ABS(H{r}-G{r})", abs(hi - lo)) if lo is not None and hi is not None else None,
-                    d["verdict_base"], d["verdict_low"], d["verdict_high"]])
+                    verdicts.words(d["verdict_base"]), verdicts.words(d["verdict_low"]),
+                    verdicts.words(d["verdict_high"])])
     b.table(ws, HEADER_ROW, cols, out, "tblSensitivity")
     b.finish_sheet(ws)
 
@@ -643,7 +671,7 @@ def _customisation_sheet(b: Book, lay: Layout) -> None:
             Col("One-off kWh", "precise", 11), Col("One-off kgCO2e", "precise", 11),
             Col("Per-request kWh", "precise", 12), Col("Per-request kgCO2e", "precise", 12),
             Col("Annual kgCO2e", "kg3", 12), Col("Saving per request kgCO2e", "precise", 12),
-            Col("Break-even requests", "int", 12), Col("Verdict", "wrap", 36), Col("Basis (assumption)", "wrap", 60)]
+            Col("Break-even requests", "int", 12), Col("Carbon payback", "wrap", 36), Col("Basis (assumption)", "wrap", 60)]
     base_row: dict[str, int] = {}
     for i, d in enumerate(rows):
         if d.get("baseline"):
@@ -667,7 +695,7 @@ def _customisation_sheet(b: Book, lay: Layout) -> None:
         out.append([d["workload"], d["option"], d.get("name"), d.get("model"), as_number(d["input_tokens"]),
                     as_number(d["output_tokens"]), as_number(d["requests_per_year"]), as_number(d["lifetime_years"]),
                     as_number(d["one_off_kwh"]), as_number(d["one_off_kgco2e"]), as_number(d["per_request_kwh"]),
-                    as_number(d["per_request_kgco2e"]), annual, saving, be, d.get("verdict"), d.get("basis")])
+                    as_number(d["per_request_kgco2e"]), annual, saving, be, d.get("carbon_payback"), d.get("basis")])
     b.table(ws, HEADER_ROW, cols, out, "tblCustomisation")
     b.finish_sheet(ws, paper="A3")
 
@@ -732,6 +760,52 @@ def _precision_sheet(b: Book, lay: Layout) -> None:
         out.append([d["stage"], as_number(d.get("generated")), acc, kg, per, wh * 1000 if wh is not None else None,
                     as_number(d.get("discarded_share_kgco2e"))])
     b.table(ws, HEADER_ROW, cols, out, "tblPrecisionPerWatt")
+    b.finish_sheet(ws)
+
+
+def _routes_sheet(b: Book, lay: Layout) -> None:
+    ws = b.ws["Routes"]
+    cur = b.eng.currency
+    b.title_block(ws, "Routes: the same deliverable by shoot, generative or hybrid production",
+                  f"engagement.yaml routes: kgCO2e and cost ({cur}) per accepted asset with the estimate's low/high "
+                  "range; below, the scale (rebound) sensitivity as volume grows.")
+    rows = b.r.analysis("routes") or []
+    if not rows:
+        b.empty_sheet(ws, "No routes declared in engagement.yaml (key routes).")
+        return
+    cols = [Col("Route", "text", 14), Col("Name", "wrap", 32), Col("Kind", "text", 12), Col("Accepted assets", "int", 11),
+            Col("kgCO2e per accepted asset", "precise", 13), Col("Low kgCO2e per asset", "precise", 13),
+            Col("High kgCO2e per asset", "precise", 13), Col(f"Cost {cur} per accepted asset", "money", 13),
+            Col("Activities", "wrap", 30)]
+    out = [[d["id"], d["name"], d["kind"], as_number(d["accepted_assets"]), as_number(d["kgco2e_per_accepted_asset"]),
+            as_number(d["low"]), as_number(d["high"]), as_number(d.get("cost_per_accepted_asset")),
+            ", ".join(d["activities"])] for d in rows]
+    last = b.table(ws, HEADER_ROW, cols, out, "tblRoutes")
+    scale = [s for d in rows for s in d.get("scale", [])]
+    start = (last if isinstance(last, int) else HEADER_ROW + len(out)) + 3
+    scols = [Col("Route", "text", 14), Col("Volume multiple", "precise", 11), Col("Accepted assets", "int", 11),
+             Col("Total kgCO2e", "kg", 13), Col("kgCO2e per accepted asset", "precise", 13),
+             Col("Total vs reference route today", "precise", 13)]
+    b.table(ws, start, scols, [[s["route"], as_number(s["volume_multiple"]), as_number(s["accepted_assets"]),
+                                as_number(s["kgco2e"]), as_number(s["kgco2e_per_accepted_asset"]),
+                                as_number(s.get("times_reference"))] for s in scale], "tblRouteScale")
+    b.finish_sheet(ws)
+
+
+def _prices_sheet(b: Book, lay: Layout) -> None:
+    ws = b.ws["Prices"]
+    b.title_block(ws, "Prices: every price an activity cost or an option's money saved uses",
+                  "The engagement's own prices win; then genai-prices (bundled data, offline) for API lines; then "
+                  "data/prices/unit_prices.csv. Amounts are converted with data/currency_rates.csv.")
+    prices = b.r.prices or {}
+    if not prices:
+        b.empty_sheet(ws, "No priced activities in these results.")
+        return
+    cols = [Col("Price id", "text", 40), Col("Value", "precise", 11), Col("Unit", "text", 16), Col("Currency", "text", 9),
+            Col("Source", "wrap", 60), Col("Year", "int", 8), Col("Licence", "text", 16), Col("Notes", "wrap", 40)]
+    out = [[pid, p.value, p.unit, p.currency, p.source, p.year, p.licence, p.notes]
+           for pid, p in sorted(prices.items())]
+    b.table(ws, HEADER_ROW, cols, out, "tblPrices")
     b.finish_sheet(ws)
 
 
@@ -1112,6 +1186,8 @@ def build_workbook(results: AuditResults) -> tuple[Workbook, dict[tuple[str, str
     _customisation_sheet(b, lay)
     _scorecard_sheet(b, lay)
     _precision_sheet(b, lay)
+    _routes_sheet(b, lay)
+    _prices_sheet(b, lay)
     _assumptions_sheet(b, lay)
     dq_cell = _data_quality_sheet(b, lay)
     run_cells = _method_sheet(b, lay)
