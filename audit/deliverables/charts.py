@@ -6,7 +6,7 @@ and report writers). Style: the Okabe–Ito colour-blind-safe palette, hatching 
 colour alone would carry meaning, units on every axis and titles in plain words, sized
 to sit inside an A4 page (about 17 cm of text width).
 
-Emissions are plotted in tonnes (tCO2e); the tables in the reports keep kgCO2e.
+Emissions are plotted in tonnes (tCO2e), like the report's tables.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from audit.deliverables import numbers
 from audit.reference.vocabularies import kinds_in_family
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,15 +95,10 @@ def _t(kg) -> np.ndarray:
 
 
 def fmt_t(x: float) -> str:
+    """A chart label in tCO2e, by the report's table rule (``numbers.table_number``)."""
     if not math.isfinite(x):
         return ""
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:,.1f}"
-    if abs(x) >= 0.1:
-        return f"{x:,.2f}"
-    return f"{x:,.3f}"
+    return numbers.table_number(x)
 
 
 def plain(text) -> str:
@@ -522,7 +518,7 @@ VERDICT_STYLE = {  # colour and marker: the verdict never rests on colour alone
     "not worth it": (OKABE_ITO["vermillion"], "v"),
     "no gain": (OKABE_ITO["grey"], "x"),
 }
-QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Fill-ins",
+QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Small easy tasks",
                    "thankless task": "Thankless tasks"}
 
 

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
+import csv
+from functools import lru_cache
+
 import bleach
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -29,7 +32,7 @@ from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
 from audit.core.exceptions import ExecutionError
 from audit.core.models import DQ_LABELS
-from audit.deliverables import charts, processmap
+from audit.deliverables import charts, numbers, processmap
 from audit.inventory.results import MANIFEST_LABELS, independent_range, parent_key, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 
@@ -71,7 +74,7 @@ def fmt_num(v: Any, digits: int | None = None) -> str:
         return f"{f:,.1f}"
     if a >= 0.1:
         return f"{f:,.2f}"
-    return f"{f:.3g}"
+    return numbers.sig(f)
 
 
 def fmt_exact(v: Any) -> str:
@@ -88,9 +91,65 @@ def fmt_q(v: Any, unit: str, digits: int | None = None) -> Markup:
     return Markup('{}&nbsp;<span class="unit">{}</span>').format(n, unit)
 
 
-def fmt_pct(v: Any, digits: int = 1) -> str:
+def fmt_pct(v: Any, digits: int | None = None) -> str:
+    """A share; by the report's rule (``numbers.share``) unless ``digits`` is given."""
     f = _finite(v)
-    return "–" if f is None else f"{f * 100:.{digits}f}%"
+    if f is None:
+        return "–"
+    return numbers.share(f) if digits is None else f"{f * 100:.{digits}f}%"
+
+
+def fmt_t_cell(kg: Any) -> Markup:
+    """A kgCO2e value as a tCO2e table cell (the table's header carries the unit)."""
+    return Markup("{}").format(numbers.tonnes(kg))
+
+
+def fmt_t_span(low: Any, high: Any) -> str:
+    """A low–high range in tCO2e for a table cell; one value when both ends print the same."""
+    return numbers.span(low, high, lambda v: numbers.tonnes(v))
+
+
+# --- human names (never ids or snake_case in the client's text) -------------------------------
+
+METHOD_NAMES_FILE = Path("disclosures") / "method_names.csv"
+KIND_NAMES = charts.KIND_LABELS
+
+
+@lru_cache(maxsize=None)
+def method_names() -> dict[str, str]:
+    """Method code -> plain name (data/disclosures/method_names.csv, shared with the disclosures)."""
+    path = paths.DATA_DIR / METHOD_NAMES_FILE
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {r["method"]: r["name"] for r in csv.DictReader(handle)}
+
+
+def humanise(text: Any) -> str:
+    """A code such as 'virtual_production' as words ('Virtual production'); other text unchanged."""
+    t = str(text or "")
+    if re.fullmatch(r"[a-z0-9]+(?:[_:][a-z0-9]+)+", t):
+        words = re.sub(r"[_:]+", " ", t)
+        return words[:1].upper() + words[1:]
+    return t
+
+
+def method_name(code: Any) -> str:
+    return method_names().get(str(code), humanise(code))
+
+
+def kind_name(kind: Any) -> str:
+    return KIND_NAMES.get(str(kind), humanise(kind))
+
+
+def verdict_label(rec: dict) -> str:
+    """The verdict as words: ``verdict_label`` when the feasibility step gives one, else the verdict."""
+    return str(rec.get("verdict_label") or humanise(rec.get("verdict") or ""))
+
+
+def option_name(rec: dict) -> str:
+    """An abatement option's name (never its id)."""
+    return str(rec.get("name") or humanise(rec.get("id") or ""))
 
 
 def slug(text: Any) -> str:
@@ -133,7 +192,10 @@ def make_environment(templates_dir: Path | None = None) -> Environment:
                       autoescape=select_autoescape(enabled_extensions=("html", "j2", "htm", "xml"),
                                                    default_for_string=True, default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug)
+    env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug, t=fmt_t_cell,
+                       mass=numbers.mass, sig=numbers.sig, method_name=method_name, kind_name=kind_name,
+                       human=humanise, verdict=verdict_label, option=option_name)
+    env.globals.update(t_span=fmt_t_span, mass_span=numbers.mass_span)
     return env
 
 
@@ -271,31 +333,109 @@ def _activities(results: "AuditResults") -> list[dict]:
     return rows
 
 
-def scope3_screening(results: "AuditResults") -> list[dict]:
-    """All 15 categories: reported (with emissions), excluded (with the reason), or none found."""
+SCOPE3_MEASURED = "relevant, measured"
+SCOPE3_NOT_MEASURED = "relevant, not yet measured"
+SCOPE3_NOT_RELEVANT = "not relevant"
+
+
+def scope3_screening(results: "AuditResults", disclosures: dict | None = None) -> list[dict]:
+    """All 15 categories with a status a verifier accepts: "relevant, measured" (lines present),
+    "not relevant: <reason>" (screened out in the engagement's scope3_exclusions with a reason),
+    or "relevant, not yet measured" (neither). From the disclosures' GHG Protocol inventory when
+    results.json carries it, else derived the same way from the lines and the engagement."""
     s3 = results.lines[results.lines["scope"] == 3]
     by_cat = s3.groupby(s3["scope3_category"].astype(int))[["kgco2e", "kgco2e_low", "kgco2e_high"]].sum()
-    excl = {e.category: e.reason for e in results.engagement.scope3_exclusions}
+    inventory = ((disclosures or {}).get("ghg_protocol") or {}).get("scope3") or {}
+    listed = {int(c["scope3_category"]): c for c in inventory.get("categories") or []}
+    excl = {e.category: e.reason.strip() for e in results.engagement.scope3_exclusions
+            if e.reason and e.reason.strip()}
     rows = []
     for cat, name in SCOPE3_CATEGORY_NAMES.items():
+        row = {"category": cat, "name": name, "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None,
+               "reason": excl.get(cat, ""), "data_quality": None, "methods": []}
         if cat in by_cat.index:
-            rows.append({"category": cat, "name": name, "status": "reported", "reason": excl.get(cat, ""),
-                         **{k: float(by_cat.loc[cat, k]) for k in ("kgco2e", "kgco2e_low", "kgco2e_high")}})
+            row.update(status=SCOPE3_MEASURED,
+                       **{k: float(by_cat.loc[cat, k]) for k in ("kgco2e", "kgco2e_low", "kgco2e_high")})
         elif cat in excl:
-            rows.append({"category": cat, "name": name, "status": "excluded", "reason": excl[cat],
-                         "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None})
+            row["status"] = SCOPE3_NOT_RELEVANT
         else:
-            rows.append({"category": cat, "name": name, "status": "no activity recorded",
-                         "reason": "No activity in this engagement's data falls in this category.",
-                         "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None})
+            row["status"] = SCOPE3_NOT_MEASURED
+        given = listed.get(cat)
+        if given:
+            row["status"] = str(given.get("status") or row["status"])
+            row["reason"] = str(given.get("exclusion_reason") or row["reason"] or "")
+            row["data_quality"] = given.get("data_quality")
+            row["methods"] = [method_name(m) for m in given.get("methods") or []]
+        row["label"] = (f"{SCOPE3_NOT_RELEVANT}: {row['reason']}" if row["status"] == SCOPE3_NOT_RELEVANT
+                        else row["status"])
+        rows.append(row)
     return rows
 
 
 def methods_table(results: "AuditResults") -> list[dict]:
     lines = results.lines
     g = lines.groupby(["method", "formula"], sort=False)
-    return [{"method": m, "formula": f, "lines": len(d), "activities": ", ".join(pd.unique(d["activity_id"])[:6])
+    return [{"method": m, "name": method_name(m), "formula": f, "lines": len(d),
+             "activities": ", ".join(pd.unique(d["activity_id"])[:6])
              + (" …" if d["activity_id"].nunique() > 6 else "")} for (m, f), d in g]
+
+
+FACTOR_NAMES_SHOWN = 2  # per line in the line list; the rest are counted and listed in the register
+GENERIC_FACTOR_PREFIXES = ("ecologits:llm:", "ecologits:video:", "genai:", "activity:")
+
+
+def factor_names(results: "AuditResults") -> dict[str, str]:
+    """factor_id -> its register name."""
+    f = results.factors
+    if "factor_id" not in f or "name" not in f:
+        return {}
+    return {str(i): str(n) for i, n in zip(f["factor_id"], f["name"]) if n}
+
+
+def line_factor_summary(fids: list[str], names: dict[str, str], shown: int = FACTOR_NAMES_SHOWN) -> dict:
+    """The line's main factors by name (its own factors before generic model coefficients) and
+    how many more it uses; the ids are in the register."""
+    ordered = sorted(fids, key=lambda i: str(i).startswith(GENERIC_FACTOR_PREFIXES))
+    return {"names": [names.get(str(i), humanise(i)) for i in ordered[:shown]], "more": max(len(fids) - shown, 0)}
+
+
+def lines_by_stage(results: "AuditResults", activities: list[dict]) -> list[dict]:
+    """The full line list grouped by stage (production order), with the stage subtotal."""
+    names = factor_names(results)
+    order = list(results.engagement.stages)
+    for a in activities:
+        if a["stage"] not in order:
+            order.append(a["stage"])
+    groups = []
+    for stage in order:
+        rows = [dict(a, factors=line_factor_summary(a["factor_ids"], names)) for a in activities if a["stage"] == stage]
+        if rows:
+            groups.append({"stage": stage, "rows": rows, "kgco2e": sum(r["kgco2e"] for r in rows),
+                           "kgco2e_low": sum(r["kgco2e_low"] for r in rows),
+                           "kgco2e_high": sum(r["kgco2e_high"] for r in rows)})
+    return groups
+
+
+def top_actions(results: "AuditResults", n: int = 3) -> list[dict]:
+    """Up to ``n`` options for the summary: those the feasibility step says to do, in its order;
+    without verdicts, the cheapest below the carbon price."""
+    rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
+    if any(r.get("verdict") in VERDICT_ORDER for r in rows):
+        return [r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS][:n]
+    price = float(results.engagement.carbon_price_per_tonne)
+    cheap = [r for r in rows if _finite(r.get("cost_per_tonne")) is not None and r["cost_per_tonne"] <= price]
+    return sorted(cheap, key=lambda r: r["cost_per_tonne"])[:n]
+
+
+def disclosure_blocks(results: "AuditResults") -> dict:
+    """The issue-13 blocks of results.json (``disclosures``, ``sci``, ``water``, per-line and total
+    ``water_litres``) as the results produce them; empty when this build adds none."""
+    doc = results.to_json_dict(include_feasibility=False)
+    water_by_line = {a.get("activity_id"): a.get("water_litres") for a in doc.get("activities") or []
+                     if a.get("water_litres") is not None}
+    return {"disclosures": doc.get("disclosures") or {}, "sci": doc.get("sci") or [],
+            "water": doc.get("water") or {}, "water_litres": (doc.get("totals") or {}).get("water_litres"),
+            "water_by_line": water_by_line}
 
 
 def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None]:
@@ -484,6 +624,10 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     activities = _activities(results)  # one pass over the lines; the tables below filter it
     hotspots = hotspot_rows(results)
     scope2 = [a for a in activities if a["scope"] == 2]
+    blocks = disclosure_blocks(results)
+    screening = scope3_screening(results, blocks["disclosures"])
+    total_kg = float(lines["kgco2e"].sum())
+    genai_kg = float(lines.loc[lines["kind"].isin(charts.GENAI_KINDS), "kgco2e"].sum())
     ctx = {
         "css": _stylesheet(env),
         "eng": eng,
@@ -495,7 +639,16 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "activities": activities,
         "scope1": [a for a in activities if a["scope"] == 1],
         "scope2": scope2,
-        "scope3_screening": scope3_screening(results),
+        "scope3_screening": screening,
+        "n_not_measured": sum(r["status"] == SCOPE3_NOT_MEASURED for r in screening),
+        "gen_share": genai_kg / total_kg if total_kg else None,
+        "line_groups": lines_by_stage(results, activities),
+        "top_actions": top_actions(results),
+        "disclosures": blocks["disclosures"],
+        "sci": blocks["sci"],
+        "water": blocks["water"],
+        "water_litres": blocks["water_litres"],
+        "water_by_line": blocks["water_by_line"],
         "methods": methods_table(results),
         "hotspots": hotspots,
         "top3": hotspots[:3],
