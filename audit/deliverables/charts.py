@@ -106,6 +106,16 @@ def plain(text) -> str:
     return str(text).replace("$", r"\$")
 
 
+def option_label(rec: dict, names: dict | None = None, n: int = 34) -> str:
+    """An abatement option as people read it: its name (shortened), never its id."""
+    name = rec.get("name") or (names or {}).get(rec.get("id")) or str(rec.get("id", "")).replace("_", " ")
+    return short_label(plain(name), n)
+
+
+def _option_names(results: "AuditResults") -> dict:
+    return {r.get("id"): r.get("name") for r in (results.interventions or []) if r.get("name")}
+
+
 def _wrap(text: str, width: int = 22) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
@@ -369,7 +379,7 @@ def macc(results: "AuditResults") -> Figure:
     for left, w, h, r in zip(lefts, widths, heights, rows):
         if w < 0.03 * total_w:  # too narrow to label legibly; the table lists every option
             continue
-        ax.annotate(plain(r.get("id", "")), (left + w / 2, h), xytext=(0, 3 if h >= 0 else -3),
+        ax.annotate(option_label(r, n=26), (left + w / 2, h), xytext=(0, 3 if h >= 0 else -3),
                     textcoords="offset points", ha="center", va="bottom" if h >= 0 else "top",
                     fontsize=SMALL_SIZE, rotation=90,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
@@ -578,7 +588,7 @@ def effort_impact(results: "AuditResults") -> Figure:
     fig.legend(handles=handles, fontsize=SMALL_SIZE, frameon=False, loc="outside lower center",
                ncol=max(1, min(len(handles), 5)), title="Verdict at the carbon price", title_fontsize=SMALL_SIZE)
     _title(ax, title)
-    _label_points(fig, ax, x, y, [r.get("id", "") for r in rows])
+    _label_points(fig, ax, x, y, [option_label(r, n=30) for r in rows])
     return fig
 
 
@@ -591,6 +601,7 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
     title = "What moves the cost per tonne (one input at a time)"
     xlabel = f"Cost ({cur} per {T_UNIT})"
     rows = results.analysis("sensitivity")
+    names = _option_names(results)
     ids = list(dict.fromkeys(r["id"] for r in rows))[:top]
     if not ids:
         return _empty(title, "No priced options to test in this run", xlabel, "Input changed")
@@ -637,7 +648,7 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
         ax.set_xlim(lo_all - 0.06 * span, hi_all + 0.32 * span)
         ax.set_ylim(-0.6, len(ordered) - 0.4)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_title(f"{plain(p[0]['id'])}: base {base:,.0f} {cur}/{T_UNIT}", fontsize=LABEL_SIZE, loc="left",
+        ax.set_title(f"{option_label(p[0], names, n=60)}: base {base:,.0f} {cur}/{T_UNIT}", fontsize=LABEL_SIZE, loc="left",
                      fontweight="bold")
         if k == len(panels) - 1:
             ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)

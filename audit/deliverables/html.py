@@ -195,7 +195,7 @@ def make_environment(templates_dir: Path | None = None) -> Environment:
     env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug, t=fmt_t_cell,
                        mass=numbers.mass, sig=numbers.sig, method_name=method_name, kind_name=kind_name,
                        human=humanise, verdict=verdict_label, option=option_name)
-    env.globals.update(t_span=fmt_t_span, mass_span=numbers.mass_span)
+    env.globals.update(t_span=fmt_t_span, mass_span=numbers.mass_span, id_list=id_list)
     return env
 
 
@@ -293,7 +293,7 @@ def intensity_metrics(results: "AuditResults") -> list[dict]:
         has = acc.notna().to_numpy()
         acc_n = float((q[has] * acc[has]).sum())
         k_acc = float(kg.reindex(p.index[has]).fillna(0).sum())
-        basis = f"{fmt_num(n)} {p['base_unit'].iloc[0]} in {', '.join(p.index)}"
+        basis = f"{fmt_num(n)} {p['base_unit'].iloc[0]} in {id_list(list(p.index))}"
         acc_basis = f"{fmt_num(acc_n)} kept of {fmt_num(float(q[has].sum()))} (accepted_fraction)"
         if kind == "image_generation":
             add("Emissions per 1,000 generated images", k / n * 1000, "kgCO2e", basis)
@@ -313,6 +313,17 @@ def intensity_metrics(results: "AuditResults") -> list[dict]:
             add("Emissions per GPU hour", k * 1000 / n, "gCO2e", basis)
             add("Energy per GPU hour", e / n, "kWh", basis)
     return out
+
+
+ID_LIST_SHOWN = 4
+
+
+def id_list(ids: list, shown: int = ID_LIST_SHOWN) -> str:
+    """'A, B, C, D and 20 more': a list of ids that stays one line in print."""
+    ids = [str(i) for i in ids]
+    if len(ids) <= shown + 1:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:shown])} and {len(ids) - shown} more"
 
 
 def _activities(results: "AuditResults") -> list[dict]:
@@ -380,7 +391,7 @@ def methods_table(results: "AuditResults") -> list[dict]:
              + (" …" if d["activity_id"].nunique() > 6 else "")} for (m, f), d in g]
 
 
-FACTOR_NAMES_SHOWN = 2  # per line in the line list; the rest are counted and listed in the register
+FACTOR_NAMES_SHOWN = 1  # per line in the line list; the rest are counted and listed in the register
 GENERIC_FACTOR_PREFIXES = ("ecologits:llm:", "ecologits:video:", "genai:", "activity:")
 
 
@@ -451,8 +462,21 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
                      "method": r.method, "kgco2e": k, "share": k / total if total else None,
                      "factor_ids": list(r.factor_ids)})
     rows.sort(key=lambda d: -d["kgco2e"])
-
     return rows, weighted_data_quality(lines)
+
+
+DQ_ROWS_SHOWN = 20
+
+
+def fold_small_rows(rows: list[dict], shown: int = DQ_ROWS_SHOWN) -> tuple[list[dict], dict | None]:
+    """The ``shown`` largest rows, and the rest summed into one row (count, kgCO2e, share, scores)."""
+    if len(rows) <= shown + 1:
+        return rows, None
+    rest = rows[shown:]
+    scores = sorted({r["data_quality"] for r in rest})
+    return rows[:shown], {"n": len(rest), "kgco2e": sum(r["kgco2e"] for r in rest),
+                          "share": sum(r["share"] or 0 for r in rest), "scores": scores,
+                          "methods": sorted({method_name(r["method"]) for r in rest})}
 
 
 def hotspot_rows(results: "AuditResults", top: int = 12) -> list[dict]:
@@ -525,7 +549,8 @@ def scorecard_table(results: "AuditResults") -> dict:
 def _scorecard_context(results: "AuditResults") -> dict:
     table = scorecard_table(results)
     labels = scorecard.factor_labels()
-    return {"rows": table.get("rows", []), "task": table.get("task", {}), "factors": list(labels),
+    rows = [dict(r, used_by_text=id_list(list(r.get("used_by") or []), 3)) for r in table.get("rows", [])]
+    return {"rows": rows, "task": table.get("task", {}), "factors": list(labels),
             "labels": labels, "short": scorecard.factor_short_labels(),
             "weights": {**scorecard.default_weights(), **table.get("weights", {})}}
 
@@ -558,6 +583,15 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     else:
         out.append((prefix, "" if d is None else str(d)))
     return out
+
+
+def factor_groups(rows: list[dict]) -> list[dict]:
+    """The register grouped by source (and licence), in order of first appearance."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (str(r.get("source") or "Source not given"), str(r.get("licence") or ""))
+        groups.setdefault(key, {"source": key[0], "licence": key[1], "rows": []})["rows"].append(r)
+    return list(groups.values())
 
 
 def factor_rows(results: "AuditResults", anchors: FactorAnchors) -> list[dict]:
@@ -622,7 +656,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     totals = results.totals
     ind_low, ind_high = independent_range(lines)
     activities = _activities(results)  # one pass over the lines; the tables below filter it
-    hotspots = hotspot_rows(results)
+    hotspots = hotspot_rows(results, top=10)
     scope2 = [a for a in activities if a["scope"] == 2]
     blocks = disclosure_blocks(results)
     screening = scope3_screening(results, blocks["disclosures"])
@@ -661,11 +695,13 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "scorecard": _scorecard_context(results),
         "effort_impact": results.analysis("effort_impact"),
         "action_plan": _action_plan(results),
-        "dq_rows": dq_rows,
+        "dq_rows": fold_small_rows(dq_rows)[0],
+        "dq_rest": fold_small_rows(dq_rows)[1],
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
         "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:12],
         "factors": factor_rows(results, anchors),
+        "factor_groups": factor_groups(factor_rows(results, anchors)),
         "fl": anchors.links,
         "footprint": results.footprint,
         "manifest": _manifest_rows(results.manifest) if results.manifest else [],
