@@ -465,7 +465,7 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
     return rows, weighted_data_quality(lines)
 
 
-DQ_ROWS_SHOWN = 20
+DQ_ROWS_SHOWN = 12
 
 
 def fold_small_rows(rows: list[dict], shown: int = DQ_ROWS_SHOWN) -> tuple[list[dict], dict | None]:
@@ -699,7 +699,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "dq_rest": fold_small_rows(dq_rows)[1],
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
-        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:12],
+        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:8],
         "factors": factor_rows(results, anchors),
         "factor_groups": factor_groups(factor_rows(results, anchors)),
         "fl": anchors.links,
