@@ -80,7 +80,7 @@ def fmt_num(v: Any, digits: int | None = None) -> str:
 def fmt_exact(v: Any) -> str:
     """A register value as published (6 significant figures, no rounding to display precision)."""
     f = _finite(v)
-    return "–" if f is None else f"{f:,.6g}"
+    return "–" if f is None else numbers.sig(f, 6)
 
 
 def fmt_q(v: Any, unit: str, digits: int | None = None) -> Markup:
@@ -195,7 +195,7 @@ def make_environment(templates_dir: Path | None = None) -> Environment:
     env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug, t=fmt_t_cell,
                        mass=numbers.mass, sig=numbers.sig, method_name=method_name, kind_name=kind_name,
                        human=humanise, verdict=verdict_label, option=option_name)
-    env.globals.update(t_span=fmt_t_span, mass_span=numbers.mass_span, id_list=id_list)
+    env.globals.update(exact_span=lambda lo, hi: numbers.span(lo, hi, fmt_exact), t_span=fmt_t_span, mass_span=numbers.mass_span, id_list=id_list)
     return env
 
 
@@ -403,14 +403,17 @@ def factor_names(results: "AuditResults") -> dict[str, str]:
     return {str(i): str(n) for i, n in zip(f["factor_id"], f["name"]) if n}
 
 
-def line_factor_summary(fids: list[str], names: dict[str, str], shown: int = FACTOR_NAMES_SHOWN) -> dict:
-    """The line's main factors by name (its own factors before generic model coefficients) and
-    how many more it uses; the ids are in the register."""
+def line_factor_summary(fids: list[str], names: dict[str, str], shown: int = FACTOR_NAMES_SHOWN,
+                        anchors: FactorAnchors | None = None) -> dict:
+    """The line's main factors by name (its own factors before generic model coefficients), each
+    with its register anchor, and how many more it uses; the ids are in the register."""
     ordered = sorted(fids, key=lambda i: str(i).startswith(GENERIC_FACTOR_PREFIXES))
-    return {"names": [names.get(str(i), humanise(i)) for i in ordered[:shown]], "more": max(len(fids) - shown, 0)}
+    main = [{"name": names.get(str(i), humanise(i)), "anchor": anchors.anchor(i) if anchors else ""}
+            for i in ordered[:shown]]
+    return {"names": [m["name"] for m in main], "main": main, "more": max(len(fids) - shown, 0)}
 
 
-def lines_by_stage(results: "AuditResults", activities: list[dict]) -> list[dict]:
+def lines_by_stage(results: "AuditResults", activities: list[dict], anchors: FactorAnchors | None = None) -> list[dict]:
     """The full line list grouped by stage (production order), with the stage subtotal."""
     names = factor_names(results)
     order = list(results.engagement.stages)
@@ -419,7 +422,8 @@ def lines_by_stage(results: "AuditResults", activities: list[dict]) -> list[dict
             order.append(a["stage"])
     groups = []
     for stage in order:
-        rows = [dict(a, factors=line_factor_summary(a["factor_ids"], names)) for a in activities if a["stage"] == stage]
+        rows = [dict(a, factors=line_factor_summary(a["factor_ids"], names, anchors=anchors))
+                for a in activities if a["stage"] == stage]
         if rows:
             groups.append({"stage": stage, "rows": rows, "kgco2e": sum(r["kgco2e"] for r in rows),
                            "kgco2e_low": sum(r["kgco2e_low"] for r in rows),
@@ -676,7 +680,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "scope3_screening": screening,
         "n_not_measured": sum(r["status"] == SCOPE3_NOT_MEASURED for r in screening),
         "gen_share": genai_kg / total_kg if total_kg else None,
-        "line_groups": lines_by_stage(results, activities),
+        "line_groups": lines_by_stage(results, activities, anchors),
         "top_actions": top_actions(results),
         "disclosures": blocks["disclosures"],
         "sci": blocks["sci"],
