@@ -469,7 +469,7 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
     return rows, weighted_data_quality(lines)
 
 
-DQ_ROWS_SHOWN = 12
+DQ_ROWS_SHOWN = 10
 
 
 def fold_small_rows(rows: list[dict], shown: int = DQ_ROWS_SHOWN) -> tuple[list[dict], dict | None]:
@@ -703,7 +703,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "dq_rest": fold_small_rows(dq_rows)[1],
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
-        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:8],
+        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:6],
         "factors": factor_rows(results, anchors),
         "factor_groups": factor_groups(factor_rows(results, anchors)),
         "fl": anchors.links,
