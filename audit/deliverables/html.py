@@ -45,6 +45,8 @@ PDF_TIMEOUT_S = 120
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-pdf-header-footer")
+TORNADO_OPTIONS = 3  # the highest-ranked options in the sensitivity chart (the Excel sheet has them all)
+HOTSPOT_ROWS = 8  # the Pareto chart shows 12; the line list and Excel have every activity
 GENAI_MEASURES = ("llm_api", "image_generation", "video_generation", "gpu_compute")
 
 
@@ -256,7 +258,7 @@ def chart_set(results: "AuditResults") -> dict[str, Markup]:
         "forecast": _svg(charts.forecast_lines(results)),
         "macc": _svg(charts.macc(results)),
         "effort_impact": _svg(charts.effort_impact(results)),
-        "tornado": _svg(charts.tornado(results)),
+        "tornado": _svg(charts.tornado(results, top=TORNADO_OPTIONS)),
         "scorecard": _svg(charts.scorecard_pareto(scorecard_table(results))),
         "processmap": _svg(processmap.draw_process_map(results)),
     }
@@ -660,7 +662,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     totals = results.totals
     ind_low, ind_high = independent_range(lines)
     activities = _activities(results)  # one pass over the lines; the tables below filter it
-    hotspots = hotspot_rows(results, top=10)
+    hotspots = hotspot_rows(results, top=HOTSPOT_ROWS)
     scope2 = [a for a in activities if a["scope"] == 2]
     blocks = disclosure_blocks(results)
     screening = scope3_screening(results, blocks["disclosures"])
