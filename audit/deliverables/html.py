@@ -101,9 +101,9 @@ def fmt_pct(v: Any, digits: int | None = None) -> str:
     return numbers.share(f) if digits is None else f"{f * 100:.{digits}f}%"
 
 
-def fmt_t_cell(kg: Any) -> Markup:
+def fmt_t_cell(kg: Any) -> str:
     """A kgCO2e value as a tCO2e table cell (the table's header carries the unit)."""
-    return Markup("{}").format(numbers.tonnes(kg))
+    return numbers.tonnes(kg)
 
 
 def fmt_t_span(low: Any, high: Any) -> str:
@@ -471,7 +471,7 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
     return rows, weighted_data_quality(lines)
 
 
-DQ_ROWS_SHOWN = 10
+DQ_ROWS_SHOWN = 8
 
 
 def fold_small_rows(rows: list[dict], shown: int = DQ_ROWS_SHOWN) -> tuple[list[dict], dict | None]:
@@ -705,7 +705,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "dq_rest": fold_small_rows(dq_rows)[1],
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
-        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:6],
+        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:5],
         "factors": factor_rows(results, anchors),
         "factor_groups": factor_groups(factor_rows(results, anchors)),
         "fl": anchors.links,
