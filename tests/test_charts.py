@@ -152,6 +152,17 @@ def test_process_map_accepts_raw_activities():
     assert g.nodes["A"]["kgco2e"] == 0.0 and g.nodes["A"]["scope"] is None
 
 
+def test_process_map_folds_small_activities_and_keeps_text_legible(base):
+    """A usage log's many activities fold into one "N more" node per stage; no text is smaller
+    than MAP_TEXT_PT points, so the map stays legible when printed (the figure prints at its size)."""
+    fig = processmap.draw_process_map(base)
+    texts = [t for ax in fig.axes for t in ax.texts] + [t for leg in fig.legends for t in leg.get_texts()]
+    assert min(t.get_fontsize() for t in texts) >= processmap.MAP_TEXT_PT >= 7
+    assert any("more\nactivities" in t.get_text() for t in texts)
+    assert fig.get_size_inches()[0] <= charts.A4_WIDTH_IN + 0.5
+    assert fig.get_size_inches()[1] <= 10
+
+
 def test_draw_process_map(results):
     fig = processmap.draw_process_map(results)
     assert isinstance(fig, Figure)
@@ -163,7 +174,8 @@ def test_draw_process_map(results):
 def test_client_text_in_charts_is_escaped_and_not_mathtext(base):
     r = copy.copy(base)
     lines = base.lines.copy()
-    lines.loc[0, "description"] = "<script>alert(1)</script> costs $5 and $x^2$"
+    largest = lines["kgco2e"].idxmax()  # drawn on the map (small activities are folded into "N more")
+    lines.loc[largest, "description"] = "$5 <script>alert(1)</script> and $x^2$"
     lines.loc[lines["stage"] == "Ideation", "stage"] = "Idea & <b>"
     r.lines = lines
     svg = charts.figure_to_svg(processmap.draw_process_map(r)) + charts.figure_to_svg(charts.stage_bar(r))
@@ -199,8 +211,9 @@ def test_effort_impact_quadrant_lines_and_points(base):
     assert [x for x, _ in offsets] == pytest.approx([x for x, _ in expect])
     assert [y for _, y in offsets] == pytest.approx([y for _, y in expect])
     labels = {t.get_text() for t in ax.texts}
-    assert {i["id"] for i in shown} <= labels
-    assert {"Quick wins", "Major projects", "Fill-ins", "Thankless tasks"} <= labels
+    assert {charts.option_label(i, n=30) for i in shown} <= labels  # names, never ids
+    assert not {i["id"] for i in shown} & labels
+    assert {"Quick wins", "Major projects", "Small easy tasks", "Thankless tasks"} <= labels
     # each point sits in the quadrant the feasibility step assigned
     for i in shown:
         right = i["effort_person_days"] > th["effort_person_days"]

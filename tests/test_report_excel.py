@@ -439,7 +439,32 @@ def test_precision_and_sensitivity_and_savings_sheets(built, results):
 
 def test_workbook_palette_is_the_charts_palette():
     from audit.deliverables import charts, excel as report_excel
+    from audit.deliverables.excel import book
     assert list(report_excel.OKABE_ITO) == [c.lstrip("#") for c in charts.PALETTE]
+    assert book.SCOPE_COLOURS == {k: v.lstrip("#") for k, v in charts.SCOPE_COLOURS.items()}
+
+
+def test_macc_is_a_step_chart_with_the_carbon_price_line(built, results):
+    """Variable-width bars as scatter step series (one per priced option), plus the carbon price."""
+    wb = built[0] if isinstance(built, tuple) else built
+    ws = wb["Feasibility"]
+    scatter = [c for c in ws._charts if c.tagname == "scatterChart"]
+    assert len(scatter) == 1
+    priced = [i for i in results.interventions
+              if (i.get("abated_kgco2e_per_year") or 0) > 0 and i.get("cost_per_tonne") is not None]
+    series = scatter[0].series
+    assert len(series) == len(priced) + 1
+    assert "Carbon price" in str(series[-1].tx.strRef.f if series[-1].tx.strRef else series[-1].tx.v)
+
+
+def test_wide_sheets_print_fitted_and_landscape(built):
+    wb = built[0] if isinstance(built, tuple) else built
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.page_setup.fitToWidth == 1 and ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert ws.print_area, ws.title
+        if ws.max_column > 16:
+            assert int(ws.page_setup.paperSize) == int(ws.PAPERSIZE_A3), ws.title
 
 
 def test_every_formula_cell_carries_the_python_result_as_its_cached_value(files, built):

@@ -6,7 +6,7 @@ and report writers). Style: the Okabe–Ito colour-blind-safe palette, hatching 
 colour alone would carry meaning, units on every axis and titles in plain words, sized
 to sit inside an A4 page (about 17 cm of text width).
 
-Emissions are plotted in tonnes (tCO2e); the tables in the reports keep kgCO2e.
+Emissions are plotted in tonnes (tCO2e), like the report's tables.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from audit.analyses import verdicts
+from audit.deliverables import numbers
 from audit.reference.vocabularies import kinds_in_family
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,20 +96,25 @@ def _t(kg) -> np.ndarray:
 
 
 def fmt_t(x: float) -> str:
+    """A chart label in tCO2e, by the report's table rule (``numbers.table_number``)."""
     if not math.isfinite(x):
         return ""
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:,.1f}"
-    if abs(x) >= 0.1:
-        return f"{x:,.2f}"
-    return f"{x:,.3f}"
+    return numbers.table_number(x)
 
 
 def plain(text) -> str:
     """Client text for a chart label: a '$' must not switch matplotlib into mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def option_label(rec: dict, names: dict | None = None, n: int = 34) -> str:
+    """An abatement option as people read it: its name (shortened), never its id."""
+    name = rec.get("name") or (names or {}).get(rec.get("id")) or str(rec.get("id", "")).replace("_", " ")
+    return short_label(plain(name), n)
+
+
+def _option_names(results: "AuditResults") -> dict:
+    return {r.get("id"): r.get("name") for r in (results.interventions or []) if r.get("name")}
 
 
 def _wrap(text: str, width: int = 22) -> str:
@@ -374,7 +380,7 @@ def macc(results: "AuditResults") -> Figure:
     for left, w, h, r in zip(lefts, widths, heights, rows):
         if w < 0.03 * total_w:  # too narrow to label legibly; the table lists every option
             continue
-        ax.annotate(plain(r.get("id", "")), (left + w / 2, h), xytext=(0, 3 if h >= 0 else -3),
+        ax.annotate(option_label(r, n=26), (left + w / 2, h), xytext=(0, 3 if h >= 0 else -3),
                     textcoords="offset points", ha="center", va="bottom" if h >= 0 else "top",
                     fontsize=SMALL_SIZE, rotation=90,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
@@ -523,7 +529,7 @@ VERDICT_STYLE = {  # colour and marker: the verdict never rests on colour alone
     "not_worth_it": (OKABE_ITO["vermillion"], "v"),
     "no_gain": (OKABE_ITO["grey"], "x"),
 }
-QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Fill-ins",
+QUADRANT_LABELS = {"quick win": "Quick wins", "major project": "Major projects", "fill-in": "Small easy tasks",
                    "thankless task": "Thankless tasks"}
 
 
@@ -583,7 +589,7 @@ def effort_impact(results: "AuditResults") -> Figure:
     fig.legend(handles=handles, fontsize=SMALL_SIZE, frameon=False, loc="outside lower center",
                ncol=max(1, min(len(handles), 5)), title="Verdict at the carbon price", title_fontsize=SMALL_SIZE)
     _title(ax, title)
-    _label_points(fig, ax, x, y, [r.get("id", "") for r in rows])
+    _label_points(fig, ax, x, y, [option_label(r, n=30) for r in rows])
     return fig
 
 
@@ -596,6 +602,7 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
     title = "What moves the cost per tonne (one input at a time)"
     xlabel = f"Cost ({cur} per {T_UNIT})"
     rows = results.analysis("sensitivity")
+    names = _option_names(results)
     ids = list(dict.fromkeys(r["id"] for r in rows))[:top]
     if not ids:
         return _empty(title, "No priced options to test in this run", xlabel, "Input changed")
@@ -642,7 +649,7 @@ def tornado(results: "AuditResults", top: int = 5) -> Figure:
         ax.set_xlim(lo_all - 0.06 * span, hi_all + 0.32 * span)
         ax.set_ylim(-0.6, len(ordered) - 0.4)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_title(f"{plain(p[0]['id'])}: base {base:,.0f} {cur}/{T_UNIT}", fontsize=LABEL_SIZE, loc="left",
+        ax.set_title(f"{option_label(p[0], names, n=60)}: base {base:,.0f} {cur}/{T_UNIT}", fontsize=LABEL_SIZE, loc="left",
                      fontweight="bold")
         if k == len(panels) - 1:
             ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)

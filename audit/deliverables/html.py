@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
+import csv
+from functools import lru_cache
+
 import bleach
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -30,7 +33,7 @@ from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
 from audit.core.exceptions import ExecutionError
 from audit.core.models import DQ_LABELS
-from audit.deliverables import charts, processmap
+from audit.deliverables import charts, numbers, processmap
 from audit.inventory.results import MANIFEST_LABELS, independent_range, parent_key, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 
@@ -43,6 +46,8 @@ PDF_TIMEOUT_S = 120
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-pdf-header-footer")
+TORNADO_OPTIONS = 3  # the highest-ranked options in the sensitivity chart (the Excel sheet has them all)
+HOTSPOT_ROWS = 8  # the Pareto chart shows 12; the line list and Excel have every activity
 GENAI_MEASURES = ("llm_api", "image_generation", "video_generation", "gpu_compute")
 
 
@@ -72,13 +77,13 @@ def fmt_num(v: Any, digits: int | None = None) -> str:
         return f"{f:,.1f}"
     if a >= 0.1:
         return f"{f:,.2f}"
-    return f"{f:.3g}"
+    return numbers.sig(f)
 
 
 def fmt_exact(v: Any) -> str:
     """A register value as published (6 significant figures, no rounding to display precision)."""
     f = _finite(v)
-    return "–" if f is None else f"{f:,.6g}"
+    return "–" if f is None else numbers.sig(f, 6)
 
 
 def fmt_q(v: Any, unit: str, digits: int | None = None) -> Markup:
@@ -89,9 +94,65 @@ def fmt_q(v: Any, unit: str, digits: int | None = None) -> Markup:
     return Markup('{}&nbsp;<span class="unit">{}</span>').format(n, unit)
 
 
-def fmt_pct(v: Any, digits: int = 1) -> str:
+def fmt_pct(v: Any, digits: int | None = None) -> str:
+    """A share; by the report's rule (``numbers.share``) unless ``digits`` is given."""
     f = _finite(v)
-    return "–" if f is None else f"{f * 100:.{digits}f}%"
+    if f is None:
+        return "–"
+    return numbers.share(f) if digits is None else f"{f * 100:.{digits}f}%"
+
+
+def fmt_t_cell(kg: Any) -> str:
+    """A kgCO2e value as a tCO2e table cell (the table's header carries the unit)."""
+    return numbers.tonnes(kg)
+
+
+def fmt_t_span(low: Any, high: Any) -> str:
+    """A low–high range in tCO2e for a table cell; one value when both ends print the same."""
+    return numbers.span(low, high, lambda v: numbers.tonnes(v))
+
+
+# --- human names (never ids or snake_case in the client's text) -------------------------------
+
+METHOD_NAMES_FILE = Path("disclosures") / "method_names.csv"
+KIND_NAMES = charts.KIND_LABELS
+
+
+@lru_cache(maxsize=None)
+def method_names() -> dict[str, str]:
+    """Method code -> plain name (data/disclosures/method_names.csv, shared with the disclosures)."""
+    path = paths.DATA_DIR / METHOD_NAMES_FILE
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {r["method"]: r["name"] for r in csv.DictReader(handle)}
+
+
+def humanise(text: Any) -> str:
+    """A code such as 'virtual_production' as words ('Virtual production'); other text unchanged."""
+    t = str(text or "")
+    if re.fullmatch(r"[a-z0-9]+(?:[_:][a-z0-9]+)+", t):
+        words = re.sub(r"[_:]+", " ", t)
+        return words[:1].upper() + words[1:]
+    return t
+
+
+def method_name(code: Any) -> str:
+    return method_names().get(str(code), humanise(code))
+
+
+def kind_name(kind: Any) -> str:
+    return KIND_NAMES.get(str(kind), humanise(kind))
+
+
+def verdict_label(rec: dict) -> str:
+    """The verdict as words: ``verdict_label`` when the feasibility step gives one, else the verdict."""
+    return str(rec.get("verdict_label") or humanise(rec.get("verdict") or ""))
+
+
+def option_name(rec: dict) -> str:
+    """An abatement option's name (never its id)."""
+    return str(rec.get("name") or humanise(rec.get("id") or ""))
 
 
 def slug(text: Any) -> str:
@@ -134,7 +195,10 @@ def make_environment(templates_dir: Path | None = None) -> Environment:
                       autoescape=select_autoescape(enabled_extensions=("html", "j2", "htm", "xml"),
                                                    default_for_string=True, default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug)
+    env.filters.update(exact=fmt_exact, num=fmt_num, q=fmt_q, pct=fmt_pct, slug=slug, t=fmt_t_cell,
+                       mass=numbers.mass, sig=numbers.sig, method_name=method_name, kind_name=kind_name,
+                       human=humanise, verdict=verdict_label, option=option_name)
+    env.globals.update(exact_span=lambda lo, hi: numbers.span(lo, hi, fmt_exact), t_span=fmt_t_span, mass_span=numbers.mass_span, id_list=id_list)
     return env
 
 
@@ -195,7 +259,7 @@ def chart_set(results: "AuditResults") -> dict[str, Markup]:
         "forecast": _svg(charts.forecast_lines(results)),
         "macc": _svg(charts.macc(results)),
         "effort_impact": _svg(charts.effort_impact(results)),
-        "tornado": _svg(charts.tornado(results)),
+        "tornado": _svg(charts.tornado(results, top=TORNADO_OPTIONS)),
         "scorecard": _svg(charts.scorecard_pareto(scorecard_table(results))),
         "processmap": _svg(processmap.draw_process_map(results)),
     }
@@ -232,7 +296,7 @@ def intensity_metrics(results: "AuditResults") -> list[dict]:
         has = acc.notna().to_numpy()
         acc_n = float((q[has] * acc[has]).sum())
         k_acc = float(kg.reindex(p.index[has]).fillna(0).sum())
-        basis = f"{fmt_num(n)} {p['base_unit'].iloc[0]} in {', '.join(p.index)}"
+        basis = f"{fmt_num(n)} {p['base_unit'].iloc[0]} in {id_list(list(p.index))}"
         acc_basis = f"{fmt_num(acc_n)} kept of {fmt_num(float(q[has].sum()))} (accepted_fraction)"
         if kind == "image_generation":
             add("Emissions per 1,000 generated images", k / n * 1000, "kgCO2e", basis)
@@ -254,6 +318,17 @@ def intensity_metrics(results: "AuditResults") -> list[dict]:
     return out
 
 
+ID_LIST_SHOWN = 4
+
+
+def id_list(ids: list, shown: int = ID_LIST_SHOWN) -> str:
+    """'A, B, C, D and 20 more': a list of ids that stays one line in print."""
+    ids = [str(i) for i in ids]
+    if len(ids) <= shown + 1:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:shown])} and {len(ids) - shown} more"
+
+
 def _activities(results: "AuditResults") -> list[dict]:
     """One row per emission line, in line order, with parent totals for the DQ table."""
     rows = []
@@ -272,31 +347,113 @@ def _activities(results: "AuditResults") -> list[dict]:
     return rows
 
 
-def scope3_screening(results: "AuditResults") -> list[dict]:
-    """All 15 categories: reported (with emissions), excluded (with the reason), or none found."""
+SCOPE3_MEASURED = "relevant, measured"
+SCOPE3_NOT_MEASURED = "relevant, not yet measured"
+SCOPE3_NOT_RELEVANT = "not relevant"
+
+
+def scope3_screening(results: "AuditResults", disclosures: dict | None = None) -> list[dict]:
+    """All 15 categories with a status a verifier accepts: "relevant, measured" (lines present),
+    "not relevant: <reason>" (screened out in the engagement's scope3_exclusions with a reason),
+    or "relevant, not yet measured" (neither). From the disclosures' GHG Protocol inventory when
+    results.json carries it, else derived the same way from the lines and the engagement."""
     s3 = results.lines[results.lines["scope"] == 3]
     by_cat = s3.groupby(s3["scope3_category"].astype(int))[["kgco2e", "kgco2e_low", "kgco2e_high"]].sum()
-    excl = results.engagement.scope3_screened_out  # blank reason: not screened yet
+    inventory = ((disclosures or {}).get("ghg_protocol") or {}).get("scope3") or {}
+    listed = {int(c["scope3_category"]): c for c in inventory.get("categories") or []}
+    excl = {e.category: e.reason.strip() for e in results.engagement.scope3_exclusions
+            if e.reason and e.reason.strip()}
     rows = []
     for cat, name in SCOPE3_CATEGORY_NAMES.items():
+        row = {"category": cat, "name": name, "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None,
+               "reason": excl.get(cat, ""), "data_quality": None, "methods": []}
         if cat in by_cat.index:
-            rows.append({"category": cat, "name": name, "status": "reported", "reason": excl.get(cat, ""),
-                         **{k: float(by_cat.loc[cat, k]) for k in ("kgco2e", "kgco2e_low", "kgco2e_high")}})
+            row.update(status=SCOPE3_MEASURED,
+                       **{k: float(by_cat.loc[cat, k]) for k in ("kgco2e", "kgco2e_low", "kgco2e_high")})
         elif cat in excl:
-            rows.append({"category": cat, "name": name, "status": "excluded", "reason": excl[cat],
-                         "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None})
+            row["status"] = SCOPE3_NOT_RELEVANT
         else:
-            rows.append({"category": cat, "name": name, "status": "no activity recorded",
-                         "reason": "No activity in this engagement's data falls in this category.",
-                         "kgco2e": None, "kgco2e_low": None, "kgco2e_high": None})
+            row["status"] = SCOPE3_NOT_MEASURED
+        given = listed.get(cat)
+        if given:
+            row["status"] = str(given.get("status") or row["status"])
+            row["reason"] = str(given.get("exclusion_reason") or row["reason"] or "")
+            row["data_quality"] = given.get("data_quality")
+            row["methods"] = [method_name(m) for m in given.get("methods") or []]
+        row["label"] = (f"{SCOPE3_NOT_RELEVANT}: {row['reason']}" if row["status"] == SCOPE3_NOT_RELEVANT
+                        else row["status"])
+        rows.append(row)
     return rows
 
 
 def methods_table(results: "AuditResults") -> list[dict]:
     lines = results.lines
     g = lines.groupby(["method", "formula"], sort=False)
-    return [{"method": m, "formula": f, "lines": len(d), "activities": ", ".join(pd.unique(d["activity_id"])[:6])
+    return [{"method": m, "name": method_name(m), "formula": f, "lines": len(d),
+             "activities": ", ".join(pd.unique(d["activity_id"])[:6])
              + (" …" if d["activity_id"].nunique() > 6 else "")} for (m, f), d in g]
+
+
+FACTOR_NAMES_SHOWN = 1  # per line in the line list; the rest are counted and listed in the register
+GENERIC_FACTOR_PREFIXES = ("ecologits:llm:", "ecologits:video:", "genai:", "activity:")
+
+
+def factor_names(results: "AuditResults") -> dict[str, str]:
+    """factor_id -> its register name."""
+    f = results.factors
+    if "factor_id" not in f or "name" not in f:
+        return {}
+    return {str(i): str(n) for i, n in zip(f["factor_id"], f["name"]) if n}
+
+
+def line_factor_summary(fids: list[str], names: dict[str, str], shown: int = FACTOR_NAMES_SHOWN,
+                        anchors: FactorAnchors | None = None) -> dict:
+    """The line's main factors by name (its own factors before generic model coefficients), each
+    with its register anchor, and how many more it uses; the ids are in the register."""
+    ordered = sorted(fids, key=lambda i: str(i).startswith(GENERIC_FACTOR_PREFIXES))
+    main = [{"name": names.get(str(i), humanise(i)), "anchor": anchors.anchor(i) if anchors else ""}
+            for i in ordered[:shown]]
+    return {"names": [m["name"] for m in main], "main": main, "more": max(len(fids) - shown, 0)}
+
+
+def lines_by_stage(results: "AuditResults", activities: list[dict], anchors: FactorAnchors | None = None) -> list[dict]:
+    """The full line list grouped by stage (production order), with the stage subtotal."""
+    names = factor_names(results)
+    order = list(results.engagement.stages)
+    for a in activities:
+        if a["stage"] not in order:
+            order.append(a["stage"])
+    groups = []
+    for stage in order:
+        rows = [dict(a, factors=line_factor_summary(a["factor_ids"], names, anchors=anchors))
+                for a in activities if a["stage"] == stage]
+        if rows:
+            groups.append({"stage": stage, "rows": rows, "kgco2e": sum(r["kgco2e"] for r in rows),
+                           "kgco2e_low": sum(r["kgco2e_low"] for r in rows),
+                           "kgco2e_high": sum(r["kgco2e_high"] for r in rows)})
+    return groups
+
+
+def top_actions(results: "AuditResults", n: int = 3) -> list[dict]:
+    """Up to ``n`` options for the summary: those the feasibility step says to do, in its order;
+    without verdicts, the cheapest below the carbon price."""
+    rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
+    if any(r.get("verdict") in VERDICT_ORDER for r in rows):
+        return [r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS][:n]
+    price = float(results.engagement.carbon_price_per_tonne)
+    cheap = [r for r in rows if _finite(r.get("cost_per_tonne")) is not None and r["cost_per_tonne"] <= price]
+    return sorted(cheap, key=lambda r: r["cost_per_tonne"])[:n]
+
+
+def disclosure_blocks(results: "AuditResults") -> dict:
+    """The issue-13 blocks of results.json (``disclosures``, ``sci``, ``water``, per-line and total
+    ``water_litres``) as the results produce them; empty when this build adds none."""
+    doc = results.to_json_dict(include_feasibility=False)
+    water_by_line = {a.get("activity_id"): a.get("water_litres") for a in doc.get("activities") or []
+                     if a.get("water_litres") is not None}
+    return {"disclosures": doc.get("disclosures") or {}, "sci": doc.get("sci") or [],
+            "water": doc.get("water") or {}, "water_litres": (doc.get("totals") or {}).get("water_litres"),
+            "water_by_line": water_by_line}
 
 
 def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None]:
@@ -312,8 +469,21 @@ def data_quality_rows(results: "AuditResults") -> tuple[list[dict], float | None
                      "method": r.method, "kgco2e": k, "share": k / total if total else None,
                      "factor_ids": list(r.factor_ids)})
     rows.sort(key=lambda d: -d["kgco2e"])
-
     return rows, weighted_data_quality(lines)
+
+
+DQ_ROWS_SHOWN = 8
+
+
+def fold_small_rows(rows: list[dict], shown: int = DQ_ROWS_SHOWN) -> tuple[list[dict], dict | None]:
+    """The ``shown`` largest rows, and the rest summed into one row (count, kgCO2e, share, scores)."""
+    if len(rows) <= shown + 1:
+        return rows, None
+    rest = rows[shown:]
+    scores = sorted({r["data_quality"] for r in rest})
+    return rows[:shown], {"n": len(rest), "kgco2e": sum(r["kgco2e"] for r in rest),
+                          "share": sum(r["share"] or 0 for r in rest), "scores": scores,
+                          "methods": sorted({method_name(r["method"]) for r in rest})}
 
 
 def hotspot_rows(results: "AuditResults", top: int = 12) -> list[dict]:
@@ -388,7 +558,8 @@ def scorecard_table(results: "AuditResults") -> dict:
 def _scorecard_context(results: "AuditResults") -> dict:
     table = scorecard_table(results)
     labels = scorecard.factor_labels()
-    return {"rows": table.get("rows", []), "task": table.get("task", {}), "factors": list(labels),
+    rows = [dict(r, used_by_text=id_list(list(r.get("used_by") or []), 3)) for r in table.get("rows", [])]
+    return {"rows": rows, "task": table.get("task", {}), "factors": list(labels),
             "labels": labels, "short": scorecard.factor_short_labels(),
             "weights": {**scorecard.default_weights(), **table.get("weights", {})}}
 
@@ -421,6 +592,15 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     else:
         out.append((prefix, "" if d is None else str(d)))
     return out
+
+
+def factor_groups(rows: list[dict]) -> list[dict]:
+    """The register grouped by source (and licence), in order of first appearance."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (str(r.get("source") or "Source not given"), str(r.get("licence") or ""))
+        groups.setdefault(key, {"source": key[0], "licence": key[1], "rows": []})["rows"].append(r)
+    return list(groups.values())
 
 
 def factor_rows(results: "AuditResults", anchors: FactorAnchors) -> list[dict]:
@@ -485,8 +665,12 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     totals = results.totals
     ind_low, ind_high = independent_range(lines)
     activities = _activities(results)  # one pass over the lines; the tables below filter it
-    hotspots = hotspot_rows(results)
+    hotspots = hotspot_rows(results, top=HOTSPOT_ROWS)
     scope2 = [a for a in activities if a["scope"] == 2]
+    blocks = disclosure_blocks(results)
+    screening = scope3_screening(results, blocks["disclosures"])
+    total_kg = float(lines["kgco2e"].sum())
+    genai_kg = float(lines.loc[lines["kind"].isin(charts.GENAI_KINDS), "kgco2e"].sum())
     ctx = {
         "css": _stylesheet(env),
         "eng": eng,
@@ -498,7 +682,16 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "activities": activities,
         "scope1": [a for a in activities if a["scope"] == 1],
         "scope2": scope2,
-        "scope3_screening": scope3_screening(results),
+        "scope3_screening": screening,
+        "n_not_measured": sum(r["status"] == SCOPE3_NOT_MEASURED for r in screening),
+        "gen_share": genai_kg / total_kg if total_kg else None,
+        "line_groups": lines_by_stage(results, activities, anchors),
+        "top_actions": top_actions(results),
+        "disclosures": blocks["disclosures"],
+        "sci": blocks["sci"],
+        "water": blocks["water"],
+        "water_litres": blocks["water_litres"],
+        "water_by_line": blocks["water_by_line"],
         "methods": methods_table(results),
         "hotspots": hotspots,
         "top3": hotspots[:3],
@@ -514,11 +707,13 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "scorecard": _scorecard_context(results),
         "effort_impact": results.analysis("effort_impact"),
         "action_plan": _action_plan(results),
-        "dq_rows": dq_rows,
+        "dq_rows": fold_small_rows(dq_rows)[0],
+        "dq_rest": fold_small_rows(dq_rows)[1],
         "dq_weighted": dq_weighted,
         "dq_labels": DQ_LABELS,
-        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:12],
+        "uncertainty_rows": sorted(activities, key=lambda a: -(a["kgco2e_high"] - a["kgco2e_low"]))[:5],
         "factors": factor_rows(results, anchors),
+        "factor_groups": factor_groups(factor_rows(results, anchors)),
         "fl": anchors.links,
         "footprint": results.footprint,
         "manifest": _manifest_rows(results.manifest) if results.manifest else [],

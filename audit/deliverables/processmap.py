@@ -20,8 +20,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from audit.deliverables import numbers
 from audit.deliverables.charts import (
-    OKABE_ITO, SCOPE_COLOURS, SCOPE_NAMES, SMALL_SIZE, T_UNIT, TITLE_SIZE, fmt_t, new_figure, plain, short_label,
+    OKABE_ITO, SCOPE_COLOURS, SCOPE_NAMES, TITLE_SIZE, new_figure, plain, short_label,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,52 +84,72 @@ def build_graph(lines_or_activities_df: pd.DataFrame, stages: list[str]) -> nx.D
     return g
 
 
-def draw_process_map(results: "AuditResults") -> Figure:
-    """Stages as columns left→right (production order) with their activities below; circle
-    area ∝ emissions, colour = scope."""
+MAP_ACTIVITIES_PER_STAGE = 5  # the largest activities of each stage; the rest are folded into one node
+MAP_TEXT_PT = 7.5  # smallest text on the map: legible when printed at A4 text width (the figure is 7 in wide)
+
+
+def draw_process_map(results: "AuditResults", per_stage: int = MAP_ACTIVITIES_PER_STAGE) -> Figure:
+    """Stages as columns left→right (production order) with their largest ``per_stage`` activities
+    below (the rest folded into one "N more" node, so a usage log with hundreds of activities
+    keeps the map legible); circle area ∝ emissions, colour = scope. No text below
+    ``MAP_TEXT_PT`` points at the figure's printed size."""
     g = build_graph(results.lines, list(results.engagement.stages))
     stages = sorted((n for n, d in g.nodes(data=True) if d["kind"] == "stage"), key=lambda n: g.nodes[n]["order"])
     columns = {s: sorted(g.successors(s), key=lambda a: -g.nodes[a]["kgco2e"]) for s in stages}
     columns = {s: [a for a in acts if not a.startswith("stage:")] for s, acts in columns.items()}
-    rows = max([len(v) for v in columns.values()] + [1])
+    folded: dict[str, tuple[int, float]] = {}
+    for s, acts in columns.items():
+        if len(acts) > per_stage:
+            rest = acts[per_stage - 1:]
+            folded[s] = (len(rest), sum(g.nodes[a]["kgco2e"] for a in rest))
+            columns[s] = acts[:per_stage - 1]
+    rows = max([len(v) + (s in folded) for s, v in columns.items()] + [1])
     ncol = max(len(stages), 1)
     width = 7.0
-    fig = new_figure(height=1.5 + 0.72 * rows, width=width)
+    fig = new_figure(height=1.7 + 0.95 * rows, width=width)
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_xlim(-0.15, ncol - 0.05)
     ax.set_ylim(-rows - 0.75, 1.0)
     kg_max = max([g.nodes[a]["kgco2e"] for acts in columns.values() for a in acts] + [1e-9])
-    chars = max(int(120 / ncol), 10)  # label width that fits a column at this font size
+    chars = max(int(90 / ncol), 10)  # label width that fits a column at this font size
     for ci, s in enumerate(stages):
         data = g.nodes[s]
-        ax.text(ci + 0.42, 0.55, plain(short_label(data["label"], chars)), ha="center", va="center", fontsize=SMALL_SIZE + 0.5,
+        ax.text(ci + 0.42, 0.55, plain(short_label(data["label"], chars)), ha="center", va="center", fontsize=MAP_TEXT_PT + 1,
                 fontweight="bold", bbox={"boxstyle": "round,pad=0.35", "facecolor": "#eeeeee",
                                          "edgecolor": "#777777", "linewidth": 0.6})
-        ax.text(ci + 0.42, 0.12, f"{fmt_t(data['kgco2e'] / 1000)} {T_UNIT}", ha="center", va="center",
-                fontsize=SMALL_SIZE - 0.5, color="#333333")
+        ax.text(ci + 0.42, 0.12, numbers.mass(data['kgco2e']), ha="center", va="center",
+                fontsize=MAP_TEXT_PT, color="#333333")
         if ci:
             ax.annotate("", xy=(ci - 0.02, 0.55), xytext=(ci - 0.14, 0.55),
                         arrowprops={"arrowstyle": "-|>", "color": "#555555", "linewidth": 0.8})
         acts = columns[s]
-        if acts:
-            ax.plot([ci, ci], [-0.15, -len(acts)], color="#bbbbbb", linewidth=0.8, zorder=1)
+        n_nodes = len(acts) + (s in folded)
+        if n_nodes:
+            ax.plot([ci, ci], [-0.15, -n_nodes], color="#bbbbbb", linewidth=0.8, zorder=1)
         for ri, a in enumerate(acts):
             d = g.nodes[a]
             y = -(ri + 1)
             size = 10 + 300 * np.sqrt(max(d["kgco2e"], 0.0) / kg_max)
             colour = SCOPE_COLOURS.get(d["scope"], OKABE_ITO["grey"])
             ax.scatter([ci], [y], s=size, color=colour, edgecolors="#333333", linewidths=0.5, zorder=3)
-            ax.text(ci + 0.15, y + 0.14, plain(a), fontsize=SMALL_SIZE - 0.5, fontweight="bold", va="center", zorder=4)
+            ax.text(ci + 0.15, y + 0.2, plain(a), fontsize=MAP_TEXT_PT, fontweight="bold", va="center", zorder=4)
             desc = textwrap.wrap(str(d["description"]), chars)
             desc = "\n".join(desc[:2]) + ("…" if len(desc) > 2 else "")
-            ax.text(ci + 0.15, y + 0.03, f"{plain(desc)}\n{fmt_t(d['kgco2e'] / 1000)} {T_UNIT}",
-                    fontsize=SMALL_SIZE - 1.5, va="top", color="#333333", zorder=4, linespacing=1.15)
+            ax.text(ci + 0.15, y + 0.03, f"{plain(desc)}\n{numbers.mass(d['kgco2e'])}",
+                    fontsize=MAP_TEXT_PT, va="top", color="#333333", zorder=4, linespacing=1.1)
+        if s in folded:
+            n, kg = folded[s]
+            y = -(len(acts) + 1)
+            ax.scatter([ci], [y], s=10 + 300 * np.sqrt(max(kg, 0.0) / kg_max), color=OKABE_ITO["grey"],
+                       edgecolors="#333333", linewidths=0.5, zorder=3)
+            ax.text(ci + 0.15, y + 0.03, f"{n} more\nactivities\n{numbers.mass(kg)}", fontsize=MAP_TEXT_PT,
+                    va="top", color="#333333", zorder=4, linespacing=1.1)
     handles = [Line2D([], [], marker="o", linestyle="", markersize=7, markerfacecolor=c, markeredgecolor="#333333",
                       label=SCOPE_NAMES[sc]) for sc, c in SCOPE_COLOURS.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=SMALL_SIZE,
-              frameon=False, title="Circle area is proportional to the activity's emissions (incl. upstream)",
-              title_fontsize=SMALL_SIZE)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=MAP_TEXT_PT,
+               frameon=False, title="Circle area is proportional to the activity's emissions (incl. upstream)",
+               title_fontsize=MAP_TEXT_PT)
     ax.set_title("Process map: emissions along the content pipeline", fontsize=TITLE_SIZE, loc="left",
                  fontweight="bold")
     return fig

@@ -37,6 +37,9 @@ MAX_CELL_CHARS = 32767  # Excel's limit for one cell
 # workbook does not import matplotlib; a test keeps the two equal).
 OKABE_ITO = ("0072B2", "E69F00", "009E73", "D55E00", "56B4E9", "CC79A7", "F0E442", "999999")
 INK, GREY, INPUT_BLUE = "1A1A1A", "595959", "0072B2"
+# Scope colours as in the HTML report and the charts (charts.SCOPE_COLOURS; a test keeps them equal).
+SCOPE_COLOURS = {1: "D55E00", 2: "0072B2", 3: "E69F00"}
+WIDE_SHEET_COLUMNS = 16  # wider sheets print on A3 landscape, fitted to the page width
 
 
 METHOD_EXPLANATIONS = {
@@ -344,7 +347,9 @@ class Book:
         if print_titles:
             ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
         ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = ws.PAPERSIZE_A3 if paper == "A3" else ws.PAPERSIZE_A4
+        wide = paper == "A3" or ws.max_column > WIDE_SHEET_COLUMNS
+        ws.page_setup.paperSize = ws.PAPERSIZE_A3 if wide else ws.PAPERSIZE_A4
+        ws.print_area = f"A1:{get_column_letter(max(ws.max_column, 1))}{max(ws.max_row, 1)}"
         ws.page_setup.fitToWidth = 1
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)

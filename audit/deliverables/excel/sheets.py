@@ -37,7 +37,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from openpyxl import Workbook
-from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart, Series
+from openpyxl.chart.marker import DataPoint
 from openpyxl.chart.marker import DataPoint
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
@@ -49,7 +50,8 @@ from audit.core.models import DQ_LABELS
 from audit.inventory.results import MANIFEST_LABELS, RUN_SPECIFIC_KEYS, AuditResults, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 from audit.deliverables.excel.book import (
-    EXTRA_SHEETS, INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP, as_number,
+    EXTRA_SHEETS, INK, Book, Col, ENERGY_FORMULA, Formula, HEADER_ROW, Layout, METHOD_EXPLANATIONS, OKABE_ITO, PARETO_TOP,
+    SCOPE_COLOURS, as_number,
     put_text,
 )
 
@@ -420,6 +422,13 @@ def _hotspots_sheet(b: Book, lay: Layout) -> None:
         bar.set_categories(Reference(ws, min_col=2, min_row=HEADER_ROW + 1, max_row=top_n))
         bar.series[0].graphicalProperties.solidFill = OKABE_ITO[0]
         bar.series[0].graphicalProperties.line.solidFill = OKABE_ITO[0]
+        for idx, rec in enumerate(hot.head(top_n - HEADER_ROW).itertuples(index=False)):  # each bar in its scope's colour
+            colour = SCOPE_COLOURS.get(int(rec.scope)) if as_number(rec.scope) is not None else None
+            if colour:
+                point = DataPoint(idx=idx)
+                point.graphicalProperties.solidFill = colour
+                point.graphicalProperties.line.solidFill = colour
+                bar.series[0].dPt.append(point)
         line = LineChart()
         line.add_data(Reference(ws, min_col=11, min_row=HEADER_ROW, max_row=top_n), titles_from_data=True)
         line.y_axis.axId = 200
@@ -544,20 +553,70 @@ def _feasibility_sheet(b: Book, lay: Layout) -> None:
                     + [as_number(d.get(k)) if numeric[k] else _plain(d.get(k)) for k in extra]
                     + [as_number((d.get("per_campaign") or {}).get(k)) for k in per_campaign])
     last = b.table(ws, HEADER_ROW, cols, rows, "tblFeasibility")
-    ch = BarChart()
-    ch.type, ch.title = "col", "Cost per tonne abated (MACC order)"
-    ch.y_axis.title, ch.x_axis.title = f"{cur}/tCO2e", "Intervention"
-    ch.add_data(Reference(ws, min_col=9, min_row=HEADER_ROW, max_row=last), titles_from_data=True)
-    ch.set_categories(Reference(ws, min_col=2, min_row=HEADER_ROW + 1, max_row=last))
-    ch.series[0].graphicalProperties.solidFill = OKABE_ITO[2]
-    ch.series[0].graphicalProperties.line.solidFill = OKABE_ITO[2]
-    ch.legend = None
+    chart_row = last + 3
+    money_last = _money_table(b, ws, iv, chart_row + 24)
+    savings_last = _savings_table(b, ws, iv, money_last + 3)
+    steps = [(HEADER_ROW + 1 + i, d) for i, d in enumerate(iv)
+             if (as_number(d.get("abated_kgco2e_per_year")) or 0) > 0 and as_number(d.get("cost_per_tonne")) is not None]
+    if steps:
+        ws.add_chart(_macc_chart(b, ws, steps, savings_last + 3), f"B{chart_row}")
+    b.finish_sheet(ws, paper="A3")
+
+
+def _macc_chart(b: Book, ws, steps: list[tuple[int, dict]], top: int) -> ScatterChart:
+    """A marginal abatement cost curve as Excel draws it: one scatter step series per option, a bar
+    whose width is the tCO2e it avoids a year and whose height is its cost per tonne, placed one after
+    the other (cumulative), plus the carbon price as a horizontal line across the whole curve.
+
+    The points are live formulas on the table above: an option in row r runs from x0 = K{r} − H{r}
+    (cumulative abated before it) to x1 = K{r}, at y = I{r} (cost per tonne); its outline is
+    (x0, 0) → (x0, y) → (x1, y) → (x1, 0). Bars below the carbon price are green, above orange
+    (the report's colours)."""
+    cur = b.eng.currency
+    price = float(b.eng.carbon_price_per_tonne)
+    b.section(ws, top - 1, "MACC chart data (step outline of each option; carbon price line)")
+    cols = [Col("Option", "wrap", 36), Col("Abated tCO2e/yr (cumulative)", "precise", 14),
+            Col(f"Cost {cur}/tCO2e", "money", 12)]
+    rows, spans, total = [], [], 0.0
+    r = top + 1
+    for src, d in steps:
+        ab_t = float(as_number(d["abated_kgco2e_per_year"])) / 1000
+        cost = float(as_number(d["cost_per_tonne"]))
+        x0 = Formula(f"=K{src}-N(H{src})", total)
+        x1 = Formula(f"=K{src}", total + ab_t)
+        y = Formula(f"=I{src}", cost)
+        name = d.get("name") or d.get("id")
+        rows += [[name, x0, 0.0], [None, x0, y], [None, x1, y], [None, x1, 0.0]]
+        spans.append((r, r + 3, name, cost <= price))
+        r += 4
+        total += ab_t
+    rows += [["Carbon price", 0.0, price], [None, Formula(f"=B{r - 2}", total), Formula(f"=C{r}", price)]]
+    b.table(ws, top, cols, rows, "tblMaccSteps")
+    ch = ScatterChart()
+    ch.title = "Marginal abatement cost curve"
+    ch.style = 13
+    ch.x_axis.title = "Emissions avoided (tCO2e per year, cumulative)"
+    ch.y_axis.title = f"Cost ({cur} per tCO2e)"
+    for first, last_row, name, below in spans:
+        series = Series(Reference(ws, min_col=3, min_row=first, max_row=last_row),
+                        Reference(ws, min_col=2, min_row=first, max_row=last_row), title=str(name)[:60])
+        colour = OKABE_ITO[2] if below else OKABE_ITO[1]
+        series.graphicalProperties.line.solidFill = colour
+        series.graphicalProperties.line.width = 28575  # 2.25 pt
+        series.marker.symbol = "none"
+        series.smooth = False
+        ch.series.append(series)
+    price_series = Series(Reference(ws, min_col=3, min_row=r, max_row=r + 1),
+                          Reference(ws, min_col=2, min_row=r, max_row=r + 1), title=f"Carbon price {price:g} {cur}/tCO2e")
+    price_series.graphicalProperties.line.solidFill = INK
+    price_series.graphicalProperties.line.dashStyle = "dash"
+    price_series.marker.symbol = "none"
+    price_series.smooth = False
+    ch.series.append(price_series)
+    ch.legend.position = "b"
     _show_axes(ch)
     ch.width, ch.height = 24, 11
-    ws.add_chart(ch, f"B{last + 3}")
-    end = _money_table(b, ws, iv, last + 3 + 24)
-    _savings_table(b, ws, iv, end + 3)
-    b.finish_sheet(ws, paper="A3")
+    return ch
 
 
 def _money_table(b: Book, ws, iv: list[dict], top: int) -> int:
@@ -583,7 +642,7 @@ def _is_money(key: str) -> bool:
     return any(w in key for w in ("cost", "savings", "capex"))
 
 
-def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
+def _savings_table(b: Book, ws, iv: list[dict], top: int) -> int:
     """Non-energy savings each intervention counts: Δquantity × assumed unit cost (live formula)."""
     cur = b.eng.currency
     rows = [(d, s) for d in iv for s in (d.get("savings_breakdown") or [])]
@@ -591,7 +650,7 @@ def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
     if not rows:
         b.none_note(ws, top, "No engagement intervention counts assumed unit-cost savings (the levers' money is "
                              "in the table above).")
-        return
+        return top
     cols = [Col("ID", "text", 10), Col("Unit cost", "text", 36), Col("Applies to", "wrap", 20),
             Col("Quantity saved per year", "precise", 13), Col("Unit", "text", 13),
             Col(f"Cost per unit {cur}", "precise", 11), Col(f"Saving {cur}/yr", "money", 12),
@@ -602,7 +661,7 @@ def _savings_table(b: Book, ws, iv: list[dict], top: int) -> None:
         out.append([d.get("id"), s.get("unit_cost"), ", ".join(s.get("activities", [])), as_number(s.get("quantity_saved")),
                     s.get("unit"), as_number(s.get("cost_per_unit")),
                     Formula(f"=D{r}*F{r}", float(s["quantity_saved"]) * float(s["cost_per_unit"])), s.get("basis")])
-    b.table(ws, top, cols, out, "tblSavings")
+    return b.table(ws, top, cols, out, "tblSavings")
 
 
 def _pretty(key: str, currency: str) -> str:
