@@ -24,7 +24,8 @@ from audit.inventory.intake import LoadedEngagement, load_activities_file, load_
 from audit.inventory.results import AuditResults, family_counts, from_estimate
 from audit.inventory.usage import UsageResult, estimate_usage
 from audit.orchestration.batch import run_batch
-from audit.orchestration.pipeline import assess_feasibility, audit_engagement, discover, map_and_estimate, usage_logs
+from audit.orchestration.pipeline import (assess_feasibility, audit_engagement, discover, estimate_results,
+                                         map_and_estimate, preview, report_chart, usage_logs)
 from audit.orchestration.runner import run_engagement
 from audit.reference.factors import FactorRegister, load_register
 from audit.reference.vocabularies import kind_family_labels
@@ -51,7 +52,7 @@ __all__ = [
     "AuditError", "AuditResults", "DataQuality", "Engagement", "Estimate", "ExecutionError", "FactorError",
     "FactorRegister", "InputError", "Kind", "LoadedEngagement", "Ownership", "Problem", "UsageResult",
     "ValidationError", "action_plan", "analyse", "assess_feasibility", "audit_engagement", "charts", "discover",
-    "estimate", "estimate_usage", "family_counts", "forecast_assumptions", "from_estimate", "kind_family_labels",
-    "load_activities_file", "load_engagement", "load_register", "map_and_estimate", "processmap", "run_batch",
-    "run_engagement", "tables", "usage_logs", "__version__",
+    "estimate", "estimate_results", "estimate_usage", "family_counts", "forecast_assumptions", "from_estimate", "kind_family_labels",
+    "load_activities_file", "load_engagement", "load_register", "map_and_estimate", "preview", "processmap",
+    "report_chart", "run_batch", "run_engagement", "tables", "usage_logs", "__version__",
 ]

@@ -48,15 +48,19 @@ def run(
     cell_timeout: Annotated[int, typer.Option(help="Seconds before a notebook cell is stopped.")] = 600,
     start_timeout: Annotated[int, typer.Option(help="Seconds to wait for the kernel to start.")] = 120,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
+    fast: Annotated[bool, typer.Option("--fast", help="Skip the notebooks and their pages: the same report.xlsx, "
+                                                       "report.html/.pdf and results.json (byte-identical), sooner.")] = False,
     debug: DebugOpt = False,
 ):
     """Run the full audit of one engagement: notebooks, report.xlsx, report.html/.pdf, results.json.
 
     Example:  audit run data/sample_engagement --out reports/sample
+
+    Example:  audit run data/sample_engagement --out reports/sample --fast   (no notebooks)
     """
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
-                             start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
+                             start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty(), notebooks=not fast)
     t = summary["totals"]
     typer.echo(f"Audit written to {summary['out_dir']}")
     typer.echo(f"  total {t['kgco2e'] / 1000:,.2f} tCO2e (range {t['kgco2e_low'] / 1000:,.2f}-"

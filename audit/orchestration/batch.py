@@ -24,7 +24,7 @@ from audit.core.exceptions import InputError
 from audit.core.paths import (ENGAGEMENT_FILE, OUTPUT_MARKER, check_output_location, make_folder, read_marker,
                               replaceable_problem, safe_child, write_marker)
 from audit.core.progress import progress_bar
-from audit.orchestration.footprint import CPU_MODEL_ENV, cpu_model
+from audit.orchestration.footprint import CPU_MODEL_ENV, cached_cpu_model
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -185,7 +185,7 @@ def shared_probes() -> dict[str, str]:
     if os.environ.get(CPU_MODEL_ENV):
         return {}
     try:
-        model = cpu_model()
+        model = cached_cpu_model()
     except Exception:  # noqa: BLE001 - children then probe for themselves
         return {}
     return {CPU_MODEL_ENV: model} if model else {}
