@@ -54,8 +54,8 @@ def run_cli(path: Path, chunk_rows: int) -> dict:
         sys.exit(proc.stderr[-3000:])
     maxrss_kb = int(next(ln.split()[1] for ln in proc.stderr.splitlines() if ln.startswith("MAXRSS")))
     out = json.loads(proc.stdout)
-    return {"wall_s": wall, "peak_gb": maxrss_kb / 1e6 * 1.024, "requests": out["totals"]["requests"],
-            "kgco2e": out["totals"]["kgco2e"]}
+    return {"wall_s": wall, "peak_gb": maxrss_kb / 1e6 * 1.024, "requests": out["requests"],
+            "kgco2e": out["kgco2e"]}
 
 
 def run_in_process(path: Path, chunk_rows: int) -> dict:

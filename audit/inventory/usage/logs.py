@@ -84,6 +84,9 @@ def _total_rows(files: list[Path]) -> int | None:
     return total
 
 
+MERGE_EVERY = 4  # partial sums merged once this many are held
+
+
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
                    default_region: str = DEFAULT_REGION,
                    on_chunk: Callable[[pd.DataFrame], None] | None = None) -> UsageResult:
@@ -126,7 +129,10 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
                     partials.append(out.partial)
                     if on_chunk is not None:
                         on_chunk(out.rows)
-                if len(partials) >= 16:  # keep the partial sums small on very long logs
+                # Merge often: each chunk's partial holds up to ~170k groups (~15 MB), so keeping
+                # 16 of them made memory grow with the log up to 16 chunks (10M: 0.81 GB, 30M:
+                # 0.99 GB); with 4, memory is flat from the 4th chunk on. A merge costs ~20 ms.
+                if len(partials) >= MERGE_EVERY:
                     partials = [merge_partials(partials)]
                 bar.update(len(df))
         bar.total = bar.n  # CSV totals are estimates
