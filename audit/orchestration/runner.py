@@ -200,7 +200,7 @@ def _notebook_attribute(tag: str, name: str, value: str) -> bool:
 
 def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     """Executed notebooks as HTML without code cells, for transparency beside the report."""
-    import bleach
+    import bleach  # noqa: PLC0415 - html5lib behind it: only when notebook pages are written
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors.sanitize import SanitizeHTML
