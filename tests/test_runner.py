@@ -240,3 +240,29 @@ def test_notebooks_under_audit_run_show_what_they_show_on_their_own(sample_run):
 
     for name in ("01_discovery", "02_scope_mapping", "03_feasibility"):
         assert texts(sample_run / "notebooks" / f"{name}.ipynb") == texts(NOTEBOOKS_DIR / f"{name}.ipynb"), name
+
+
+@pytest.mark.slow
+def test_the_notebooks_compute_nothing_again_under_audit_run(tmp_path, monkeypatch):
+    """The real notebooks, with the kernel's validation, estimation, analyses and chart
+    rendering removed: they still run, because `audit run` hands them what it computed once."""
+    import nbformat
+
+    from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
+
+    disable = ("import audit.orchestration.pipeline as _p, audit.deliverables.figures as _f\n"
+               "_p.load_engagement = _p.estimate = _p.from_estimate = _p.registry = None  # computed once, by the run\n"
+               "_f.render_svg = _f.render_svgs = None  # each chart rendered once, by the run")
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    for name in PIPELINE_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+        nb.cells.insert(at, nbformat.v4.new_code_cell(disable))
+        nbformat.write(nb, folder / name)
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
+    out = tmp_path / "out"
+    runner.run_engagement(SAMPLE_ENGAGEMENT_DIR, out, pdf=False)
+    nb = nbformat.read(out / "notebooks" / "03_feasibility.ipynb", as_version=4)
+    assert any("data:image/svg+xml" in o.get("data", {}).get("text/html", "")
+               for c in nb.cells for o in c.get("outputs", []))
