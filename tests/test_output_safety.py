@@ -59,12 +59,29 @@ class FakeResults:
 def fast_run(monkeypatch):
     """run_engagement with the notebooks, the footprint and the reports replaced by stubs: these
     tests are about which folders are touched, not about the audit."""
-    monkeypatch.setattr(runner, "execute_notebooks", lambda e, work, *a, **k: (work / "notebooks").mkdir())
-    monkeypatch.setattr(runner, "load_results", lambda work: FakeResults())
+    class Kernel:  # no kernel: the notebooks "run" by creating their folder
+        def __init__(self, work, *a, **k):
+            pass
+
+        def start(self):
+            pass
+
+        def shutdown(self):
+            pass
+
+    class Run:
+        results = FakeResults()
+        svgs: dict = {}
+
+    monkeypatch.setattr(runner, "PipelineKernel", Kernel)
+    monkeypatch.setattr(runner, "run_notebooks", lambda kernel, e, work: (work / "notebooks").mkdir())
+    monkeypatch.setattr(runner, "prepare_run", lambda loaded: Run())
+    monkeypatch.setattr(runner, "write_steps", lambda run, work: None)
+    monkeypatch.setattr(runner, "write_prepared", lambda run, folder: None)
     monkeypatch.setattr(runner, "measured", lambda region: contextlib.nullcontext({}))
     monkeypatch.setattr(runner, "_usage_handed_off", lambda *a: contextlib.nullcontext())
 
-    def deliverables(results, out_dir, pdf=True):
+    def deliverables(results, out_dir, pdf=True, svgs=None):
         (out_dir / "results.json").write_text("{}")
         return []
 
@@ -159,7 +176,7 @@ def test_a_users_failed_folder_is_kept(clients, fast_run, tmp_path, monkeypatch)
     def boom(*a, **k):
         raise RuntimeError("kernel died")
 
-    monkeypatch.setattr(runner, "execute_notebooks", boom)
+    monkeypatch.setattr(runner, "run_notebooks", boom)
     assert cli("run", clients / "acme", "--out", out).exit_code != 0
     assert (users / "keep.txt").read_text() == "not ours"
     kept = [p for p in tmp_path.glob("report.failed-*") if read_marker(p)]

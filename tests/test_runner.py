@@ -171,3 +171,100 @@ def test_a_terminated_run_leaves_no_hidden_half_written_folder(engagement, tmp_p
     assert proc.returncode != 0
     assert not list(tmp_path.glob(".out.tmp-*")), "hidden work folder left behind"
     assert (tmp_path / "out.failed").is_dir() and (out / "report.html").read_text() == "previous"
+
+
+# --- one audit per run, and the --fast path ---------------------------------------------------
+
+@pytest.mark.slow
+def test_fast_run_writes_the_same_deliverables_without_notebooks(sample_run, sample_fast_run):
+    """`audit run --fast`: results.json byte-identical to the notebook path; every other file
+    too, except the notebooks and the run-specific manifest.json/report timestamps."""
+    assert (sample_fast_run / "results.json").read_bytes() == (sample_run / "results.json").read_bytes()
+    assert not (sample_fast_run / "notebooks").exists() and (sample_run / "notebooks" / "03_feasibility.html").exists()
+
+    def files(root):
+        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+    assert files(sample_fast_run) == {f for f in files(sample_run) if not f.startswith("notebooks/")}
+    for rel in ("steps/results.json", "steps/extras.json", "usage_by_hour.csv"):
+        assert (sample_fast_run / rel).read_bytes() == (sample_run / rel).read_bytes(), rel
+
+
+@pytest.mark.slow
+def test_each_chart_is_rendered_once_and_shown_alike_in_the_report_and_the_notebooks(sample_run):
+    """The notebooks show the very SVGs report.html inlines (rendered once by the run)."""
+    import base64
+
+    import nbformat
+
+    html = (sample_run / "report.html").read_text(encoding="utf-8")
+    shown = []
+    for name in ("01_discovery", "02_scope_mapping", "03_feasibility"):
+        nb = nbformat.read(sample_run / "notebooks" / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                img = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', out.get("data", {}).get("text/html", ""))
+                if img:
+                    shown.append(base64.b64decode(img.group(1)).decode("utf-8"))
+    assert len(shown) == 10  # the report's ten charts: the process map in 01, four in 02, five in 03
+    for svg in shown:
+        assert svg in html
+    page = (sample_run / "notebooks" / "02_scope_mapping.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/svg+xml;base64,') == 4  # kept by the pages' sanitiser
+
+
+@pytest.mark.slow
+def test_notebooks_under_audit_run_show_what_they_show_on_their_own(sample_run):
+    """Under `audit run` the notebooks show the prepared audit; on their own (the stored
+    outputs, nbval) they compute it. Both must show the same text, tables and figure captions."""
+    import configparser
+
+    import nbformat
+
+    from audit.core.paths import NOTEBOOKS_DIR
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).with_name("nbval_sanitize.cfg"))
+    patterns = [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+    def texts(path):
+        nb = nbformat.read(path, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        out = []
+        for c in cells:
+            for o in c.get("outputs", []):
+                text = o.get("text", "") + "".join(o.get("data", {}).get(k, "") for k in ("text/plain", "text/html",
+                                                                                          "text/markdown"))
+                for rx, rep in patterns:
+                    text = rx.sub(rep, text)
+                out.append(text)
+        return out
+
+    for name in ("01_discovery", "02_scope_mapping", "03_feasibility"):
+        assert texts(sample_run / "notebooks" / f"{name}.ipynb") == texts(NOTEBOOKS_DIR / f"{name}.ipynb"), name
+
+
+@pytest.mark.slow
+def test_the_notebooks_compute_nothing_again_under_audit_run(tmp_path, monkeypatch):
+    """The real notebooks, with the kernel's validation, estimation, analyses and chart
+    rendering removed: they still run, because `audit run` hands them what it computed once."""
+    import nbformat
+
+    from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
+
+    disable = ("import audit.orchestration.pipeline as _p, audit.deliverables.figures as _f\n"
+               "_p.load_engagement = _p.estimate = _p.from_estimate = _p.registry = None  # computed once, by the run\n"
+               "_f.render_svg = _f.render_svgs = None  # each chart rendered once, by the run")
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    for name in PIPELINE_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+        nb.cells.insert(at, nbformat.v4.new_code_cell(disable))
+        nbformat.write(nb, folder / name)
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
+    out = tmp_path / "out"
+    runner.run_engagement(SAMPLE_ENGAGEMENT_DIR, out, pdf=False)
+    nb = nbformat.read(out / "notebooks" / "03_feasibility.ipynb", as_version=4)
+    assert any("data:image/svg+xml" in o.get("data", {}).get("text/html", "")
+               for c in nb.cells for o in c.get("outputs", []))

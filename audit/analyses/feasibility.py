@@ -32,7 +32,6 @@ from audit.inventory.costing import engagement_prices, price_date, row_cost
 from audit.inventory.estimate import estimate
 from audit.inventory.intake import LoadedEngagement
 from audit.inventory.results import parent_key
-from audit.methods import selfhosted
 from audit.reference import pricing
 from audit.reference.factors import load_register
 from audit.reference.levers import Lever, lever_library

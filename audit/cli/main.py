@@ -22,24 +22,14 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
-from audit.analyses import shifting
-from audit.analyses.disclosures import measured_scope3_categories, screening_warnings
 from audit.cli.common import (
     DaskMode, DebugOpt, Format, MaxCellCharsOpt, MaxInputMbOpt, app, apply_input_caps, dask_target, guard,
 )
 from audit.core.exceptions import InputError
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
-from audit.inventory.estimate import estimate as run_estimate
-from audit.inventory.intake import load_activities_file, load_engagement, read_activities_csv, read_engagement_yaml
-from audit.inventory.results import from_estimate
-from audit.methods.training import estimate_training
-from audit.orchestration import measure as m
-from audit.reference import measured
-from audit.orchestration.batch import SUMMARY_FILE, run_batch
-from audit.orchestration.distributed import run_batch_dask
-from audit.orchestration.runner import run_engagement, skip_slow_optional_imports
-from audit.orchestration.scaffold import scaffold_engagement
-from audit.reference.vocabularies import providers
+
+# The toolkit's modules load inside each command (ruff PLC0415 noqa "CLI: only this command"),
+# so that `audit estimate-usage` and `audit --help` do not import the whole package.
 
 
 @app.command()
@@ -53,16 +43,21 @@ def run(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
     max_input_mb: MaxInputMbOpt = None,
     max_cell_chars: MaxCellCharsOpt = None,
+    fast: Annotated[bool, typer.Option("--fast", help="Skip the notebooks and their pages: the same report.xlsx, "
+                                                       "report.html/.pdf and results.json (byte-identical), sooner.")] = False,
     debug: DebugOpt = False,
 ):
     """Run the full audit of one engagement: notebooks, report.xlsx, report.html/.pdf, results.json.
 
     Example:  audit run data/sample_engagement --out reports/sample
+
+    Example:  audit run data/sample_engagement --out reports/sample --fast   (no notebooks)
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    from audit.orchestration.runner import run_engagement, skip_slow_optional_imports  # noqa: PLC0415 - CLI: only this command
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
-                             start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty())
+                             start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty(), notebooks=not fast)
     t = summary["totals"]
     typer.echo(f"Audit written to {summary['out_dir']}")
     typer.echo(f"  total {t['kgco2e'] / 1000:,.2f} tCO2e (range {t['kgco2e_low'] / 1000:,.2f}-"
@@ -103,6 +98,8 @@ def batch(
     Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    from audit.orchestration.batch import SUMMARY_FILE, run_batch  # noqa: PLC0415 - CLI: only this command
+    from audit.orchestration.distributed import run_batch_dask  # noqa: PLC0415 - CLI: only this command
     target = dask_target(scheduler, dask)
     extra = [] if pdf else ["--no-pdf"]
     if target:
@@ -137,6 +134,9 @@ def estimate(
     Or give an engagement folder (its usage logs included):  audit estimate data/sample_engagement
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    from audit.inventory.estimate import estimate as run_estimate  # noqa: PLC0415 - CLI: only this command
+    from audit.inventory.intake import load_activities_file, load_engagement, read_engagement_yaml  # noqa: PLC0415 - CLI: only this command
+    from audit.inventory.results import from_estimate  # noqa: PLC0415 - CLI: only this command
     if activities.is_dir():
         if engagement is not None:
             raise InputError("give an engagement folder, or an activities file with --engagement, not both")
@@ -177,6 +177,8 @@ def validate(
     Example:  audit validate clients/acme
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    from audit.analyses.disclosures import measured_scope3_categories, screening_warnings  # noqa: PLC0415 - CLI: only this command
+    from audit.inventory.intake import load_engagement  # noqa: PLC0415 - CLI: only this command
     loaded = load_engagement(engagement_dir)
     kinds = loaded.activities["kind"].value_counts()
     typer.echo(f"{engagement_dir}: {len(loaded.activities)} activities OK "
@@ -198,6 +200,7 @@ def new(
 
     Example:  audit new "Acme Studios" --dir clients
     """
+    from audit.orchestration.scaffold import scaffold_engagement  # noqa: PLC0415 - CLI: only this command
     folder = scaffold_engagement(name, parent)
     typer.echo(f"Created {folder}")
     for p in sorted(folder.iterdir()):
@@ -220,6 +223,7 @@ def shift(
 
     Example:  audit shift --profile GBR --duration-hours 6 --earliest 2025-03-01T18:00 --deadline 2025-03-02T12:00 --power-kw 2.4 --format json
     """
+    from audit.analyses import shifting  # noqa: PLC0415 - CLI: only this command
 
     try:
         start, end = shifting._utc(earliest), shifting._utc(deadline)
@@ -273,6 +277,9 @@ def measure(
 
     Example:  audit measure --unit images --per 50 --engagement clients/acme --activity-id PRE-09 -- python render.py
     """
+    from audit.inventory.intake import read_engagement_yaml  # noqa: PLC0415 - CLI: only this command
+    from audit.orchestration import measure as m  # noqa: PLC0415 - CLI: only this command
+    from audit.reference import measured  # noqa: PLC0415 - CLI: only this command
 
     if not engagement.is_dir():
         raise InputError(f"{engagement}: engagement folder not found")
@@ -323,6 +330,7 @@ def measure(
 def _check_measured_activity(engagement: Path, activity_id: str, kind: str) -> None:
     """The activity exists in the engagement's table and is of the measured kind (raw read:
     the table may already point at this factor, which does not exist yet)."""
+    from audit.inventory.intake import read_activities_csv  # noqa: PLC0415 - CLI: only this command
     csv_path = engagement / ACTIVITIES_FILE
     if not csv_path.exists():
         return
@@ -359,6 +367,8 @@ def training_estimate(
 
     Example:  audit training-estimate --params 7e9 --tokens 2e12 --hardware nvidia-h100-sxm --mfu 0.4 --pue 1.1
     """
+    from audit.methods.training import estimate_training  # noqa: PLC0415 - CLI: only this command
+    from audit.reference.vocabularies import providers  # noqa: PLC0415 - CLI: only this command
 
     provider = provider.strip().lower()
     if provider and provider not in providers().index:

@@ -33,7 +33,7 @@ from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
 from audit.core.exceptions import ExecutionError
 from audit.core.models import DQ_LABELS
-from audit.deliverables import charts, numbers, processmap
+from audit.deliverables import charts, figures, numbers
 from audit.inventory.results import MANIFEST_LABELS, independent_range, parent_key, weighted_data_quality
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES
 
@@ -46,7 +46,7 @@ PDF_TIMEOUT_S = 120
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-pdf-header-footer")
-TORNADO_OPTIONS = 3  # the highest-ranked options in the sensitivity chart (the Excel sheet has them all)
+TORNADO_OPTIONS = figures.TORNADO_OPTIONS
 HOTSPOT_ROWS = 8  # the Pareto chart shows 12; the line list and Excel have every activity
 GENAI_MEASURES = ("llm_api", "image_generation", "video_generation", "gpu_compute")
 
@@ -212,10 +212,9 @@ def _stylesheet(env: Environment) -> Markup:
 
 # --- charts ----------------------------------------------------------------------------------
 
-def _svg(fig) -> Markup:
+def _svg(svg: str) -> Markup:
     """Our own matplotlib SVG (text escaped by matplotlib's SVG writer) is the one thing we
     mark safe. Defensive check: nothing active or external inside."""
-    svg = charts.figure_to_svg(fig)
     problem = unsafe_svg(svg)
     if problem:
         raise ExecutionError(f"generated chart SVG contains active content or an external reference ({problem})")
@@ -250,20 +249,12 @@ def unsafe_svg(svg: str) -> str | None:
     return None
 
 
-def chart_set(results: "AuditResults") -> dict[str, Markup]:
-    out = {
-        "scope": _svg(charts.scope_bar(results)),
-        "stage": _svg(charts.stage_bar(results)),
-        "pareto": _svg(charts.hotspot_pareto(results)),
-        "kinds": _svg(charts.kind_split(results)),
-        "forecast": _svg(charts.forecast_lines(results)),
-        "macc": _svg(charts.macc(results)),
-        "effort_impact": _svg(charts.effort_impact(results)),
-        "tornado": _svg(charts.tornado(results, top=TORNADO_OPTIONS)),
-        "scorecard": _svg(charts.scorecard_pareto(scorecard_table(results))),
-        "processmap": _svg(processmap.draw_process_map(results)),
-    }
-    return out
+def chart_set(results: "AuditResults", svgs: dict[str, str] | None = None) -> dict[str, Markup]:
+    """The report's charts as checked inline SVG; ``svgs`` are the ones this run already
+    rendered (``figures.render_svgs``), so that each chart is drawn once per run."""
+    svgs = figures.render_svgs(results) if svgs is None else svgs
+    return {name: _svg(svgs[name]) if name in svgs else _svg(figures.render_svg(name, results))
+            for name in figures.REPORT_CHARTS}
 
 
 # --- sections' data --------------------------------------------------------------------------
@@ -654,7 +645,7 @@ def sanitise_notebook_html(html: str) -> Markup:
 # --- writers ---------------------------------------------------------------------------------
 
 def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None = None,
-                generated_at: str | None = None) -> str:
+                generated_at: str | None = None, svgs: dict[str, str] | None = None) -> str:
     env = make_environment()
     eng = results.engagement
     lines = results.lines
@@ -718,7 +709,7 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
         "footprint": results.footprint,
         "manifest": _manifest_rows(results.manifest) if results.manifest else [],
         "warnings": list(results.warnings or []),
-        "charts": chart_set(results),
+        "charts": chart_set(results, svgs),
         "n_activities": int((lines["derived_from"] == "").sum()),
         "n_lines": len(lines),
         "notebooks": [{"name": k, "id": f"notebook-{slug(k)}", "html": sanitise_notebook_html(v)}
@@ -730,9 +721,11 @@ def render_html(results: "AuditResults", notebooks_html: dict[str, str] | None =
     return env.get_template(TEMPLATE).render(**ctx)
 
 
-def write_html(results: "AuditResults", path: Path, notebooks_html: dict[str, str] | None = None) -> None:
-    """Render the report to ``path`` (atomically: temp file in the same folder, then replace)."""
-    write_bytes(path, render_html(results, notebooks_html).encode("utf-8"))
+def write_html(results: "AuditResults", path: Path, notebooks_html: dict[str, str] | None = None,
+               svgs: dict[str, str] | None = None) -> None:
+    """Render the report to ``path`` (atomically: temp file in the same folder, then replace).
+    ``svgs``: the charts already rendered this run (``figures.render_svgs``), else drawn here."""
+    write_bytes(path, render_html(results, notebooks_html, svgs=svgs).encode("utf-8"))
 
 
 def chromium_binary() -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pint
-import yaml
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import is_typeddict

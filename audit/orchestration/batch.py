@@ -26,7 +26,7 @@ from audit.core.paths import (ENGAGEMENT_FILE, OUTPUT_MARKER, check_output_locat
 from audit.core.progress import progress_bar
 from audit.deliverables.summary_pages import (PORTFOLIO_HTML, PORTFOLIO_XLSX, read_portfolio, write_portfolio_html,
                                               write_portfolio_xlsx)
-from audit.orchestration.footprint import CPU_MODEL_ENV, cpu_model
+from audit.orchestration.footprint import CPU_MODEL_ENV, cached_cpu_model
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -187,7 +187,7 @@ def shared_probes() -> dict[str, str]:
     if os.environ.get(CPU_MODEL_ENV):
         return {}
     try:
-        model = cpu_model()
+        model = cached_cpu_model()
     except Exception:  # noqa: BLE001 - children then probe for themselves
         return {}
     return {CPU_MODEL_ENV: model} if model else {}

@@ -32,7 +32,7 @@ from audit.deliverables.impact_manifest import MANIFEST_FILE, write_manifest
 from audit.inventory.intake import load_engagement
 from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
 from audit.orchestration.footprint import measured
-from audit.orchestration.pipeline import load_results
+from audit.orchestration.pipeline import PREPARED_ENV, PREPARED_FILE, prepare_run, write_prepared, write_steps
 
 DEFAULT_KERNEL = "python3"
 DEFAULT_START_TIMEOUT_S = 120
@@ -66,6 +66,93 @@ def safe_parameters(params: dict[str, str]) -> dict[str, str]:
     return params
 
 
+#: Imported by the kernel while it starts (IPKernelApp.exec_lines), so that its imports run
+#: while ``audit run`` computes the audit in its own process, not after.
+KERNEL_WARM_UP = "import audit.orchestration.pipeline, pandas, matplotlib_inline.backend_inline"
+
+
+class PipelineKernel:
+    """One kernel for the three notebooks of a run. ``start()`` launches it and returns at
+    once (the kernel boots and imports the toolkit while the caller works); ``execute`` waits
+    for it to be ready the first time."""
+
+    def __init__(self, work_dir: Path, kernel_name: str = DEFAULT_KERNEL, start_timeout: int = DEFAULT_START_TIMEOUT_S,
+                 cell_timeout: int = DEFAULT_CELL_TIMEOUT_S, warm_up: str | None = KERNEL_WARM_UP):
+        import nbformat
+        from nbclient import NotebookClient
+
+        self.nb_out = work_dir / "notebooks"
+        self.nb_out.mkdir(parents=True, exist_ok=True)
+        self.kernel_name, self.start_timeout, self.cell_timeout = kernel_name, start_timeout, cell_timeout
+        self.owner = NotebookClient(nbformat.v4.new_notebook(), kernel_name=kernel_name, timeout=cell_timeout,
+                                    startup_timeout=start_timeout, resources={"metadata": {"path": str(self.nb_out)}})
+        # Kernels listen on loopback only; ipykernel's warning about unencrypted TCP would
+        # otherwise print on every start.
+        self.owner.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+        if warm_up:
+            self.owner.extra_arguments.append(f"--IPKernelApp.exec_lines={[warm_up]!r}")
+        self.started = self.connected = False
+        self.executed = 0
+        self.clients: list = []
+
+    def start(self) -> None:
+        try:
+            with _own_sigterm_handler():
+                self.owner.km = self.owner.create_kernel_manager()
+                self.owner.start_new_kernel()
+        except Exception as exc:  # no such kernel, a missing interpreter, a kernel that died at start
+            atexit.unregister(self.owner._cleanup_kernel)  # noqa: SLF001 - nothing to clean: no atexit traceback
+            raise kernel_start_error(self.kernel_name, exc) from None
+        self.started = True
+
+    def execute(self, nb, name: str) -> None:
+        """Execute one notebook on the kernel (namespace reset after the first); saves it into
+        ``work/notebooks`` as executed, also when it fails (then ExecutionError)."""
+        import nbformat
+        from nbclient import NotebookClient
+
+        if not self.started:
+            self.start()
+        with _own_sigterm_handler():
+            if not self.connected:
+                try:
+                    self.owner.start_new_kernel_client()
+                except Exception as exc:  # the kernel died or timed out before answering
+                    raise kernel_start_error(self.kernel_name, exc) from None
+                self.connected = True
+            elif self.executed:
+                _reset_namespace(self.owner)
+        client = NotebookClient(nb, kernel_name=self.kernel_name, timeout=self.cell_timeout,
+                                startup_timeout=self.start_timeout, km=self.owner.km, allow_errors=False,
+                                resources={"metadata": {"path": str(self.nb_out)}})
+        client.kc = self.owner.kc
+        self.clients.append(client)
+        self.executed += 1
+        try:
+            with _own_sigterm_handler():
+                client.execute(cleanup_kc=False)
+        except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
+            nbformat.write(nb, str(self.nb_out / name))
+            raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
+        nbformat.write(nb, str(self.nb_out / name))
+
+    def shutdown(self) -> None:
+        if self.started and self.owner.km is not None:
+            self.owner._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
+        for c in [self.owner, *self.clients]:  # nbclient registers its cleanup at exit, which fails once done
+            atexit.unregister(c._cleanup_kernel)  # noqa: SLF001 - the bound method nbclient registered
+
+
+def run_notebooks(kernel: PipelineKernel, engagement_dir: Path, work_dir: Path) -> None:
+    """Run the pipeline notebooks in order on ``kernel``, with absolute-path parameters."""
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
+    for name in PIPELINE_NOTEBOOKS:
+        kernel.execute(parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params), name)
+
+
 def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = DEFAULT_KERNEL,
                       start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
                       progress: bool = False) -> None:
@@ -76,46 +163,11 @@ def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = D
     and the imports are paid once per engagement, not three times. A failing notebook is saved
     as executed so far, for debugging.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
-    nb_out = work_dir / "notebooks"
-    nb_out.mkdir(parents=True, exist_ok=True)
-    params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
-    owner: NotebookClient | None = None
-    clients: list[NotebookClient] = []
+    kernel = PipelineKernel(work_dir, kernel_name, start_timeout, cell_timeout)
     try:
-        for name in PIPELINE_NOTEBOOKS:
-            nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params)
-            client = NotebookClient(nb, kernel_name=kernel_name, timeout=cell_timeout, startup_timeout=start_timeout,
-                                    km=owner.km if owner else None, allow_errors=False,
-                                    resources={"metadata": {"path": str(nb_out)}})
-            clients.append(client)
-            if owner is None:
-                owner = client
-                # Kernels listen on loopback only; ipykernel's warning about unencrypted TCP
-                # would otherwise print on every start.
-                client.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
-            else:
-                client.kc = owner.kc
-                with _own_sigterm_handler():
-                    _reset_namespace(owner)
-            try:
-                with _own_sigterm_handler():
-                    client.execute(cleanup_kc=False)
-            except Exception as exc:  # CellExecutionError, DeadKernelError, CellTimeoutError…
-                if client is owner and client.kc is None:  # never got a kernel: nothing ran
-                    raise kernel_start_error(kernel_name, exc) from None
-                nbformat.write(nb, str(nb_out / name))
-                raise ExecutionError(f"notebook {name} failed: {_short(exc)}") from exc
-            nbformat.write(nb, str(nb_out / name))
+        run_notebooks(kernel, engagement_dir, work_dir)
     finally:
-        if owner is not None and owner.km is not None:
-            owner._cleanup_kernel()  # noqa: SLF001 - nbclient's own shutdown of the kernel it started
-        for c in clients:  # nbclient registers its cleanup at exit, which fails (AssertionError) once done
-            atexit.unregister(c._cleanup_kernel)  # noqa: SLF001 - the bound method nbclient registered
+        kernel.shutdown()
 
 
 def kernel_start_error(kernel_name: str, exc: BaseException) -> InputError:
@@ -162,8 +214,22 @@ def offline_page(html: str) -> str:
     return re.sub(r"<head([^>]*)>", lambda m: f"<head{m.group(1)}>\n{meta}", html, count=1, flags=re.I)
 
 
+def _notebook_attribute(tag: str, name: str, value: str) -> bool:
+    """The attributes a notebook page keeps (html.NOTEBOOK_ATTRIBUTES); a data: URI only as an
+    image's source."""
+    from audit.deliverables.html import NOTEBOOK_ATTRIBUTES  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
+
+    is_data = value.strip().lower().startswith("data:")
+    if name == "src":
+        return tag == "img" and value.startswith("data:image/")
+    if is_data:
+        return False
+    return name in NOTEBOOK_ATTRIBUTES.get(tag, []) or name in NOTEBOOK_ATTRIBUTES["*"]
+
+
 def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     """Executed notebooks as HTML without code cells, for transparency beside the report."""
+    import bleach  # noqa: PLC0415 - html5lib behind it: only when notebook pages are written
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors.sanitize import SanitizeHTML
@@ -172,7 +238,11 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
 
     class NotebookSanitizer(SanitizeHTML):
         def sanitize_html_tags(self, html_str):  # <style>/<script> go whole, not as leftover text
-            return super().sanitize_html_tags(drop_active_blocks(html_str))
+            # The report's charts are <img src="data:image/svg+xml;base64,…"> (figures.ChartSVG):
+            # data: is allowed for an image's src and nowhere else.
+            return bleach.clean(drop_active_blocks(html_str), tags=self.tags, attributes=_notebook_attribute,
+                                protocols=[*bleach.sanitizer.ALLOWED_PROTOCOLS, "data"], strip=self.strip,
+                                strip_comments=self.strip_comments)
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     # Client text in Markdown/HTML outputs stays text: markup outside the notebook allowlist is
@@ -190,8 +260,9 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     return out
 
 
-def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
-    """report.xlsx, report.html (+ report.pdf), results.json and manifest.if.yaml from one AuditResults."""
+def write_deliverables(results, out_dir: Path, pdf: bool = True, svgs: dict[str, str] | None = None) -> list[str]:
+    """report.xlsx, report.html (+ report.pdf), results.json and manifest.if.yaml from one AuditResults;
+    ``svgs``: the report's charts already rendered this run (``figures.render_svgs``)."""
     from audit.deliverables.excel import write_excel  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
     from audit.deliverables.html import write_html, write_pdf  # noqa: PLC0415 - loads matplotlib+openpyxl: only here
 
@@ -203,7 +274,7 @@ def write_deliverables(results, out_dir: Path, pdf: bool = True) -> list[str]:
     except AuditError as exc:  # the reports still get written; the run says why the manifest is missing
         notes.append(f"{MANIFEST_FILE} not written: {exc}")
     write_excel(results, out_dir / "report.xlsx")
-    write_html(results, out_dir / "report.html")
+    write_html(results, out_dir / "report.html", svgs=svgs)
     if pdf:
         try:
             write_pdf(out_dir / "report.html", out_dir / "report.pdf")
@@ -244,6 +315,20 @@ def _terminate_as_exit():
 
 
 @contextmanager
+def _environment(name: str, value: str):
+    """``name=value`` in this process's environment (a kernel started meanwhile inherits it)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+@contextmanager
 def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
     """The usage logs estimated while validating, handed to the kernel (audit.inventory.usage hand-off)
     instead of estimated again there; the hand-off folder is removed before the deliverables."""
@@ -251,22 +336,23 @@ def _usage_handed_off(engagement, engagement_dir: Path, folder: Path):
                      engagement.model_aliases) is None:
         yield
         return
-    before = os.environ.get(USAGE_HANDOFF_ENV)
-    os.environ[USAGE_HANDOFF_ENV] = str(folder)  # the kernel inherits this process's environment
     try:
-        yield
+        with _environment(USAGE_HANDOFF_ENV, str(folder)):
+            yield
     finally:
-        if before is None:
-            os.environ.pop(USAGE_HANDOFF_ENV, None)
-        else:
-            os.environ[USAGE_HANDOFF_ENV] = before
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_name: str = DEFAULT_KERNEL,
                    start_timeout: int = DEFAULT_START_TIMEOUT_S, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S,
-                   pdf: bool = True, progress: bool = False) -> dict:
+                   pdf: bool = True, progress: bool = False, notebooks: bool = True) -> dict:
     """Audit one engagement folder into ``out_dir`` atomically. Returns a small summary.
+
+    The audit is computed once, here (``pipeline.prepare_run``: the engagement validated once,
+    each chart rendered once); the notebooks, on a kernel started first so that it boots
+    meanwhile, show those very objects (``pipeline.PREPARED_ENV``). ``notebooks=False``
+    (``audit run --fast``) writes the same files except the notebooks and their pages; its
+    results.json is byte-identical.
 
     Raises ``InputError`` (bad input, nothing written) or ``ExecutionError``.
     """
@@ -279,23 +365,39 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
     make_folder(out_dir.parent, f"--out {out_dir}: cannot create this folder")
     clean_stale_work(out_dir)
     work = _new_work_folder(out_dir)
+    kernel = None
     try:
         with _terminate_as_exit(), measured(loaded.engagement.default_region) as footprint:
-            with _usage_handed_off(loaded.engagement, engagement_dir, work / ".usage-handoff"):
-                execute_notebooks(engagement_dir, work, kernel_name, start_timeout, cell_timeout, progress)
-            results = load_results(work)
+            private = work / ".prepared"
+            with _usage_handed_off(loaded.engagement, engagement_dir, private / "usage"), \
+                    _environment(PREPARED_ENV, str(private / PREPARED_FILE)):
+                if notebooks:
+                    kernel = PipelineKernel(work, kernel_name, start_timeout, cell_timeout)
+                    kernel.start()  # boots and imports while the audit is computed below
+                run = prepare_run(loaded)
+                write_steps(run, work)
+                if kernel is not None:
+                    write_prepared(run, private)
+                    run_notebooks(kernel, engagement_dir, work)
+                    kernel.shutdown()
+                    kernel = None
+            shutil.rmtree(private, ignore_errors=True)
+        results = run.results
         results.footprint = footprint
         results.manifest.update({"tool": "genai-content-audit", "tool_version": tool_version(),
                                  "factor_set": results.factor_set,
                                  "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        notes = write_deliverables(results, work, pdf=pdf)
-        export_notebooks_html(work / "notebooks")
+        notes = write_deliverables(results, work, pdf=pdf, svgs=run.svgs)
+        if notebooks:
+            export_notebooks_html(work / "notebooks")
         run_manifest = {**results.manifest,
                         "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
         (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
         write_marker(work, "run")
         _promote(work, out_dir)
     except BaseException as exc:
+        if kernel is not None:
+            kernel.shutdown()
         _keep_failed(work, out_dir)
         if isinstance(exc, AuditError):
             raise
