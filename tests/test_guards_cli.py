@@ -280,7 +280,7 @@ def test_a_full_disk_during_a_run_keeps_the_previous_report(runner, tmp_path, mo
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
-    monkeypatch.setattr(runner_module, "execute_notebooks", disk_full)
+    monkeypatch.setattr(runner_module, "run_notebooks", disk_full)
     text = refused(runner, "run", sample, "--out", out, "--no-pdf", seconds=60, peak_mb=2_000)
     assert "No space left on device" in text and "nothing was written there" in text
     assert not out.exists()

@@ -122,7 +122,7 @@ def test_sample_candidates_are_used_models_plus_alternatives(sample):
     assert sorted(u for u in used if not u.startswith("USG-")) == ["IDE-02", "LOC-02"]
     assert any(u.startswith("USG-") for u in used)  # the sample's usage log runs gpt-4o-mini too
     assert rows["claude-sonnet-4-5"]["used_by"] == ["IDE-03"]
-    assert rows["llama-3.1-8b"]["used_by"] == ["PRE-05"]
+    assert rows["llama-3.1-8b"]["used_by"] == ["PRE-05", "PRE-06"]  # PRE-06: the self-hosted 8B fleet (issue 12)
     lib = {c["id"]: c for c in sc.config()["candidates"]}
     for cid, r in rows.items():
         assert r["used_by"] or lib[cid]["alternative"], cid

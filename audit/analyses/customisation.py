@@ -248,6 +248,16 @@ def top_workloads(rows: list[dict], top: int = TOP_WORKLOADS) -> list[str]:
     return list(dict.fromkeys(r["workload"] for r in rows if r.get("baseline")))[:top]
 
 
+def self_hosted_fleet(acts: pd.DataFrame) -> pd.Series:
+    """Rows estimated as a self-hosted GPU fleet (``gpus`` and ``serving_hours`` given: method
+    selfhosted_llm). Their energy follows the GPUs' hours, not requests, so the per-request
+    comparison of customisation options does not describe them; their levers are the fleet's
+    own (distillation or quantisation, a managed service)."""
+    def positive(col: str) -> pd.Series:
+        return pd.to_numeric(acts[col], errors="coerce").fillna(0) > 0 if col in acts else pd.Series(False, index=acts.index)
+    return positive("gpus") & positive("serving_hours")
+
+
 def for_results(results, top: int | None = None) -> list[dict]:
     """Every llm_api activity of the engagement (largest emitters first; ``top`` keeps the
     first few) compared across the configured options, flattened to one list of rows with
@@ -255,7 +265,7 @@ def for_results(results, top: int | None = None) -> list[dict]:
     acts = results.activities
     if acts is None or acts.empty:
         return []
-    llm = acts[(acts["kind"] == "llm_api") & (acts["quantity_base"].astype(float) > 0)]
+    llm = acts[(acts["kind"] == "llm_api") & (acts["quantity_base"].astype(float) > 0) & ~self_hosted_fleet(acts)]
     if llm.empty:
         return []
     kg = per_activity(results.lines)["kgco2e"]
