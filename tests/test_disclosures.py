@@ -297,3 +297,22 @@ def test_scope3_exclusions_stub_lists_all_15_categories():
     assert D.check_scope3_exclusions(stub) == {}  # blank reasons: not screened yet
     inv = D.ghg_protocol(SMALL, stub)
     assert {c["status"] for c in inv["scope3"]["categories"] if not c["lines"]} == {D.STATUS_NOT_MEASURED}
+
+
+def test_counted_functional_units_the_lines_count_none_of_are_left_out():
+    """An engagement without generative AI: tokens, images and video count nothing, so those
+    units get no SCI row (no error, no division by zero); a unit given R, or one the toolkit
+    cannot count without R, is unaffected."""
+    from types import SimpleNamespace
+
+    def fu(name, r=None):
+        return SimpleNamespace(functional_unit=name, R=r, applies_to=None)
+
+    lines = [{"kind": "electricity", "quantity_base": 1200.0}]
+    inputs = [{"kind": "electricity", "quantity_base": "1200"}]
+    eng = SimpleNamespace(functional_units=[fu("accepted asset"), fu("1,000 tokens"), fu("image"),
+                                            fu("video-second"), fu("campaign", 3)])
+    assert D.functional_units_of(eng, lines, inputs) == [{"functional_unit": "campaign", "R": 3.0,
+                                                          "applies_to": None}]
+    with pytest.raises(ValidationError, match=r"functional_units\[0\]\.R"):
+        D.functional_units_of(SimpleNamespace(functional_units=[fu("campaign")]), lines, inputs)

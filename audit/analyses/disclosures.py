@@ -780,11 +780,15 @@ def functional_unit_count(functional_unit: str, lines: Sequence[Mapping[str, Any
 def functional_units_of(engagement: Any, lines: Sequence[Mapping[str, Any]],
                         input_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The engagement's ``functional_units`` with R filled in where it was left out and the
-    default boundary of a counted unit; a unit the toolkit cannot count needs R (located error)."""
+    default boundary of a counted unit; a unit the toolkit cannot count needs R (located error).
+    A counted unit the lines count none of (e.g. tokens or images for a client without generative
+    AI) is left out: no SCI row for it, rather than an error or a division by zero."""
     out, problems = [], []
     for i, fu in enumerate(engagement.functional_units):
         name = fu.functional_unit.strip()
         r = fu.R if fu.R is not None else functional_unit_count(name, lines, input_rows)
+        if fu.R is None and r is not None and r <= 0:
+            continue  # counted, and nothing to count: this engagement has no such unit
         if r is None or r <= 0:
             why = ("the toolkit counts only " + ", ".join(f"'{k}'" for k in COUNTED_UNITS)
                    if r is None else "the lines count none of them")
