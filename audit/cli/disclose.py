@@ -7,15 +7,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from audit.analyses.compare import compare, compare_table
 from audit.cli.common import DebugOpt, Format, app, guard
 from audit.core.exceptions import InputError
 from audit.core.paths import make_folder
-from audit.deliverables.impact_manifest import IF_PACKAGE, IF_VERSION, write_manifest
-from audit.deliverables.summary_pages import COMPARE_HTML, COMPARE_XLSX, write_compare_html, write_compare_xlsx
-from audit.inventory.estimate import estimate as run_estimate
-from audit.inventory.intake import load_engagement
-from audit.inventory.results import from_estimate
+
+# The toolkit's heavier modules load inside each command (as in audit/cli/main.py), so that
+# other commands (estimate-usage) do not import the estimator, the analyses and the deliverables.
 
 
 def read_results_json(path: Path, label: str) -> dict[str, Any]:
@@ -53,7 +50,13 @@ def export_manifest(
     Example:  audit export-manifest out/results.json --out manifest.if.yaml
     Then:     if-run -m manifest.if.yaml   (npm @grnsft/if)
     """
+    from audit.deliverables.impact_manifest import IF_PACKAGE, IF_VERSION, write_manifest  # noqa: PLC0415 - CLI: only this command
+
     if (source / "engagement.yaml").is_file():
+        from audit.inventory.estimate import estimate as run_estimate  # noqa: PLC0415 - CLI: only this command
+        from audit.inventory.intake import load_engagement  # noqa: PLC0415 - CLI: only this command
+        from audit.inventory.results import from_estimate  # noqa: PLC0415 - CLI: only this command
+
         loaded = load_engagement(source)
         results = from_estimate(run_estimate(loaded), loaded.warnings).to_json_dict(include_feasibility=False)
     else:
@@ -81,6 +84,10 @@ def compare_cmd(
 
     Example:  audit compare out-2025/results.json out-2026/results.json --out compare-2026
     """
+    from audit.analyses.compare import compare, compare_table  # noqa: PLC0415 - CLI: only this command
+    from audit.deliverables.summary_pages import (  # noqa: PLC0415 - CLI: only this command
+        COMPARE_HTML, COMPARE_XLSX, write_compare_html, write_compare_xlsx)
+
     result = compare(read_results_json(base, "BASE"), read_results_json(new, "NEW"),
                      base_label=str(base), new_label=str(new))
     if out is not None:
