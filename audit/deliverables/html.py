@@ -377,10 +377,17 @@ def scope3_screening(results: "AuditResults", disclosures: dict | None = None) -
     return rows
 
 
+def plain_formula(formula: str) -> str:
+    """A formula as a reader writes it: constants such as 3.6e6 spelled out (3,600,000)."""
+    def spell(m: re.Match) -> str:
+        return fmt_num(float(m.group(0)))
+    return re.sub(r"(?<![0-9A-Za-z_.])\d+(\.\d+)?[eE][+-]?\d+(?![0-9A-Za-z])", spell, str(formula))
+
+
 def methods_table(results: "AuditResults") -> list[dict]:
     lines = results.lines
     g = lines.groupby(["method", "formula"], sort=False)
-    return [{"method": m, "name": method_name(m), "formula": f, "lines": len(d),
+    return [{"method": m, "name": method_name(m), "formula": plain_formula(f), "lines": len(d),
              "activities": ", ".join(pd.unique(d["activity_id"])[:6])
              + (" …" if d["activity_id"].nunique() > 6 else "")} for (m, f), d in g]
 
