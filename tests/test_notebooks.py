@@ -138,6 +138,9 @@ def test_results_record_the_inputs_and_feasibility(pipeline_run):
 
 # --- refreshing the stored outputs ---------------------------------------------------------
 
+PROJECT_KERNELSPEC = {"display_name": "Python (genai-audit)", "language": "python", "name": "genai-audit"}
+
+
 def regenerate() -> None:
     """Execute the notebooks in order with their default parameters (cwd notebooks/, as nbval
     runs them) and store the outputs in place, without papermill's metadata and timings."""
@@ -149,7 +152,8 @@ def regenerate() -> None:
             pm.execute_notebook(str(src), str(out), cwd=str(NOTEBOOKS_DIR), kernel_name="python3",
                                 progress_bar=False)
             nb = nbformat.read(out, as_version=4)
-            nb.metadata.kernelspec = nbformat.read(src, as_version=4).metadata.kernelspec  # the project kernel
+            # the project kernel (`make install` registers it), whatever kernel executed them here
+            nb.metadata.kernelspec = nbformat.from_dict(PROJECT_KERNELSPEC)
             nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
             nb.metadata.pop("papermill", None)
             for cell in nb.cells:

@@ -107,7 +107,7 @@ def scale_sensitivity(summary: dict, multipliers: tuple[float, ...] = (1, 2, 5, 
     for m in multipliers:
         volume = base * m
         total = total_at_volume(fixed, variable, volume)
-        rows.append({"route": summary["id"], "volume_multiple": m, "accepted_assets": volume, "kgco2e": total,
+        rows.append({"route": summary["id"], "volume_multiple": float(m), "accepted_assets": volume, "kgco2e": total,
                      "kgco2e_per_accepted_asset": per_asset_at_volume(fixed, variable, volume),
                      "times_reference": total / reference_kgco2e if reference_kgco2e else None})
     return rows
