@@ -433,11 +433,13 @@ def lines_by_stage(results: "AuditResults", activities: list[dict], anchors: Fac
 
 
 def top_actions(results: "AuditResults", n: int = 3) -> list[dict]:
-    """Up to ``n`` options for the summary: those the feasibility step says to do, in its order;
-    without verdicts, the cheapest below the carbon price."""
+    """Up to ``n`` options for the summary: those the feasibility step says to do, largest
+    abatement first (a board reads 4 t before 4 kg); without verdicts, the cheapest below the
+    carbon price."""
     rows = [dict(r) for r in (results.interventions or []) if (_finite(r.get("abated_kgco2e_per_year")) or 0) > 0]
     if any(r.get("verdict") in VERDICT_ORDER for r in rows):
-        return [r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS][:n]
+        chosen = [r for r in rows if r.get("verdict") in ACTIONABLE_VERDICTS]
+        return sorted(chosen, key=lambda r: -float(r["abated_kgco2e_per_year"]))[:n]
     price = float(results.engagement.carbon_price_per_tonne)
     cheap = [r for r in rows if _finite(r.get("cost_per_tonne")) is not None and r["cost_per_tonne"] <= price]
     return sorted(cheap, key=lambda r: r["cost_per_tonne"])[:n]
