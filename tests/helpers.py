@@ -217,3 +217,20 @@ def sample_results():
 def sample_results_without_feasibility():
     from audit.inventory.results import from_estimate
     return from_estimate(sample_estimate(), sample_loaded().warnings)
+
+
+# Provider usage exports (tests/fixtures/usage_exports, synthetic values in the real schemas) and
+# the --from format each is read as: the adapter tests and the bucket-estimate tests share them.
+USAGE_EXPORT_FIXTURES = Path(__file__).parent / "fixtures" / "usage_exports"
+USAGE_EXPORT_CASES = [
+    ("openai_usage_completions.json", "openai-usage"),
+    ("anthropic_usage.json", "anthropic-usage"),
+    ("bedrock_invocations.json.gz", "bedrock"),
+    ("litellm_spendlogs.csv", "litellm"),
+    ("litellm_daily_team_spend.csv", "litellm"),
+    ("langfuse_observations.json", "langfuse"),
+    ("helicone_export.jsonl", "helicone"),
+    ("openrouter_activity.json", "openrouter"),
+    ("gcp_billing.jsonl", "gcp-billing"),
+    ("azure_metrics.json", "azure-metrics"),
+]

@@ -18,19 +18,10 @@ from audit.core.exceptions import ValidationError
 from audit.inventory.usage import estimate_usage, synthetic_log
 from audit.inventory.usage.chunks import CACHED_PREFILL_SHARE
 
-FIX = Path(__file__).parent / "fixtures" / "usage_exports"
-CASES = [
-    ("openai_usage_completions.json", "openai-usage"),
-    ("anthropic_usage.json", "anthropic-usage"),
-    ("bedrock_invocations.json.gz", "bedrock"),
-    ("litellm_spendlogs.csv", "litellm"),
-    ("litellm_daily_team_spend.csv", "litellm"),
-    ("langfuse_observations.json", "langfuse"),
-    ("helicone_export.jsonl", "helicone"),
-    ("openrouter_activity.json", "openrouter"),
-    ("gcp_billing.jsonl", "gcp-billing"),
-    ("azure_metrics.json", "azure-metrics"),
-]
+from tests.helpers import USAGE_EXPORT_CASES, USAGE_EXPORT_FIXTURES
+
+FIX = USAGE_EXPORT_FIXTURES
+CASES = USAGE_EXPORT_CASES
 KEYS = ("requests", "kwh", "kgco2e", "kwh_low", "kwh_high", "kgco2e_low", "kgco2e_high")
 
 

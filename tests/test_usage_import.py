@@ -24,20 +24,11 @@ from audit.inventory.usage_import.aliases import (
 )
 from audit.inventory.usage_import.schema import looks_like_count
 
-FIX = Path(__file__).parent / "fixtures" / "usage_exports"
+from tests.helpers import USAGE_EXPORT_CASES, USAGE_EXPORT_FIXTURES
+
+FIX = USAGE_EXPORT_FIXTURES
 OPTS = Options(mean_output_tokens_per_request=500)
-CASES = [
-    ("openai_usage_completions.json", "openai-usage"),
-    ("anthropic_usage.json", "anthropic-usage"),
-    ("bedrock_invocations.json.gz", "bedrock"),
-    ("litellm_spendlogs.csv", "litellm"),
-    ("litellm_daily_team_spend.csv", "litellm"),
-    ("langfuse_observations.json", "langfuse"),
-    ("helicone_export.jsonl", "helicone"),
-    ("openrouter_activity.json", "openrouter"),
-    ("gcp_billing.jsonl", "gcp-billing"),
-    ("azure_metrics.json", "azure-metrics"),
-]
+CASES = USAGE_EXPORT_CASES
 SUMS = ["requests", "input_tokens", "cached_input_tokens", "output_tokens"]
 
 

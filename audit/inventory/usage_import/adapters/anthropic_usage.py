@@ -23,7 +23,7 @@ Sources checked (December 2026, search tool): Anthropic SDK ``Usage`` (cache_cre
 cache_read_input_tokens, inference_geo; rubydoc anthropic-sdk-ruby); a client written against
 platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages (code corpus,
 ``MessagesUsageReport``); cache_creation.ephemeral_5m/1h_input_tokens (OpenRouter SDK
-AnthropicCacheCreation, Crystal client). Field notes: ../shared/reference/usage_export_formats.md.
+AnthropicCacheCreation, Crystal client). Field notes: the usage-export field notes the project was given (summarised, with sources, in docs/usage_import.md).
 """
 from __future__ import annotations
 

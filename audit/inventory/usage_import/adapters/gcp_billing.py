@@ -14,7 +14,7 @@ The export has NO request count: requests = ceil(output_tokens / mean) from the 
 assumption ``Options.mean_output_tokens_per_request``; without it the import stops.
 
 Sources checked: field names per docs.cloud.google.com/billing/docs/how-to/export-data-bigquery-tables/standard-usage
-(as quoted in ../shared/reference/usage_export_formats.md; the search corpora hold no
+(as quoted in the usage-export field notes the project was given (summarised, with sources, in docs/usage_import.md); the search corpora hold no
 copy of that page, so the column list is from the notes, not re-verified). SKU wording
 varies by model generation; the phrase list in data/model_aliases.csv is the maintained part.
 """

@@ -14,7 +14,7 @@ Sources checked (December 2026, search tool): roboalchemist/llm-code-docs
 ``docs/llms-txt/helicone/post-v1requestquery-clickhouse.md`` (mirror of
 docs.helicone.ai/rest/request/post-v1requestquery-clickhouse: HeliconeRequest fields) and the
 export tool README (Helicone/helicone examples/export). Field list as in
-../shared/reference/usage_export_formats.md.
+the usage-export field notes the project was given (summarised, with sources, in docs/usage_import.md).
 """
 from __future__ import annotations
 

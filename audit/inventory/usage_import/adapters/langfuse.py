@@ -13,7 +13,7 @@ Sources checked (December 2026, search tool): langfuse-client-base 0.13-0.17 ``O
 /``Observation`` (docs.rs, generated from Langfuse's OpenAPI: id, traceId, type, name,
 startTime, endTime, completionStartTime, model, usage, usageDetails, latency, ...);
 blob-export snake_case names from langfuse.com/docs/api-and-data-platform/features/blob-storage-export-fields
-as quoted in ../shared/reference/usage_export_formats.md.
+as quoted in the usage-export field notes the project was given (summarised, with sources, in docs/usage_import.md).
 """
 from __future__ import annotations
 
