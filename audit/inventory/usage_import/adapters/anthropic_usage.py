@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, bucket_report_schema, col, f64, frame, s
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
@@ -55,12 +55,7 @@ OPAQUE: frozenset = frozenset()
 
 
 def schema(sample: list[dict]) -> pa.Schema:
-    first = sample[0] if sample else {}
-    if "data" in first:
-        return pa.schema([pa.field("data", pa.list_(pa.struct(BUCKET_FIELDS)))])
-    if "results" in first:
-        return pa.schema(BUCKET_FIELDS)
-    return pa.schema(s("starting_at", "ending_at") + RESULT_FIELDS)
+    return bucket_report_schema(sample[0] if sample else {}, BUCKET_FIELDS, s("starting_at", "ending_at") + RESULT_FIELDS)
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:

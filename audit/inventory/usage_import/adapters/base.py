@@ -53,3 +53,14 @@ def f64(*fields: str) -> list[pa.Field]:
 
 def s(*fields: str) -> list[pa.Field]:
     return [pa.field(f, pa.string()) for f in fields]
+
+
+def bucket_report_schema(first: dict, bucket_fields: list[pa.Field], flat_fields: list[pa.Field]) -> pa.Schema:
+    """The Arrow schema of a bucketed usage report as its first record shows it: the API page
+    (``{"data": [bucket, ...]}``), one bucket per record (``{"results": [...]}``), or one result
+    per record (``flat_fields``). OpenAI's and Anthropic's usage reports share this shape."""
+    if "data" in first:
+        return pa.schema([pa.field("data", pa.list_(pa.struct(bucket_fields)))])
+    if "results" in first:
+        return pa.schema(bucket_fields)
+    return pa.schema(flat_fields)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, bucket_report_schema, col, f64, frame, s
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import (
     Problems,
@@ -61,12 +61,8 @@ NOT_ADDED = ("input_audio_tokens", "output_audio_tokens")
 
 def schema(sample: list[dict]) -> pa.Schema:
     first = sample[0] if sample else {}
-    if "data" in first:
-        return pa.schema([pa.field("data", pa.list_(pa.struct(BUCKET_FIELDS)))])
-    if "results" in first:
-        return pa.schema(BUCKET_FIELDS)
     start = s("start_time") if isinstance(first.get("start_time"), str) else f64("start_time")  # ISO or Unix
-    return pa.schema(start + RESULT_FIELDS)
+    return bucket_report_schema(first, BUCKET_FIELDS, start + RESULT_FIELDS)
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
