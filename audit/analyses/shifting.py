@@ -147,7 +147,7 @@ def _tie_tolerance(integral):
 def best_start(series: pd.Series, duration_hours: float, earliest: pd.Timestamp, deadline: pd.Timestamp,
                power_kw: float = 1.0) -> ShiftResult:
     """The start in [earliest, deadline - duration] with the lowest emissions."""
-    earliest, deadline = _utc(earliest), _utc(deadline)
+    earliest, deadline = as_utc(earliest), as_utc(deadline)
     series = _ns(series)
     if duration_hours <= 0:
         raise InputError("--duration-hours must be positive")
@@ -389,7 +389,7 @@ def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, po
     start of the module docstring (earliest, latest, each step boundary t_k and each t_k − d
     in range), each integrated in plain Python as Σ intensity × overlap, step by step; then
     the earliest start within the tie tolerance of the minimum."""
-    earliest, deadline = _utc(earliest), _utc(deadline)
+    earliest, deadline = as_utc(earliest), as_utc(deadline)
     series = _ns(series)
     stamps = [int(s) for s in series.index.asi8]
     bounds = stamps[1:] + [stamps[-1] + int(np.median(np.diff(stamps)))]  # each step's end
@@ -416,7 +416,8 @@ def brute_force(series: pd.Series, duration_hours: float, earliest, deadline, po
                        power_kw * totals[0] / 1000.0)
 
 
-def _utc(ts) -> pd.Timestamp:
+def as_utc(ts) -> pd.Timestamp:
+    """A date-time as a UTC timestamp in nanoseconds: naive ones are read as UTC, others converted."""
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return t.as_unit("ns")
