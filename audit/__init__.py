@@ -25,7 +25,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 # (`audit estimate-usage`: the usage reader and the LLM method) does not import the whole
 # package. Name -> the module that defines it.
 _EXPORTS = {
-    "action_plan": "audit.analyses.feasibility", "forecast_assumptions": "audit.analyses.feasibility",
+    "action_plan": "audit.analyses.action_plan", "forecast_assumptions": "audit.analyses.forecast",
     "analyse": "audit.analyses.registry",
     **dict.fromkeys(("AuditError", "ExecutionError", "FactorError", "InputError", "Problem", "ValidationError"),
                     "audit.core.exceptions"),
@@ -65,7 +65,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from audit.analyses.feasibility import action_plan, forecast_assumptions
+    from audit.analyses.action_plan import action_plan
+    from audit.analyses.forecast import forecast_assumptions
     from audit.analyses.registry import analyse
     from audit.core.exceptions import AuditError, ExecutionError, FactorError, InputError, Problem, ValidationError
     from audit.core.models import DataQuality, Engagement, Kind, Ownership

@@ -219,6 +219,21 @@ def sample_results_without_feasibility():
     return from_estimate(sample_estimate(), sample_loaded().warnings)
 
 
+@lru_cache(maxsize=1)
+def sample_results_at_carbon_price(carbon_price_per_tonne: float = 10_000.0):
+    """(the shared results without feasibility, a copy analysed at ``carbon_price_per_tonne``):
+    a price high enough to make the location-shoot cut worth it. Built on a copy: the session's
+    shared results must stay untouched (test_registry checks it)."""
+    import dataclasses
+
+    from audit.analyses import registry
+    base = sample_results_without_feasibility()
+    eng = base.engagement.model_copy(update={"carbon_price_per_tonne": carbon_price_per_tonne})
+    r = dataclasses.replace(base, engagement=eng, interventions=[], forecast=[], extras={})
+    registry.apply(r)
+    return base, r
+
+
 # Provider usage exports (tests/fixtures/usage_exports, synthetic values in the real schemas) and
 # the --from format each is read as: the adapter tests and the bucket-estimate tests share them.
 USAGE_EXPORT_FIXTURES = Path(__file__).parent / "fixtures" / "usage_exports"

@@ -470,7 +470,7 @@ def test_intervention_problems_are_reported_at_once(tmp_path):
 def test_valid_custom_interventions_load_and_round_trip(tmp_path):
     import json
 
-    from audit.analyses.feasibility import intervention_library
+    from audit.analyses.options import intervention_library
     from audit.core.models import Engagement
 
     own = [{**OWN, "applies_to": {"kind": ["travel"], "stage": ["Production"]},

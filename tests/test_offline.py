@@ -9,14 +9,16 @@ from pytest_socket import SocketBlockedError, disable_socket, enable_socket
 
 import audit.inventory.estimate
 import audit.reference.factors
-import audit.analyses.feasibility
+import audit.analyses.interventions
+import audit.analyses.options
 import audit.inventory.intake
 import audit.reference.scopes
 import audit.core.units
 from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 from tests.helpers import SAMPLE_ACTIVITY_COUNT
 
-CACHED_MODULES = (audit.reference.factors, audit.inventory.intake, audit.inventory.estimate, audit.reference.scopes, audit.core.units, audit.analyses.feasibility)
+CACHED_MODULES = (audit.reference.factors, audit.inventory.intake, audit.inventory.estimate, audit.reference.scopes, audit.core.units,
+                  audit.analyses.options, audit.analyses.interventions)
 
 
 def _clear_audit_caches() -> None:

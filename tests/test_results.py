@@ -248,7 +248,7 @@ def test_forecast_table_and_savings_table_flatten_the_feasibility_results():
 
 
 def test_forecast_assumptions_are_the_headline_keys():
-    from audit.analyses.feasibility import FORECAST_KEYS, forecast_assumptions
+    from audit.analyses.forecast import FORECAST_KEYS, forecast_assumptions
 
     settings = sample_results().extras["forecast_settings"]
     assert list(forecast_assumptions(settings)) == list(FORECAST_KEYS)

@@ -5,7 +5,7 @@ import sys
 
 from audit.deliverables.figures import ChartSVG
 
-HEAVY = ("audit.analyses.feasibility", "audit.inventory.estimate", "audit.orchestration.runner", "pint", "matplotlib",
+HEAVY = ("audit.analyses.interventions", "audit.analyses.forecast", "audit.inventory.estimate", "audit.orchestration.runner", "pint", "matplotlib",
          "nbformat", "nbclient", "papermill", "codecarbon")
 
 

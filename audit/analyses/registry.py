@@ -12,10 +12,12 @@ To add an analysis: write its function in its own module of this layer, add it t
 from __future__ import annotations
 
 from audit.analyses import customisation, disclosures, routes, scorecard
-from audit.analyses.feasibility import (
-    ACTIONABLE_VERDICTS, VERDICT_ORDER, effort_impact_thresholds, evaluate_many, forecast, interventions_for,
-    precision_per_watt, quadrant, sensitivity, settings,
-)
+from audit.analyses.effort_impact import effort_impact_thresholds, quadrant
+from audit.analyses.forecast import forecast, settings
+from audit.analyses.interventions import ACTIONABLE_VERDICTS, VERDICT_ORDER, evaluate_many
+from audit.analyses.options import interventions_for
+from audit.analyses.precision import precision_per_watt
+from audit.analyses.sensitivity import sensitivity
 from audit.inventory.results import ANALYSES, FEASIBILITY_EXTRAS, JSON_BLOCKS, AuditResults
 
 

@@ -595,7 +595,7 @@ def effort_impact(results: "AuditResults") -> Figure:
 
 def tornado(results: "AuditResults", top: int = 5) -> Figure:
     """Sensitivity of the cost per tonne of the top ``top`` options (ranking order) to one
-    input at a time (feasibility.sensitivity: the MACC formula re-evaluated, not scaled
+    input at a time (analyses.sensitivity: the MACC formula re-evaluated, not scaled
     bars). One panel per option, widest swing on top. The carbon price changes the
     verdict, not the cost per tonne: its row has no bar and says what the verdict does."""
     cur = _currency(results)

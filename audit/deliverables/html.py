@@ -25,10 +25,10 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from audit.analyses import feasibility, scorecard
+from audit.analyses import action_plan, scorecard
 from audit.analyses.customisation import TOP_WORKLOADS, top_workloads
 from audit.analyses import verdicts
-from audit.analyses.feasibility import ACTIONABLE_VERDICTS, VERDICT_ORDER
+from audit.analyses.interventions import ACTIONABLE_VERDICTS, VERDICT_ORDER
 from audit.core import paths
 from audit.core.atomic import atomic_path, write_bytes
 from audit.core.exceptions import ExecutionError
@@ -526,7 +526,7 @@ def interventions_rows(results: "AuditResults") -> list[dict]:
 
 
 def precision_rows(results: "AuditResults") -> list[dict]:
-    """Precision per watt by stage (feasibility.precision_per_watt), from the run's extras
+    """Precision per watt by stage (audit.analyses.precision), from the run's extras
     or recomputed from the lines."""
     return list(results.analysis("precision_per_watt"))
 
@@ -567,7 +567,7 @@ def _scorecard_context(results: "AuditResults") -> dict:
 def _action_plan(results: "AuditResults") -> list[dict]:
     if not results.interventions and not results.analysis("customisation"):
         return []
-    return feasibility.action_plan(results)
+    return action_plan.action_plan(results)
 
 
 MANIFEST_SHOWN_ABOVE = ("factor_set", "generated_at")  # rows of their own at the top of the table

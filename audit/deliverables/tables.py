@@ -41,7 +41,7 @@ def _frame(rows, columns: list[str]) -> pd.DataFrame:
 
 
 def interventions(results: "AuditResults") -> pd.DataFrame:
-    """The ranked options (feasibility.apply): abatement with its range, money saved, net cost,
+    """The ranked options (registry.apply): abatement with its range, money saved, net cost,
     cost per tonne and the verdict in words (data/verdicts.yaml labels); with ``period_type:
     campaign``, the per-campaign figures too (``per_campaign_*``)."""
     df = _frame(results.interventions, INTERVENTION_COLUMNS)
@@ -90,7 +90,7 @@ def quadrants(results: "AuditResults") -> pd.DataFrame:
 
 
 def sensitivity(results: "AuditResults") -> pd.DataFrame:
-    """Cost per tonne with one input at its low and high value (feasibility.sensitivity); the
+    """Cost per tonne with one input at its low and high value (analyses.sensitivity); the
     verdicts in words."""
     df = _frame(results.analysis("sensitivity"), SENSITIVITY_COLUMNS)[SENSITIVITY_COLUMNS]
     return df.assign(verdict_low=df["verdict_low"].map(verdicts.words),

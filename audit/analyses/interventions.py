@@ -1,4 +1,4 @@
-"""Forecast and feasibility: is the gain worth the effort?
+"""Interventions: is the gain worth the effort?
 
 Options (the lever library data/levers.yaml, extendable per engagement) change the validated
 activity table; the estimator is re-run on the changed rows, so an intervention's gain
@@ -12,9 +12,9 @@ marginal abatement cost curve convention (docs/methodology.md, Feasibility):
 
 Non-energy savings (flights, hotel nights, fuel no longer bought) come from an
 intervention's optional ``savings`` entries and the unit costs in
-data/forecast_defaults.yaml (consultant assumptions, overridable). ``sensitivity``
+data/forecast_defaults.yaml (consultant assumptions, overridable). audit.analyses.sensitivity
 re-evaluates the same formula with one input moved at a time (the tornado chart), and
-``quadrant`` places each option on the effort/impact matrix.
+audit.analyses.effort_impact places each option on the effort/impact matrix.
 """
 from __future__ import annotations
 
@@ -26,110 +26,18 @@ import numpy as np
 import pandas as pd
 
 from audit.analyses import verdicts
+from audit.analyses.options import Option, option_from_intervention, option_from_lever, savings_specs
 from audit.core.exceptions import FactorError
-from audit.core.models import Intervention, InterventionEffort
+from audit.core.models import Intervention
 from audit.inventory.costing import engagement_prices, price_date, row_cost
 from audit.inventory.estimate import estimate
 from audit.inventory.intake import LoadedEngagement
 from audit.inventory.results import parent_key
 from audit.reference import pricing
 from audit.reference.factors import load_register
-from audit.reference.levers import Lever, lever_library
 from audit.reference.profiles import hourly_profiles
-from audit.reference.settings import forecast_defaults
-from audit.reference.vocabularies import generative_kinds
 
-GENERATIVE_KINDS = generative_kinds()  # data/kinds.csv, generative = yes
 BOUNDS = ("low", "central", "high")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option the feasibility step evaluates: a lever of data/levers.yaml, or an
-    intervention of the engagement's own ``interventions:`` list (same id replaces)."""
-
-    id: str
-    name: str
-    description: str
-    applies_to: dict
-    change: dict
-    effort: InterventionEffort
-    risks: str = ""
-    basis: str = ""
-    citation: str = ""
-    area: str = ""
-    quality_risk: str = ""
-    co_benefits: tuple[str, ...] = ()
-    what_would_change_it: str = ""
-    money_saves: tuple[str, ...] = ()
-    money_adds: tuple[str, ...] = ()
-    factor_ids: tuple[str, ...] = ()
-    factors_missing: tuple[str, ...] = ()
-    savings: tuple[dict, ...] = ()
-
-
-def option_from_lever(lever: Lever) -> Option:
-    change = {k: v for k, v in lever.change.model_dump().items() if v not in ({}, None)}
-    return Option(id=lever.id, name=lever.name, description=lever.description, applies_to=dict(lever.applies_to),
-                  change=change, effort=InterventionEffort(**lever.effort.model_dump()), risks=lever.risks,
-                  basis=lever.basis, citation=lever.citation, area=lever.area.value,
-                  quality_risk=lever.quality_risk or "", co_benefits=tuple(lever.co_benefits),
-                  what_would_change_it=lever.what_would_change_it, money_saves=tuple(lever.money.saves),
-                  money_adds=tuple(lever.money.adds), factor_ids=tuple(lever.factors.uses),
-                  factors_missing=tuple(lever.factors.to_add))
-
-
-def option_from_intervention(iv: Intervention) -> Option:
-    return Option(id=iv.id, name=iv.name, description=iv.description, applies_to=dict(iv.applies_to),
-                  change=dict(iv.change), effort=iv.effort, risks=iv.risks, basis=iv.basis,
-                  citation="Engagement intervention (engagement.yaml)",
-                  savings=tuple(s if isinstance(s, dict) else s.model_dump() for s in iv.savings))
-
-
-@lru_cache(maxsize=1)
-def intervention_library() -> tuple[Option, ...]:
-    """The lever library (data/levers.yaml) as options."""
-    return tuple(option_from_lever(x) for x in lever_library())
-
-
-def savings_specs(option) -> list[dict]:
-    """An option's own non-energy ``savings`` entries (engagement interventions only: the
-    levers price their savings from the activities' own costs)."""
-    return [dict(s) for s in getattr(option, "savings", ()) or ()]
-
-
-def settings(engagement) -> dict:
-    """Forecast defaults with the engagement's overrides applied."""
-    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in forecast_defaults().items()}
-    o = engagement.forecast
-    for key in ("years", "model_efficiency_per_year", "electricity_price_per_kwh", "day_rate"):
-        if getattr(o, key) is not None:
-            d[key] = getattr(o, key)
-    d["usage_growth_per_year"].update(o.usage_growth_per_year)
-    d["grid_decarbonisation_per_year"].update(o.grid_decarbonisation_per_year)
-    d["unit_costs"] = {k: dict(v) for k, v in d.get("unit_costs", {}).items()}
-    for key, value in (getattr(o, "unit_costs", None) or {}).items():  # once ForecastSettings has it
-        entry = d["unit_costs"].setdefault(key, {"unit": "", "basis": ""})
-        entry.update({"value": float(value), "basis": "engagement override (forecast.unit_costs)"})
-    if getattr(o, "impact_threshold_share", None) is not None:
-        d["impact_threshold_share"] = o.impact_threshold_share
-    return d
-
-
-# The forecast assumptions a reader needs to judge the lines (notebook 03 and the reports).
-FORECAST_KEYS = ("years", "usage_growth_per_year", "model_efficiency_per_year", "grid_decarbonisation_per_year",
-                 "electricity_price_per_kwh", "day_rate")
-
-
-def forecast_assumptions(settings_: dict) -> dict:
-    """The headline forecast settings (``FORECAST_KEYS``) of the settings an analysis used."""
-    return {k: settings_[k] for k in FORECAST_KEYS}
-
-
-def interventions_for(engagement) -> list[Option]:
-    own = {i.id: option_from_intervention(i) for i in engagement.interventions}
-    merged = [own.pop(i.id, i) for i in intervention_library()]
-    return merged + list(own.values())
 
 
 # --- equations -----------------------------------------------------------------------------
@@ -195,11 +103,6 @@ def non_energy_savings(base_rows: pd.DataFrame, new_rows: pd.DataFrame, specs: l
     return out
 
 
-def growth_multiplier(years: int, usage_growth: float, decarbonisation: float, efficiency: float) -> float:
-    """BAU multiplier after ``years``: (1+g)^t x (1-d)^t x (1-e)^t."""
-    return (1 + usage_growth) ** years * (1 - decarbonisation) ** years * (1 - efficiency) ** years
-
-
 # --- hourly profile for time shifting ---------------------------------------------------------
 
 @lru_cache(maxsize=256)
@@ -228,6 +131,7 @@ def cleanest_window_ratio(country: str, window_hours: int = 8) -> tuple[float, f
 class InterventionResult:
     record: dict
     abated_by_line: pd.Series  # kgCO2e per baseline line id (central), for the plan forecast
+    prices: dict | None = None  # price id -> Price used by the money side
 
 
 def _matches(activities: pd.DataFrame, applies_to: dict[str, list[str]]) -> pd.Series:
@@ -424,13 +328,6 @@ def money_effect(base_rows: pd.DataFrame, new_rows: pd.DataFrame, engagement, pr
                    for i in priced]
     return {"saved": money_saved(b, a), "before": b, "after": a, "price_ids": sorted(used), "prices": used,
             "unpriced": sorted(unpriced), "notes": notes, "by_activity": by_activity}
-
-
-@dataclass
-class InterventionResult:
-    record: dict
-    abated_by_line: pd.Series  # kgCO2e per baseline line id (central), for the plan forecast
-    prices: dict | None = None  # price id -> Price used by the money side
 
 
 def unavailable_reason(option) -> str | None:
@@ -649,302 +546,3 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
 
 VERDICT_ORDER = verdicts.order()             # data/verdicts.yaml, best first
 ACTIONABLE_VERDICTS = verdicts.in_plan()     # the options that go into the plan and the forecast (in_plan: true)
-
-
-def option_verdict(rec: dict, net_cost: float, abated: float, carbon_price: float, currency: str,
-                   money_saved_per_year: float | None = None) -> str:
-    """The verdict id for a record with changed inputs: the same function as the record's own
-    verdict (audit.analyses.verdicts.verdict), so sensitivity and the plan never disagree."""
-    return verdicts.verdict(abated, net_cost, carbon_price,
-                            money_saved_per_year=rec.get("money_saved_per_year", 0.0) if money_saved_per_year is None
-                            else money_saved_per_year, co_benefits=tuple(rec.get("co_benefits") or ()),
-                            currency=currency).verdict.value
-
-
-def combined_abatement(lines: pd.DataFrame, cuts: list[pd.Series], periods_per_year: float = 1.0) -> pd.Series:
-    """kgCO2e a year the chosen options abate together, per baseline activity (parent key).
-
-    Options that act on the same activity do not add up (local crew and fewer hotel nights
-    both cut the same nights): each removes its share of what is left,
-
-        remaining = base × Π (1 − min(cut_i / base, 1)),   abated = base − remaining
-
-    so the plan never removes more than the activity emits."""
-    if not cuts:
-        return pd.Series(dtype=float)
-    base = lines.groupby(parent_key(lines))["kgco2e"].sum() * float(periods_per_year)  # a year, like the cuts
-    frame = pd.concat(cuts, axis=1).fillna(0.0)
-    out = {}
-    for key, row in frame.iterrows():
-        b = float(base.get(key, 0.0))
-        if b <= 0:
-            out[key] = float(row.sum())
-            continue
-        remaining = b * float(np.prod([1 - min(max(v / b, 0.0), 1.0) if v >= 0 else 1 - v / b for v in row]))
-        out[key] = b - remaining
-    return pd.Series(out, dtype=float)
-
-
-def forecast(results, chosen: list[InterventionResult], settings_: dict) -> list[dict]:
-    """BAU and with-plan emissions for the base year and each forecast year. With
-    ``period_type: campaign`` the base is one campaign × campaigns a year."""
-    lines = results.lines
-    base_year = results.engagement.reporting_year or 0
-    growth = settings_["usage_growth_per_year"]
-    decarb = settings_["grid_decarbonisation_per_year"]
-    eff = settings_["model_efficiency_per_year"]
-    parent = parent_key(lines)
-    abated = combined_abatement(lines, [c.abated_by_line for c in chosen], results.engagement.periods_per_year)
-    out = []
-    # Growth by stage where the engagement gives one for the line's stage, else by kind.
-    line_growth = [growth.get(s, growth.get(k, 0.0)) for s, k in zip(lines["stage"], lines["kind"])]
-    for t in range(0, int(settings_["years"]) + 1):
-        mult = np.array([growth_multiplier(
-            t, g, decarb.get(c, decarb.get("default", 0.0)) if kwh > 0 else 0.0,
-            eff if k in GENERATIVE_KINDS else 0.0)
-            for g, k, c, kwh in zip(line_growth, lines["kind"], lines["country"], lines["kwh"])])
-        # The inventory is one period's (a campaign or a year): a year is periods_per_year of them.
-        bau_lines = lines["kgco2e"].to_numpy() * mult * results.engagement.periods_per_year
-        bau = float(bau_lines.sum())
-        per_parent_mult = pd.Series(mult, index=parent.values).groupby(level=0).mean()
-        plan_cut = float(sum(v * per_parent_mult.get(k, 1.0) for k, v in abated.items())) if len(abated) else 0.0
-        out.append({"year": base_year + t, "bau_kgco2e": bau, "plan_kgco2e": max(bau - plan_cut, 0.0)})
-    return out
-
-
-def precision_per_watt(lines: pd.DataFrame) -> list[dict]:
-    """Emissions per accepted asset and the share spent on discarded generations, per stage."""
-    gen = lines[lines["kind"].isin(GENERATIVE_KINDS) & (lines["derived_from"] == "")]
-    out = []
-    for stage, g in gen.groupby("stage", sort=False):
-        af = g["accepted_fraction"].fillna(1.0).astype(float)
-        accepted = float((g["quantity_base"] * af).sum())
-        wasted_kg = float((g["kgco2e"] * (1 - af)).sum())
-        out.append({"stage": stage, "generated": float(g["quantity_base"].sum()), "accepted": accepted,
-                    "kgco2e": float(g["kgco2e"].sum()), "kgco2e_per_accepted": float(g["kgco2e"].sum()) / accepted
-                    if accepted else None, "discarded_share_kgco2e": wasted_kg / float(g["kgco2e"].sum())
-                    if g["kgco2e"].sum() else None, "kwh_per_accepted": float(g["kwh"].sum()) / accepted
-                    if accepted else None})
-    return out
-
-
-# --- effort/impact matrix --------------------------------------------------------------------
-
-QUADRANTS = ("quick win", "major project", "fill-in", "thankless task", "no gain")
-
-
-def effort_impact_thresholds(engagement, total_kg: float, settings_: dict) -> dict:
-    """The matrix's dividing lines: the engagement's effort threshold (person-days) and a
-    documented share of the footprint (``impact_threshold_share``, forecast_defaults.yaml)."""
-    share = float(settings_.get("impact_threshold_share", 0.01))
-    return {"effort_person_days": float(engagement.effort_threshold_person_days), "impact_share": share,
-            "impact_kgco2e_per_year": share * float(total_kg)}
-
-
-def quadrant(person_days: float, abated_kg: float, effort_threshold: float, impact_kg: float) -> str:
-    """Quick win (high impact, effort within the threshold), major project (high impact,
-    more effort), fill-in (low impact, little effort), thankless task (low impact, much
-    effort); 'no gain' when nothing is abated. Boundaries count as the better side."""
-    if not abated_kg or abated_kg <= 0:
-        return "no gain"
-    high = abated_kg >= impact_kg
-    easy = person_days <= effort_threshold
-    return {(True, True): "quick win", (True, False): "major project", (False, True): "fill-in",
-            (False, False): "thankless task"}[(high, easy)]
-
-
-# --- sensitivity (tornado) ------------------------------------------------------------------
-
-SENSITIVITY_SWING = 0.25  # ±25 % on prices and rates
-
-
-def net_cost_at(rec: dict, day_rate: float, electricity_price: float, scenario: str = "central",
-                savings_scale: float = 1.0, opex_scale: float = 1.0) -> tuple[float, float, float]:
-    """(net cost per year, money saved per year, abated kgCO2e per year) of one record with
-    changed inputs (see :func:`cost_per_tonne_at`)."""
-    suffix = {"central": "", "low": "_low", "high": "_high"}[scenario]
-    abated = rec["abated_kgco2e_per_year"] if scenario == "central" else rec[f"abated{suffix}"]
-    kwh = rec["kwh_saved_per_year"] if scenario == "central" else rec[f"kwh_saved{suffix}"]
-    other = rec["other_savings_per_year"] if scenario == "central" else rec[f"other_savings{suffix}"]
-    saved = max(kwh, 0.0) * electricity_price + other * savings_scale
-    net = verdicts.net_cost_per_year(rec["effort_person_days"], day_rate, rec["capex"], rec["lifetime_years"],
-                                     rec["opex_per_year"] * opex_scale, saved)
-    return net, saved, abated
-
-
-def cost_per_tonne_at(rec: dict, day_rate: float, electricity_price: float, scenario: str = "central",
-                      savings_scale: float = 1.0, opex_scale: float = 1.0) -> float | None:
-    """Re-evaluate the MACC formula for one intervention record with changed inputs.
-
-    ``scenario`` is 'central', or 'low'/'high' for the ends of the abatement range (the
-    whole changed scenario: its abatement, kWh saved and non-energy savings together)."""
-    suffix = {"central": "", "low": "_low", "high": "_high"}[scenario]
-    abated = rec["abated_kgco2e_per_year"] if scenario == "central" else rec[f"abated{suffix}"]
-    kwh = rec["kwh_saved_per_year"] if scenario == "central" else rec[f"kwh_saved{suffix}"]
-    other = rec["other_savings_per_year"] if scenario == "central" else rec[f"other_savings{suffix}"]
-    one_off = rec["capex"] + rec["effort_person_days"] * day_rate
-    savings = max(kwh, 0.0) * electricity_price + other * savings_scale
-    net = annualised_cost(one_off, rec["lifetime_years"], rec["opex_per_year"] * opex_scale, savings)
-    return cost_per_tonne(net, abated)
-
-
-def sensitivity(records: list[dict], settings_: dict, engagement, total_kg: float, top: int | None = None,
-                swing: float = SENSITIVITY_SWING) -> list[dict]:
-    """One row per (measure, input): the cost per tonne with that input at its low and high
-    value, everything else central. Inputs: the abatement range (low/high scenarios), the
-    day rate, the electricity price, non-energy unit costs and running cost (±``swing``,
-    when they enter the formula) and the carbon price, which does not change the cost per
-    tonne, only the verdict (reported as verdict_low/verdict_high)."""
-    needed = ("capex", "lifetime_years", "kwh_saved_low", "other_savings_per_year")
-    measures = [r for r in records if (r.get("abated_kgco2e_per_year") or 0) > 0
-                and r.get("cost_per_tonne") is not None and all(k in r for k in needed)]
-    measures = [r for r in measures if r.get("verdict") in VERDICT_ORDER]
-    if top is not None:
-        measures = measures[:top]
-    rate, price = float(settings_["day_rate"]), float(settings_["electricity_price_per_kwh"])
-    cp = float(engagement.carbon_price_per_tonne)
-    lo_f, hi_f = 1 - swing, 1 + swing
-    out = []
-    for rec in measures:
-        base = cost_per_tonne_at(rec, rate, price)
-
-        def verdict(cpt, abated, eng=engagement, rec=rec):
-            # cost per tonne × tonnes = the net cost; the same verdict function as the record's
-            net = cpt * abated / 1000.0 if cpt is not None else 0.0
-            return option_verdict(rec, net, abated, float(eng.carbon_price_per_tonne), eng.currency)
-
-        def row(name, unit, lo_v, hi_v, cpt_lo, cpt_hi, ab_lo=None, ab_hi=None, v_lo=None, v_hi=None):
-            out.append({"id": rec["id"], "input": name, "unit": unit, "input_low": lo_v, "input_high": hi_v,
-                        "cost_per_tonne_base": base, "cost_per_tonne_low": cpt_lo, "cost_per_tonne_high": cpt_hi,
-                        "verdict_base": rec["verdict"],
-                        "verdict_low": v_lo or verdict(cpt_lo, ab_lo if ab_lo is not None else rec["abated_kgco2e_per_year"]),
-                        "verdict_high": v_hi or verdict(cpt_hi, ab_hi if ab_hi is not None else rec["abated_kgco2e_per_year"])})
-
-        row("Abatement (low–high range)", "kgCO2e/yr", rec["abated_low"], rec["abated_high"],
-            cost_per_tonne_at(rec, rate, price, "low"), cost_per_tonne_at(rec, rate, price, "high"),
-            rec["abated_low"], rec["abated_high"])
-        if rec["effort_person_days"]:
-            row(f"Day rate ±{swing:.0%}", f"{engagement.currency}/day", rate * lo_f, rate * hi_f,
-                cost_per_tonne_at(rec, rate * lo_f, price), cost_per_tonne_at(rec, rate * hi_f, price))
-        if rec["kwh_saved_per_year"] > 0:
-            row(f"Electricity price ±{swing:.0%}", f"{engagement.currency}/kWh", price * lo_f, price * hi_f,
-                cost_per_tonne_at(rec, rate, price * lo_f), cost_per_tonne_at(rec, rate, price * hi_f))
-        if rec["other_savings_per_year"]:
-            row(f"Non-energy unit costs ±{swing:.0%}", "× default", lo_f, hi_f,
-                cost_per_tonne_at(rec, rate, price, savings_scale=lo_f),
-                cost_per_tonne_at(rec, rate, price, savings_scale=hi_f))
-        if rec["opex_per_year"]:
-            row(f"Running cost ±{swing:.0%}", f"{engagement.currency}/yr", rec["opex_per_year"] * lo_f,
-                rec["opex_per_year"] * hi_f, cost_per_tonne_at(rec, rate, price, opex_scale=lo_f),
-                cost_per_tonne_at(rec, rate, price, opex_scale=hi_f))
-        eng_lo = engagement.model_copy(update={"carbon_price_per_tonne": cp * lo_f})
-        eng_hi = engagement.model_copy(update={"carbon_price_per_tonne": cp * hi_f})
-        row(f"Carbon price ±{swing:.0%}", f"{engagement.currency}/tCO2e", cp * lo_f, cp * hi_f, base, base,
-            v_lo=verdict(base, rec["abated_kgco2e_per_year"], eng_lo),
-            v_hi=verdict(base, rec["abated_kgco2e_per_year"], eng_hi))
-    return out
-
-
-# --- what to do first, in words ---------------------------------------------------------------
-
-def action_plan(results) -> list[dict]:
-    """The feasibility findings as short plain-words recommendations, most important first:
-    [{"topic", "text"}]. Written from the results (interventions, sensitivity, customisation,
-    scorecard, precision per watt), never typed in, so they follow the numbers."""
-    eng = results.engagement
-    cur, price = eng.currency, float(eng.carbon_price_per_tonne)
-    total = float(results.totals["kgco2e"]) or 1.0
-    out: list[dict] = []
-    recs = [{"name": r.get("id", ""), "effort_person_days": 0.0, "quadrant": "", **r}
-            for r in (results.interventions or []) if (r.get("abated_kgco2e_per_year") or 0) > 0]
-    go = [r for r in recs if r.get("verdict") in ACTIONABLE_VERDICTS]
-    priced = sorted((r for r in recs if r.get("cost_per_tonne") is not None), key=lambda r: r["cost_per_tonne"])
-
-    def t(kg: float) -> str:
-        return f"{kg / 1000:,.2f} tCO2e"
-
-    if go:
-        r = go[0]
-        out.append({"topic": "First action", "text": (
-            f"Start with {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. It avoids "
-            f"{t(r['abated_kgco2e_per_year'])} a year ({r['abated_kgco2e_per_year'] / total:.1%} of the footprint), "
-            f"saves {r.get('money_saved_per_year') or 0:,.0f} {cur} a year and costs "
-            f"{r.get('net_cost_per_year') or 0:,.0f} {cur} a year net (negative: it saves money), for "
-            f"{r['effort_person_days'] or 0:g} person-days. {r.get('verdict_reason', '')}")})
-    elif priced:
-        r = priced[0]
-        out.append({"topic": "First action", "text": (
-            f"No option pays for itself or is worth it at the internal carbon price of {price:,.0f} {cur}/tCO2e. "
-            f"The cheapest per tonne is {r['name']} ({r['id']}): {verdicts.words(r['verdict'])}. "
-            f"{r.get('what_would_change_it', '')}")})
-    biggest = max(recs, key=lambda r: r["abated_kgco2e_per_year"], default=None)
-    if biggest is not None and (not go or biggest["id"] != go[0]["id"]):
-        other = biggest.get("other_savings_per_year") or 0.0
-        out.append({"topic": "Biggest lever", "text": (
-            f"{biggest['name']} ({biggest['id']}) avoids the most, {t(biggest['abated_kgco2e_per_year'])} a year "
-            f"({biggest['abated_kgco2e_per_year'] / total:.0%} of the footprint), for "
-            f"{biggest['effort_person_days'] or 0:g} person-days; verdict: {verdicts.words(biggest['verdict'])}"
-            f" (effort/impact quadrant: {biggest['quadrant'] or 'not placed'})" if biggest.get("cost_per_tonne") is not None
-            else f"{biggest['name']} ({biggest['id']}) avoids the most")
-            + (f", counting {other:,.0f} {cur} a year of money saved." if other else ".")})
-    sens = results.analysis("sensitivity") or []
-    if sens:
-        flips = [r for r in sens if len({r["verdict_low"], r["verdict_high"], r["verdict_base"]}) > 1]
-        first = sens[0]["id"]
-        own = [r for r in sens if r["id"] == first and not r["input"].startswith("Carbon price")
-               and r["cost_per_tonne_low"] is not None and r["cost_per_tonne_high"] is not None]
-        widest = max(own, key=lambda r: abs(r["cost_per_tonne_high"] - r["cost_per_tonne_low"]), default=None)
-        lo_hi = sorted((widest["cost_per_tonne_low"], widest["cost_per_tonne_high"])) if widest else None
-        text = (f"For {first}, the cost per tonne moves most with {_lower_first(widest['input'])}: "
-                f"{lo_hi[0]:,.0f} to {lo_hi[1]:,.0f} {cur}/tCO2e. " if widest else "")
-        text += ("No verdict changes when any one input moves within its range." if not flips else
-                 "Verdicts that could change: " + "; ".join(
-                     f"{r['id']} ({_lower_first(r['input'])}: '{r['verdict_low']}' at the low end, "
-                     f"'{r['verdict_high']}' at the high end)" for r in flips[:3])
-                 + ".")
-        out.append({"topic": "Robustness", "text": text})
-    cust = results.analysis("customisation") or []
-    wins = sorted((r for r in cust if r.get("pays_back") and r.get("annual_change_kgco2e", 0) < 0),
-                  key=lambda r: r["annual_change_kgco2e"])
-    if wins:
-        r = wins[0]
-        base = next(b for b in cust if b["workload"] == r["workload"] and b["baseline"])
-        out.append({"topic": "Customisation", "text": (
-            f"For {r['workload']} ({base['model']}, {r['requests_per_year']:,.0f} requests a year), "
-            f"the option '{_lower_first(r['name'])}' pays back its {r['one_off_kgco2e']:,.2f} kgCO2e of training after "
-            f"{r['break_even_requests']:,.0f} requests ({r['payback_months']:,.1f} months) and takes the workload "
-            f"from {base['annual_kgco2e']:,.2f} to {r['annual_kgco2e']:,.2f} kgCO2e a year, if an evaluation set "
-            f"shows the smaller model is good enough. Retrieval (RAG) adds emissions per request: choose it for "
-            f"accuracy, not carbon.")})
-    elif cust:
-        out.append({"topic": "Customisation", "text": (
-            "No fine-tune pays back its training at this engagement's request volumes; keep prompting, and "
-            "compress prompts before adding retrieved context.")})
-    sc = (results.analysis("scorecard") or {}).get("rows") or []
-    front = [r for r in sc if r.get("pareto")]
-    dominated = [r for r in sc if r.get("used_by") and not r.get("pareto")]
-    if dominated and front:
-        worst = max(dominated, key=lambda r: r["kwh_per_task"])
-        better = [f for f in front if f["weighted_score"] >= worst["weighted_score"]
-                  and f["kwh_per_task"] <= worst["kwh_per_task"]]
-        alt = min(better or front, key=lambda f: f["kwh_per_task"])
-        out.append({"topic": "Base model", "text": (
-            f"{worst['id']} (used by {', '.join(worst['used_by'])}) is off the Pareto front: {alt['id']} scores "
-            f"{alt['weighted_score']:.2f} against {worst['weighted_score']:.2f} at "
-            f"{alt['kwh_per_task'] * 1000:,.3g} Wh instead of {worst['kwh_per_task'] * 1000:,.3g} Wh per task. "
-            f"The scores are the consultant's (illustrative by default): confirm them with the client before "
-            f"switching.")})
-    ppw = [r for r in (results.analysis("precision_per_watt") or []) if r.get("discarded_share_kgco2e") is not None]
-    if ppw:
-        r = max(ppw, key=lambda r: r["discarded_share_kgco2e"] * r["kgco2e"])
-        out.append({"topic": "Precision per watt", "text": (
-            f"In {r['stage']}, {r['discarded_share_kgco2e']:.0%} of the generative-AI emissions "
-            f"({r['kgco2e'] * r['discarded_share_kgco2e']:,.2f} kgCO2e) went on generations that were thrown away: "
-            f"better briefs, templates and review gates come before more generation.")})
-    return out
-
-
-def _lower_first(text: str) -> str:
-    """'Day rate ±25%' -> 'day rate ±25%'; acronyms ('LoRA …') keep their case."""
-    word = text.split(" ", 1)[0]
-    return text[:1].lower() + text[1:] if len(word) > 1 and word[1:].islower() else text
