@@ -1,14 +1,11 @@
-"""Shifting optimiser: equals brute force on random profiles; contract of `audit shift`."""
-import json
+"""Shifting optimiser: equals brute force on random profiles (the `audit shift` command: test_cli_tools)."""
 import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from audit.analyses import shifting
-from audit.cli import app
 from audit.core.exceptions import InputError, ValidationError
 
 
@@ -21,13 +18,6 @@ def _profile(rng, n=96, freq="h", start="2025-01-01"):
     else:
         idx = pd.date_range(start, periods=n, freq=freq, tz="UTC")
     return pd.Series(rng.uniform(20, 500, n), index=idx)
-
-
-def _write_profile(path, series):
-    """``series`` as a 'timestamp,g_co2e_per_kwh' CSV (UTC), as `audit shift --profile` reads it."""
-    pd.DataFrame({"timestamp": series.index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                  "g_co2e_per_kwh": series.to_numpy()}).to_csv(path, index=False)
-    return path
 
 
 def _random_jobs(rng, s, n, durations, end=None):
@@ -128,28 +118,6 @@ def test_reads_electricity_maps_and_neso_shapes(tmp_path):
     assert {(p.row, p.column) for p in err.value.problems} == {(2, "g_co2e_per_kwh"), (3, "timestamp")}
 
 
-def test_cli_contract_json(tmp_path):
-    idx = pd.date_range("2025-03-01", periods=48, freq="h", tz="UTC")
-    values = 200 + 100 * np.sin(np.arange(48) / 24 * 2 * np.pi)
-    path = _write_profile(tmp_path / "p.csv", pd.Series(values, index=idx))
-    res = CliRunner().invoke(app, ["shift", "--profile", str(path), "--duration-hours", "4", "--earliest",
-                                   "2025-03-01T02:00:00Z", "--deadline", "2025-03-02T06:00:00Z", "--power-kw", "3",
-                                   "--format", "json"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
-    assert set(out) == {"best_start", "best_end", "kgco2e_best", "kgco2e_earliest", "saving_fraction"}
-    ref = shifting.brute_force(shifting.read_profile(path), 4, "2025-03-01T02:00:00Z", "2025-03-02T06:00:00Z", 3)
-    assert pd.Timestamp(out["best_start"]) == ref.best_start
-    assert out["kgco2e_best"] == pytest.approx(ref.kgco2e_best)
-    assert out["saving_fraction"] == pytest.approx(1 - ref.kgco2e_best / ref.kgco2e_earliest)
-
-
-def test_cli_bad_window_exits_2_without_traceback(tmp_path):
-    res = CliRunner().invoke(app, ["shift", "--profile", "GBR", "--duration-hours", "30", "--earliest",
-                                   "2025-03-01T00:00", "--deadline", "2025-03-01T10:00"])
-    assert res.exit_code == 2 and "does not fit" in res.output and "Traceback" not in res.output
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_batch_api_equals_one_call_per_job(seed):
     rng = np.random.default_rng(100 + seed)
@@ -234,19 +202,6 @@ def test_off_grid_optimum_is_found(duration, earliest, deadline, start, kg):
     batch = shifting.best_starts(s, jobs)
     assert batch.at[0, "best_start"] == pd.Timestamp(start)
     assert batch.at[0, "kgco2e_best"] == pytest.approx(kg, rel=1e-12)
-
-
-def test_cli_off_grid_reproductions(tmp_path):
-    path = _write_profile(tmp_path / "decreasing.csv", _decreasing_day())
-    for args, start, end, kg in (
-            (["1", "--earliest", "2025-01-01T00:00", "--deadline", "2025-01-01T23:30"], "22:30", "23:30", 0.10),
-            (["2.5", "--earliest", "2025-01-01T00:30", "--deadline", "2025-01-01T23:00"], "20:30", "23:00", 0.38)):
-        res = CliRunner().invoke(app, ["shift", "--profile", str(path), "--duration-hours", *args, "--format", "json"])
-        assert res.exit_code == 0, res.output
-        out = json.loads(res.output)
-        assert pd.Timestamp(out["best_start"]) == pd.Timestamp(f"2025-01-01T{start}Z")
-        assert pd.Timestamp(out["best_end"]) == pd.Timestamp(f"2025-01-01T{end}Z")
-        assert out["kgco2e_best"] == pytest.approx(kg, rel=1e-12)
 
 
 def test_flat_stretch_keeps_its_earliest_start():

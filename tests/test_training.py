@@ -1,22 +1,15 @@
-"""FLOPs-based training estimate (C = 6·N·D) and its gpu_compute activity row."""
+"""FLOPs-based training estimate (C = 6·N·D) and its gpu_compute activity row (the
+`audit training-estimate` command: test_cli_tools)."""
 from __future__ import annotations
 
-import json
-
 import pytest
-from typer.testing import CliRunner
 
-from audit.cli import app
 from audit.inventory.estimate import estimate
 from audit.core.exceptions import InputError
 from audit.reference.factors import load_register
 from audit.inventory.intake import load_engagement
 from audit.methods.training import estimate_training, training_energy_kwh, training_flops, training_gpu_hours
 from tests.helpers import by_id, write_engagement
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args], prog_name="audit")
 
 
 def test_gpt3_compute_matches_the_published_figure():
@@ -85,19 +78,3 @@ def test_bad_inputs(kwargs, message):
     args = dict(params=7e9, tokens=2e12, hardware="nvidia-h100-sxm") | kwargs
     with pytest.raises(InputError, match=message):
         estimate_training(**args)
-
-
-def test_cli_json_and_table():
-    res = invoke("training-estimate", "--params", "7e9", "--tokens", "2e12", "--hardware", "nvidia-h100-sxm",
-                 "--mfu", "0.4", "--pue", "1.1", "--format", "json")
-    assert res.exit_code == 0, res.output
-    doc = json.loads(res.stdout)
-    assert doc["gpu_hours"] == pytest.approx(6 * 7e9 * 2e12 / (989e12 * 0.4) / 3600, rel=1e-12)
-    assert doc["kwh"] == pytest.approx(doc["gpu_hours"] * 700 * 0.90 * 1.43 / 1000 * 1.1, rel=1e-12)  # training draw + host
-    assert doc["activity"]["mode"] == "training"
-    assert doc["activity"]["kind"] == "gpu_compute" and doc["activity"]["pue"] == "1.1"
-    res = invoke("training-estimate", "--params", "7e9", "--tokens", "2e12", "--hardware", "nvidia-h100-sxm")
-    assert res.exit_code == 0, res.output
-    assert "GPU-hours" in res.stdout and "activity_id,stage" in res.stdout and "kWh" in res.stdout
-    res = invoke("training-estimate", "--params", "7e9", "--tokens", "2e12", "--hardware", "tpu-v9")
-    assert res.exit_code == 2 and "no peak FLOP/s" in res.output

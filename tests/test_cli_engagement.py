@@ -1,19 +1,17 @@
-"""The command line, through typer's CliRunner on temporary copies of the sample."""
+"""The engagement commands (audit.cli.engagement: estimate, validate, new; run and batch are
+tested end to end in test_runner and test_batch), through typer's CliRunner on temporary copies
+of the sample."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from audit.cli import app
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_CSV_ACTIVITIES, activity, copy_sample, write_engagement
-
-CORE_COMMANDS = {"run", "batch", "estimate", "validate", "new"}
-COMMANDS = sorted(typer.main.get_command(app).commands)  # every registered command, present and future
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +110,13 @@ def test_missing_file_exits_2(runner, tmp_path):
     assert res.exit_code == 2 and "file not found" in res.stderr and "Traceback" not in res.output
 
 
+def test_estimate_of_an_excel_intake_names_its_folder(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for given, folder in (("intake.xlsx", "."), ("acme/intake.xlsx", "acme")):
+        res = invoke(runner, "estimate", given)
+        assert res.exit_code == 2 and f"run 'audit estimate {folder}'" in res.stderr
+
+
 # --- validate and new ---------------------------------------------------------------------
 
 def test_validate_the_sample(runner, sample_copy):
@@ -154,47 +159,3 @@ def test_new_stays_inside_dir(runner, tmp_path, name):
     assert len(created) == 1 and created[0].parent == parent
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clients"]  # nothing written beside it
     assert not outside.exists() and not (tmp_path.parent / "evil").exists()
-
-
-# --- help ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("command", COMMANDS)
-def test_command_help_shows_an_example(runner, command):
-    res = invoke(runner, command, "--help")
-    assert res.exit_code == 0
-    assert "Example:" in res.stdout and f"audit {command}" in res.stdout.split("Example:", 1)[1]
-
-
-def test_core_commands_are_registered():
-    assert CORE_COMMANDS <= set(COMMANDS)
-
-
-def test_top_level_help_lists_every_command(runner):
-    res = invoke(runner, "--help")
-    assert res.exit_code == 0
-    for command in COMMANDS:
-        assert command in res.stdout
-    assert "audit new" in res.stdout  # how to start
-
-
-def test_top_level_help_shows_an_example(runner):
-    assert "Example" in invoke(runner, "--help").stdout
-
-
-def test_estimate_of_an_excel_intake_names_its_folder(runner, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for given, folder in (("intake.xlsx", "."), ("acme/intake.xlsx", "acme")):
-        res = invoke(runner, "estimate", given)
-        assert res.exit_code == 2 and f"run 'audit estimate {folder}'" in res.stderr
-
-
-def test_scheduler_and_dask_exclude_each_other(runner, tmp_path):
-    from audit.cli.common import DaskMode, dask_target
-    from audit.core.exceptions import InputError
-
-    assert dask_target(None, None) is None
-    assert dask_target("tcp://h:8786", None) == "tcp://h:8786" and dask_target(None, DaskMode.local) == "local"
-    with pytest.raises(InputError, match="not both"):
-        dask_target("tcp://h:8786", DaskMode.local)
-    res = invoke(runner, "batch", tmp_path, "--out", tmp_path / "out", "--dask", "local", "--scheduler", "tcp://x:1")
-    assert res.exit_code == 2 and "not both" in res.stderr
