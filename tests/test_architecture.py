@@ -1,6 +1,8 @@
 """The layering of docs/architecture.md holds (make lint checks the same with lint-imports and ruff)."""
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import audit
@@ -34,3 +36,34 @@ def test_public_api_names_resolve_and_import_audit_stays_light():
     code = "import sys, audit; print(sorted(m for m in ('matplotlib', 'openpyxl', 'ecologits', 'codecarbon') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def _listed(cell: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The modules a table cell names: the top-level ones, and each sub-package's in brackets."""
+    top = re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", cell))
+    subs = {name: re.findall(r"`(\w+)`", inner) for name, inner in re.findall(r"`(\w+)` \(([^)]*)\)", cell)}
+    return top, subs
+
+
+def _modules_in(folder: Path) -> set[str]:
+    return {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | \
+           {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+
+
+def test_the_architecture_page_lists_every_module_in_its_contract_order():
+    """docs/architecture.md's layer table names every module of each layer and sub-package,
+    bottom up, in the order of the import contracts in pyproject.toml (which lint-imports checks
+    against the code), and the modules on disk are exactly those."""
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+    by_container = {c["containers"][0]: c["layers"] for c in contracts if c.get("containers")}
+    layers = next(c["layers"] for c in contracts if c["id"] == "layers")
+    rows = re.findall(r"^\| `(\w+)` \|.*\| ([^|]+) \|$", page, re.M)
+    assert [layer for layer, _ in rows] == [name.removeprefix("audit.") for name in reversed(layers)]
+    for layer, cell in rows:
+        top, subs = _listed(cell)
+        assert top == list(reversed(by_container[f"audit.{layer}"])), layer
+        assert set(top) == _modules_in(REPO / "audit" / layer), layer
+        for sub, names in subs.items():
+            assert names == list(reversed(by_container[f"audit.{layer}.{sub}"])), f"{layer}.{sub}"
+            assert set(names) == _modules_in(REPO / "audit" / layer / sub), f"{layer}.{sub}"
