@@ -2,7 +2,6 @@
 against the engagement's effort threshold and a share of the footprint."""
 from __future__ import annotations
 
-
 QUADRANTS = ("quick win", "major project", "fill-in", "thankless task", "no gain")
 
 

@@ -38,6 +38,8 @@ from audit.reference.factors import load_register
 from audit.reference.profiles import hourly_profiles
 
 BOUNDS = ("low", "central", "high")
+VERDICT_ORDER = verdicts.order()             # data/verdicts.yaml, best first
+ACTIONABLE_VERDICTS = verdicts.in_plan()     # the options that go into the plan and the forecast (in_plan: true)
 
 
 # --- equations -----------------------------------------------------------------------------
@@ -543,6 +545,3 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
     record["per_campaign"] = verdicts.period_figures(record, _period(eng))
     return InterventionResult(record, by_line, m["prices"])
 
-
-VERDICT_ORDER = verdicts.order()             # data/verdicts.yaml, best first
-ACTIONABLE_VERDICTS = verdicts.in_plan()     # the options that go into the plan and the forecast (in_plan: true)
