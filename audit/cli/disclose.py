@@ -11,7 +11,7 @@ from audit.cli.common import DebugOpt, Format, app, guard
 from audit.core.exceptions import InputError
 from audit.core.paths import make_folder
 
-# The toolkit's heavier modules load inside each command (as in audit/cli/main.py), so that
+# The toolkit's heavier modules load inside each command (as in audit/cli/engagement.py), so that
 # other commands (estimate-usage) do not import the estimator, the analyses and the deliverables.
 
 
