@@ -93,6 +93,55 @@ def test_video_model_from_provider_and_bare_name(client):
     assert loaded.activities.set_index("activity_id").at["PRE-03", "model"] == "google/veo-3.0"
 
 
+def test_runway_credits_become_seconds_through_the_documented_table(client):
+    """Issue 14: Runway credits become seconds (data/runway_credits.csv), said per row with the
+    rate's id; a model with no published energy is estimated through its documented proxy at DQ 5."""
+    from audit.inventory.estimate import estimate
+    from audit.inventory.usage_import.aliases import runway_credit_rate
+
+    turbo, gen45 = runway_credit_rate("gen4_turbo"), runway_credit_rate("gen-4.5")
+    _edit(client, {"PRE-03": {"quantity": "500", "unit": "credits", "provider": "runway", "model": "gen4_turbo"},
+                   "PRE-02": {"kind": "video_generation", "quantity": "1200", "unit": "Credits", "provider": "",
+                              "model": "gen-4.5", "ownership": "", "data_quality": "3", "input_tokens": "",
+                              "output_tokens": "", "latency_s": "", "mode": "", "hardware": ""}})
+    loaded = load_engagement(client)
+    acts = loaded.activities.set_index("activity_id")
+    turbo_s = 500 / float(turbo["credits_per_second"])
+    gen45_s = 1200 / float(gen45["credits_per_second"])
+    assert acts.at["PRE-03", "quantity_base"] == pytest.approx(turbo_s)
+    assert acts.at["PRE-02", "quantity_base"] == pytest.approx(gen45_s)
+    assert acts.at["PRE-02", "provider"] == "runway"  # credits are Runway's: a blank provider is read as runway
+    assert acts.at["PRE-03", "model"] == turbo["ecologits_video_model"] and turbo["energy_model_is_proxy"] == "yes"
+    assert acts.at["PRE-03", "data_quality"] == 5 and acts.at["PRE-02", "data_quality"] == 3
+    said = [w for w in loaded.warnings if "Runway credits" in w]
+    assert len(said) == 2 and any(turbo["id"] in w and "proxy" in w for w in said)
+    assert any(gen45["id"] in w and "proxy" not in w for w in said)
+    # Same energy per second as the seconds entered directly.
+    lines = estimate(loaded).lines.set_index("activity_id")
+    per_s = lines.at["PRE-02", "kwh"] / gen45_s
+    assert lines.at["PRE-03", "kwh"] == pytest.approx(per_s * turbo_s)
+
+
+def test_runway_credits_refused_for_another_provider_or_an_unrated_model(client):
+    _edit(client, {"PRE-03": {"quantity": "100", "unit": "credits", "provider": "google", "model": "google/veo-3.0"}})
+    with pytest.raises(ValidationError) as e:
+        load_engagement(client)
+    (p,) = e.value.problems
+    assert p.column == "unit" and p.row == _row_of(client, "PRE-03") and "Runway" in p.message
+    _edit(client, {"PRE-03": {"provider": "runway", "model": "gen-9"}})
+    with pytest.raises(ValidationError) as e:
+        load_engagement(client)
+    (p,) = e.value.problems  # one message: the missing rate, not a second one about the unit or the model
+    assert p.column == "model" and "gen-9" in p.message and "gen4_turbo" in p.hint
+
+
+def test_list_units_shows_the_accepted_spellings():
+    out = CliRunner().invoke(app, ["list", "units", "--search", "credit"])
+    assert out.exit_code == 0 and "video_generation" in out.output and "credits" in out.output
+    out = CliRunner().invoke(app, ["list", "units", "--search", "gpu"])
+    assert "gpu hours" in out.output
+
+
 def test_a_rented_gpu_without_provider_or_region_names_its_grid(client):
     _edit(client, {"POST-04": {"provider": "", "region": ""}})
     loaded = load_engagement(client)

@@ -127,8 +127,9 @@ def test_malformed_value_in_nested_bucket_is_located(tmp_path):
     with pytest.raises(ValidationError) as exc:
         read_usage(bad, "openai-usage")
     p = exc.value.problems[0]
-    assert "line 1" in p.message and "lots" in p.message and "expected a number" in p.message
-    assert p.column == "data[2].results[0].output_tokens"
+    # one API response on one line is read as a document: the bucket is located by its record number
+    assert "record 3" in p.message and "lots" in p.message and "expected a number" in p.message
+    assert p.column == "results[0].output_tokens"  # of record 3 (data[2])
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps(doc, indent=1))  # a multi-line document: located by record and path
     with pytest.raises(ValidationError) as exc:
@@ -339,3 +340,36 @@ def test_unknown_fields_of_a_provider_export_are_listed_and_counts_refused(tmp_p
     with pytest.raises(ValidationError) as exc:
         read_usage(path, "openai-usage")
     assert exc.value.problems[0].column == "num_retries"
+
+
+def _langfuse_observation(i: int, snake: bool) -> dict:
+    usage = {"input": 1000 + i, "output": 200 + i, "total": 1200 + 2 * i}
+    if snake:  # blob-storage export names
+        return {"id": f"o{i}", "trace_id": "t1", "type": "GENERATION", "start_time": "2026-03-01T10:00:00.000Z",
+                "end_time": "2026-03-01T10:00:02.500Z", "provided_model_name": "gpt-4o-mini",
+                "usage_details": usage, "cost_details": {"total": 0.001}, "metadata": {}, "tags": []}
+    return {"id": f"o{i}", "traceId": "t1", "type": "GENERATION", "startTime": "2026-03-01T10:00:00.000Z",
+            "endTime": "2026-03-01T10:00:02.500Z", "model": "gpt-4o-mini", "usageDetails": usage,
+            "usage": {**usage, "unit": "TOKENS"}, "latency": 2.5}
+
+
+@pytest.mark.parametrize("layout", ["snake_jsonl", "camel_one_line_page", "camel_pages_per_line"])
+def test_langfuse_exports_as_written_are_recognised_and_read(tmp_path, layout):
+    """Every observation carries its usage (no empty usageDetails to reveal the object's name);
+    blob exports use snake_case; an API response saved on one line, or one page per line."""
+    obs = [_langfuse_observation(i, snake=layout == "snake_jsonl") for i in range(4)]
+    path = tmp_path / ("obs.jsonl" if layout != "camel_one_line_page" else "obs.json")
+    if layout == "snake_jsonl":
+        path.write_text("".join(json.dumps(o) + "\n" for o in obs))
+    elif layout == "camel_one_line_page":
+        path.write_text(json.dumps({"data": obs, "meta": {"page": 1}}))
+    else:
+        path.write_text("".join(json.dumps({"data": obs[k:k + 2], "meta": {"page": k // 2 + 1}}) + "\n"
+                                for k in (0, 2)))
+    assert detect_format(path) == "langfuse"
+    got = read_usage(path).llm
+    assert len(got) == 4
+    assert got["output_tokens"].tolist() == [200, 201, 202, 203]
+    assert got["input_tokens"].tolist() == [1000, 1001, 1002, 1003]
+    assert got["latency_s"].tolist() == pytest.approx([2.5] * 4)
+    assert set(got["model"]) == {"gpt-4o-mini"}

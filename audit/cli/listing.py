@@ -12,7 +12,14 @@ from audit.cli.common import DebugOpt, app, guard
 from audit.core.paths import DATA_DIR
 from audit.inventory.usage_import.aliases import model_catalogue, video_models
 from audit.reference.scopes import kinds_table
-from audit.reference.vocabularies import hardware_ids, known_countries, modes_by_kind, providers, region_aliases
+from audit.reference.vocabularies import (
+    hardware_ids,
+    known_countries,
+    modes_by_kind,
+    providers,
+    region_aliases,
+    unit_aliases,
+)
 
 
 class Vocabulary(str, Enum):
@@ -30,6 +37,7 @@ def vocabulary(what: Vocabulary) -> pd.DataFrame:
     """One table per vocabulary, one row per accepted value."""
     if what is Vocabulary.kinds:
         k = kinds_table().reset_index()
+        kind_base = dict(zip(k["kind"], k["base_unit"]))
         return k[["kind", "base_unit", "family", "description"]]
     if what is Vocabulary.modes:
         return pd.DataFrame([{"kind": kind, "mode": m} for kind, modes in sorted(modes_by_kind().items())
@@ -48,6 +56,7 @@ def vocabulary(what: Vocabulary) -> pd.DataFrame:
                              for c in sorted(known_countries())])
     if what is Vocabulary.units:
         k = kinds_table().reset_index()
+        kind_base = dict(zip(k["kind"], k["base_unit"]))
         lines = [ln.split("#")[0].strip() for ln in (DATA_DIR / "units.txt").read_text(encoding="utf-8").splitlines()]
         spellings = {}
         for ln in lines:
@@ -55,8 +64,13 @@ def vocabulary(what: Vocabulary) -> pd.DataFrame:
                 names = [p.strip() for p in ln.split("=")]
                 spellings[names[0]] = ", ".join(n for n in names[1:] if n and not n.startswith("[")
                                                 and not n[0].isdigit() and "*" not in n)
+        # Spellings a kind accepts besides its units (data/unit_aliases.csv: 'GPU hours', Runway 'credits').
+        by_kind: dict[str, list[str]] = {}
+        for (kind, alias), unit in unit_aliases().items():
+            by_kind.setdefault(kind, []).append(f"{alias} ({unit})" if unit != kind_base.get(kind) else alias)
         return pd.DataFrame({"kind": k["kind"], "base_unit": k["base_unit"],
-                             "also_accepted": k["base_unit"].map(spellings).fillna("")})
+                             "also_accepted": k["base_unit"].map(spellings).fillna(""),
+                             "spellings": k["kind"].map(lambda kd: ", ".join(by_kind.get(kd, []))).fillna("")})
     if what is Vocabulary.hardware:
         return pd.DataFrame({"hardware": hardware_ids()})
     p = providers().reset_index()

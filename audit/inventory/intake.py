@@ -46,7 +46,13 @@ from audit.reference.scopes import allowed_ownership, kinds_table
 from audit.reference.settings import forecast_defaults
 from audit.reference.settings import scorecard_factors as factors
 from audit.inventory.usage_import import media_activities
-from audit.inventory.usage_import.aliases import resolve_model_alias, resolve_video_model
+from audit.inventory.usage_import.aliases import (
+    resolve_model_alias,
+    resolve_video_model,
+    runway_credit_rate,
+    runway_credits,
+    video_seconds_from_credits,
+)
 from audit.reference.vocabularies import (
     PARAM_COUNT, hardware_ids, known_countries, providers, read_region_alias, read_unit_alias, resolve_llm_model, suggest,
     suggest_region, valid_modes, video_models,
@@ -496,6 +502,39 @@ def _unit_verdict(unit: str, base: str, kind: str) -> tuple[float, str | None, s
         return np.nan, f"unknown unit '{excerpt(unit)}'", suggest(unit, _UNIT_SUGGESTIONS) or f"use {base}"
 
 
+def _credits_as_video_seconds(df: pd.DataFrame, mask: pd.Series, rows: pd.Series, file: str, bad, warnings: list) -> None:
+    """Runway credits -> seconds of video, per model (``video_seconds_from_credits``); each row
+    read this way is listed, with the rate's id and how far its source is verified."""
+    rates = {m: runway_credit_rate(m) for m in df.loc[mask, "model"].unique()}
+    foreign = mask & ~df["provider"].str.lower().isin(("", "runway"))
+    bad(foreign, "unit", lambda i: f"credits are Runway's billing unit, but the provider is '{excerpt(df.at[i, 'provider'])}'",
+        "enter the seconds of video generated (unit: s)")
+    no_rate = mask & ~foreign & df["model"].map(lambda m: rates.get(m) is None)
+    bad(no_rate, "model", lambda i: (f"no Runway credit rate for model '{excerpt(df.at[i, 'model'])}'" if df.at[i, "model"]
+                                     else "Runway credits need the model: each model has its own credits per second"),
+        f"models with a rate (data/runway_credits.csv): {', '.join(runway_credits()['model'])}; or enter seconds (unit: s)")
+    read = mask & ~foreign & ~no_rate
+    for i in df.index[read.to_numpy()]:
+        rate = rates[df.at[i, "model"]]
+        credits = df.at[i, "quantity"]
+        seconds = video_seconds_from_credits(credits, float(rate["credits_per_second"]))
+        said = (f"{file}, row {int(rows[i])}: read {credits:g} Runway credits of {rate['model']} as {seconds:g} s "
+                f"of video ({rate['credits_per_second']} credits/s, {rate['id']}; {rate['verification']})")
+        if rate["energy_model_is_proxy"] == "yes":
+            # No published energy for this model: its Runway sibling in EcoLogits stands in, at data quality 5.
+            said += (f"; {rate['model']} has no published energy figure: estimated as {rate['ecologits_video_model']} "
+                     "(EcoLogits), a proxy, at data quality 5")
+            df.at[i, "data_quality"] = 5
+        warnings.append(said)
+        df.at[i, "quantity"] = seconds
+        df.at[i, "model"] = rate["ecologits_video_model"]
+    df.loc[read, "unit"] = "video_second"
+    df.loc[read & (df["provider"] == ""), "provider"] = "runway"
+    # A row refused above has its problem; its unit is not refused a second time.
+    df.loc[mask & ~read, "unit"] = "video_second"
+    df.loc[no_rate, "model"] = ""
+
+
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
@@ -594,10 +633,14 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
             readings[pair] = alias
     if readings:
         read_as = spelled.map(readings)
-        for i in df.index[read_as.notna()]:
+        for i in df.index[read_as.notna() & (read_as != "runway_credit")]:  # credits are said with their rate below
             warnings.append(f"{file}, row {int(rows[i])}: read unit '{excerpt(df.at[i, 'unit'])}' as {read_as[i]} "
                             f"({df.at[i, 'kind']})")
         df.loc[read_as.notna(), "unit"] = read_as[read_as.notna()]
+    # Runway credits are a billing unit: seconds of video per model (data/runway_credits.csv), said per row.
+    credits = (df["kind"] == "video_generation") & (df["unit"] == "runway_credit")
+    if credits.any():
+        _credits_as_video_seconds(df, credits, rows, file, bad, warnings)
     # One verdict per distinct (unit, base unit, kind), not per row: a million rows use a few units.
     key = df["unit"] + "\x00" + df["base_unit"] + "\x00" + df["kind"]
     verdicts = {k: _unit_verdict(*k.split("\x00")) for k in key.unique()}

@@ -50,7 +50,7 @@ def _lists() -> dict[str, list[str]]:
     kt = kinds_table()
     return {
         "kind": [k.value for k in Kind],
-        "unit": sorted(set(kt["base_unit"])) + ["MWh", "passenger_mile", "vehicle_km", "imperial_gallon", "TB", "video_minute"],
+        "unit": sorted(set(kt["base_unit"])) + ["MWh", "passenger_mile", "vehicle_km", "imperial_gallon", "TB", "video_minute", "credits"],
         "ownership": [o.value for o in Ownership],
         "region": sorted(known_countries()) + sorted(cloud_regions()),
         "mode": sorted({m for modes in modes_by_kind().values() for m in modes}),

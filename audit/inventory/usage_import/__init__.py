@@ -90,6 +90,8 @@ def _sample_fields(path: Path, kind: str, opaque: frozenset) -> tuple[set[str], 
 
 def _matches(adapter, fields: set[str]) -> bool:
     sigs = [adapter.SIGNATURE] + ([adapter.SIGNATURE_ALT] if hasattr(adapter, "SIGNATURE_ALT") else [])
+    # A nested object is listed by its leaves (usageDetails.input): its own name counts as present too.
+    fields = fields | {f.rsplit(".", i)[0] for f in fields for i in range(1, f.count(".") + 1)}
     norm = {f.strip().lower() for f in fields} if adapter is canonical else fields
     if adapter is gcp_billing:
         norm = fields | {f.replace("_", ".", 1) for f in fields if f.startswith(("sku_", "usage_", "service_"))}

@@ -328,12 +328,27 @@ def runway_credits() -> pd.DataFrame:
     return pd.read_csv(DATA_DIR / "runway_credits.csv", keep_default_na=False)
 
 
-def runway_credits_to_seconds(model: str, credits: float) -> tuple[float, str]:
-    """Seconds of video = credits / credits_per_second of the model (data/runway_credits.csv)."""
+def runway_credit_rate(model: str) -> pd.Series | None:
+    """The row of data/runway_credits.csv for a Runway model named any usual way
+    (``gen4_turbo``, ``gen-4-turbo``, ``runway/gen4.5``), or None."""
     t = runway_credits()
-    key = re.sub(r"[^a-z0-9]", "", model.lower().rsplit("/", 1)[-1])
+    key = re.sub(r"[^a-z0-9]", "", str(model).lower().rsplit("/", 1)[-1])
     hit = t[t["model"].map(lambda m: re.sub(r"[^a-z0-9]", "", m.lower())) == key]
-    if not len(hit):
-        raise KeyError(f"no Runway credit rate for '{model}'; known: {', '.join(t['model'])}")
-    row = hit.iloc[0]
-    return credits / float(row["credits_per_second"]), f"{row['credits_per_second']} credits/s ({row['source']})"
+    return hit.iloc[0] if len(hit) else None
+
+
+def video_seconds_from_credits(credits: float, credits_per_second: float) -> float:
+    """Seconds of video = credits / credits_per_second.
+
+    Runway bills its API video models per output second at a fixed number of credits per second
+    for each model; the rates are in data/runway_credits.csv with their sources."""
+    return credits / credits_per_second
+
+
+def runway_credits_to_seconds(model: str, credits: float) -> tuple[float, str]:
+    """Seconds of video for ``credits`` of a Runway model, and how they were read."""
+    row = runway_credit_rate(model)
+    if row is None:
+        raise KeyError(f"no Runway credit rate for '{model}'; known: {', '.join(runway_credits()['model'])}")
+    return (video_seconds_from_credits(credits, float(row["credits_per_second"])),
+            f"{row['credits_per_second']} credits/s ({row['id']}: {row['source']})")

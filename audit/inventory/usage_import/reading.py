@@ -88,10 +88,18 @@ def text_kind(path: Path) -> str:
         return "json"
     first = stripped.split(b"\n", 1)[0].strip()
     try:
-        json.loads(first)
-        return "jsonl"
+        record = json.loads(first)
     except ValueError:
         return "json"
+    # One API response (or one per line) holding its records under 'data'/'value': a document.
+    return "json" if isinstance(record, dict) and _page_key(record) else "jsonl"
+
+
+PAGE_KEYS = ("data", "value", "observations")  # API responses holding their records in a list
+
+
+def _page_key(doc: dict) -> str | None:
+    return next((k for k in PAGE_KEYS if isinstance(doc.get(k), list)), None)
 
 
 def sample_records(path: Path, kind: str, limit: int = SAMPLE_RECORDS) -> list[dict]:
@@ -142,6 +150,11 @@ def load_document(path: Path):
     try:
         return json.loads(raw)
     except ValueError as exc:
+        if getattr(exc, "msg", "") == "Extra data":  # several API responses, one per line
+            try:
+                return [json.loads(ln) for ln in raw.splitlines() if ln.strip()]
+            except ValueError:
+                pass
         line = getattr(exc, "lineno", None)
         raise ValidationError([Problem(str(path), f"line {line}: not valid JSON ({exc.msg})" if line else
                                        f"not valid JSON ({exc})")]) from None
@@ -152,11 +165,11 @@ def _document_records(doc) -> list:
     'data' (OpenAI, Anthropic, OpenRouter) or 'value' (Azure Monitor)."""
     if isinstance(doc, list):
         # a list of pages (several API responses saved together)
-        if doc and all(isinstance(d, dict) and isinstance(d.get("data"), list) for d in doc):
-            return [r for d in doc for r in d["data"]]
+        if doc and all(isinstance(d, dict) and _page_key(d) for d in doc):
+            return [r for d in doc for r in d[_page_key(d)]]
         return doc
     if isinstance(doc, dict):
-        for key in ("data", "value", "observations", "results", "items", "requests"):
+        for key in (*PAGE_KEYS, "results", "items", "requests"):
             if isinstance(doc.get(key), list):
                 return doc[key]
         return [doc]

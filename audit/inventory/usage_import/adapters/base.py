@@ -40,11 +40,20 @@ def frame(raw: RawTable, list_columns: tuple[str, ...] = ()) -> tuple[pd.DataFra
 
 
 def col(df: pd.DataFrame, *names: str):
-    """The first of these columns present, else None."""
-    for n in names:
-        if n in df.columns:
+    """The first of these columns that holds a value, else the first present, else None.
+
+    A JSON export is read with every spelling the adapter knows in its schema (startTime and
+    start_time), so a spelling can be present and empty while the file uses the other."""
+    present = [n for n in names if n in df.columns]
+    for n in present:
+        if df[n].notna().any():
             return df[n]
-    return None
+    return df[present[0]] if present else None
+
+
+def has_values(df: pd.DataFrame, name: str) -> bool:
+    """Whether column ``name`` exists and holds at least one value."""
+    return name in df.columns and bool(df[name].notna().any())
 
 
 def f64(*fields: str) -> list[pa.Field]:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
@@ -76,14 +76,14 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         problems.add(Problem(raw.file, "field 'startTime' is missing", column="startTime"))
         return Converted()
     ts = timestamps(start, loc, problems, "startTime")
-    details = [p for p in ("usageDetails", "usage_details") if f"{p}.output" in df.columns]
+    details = [p for p in ("usageDetails", "usage_details") if has_values(df, f"{p}.output")]
     prefixes = details or ["usage"]
     inp = _sum(df, prefixes, ("input",), loc, problems)
     out_col = f"{prefixes[0]}.output"
     output = numbers(df, out_col, loc, problems, required=True, shown=out_col)
     read = _sum(df, prefixes, CACHE_READ, loc, problems)
     write = _sum(df, prefixes, CACHE_WRITE, loc, problems)
-    if "latency" in df.columns:
+    if has_values(df, "latency"):
         latency = numbers(df, "latency", loc, problems, required=False, whole=False, default=np.nan)
     else:
         end = col(df, "endTime", "end_time")
