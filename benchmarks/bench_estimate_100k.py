@@ -159,6 +159,7 @@ def same_lines(a, b) -> float:
             worst = max(worst, float(np.max(np.abs(x[ok] - y[ok]) / np.maximum(np.abs(y[ok]), 1e-300))))
     assert a.warnings == b.warnings, "warnings differ"
     assert a.factors_used.equals(b.factors_used), "factors used differ"
+    assert a.register.table.equals(b.register.table), "register (with the activity-supplied rows) differs"
     return worst
 
 
