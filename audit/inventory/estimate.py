@@ -885,16 +885,20 @@ class Estimate:
         return self.register.used(f for ids in self.lines["factor_ids"] for f in ids)
 
 
+# The columns a line carries while it is built: the results' and what derived lines need.
+LINE_COLUMNS = frozenset(RESULT_COLUMNS) | {"hardware", "_device_hours", "_supplier_kg_market", "_method_dq", "_supplier"}
+
+
 def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     """Estimate every activity of a validated engagement (``intake.load_engagement``)."""
     eng = loaded.engagement
     reg = (register or load_register()).with_overrides(eng.factor_overrides)
     ctx = EstimateContext(reg, eng)
-    df = loaded.activities.copy()
+    df = loaded.activities.copy(deep=False)  # copy-on-write: a column is copied when it is changed
     blank = df["region"] == ""
     df.loc[blank, "region"] = _default_region(df[blank], eng)
     df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
-    activities = df.copy()
+    activities = df.copy(deep=False)
     df = map_scopes(df)
 
 
@@ -903,7 +907,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     parts = []
     for key, sub in df.groupby(method_key, sort=False):
         res = (method_measured if key == "measured" else METHODS[key])(ctx, sub)
-        out = sub.copy()
+        out = sub[[c for c in sub.columns if c in LINE_COLUMNS]]  # input-only columns are not carried
         out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
         out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
         out["method"], out["formula"] = res["method"], res["formula"]
@@ -989,7 +993,7 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     A supplier factor replaces the grid intensity; a renewable share scales it by (1 - share).
     Uncovered consumption falls back to the location-based factor and is labelled so.
     """
-    lines = lines.copy()
+    lines = lines.copy(deep=False)
     lines["kgco2e_market"] = lines["kgco2e"]
     lines["market_basis"] = ""
     scope2 = (lines["scope"] == 2).to_numpy()
@@ -1109,7 +1113,7 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     suffix, label = np.concatenate(suffixes)[sort], np.concatenate(labels)[sort]
     fid, kg = np.concatenate(fids)[sort], np.concatenate(kgs)[sort]
     par = lines.iloc[parent]
-    new = par.copy()
+    new = par.copy(deep=False)
     parent_id = par["activity_id"].astype(str).to_numpy(object)
     new["activity_id"] = parent_id + "~" + suffix
     new["derived_from"] = parent_id
@@ -1206,7 +1210,7 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     k95 = pd.Series(dq).map(uncertainty_k95()).to_numpy(float)
     kg = hours * per_h
     lo, hi = combine_log_bounds(kg, hours * per_h_lo, hours * per_h_hi, k95)
-    new = sel.copy()
+    new = sel.copy(deep=False)
     new["derived_from"] = sel["activity_id"]
     new["activity_id"] = sel["activity_id"] + "~embodied"
     new["description"] = np.where(is_hosted, "Embodied emissions of the provider's hardware (allocated): ",
@@ -1256,7 +1260,7 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     (any ``proxy:`` factor), weak proxy 5 (hosted image names, TPU power proxies). A row whose
     data_quality differs from its kind's default is the consultant's override: it is kept,
     logged as a warning and shown in ``data_quality_basis``."""
-    lines = lines.copy()
+    lines = lines.copy(deep=False)
     kind_default = pd.to_numeric(lines["kind"].map(kinds_table()["default_data_quality"]), errors="coerce")
     from_method = lines["_method_dq"].astype(float)
     method_dq = from_method.fillna(kind_default)
@@ -1306,7 +1310,8 @@ def _provider_region_assumptions(ctx: EstimateContext, df: pd.DataFrame, blank: 
     rows = df[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
               & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
               & ~df["ownership"].isin(["owned", "leased"])]
-    for provider, grp in rows.groupby(rows["provider"].map(_canonical_provider)):
+    canonical = {p: _canonical_provider(p) for p in rows["provider"].unique()}  # once per distinct name
+    for provider, grp in rows.groupby(rows["provider"].map(canonical)):
         region = grp["region"].iloc[0]
         ci, ids = grid_intensity(ctx.register, pd.Series([region]), pd.Series([region]))
         year = ctx.register.row(ids[0])["year"]
