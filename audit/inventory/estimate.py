@@ -796,19 +796,22 @@ def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.
     res["method"], res["formula"] = method, formula
 
 
-def _desnz_keys(df: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(kind, country else region, mode) per row: what picks a DESNZ factor."""
-    country = df["country"].to_numpy(object)
-    region = df["region"].to_numpy(object)
-    return list(zip(df["kind"].to_numpy(object), [c or r for c, r in zip(country, region)],
-                    df["mode"].to_numpy(object)))
+def _desnz_factor_ids(reg: FactorRegister, frame: pd.DataFrame, part: str, rf: bool) -> np.ndarray:
+    """The DESNZ factor id of each row for ``part``, looked up once per distinct (kind, country
+    else region, mode)."""
+    keys = pd.DataFrame({"kind": frame["kind"], "region": frame["country"].where(frame["country"] != "", frame["region"]),
+                         "mode": frame["mode"]})
+    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    fids = np.empty(len(uniques), dtype=object)
+    fids[:] = [_desnz_factor_id(reg, *u, part, rf) for u in uniques]
+    return fids[codes]
 
 
 def method_conversion_factor(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """kgCO2e = quantity x DESNZ conversion factor (fuel, travel, accommodation, freight)."""
     reg = ctx.register
     rf = getattr(ctx.engagement, "radiative_forcing", True)
-    fids = _per_key(_desnz_keys(df), lambda k: _desnz_factor_id(reg, *k, "direct", rf))
+    fids = _desnz_factor_ids(reg, df, "direct", rf)
     lo, mid, hi = _bounds_of(reg, fids)
     q = df["quantity_base"].to_numpy(float)
     kg = np.array([lo * q, mid * q, hi * q])
@@ -1084,8 +1087,8 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     pos_parts, order_parts, suffixes, labels, fids, kgs = [], [], [], [], [], []
     # Fuel, travel and freight: kgCO2e = quantity x DESNZ WTT factor.
     fuel_like = np.isin(kind, ("fuel", "travel", "freight")) & np.isin(scope, (1, 3))
-    wtt = np.array(_per_key([k if f else None for k, f in zip(_desnz_keys(lines), fuel_like)],
-                            lambda k: None if k is None else _desnz_factor_id(reg, *k, "wtt", rf)), dtype=object)
+    wtt = np.full(len(lines), None, dtype=object)
+    wtt[fuel_like] = _desnz_factor_ids(reg, lines[fuel_like], "wtt", rf)
     pos = np.flatnonzero(wtt != None)  # noqa: E711 - elementwise on an object array
     if len(pos):
         values = np.array(_per_key(wtt[pos], reg.value), float)
