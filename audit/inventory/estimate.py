@@ -142,7 +142,6 @@ class EstimateContext:
         return [per_record[r][0] for r in raw], np.array([per_record[r][1] for r in raw], float)
 
 
-
 def _reporting_year(eng, reg: FactorRegister) -> int:
     """The year of client-supplied values: the engagement's reporting year, else (an ad-hoc
     table with no reporting period) the factor set's."""
