@@ -1040,11 +1040,7 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
 
 def _list_column(items) -> np.ndarray:
     """A 1-D object array whose elements are the given lists (numpy would make a 2-D array)."""
-    items = list(items)
-    out = np.empty(len(items), dtype=object)
-    for i, x in enumerate(items):
-        out[i] = x
-    return out
+    return pd.Series(list(items), dtype=object).to_numpy()
 
 
 def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
