@@ -168,7 +168,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--baseline-rows", type=int, default=10_000, help="0: no baseline")
-    ap.add_argument("--baseline-ref", default="main")
+    ap.add_argument("--baseline-ref", default="main",
+                    help="git ref of the estimator to compare with; after the merge: 66c4079 (per-row estimator)")
     args = ap.parse_args()
     print(json.dumps({"load_average_1_5_15": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}))
     with tempfile.TemporaryDirectory() as tmp:
