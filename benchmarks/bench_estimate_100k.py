@@ -1,7 +1,7 @@
 """Issue 17 cliff: `estimate()` on 100k activities (the issue measured 71-113 s and 1.8 GB).
 
-    python benchmarks/bench_estimate_100k.py                    # 10k and 100k, plus main's estimator on 10k
-    python benchmarks/bench_estimate_100k.py --rows 10000 100000 --baseline-rows 10000 --baseline-ref main
+    python benchmarks/bench_estimate_100k.py                    # 10k and 100k, plus the per-row estimator on 10k
+    python benchmarks/bench_estimate_100k.py --rows 10000 100000 --baseline-rows 10000 --baseline-ref 66c4079
 
 The engagement: the sample's activities (every kind: llm_api incl. the self-hosted fleet row,
 image and video generation, gpu/cpu compute, electricity, storage, data transfer, DESNZ
@@ -11,9 +11,12 @@ latency and grid intensity, a bare parameter count, an ``ecologits`` mode row), 
 ``load_engagement`` and tiled with unique ids. The sample's usage logs are left out (they have
 their own benchmarks).
 
-Baseline, in the same process: the estimator of ``--baseline-ref`` (``git show
-REF:audit/inventory/estimate.py``, loaded from a temporary file as a separate module) on the
-first ``--baseline-rows`` rows; its lines must equal this checkout's on the same rows. Each run
+Baseline, in the same process: the estimator of ``--baseline-ref`` (default 66c4079, the last
+main with the per-row estimator; ``git show REF:audit/inventory/estimate.py``, loaded from a
+temporary file as a separate module) on the first ``--baseline-rows`` rows; its lines must
+equal this checkout's on the same rows. It imports this checkout's other modules, so it already
+has the faster self-hosted method (audit/methods/selfhosted.py): the ratio understates the
+change for self-hosted rows with a utilisation. Each run
 prints seconds, CPU seconds and the growth of peak RSS (``resource.getrusage``; the peak is
 per process, so the baseline runs last). A ``RATIO`` line compares the new estimator with the
 baseline on the same rows (wall and CPU: on a shared machine read CPU) and with the issue's
@@ -44,6 +47,7 @@ from audit.inventory.intake import load_engagement  # noqa: E402
 from audit.reference.factors import load_register  # noqa: E402
 from audit.reference.measured import write_measured_factor  # noqa: E402
 
+PER_ROW_ESTIMATOR_REF = "66c4079"  # main before the vectorised estimator (iterrows, row.copy())
 ISSUE_SECONDS_100K = 71.0  # issue 17: "100k activities estimate in 71-113 s and 1.8 GB"
 
 EXTRA_ROWS = [  # rows reaching the estimator's other branches (column: value)
@@ -168,8 +172,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--baseline-rows", type=int, default=10_000, help="0: no baseline")
-    ap.add_argument("--baseline-ref", default="main",
-                    help="git ref of the estimator to compare with; after the merge: 66c4079 (per-row estimator)")
+    ap.add_argument("--baseline-ref", default=PER_ROW_ESTIMATOR_REF,
+                    help="git ref of the estimator to compare with (default: the last per-row estimator)")
     args = ap.parse_args()
     print(json.dumps({"load_average_1_5_15": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}))
     with tempfile.TemporaryDirectory() as tmp:
