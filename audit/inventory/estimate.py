@@ -902,8 +902,43 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
     activities = df.copy(deep=False)
     df = map_scopes(df)
+    lines = _kind_lines(ctx, df)
+    assumptions = _provider_region_assumptions(ctx, df, blank)
+    del df  # the merged input: not needed from here on (peak memory)
+
+    lines, dq_warnings = _method_data_quality(lines)
+    warnings = list(getattr(loaded, "warnings", [])) + dq_warnings + assumptions + _grid_vintage_note(ctx, lines)
+
+    # Data quality widens every range (pedigree factor), on top of the method's own range.
+    k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
+    for prefix in ("kwh", "kgco2e"):
+        lo, hi = combine_log_bounds(lines[prefix].to_numpy(float), lines[f"{prefix}_low"].to_numpy(float),
+                                    lines[f"{prefix}_high"].to_numpy(float), k95)
+        lines[f"{prefix}_low"], lines[f"{prefix}_high"] = lo, hi
+    lines["derived_from"] = ""
+    if getattr(eng, "upstream_cat3", True):
+        lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
+    if getattr(eng, "embodied", True):
+        embodied = _embodied_lines(ctx, lines)
+        if len(embodied):
+            lines = pd.concat([lines, embodied], ignore_index=True)
+    # Derived lines of an LLM line (embodied, upstream) carry no energy: EcoLogits' kWh for them is 0 too.
+    derived_llm = (lines["kind"] == "llm_api") & (lines["derived_from"] != "") & lines["ecologits_kwh"].isna()
+    lines.loc[derived_llm, "ecologits_kwh"] = 0.0
+    lines = _market_based(ctx, lines)  # every line's market-based figure, derived lines included
+    sup_market = lines["_supplier_kg_market"].to_numpy(float)
+    has_market = ~np.isnan(sup_market)
+    lines.loc[has_market, "kgco2e_market"] = sup_market[has_market]
+    lines.loc[has_market, "market_basis"] = "supplier-specific market-based figure (engagement supplier_factors)"
+    reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
+    lines["scope3_category"] = lines["scope3_category"].astype("Int64")
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings)
 
 
+def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:
+    """One line per activity, in table order: each kind's method (``METHODS``; ``measured:<id>``
+    rows by ``method_measured``) on all its rows at once, then kgCO2e = kWh x grid intensity for
+    the energy-based kinds (a supplier figure where the engagement gives one)."""
     measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
     method_key = df["kind"].where(~measured, "measured")
     parts = []
@@ -937,36 +972,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
             out["kgco2e"], out["kgco2e_low"], out["kgco2e_high"] = res["kgco2e"], res["kgco2e_low"], res["kgco2e_high"]
         out["factor_ids"] = ids
         parts.append(out)
-    lines = pd.concat(parts).loc[df.index]
-
-    lines, dq_warnings = _method_data_quality(lines)
-    warnings = (list(getattr(loaded, "warnings", [])) + dq_warnings + _provider_region_assumptions(ctx, df, blank)
-                + _grid_vintage_note(ctx, lines))
-
-    # Data quality widens every range (pedigree factor), on top of the method's own range.
-    k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
-    for prefix in ("kwh", "kgco2e"):
-        lo, hi = combine_log_bounds(lines[prefix].to_numpy(float), lines[f"{prefix}_low"].to_numpy(float),
-                                    lines[f"{prefix}_high"].to_numpy(float), k95)
-        lines[f"{prefix}_low"], lines[f"{prefix}_high"] = lo, hi
-    lines["derived_from"] = ""
-    if getattr(eng, "upstream_cat3", True):
-        lines = pd.concat([lines, _upstream_lines(ctx, lines)], ignore_index=True)
-    if getattr(eng, "embodied", True):
-        embodied = _embodied_lines(ctx, lines)
-        if len(embodied):
-            lines = pd.concat([lines, embodied], ignore_index=True)
-    # Derived lines of an LLM line (embodied, upstream) carry no energy: EcoLogits' kWh for them is 0 too.
-    derived_llm = (lines["kind"] == "llm_api") & (lines["derived_from"] != "") & lines["ecologits_kwh"].isna()
-    lines.loc[derived_llm, "ecologits_kwh"] = 0.0
-    lines = _market_based(ctx, lines)  # every line's market-based figure, derived lines included
-    sup_market = lines["_supplier_kg_market"].to_numpy(float)
-    has_market = ~np.isnan(sup_market)
-    lines.loc[has_market, "kgco2e_market"] = sup_market[has_market]
-    lines.loc[has_market, "market_basis"] = "supplier-specific market-based figure (engagement supplier_factors)"
-    reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
-    lines["scope3_category"] = lines["scope3_category"].astype("Int64")
-    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings)
+    return pd.concat(parts).loc[df.index]
 
 
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
