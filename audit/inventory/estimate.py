@@ -987,7 +987,12 @@ def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
 
 
 def _location_intensity(ctx: EstimateContext, sub: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    ci, ids = grid_intensity(ctx.register, sub["region"], sub["country"])
+    """Grid intensity (g/kWh) and its factor id per row: the row's own value, else the grid of
+    its region and country (``grid_intensity`` once per distinct pair)."""
+    codes, pairs = pd.MultiIndex.from_arrays([sub["region"], sub["country"]]).factorize()
+    ci_pairs, id_pairs = grid_intensity(ctx.register, pd.Series(pairs.get_level_values(0)),
+                                        pd.Series(pairs.get_level_values(1)))
+    ci, ids = ci_pairs[codes], list(np.asarray(id_pairs, dtype=object)[codes])
     override = sub["carbon_intensity_g_per_kwh"].to_numpy(float)
     has = ~np.isnan(override)
     (supplied,) = ctx.supplied_factors(sub, [("carbon_intensity_g_per_kwh", "gCO2e/kWh", has, None)])
