@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -953,7 +954,7 @@ def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:
         out["_method_dq"] = res.get("method_data_quality", np.full(len(sub), np.nan))
         out["_supplier"] = res.get("supplier", np.zeros(len(sub), bool))
         out["_supplier_kg_market"] = res.get("supplier_kg_market", np.full(len(sub), np.nan))
-        ids = [list(x) for x in res["factor_ids"]]
+        ids = list(res["factor_ids"])  # each method builds a fresh list per row
         if res["energy_based"]:
             ci, grid_ids = _location_intensity(ctx, sub)
             sup_ci = res.get("supplier_ci", np.full(len(sub), np.nan))
@@ -965,7 +966,7 @@ def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:
             sup_kg = res.get("supplier_kg", np.full(len(sub), np.nan))
             for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
                 out[col] = np.where(np.isnan(sup_kg), out[col].to_numpy(float), sup_kg)
-            ids = [a + ([] if not math.isnan(c) else [g]) for a, g, c in zip(ids, grid_ids, sup_ci)]
+            ids = [[*a, g] if math.isnan(c) else list(a) for a, g, c in zip(ids, grid_ids, sup_ci)]
             out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
         else:
             out["intensity_g_per_kwh"] = np.nan
@@ -1263,6 +1264,17 @@ def _default_boundary(method_key: str, sub: pd.DataFrame) -> list[str]:
     return [DEFAULT_BOUNDARY.get(method_key, "serving")] * len(sub)
 
 
+def _cites_prefix(factor_ids: pd.Series, prefix: str) -> np.ndarray:
+    """Per line, whether any of its factor ids starts with ``prefix`` (one string operation over
+    all ids, then back to their lines)."""
+    lengths = np.fromiter(map(len, factor_ids), dtype=int, count=len(factor_ids))
+    flat = pd.Series(list(chain.from_iterable(factor_ids)), dtype=object).astype(str)
+    hit = flat.str.startswith(prefix).to_numpy(bool)
+    out = np.zeros(len(lengths), dtype=bool)
+    out[np.repeat(np.arange(len(lengths)), lengths)[hit]] = True
+    return out
+
+
 def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Data quality that follows the method and its source (GHG Protocol Scope 3 data hierarchy):
     measured 1, supplier-specific 2, average factor or model 3 (the kind's default), proxy 4
@@ -1280,8 +1292,7 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     method_dq, reason = method_dq.where(~measured, 1), reason.where(~measured, "measured (audit measure)")
     supplier = lines["_supplier"].astype(bool)
     method_dq, reason = method_dq.where(~supplier, 2), reason.where(~supplier, "supplier-specific factor")
-    any_proxy = pd.Series([any(str(f).startswith("proxy:") for f in ids) for ids in lines["factor_ids"]],
-                          index=lines.index, dtype=bool)
+    any_proxy = pd.Series(_cites_prefix(lines["factor_ids"], "proxy:"), index=lines.index, dtype=bool)
     proxied = any_proxy & (method_dq < 4)
     method_dq, reason = method_dq.where(~proxied, 4), reason.where(~proxied, "proxy factor")
     given = lines["data_quality"].astype(float)
