@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -64,32 +65,82 @@ class EstimateContext:
     register: FactorRegister
     engagement: object
     extra_factors: list[dict] = field(default_factory=list)  # activity-supplied values, as register rows
+    _extra_ids: set[str] = field(default_factory=set, init=False, repr=False)  # ids in extra_factors, indexed
+    _extra_seen: int = field(default=0, init=False, repr=False)  # how many of extra_factors are indexed
 
     def activity_factor(self, activity_id: str, row_number: int, column: str, value: float, unit: str,
                         file: str = "activities") -> str:
         """Register a value the client supplied in the table, so results can cite it."""
         fid = f"activity:{activity_id}:{column}"
-        self.extra_factors.append({
-            "factor_id": fid, "name": f"{column} supplied for activity {activity_id}", "value": float(value),
-            "unit": unit, "source": f"Client-supplied in {file}, row {row_number}, column {column}",
-            "source_ref": f"row {row_number}", "year": _reporting_year(self.engagement, self.register),
-            "licence": "Client data (confidential)",
-            "notes": "Activity-level value used as is",
-        })
+        self.extra_factors.append(self._supplied_record(fid, activity_id, row_number, column, value, unit, file,
+                                                        _reporting_year(self.engagement, self.register)))
         return fid
 
-    def measured_factor(self, row) -> tuple[str, float]:
-        """The register id and kWh per unit of the measured factor a ``measured:<id>`` row uses."""
-        raw = row.get("measured_factor", "") if hasattr(row, "get") else ""
-        if not isinstance(raw, str) or not raw:
-            raise FactorError(f"activity {row['activity_id']}: mode '{row['mode']}' needs measured factor "
-                              f"'{measured_factor_id(row['mode'])}' from the engagement's measured_factors.csv "
+    @staticmethod
+    def _supplied_record(fid: str, activity_id, row_number, column: str, value: float, unit: str, file: str,
+                         year: int) -> dict:
+        return {
+            "factor_id": fid, "name": f"{column} supplied for activity {activity_id}", "value": float(value),
+            "unit": unit, "source": f"Client-supplied in {file}, row {row_number}, column {column}",
+            "source_ref": f"row {row_number}", "year": year, "licence": "Client data (confidential)",
+            "notes": "Activity-level value used as is",
+        }
+
+    def supplied_factors(self, df: pd.DataFrame, specs: list[tuple], file: str = "activities") -> list[np.ndarray]:
+        """``activity_factor`` for whole columns at once. ``specs``: (column, unit, mask, values),
+        values None for the column's own. Returns per spec an object array of factor ids (None
+        where the mask is False). Records are registered row by row and, within a row, in spec
+        order, as a per-row loop would, so the register's order does not depend on this."""
+        n = len(df)
+        aid = df["activity_id"].to_numpy(object)
+        rn = df["row_number"].to_numpy(object)
+        year = _reporting_year(self.engagement, self.register)
+        out, rows, ranks, recs = [], [], [], []
+        for rank, (column, unit, mask, values) in enumerate(specs):
+            ids = np.full(n, None, dtype=object)
+            pos = np.flatnonzero(np.asarray(mask, bool))
+            if len(pos):
+                vals = np.asarray(df[column] if values is None else values, dtype=float)[pos]
+                fids = [f"activity:{a}:{column}" for a in aid[pos]]
+                ids[pos] = np.array(fids, dtype=object)
+                recs += [self._supplied_record(f, a, r, column, v, unit, file, year)
+                         for f, a, r, v in zip(fids, aid[pos], rn[pos], vals)]
+                rows.append(pos), ranks.append(np.full(len(pos), rank))
+            out.append(ids)
+        if recs:
+            order = np.lexsort((np.concatenate(ranks), np.concatenate(rows)))
+            self.extra_factors.extend(recs[i] for i in order)
+        return out
+
+    def known(self, fid: str) -> bool:
+        """Whether ``fid`` is in the register or already registered by this estimate."""
+        if fid in self.register:
+            return True
+        if self._extra_seen < len(self.extra_factors):  # index the ids registered since the last call
+            self._extra_ids.update(r["factor_id"] for r in self.extra_factors[self._extra_seen:])
+            self._extra_seen = len(self.extra_factors)
+        return fid in self._extra_ids
+
+    def measured_factors(self, df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+        """The register id and kWh per unit of the measured factor each ``measured:<id>`` row
+        uses (one look-up per distinct record)."""
+        raw = (df["measured_factor"] if "measured_factor" in df.columns
+               else pd.Series("", index=df.index)).to_numpy(object)
+        missing = np.array([not isinstance(r, str) or not r for r in raw], bool)
+        if missing.any():
+            j = int(np.flatnonzero(missing)[0])
+            aid, mode = df["activity_id"].iloc[j], df["mode"].iloc[j]
+            raise FactorError(f"activity {aid}: mode '{mode}' needs measured factor "
+                              f"'{measured_factor_id(mode)}' from the engagement's measured_factors.csv "
                               "(load the engagement folder, or run 'audit measure')")
-        reg_row = register_row(json.loads(raw))
-        fid = reg_row["factor_id"]
-        if fid not in self.register and not any(r["factor_id"] == fid for r in self.extra_factors):
-            self.extra_factors.append(reg_row)
-        return fid, float(reg_row["value"])
+        per_record: dict[str, tuple[str, float]] = {}
+        for r in pd.unique(raw):
+            reg_row = register_row(json.loads(r))
+            fid = reg_row["factor_id"]
+            if not self.known(fid):
+                self.extra_factors.append(reg_row)
+            per_record[r] = fid, float(reg_row["value"])
+        return [per_record[r][0] for r in raw], np.array([per_record[r][1] for r in raw], float)
 
 
 def _reporting_year(eng, reg: FactorRegister) -> int:
@@ -98,21 +149,33 @@ def _reporting_year(eng, reg: FactorRegister) -> int:
     return eng.reporting_year or reg.factor_set.desnz_year
 
 
+def _per_key(keys, fn) -> list:
+    """``fn`` once per distinct key, spread back to every row (keys: hashable, one per row)."""
+    keys = list(keys)
+    cache = {k: fn(k) for k in dict.fromkeys(keys)}
+    return [cache[k] for k in keys]
+
+
+def _bounds_of(reg: FactorRegister, fids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, central, high) arrays of the register factors ``fids`` (one look-up per distinct
+    id; NaN where the id is None)."""
+    nan3 = (np.nan, np.nan, np.nan)
+    b = np.array(_per_key(fids, lambda f: nan3 if f is None else reg.bounds(f)), float).reshape(-1, 3)
+    return b[:, 0], b[:, 1], b[:, 2]
+
+
 def _pue(ctx: EstimateContext, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """PUE per row: the table's value, else the provider's, else the on-premise average."""
-    reg = ctx.register
     prov = providers()
-    lo, mid, hi, ids = [], [], [], []
-    for i, row in df.iterrows():
-        if not math.isnan(row["pue"]):
-            fid = ctx.activity_factor(row["activity_id"], row["row_number"], "pue", row["pue"], "ratio")
-            lo.append(row["pue"]), mid.append(row["pue"]), hi.append(row["pue"]), ids.append(fid)
-            continue
-        owned = row["ownership"] in ("owned", "leased") and not row["provider"]
-        fid = "pue:onprem-average" if owned or not row["provider"] else prov.loc[row["provider"], "pue_factor_id"]
-        a, b, c = reg.bounds(fid)
-        lo.append(a), mid.append(b), hi.append(c), ids.append(fid)
-    return np.array(lo), np.array(mid), np.array(hi), ids
+    given = df["pue"].to_numpy(float)
+    has = ~np.isnan(given)
+    # Owned or leased hardware has no provider; no provider means the on-premise average.
+    fids = _per_key([None if h else p for p, h in zip(df["provider"].to_numpy(object), has)],
+                    lambda p: None if p is None else prov.loc[p, "pue_factor_id"] if p else "pue:onprem-average")
+    lo, mid, hi = _bounds_of(ctx.register, fids)
+    (supplied,) = ctx.supplied_factors(df, [("pue", "ratio", has, None)])
+    lo, mid, hi = (np.where(has, given, a) for a in (lo, mid, hi))
+    return lo, mid, hi, [s if h else f for s, f, h in zip(supplied, fids, has)]
 
 
 def _energy_result(kwh, kwh_low, kwh_high, factor_ids, method, formula):
@@ -128,6 +191,14 @@ def _bad_mode(df: pd.DataFrame, row, message: str, hint: str) -> ValidationError
     return ValidationError([Problem("activities", message, row=int(row["row_number"]), column="mode", hint=hint)])
 
 
+def _first_bad_mode(df: pd.DataFrame, bad, message, hint: str) -> None:
+    """Raise for the first row of ``df`` where ``bad`` holds; ``message(mode)`` says what is wrong."""
+    bad = np.asarray(bad, bool)
+    if bad.any():
+        row = df.iloc[int(np.flatnonzero(bad)[0])]
+        raise _bad_mode(df, row, message(row["mode"]), hint)
+
+
 def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """kWh = gpu_hours x power_W x (1 + host share) / 1000 x PUE.
 
@@ -137,84 +208,81 @@ def method_gpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     a row with no mode keeps the conservative TDP x 1.0 (0.5-1.0) and no host share.
     """
     reg = ctx.register
-    p_lo, p_mid, p_hi, ids, dq = [], [], [], [], []
+    modes = df["mode"].astype(str).to_numpy(object)
+    with_mode = modes != ""
+    _first_bad_mode(df, with_mode & ~np.isin(modes, GPU_USES), lambda m: f"unknown mode '{m}' for gpu_compute",
+                    f"allowed: {', '.join(GPU_USES)}")
     h_lo, h_mid, h_hi = reg.bounds("gpu-host-share:default")
-    for _, row in df.iterrows():
-        row_ids = []
-        mode = str(row["mode"] or "")
-        if mode and mode not in GPU_USES:
-            raise _bad_mode(df, row, f"unknown mode '{mode}' for gpu_compute", f"allowed: {', '.join(GPU_USES)}")
-        host = (0.0, 0.0, 0.0)
-        dq.append(np.nan)
-        if not math.isnan(row["power_w"]):
-            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
-            p_lo.append(row["power_w"]), p_mid.append(row["power_w"]), p_hi.append(row["power_w"])
-            dq[-1] = 1  # the client's measured draw
-        else:
-            tdp_id = f"hw:{row['hardware'].lower()}"
-            tdp = reg.value(tdp_id)
-            row_ids.append(tdp_id)
-            if "proxy" in str(reg.row(tdp_id)["licence"]).lower():
-                dq[-1] = 5  # a power derived from marketing claims (TPU v5e, v6e, 7x)
-            util_id = f"gpu-utilisation:{mode}" if mode else "gpu-utilisation:default"
-            if mode:
-                host = (h_lo, h_mid, h_hi)
-                row_ids.append("gpu-host-share:default")
-            if not math.isnan(row["utilisation"]):
-                u = row["utilisation"]
-                row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "utilisation", u, "fraction"))
-                u_lo = u_mid = u_hi = u
-            else:
-                row_ids.append(util_id)
-                u_lo, u_mid, u_hi = reg.bounds(util_id)
-            p_lo.append(tdp * u_lo * (1 + host[0])), p_mid.append(tdp * u_mid * (1 + host[1]))
-            p_hi.append(tdp * u_hi * (1 + host[2]))
-        ids.append(row_ids)
+    power = df["power_w"].to_numpy(float)
+    has_power = ~np.isnan(power)
+    util = df["utilisation"].to_numpy(float)
+    has_util = ~np.isnan(util) & ~has_power
+    hw = df["hardware"].to_numpy(object)
+    tdp_ids = np.array(_per_key(np.where(has_power, None, hw), lambda h: None if h is None else f"hw:{h.lower()}"),
+                       dtype=object)
+    tdp = np.array(_per_key(tdp_ids, lambda f: np.nan if f is None else reg.value(f)), float)
+    # a power derived from marketing claims (TPU v5e, v6e, 7x) is a weak proxy
+    proxy = np.array(_per_key(tdp_ids, lambda f: f is not None and "proxy" in str(reg.row(f)["licence"]).lower()),
+                     bool)
+    util_ids = np.where(with_mode, "gpu-utilisation:" + modes.astype(str), "gpu-utilisation:default").astype(object)
+    u_lo, u_mid, u_hi = _bounds_of(reg, np.where(has_power | has_util, None, util_ids))
+    u_lo, u_mid, u_hi = (np.where(has_util, util, u) for u in (u_lo, u_mid, u_hi))
+    host = with_mode & ~has_power
+    p3 = [np.where(has_power, power, tdp * u * (1 + np.where(host, h, 0.0)))
+          for u, h in ((u_lo, h_lo), (u_mid, h_mid), (u_hi, h_hi))]
+    dq = np.where(has_power, 1.0, np.where(proxy, 5.0, np.nan))
+    power_ids, util_supplied = ctx.supplied_factors(df, [("power_w", "W", has_power, None),
+                                                         ("utilisation", "fraction", has_util, None)])
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    ids = [[p] if p is not None else [t, *(["gpu-host-share:default"] if h else []), s if s is not None else u]
+           for p, t, h, s, u in zip(power_ids, tdp_ids, host, util_supplied, util_ids)]
     q = df["quantity_base"].to_numpy(float)
     res = _energy_result(
-        device_energy_kwh(q, np.array(p_mid), pue_mid), device_energy_kwh(q, np.array(p_lo), pue_lo),
-        device_energy_kwh(q, np.array(p_hi), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
+        device_energy_kwh(q, p3[1], pue_mid), device_energy_kwh(q, p3[0], pue_lo),
+        device_energy_kwh(q, p3[2], pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
         "accelerator_hours", "kWh = gpu_hours × power_W × (1 + host share) / 1000 × PUE")
     res["device_hours"] = q
-    res["method_data_quality"] = np.array(dq, float)
+    res["method_data_quality"] = dq
     res["boundary"] = [f"{m or 'unspecified use'}: accelerator" + (" + host" if m and math.isnan(pw) else "") + " × PUE"
                        for m, pw in zip(df["mode"].astype(str), df["power_w"])]
     return res
+
+
+CCF_CLOUDS = ("aws", "gcp", "azure")
+
+
+def _ccf_cpu_watts(reg: FactorRegister, provider: str) -> tuple[float, float, list[str]]:
+    """CCF's Wmin and Wmax per vCPU for a cloud (the mean of the three for any other provider)
+    and the ids they cite."""
+    clouds = [provider] if provider in CCF_CLOUDS else list(CCF_CLOUDS)
+    wmin = np.mean([reg.value(f"ccf:cpu-wmin:{c}") for c in clouds])
+    wmax = np.mean([reg.value(f"ccf:cpu-wmax:{c}") for c in clouds])
+    return wmin, wmax, [f"ccf:cpu-wmin:{c}" for c in clouds] + [f"ccf:cpu-wmax:{c}" for c in clouds]
 
 
 def method_cpu_compute(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """kWh = vCPU_hours x (Wmin + u x (Wmax - Wmin)) / 1000 x PUE (Cloud Carbon Footprint)."""
     reg = ctx.register
     u_lo, u_mid, u_hi = reg.bounds("ccf:cpu-utilisation:default")
-    w = {"lo": [], "mid": [], "hi": []}
-    ids = []
-    for _, row in df.iterrows():
-        if not math.isnan(row["power_w"]):
-            fid = ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W per vCPU")
-            for k in w:
-                w[k].append(row["power_w"])
-            ids.append([fid])
-            continue
-        clouds = [row["provider"]] if row["provider"] in ("aws", "gcp", "azure") else ["aws", "gcp", "azure"]
-        wmin = np.mean([reg.value(f"ccf:cpu-wmin:{c}") for c in clouds])
-        wmax = np.mean([reg.value(f"ccf:cpu-wmax:{c}") for c in clouds])
-        row_ids = [f"ccf:cpu-wmin:{c}" for c in clouds] + [f"ccf:cpu-wmax:{c}" for c in clouds]
-        if not math.isnan(row["utilisation"]):
-            u = row["utilisation"]
-            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "utilisation", u, "fraction"))
-            vals = (u, u, u)
-        else:
-            row_ids.append("ccf:cpu-utilisation:default")
-            vals = (u_lo, u_mid, u_hi)
-        for k, u in zip(("lo", "mid", "hi"), vals):
-            w[k].append(ccf_cpu_power_w(wmin, wmax, u))
-        ids.append(row_ids)
+    power = df["power_w"].to_numpy(float)
+    has_power = ~np.isnan(power)
+    util = df["utilisation"].to_numpy(float)
+    has_util = ~np.isnan(util) & ~has_power
+    watts = _per_key(np.where(has_power, None, df["provider"].to_numpy(object)),
+                     lambda p: (np.nan, np.nan, []) if p is None else _ccf_cpu_watts(reg, p))
+    wmin = np.array([w[0] for w in watts], float)
+    wmax = np.array([w[1] for w in watts], float)
+    w = [np.where(has_power, power, ccf_cpu_power_w(wmin, wmax, np.where(has_util, util, u)))
+         for u in (u_lo, u_mid, u_hi)]
+    power_ids, util_ids = ctx.supplied_factors(df, [("power_w", "W per vCPU", has_power, None),
+                                                    ("utilisation", "fraction", has_util, None)])
+    ids = [[p] if p is not None else [*wt[2], u if u is not None else "ccf:cpu-utilisation:default"]
+           for p, wt, u in zip(power_ids, watts, util_ids)]
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     q = df["quantity_base"].to_numpy(float)
     return _energy_result(
-        device_energy_kwh(q, np.array(w["mid"]), pue_mid), device_energy_kwh(q, np.array(w["lo"]), pue_lo),
-        device_energy_kwh(q, np.array(w["hi"]), pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
+        device_energy_kwh(q, w[1], pue_mid), device_energy_kwh(q, w[0], pue_lo),
+        device_energy_kwh(q, w[2], pue_hi), [a + [b] for a, b in zip(ids, pue_ids)],
         "ccf_cpu", "kWh = vCPU_hours × (Wmin + u·(Wmax − Wmin)) / 1000 × PUE")
 
 
@@ -233,24 +301,23 @@ def method_storage(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """
     reg = ctx.register
     modes = df["mode"].where(df["mode"] != "", "ssd")
-    coef_ids, rep, ids_extra = [], [], []
-    for m in modes:
+
+    def by_mode(m: str) -> tuple[str, float, list[str]]:
         rid = f"ccf:replication:{m}"
         if rid in reg:
-            coef_ids.append(f"ccf:storage:{reg.row(rid)['per_unit']}")
-            rep.append(reg.value(rid))
-            ids_extra.append([rid])
-        else:
-            coef_ids.append(f"ccf:storage:{m}")
-            rep.append(1.0)
-            ids_extra.append([])
-    coef = np.array([reg.value(f) for f in coef_ids]) * np.array(rep)
+            return f"ccf:storage:{reg.row(rid)['per_unit']}", reg.value(rid), [rid]
+        return f"ccf:storage:{m}", 1.0, []
+
+    per_mode = _per_key(modes, by_mode)
+    coef_ids = [p[0] for p in per_mode]
+    rep = np.array([p[1] for p in per_mode], float)
+    coef = np.array(_per_key(coef_ids, reg.value), float) * rep
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
     tbh = df["quantity_base"].to_numpy(float) * hours_per_month()
     res = _energy_result(tbh * coef * pue_mid, tbh * coef * pue_lo, tbh * coef * pue_hi,
-                         [[a, *e, b] for a, e, b in zip(coef_ids, ids_extra, pue_ids)], "ccf_storage",
+                         [[a, *e[2], b] for a, e, b in zip(coef_ids, per_mode, pue_ids)], "ccf_storage",
                          "kWh = TB_months × 730.5 h × kWh_per_TB_hour × PUE × replication")
-    res["boundary"] = [f"operational (IT energy × PUE × replication {r:g})" for r in rep]
+    res["boundary"] = _per_key(rep, lambda r: f"operational (IT energy × PUE × replication {r:g})")
     return res
 
 
@@ -265,6 +332,22 @@ def method_data_transfer(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     # CCF's coefficient covers data moved between cloud regions only (not to end users).
     res["boundary"] = ["operational (CCF: inter-region network only)"] * len(df)
     return res
+
+
+def _image_by_model(reg: FactorRegister, entry: dict, pixels, steps) -> dict:
+    """One image model at one mode: the accelerator energy per image (low, central, high) at the
+    requested pixels and steps, and which scalings apply (once per distinct model and mode)."""
+    f_mid = reg.bounds("image:scaling:fixed-share")[1]
+    b_lo, b_mid, b_hi = reg.bounds("image:scaling:pixel-exponent")
+    r_lo, r_mid, r_hi = reg.bounds(entry["factor_id"])
+    ref_px = entry["width"] * entry["height"]
+    px = pixels or ref_px
+    want_steps = steps or entry["default_steps"]
+    fixed = entry["fixed_share"] if entry["fixed_share"] is not None else f_mid
+    s_scale = image_steps_scale(want_steps, entry["steps"], fixed) if entry["steps"] and want_steps else 1.0
+    p_scales = [image_pixels_scale(px, ref_px, b) for b in (b_lo, b_mid, b_hi)]
+    return {"acc": (r_lo * s_scale * min(p_scales), r_mid * s_scale * p_scales[1], r_hi * s_scale * max(p_scales)),
+            "scaled_steps": s_scale != 1.0, "scaled_pixels": px != ref_px}
 
 
 def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -282,58 +365,62 @@ def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     reg = ctx.register
     _, boundary = _llm_settings(ctx)
     e_lo, e_mid, e_hi = reg.bounds("php:image-generation")
-    f_lo, f_mid, f_hi = reg.bounds("image:scaling:fixed-share")
-    b_lo, b_mid, b_hi = reg.bounds("image:scaling:pixel-exponent")
     host = reg.bounds(HOST_SHARE_ID)
     idle = reg.bounds(IDLE_FACTOR_ID)
     gpu_w = reg.bounds(GPU_POWER_FOR_TIME_ID)[1]
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
+    pue3 = (pue_lo, pue_mid, pue_hi)
     table = image_models()
-    lo, mid, hi, ids, dq, methods, bounds, accel = [], [], [], [], [], [], [], []
-    for j, ((_, row), pid) in enumerate(zip(df.iterrows(), pue_ids)):
-        pue3 = (pue_lo[j], pue_mid[j], pue_hi[j])
+
+    def parsed(mode):
         try:
-            pixels, steps = parse_image_mode(row["mode"])
+            return parse_image_mode(mode)
         except ValueError as exc:
-            raise _bad_mode(df, row, f"image_generation mode '{row['mode']}': {exc}", IMAGE_MODE_HELP) from None
-        entry = table.get(str(row["model"] or "").strip().lower())
-        if not math.isnan(row["power_w"]) and not math.isnan(row["latency_s"]):
-            e = row["power_w"] * row["latency_s"] / 3600.0 / 1000.0
-            ids.append([ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"),
-                        ctx.activity_factor(row["activity_id"], row["row_number"], "latency_s", row["latency_s"], "s"),
-                        pid])
-            lo.append(e * pue3[0]), mid.append(e * pue3[1]), hi.append(e * pue3[2])
-            dq.append(2), methods.append("image_measured"), bounds.append("measured draw × PUE"), accel.append(e)
-        elif entry is not None:
-            r_lo, r_mid, r_hi = reg.bounds(entry["factor_id"])
-            ref_px = entry["width"] * entry["height"]
-            px = pixels or ref_px
-            want_steps = steps or entry["default_steps"]
-            fixed = entry["fixed_share"] if entry["fixed_share"] is not None else f_mid
-            s_scale = (image_steps_scale(want_steps, entry["steps"], fixed)
-                       if entry["steps"] and want_steps else 1.0)
-            p_scales = [image_pixels_scale(px, ref_px, b) for b in (b_lo, b_mid, b_hi)]
-            acc = [r_lo * s_scale * min(p_scales), r_mid * s_scale * p_scales[1], r_hi * s_scale * max(p_scales)]
-            if boundary == LlmBoundary.ACCELERATOR:
-                e3 = acc
-                row_ids = [entry["factor_id"]]
-            else:
-                e3 = [acc[k] * serving_scale(host[k], idle[k], pue3[k]) for k in range(3)]
-                row_ids = [entry["factor_id"], HOST_SHARE_ID, IDLE_FACTOR_ID, pid]
-            if s_scale != 1.0:
-                row_ids.append("image:scaling:fixed-share")
-            if px != ref_px:
-                row_ids.append("image:scaling:pixel-exponent")
-            ids.append(row_ids)
-            lo.append(e3[0]), mid.append(e3[1]), hi.append(e3[2])
-            dq.append(entry["data_quality"]), accel.append(acc[1])
-            methods.append("image_proxy" if entry["proxy"] else "image_by_model")
-            bounds.append(boundary)
-        else:
-            ids.append(["php:image-generation", pid])
-            lo.append(e_lo * pue3[0]), mid.append(e_mid * pue3[1]), hi.append(e_hi * pue3[2])
-            dq.append(4), methods.append("image_generic_fallback"), accel.append(e_mid)
-            bounds.append("generic fallback band (IT energy of a whole node) × PUE")
+            return exc
+
+    modes = df["mode"].to_numpy(object)
+    parsed_modes = _per_key(modes, parsed)
+    failed = np.array([isinstance(p, ValueError) for p in parsed_modes], bool)
+    if failed.any():
+        j = int(np.flatnonzero(failed)[0])
+        raise _bad_mode(df, df.iloc[j], f"image_generation mode '{modes[j]}': {parsed_modes[j]}",
+                        IMAGE_MODE_HELP) from None
+    model_keys = [str(m or "").strip().lower() for m in df["model"].to_numpy(object)]
+    power = df["power_w"].to_numpy(float)
+    latency = df["latency_s"].to_numpy(float)
+    measured = ~np.isnan(power) & ~np.isnan(latency)
+    known = np.array([k in table for k in model_keys], bool)
+    by_model = ~measured & known
+    fallback = ~measured & ~known
+    # 1. measured draw
+    e_meas = power * latency / 3600.0 / 1000.0
+    power_ids, latency_ids = ctx.supplied_factors(df, [("power_w", "W", measured, None),
+                                                       ("latency_s", "s", measured, None)])
+    # 2. by model: once per distinct (model, mode)
+    per_model = _per_key(zip(np.where(by_model, model_keys, None), modes),
+                         lambda k: None if k[0] is None else _image_by_model(reg, table[k[0]], *parse_image_mode(k[1])))
+    acc = np.array([p["acc"] if p else (np.nan,) * 3 for p in per_model], float).reshape(-1, 3)
+    serving = boundary != LlmBoundary.ACCELERATOR
+    e3_model = [acc[:, k] * serving_scale(host[k], idle[k], pue3[k]) if serving else acc[:, k] for k in range(3)]
+    # 3. the generic band
+    e3_fallback = [e * p for e, p in zip((e_lo, e_mid, e_hi), pue3)]
+    lo, mid, hi = (np.where(measured, e_meas * pue3[k], np.where(by_model, e3_model[k], e3_fallback[k]))
+                   for k in range(3))
+    accel = np.where(measured, e_meas, np.where(by_model, acc[:, 1], e_mid))
+    entries = [table[k] if b else None for k, b in zip(model_keys, by_model)]
+    dq = np.array([2.0 if m else (e["data_quality"] if e is not None else 4.0) for m, e in zip(measured, entries)],
+                  float)
+    methods = np.where(measured, "image_measured", np.where(fallback, "image_generic_fallback", np.array(
+        ["image_proxy" if e is not None and e["proxy"] else "image_by_model" for e in entries], dtype=object)))
+    bounds = np.where(measured, "measured draw × PUE",
+                      np.where(fallback, "generic fallback band (IT energy of a whole node) × PUE", boundary))
+    serving_ids = [HOST_SHARE_ID, IDLE_FACTOR_ID]
+    ids = [[p, lat, u] if m else
+           [e["factor_id"], *(serving_ids + [u] if serving else []),
+            *(["image:scaling:fixed-share"] if pm["scaled_steps"] else []),
+            *(["image:scaling:pixel-exponent"] if pm["scaled_pixels"] else [])] if e is not None else
+           ["php:image-generation", u]
+           for m, p, lat, u, e, pm in zip(measured, power_ids, latency_ids, pue_ids, entries, per_model)]
     q = df["quantity_base"].to_numpy(float)
     formulas = {"image_measured": "kWh = images × power_W × latency_s / 3.6e6 × PUE",
                 "image_by_model": "kWh = images × E_model × (f + (1 − f) × steps/steps_ref) × (pixels/pixels_ref)^b"
@@ -341,60 +428,65 @@ def method_image_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
                 "image_generic_fallback": "kWh = images × generic kWh_per_image (Power Hungry Processing; FALLBACK: "
                                           "model, mode and hardware not used) × PUE"}
     formulas["image_proxy"] = formulas["image_by_model"] + " (PROXY model class)"
-    res = _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, methods,
-                         [formulas[m] for m in methods])
-    lat_h = df["latency_s"].to_numpy(float) / 3600.0
+    methods = list(methods)
+    res = _energy_result(q * mid, q * lo, q * hi, ids, methods, [formulas[m] for m in methods])
+    lat_h = latency / 3600.0
     # Reserved accelerator time: latency when given; for hosted lines E_accel / P_gpu (owned
     # hardware without latency gets none: its time may already be GPU-hours in another row).
     owned = df["ownership"].isin(["owned", "leased"]).to_numpy()
-    res["device_hours"] = np.where(np.isnan(lat_h), np.where(owned, np.nan, q * np.array(accel) * 1000.0 / gpu_w),
+    res["device_hours"] = np.where(np.isnan(lat_h), np.where(owned, np.nan, q * accel * 1000.0 / gpu_w),
                                    q * lat_h)
-    res["method_data_quality"] = np.array(dq, float)
-    res["boundary"] = bounds
+    res["method_data_quality"] = dq
+    res["boundary"] = list(bounds)
     return res
+
+
+def _video_per_second(model: str) -> dict:
+    """EcoLogits' video model for one model: kWh per video second (low, central, high), the
+    mean PUE, and what the register row needs (once per distinct model)."""
+    from ecologits.estimations import video as ev  # noqa: PLC0415 - EcoLogits' video tables, only for video rows
+
+    clip_s = 5.0
+    info = ev._MODELS_INFO[model]  # noqa: SLF001
+    hw = ev._HARDWARE_CONFIGURATIONS[info["hardware"]]  # noqa: SLF001
+    prov = ev._PROVIDER_CONFIGURATIONS[info["provider"]]  # noqa: SLF001
+    pue = prov["datacenter_pue"]
+    pue_lo, pue_hi = (pue["min"], pue["max"]) if isinstance(pue, dict) else (pue, pue)
+    w, h = info["capabilities"]["resolutions"][0]
+    frames = ev.duration_to_frames(clip_s)
+    r = info["regression_parameters"]
+    wh, vol = w * h, w * h * frames / 1000
+    latency = (r["n"] * frames * wh ** 2 + r["m"] * vol + r["m1"] * frames + r["m2"] * wh ** 2
+               + r["n1"] * frames ** 2 + r["n2"] * vol ** 2 + r["g"])
+    per_s = latency / 3600 / clip_s  # hours of server time per video second
+    sp = hw["server_power"]
+    return {"kwh": (per_s * sp["p2_5"] / 1000 * pue_lo, per_s * sp["mean"] / 1000 * (pue_lo + pue_hi) / 2,
+                    per_s * sp["p97_5"] / 1000 * pue_hi), "pue": (pue_lo + pue_hi) / 2, "info": info, "hw": hw}
 
 
 def method_video_generation(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """EcoLogits video model: latency from the model's regression on frames x resolution,
     energy = PUE x latency x server power (p2.5 / mean / p97.5), per 5-second 720p clip,
     scaled to the video seconds requested."""
-    from ecologits.estimations import video as ev
-
-    clip_s = 5.0
-    lo, mid, hi, ids, pues = [], [], [], [], []
-    for _, row in df.iterrows():
-        model = row["model"] or "google/veo-3.0"
-        info = ev._MODELS_INFO[model]  # noqa: SLF001
-        hw = ev._HARDWARE_CONFIGURATIONS[info["hardware"]]  # noqa: SLF001
-        prov = ev._PROVIDER_CONFIGURATIONS[info["provider"]]  # noqa: SLF001
-        pue = prov["datacenter_pue"]
-        pue_lo, pue_hi = (pue["min"], pue["max"]) if isinstance(pue, dict) else (pue, pue)
-        w, h = info["capabilities"]["resolutions"][0]
-        frames = ev.duration_to_frames(clip_s)
-        r = info["regression_parameters"]
-        wh, vol = w * h, w * h * frames / 1000
-        latency = (r["n"] * frames * wh ** 2 + r["m"] * vol + r["m1"] * frames + r["m2"] * wh ** 2
-                   + r["n1"] * frames ** 2 + r["n2"] * vol ** 2 + r["g"])
-        per_s = latency / 3600 / clip_s  # hours of server time per video second
-        sp = hw["server_power"]
-        lo.append(per_s * sp["p2_5"] / 1000 * pue_lo)
-        mid.append(per_s * sp["mean"] / 1000 * (pue_lo + pue_hi) / 2)
-        hi.append(per_s * sp["p97_5"] / 1000 * pue_hi)
-        ids.append([f"ecologits:video:{model}"])
-        _register_video_model(ctx, model, info, hw, mid[-1])
-        pues.append((pue_lo + pue_hi) / 2)
+    models = [m or "google/veo-3.0" for m in df["model"].to_numpy(object)]
+    per_model = {m: _video_per_second(m) for m in dict.fromkeys(models)}
+    for m, v in per_model.items():
+        _register_video_model(ctx, m, v["info"], v["hw"], v["kwh"][1])
+    kwh = np.array([per_model[m]["kwh"] for m in models], float).reshape(-1, 3)
+    pues = np.array([per_model[m]["pue"] for m in models], float)
     q = df["quantity_base"].to_numpy(float)
-    res = _energy_result(q * np.array(mid), q * np.array(lo), q * np.array(hi), ids, "ecologits_video",
+    res = _energy_result(q * kwh[:, 1], q * kwh[:, 0], q * kwh[:, 2], [[f"ecologits:video:{m}"] for m in models],
+                         "ecologits_video",
                          "kWh = video_seconds × latency_per_second × server_power × PUE (EcoLogits video)")
     # Reserved accelerator time for the embodied share: kWh / PUE / P_gpu (the LLM method's 500 W).
-    res["device_hours"] = q * np.array(mid) / np.array(pues) * 1000.0 / ctx.register.bounds(GPU_POWER_FOR_TIME_ID)[1]
+    res["device_hours"] = q * kwh[:, 1] / pues * 1000.0 / ctx.register.bounds(GPU_POWER_FOR_TIME_ID)[1]
     res["boundary"] = ["serving (EcoLogits video: server power × PUE)"] * len(df)
     return res
 
 
 def _register_video_model(ctx, model, info, hw, kwh_per_s):
     fid = f"ecologits:video:{model}"
-    if fid in ctx.register or any(r["factor_id"] == fid for r in ctx.extra_factors):
+    if ctx.known(fid):
         return
     ctx.extra_factors.append({
         "factor_id": fid, "name": f"{model} video generation energy per second (5 s clip, native resolution)",
@@ -411,6 +503,23 @@ def _llm_settings(ctx: EstimateContext) -> tuple[str, str]:
     method = getattr(getattr(eng, "llm_method", None), "value", None) or LlmMethod.PRODUCTION
     boundary = getattr(getattr(eng, "llm_boundary", None), "value", None) or LlmBoundary.SERVING
     return method, boundary
+
+
+def _llm_model(provider: str, model: str, has_power: bool) -> tuple:
+    """How an LLM row's model gives its parameters (once per distinct provider, model and
+    whether a measured draw is given): ("count", N) for a bare parameter count ("70B");
+    ("unknown",) for a model EcoLogits does not know with a measured draw (the intake allows
+    it: the measured power x latency is the energy, no parameter count is needed or guessed);
+    ("model", ModelParameters) for an EcoLogits model; ("none",) without a model."""
+    m = PARAM_COUNT.match(model or "")
+    if m:
+        return ("count", float(m.group(1)))
+    if model and has_power and resolve_llm_model(provider, model)[0] is None:
+        return ("unknown",)
+    if model:
+        resolved, _ = resolve_llm_model(provider, model)
+        return ("model", model_parameters(resolved))
+    return ("none",)
 
 
 def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -431,49 +540,57 @@ def method_llm_api(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     pre_lo, pre_mid, pre_hi = reg.bounds(PREFILL_FACTOR_ID)
     prov = providers()
     n = len(df)
-    act = np.zeros((3, n))
-    tot = np.zeros((3, n))
-    pue = np.zeros((3, n))
-    tps = np.full(n, np.nan)
-    ttft = np.full(n, np.nan)
-    ids: list[list[str]] = []
-    power_kwh = np.full(n, np.nan)
-    for _, row in df[~df["mode"].astype(str).isin(("", *LlmMethod.ALL))].iterrows():
-        raise _bad_mode(df, row, f"unknown mode '{row['mode']}' for llm_api",
-                        "production or ecologits (blank: engagement.yaml llm_method)")
-    row_method = np.array([m if m in LlmMethod.ALL else eng_method for m in df["mode"].astype(str)], dtype=object)
+    modes = df["mode"].astype(str).to_numpy(object)
+    _first_bad_mode(df, ~np.isin(modes, ("", *LlmMethod.ALL)), lambda m: f"unknown mode '{m}' for llm_api",
+                    "production or ecologits (blank: engagement.yaml llm_method)")
+    row_method = np.array([m if m in LlmMethod.ALL else eng_method for m in modes], dtype=object)
     self_hosted = df["ownership"].isin(["owned", "leased"]).to_numpy()
-    for j, (_, row) in enumerate(df.iterrows()):
-        row_ids = []
-        if not math.isnan(row["power_w"]):
-            # Self-hosted with a measured draw: E = power x latency x PUE, no model needed.
-            lat = row["latency_s"] if not math.isnan(row["latency_s"]) else np.nan
-            power_kwh[j] = row["power_w"] * lat / 3600 / 1000 if not math.isnan(lat) else np.nan
-            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "power_w", row["power_w"], "W"))
-        m = PARAM_COUNT.match(row["model"] or "")
-        if m:
-            p = float(m.group(1))
-            act[:, j] = tot[:, j] = p
-            row_ids.append(ctx.activity_factor(row["activity_id"], row["row_number"], "model", p, "billion parameters"))
-        elif row["model"] and not math.isnan(power_kwh[j]) and resolve_llm_model(row["provider"], row["model"])[0] is None:
-            # A model EcoLogits does not know, with a measured draw (the intake allows it): the
-            # measured power x latency is the energy; no parameter count is needed or guessed.
-            act[:, j] = tot[:, j] = np.nan
-        elif row["model"]:
-            model, _ = resolve_llm_model(row["provider"], row["model"])
-            mp = model_parameters(model)
-            act[:, j], tot[:, j], tps[j], ttft[j] = mp.active, mp.total, mp.tps, mp.ttft
-            row_ids.append(mp.factor_id)
-        pue_row = _llm_pue(ctx, row, prov)
-        pue[:, j] = pue_row[:3]
-        if boundary != LlmBoundary.ACCELERATOR or row_method[j] == LlmMethod.ECOLOGITS:
-            row_ids.append(pue_row[3])
-        row_ids += llm_coefficient_factor_ids(row_method[j], boundary, bool(self_hosted[j]))
-        ids.append(row_ids)
+    provider = df["provider"].to_numpy(object)
+    model = df["model"].to_numpy(object)
     out_tok = df["output_tokens"].to_numpy(float)
     in_tok = np.nan_to_num(df["input_tokens"].to_numpy(float))
     req_lat = df["latency_s"].to_numpy(float)
     q = df["quantity_base"].to_numpy(float)
+    # Self-hosted with a measured draw: E = power x latency x PUE, no model needed.
+    power = df["power_w"].to_numpy(float)
+    has_power = ~np.isnan(power)
+    power_kwh = np.where(has_power, power * req_lat / 3600 / 1000, np.nan)
+    # Parameters: once per distinct (provider, model, measured draw).
+    how = _per_key(zip(provider, model, has_power), lambda k: _llm_model(*k))
+    kind = np.array([h[0] for h in how], dtype=object)
+    act = np.zeros((3, n))
+    tot = np.zeros((3, n))
+    tps = np.full(n, np.nan)
+    ttft = np.full(n, np.nan)
+    is_count = kind == "count"
+    counts = np.array([h[1] if h[0] == "count" else np.nan for h in how], float)
+    act[:, is_count] = tot[:, is_count] = counts[is_count]
+    unknown = kind == "unknown"
+    act[:, unknown] = tot[:, unknown] = np.nan
+    is_model = kind == "model"
+    if is_model.any():
+        mps = [h[1] for h, m in zip(how, is_model) if m]
+        act[:, is_model] = np.array([mp.active for mp in mps], float).T
+        tot[:, is_model] = np.array([mp.total for mp in mps], float).T
+        tps[is_model] = [mp.tps for mp in mps]
+        ttft[is_model] = [mp.ttft for mp in mps]
+    # PUE: the row's, else by provider and ownership (one look-up per distinct pair).
+    given_pue = df["pue"].to_numpy(float)
+    has_pue = ~np.isnan(given_pue)
+    pue_fids = _per_key([None if h else (p, o) for p, o, h in zip(provider, df["ownership"].to_numpy(object), has_pue)],
+                        lambda k: None if k is None else llm_pue_factor_id(k[0], k[1], prov))
+    pue = np.array(_bounds_of(reg, pue_fids))
+    pue[:, has_pue] = given_pue[has_pue]
+    power_ids, model_ids, pue_supplied = ctx.supplied_factors(df, [
+        ("power_w", "W", has_power, None), ("model", "billion parameters", is_count, counts),
+        ("pue", "ratio", has_pue, None)])
+    cites_pue = (boundary != LlmBoundary.ACCELERATOR) | (row_method == LlmMethod.ECOLOGITS)
+    coef_ids = _per_key(zip(row_method, self_hosted),
+                        lambda k: llm_coefficient_factor_ids(k[0], boundary, bool(k[1])))
+    ids = [[*([p] if p is not None else []),
+            *([c] if c is not None else [h[1].factor_id] if h[0] == "model" else []),
+            *([s if s is not None else f] if cp else []), *co]
+           for p, c, h, s, f, cp, co in zip(power_ids, model_ids, how, pue_supplied, pue_fids, cites_pue, coef_ids)]
     measured = ~np.isnan(power_kwh)
     # EcoLogits 0.11.3 (+ prefill), for every line: its own figure where it is the method,
     # and ecologits_kwh beside ours everywhere.
@@ -567,7 +684,7 @@ def _supplier_match(factors: list[dict], provider: str, model: str) -> dict | No
 
 def _supplier_factor_id(ctx: EstimateContext, f: dict) -> str:
     fid = f"supplier:{f['index'] + 1}:{f.get('preset') or f.get('model') or f.get('provider')}"
-    if not any(r["factor_id"] == fid for r in ctx.extra_factors):
+    if not ctx.known(fid):
         unit = {"wh_per_request": "Wh/request", "wh_per_output_token": "Wh/output_token",
                 "gco2e_per_request": "gCO2e/request", "gco2e_per_kwh": "gCO2e/kWh"}[f["unit"]]
         ctx.extra_factors.append({
@@ -595,35 +712,41 @@ def _apply_supplier_factors(ctx: EstimateContext, df: pd.DataFrame, res: dict, o
     if not factors:
         return
     q = df["quantity_base"].to_numpy(float)
-    methods, formulas = list(res["method"]), list(res["formula"])
-    boundary = list(res["boundary"])
-    for j, (_, row) in enumerate(df.iterrows()):
-        f = _supplier_match(factors, row["provider"], row["model"])
-        if f is None:
-            continue
+    methods, formulas = np.array(res["method"], dtype=object), np.array(res["formula"], dtype=object)
+    boundary = np.array(res["boundary"], dtype=object)
+    # One match per distinct (provider, model); then each factor over its rows, in the order of
+    # the first row it applies to (its register entry is made then).
+    matched = _per_key(zip(df["provider"].to_numpy(object), df["model"].to_numpy(object)),
+                       lambda k: _supplier_match(factors, *k))
+    which = np.array([-1 if f is None else f["index"] for f in matched])
+    by_index = {f["index"]: f for f in factors}
+    for index in pd.unique(which[which >= 0]):
+        f = by_index[int(index)]
+        pos = np.flatnonzero(which == index)
         fid = _supplier_factor_id(ctx, f)
-        res["factor_ids"][j] = [fid] + [x for x in res["factor_ids"][j] if not str(x).startswith("genai:llm:")]
+        for j in pos:  # the cited ids: the supplier's first, EcoLogits' model parameters dropped
+            res["factor_ids"][j] = [fid] + [x for x in res["factor_ids"][j] if not str(x).startswith("genai:llm:")]
         v, unit = float(f["value"]), f["unit"]
         if unit in ("wh_per_request", "wh_per_output_token"):
-            per = v / 1000.0 * (out_tok[j] if unit == "wh_per_output_token" else 1.0)
+            per = v / 1000.0 * (out_tok[pos] if unit == "wh_per_output_token" else 1.0)
             for key in ("kwh", "kwh_low", "kwh_high"):
-                res[key][j] = q[j] * per
-            formulas[j] = f"kWh = requests × supplier {unit.replace('_', ' ')} ({fid})"
+                res[key][pos] = q[pos] * per
+            formulas[pos] = f"kWh = requests × supplier {unit.replace('_', ' ')} ({fid})"
         elif unit == "gco2e_per_request":
-            kg = q[j] * v / 1000.0
+            kg = q[pos] * v / 1000.0
             if f["basis"] == "market":
-                res["supplier_kg_market"][j] = kg
-                formulas[j] += f"; market-based kgCO2e = requests × supplier gCO2e/request ({fid})"
+                res["supplier_kg_market"][pos] = kg
+                formulas[pos] = formulas[pos] + f"; market-based kgCO2e = requests × supplier gCO2e/request ({fid})"
             else:
-                res["supplier_kg"][j] = kg
-                formulas[j] = f"kgCO2e = requests × supplier gCO2e/request ({fid}); kWh modelled for reference"
+                res["supplier_kg"][pos] = kg
+                formulas[pos] = f"kgCO2e = requests × supplier gCO2e/request ({fid}); kWh modelled for reference"
         else:
-            res["supplier_ci"][j] = v
+            res["supplier_ci"][pos] = v
         if not (unit == "gco2e_per_request" and f["basis"] == "market"):
-            res["supplier"][j] = True
-            methods[j] = "supplier_specific"
-        boundary[j] = f["boundary"]
-    res["method"], res["formula"], res["boundary"] = methods, formulas, boundary
+            res["supplier"][pos] = True
+            methods[pos] = "supplier_specific"
+        boundary[pos] = f["boundary"]
+    res["method"], res["formula"], res["boundary"] = list(methods), list(formulas), list(boundary)
 
 
 SELFHOSTED_FORMULA = ("kWh = PUE × (output tokens × J/token(batch, params) + input tokens × prefill J/token + idle "
@@ -637,7 +760,8 @@ def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.
     range and the PUE range. Rows without gpus and serving_hours are left as they are."""
     gpus = pd.to_numeric(df.get("gpus", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
     hours = pd.to_numeric(df.get("serving_hours", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
-    if not np.any((gpus > 0) & (hours > 0)):
+    fleet = (gpus > 0) & (hours > 0)
+    if not np.any(fleet):
         return
     batch = pd.to_numeric(df.get("batch_size", pd.Series(np.nan, index=df.index)), errors="coerce").to_numpy(float)
     util = df["utilisation"].to_numpy(float)
@@ -647,58 +771,66 @@ def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.
     # Per-row method and formula (a kind's methods may give one string for all rows).
     method = np.array(res["method"] if not isinstance(res["method"], str) else [res["method"]] * len(df), dtype=object)
     formula = np.array(res["formula"] if not isinstance(res["formula"], str) else [res["formula"]] * len(df), dtype=object)
-    for j, (_, row) in enumerate(df.iterrows()):
-        if not (gpus[j] > 0 and hours[j] > 0):
-            continue
-        where = f"activity {row['activity_id']} (row {row['row_number']})"
-        b = None if math.isnan(batch[j]) else float(batch[j])
-        u = None if b is not None or math.isnan(util[j]) else float(util[j])
-        for k, key in enumerate(("kwh_low", "kwh", "kwh_high")):
-            est = selfhosted_energy(float(gpus[j]), float(hours[j]), float(out_tok[j]), float(act[k, j]),
-                                    input_tokens=float(in_tok[j]), batch=b, utilisation=u, pue=float(pue[k, j]),
-                                    where=where)
-            res[key][j] = est.kwh_facility
-        res["device_hours"][j] = gpus[j] * hours[j]
-        res["factor_ids"][j] = list(res["factor_ids"][j]) + [
-            ctx.activity_factor(row["activity_id"], row["row_number"], "gpus", float(gpus[j]), "GPUs"),
-            ctx.activity_factor(row["activity_id"], row["row_number"], "serving_hours", float(hours[j]), "hours")]
-        method[j], formula[j] = "selfhosted_llm", SELFHOSTED_FORMULA
+    pos = np.flatnonzero(fleet)
+    aid, rn = df["activity_id"].to_numpy(object), df["row_number"].to_numpy(object)
+    # batch_size wins over utilisation; selfhosted_energy wants exactly one of them.
+    b = [None if math.isnan(x) else float(x) for x in batch[pos]]
+    u = [None if bb is not None or math.isnan(x) else float(x) for bb, x in zip(b, util[pos])]
+    keys = ("kwh_low", "kwh", "kwh_high")
+    inputs = [[(float(gpus[j]), float(hours[j]), float(out_tok[j]), float(act[k, j]), float(in_tok[j]), bb, uu,
+                float(pue[k, j])) for k in range(3)] for j, bb, uu in zip(pos, b, u)]
+    energy: dict[tuple, float] = {}  # one call per distinct input (fleet rows repeat across periods)
+    for j, per_bound in zip(pos, inputs):
+        for x in per_bound:
+            if x not in energy:
+                g, h, o, p, i, bb, uu, pe = x
+                energy[x] = selfhosted_energy(g, h, o, p, input_tokens=i, batch=bb, utilisation=uu, pue=pe,
+                                              where=f"activity {aid[j]} (row {rn[j]})").kwh_facility
+    for k, key in enumerate(keys):
+        res[key][pos] = [energy[x[k]] for x in inputs]
+    res["device_hours"][pos] = gpus[pos] * hours[pos]
+    gpu_ids, hour_ids = ctx.supplied_factors(df, [("gpus", "GPUs", fleet, gpus), ("serving_hours", "hours", fleet, hours)])
+    for j in pos:
+        res["factor_ids"][j] = list(res["factor_ids"][j]) + [gpu_ids[j], hour_ids[j]]
+    method[pos], formula[pos] = "selfhosted_llm", SELFHOSTED_FORMULA
     res["method"], res["formula"] = method, formula
 
 
-def _llm_pue(ctx, row, prov):
-    if not math.isnan(row["pue"]):
-        fid = ctx.activity_factor(row["activity_id"], row["row_number"], "pue", row["pue"], "ratio")
-        return row["pue"], row["pue"], row["pue"], fid
-    fid = llm_pue_factor_id(row["provider"], row["ownership"], prov)
-    lo, mid, hi = ctx.register.bounds(fid)
-    return lo, mid, hi, fid
+def _desnz_factor_ids(reg: FactorRegister, frame: pd.DataFrame, part: str, rf: bool) -> np.ndarray:
+    """The DESNZ factor id of each row for ``part``, looked up once per distinct (kind, country
+    else region, mode)."""
+    keys = pd.DataFrame({"kind": frame["kind"], "region": frame["country"].where(frame["country"] != "", frame["region"]),
+                         "mode": frame["mode"]})
+    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    fids = np.empty(len(uniques), dtype=object)
+    fids[:] = [_desnz_factor_id(reg, *u, part, rf) for u in uniques]
+    return fids[codes]
 
 
 def method_conversion_factor(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     """kgCO2e = quantity x DESNZ conversion factor (fuel, travel, accommodation, freight)."""
     reg = ctx.register
     rf = getattr(ctx.engagement, "radiative_forcing", True)
-    kg = np.zeros((3, len(df)))
-    ids = []
-    for j, (_, row) in enumerate(df.iterrows()):
-        fid = _desnz_factor_id(reg, row, "direct", rf)
-        kg[:, j] = np.asarray(reg.bounds(fid)) * row["quantity_base"]
-        ids.append([fid])
+    fids = _desnz_factor_ids(reg, df, "direct", rf)
+    lo, mid, hi = _bounds_of(reg, fids)
+    q = df["quantity_base"].to_numpy(float)
+    kg = np.array([lo * q, mid * q, hi * q])
+    ids = [[f] for f in fids]
     nan = np.full(len(df), np.nan)
     return {"kwh": np.zeros(len(df)), "kwh_low": np.zeros(len(df)), "kwh_high": np.zeros(len(df)),
             "kgco2e": kg[1], "kgco2e_low": kg[0], "kgco2e_high": kg[2], "factor_ids": ids, "method": "conversion_factor",
             "formula": "kgCO2e = quantity × DESNZ factor", "energy_based": False, "intensity": nan}
 
 
-def _desnz_factor_id(reg: FactorRegister, row, part: str, rf: bool) -> str | None:
-    kind, region = row["kind"], row["country"] or row["region"]
+def _desnz_factor_id(reg: FactorRegister, kind: str, region: str, mode: str, part: str, rf: bool) -> str | None:
+    """The DESNZ factor of a kind, region (country else region) and mode, for ``part`` (direct,
+    wtt); radiative forcing picks the ``_rf`` mode where there is one."""
     if kind == "accommodation":
-        hits = reg.find(kind="accommodation", region=region, part=part, mode=row["mode"] if row["mode"] == "london" else "")
+        hits = reg.find(kind="accommodation", region=region, part=part, mode=mode if mode == "london" else "")
         if not len(hits):
             return None if part != "direct" else HOTEL_PROXY_ID
         return hits["factor_id"].iloc[0]
-    mode = row["mode"] or _default_mode(kind)
+    mode = mode or _default_mode(kind)
     if rf and f"{mode}_rf" in valid_modes(kind):
         mode = f"{mode}_rf"
     hits = reg.find(kind=kind, mode=mode, part=part)
@@ -721,13 +853,9 @@ def method_measured(ctx: EstimateContext, df: pd.DataFrame) -> dict:
     else the on-premise average): codecarbon measures IT energy at the machine.
     """
     pue_lo, pue_mid, pue_hi, pue_ids = _pue(ctx, df)
-    per_unit, ids = [], []
-    for (_, row), pid in zip(df.iterrows(), pue_ids):
-        fid, value = ctx.measured_factor(row)
-        per_unit.append(value)
-        ids.append([fid, pid])
+    fids, e = ctx.measured_factors(df)
+    ids = [[f, p] for f, p in zip(fids, pue_ids)]
     q = df["quantity_base"].to_numpy(float)
-    e = np.asarray(per_unit, float)
     res = _energy_result(measured_energy_kwh(q, e, pue_mid), measured_energy_kwh(q, e, pue_lo),
                          measured_energy_kwh(q, e, pue_hi), ids, "measured",
                          "kWh = quantity × measured kWh_per_unit × PUE")
@@ -760,57 +888,27 @@ class Estimate:
         return self.register.used(f for ids in self.lines["factor_ids"] for f in ids)
 
 
+# The columns a line carries while it is built: the results' and what derived lines need.
+LINE_COLUMNS = frozenset(RESULT_COLUMNS) | {"hardware", "_device_hours", "_supplier_kg_market", "_method_dq", "_supplier"}
+
+
 def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     """Estimate every activity of a validated engagement (``intake.load_engagement``)."""
     eng = loaded.engagement
     reg = (register or load_register()).with_overrides(eng.factor_overrides)
     ctx = EstimateContext(reg, eng)
-    df = loaded.activities.copy()
+    df = loaded.activities.copy(deep=False)  # copy-on-write: a column is copied when it is changed
     blank = df["region"] == ""
     df.loc[blank, "region"] = _default_region(df[blank], eng)
     df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
-    activities = df.copy()
+    activities = df.copy(deep=False)
     df = map_scopes(df)
-
-
-    measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
-    method_key = df["kind"].where(~measured, "measured")
-    parts = []
-    for key, sub in df.groupby(method_key, sort=False):
-        res = (method_measured if key == "measured" else METHODS[key])(ctx, sub)
-        out = sub.copy()
-        out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
-        out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
-        out["method"], out["formula"] = res["method"], res["formula"]
-        out["boundary"] = res.get("boundary", _default_boundary(key, sub))
-        out["ecologits_kwh"] = res.get("ecologits_kwh", np.full(len(sub), np.nan))
-        out["_method_dq"] = res.get("method_data_quality", np.full(len(sub), np.nan))
-        out["_supplier"] = res.get("supplier", np.zeros(len(sub), bool))
-        out["_supplier_kg_market"] = res.get("supplier_kg_market", np.full(len(sub), np.nan))
-        ids = [list(x) for x in res["factor_ids"]]
-        if res["energy_based"]:
-            ci, grid_ids = _location_intensity(ctx, sub)
-            sup_ci = res.get("supplier_ci", np.full(len(sub), np.nan))
-            ci = np.where(np.isnan(sup_ci), ci, sup_ci)
-            out["intensity_g_per_kwh"] = ci
-            out["kgco2e"] = emissions_kg(out["kwh"].to_numpy(), ci)
-            out["kgco2e_low"] = emissions_kg(out["kwh_low"].to_numpy(), ci)
-            out["kgco2e_high"] = emissions_kg(out["kwh_high"].to_numpy(), ci)
-            sup_kg = res.get("supplier_kg", np.full(len(sub), np.nan))
-            for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
-                out[col] = np.where(np.isnan(sup_kg), out[col].to_numpy(float), sup_kg)
-            ids = [a + ([] if not math.isnan(c) else [g]) for a, g, c in zip(ids, grid_ids, sup_ci)]
-            out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
-        else:
-            out["intensity_g_per_kwh"] = np.nan
-            out["kgco2e"], out["kgco2e_low"], out["kgco2e_high"] = res["kgco2e"], res["kgco2e_low"], res["kgco2e_high"]
-        out["factor_ids"] = ids
-        parts.append(out)
-    lines = pd.concat(parts).loc[df.index]
+    lines = _kind_lines(ctx, df)
+    assumptions = _provider_region_assumptions(ctx, df, blank)
+    del df  # the merged input: not needed from here on (peak memory)
 
     lines, dq_warnings = _method_data_quality(lines)
-    warnings = (list(getattr(loaded, "warnings", [])) + dq_warnings + _provider_region_assumptions(ctx, df, blank)
-                + _grid_vintage_note(ctx, lines))
+    warnings = list(getattr(loaded, "warnings", [])) + dq_warnings + assumptions + _grid_vintage_note(ctx, lines)
 
     # Data quality widens every range (pedigree factor), on top of the method's own range.
     k95 = lines["data_quality"].astype(int).map(uncertainty_k95()).to_numpy(float)
@@ -838,6 +936,46 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings)
 
 
+def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:
+    """One line per activity, in table order: each kind's method (``METHODS``; ``measured:<id>``
+    rows by ``method_measured``) on all its rows at once, then kgCO2e = kWh x grid intensity for
+    the energy-based kinds (a supplier figure where the engagement gives one)."""
+    measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
+    method_key = df["kind"].where(~measured, "measured")
+    parts = []
+    for key, sub in df.groupby(method_key, sort=False):
+        res = (method_measured if key == "measured" else METHODS[key])(ctx, sub)
+        out = sub[[c for c in sub.columns if c in LINE_COLUMNS]]  # input-only columns are not carried
+        out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
+        out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
+        out["method"], out["formula"] = res["method"], res["formula"]
+        out["boundary"] = res.get("boundary", _default_boundary(key, sub))
+        out["ecologits_kwh"] = res.get("ecologits_kwh", np.full(len(sub), np.nan))
+        out["_method_dq"] = res.get("method_data_quality", np.full(len(sub), np.nan))
+        out["_supplier"] = res.get("supplier", np.zeros(len(sub), bool))
+        out["_supplier_kg_market"] = res.get("supplier_kg_market", np.full(len(sub), np.nan))
+        ids = list(res["factor_ids"])  # each method builds a fresh list per row
+        if res["energy_based"]:
+            ci, grid_ids = _location_intensity(ctx, sub)
+            sup_ci = res.get("supplier_ci", np.full(len(sub), np.nan))
+            ci = np.where(np.isnan(sup_ci), ci, sup_ci)
+            out["intensity_g_per_kwh"] = ci
+            out["kgco2e"] = emissions_kg(out["kwh"].to_numpy(), ci)
+            out["kgco2e_low"] = emissions_kg(out["kwh_low"].to_numpy(), ci)
+            out["kgco2e_high"] = emissions_kg(out["kwh_high"].to_numpy(), ci)
+            sup_kg = res.get("supplier_kg", np.full(len(sub), np.nan))
+            for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
+                out[col] = np.where(np.isnan(sup_kg), out[col].to_numpy(float), sup_kg)
+            ids = [[*a, g] if math.isnan(c) else list(a) for a, g, c in zip(ids, grid_ids, sup_ci)]
+            out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
+        else:
+            out["intensity_g_per_kwh"] = np.nan
+            out["kgco2e"], out["kgco2e_low"], out["kgco2e_high"] = res["kgco2e"], res["kgco2e_low"], res["kgco2e_high"]
+        out["factor_ids"] = ids
+        parts.append(out)
+    return pd.concat(parts).loc[df.index]
+
+
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
     """Blank region: an LLM API runs where its provider's data centres are (EcoLogits);
     everything else happens in the engagement's default region."""
@@ -850,13 +988,17 @@ def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
 
 
 def _location_intensity(ctx: EstimateContext, sub: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    ci, ids = grid_intensity(ctx.register, sub["region"], sub["country"])
+    """Grid intensity (g/kWh) and its factor id per row: the row's own value, else the grid of
+    its region and country (``grid_intensity`` once per distinct pair)."""
+    codes, pairs = pd.MultiIndex.from_arrays([sub["region"], sub["country"]]).factorize()
+    ci_pairs, id_pairs = grid_intensity(ctx.register, pd.Series(pairs.get_level_values(0)),
+                                        pd.Series(pairs.get_level_values(1)))
+    ci, ids = ci_pairs[codes], list(np.asarray(id_pairs, dtype=object)[codes])
     override = sub["carbon_intensity_g_per_kwh"].to_numpy(float)
-    for j, (aid, rn, v) in enumerate(zip(sub["activity_id"], sub["row_number"], override)):
-        if not math.isnan(v):
-            ids[j] = ctx.activity_factor(aid, rn, "carbon_intensity_g_per_kwh", v, "gCO2e/kWh")
-            ci[j] = v
-    return ci, ids
+    has = ~np.isnan(override)
+    (supplied,) = ctx.supplied_factors(sub, [("carbon_intensity_g_per_kwh", "gCO2e/kWh", has, None)])
+    ci = np.where(has, override, np.asarray(ci, float))
+    return ci, [s if h else g for s, g, h in zip(supplied, ids, has)]
 
 
 def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
@@ -865,32 +1007,52 @@ def _market_based(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     A supplier factor replaces the grid intensity; a renewable share scales it by (1 - share).
     Uncovered consumption falls back to the location-based factor and is labelled so.
     """
-    lines = lines.copy()
+    lines = lines.copy(deep=False)
     lines["kgco2e_market"] = lines["kgco2e"]
     lines["market_basis"] = ""
-    scope2 = lines["scope"] == 2
+    scope2 = (lines["scope"] == 2).to_numpy()
     instruments = {i.region.lower(): (n, i) for n, i in enumerate(ctx.engagement.market_instruments)}
-    registered: dict[int, str] = {}  # instrument index -> its factor id, registered once
-    for idx in lines.index[scope2]:
-        row = lines.loc[idx]
-        found = instruments.get(str(row["region"]).lower()) or instruments.get(str(row["country"]).lower())
-        if found is None:
-            lines.at[idx, "market_basis"] = "location fallback (no contractual instrument)"
-            continue
-        n, inst = found
+    # The instrument of each Scope 2 line by region, else country (one look-up per distinct pair):
+    # its index, -1 for none, -2 for a line that is not Scope 2.
+    def instrument_of(key) -> int:
+        if key is None:
+            return -2
+        hit = instruments.get(key[0].lower()) or instruments.get(key[1].lower())
+        return -1 if hit is None else hit[0]
+
+    which = np.array(_per_key([(r, c) if s2 else None for r, c, s2 in zip(
+        lines["region"].astype(str).to_numpy(object), lines["country"].astype(str).to_numpy(object), scope2)],
+        instrument_of), dtype=int)
+    uncovered = which == -1
+    basis = lines["market_basis"].to_numpy(object).copy()
+    basis[uncovered] = "location fallback (no contractual instrument)"
+    market = lines["kgco2e_market"].to_numpy(float).copy()
+    kwh, kg = lines["kwh"].to_numpy(float), lines["kgco2e"].to_numpy(float)
+    factor_ids = lines["factor_ids"].to_numpy(object).copy()
+    # Each instrument over its lines, registered when its first line is met (as a line loop would).
+    for n in pd.unique(which[which >= 0]):
+        inst = ctx.engagement.market_instruments[int(n)]
+        pos = np.flatnonzero(which == n)
         if inst.supplier_factor_g_per_kwh is not None:
-            lines.at[idx, "kgco2e_market"] = emissions_kg(row["kwh"], inst.supplier_factor_g_per_kwh)
-            lines.at[idx, "market_basis"] = f"supplier factor {inst.supplier_factor_g_per_kwh:g} g/kWh"
+            market[pos] = emissions_kg(kwh[pos], inst.supplier_factor_g_per_kwh)
+            basis[pos] = f"supplier factor {inst.supplier_factor_g_per_kwh:g} g/kWh"
         elif inst.renewable_share is not None:
-            lines.at[idx, "kgco2e_market"] = row["kgco2e"] * (1 - inst.renewable_share)
-            lines.at[idx, "market_basis"] = (f"renewable share {inst.renewable_share:.0%}; "
-                                             "remainder at location factor (no residual mix)")
+            market[pos] = kg[pos] * (1 - inst.renewable_share)
+            basis[pos] = (f"renewable share {inst.renewable_share:.0%}; "
+                          "remainder at location factor (no residual mix)")
         else:
             continue
-        if n not in registered:
-            registered[n] = _instrument_factor(ctx, n, inst)
-        lines.at[idx, "factor_ids"] = [*row["factor_ids"], registered[n]]
+        fid = _instrument_factor(ctx, int(n), inst)
+        factor_ids[pos] = _list_column([*ids, fid] for ids in factor_ids[pos])
+    lines["kgco2e_market"] = market
+    lines["market_basis"] = basis
+    lines["factor_ids"] = factor_ids
     return lines
+
+
+def _list_column(items) -> np.ndarray:
+    """A 1-D object array whose elements are the given lists (numpy would make a 2-D array)."""
+    return pd.Series(list(items), dtype=object).to_numpy()
 
 
 def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
@@ -914,6 +1076,9 @@ def _instrument_factor(ctx: EstimateContext, n: int, inst) -> str:
     return fid
 
 
+UPSTREAM_GRID_PARTS = (("td", "T&D losses"), ("wtt", "Well-to-tank (generation)"), ("wtt_td", "Well-to-tank (T&D)"))
+
+
 def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     """Derived lines for well-to-tank and T&D losses (DESNZ).
 
@@ -923,41 +1088,65 @@ def _upstream_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     reg = ctx.register
     rf = getattr(ctx.engagement, "radiative_forcing", True)
     desnz_grid = {f for f in reg.find(kind="electricity", part="direct")["factor_id"] if f.startswith("desnz-")}
-    rows = []
-    for _, row in lines.iterrows():
-        extra: list[tuple[str, str, float, float]] = []  # (suffix, label, kg, kg_per_unit_or_kwh)
-        if row["kind"] in ("fuel", "travel", "freight") and row["scope"] in (1, 3):
-            fid = _desnz_factor_id(reg, row, "wtt", rf)
-            if fid:
-                extra.append(("wtt", "Well-to-tank", fid, row["quantity_base"] * reg.value(fid)))
-        if row["scope"] == 2 and desnz_grid.intersection(row["factor_ids"]):
-            for part, label in (("td", "T&D losses"), ("wtt", "Well-to-tank (generation)"),
-                                ("wtt_td", "Well-to-tank (T&D)")):
-                hits = reg.find(kind="electricity", region="GBR", part=part)
-                if len(hits):
-                    fid = hits["factor_id"].iloc[0]
-                    extra.append((part, label, fid, row["kwh"] * reg.value(fid)))
-        for suffix, label, fid, kg in extra:
-            new = row.copy()
-            new["activity_id"] = f"{row['activity_id']}~{suffix}"
-            new["derived_from"] = row["activity_id"]
-            new["description"] = f"{label}: {row['description']}"
-            to_cat3 = row["scope"] in (1, 2)
-            new["scope"] = 3
-            new["scope3_category"] = 3 if to_cat3 else row["scope3_category"]
-            new["scope_category_name"] = SCOPE3_CATEGORY_NAMES[int(new["scope3_category"])]
-            new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
-            ratio_lo = row["kgco2e_low"] / row["kgco2e"] if row["kgco2e"] else 1.0
-            ratio_hi = row["kgco2e_high"] / row["kgco2e"] if row["kgco2e"] else 1.0
-            new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, kg * ratio_lo, kg * ratio_hi
-            new["intensity_g_per_kwh"] = np.nan
-            new["factor_ids"] = [fid]
-            new["boundary"] = "well-to-tank / T&D losses (DESNZ)"
-            new["ecologits_kwh"] = new["embodied_kgco2e_memo"] = new["_supplier_kg_market"] = np.nan
-            new["method"] = f"upstream_{suffix}"
-            new["formula"] = ("kgCO2e = kWh × DESNZ factor" if row["scope"] == 2 else "kgCO2e = quantity × DESNZ WTT factor")
-            rows.append(new)
-    return pd.DataFrame(rows, columns=lines.columns)
+    kind = lines["kind"].to_numpy(object)
+    scope = lines["scope"].to_numpy()
+    # (parent position, order within the parent, suffix, label, factor id, kgCO2e) per derived line
+    pos_parts, order_parts, suffixes, labels, fids, kgs = [], [], [], [], [], []
+    # Fuel, travel and freight: kgCO2e = quantity x DESNZ WTT factor.
+    fuel_like = np.isin(kind, ("fuel", "travel", "freight")) & np.isin(scope, (1, 3))
+    wtt = np.full(len(lines), None, dtype=object)
+    wtt[fuel_like] = _desnz_factor_ids(reg, lines[fuel_like], "wtt", rf)
+    pos = np.flatnonzero(wtt != None)  # noqa: E711 - elementwise on an object array
+    if len(pos):
+        values = np.array(_per_key(wtt[pos], reg.value), float)
+        pos_parts.append(pos), order_parts.append(np.zeros(len(pos), int))
+        suffixes.append(np.full(len(pos), "wtt", dtype=object)), labels.append(np.full(len(pos), "Well-to-tank", dtype=object))
+        fids.append(wtt[pos]), kgs.append(lines["quantity_base"].to_numpy(float)[pos] * values)
+    # Scope 2 on the DESNZ UK grid factor: kgCO2e = kWh x DESNZ T&D / WTT factor.
+    on_desnz = (scope == 2) & np.array([s == 2 and not desnz_grid.isdisjoint(ids)
+                                        for s, ids in zip(scope, lines["factor_ids"])], bool)
+    pos = np.flatnonzero(on_desnz)
+    if len(pos):
+        kwh = lines["kwh"].to_numpy(float)[pos]
+        for order, (part, label) in enumerate(UPSTREAM_GRID_PARTS):
+            hits = reg.find(kind="electricity", region="GBR", part=part)
+            if len(hits):
+                fid = hits["factor_id"].iloc[0]
+                pos_parts.append(pos), order_parts.append(np.full(len(pos), order))
+                suffixes.append(np.full(len(pos), part, dtype=object)), labels.append(np.full(len(pos), label, dtype=object))
+                fids.append(np.full(len(pos), fid, dtype=object)), kgs.append(kwh * reg.value(fid))
+    if not pos_parts:
+        return pd.DataFrame([], columns=lines.columns)
+    parent, order = np.concatenate(pos_parts), np.concatenate(order_parts)
+    sort = np.lexsort((order, parent))  # each parent's derived lines together, in the parent's order
+    parent = parent[sort]
+    suffix, label = np.concatenate(suffixes)[sort], np.concatenate(labels)[sort]
+    fid, kg = np.concatenate(fids)[sort], np.concatenate(kgs)[sort]
+    par = lines.iloc[parent]
+    new = par.copy(deep=False)
+    parent_id = par["activity_id"].astype(str).to_numpy(object)
+    new["activity_id"] = parent_id + "~" + suffix
+    new["derived_from"] = parent_id
+    new["description"] = label + ": " + par["description"].astype(str).to_numpy(object)
+    parent_scope = par["scope"].to_numpy()
+    to_cat3 = np.isin(parent_scope, (1, 2))
+    new["scope"] = 3
+    category = [3 if c3 else int(c) for c3, c in zip(to_cat3, par["scope3_category"].to_numpy(object))]
+    new["scope3_category"] = category
+    new["scope_category_name"] = [SCOPE3_CATEGORY_NAMES[c] for c in category]
+    new["kwh"] = new["kwh_low"] = new["kwh_high"] = 0.0
+    parent_kg = par["kgco2e"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio_lo = np.where(parent_kg != 0, par["kgco2e_low"].to_numpy(float) / parent_kg, 1.0)
+        ratio_hi = np.where(parent_kg != 0, par["kgco2e_high"].to_numpy(float) / parent_kg, 1.0)
+    new["kgco2e"], new["kgco2e_low"], new["kgco2e_high"] = kg, kg * ratio_lo, kg * ratio_hi
+    new["intensity_g_per_kwh"] = np.nan
+    new["factor_ids"] = _list_column([f] for f in fid)
+    new["boundary"] = "well-to-tank / T&D losses (DESNZ)"
+    new["ecologits_kwh"] = new["embodied_kgco2e_memo"] = new["_supplier_kg_market"] = np.nan
+    new["method"] = "upstream_" + suffix
+    new["formula"] = np.where(parent_scope == 2, "kgCO2e = kWh × DESNZ factor", "kgCO2e = quantity × DESNZ WTT factor")
+    return new
 
 
 EMBODIED_FACTOR_IDS = ("embodied:gpu-hour",)
@@ -1031,7 +1220,7 @@ def _embodied_lines(ctx: EstimateContext, lines: pd.DataFrame) -> pd.DataFrame:
     k95 = pd.Series(dq).map(uncertainty_k95()).to_numpy(float)
     kg = hours * per_h
     lo, hi = combine_log_bounds(kg, hours * per_h_lo, hours * per_h_hi, k95)
-    new = sel.copy()
+    new = sel.copy(deep=False)
     new["derived_from"] = sel["activity_id"]
     new["activity_id"] = sel["activity_id"] + "~embodied"
     new["description"] = np.where(is_hosted, "Embodied emissions of the provider's hardware (allocated): ",
@@ -1075,13 +1264,24 @@ def _default_boundary(method_key: str, sub: pd.DataFrame) -> list[str]:
     return [DEFAULT_BOUNDARY.get(method_key, "serving")] * len(sub)
 
 
+def _cites_prefix(factor_ids: pd.Series, prefix: str) -> np.ndarray:
+    """Per line, whether any of its factor ids starts with ``prefix`` (one string operation over
+    all ids, then back to their lines)."""
+    lengths = np.fromiter(map(len, factor_ids), dtype=int, count=len(factor_ids))
+    flat = pd.Series(list(chain.from_iterable(factor_ids)), dtype=object).astype(str)
+    hit = flat.str.startswith(prefix).to_numpy(bool)
+    out = np.zeros(len(lengths), dtype=bool)
+    out[np.repeat(np.arange(len(lengths)), lengths)[hit]] = True
+    return out
+
+
 def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Data quality that follows the method and its source (GHG Protocol Scope 3 data hierarchy):
     measured 1, supplier-specific 2, average factor or model 3 (the kind's default), proxy 4
     (any ``proxy:`` factor), weak proxy 5 (hosted image names, TPU power proxies). A row whose
     data_quality differs from its kind's default is the consultant's override: it is kept,
     logged as a warning and shown in ``data_quality_basis``."""
-    lines = lines.copy()
+    lines = lines.copy(deep=False)
     kind_default = pd.to_numeric(lines["kind"].map(kinds_table()["default_data_quality"]), errors="coerce")
     from_method = lines["_method_dq"].astype(float)
     method_dq = from_method.fillna(kind_default)
@@ -1092,27 +1292,26 @@ def _method_data_quality(lines: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     method_dq, reason = method_dq.where(~measured, 1), reason.where(~measured, "measured (audit measure)")
     supplier = lines["_supplier"].astype(bool)
     method_dq, reason = method_dq.where(~supplier, 2), reason.where(~supplier, "supplier-specific factor")
-    proxied = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids)) & (method_dq < 4)
+    any_proxy = pd.Series(_cites_prefix(lines["factor_ids"], "proxy:"), index=lines.index, dtype=bool)
+    proxied = any_proxy & (method_dq < 4)
     method_dq, reason = method_dq.where(~proxied, 4), reason.where(~proxied, "proxy factor")
     given = lines["data_quality"].astype(float)
     override = given.notna() & (given != kind_default) & (given != method_dq)
-    warnings = []
-    basis = []
-    for i in lines.index:
-        m = int(method_dq[i])
-        if override[i]:
-            basis.append(f"{int(given[i])}: consultant's override (the method gives {m}: {reason[i]})")
-            warnings.append(f"activity {lines.at[i, 'activity_id']}: data quality {int(given[i])} set by the "
-                            f"consultant overrides the method's {m} ({reason[i]})")
-        else:
-            basis.append(f"{m}: {reason[i]}")
+    m = method_dq.astype(int).astype(str).to_numpy(object)
+    why = reason.astype(str).to_numpy(object)
+    basis = m + ": " + why
+    ov = override.to_numpy(bool)
+    given_text = np.where(ov, given.fillna(0).astype(int).astype(str).to_numpy(object), "")
+    basis[ov] = given_text[ov] + ": consultant's override (the method gives " + m[ov] + ": " + why[ov] + ")"
+    ids = lines["activity_id"].astype(str).to_numpy(object)
+    warnings = [f"activity {a}: data quality {g} set by the consultant overrides the method's {mm} ({r})"
+                for a, g, mm, r in zip(ids[ov], given_text[ov], m[ov], why[ov])]
     final = pd.Series(np.where(override, given, method_dq), index=lines.index)
     # A proxy factor caps the score at 4 whatever the row says (GHG Protocol Scope 3 data hierarchy).
-    any_proxy = lines["factor_ids"].map(lambda ids: any(str(f).startswith("proxy:") for f in ids))
-    capped = any_proxy & (final < 4)
-    basis = [f"4: capped (a proxy factor is used); was {b}" if c else b for b, c in zip(basis, capped)]
+    capped = (any_proxy & (final < 4)).to_numpy(bool)
+    basis[capped] = "4: capped (a proxy factor is used); was " + basis[capped]
     lines["data_quality"] = final.where(~capped, 4).astype(int)
-    lines["data_quality_basis"] = basis
+    lines["data_quality_basis"] = list(basis)
     return lines, warnings
 
 
@@ -1131,7 +1330,8 @@ def _provider_region_assumptions(ctx: EstimateContext, df: pd.DataFrame, blank: 
     rows = df[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
               & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
               & ~df["ownership"].isin(["owned", "leased"])]
-    for provider, grp in rows.groupby(rows["provider"].map(_canonical_provider)):
+    canonical = {p: _canonical_provider(p) for p in rows["provider"].unique()}  # once per distinct name
+    for provider, grp in rows.groupby(rows["provider"].map(canonical)):
         region = grp["region"].iloc[0]
         ci, ids = grid_intensity(ctx.register, pd.Series([region]), pd.Series([region]))
         year = ctx.register.row(ids[0])["year"]

@@ -40,7 +40,6 @@ J_PER_KWH = 3.6e6
 
 
 @lru_cache(maxsize=1)
-@lru_cache(maxsize=1)
 def measurements() -> pd.DataFrame:
     """The shipped H200 measurements (one row per phase × model × batch); read once, do not mutate."""
     return pd.read_csv(MEASUREMENTS_FILE)
@@ -52,11 +51,13 @@ def _decode(params_b: float | None = None) -> pd.DataFrame:
     return d if params_b is None else d[d["model_params_b"] == params_b]
 
 
+@lru_cache(maxsize=1)
 def measured_sizes() -> tuple[float, ...]:
     """Parameter counts (billions) with a measured decode curve."""
     return tuple(sorted(_decode()["model_params_b"].unique()))
 
 
+@lru_cache(maxsize=1)
 def measured_batches() -> tuple[int, ...]:
     return tuple(sorted(int(b) for b in _decode()["batch"].unique()))
 
@@ -74,10 +75,16 @@ def loglog_interpolate(x: float, xs: list[float], ys: list[float]) -> float:
     return math.exp(lys[i] + t * (lys[i + 1] - lys[i]))
 
 
+@lru_cache(maxsize=64)
+def _curve(column: str, params_b: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The measured (batch, value) points of one model size, by batch (read once per column and size)."""
+    d = _decode(params_b).sort_values("batch")
+    return tuple(d["batch"].tolist()), tuple(d[column].astype(float).tolist())
+
+
 @lru_cache(maxsize=4096)
 def _over_batch(column: str, batch: float, params_b: float) -> float:
-    d = _decode(params_b).sort_values("batch")
-    return loglog_interpolate(batch, d["batch"].tolist(), d[column].astype(float).tolist())
+    return loglog_interpolate(batch, *_curve(column, params_b))
 
 
 def _over_size(column: str, batch: float, params_b: float) -> float:
@@ -99,15 +106,20 @@ def decode_tokens_per_second(batch: float, params_b: float) -> float:
     return _over_size("tokens_per_s", batch, params_b)
 
 
+@lru_cache(maxsize=1)
+def _prefill_k() -> float:
+    m = measurements()
+    p = m[m["phase"] == "prefill"]
+    return float((p["j_per_token_gross"] / p["model_params_b"]).mean())
+
+
 def prefill_energy_per_input_token_j(params_b: float) -> float:
     """e_pre(N) = k_pre × N with k_pre = mean(J/token ÷ N) over the measured prefill rows
     (about 2.6e-3 J per token per billion parameters, gross; compute-bound, so linear in N)."""
-    m = measurements()
-    p = m[m["phase"] == "prefill"]
-    k_pre = float((p["j_per_token_gross"] / p["model_params_b"]).mean())
-    return k_pre * params_b
+    return _prefill_k() * params_b
 
 
+@lru_cache(maxsize=1)
 def idle_power_w() -> float:
     """Measured idle GPU power (W)."""
     m = measurements()
