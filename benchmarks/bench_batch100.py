@@ -8,6 +8,11 @@ a batch would take if two engagements shared two cores perfectly. Printed: the b
 time, its ratio to the target (360 s for 100 engagements, scaled for other N) and to that
 ideal, and the CPU per engagement. Every engagement must end "ok" with a results.json
 identical to the single run's.
+
+``--cold N`` also runs a batch of N copies with a new interpreter per engagement
+(``GENAI_AUDIT_COLD_CHILDREN=1``, as before the warm workers) in the same run, and prints
+both CPU-per-engagement figures and their ratio (the batch's CPU includes the warm workers'
+own start, paid once per job slot).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engagements", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--cold", type=int, default=0, help="also a batch of N copies with cold children")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch100-"))
     clients = tmp / "clients"
@@ -62,7 +68,20 @@ def main() -> None:
           f"{cpu / args.engagements:.1f} s CPU per engagement; results.json identical to the single run: "
           f"{same}/{args.engagements}")
     print(f"RATIO batch/target {wall / target:.2f} (target {target:.0f} s); batch/(N x one run / jobs) "
-          f"{wall / ideal:.2f}; load average after {os.getloadavg()[0]:.2f}")
+          f"{wall / ideal:.2f}; load average after {os.getloadavg()[0]:.2f}", flush=True)
+    if args.cold:
+        cold_dirs = sorted(map(str, clients.iterdir()))[:args.cold]
+        c0, t0 = cpu_children(), time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "audit", "batch", *cold_dirs, "--out", str(tmp / "cold"),
+                               "--jobs", str(args.jobs), "--no-pdf"], capture_output=True, text=True,
+                              env={**os.environ, "GENAI_AUDIT_COLD_CHILDREN": "1"})
+        cold_wall, cold_cpu = time.perf_counter() - t0, cpu_children() - c0
+        if proc.returncode:
+            sys.exit(f"cold batch failed:\n{proc.stderr[-3000:]}")
+        per_warm, per_cold = cpu / args.engagements, cold_cpu / args.cold
+        print(f"cold children, {args.cold} copies: {cold_wall:.1f} s wall, {per_cold:.1f} s CPU per engagement; "
+              f"RATIO CPU per engagement warm/cold {per_warm / per_cold:.2f}; load average after "
+              f"{os.getloadavg()[0]:.2f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -151,3 +151,48 @@ def test_the_summary_keeps_the_error_from_its_header_on():
     long = child_error("error: x\n" + "\n".join("y" * 100 for _ in range(100)), 1)
     assert len(long) <= MAX_ERROR_CHARS + 100 and "more lines" in long
     assert child_error("", 3) == "exit status 3"
+
+
+def test_warm_worker_runs_each_engagement_in_a_fresh_child_of_its_own(tmp_path):
+    """Issue 16: one warm worker per job slot forks a child per engagement; the worker stays
+    (its imports are paid once), every engagement gets a new process, and a failing one leaves
+    the worker ready for the next with its error in the summary's words (no traceback)."""
+    from audit.orchestration.batch import WarmWorker, warm_workers_available
+
+    if not warm_workers_available():
+        pytest.skip("no fork on this platform")
+    good = _clients(tmp_path / "clients", ["good"])[0]
+    broken = tmp_path / "clients" / "broken"
+    shutil.copytree(SAMPLE_ENGAGEMENT_DIR, broken)
+    (broken / "activities.csv").write_text("activity_id,stage,description,kind,quantity,unit\nA,s,d,llm_api,-1,request\n")
+    worker = WarmWorker()
+    try:
+        worker.start()
+        first = worker.run(broken, tmp_path / "out" / "broken", 300, ["--fast", "--no-pdf"], label="broken")
+        worker_pid, broken_pid = worker.proc.pid, worker.last_pid
+        second = worker.run(good, tmp_path / "out" / "good", 300, ["--fast", "--no-pdf"], label="good")
+        assert worker.proc.pid == worker_pid  # the same warm worker
+        assert len({worker_pid, broken_pid, worker.last_pid}) == 3  # a new process per engagement
+    finally:
+        worker.stop()
+    assert first.status == "failed" and "row 2" in first.error and "quantity" in first.error
+    assert "Traceback" not in first.error
+    assert second.status == "ok" and (tmp_path / "out" / "good" / "results.json").exists()
+    reference = json.loads((tmp_path / "out" / "good" / "results.json").read_text())
+    assert reference["totals"]["kgco2e"] > 0
+
+
+def test_cold_children_on_request(tmp_path, monkeypatch):
+    """GENAI_AUDIT_COLD_CHILDREN=1: a new interpreter per engagement (run_child), same outcome."""
+    from audit.orchestration import batch
+
+    monkeypatch.setenv(batch.COLD_CHILDREN_ENV, "1")
+    assert not batch.warm_workers_available()
+    calls = []
+    real = batch.run_child
+    monkeypatch.setattr(batch, "run_child", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    empty = tmp_path / "clients" / "bad"
+    empty.mkdir(parents=True)
+    (empty / "engagement.yaml").write_text("client: [unclosed\n")
+    outcomes = run_batch([empty], tmp_path / "out", extra_args=["--fast", "--no-pdf"])
+    assert calls == [empty.resolve()] and outcomes[0].status == "failed" and "engagement.yaml" in outcomes[0].error

@@ -104,6 +104,9 @@ def fast_run(monkeypatch):
         return batch.Outcome(label, "ok", 0.0)
 
     monkeypatch.setattr(batch, "run_child", child)
+    # run_batch calls run_child only with cold children (no warm worker forks real `audit run`s
+    # that the stubs above would not reach).
+    monkeypatch.setenv(batch.COLD_CHILDREN_ENV, "1")
 
 
 def cli(*args):

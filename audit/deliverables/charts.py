@@ -67,6 +67,7 @@ TICK_SIZE = 8
 SMALL_SIZE = 7.5
 T_UNIT = "tCO2e"
 EDGE = "#333333"
+TRADITIONAL_HATCH = "\\\\\\"  # traditional production's bars in the GenAI/traditional chart
 
 
 def new_figure(height: float = 3.6, width: float = A4_WIDTH_IN) -> Figure:
@@ -294,7 +295,9 @@ def kind_split(results: "AuditResults") -> Figure:
         for ki, kind in enumerate(kinds):
             v = float(by_kind.get(kind, 0.0)) / 1000.0
             colour = PALETTE[ki % len(PALETTE)]
-            hatch = "..." if gi == 1 else None
+            # Diagonal lines, not dots: matplotlib writes a dot hatch into SVG as ~1,000 circles
+            # per colour (the chart was 767 kB, 1 MB again as base64 in each notebook page).
+            hatch = TRADITIONAL_HATCH if gi == 1 else None
             if v > 0:
                 ax.barh(y, v, left=left, color=colour, edgecolor="white", hatch=hatch, height=0.6, linewidth=0.6)
                 left += v
@@ -518,6 +521,11 @@ def _label_points(fig: Figure, ax, xs, ys, labels, fontsize: float = SMALL_SIZE)
                     arrowprops={"arrowstyle": "-", "color": "#888888", "linewidth": 0.6, "shrinkA": 0,
                                 "shrinkB": 4} if far else None,
                     bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    # The layout pass above placed the axes; the labels go inside them wherever a free spot
+    # exists (the layout ignores what lies inside the axes), so a second pass at
+    # savefig would give the very same layout (checked pixel for pixel on the sample's two
+    # labelled charts) at ~0.1-0.2 s of CPU each. Keep the positions as they are.
+    fig.set_layout_engine("none")
 
 
 # --- gain against effort -----------------------------------------------------------------

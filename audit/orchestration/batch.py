@@ -1,14 +1,29 @@
 """Batch audits: many engagements, each in its own process, one failure never stops the rest.
 
-Each engagement runs as ``python -m audit run`` in a child process (its own kernel, its
+Each engagement runs as ``audit run`` in a child process of its own (its own kernel, its
 own memory, killable on timeout with its kernel). A thread pool only waits on children;
 papermill never runs in a thread. Starts are staggered so that kernels launched together
 do not collide on ZMQ ports (papermill's "kernel didn't respond" failures).
+
+Warm workers (issue 16): a fresh ``python -m audit run`` pays ~3 s of CPU for the interpreter
+and its imports (papermill, nbconvert, matplotlib, openpyxl…) before it audits anything. Where
+the platform can fork, each job slot instead keeps one *warm worker* (``WarmWorker``): a
+process that imports all of that once and never audits anything itself; for each engagement
+it forks a child, a copy of that clean, warm process, which runs ``audit run`` exactly as the
+command line does (same arguments, exit status and messages) in its own session. So every
+engagement still has its own process, memory and kernel (nothing one client computes can
+reach another's: the worker itself never sees client data), a timeout still kills the
+child's process group, and ``--resume`` and the summary are unchanged. ``run_child`` (a new
+interpreter per engagement) stays for Dask tasks, for platforms without ``fork`` and when
+``GENAI_AUDIT_COLD_CHILDREN=1``.
 """
 from __future__ import annotations
 
 import csv
+import json
 import os
+import queue
+import select
 import signal
 import subprocess
 import sys
@@ -123,6 +138,246 @@ def child_error(stderr: str | None, returncode: int) -> str:
     return "\n".join(kept)
 
 
+# --- warm workers ------------------------------------------------------------------------------
+
+COLD_CHILDREN_ENV = "GENAI_AUDIT_COLD_CHILDREN"  # "1": a new interpreter per engagement (run_child)
+#: What ``audit run`` loads, imported once by each warm worker (by name: the command line is
+#: the layer above; the child runs it through ``python -m audit`` semantics, see _run_forked).
+WORKER_PRELOAD = ("audit.cli.main", "audit.orchestration.runner", "audit.orchestration.pipeline",
+                  "audit.deliverables.figures", "audit.deliverables.html", "audit.deliverables.excel",
+                  "audit.deliverables.impact_manifest", "audit.analyses.registry", "nbformat", "nbclient",
+                  "nbconvert", "papermill.iorw", "papermill.parameterize", "papermill.translators", "bleach",
+                  "jupyter_client.kernelspec", "codecarbon")
+MAX_CHILD_STDERR = 1_000_000  # bytes of a child's stderr kept for its summary row
+WORKER_REPLY_GRACE_S = 30.0  # after a SIGKILL, seconds the worker gets to report the child's end
+
+
+def warm_workers_available() -> bool:
+    """Fork-based warm workers: POSIX only, and not when the user asked for cold children."""
+    return hasattr(os, "fork") and os.environ.get(COLD_CHILDREN_ENV, "") != "1"
+
+
+def worker_main() -> None:  # pragma: no cover - runs in the worker process (tested through run_batch)
+    """The warm worker's loop (``python -c "from audit.orchestration.batch import worker_main; worker_main()"``).
+
+    Imports what ``audit run`` needs, draws one throw-away chart (matplotlib's font cache and
+    text layout) and exports a one-cell notebook (nbconvert's templates), then reads one JSON request per line on stdin: ``{"argv": [...], "env": {...}}``.
+    For each it forks a child (``_run_forked``), writes ``{"pid": PID}`` at once, and when the
+    child has ended ``{"pid": PID, "returncode": N, "stderr": "..."}``. It never runs an audit
+    itself, so every child starts from the same clean state. Ends at end of input."""
+    import importlib  # noqa: PLC0415 - worker process only
+
+    # What runner.skip_slow_optional_imports does for `audit run` (batch sits below runner in
+    # the layer order): jsonschema's optional IRI checker builds a grammar at import (~1 s).
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    for name in WORKER_PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional module: the child imports (or reports) it itself
+            pass
+    _warm_matplotlib()
+    _warm_nbconvert()
+    out = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        err_fd, err_path = _temp_file("stderr")
+        pid = os.fork()
+        if pid == 0:
+            _run_forked(request["argv"], request["env"], err_fd)  # never returns
+        os.close(err_fd)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        with open(err_path, "rb") as f:
+            f.seek(max(0, os.path.getsize(err_path) - MAX_CHILD_STDERR))
+            err = f.read().decode("utf-8", "replace")
+        os.unlink(err_path)
+        out.write(json.dumps({"pid": pid, "returncode": code, "stderr": err}) + "\n")
+        out.flush()
+
+
+def _temp_file(kind: str) -> tuple[int, str]:
+    import tempfile  # noqa: PLC0415 - worker process only
+
+    return tempfile.mkstemp(prefix=f"genai-audit-child-{kind}-")
+
+
+def _warm_matplotlib() -> None:
+    """Draw a small chart with text to SVG once, so that every child starts with matplotlib's
+    font list and glyph caches loaded (~0.3 s each otherwise). No client data involved."""
+    try:
+        from audit.deliverables import charts  # noqa: PLC0415 - worker process only
+
+        fig = charts.new_figure(1.0, 2.0)
+        ax = fig.add_subplot()
+        ax.bar([0, 1], [1, 2], hatch="//")
+        ax.set_title("warm-up", fontweight="bold")
+        charts.figure_to_svg(fig)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
+def _warm_nbconvert() -> None:
+    """Export a one-cell notebook to HTML once: nbconvert's templates, Markdown renderer and
+    highlighter are then loaded in every child (~0.1-0.2 s each otherwise). No client data."""
+    try:
+        import nbformat  # noqa: PLC0415 - worker process only
+        from nbconvert import HTMLExporter  # noqa: PLC0415 - worker process only
+
+        nb = nbformat.v4.new_notebook()
+        nb.cells.append(nbformat.v4.new_markdown_cell("# warm-up"))
+        HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
+def _run_forked(argv: list[str], env: dict[str, str], err_fd: int) -> None:  # pragma: no cover - forked child
+    """In the forked child: a session of its own (so a timeout kills it and what it started),
+    stdin from /dev/null, stdout discarded (the worker's stdout is its channel to the batch),
+    stderr to ``err_fd``; the batch's environment; then ``audit run ARGV`` as ``python -m audit``
+    runs it. Exits with its status, never returning into the worker's loop."""
+    code = 1
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(err_fd, 2)
+        os.close(devnull)
+        os.close(err_fd)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["audit", *argv]
+        import runpy  # noqa: PLC0415 - forked child only
+
+        try:
+            runpy.run_module("audit", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - report and exit: never back into the worker's loop
+        import traceback  # noqa: PLC0415 - forked child only
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - exiting anyway
+                pass
+        os._exit(code)
+
+
+class _Lines:
+    """Lines from a pipe with a deadline (select on the raw descriptor, no buffered reads)."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf = fd, b""
+
+    def read(self, timeout_s: float | None) -> dict | None:
+        """The next JSON line, or None at the deadline; EOFError when the worker has gone."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while b"\n" not in self.buf:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.fd], [], [], wait)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise EOFError("the warm worker ended")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+class WarmWorker:
+    """One job slot's warm worker process (see the module docstring). ``run`` audits one
+    engagement in a forked child with the same outcome, error text and timeout behaviour as
+    ``run_child``; a worker that dies is replaced by a new one for the next engagement."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.lines: _Lines | None = None
+        self.last_pid: int | None = None  # the process that ran the last engagement
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from audit.orchestration.batch import worker_main; worker_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
+        self.lines = _Lines(self.proc.stdout.fileno())
+
+    def start(self) -> None:
+        """Launch the worker now (it imports while other work goes on)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+
+    def run(self, engagement_dir: Path, out_dir: Path, timeout_s: float, extra_args: list[str], *,
+            label: str) -> Outcome:
+        t0 = time.perf_counter()
+        argv = ["run", str(engagement_dir), "--out", str(out_dir), *extra_args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        try:
+            self.start()
+            self.proc.stdin.write((json.dumps({"argv": argv, "env": env}) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+            # The worker answers with the child's pid at once, unless it is still importing.
+            started = self.lines.read(timeout_s)
+            if started is None:
+                self.stop()
+                return Outcome(label, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
+            pid = self.last_pid = started["pid"]
+            done = self.lines.read(max(0.0, timeout_s - (time.perf_counter() - t0)))
+            if done is None:
+                done = self._kill(pid)
+                return Outcome(label, "failed", time.perf_counter() - t0, f"timed out after {timeout_s:g} s")
+        except (EOFError, OSError, ValueError) as exc:  # the worker itself died: replaced next time
+            self.stop()
+            return Outcome(label, "failed", time.perf_counter() - t0, f"the batch worker ended unexpectedly ({exc})")
+        seconds = time.perf_counter() - t0
+        if done["returncode"] == 0:
+            return Outcome(label, "ok", seconds)
+        return Outcome(label, "failed", seconds, child_error(done["stderr"], done["returncode"]))
+
+    def _kill(self, pid: int) -> dict | None:
+        """A timed-out child: SIGTERM to its group (its notebook client shuts the kernel down
+        and its work becomes OUT.failed), SIGKILL after KILL_GRACE_S; the worker then reports it."""
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, WORKER_REPLY_GRACE_S)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+            done = self.lines.read(grace)
+            if done is not None:
+                return done
+        self.stop()  # a worker that cannot even report a killed child is replaced
+        return None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+
+
 def read_summary(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
@@ -202,6 +457,14 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
     child_env = shared_probes() if len(todo) > 1 else {}
     lock = threading.Lock()
     next_start = [time.monotonic()]
+    slots = max(1, min(jobs, len(todo)))
+    warm: queue.Queue[WarmWorker] = queue.Queue()
+    use_warm = bool(todo) and warm_workers_available()
+    if use_warm:  # one warm worker per job slot, importing while the first start is staggered
+        for _ in range(slots):
+            worker = WarmWorker(child_env)
+            worker.start()
+            warm.put(worker)
 
     def job(d: Path) -> Outcome:
         with lock:  # stagger kernel starts
@@ -209,9 +472,31 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             next_start[0] = max(next_start[0], time.monotonic()) + STAGGER_S
         if wait > 0:
             time.sleep(wait)
-        return run_child(d, out_root / names[d], timeout_s, extra, child_env, label=labels[d])
+        if not use_warm:
+            return run_child(d, out_root / names[d], timeout_s, extra, child_env, label=labels[d])
+        worker = warm.get()  # one per slot: never waits
+        try:
+            return worker.run(d, out_root / names[d], timeout_s, extra, label=labels[d])
+        finally:
+            warm.put(worker)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+    try:
+        _run_jobs(job, todo, slots, progress, outcomes, labels, out_root, dirs)
+    finally:
+        while use_warm and not warm.empty():
+            warm.get().stop()
+    ordered = [outcomes[d] for d in dirs]
+    write_summary(out_root / SUMMARY_FILE, ordered)
+    write_portfolio(out_root, [names[d] for d in dirs])
+    mark_batch_root(out_root, [names[d] for d in todo])
+    return ordered
+
+
+def _run_jobs(job, todo: list[Path], slots: int, progress: bool | None, outcomes: dict, labels: dict,
+              out_root: Path, dirs: list[Path]) -> None:
+    """Run ``job`` on every folder of ``todo``, ``slots`` at a time; the summary is rewritten
+    after each engagement."""
+    with ThreadPoolExecutor(max_workers=slots) as pool, \
             progress_bar(progress, total=len(todo), desc="engagements", unit="eng") as bar:
         futures = {pool.submit(job, d): d for d in todo}
         for fut in as_completed(futures):
@@ -223,11 +508,6 @@ def run_batch(engagement_dirs: list[str | Path], out_root: str | Path, jobs: int
             bar.set_postfix_str(f"{outcomes[d].engagement}: {outcomes[d].status}")
             bar.update()
             write_summary(out_root / SUMMARY_FILE, [outcomes[x] for x in dirs if x in outcomes])
-    ordered = [outcomes[d] for d in dirs]
-    write_summary(out_root / SUMMARY_FILE, ordered)
-    write_portfolio(out_root, [names[d] for d in dirs])
-    mark_batch_root(out_root, [names[d] for d in todo])
-    return ordered
 
 
 def write_portfolio(out_root: Path, names: list[str]) -> None:

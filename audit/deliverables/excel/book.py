@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,6 +238,7 @@ class Book:
         self.eng = results.engagement
         self.wb = Workbook()
         self.expected: dict[tuple[str, str], float] = {}
+        self._style_arrays: dict[str, Any] = {}
         _register_styles(self.wb)
         self.wb.remove(self.wb.active)
         self.ws = {name: self.wb.create_sheet(name) for name in SHEETS}
@@ -252,6 +254,18 @@ class Book:
         return self.ws[name]
 
     # cells
+    def style(self, cell, name: str) -> None:
+        """``cell.style = name``, with openpyxl's lookup done once per style name: openpyxl finds a
+        named style by rebuilding the list of every style's name on each assignment (about a
+        third of the workbook's build time here). The first assignment of a name goes through
+        openpyxl; later ones copy the resulting style record, so the file is the same."""
+        record = self._style_arrays.get(name)
+        if record is None:
+            cell.style = name
+            self._style_arrays[name] = copy(cell._style)  # noqa: SLF001 - openpyxl's per-cell style record
+        else:
+            cell._style = copy(record)  # noqa: SLF001 - the record openpyxl itself assigns for this name
+
     def put(self, ws, row: int, col: int, value: Any, fmt: str = "text", total: bool = False):
         cell = ws.cell(row=row, column=col)
         if isinstance(value, Formula):
@@ -259,38 +273,38 @@ class Book:
             if not value.formula.startswith("="):
                 raise ValueError(f"not a formula: {value.formula!r}")
             self.expected[(ws.title, cell.coordinate)] = float(value.expected)
-            cell.style = f"Audit {fmt} total" if total and fmt not in ("text", "wrap", "bool") else f"Audit {fmt}"
+            self.style(cell, f"Audit {fmt} total" if total and fmt not in ("text", "wrap", "bool") else f"Audit {fmt}")
         elif isinstance(value, str):
             put_text(cell, value)
-            cell.style = "Audit label total" if total else f"Audit {'wrap' if fmt == 'wrap' else 'text'}"
+            self.style(cell, "Audit label total" if total else f"Audit {'wrap' if fmt == 'wrap' else 'text'}")
         elif isinstance(value, bool):
             cell.value = value
-            cell.style = "Audit bool"
+            self.style(cell, "Audit bool")
         else:
             v = as_number(value)
             cell.value = v
             if fmt in ("text", "wrap", "bool"):
-                cell.style = f"Audit {fmt}"
+                self.style(cell, f"Audit {fmt}")
             elif total:
-                cell.style = f"Audit {fmt} total"
+                self.style(cell, f"Audit {fmt} total")
             else:
-                cell.style = f"Audit {fmt} value"
+                self.style(cell, f"Audit {fmt} value")
         return cell
 
     def title_block(self, ws, title: str, note: str = "") -> None:
         c = ws.cell(row=1, column=1)
         put_text(c, title)
-        c.style = "Audit Title"
+        self.style(c, "Audit Title")
         c = ws.cell(row=2, column=1)
         put_text(c, self.eng.client)
-        c.style = "Audit Subtitle"
+        self.style(c, "Audit Subtitle")
         c = ws.cell(row=3, column=1)
         put_text(c, f"Reporting period: {self.eng.period}  ·  Factor set: {self.r.factor_set}")
-        c.style = "Audit Note"
+        self.style(c, "Audit Note")
         if note:
             c = ws.cell(row=4, column=1)
             put_text(c, note)
-            c.style = "Audit Note"
+            self.style(c, "Audit Note")
         ws.sheet_view.showGridLines = False
 
     def table(self, ws, top: int, cols: list[Col], rows: list[list[Any]], name: str, left: int = 1) -> int:
@@ -298,7 +312,7 @@ class Book:
         for j, col in enumerate(cols):
             c = ws.cell(row=top, column=left + j)
             put_text(c, col.header)
-            c.style = "Audit Header"
+            self.style(c, "Audit Header")
             self.width(ws, left + j, col.width)
         for i, row in enumerate(rows):
             if len(row) != len(cols):
@@ -327,7 +341,7 @@ class Book:
     def section(self, ws, row: int, title: str, col: int = 1) -> None:
         c = ws.cell(row=row, column=col)
         put_text(c, title)
-        c.style = "Audit Section"
+        self.style(c, "Audit Section")
 
     def finish_sheet(self, ws, freeze_col: str = "A", print_titles: bool = True, paper: str = "A4") -> None:
         """Column widths, row heights for wrapped text, frozen header, print setup."""
@@ -366,7 +380,7 @@ class Book:
     def none_note(self, ws, row: int, text: str, col: int = 1) -> None:
         c = ws.cell(row=row, column=col)
         put_text(c, text)
-        c.style = "Audit Note"
+        self.style(c, "Audit Note")
 
     # layout helpers for the sheets that call them (call before finish_sheet)
     def autofit(self, ws, first_col: int, last_col: int, first_row: int = HEADER_ROW + 1,
@@ -414,7 +428,7 @@ class Book:
         for col in range(first_col, last_col + 1):
             c = ws.cell(row=row, column=col)
             if c.value is None:
-                c.style = "Audit label total"
+                self.style(c, "Audit label total")
 
     def apply_sig_formats(self) -> None:
         """Per-cell number formats for the ``sig`` cells (see _sig_format)."""
