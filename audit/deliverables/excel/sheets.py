@@ -690,7 +690,7 @@ def _sensitivity_sheet(b: Book, lay: Layout) -> None:
     ws = b.ws["Sensitivity"]
     cur = b.eng.currency
     b.title_block(ws, "Sensitivity: cost per tonne with one input at its low and high value",
-                  "The MACC formula re-evaluated for the highest-ranked options (feasibility.sensitivity). The carbon "
+                  "The MACC formula re-evaluated for the highest-ranked options (audit.analyses.sensitivity). The carbon "
                   "price does not change the cost per tonne, only the verdict.")
     rows = b.r.analysis("sensitivity")
     if not rows:
