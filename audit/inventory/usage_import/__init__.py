@@ -33,7 +33,7 @@ from audit.inventory.usage_import.adapters import (
     openai_usage,
     openrouter,
 )
-from audit.inventory.usage_import.adapters.base import Options
+from audit.inventory.usage_import.adapters.base import Options, nested_name
 from audit.inventory.usage_import.aliases import (
     ResolvedModel,
     resolve_model_alias,
@@ -89,12 +89,14 @@ def _sample_fields(path: Path, kind: str, opaque: frozenset) -> tuple[set[str], 
 
 
 def _matches(adapter, fields: set[str]) -> bool:
-    sigs = [adapter.SIGNATURE] + ([adapter.SIGNATURE_ALT] if hasattr(adapter, "SIGNATURE_ALT") else [])
+    sigs = [adapter.SIGNATURE] + ([adapter.SIGNATURE_ALT] if hasattr(adapter, "SIGNATURE_ALT") else []) \
+        + list(getattr(adapter, "SIGNATURES_MORE", ()))
     # A nested object is listed by its leaves (usageDetails.input): its own name counts as present too.
     fields = fields | {f.rsplit(".", i)[0] for f in fields for i in range(1, f.count(".") + 1)}
     norm = {f.strip().lower() for f in fields} if adapter is canonical else fields
-    if adapter is gcp_billing:
-        norm = fields | {f.replace("_", ".", 1) for f in fields if f.startswith(("sku_", "usage_", "service_"))}
+    parents = getattr(adapter, "NESTED_PARENTS", ())
+    if parents:  # CSV exports flatten nested names with '_' (sku_description)
+        norm = fields | {nested_name(f, parents, getattr(adapter, "FLAT_NAMES", frozenset())) for f in fields}
     return any(sig <= norm for sig in sigs)
 
 
@@ -125,7 +127,8 @@ def _column_report(path: Path, adapter, fields: set[str], fmt: str) -> tuple[lis
     parents = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
     ignored = sorted(f for f in fields if f not in known and f not in parents
                      and not any(f.startswith(o + ".") for o in adapter.OPAQUE)
-                     and not (adapter is gcp_billing and f.replace("_", ".", 1) in known))
+                     and nested_name(f, getattr(adapter, "NESTED_PARENTS", ()),
+                                     getattr(adapter, "FLAT_NAMES", frozenset())) not in known)
     problems = [Problem(str(path), f"column '{c}' looks like a count or a weight but {fmt} does not use it: "
                                    "rows would be read as one request each; remove or rename it, or use a format "
                                    "that reads it", column=c)

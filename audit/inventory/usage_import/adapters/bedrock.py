@@ -17,7 +17,9 @@ mapped to a country by data/factors/cloud_regions.csv); input_tokens = inputToke
 cacheReadInputTokenCount + cacheWriteInputTokenCount and cached_input_tokens =
 cacheReadInputTokenCount (assumption: Bedrock counts cache reads/writes apart from
 inputTokenCount, as its Converse TokenUsage does); latency_s = outputBodyJson.metrics.latencyMs
-/ 1000 (Converse only). Records with outputVideoDurationSeconds go to the media table as
+/ 1000 (Converse; ConverseStream logs a list of events whose metadata event carries it;
+InvokeModel bodies are the provider's own payload and carry none). modelId may be an ARN
+(arn:aws:bedrock:REGION:ACCOUNT:inference-profile/us.anthropic...): the alias table reads the id. Records with outputVideoDurationSeconds go to the media table as
 video_generation seconds. inputBodyJson/outputBodyJson/requestMetadata are not read.
 
 Sources checked (December 2026, search tool): Panther schema AWS.BedrockModelInvocation
@@ -27,12 +29,15 @@ metrics.latencyMs (slides, cloudfront mirror); Bedrock API TokenUsage (docs.aws.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
 from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
-from audit.inventory.usage_import.reading import RawTable
+from audit.inventory.usage_import.reading import RawTable, open_binary, sample_records
 from audit.inventory.usage_import.schema import (
     Problems,
     llm_frame,
@@ -52,8 +57,7 @@ FIELDS = (
        pa.field("output", pa.struct(
            s("outputContentType", "outputVideoS3Path")
            + f64("outputTokenCount", "outputVideoDurationSeconds", "outputVideoFramesPerSecond",
-                 "outputVideoHeight", "outputVideoWidth")
-           + [pa.field("outputBodyJson", pa.struct([pa.field("metrics", pa.struct(f64("latencyMs")))]))])),
+                 "outputVideoHeight", "outputVideoWidth"))),
        pa.field("performanceConfig", pa.struct(s("latency")))]
 )
 OPAQUE = frozenset({"input.inputBodyJson", "output.outputBodyJson", "requestMetadata", "identity"})
@@ -74,6 +78,44 @@ def schema(sample: list[dict]) -> pa.Schema:
     return pa.schema(FIELDS)
 
 
+def _body_latency(body) -> float:
+    """metrics.latencyMs of an outputBodyJson: an object for Converse, a list of stream events
+    for ConverseStream (the metadata event carries it); NaN for any other body."""
+    if isinstance(body, list):
+        for event in body:
+            if isinstance(event, dict) and isinstance(event.get("metadata"), dict):
+                body = event["metadata"]
+                break
+    metrics = body.get("metrics") if isinstance(body, dict) else None
+    value = metrics.get("latencyMs") if isinstance(metrics, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else np.nan
+
+
+def _latency_ms(raw: RawTable, n: int) -> np.ndarray:
+    """Each record's latency in ms from outputBodyJson, NaN where there is none.
+
+    outputBodyJson is the provider's own payload (an object for Converse and InvokeModel, a list
+    of chunks for streaming calls), so it is not given to Arrow: its records are parsed here,
+    and only the lines that mention latencyMs (JSON lines; blank lines are not records)."""
+    out = np.full(n, np.nan)
+    if raw.kind not in ("json", "jsonl") or not n:
+        return out
+    if raw.kind == "json":
+        for i, rec in enumerate(sample_records(Path(raw.file), "json", limit=n)):
+            out[i] = _body_latency((rec.get("output") or {}).get("outputBodyJson"))
+        return out
+    i = 0
+    with open_binary(Path(raw.file)) as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            if b"latencyMs" in line and i < n:
+                rec = json.loads(line)
+                out[i] = _body_latency(((rec.get("output") or {}) if isinstance(rec, dict) else {}).get("outputBodyJson"))
+            i += 1
+    return out
+
+
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = frame(raw)
     n = len(df)
@@ -86,8 +128,7 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     region = inferred.where(inferred != "", text(col(df, "region"), n))
     region = ("aws:" + region).where(region != "", "")  # the estimator's provider:cloud-region form
     video = df["output.outputVideoDurationSeconds"].notna().to_numpy() if "output.outputVideoDurationSeconds" in df else np.zeros(n, bool)
-    latency_ms = numbers(df, "output.outputBodyJson.metrics.latencyMs", loc, problems, required=False,
-                         whole=False, default=np.nan)
+    latency_ms = _latency_ms(raw, n)
     out = Converted()
     llm = ~video
     if llm.any():

@@ -7,7 +7,7 @@ SpendLogs columns read: startTime, endTime, request_duration_ms, model, custom_l
 prompt_tokens, completion_tokens, cache_hit. One row = one request. provider =
 custom_llm_provider (openai, azure -> azure-openai, anthropic, bedrock -> from the model id,
 vertex_ai -> vertex, ...); model through the alias table. latency_s = request_duration_ms /
-1000 when present, else endTime - startTime. Rows with cache_hit true were answered from
+1000 where a row has it, else endTime - startTime (row by row: older rows lack the column's value). Rows with cache_hit true were answered from
 LiteLLM's own response cache, with no model call: they are left out and counted in a note.
 Cached prompt tokens sit only inside the ``metadata`` JSON (usage_object) and are not read
 (cached_input_tokens = 0, which counts them as fresh prefill: conservative).
@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
@@ -53,12 +53,16 @@ SIGNATURE_ALT = frozenset({"date", "prompt_tokens", "completion_tokens", "api_re
 
 
 def schema(sample: list[dict]) -> pa.Schema:
-    return pa.schema(s(*TEXT, *(c for c in DAILY_TEXT if c not in TEXT)) + f64(*NUM, *DAILY_NUM))
+    # cache_hit is text in a psql CSV ("False") and a JSON boolean from the /spend/logs API
+    flag = pa.bool_() if any(isinstance(r.get("cache_hit"), bool) for r in sample) else pa.string()
+    return pa.schema([pa.field(c, flag if c == "cache_hit" else pa.string())
+                      for c in (*TEXT, *(c for c in DAILY_TEXT if c not in TEXT))] + f64(*NUM, *DAILY_NUM))
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = frame(raw)
-    if "api_requests" in df.columns and "startTime" not in df.columns:
+    # a JSON file is read with every column the adapter knows: present-but-empty is absent
+    if has_values(df, "api_requests") and not has_values(df, "startTime"):
         return _daily(raw, df, loc, options, problems)
     for c in ("startTime", "model", "completion_tokens"):
         if c not in df.columns:
@@ -73,13 +77,12 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = df.iloc[keep].reset_index(drop=True), loc.take(keep)
     n = len(df)
     start = timestamps(df["startTime"], loc, problems, "startTime")
-    if "request_duration_ms" in df.columns and df["request_duration_ms"].notna().any():
-        latency = numbers(df, "request_duration_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000
-    elif "endTime" in df.columns:
+    # request_duration_ms where a row has it (newer LiteLLM), else endTime - startTime, row by row
+    latency = numbers(df, "request_duration_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000
+    if has_values(df, "endTime"):
         end = pd.to_datetime(df["endTime"], utc=True, errors="coerce", format="mixed")
-        latency = (end - start).dt.total_seconds().to_numpy()
-    else:
-        latency = None
+        latency = np.where(np.isnan(latency), (end - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan),
+                           latency)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
     provider = prov.map(PROVIDER_OF).fillna(prov)
     return Converted(llm=llm_frame(
