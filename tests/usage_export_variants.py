@@ -72,8 +72,20 @@ def unix(ts: str) -> int:
     return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp())
 
 
-def rfc(ts: str) -> str:
-    return ts
+def epoch(value: str, ms: bool):
+    """Unix seconds (whole) or milliseconds of an ISO/SQL time text (naive = UTC)."""
+    t = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return round(t.timestamp() * 1000) if ms else int(t.timestamp())
+
+
+def unixify(obj, keys: set[str], ms: bool):
+    """A copy of ``obj`` whose time fields named in ``keys`` are Unix seconds or milliseconds."""
+    if isinstance(obj, list):
+        return [unixify(o, keys, ms) for o in obj]
+    if isinstance(obj, dict):
+        return {k: (epoch(v, ms) if k in keys and isinstance(v, str) else unixify(v, keys, ms)) for k, v in obj.items()}
+    return obj
 
 
 def canon(ts, provider, model, requests, inp, cached, out, latency=None, region="") -> dict:
@@ -217,6 +229,11 @@ def anthropic_variants() -> list[Variant]:
             Variant(f"{k}-oneline", "anthropic-usage", {"a.json": as_oneline(page)}, twin, MEAN),
             Variant(f"{k}-pages-per-line", "anthropic-usage", {"a.jsonl": as_lines(pages)}, twin, MEAN),
             Variant(f"{k}-list-of-pages", "anthropic-usage", {"a.json": as_json(pages)}, twin, MEAN),
+            Variant(f"{k}-unix-s-page", "anthropic-usage",
+                    {"a.json": as_json(unixify(page, {"starting_at", "ending_at"}, ms=False))}, twin, MEAN),
+            Variant(f"{k}-unix-s-flat-csv", "anthropic-usage",
+                    {"a.csv": as_csv([flatten(r) for r in unixify(flat, {"starting_at", "ending_at"}, ms=False)])},
+                    twin, MEAN),
             Variant(f"{k}-bucket-per-line-gz", "anthropic-usage", {"a.jsonl.gz": gz(as_lines(buckets))}, twin, MEAN),
             Variant(f"{k}-flat-csv-dotted", "anthropic-usage", {"a.csv": as_csv([flatten(r) for r in flat])}, twin,
                     MEAN),
@@ -306,6 +323,10 @@ def bedrock_variants() -> list[Variant]:
                               latency=lat / 1000 if has_latency else None, region=f"aws:{inferred or region}"))
         media = [{"kind": "video_generation", "model": "amazon.nova-reel-v1:1", "video_seconds": 6.0}]
         data = as_lines(recs + [VIDEO])
+        if style == "full":
+            out.append(Variant("bedrock-unix-ms-jsonl", "bedrock",
+                               {"x.jsonl": as_lines(unixify(recs + [VIDEO], {"timestamp"}, ms=True))}, twin,
+                               media=media))
         out += [
             Variant(f"bedrock-{style}-jsonl-gz", "bedrock", {"x.json.gz": gz(data)}, twin, media=media),
             Variant(f"bedrock-{style}-jsonl", "bedrock", {"x.jsonl": data}, twin, media=media),
@@ -364,6 +385,10 @@ def litellm_variants() -> list[Variant]:
                     {"spend.json": as_json({"data": rows_api, "total": 4, "page": 1, "page_size": 50,
                                             "total_pages": 1})}, twin),
             Variant(f"{k}-spendlogs-jsonl-gz", "litellm", {"spend.jsonl.gz": gz(as_lines(rows_api))}, twin),
+            Variant(f"{k}-spendlogs-unix-ms-json", "litellm",
+                    {"spend.json": as_json(unixify(rows_api, {"startTime", "endTime"}, ms=True))}, twin),
+            Variant(f"{k}-spendlogs-unix-ms-csv", "litellm",
+                    {"spend.csv": as_csv(unixify(rows_csv, {"startTime", "endTime"}, ms=True))}, twin),
         ]
     daily = [("d1", "2026-01-01", "gpt-4o-mini", "openai", "openai", 500000, 80000, 120000, 0, 400),
              ("d2", "2026-01-01", "claude-haiku-4-5-20251001", "anthropic", "anthropic", 90000, 30000, 0, 5000, 60),
@@ -447,6 +472,8 @@ def langfuse_variants() -> list[Variant]:
             Variant(f"{k}-api-v2", "langfuse", {"obs.json": as_json(v2)}, twin_api),
             Variant(f"{k}-ui-list", "langfuse", {"obs.json": as_json(recs)}, twin_api),
             Variant(f"{k}-jsonl", "langfuse", {"obs.jsonl": as_lines(recs)}, twin_api),
+            Variant(f"{k}-unix-ms", "langfuse",
+                    {"obs.json": as_json({"data": unixify(recs, {"startTime", "endTime"}, ms=True)})}, twin_api),
         ]
     for style in ("iso", "clickhouse"):
         recs = [_lf_snake(i, k, s, e, m, inp, o, r, lat, style) for i, k, s, e, m, _, inp, o, r, lat in LANGFUSE_TRUTH]
@@ -495,6 +522,10 @@ def helicone_variants() -> list[Variant]:
             out += [Variant(f"{k}-jsonl", "helicone", {"h.jsonl": as_lines(recs)}, twin),
                     Variant(f"{k}-json", "helicone", {"h.json": as_json(recs)}, twin),
                     Variant(f"{k}-csv", "helicone", {"h.csv": as_csv(recs)}, twin)]
+        unix = unixify([_hc(*t, style=style, time_as="rfc") for t in HELICONE_TRUTH],
+                       {"request_created_at", "response_created_at"}, ms=True)
+        out += [Variant(f"helicone-{style}-unix-ms-jsonl", "helicone", {"h.jsonl": as_lines(unix)}, twin),
+                Variant(f"helicone-{style}-unix-ms-csv", "helicone", {"h.csv": as_csv(unix)}, twin)]
     return out
 
 
@@ -526,7 +557,9 @@ def openrouter_variants() -> list[Variant]:
                 Variant(f"{k}-oneline", "openrouter", {"act.json": as_oneline({"data": recs})}, tw),
                 Variant(f"{k}-list", "openrouter", {"act.json": as_json(recs)}, tw),
                 Variant(f"{k}-jsonl", "openrouter", {"act.jsonl": as_lines(recs)}, tw),
-                Variant(f"{k}-csv", "openrouter", {"act.csv": as_csv(recs)}, tw)]
+                Variant(f"{k}-csv", "openrouter", {"act.csv": as_csv(recs)}, tw),
+                Variant(f"{k}-unix-s", "openrouter", {"act.json": as_json({"data": unixify(recs, {"date"}, ms=False)})},
+                        tw)]
     return out
 
 
@@ -577,6 +610,9 @@ def gcp_variants() -> list[Variant]:
                 Variant(f"{k}-json-array", "gcp-billing", {"b.json": as_json(recs)}, twin, MEAN),
                 Variant(f"{k}-csv-dotted", "gcp-billing", {"b.csv": as_csv(dotted)}, twin, MEAN),
                 Variant(f"{k}-csv-underscored", "gcp-billing", {"b.csv": as_csv(under)}, twin, MEAN),
+                Variant(f"{k}-unix-s-jsonl", "gcp-billing",
+                        {"b.jsonl": as_lines(unixify(recs, {"usage_start_time", "usage_end_time", "export_time"},
+                                                     ms=False))}, twin, MEAN),
                 Variant(f"{k}-jsonl-extra", "gcp-billing", {"b.jsonl": as_lines([dict(r, **EXTRA) for r in recs])},
                         twin, MEAN)]
     return out
@@ -624,6 +660,8 @@ def azure_variants() -> list[Variant]:
                          "ModelDeploymentName": dep, "ModelName": m, "Region": "Sweden Central", "UnitName": "Count",
                          "Average": None, "Count": 1})
     out.append(Variant("azure-long-csv", "azure-metrics", {"m.csv": as_csv(long)}, twin))
+    out.append(Variant("azure-long-csv-unix-s", "azure-metrics",
+                       {"m.csv": as_csv(unixify(long, {"TimeGenerated"}, ms=False))}, twin))
     out.append(Variant("azure-long-csv-lower", "azure-metrics",
                        {"m.csv": as_csv([{"timestamp": r["TimeGenerated"], "metric": r["MetricName"],
                                           "total": r["Total"], "ModelDeploymentName": r["ModelDeploymentName"],

@@ -173,7 +173,8 @@ def read_usage(source, fmt: str = "auto", options: Options | None = None, engage
             continue
         schema = None
         if kind in ("json", "jsonl"):
-            schema = adapter.schema(reading.sample_records(path, kind, limit=5))
+            sample = reading.sample_records(path, kind, limit=200)
+            schema = reading.fit_schema(adapter.schema(sample[:5]), sample)
         if schema is None and kind in ("json", "jsonl"):
             raw = reading.RawTable(str(path), kind, __import__("pyarrow").table({}), np.zeros(0, np.int64), "record")
         else:

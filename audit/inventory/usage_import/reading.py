@@ -332,6 +332,35 @@ def _record_problem(rec, schema: pa.Schema):
     return None
 
 
+def fit_schema(schema: pa.Schema | None, sample: list) -> pa.Schema | None:
+    """The adapter's schema with each text or number leaf retyped to what the sample holds:
+    a time field given as Unix seconds (a number where ISO text is usual) is read as a number,
+    a count given as text ("1200", as BigQuery writes INT64 in JSON) as text; the checks that
+    follow convert both and locate what is neither. Mixed leaves keep the adapter's type."""
+    if schema is None:
+        return None
+    return pa.schema([_fit_field(f, [r.get(f.name) for r in sample if isinstance(r, dict)]) for f in schema])
+
+
+def _fit_field(f: pa.Field, values: list) -> pa.Field:
+    typ = f.type
+    present = [v for v in values if v is not None]
+    if pa.types.is_struct(typ):
+        inner = [v for v in present if isinstance(v, dict)]
+        return pa.field(f.name, pa.struct([_fit_field(c, [v.get(c.name) for v in inner]) for c in typ]))
+    if pa.types.is_list(typ) and pa.types.is_struct(typ.value_type):
+        items = [i for v in present if isinstance(v, list) for i in v if isinstance(i, dict)]
+        return pa.field(f.name, pa.list_(_fit_field(pa.field("item", typ.value_type), items).type))
+    if not present:
+        return f
+    is_number = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in present]
+    if pa.types.is_string(typ) and all(is_number):
+        return pa.field(f.name, pa.float64())
+    if pa.types.is_floating(typ) and all(isinstance(v, str) for v in present):
+        return pa.field(f.name, pa.string())
+    return f
+
+
 def flatten_all(t: pa.Table) -> pa.Table:
     """Flatten nested structs to dotted columns (input.inputTokenCount)."""
     while any(pa.types.is_struct(f.type) for f in t.schema):

@@ -24,7 +24,7 @@ import pyarrow as pa
 from audit.core.exceptions import Problem
 from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
-from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, optional_times, text, timestamps
 
 NAME = "langfuse"
 USAGE_KEYS = ("input", "output", "total", "input_cached_tokens", "cache_read_input_tokens", "input_cache_read",
@@ -87,8 +87,7 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         latency = numbers(df, "latency", loc, problems, required=False, whole=False, default=np.nan)
     else:
         end = col(df, "endTime", "end_time")
-        latency = None if end is None else (pd.to_datetime(end, utc=True, errors="coerce", format="mixed")
-                                            - ts).dt.total_seconds().to_numpy()
+        latency = None if end is None else (optional_times(end) - ts).dt.total_seconds().to_numpy()
     model = text(col(df, "model", "provided_model_name"), n)
     if (model == "").any():
         problems.rows(loc, (model == "").to_numpy(), "model", "is empty: a GENERATION needs its model")

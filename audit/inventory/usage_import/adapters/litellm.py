@@ -30,7 +30,7 @@ import pyarrow as pa
 from audit.core.exceptions import Problem
 from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
-from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, optional_times, text, timestamps
 
 NAME = "litellm"
 PROVIDER_OF = {"openai": "openai", "text-completion-openai": "openai", "azure": "azure-openai",
@@ -80,7 +80,7 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     # request_duration_ms where a row has it (newer LiteLLM), else endTime - startTime, row by row
     latency = numbers(df, "request_duration_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000
     if has_values(df, "endTime"):
-        end = pd.to_datetime(df["endTime"], utc=True, errors="coerce", format="mixed")
+        end = optional_times(df["endTime"])
         latency = np.where(np.isnan(latency), (end - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan),
                            latency)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
