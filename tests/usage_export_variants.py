@@ -312,6 +312,11 @@ VIDEO = {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp"
                     "outputVideoS3Path": "s3://bucket/output.mp4"}}
 
 
+VIDEO_SPARSE = {"schemaType": "ModelInvocationLog", "timestamp": "2026-01-01T12:00:00Z", "region": "us-east-1",
+                "operation": "StartAsyncInvoke", "modelId": "amazon.nova-reel-v1:1", "input": {},
+                "output": {"outputVideoDurationSeconds": 6}}
+
+
 def bedrock_variants() -> list[Variant]:
     out = []
     for style in ("full", "sparse", "nulls", "extra"):
@@ -322,7 +327,8 @@ def bedrock_variants() -> list[Variant]:
             twin.append(canon(ts, prov, model, 1, inp + read + write, read, o,
                               latency=lat / 1000 if has_latency else None, region=f"aws:{inferred or region}"))
         media = [{"kind": "video_generation", "model": "amazon.nova-reel-v1:1", "video_seconds": 6.0}]
-        data = as_lines(recs + [VIDEO])
+        video = VIDEO_SPARSE if style == "sparse" else VIDEO
+        data = as_lines(recs + [video])
         if style == "full":
             out.append(Variant("bedrock-unix-ms-jsonl", "bedrock",
                                {"x.jsonl": as_lines(unixify(recs + [VIDEO], {"timestamp"}, ms=True))}, twin,
@@ -330,11 +336,11 @@ def bedrock_variants() -> list[Variant]:
         out += [
             Variant(f"bedrock-{style}-jsonl-gz", "bedrock", {"x.json.gz": gz(data)}, twin, media=media),
             Variant(f"bedrock-{style}-jsonl", "bedrock", {"x.jsonl": data}, twin, media=media),
-            Variant(f"bedrock-{style}-json-array", "bedrock", {"x.json": as_json(recs + [VIDEO])}, twin, media=media),
+            Variant(f"bedrock-{style}-json-array", "bedrock", {"x.json": as_json(recs + [video])}, twin, media=media),
             # S3 delivery writes one object per file: a folder of one-record .json.gz files
             Variant(f"bedrock-{style}-folder-one-per-file", "bedrock",
                     {f"AWSLogs/123/BedrockModelInvocationLogs/us-east-1/2026/01/01/{i:02d}.json.gz":
-                     gz(as_oneline(r)) for i, r in enumerate(recs + [VIDEO])}, twin, media=media),
+                     gz(as_oneline(r)) for i, r in enumerate(recs + [video])}, twin, media=media),
         ]
     return out
 
@@ -384,6 +390,11 @@ def litellm_variants() -> list[Variant]:
             Variant(f"{k}-spendlogs-api-v2-page", "litellm",
                     {"spend.json": as_json({"data": rows_api, "total": 4, "page": 1, "page_size": 50,
                                             "total_pages": 1})}, twin),
+            Variant(f"{k}-spendlogs-api-v2-pages-per-line", "litellm",
+                    {"spend.jsonl": as_lines([{"data": rows_api[:2], "total": 4, "page": 1, "page_size": 2,
+                                               "total_pages": 2},
+                                              {"data": rows_api[2:], "total": 4, "page": 2, "page_size": 2,
+                                               "total_pages": 2}])}, twin),
             Variant(f"{k}-spendlogs-jsonl-gz", "litellm", {"spend.jsonl.gz": gz(as_lines(rows_api))}, twin),
             Variant(f"{k}-spendlogs-unix-ms-json", "litellm",
                     {"spend.json": as_json(unixify(rows_api, {"startTime", "endTime"}, ms=True))}, twin),
@@ -472,12 +483,21 @@ def langfuse_variants() -> list[Variant]:
             Variant(f"{k}-api-v2", "langfuse", {"obs.json": as_json(v2)}, twin_api),
             Variant(f"{k}-ui-list", "langfuse", {"obs.json": as_json(recs)}, twin_api),
             Variant(f"{k}-jsonl", "langfuse", {"obs.jsonl": as_lines(recs)}, twin_api),
+            Variant(f"{k}-list-of-pages", "langfuse",
+                    {"obs.json": as_json([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
+            Variant(f"{k}-pages-per-line", "langfuse",
+                    {"obs.jsonl": as_lines([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
             Variant(f"{k}-unix-ms", "langfuse",
                     {"obs.json": as_json({"data": unixify(recs, {"startTime", "endTime"}, ms=True)})}, twin_api),
         ]
+    # older SDKs wrote only the legacy usage object: usageDetails empty on some generations
+    legacy = [_lf_camel(i, k, s_, e, m, inp, o, r, lat, "full") for i, k, s_, e, m, _, inp, o, r, lat in LANGFUSE_TRUTH]
+    legacy[2]["usageDetails"] = {}
+    out.append(Variant("langfuse-legacy-usage-mixed", "langfuse", {"obs.json": as_json({"data": legacy})}, twin_api))
     for style in ("iso", "clickhouse"):
         recs = [_lf_snake(i, k, s, e, m, inp, o, r, lat, style) for i, k, s, e, m, _, inp, o, r, lat in LANGFUSE_TRUTH]
         out.append(Variant(f"langfuse-blob-{style}-jsonl", "langfuse", {"obs.jsonl": as_lines(recs)}, twin_api))
+        out.append(Variant(f"langfuse-blob-{style}-csv", "langfuse", {"obs.csv": as_csv(recs)}, twin_api))
         out.append(Variant(f"langfuse-blob-{style}-jsonl-gz", "langfuse", {"obs.jsonl.gz": gz(as_lines(recs))},
                            twin_api))
     return out
@@ -521,6 +541,8 @@ def helicone_variants() -> list[Variant]:
             k = f"helicone-{style}-{time_as}"
             out += [Variant(f"{k}-jsonl", "helicone", {"h.jsonl": as_lines(recs)}, twin),
                     Variant(f"{k}-json", "helicone", {"h.json": as_json(recs)}, twin),
+                    Variant(f"{k}-api-response", "helicone", {"h.json": as_oneline({"data": recs, "error": None})},
+                            twin),
                     Variant(f"{k}-csv", "helicone", {"h.csv": as_csv(recs)}, twin)]
         unix = unixify([_hc(*t, style=style, time_as="rfc") for t in HELICONE_TRUTH],
                        {"request_created_at", "response_created_at"}, ms=True)
@@ -556,6 +578,8 @@ def openrouter_variants() -> list[Variant]:
         out += [Variant(f"{k}-api", "openrouter", {"act.json": as_json({"data": recs})}, tw),
                 Variant(f"{k}-oneline", "openrouter", {"act.json": as_oneline({"data": recs})}, tw),
                 Variant(f"{k}-list", "openrouter", {"act.json": as_json(recs)}, tw),
+                Variant(f"{k}-pages-per-line", "openrouter",
+                        {"act.jsonl": as_lines([{"data": recs[:1]}, {"data": recs[1:]}])}, tw),
                 Variant(f"{k}-jsonl", "openrouter", {"act.jsonl": as_lines(recs)}, tw),
                 Variant(f"{k}-csv", "openrouter", {"act.csv": as_csv(recs)}, tw),
                 Variant(f"{k}-unix-s", "openrouter", {"act.json": as_json({"data": unixify(recs, {"date"}, ms=False)})},
@@ -651,6 +675,8 @@ def azure_variants() -> list[Variant]:
                "namespace": "Microsoft.CognitiveServices/accounts", "resourceregion": "swedencentral", "value": value}
         out += [Variant(f"azure-rest-{dims}", "azure-metrics", {"m.json": as_json(doc)}, twin),
                 Variant(f"azure-rest-{dims}-oneline", "azure-metrics", {"m.json": as_oneline(doc)}, twin),
+                Variant(f"azure-rest-{dims}-list-of-responses", "azure-metrics",
+                        {"m.json": as_json([dict(doc, value=[v]) for v in value])}, twin),
                 Variant(f"azure-rest-{dims}-per-metric-lines", "azure-metrics",
                         {"m.jsonl": as_lines([dict(doc, value=[v]) for v in value])}, twin)]
     long = []

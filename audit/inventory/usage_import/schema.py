@@ -139,7 +139,7 @@ def _epoch_numbers(s: pd.Series) -> pd.Series | None:
     only, as a CSV gives them), else None."""
     if s.dtype.kind in "iuf":
         return s.astype(float)
-    if s.dtype != object:
+    if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
         return None
     head = s.dropna().head(100)
     if not len(head) or pd.to_numeric(head, errors="coerce").isna().any():  # text dates: the usual case, decided cheaply
