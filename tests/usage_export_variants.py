@@ -695,9 +695,67 @@ def azure_variants() -> list[Variant]:
     return out
 
 
+def as_parquet(rows: list[dict]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    return buf.getvalue()
+
+
+def excel_csv(data: bytes) -> bytes:
+    """A CSV as Excel saves it: UTF-8 with a byte-order mark and CRLF line ends."""
+    return b"\xef\xbb\xbf" + data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def resaved(base: list[Variant]) -> list[Variant]:
+    """Each format's first CSV variant again as Excel saves it, and as Parquet."""
+    out, seen = [], set()
+    for v in base:
+        name, data = next(iter(v.files.items()))
+        if len(v.files) != 1 or not name.endswith(".csv") or v.fmt in seen:
+            continue
+        seen.add(v.fmt)
+        out.append(Variant(f"{v.id}-excel-bom-crlf", v.fmt, {name: excel_csv(data)}, v.canonical, v.mean, v.media))
+    return out
+
+
+def parquet_variants() -> list[Variant]:
+    """Tables as Parquet: flat (OpenAI results, Helicone, LiteLLM) and nested (the BigQuery
+    billing export keeps sku/usage/location as structs)."""
+    out = []
+    first = {v.fmt: v for v in reversed(openai_variants() + helicone_variants() + litellm_variants())
+             if v.id.endswith(("flat-csv", "full-rfc-jsonl", "full-spendlogs-api-list")) and v.canonical}
+    for fmt, v in first.items():
+        name, data = next(iter(v.files.items()))
+        rows = (json.loads(data) if name.endswith(".json") else [json.loads(ln) for ln in data.splitlines()]
+                if name.endswith(".jsonl") else list(csv.DictReader(io.StringIO(data.decode()))))
+        rows = [{k: (json.dumps(x) if isinstance(x, (dict, list)) else x) for k, x in r.items()} for r in rows]
+        if name.endswith(".csv"):  # numbers as numbers, as a Parquet writer keeps them
+            rows = [{k: _num(x) for k, x in r.items()} for r in rows]
+        out.append(Variant(f"{v.id}-parquet", fmt, {"t.parquet": as_parquet(rows)}, v.canonical, v.mean, v.media))
+    recs = [_gb(*t, time_as="rfc") for t in GCP_TRUTH]
+    for r in recs:
+        r.pop("labels"), r.pop("system_labels"), r.pop("credits")
+    twin = gcp_variants()[0].canonical
+    out.append(Variant("gcp-nested-parquet", "gcp-billing", {"b.parquet": as_parquet(recs)}, twin, MEAN))
+    return out
+
+
+def _num(x):
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return x if x != "" else None
+
+
 def variants() -> list[Variant]:
-    return (openai_variants() + anthropic_variants() + bedrock_variants() + litellm_variants()
+    base = (openai_variants() + anthropic_variants() + bedrock_variants() + litellm_variants()
             + langfuse_variants() + helicone_variants() + openrouter_variants() + gcp_variants() + azure_variants())
+    return base + resaved(base) + parquet_variants()
 
 
 def write(variant: Variant, folder) -> tuple[list, object]:
