@@ -755,7 +755,25 @@ def _num(x):
 def variants() -> list[Variant]:
     base = (openai_variants() + anthropic_variants() + bedrock_variants() + litellm_variants()
             + langfuse_variants() + helicone_variants() + openrouter_variants() + gcp_variants() + azure_variants())
-    return base + resaved(base) + parquet_variants()
+    return base + resaved(base) + parquet_variants() + quiet_period_variants()
+
+
+def quiet_period_variants() -> list[Variant]:
+    """A folder holding one export and one file of a quiet period (an empty page, buckets with
+    no results, an Azure response with no metrics): the empty file adds nothing."""
+    empty = {"openai-usage": {"object": "page", "data": [{"object": "bucket", "start_time": unix(D3) + 86400,
+                                                         "end_time": unix(D3) + 2 * 86400, "results": []}],
+                              "has_more": False, "next_page": None},
+             "anthropic-usage": {"data": [], "has_more": False, "next_page": None},
+             "azure-metrics": {"cost": 0, "timespan": "2026-01-02T00:00:00Z/2026-01-03T00:00:00Z", "interval": "PT1H",
+                               "value": [], "namespace": "Microsoft.CognitiveServices/accounts"}}
+    out = []
+    for v in openai_variants() + anthropic_variants() + azure_variants():
+        if v.fmt in empty and v.canonical and len(v.files) == 1:
+            name, data = next(iter(v.files.items()))
+            out.append(Variant(f"{v.id}-with-quiet-day", v.fmt, {name: data, "quiet/day.json": as_json(empty.pop(v.fmt))},
+                               v.canonical, v.mean))
+    return out
 
 
 def write(variant: Variant, folder) -> tuple[list, object]:

@@ -52,7 +52,7 @@ ADAPTERS = {m.NAME: m for m in (canonical, openai_usage, anthropic_usage, bedroc
                                 openrouter, gcp_billing, azure_metrics)}
 FORMATS = ("auto", *ADAPTERS)
 
-__all__ = ["FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "media_activities", "read_usage",
+__all__ = ["EMPTY", "FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "media_activities", "read_usage",
            "resolve_model_alias", "resolve_video_model", "write_canonical"]
 
 
@@ -85,6 +85,8 @@ def _sample_fields(path: Path, kind: str, opaque: frozenset) -> tuple[set[str], 
     fields: set[str] = set()
     for rec in sample:
         fields |= reading.field_paths(rec, opaque=opaque)
+    if kind == "csv" and not sample:  # a header-only export: its header still names the format
+        fields = set(reading.csv_columns(path))
     return fields, sample
 
 
@@ -100,6 +102,12 @@ def _matches(adapter, fields: set[str]) -> bool:
     return any(sig <= norm for sig in sigs)
 
 
+def _is_empty_export(path: Path, kind: str) -> bool:
+    """A JSON export with no usage records: an empty page, buckets without results, an Azure
+    response without metrics (a quiet period). Read as nothing, with a note, not as an error."""
+    return kind in ("json", "jsonl") and reading.holds_no_records(reading.sample_records(path, kind))
+
+
 def _detect(path: Path) -> tuple[str | None, set[str], str]:
     kind = reading.text_kind(path)
     fields, _ = _sample_fields(path, kind, frozenset())
@@ -109,10 +117,16 @@ def _detect(path: Path) -> tuple[str | None, set[str], str]:
     return (hits[0] if len(hits) == 1 else None), fields, kind
 
 
+EMPTY = "empty"  # detect_format's answer for an export that holds no usage records
+
+
 def detect_format(path) -> str:
-    """The export format of one file, recognised from its field names."""
+    """The export format of one file, recognised from its field names; ``EMPTY`` ("empty") for
+    a JSON export with no records (an empty page: any format, read as nothing)."""
     path = Path(path)
-    name, fields, _ = _detect(path)
+    name, fields, kind = _detect(path)
+    if name is None and _is_empty_export(path, kind):
+        return EMPTY
     if name is None:
         shown = ", ".join(sorted(fields)[:15])
         raise ValidationError([Problem(str(path), f"the usage format was not recognised from its fields ({shown}); "
@@ -148,6 +162,10 @@ def read_usage(source, fmt: str = "auto", options: Options | None = None, engage
     llm_parts, media_parts = [], []
     for path in files:
         auto, fields, kind = _detect(path)
+        if (auto is None or (fmt != "auto" and not _matches(ADAPTERS[fmt], fields))) and _is_empty_export(path, kind):
+            result.notes.append(f"{path}: no usage records (an empty page, buckets without results, or no "
+                                "metrics): nothing read from this file")
+            continue
         if fmt == "auto":
             if auto is None:
                 problems.add(Problem(str(path), "the usage format was not recognised from its fields ("

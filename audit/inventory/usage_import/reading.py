@@ -133,6 +133,35 @@ def sample_records(path: Path, kind: str, limit: int = SAMPLE_RECORDS) -> list[d
     return t.slice(0, limit).to_pylist()
 
 
+def csv_columns(path: Path) -> list[str]:
+    """The header of a CSV file (for a header-only export, which has no records to sample)."""
+    with open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    first = head.split(b"\n", 1)[0] + b"\n"
+    try:
+        return pcsv.read_csv(io.BytesIO(first), parse_options=_csv_parse(first)).column_names
+    except pa.ArrowInvalid:
+        return []
+
+
+# Keys of API envelopes (pages, buckets, Azure's response) that hold no usage by themselves
+ENVELOPE_KEYS = frozenset({"object", "data", "has_more", "next_page", "results", "start_time", "end_time",
+                           "starting_at", "ending_at", "value", "meta", "cost", "timespan", "interval", "namespace",
+                           "resourceregion", "total", "page", "page_size", "total_pages", "error", "observations"})
+
+
+def holds_no_records(sample: list) -> bool:
+    """Whether sampled records are only empty API envelopes: a page with no buckets, buckets
+    with no results, an Azure response with no metrics (a quiet period exported as it is)."""
+    return all(_envelope_only(r) for r in sample)
+
+
+def _envelope_only(record) -> bool:
+    return isinstance(record, dict) and all(
+        k in ENVELOPE_KEYS and (not isinstance(v, list) or all(_envelope_only(i) for i in v))
+        for k, v in record.items())
+
+
 def _whole_lines(head: bytes) -> bytes:
     cut = head.rfind(b"\n")
     return head if cut < 0 else head[: cut + 1]
