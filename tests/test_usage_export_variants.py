@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
+from audit.core.exceptions import ValidationError
 from audit.inventory.usage import estimate_usage
 from audit.inventory.usage_import import Options, read_usage
 
@@ -116,3 +117,50 @@ def test_cli_estimate_usage_json_equals_the_twin_and_import_usage_round_trips(v,
     for k in ("requests", "kwh", "kgco2e"):
         assert math.isclose(again[k], totals[k], rel_tol=1e-9), k
     assert pd.read_parquet(out)["requests"].sum() == totals["requests"]
+
+
+BY_ID = {v.id: v for v in VARIANTS}
+# (variant, bytes replaced, bytes put instead, where the message must point, the field it names)
+BROKEN = [
+    ("openai-full-unix-page", b'"output_tokens": 9000', b'"output_tokens": -5', "record 1 (result 2)", "output_tokens"),
+    ("openai-full-unix-bucket-per-line", b'"num_model_requests": 12', b'"num_model_requests": 1.5', "line 3 (result 1)",
+     "num_model_requests"),
+    ("anthropic-full-page", b'"starting_at": "2026-01-02T00:00:00Z"', b'"starting_at": "yesterday"',
+     "record 2 (result 1)", "starting_at"),
+    ("bedrock-full-jsonl", b'"outputTokenCount": 200', b'"outputTokenCount": "x"', "line 2", "output.outputTokenCount"),
+    ("litellm-full-spendlogs-csv", b",300,", b",abc,", "row 2", "completion_tokens"),
+    ("helicone-full-rfc-jsonl", b'"completion_tokens": 90', b'"completion_tokens": null', "line 2", "completion_tokens"),
+    ("langfuse-full-api-page", b'"output": 400', b'"output": "four hundred"', "record 3", "usageDetails.output"),
+    ("openrouter-snake-api", b'"requests": 30', b'"requests": "thirty"', "record 2", "requests"),
+    ("gcp-rfc-jsonl", b'"amount": 50000', b'"amount": "fifty"', "line 2", "usage.amount"),
+    ("azure-long-csv", b"2026-01-01T01:00:00Z", b"not a time", "row 5", "TimeGenerated"),
+    ("litellm-full-spendlogs-unix-ms-csv", b"1767258000000", b"1767", "row 2", "startTime"),
+]
+
+
+@pytest.mark.parametrize("vid,old,new,where,field", BROKEN, ids=[b[0] for b in BROKEN])
+def test_a_broken_value_is_located_by_file_record_and_field(vid, old, new, where, field, tmp_path):
+    v = BY_ID[vid]
+    name, data = next(iter(v.files.items()))
+    assert old in data
+    broken = type(v)(v.id, v.fmt, {name: data.replace(old, new, 1)}, v.canonical, v.mean)
+    paths, _ = write(broken, tmp_path)
+    for fmt in ("auto", v.fmt):
+        with pytest.raises(ValidationError) as err:
+            read_usage(paths[0], fmt, options=Options(mean_output_tokens_per_request=v.mean))
+        first = err.value.problems[0]
+        assert first.file == str(paths[0])
+        assert first.message.startswith(where + ":"), first.message
+        assert first.column == field
+
+
+def test_a_unix_time_before_2001_is_refused_not_read_as_1970(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("request_created_at,provider,model,prompt_tokens,completion_tokens\n"
+                 "1767261600,OPENAI,gpt-4o,10,5\n20260101,OPENAI,gpt-4o,10,5\n")
+    with pytest.raises(ValidationError) as err:
+        read_usage(p, "helicone")
+    assert [pr.message.split(":")[0] for pr in err.value.problems] == ["row 3"]
+    assert "Unix seconds" in err.value.problems[0].message
+    p.write_text("request_created_at,provider,model,prompt_tokens,completion_tokens\n1767261600,OPENAI,gpt-4o,10,5\n")
+    assert str(read_usage(p, "helicone").llm["timestamp"][0]) == "2026-01-01 10:00:00+00:00"

@@ -90,13 +90,18 @@ class Problems:
         self.total += max(len(bad) - 1, 0)
         for i in bad[: max(MAX_PROBLEMS - len(self.items), 1)]:
             line, extra = loc.where(i)
-            got = f", got {values[i]!r}" if values is not None else ""
+            got = "" if values is None else f", got {_plain(values[i])!r}"
             self.add(Problem(loc.file, f"{loc.unit} {line}{extra}: {message}{got}", column=column))
         self.total -= 0
 
     def raise_if_any(self) -> None:
         if self.items:
             raise ValidationError(self.items, total=self.total)
+
+
+def _plain(value):
+    """A value as a person reads it in a message: -5.0, not np.float64(-5.0)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def numbers(df: pd.DataFrame, column: str, loc: Located, problems: Problems, *, required: bool,

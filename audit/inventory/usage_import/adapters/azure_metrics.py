@@ -94,11 +94,15 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         if long.empty:
             return Converted(notes=[f"{raw.file}: no metric points"])
         loc = Located(raw.file, long.pop("_record").to_numpy(), None, "metric")
+        time_name = "timeStamp"
     else:
         df = raw.table.to_pandas()
         # Log Analytics' CSV export writes "TimeGenerated [UTC]"; names are matched ignoring case
-        df.columns = [str(c).split(" [", 1)[0].strip().lower() for c in df.columns]
+        names = [str(c) for c in df.columns]  # as the file spells them, for messages
+        df.columns = [c.split(" [", 1)[0].strip().lower() for c in names]
         loc = Located(raw.file, raw.line, None, raw.unit)
+        time_name = next((c for c in names if c.split(" [", 1)[0].strip().lower() in ("timegenerated", "timestamp")),
+                         "TimeGenerated")
         long = pd.DataFrame({
             "time": col(df, "timegenerated", "timestamp"), "metric": text(col(df, "metricname", "metric"), len(df)).str.lower(),
             "total": col(df, "total"), "deployment": text(col(df, "modeldeploymentname"), len(df)),
@@ -108,7 +112,7 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
             return Converted()
     keep = long["metric"].isin(list(METRICS)).to_numpy()
     long, loc = long.loc[keep].reset_index(drop=True), loc.take(np.flatnonzero(keep))
-    ts = timestamps(long["time"], loc, problems, "timeStamp")
+    ts = timestamps(long["time"], loc, problems, time_name)
     long["total"] = numbers(long, "total", loc, problems, required=False)
     long["time"] = ts
     long["line"] = loc.line
