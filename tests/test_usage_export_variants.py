@@ -164,3 +164,13 @@ def test_a_unix_time_before_2001_is_refused_not_read_as_1970(tmp_path):
     assert "Unix seconds" in err.value.problems[0].message
     p.write_text("request_created_at,provider,model,prompt_tokens,completion_tokens\n1767261600,OPENAI,gpt-4o,10,5\n")
     assert str(read_usage(p, "helicone").llm["timestamp"][0]) == "2026-01-01 10:00:00+00:00"
+
+
+def test_a_utf16_export_is_named_not_misread_as_csv(tmp_path):
+    v = BY_ID["openai-full-unix-page"]
+    p = tmp_path / "usage.json"
+    p.write_bytes(next(iter(v.files.values())).decode().encode("utf-16"))  # Windows PowerShell's Out-File
+    for fmt in ("auto", "openai-usage"):
+        with pytest.raises(ValidationError) as err:
+            read_usage(p, fmt)
+        assert "UTF-16" in err.value.problems[0].message and "re-save it as UTF-8" in err.value.problems[0].message

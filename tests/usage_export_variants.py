@@ -708,15 +708,30 @@ def excel_csv(data: bytes) -> bytes:
     return b"\xef\xbb\xbf" + data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def semicolons(data: bytes) -> bytes:
+    """A CSV as Excel saves it where the decimal mark is a comma: fields split by ';'."""
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=";").writerows(csv.reader(io.StringIO(data.decode())))
+    return buf.getvalue().encode()
+
+
 def resaved(base: list[Variant]) -> list[Variant]:
-    """Each format's first CSV variant again as Excel saves it, and as Parquet."""
+    """Each format's first CSV variant again as Excel saves it (BOM and CRLF; semicolons), and
+    its first JSON variant with a UTF-8 byte-order mark (PowerShell 7's -Encoding utf8BOM)."""
     out, seen = [], set()
     for v in base:
         name, data = next(iter(v.files.items()))
-        if len(v.files) != 1 or not name.endswith(".csv") or v.fmt in seen:
+        kind = name.split(".", 1)[-1]
+        if len(v.files) != 1 or kind not in ("csv", "json", "jsonl") or (v.fmt, kind) in seen:
             continue
-        seen.add(v.fmt)
-        out.append(Variant(f"{v.id}-excel-bom-crlf", v.fmt, {name: excel_csv(data)}, v.canonical, v.mean, v.media))
+        seen.add((v.fmt, kind))
+        if kind == "csv":
+            out.append(Variant(f"{v.id}-excel-bom-crlf", v.fmt, {name: excel_csv(data)}, v.canonical, v.mean,
+                               v.media))
+            out.append(Variant(f"{v.id}-semicolons", v.fmt, {name: semicolons(data)}, v.canonical, v.mean, v.media))
+        else:
+            out.append(Variant(f"{v.id}-utf8-bom", v.fmt, {name: b"\xef\xbb\xbf" + data}, v.canonical, v.mean,
+                               v.media))
     return out
 
 

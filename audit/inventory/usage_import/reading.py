@@ -8,6 +8,7 @@ what was expected).
 """
 from __future__ import annotations
 
+import codecs
 import glob as _glob
 import gzip
 import io
@@ -22,6 +23,7 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.textinput import detect_encoding
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".pq", ".tsv")
 SAMPLE_RECORDS = 1000
@@ -69,7 +71,20 @@ def is_gzip(path: Path) -> bool:
 
 
 def open_binary(path: Path):
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    """The file's bytes (gunzipped when gzip), after a UTF-8 byte-order mark if there is one
+    (Excel's 'CSV UTF-8', PowerShell 7's -Encoding utf8BOM)."""
+    fh = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    if fh.read(3) != codecs.BOM_UTF8:
+        fh.seek(0)
+    return fh
+
+
+def _refuse_other_encodings(path: Path, head: bytes) -> None:
+    """A UTF-16/32 export (Windows PowerShell's Out-File writes UTF-16) is named, not misread."""
+    name = detect_encoding(head)
+    if name.startswith(("UTF-16", "UTF-32")) or name.startswith("binary"):
+        raise ValidationError([Problem(str(path), f"is {name} text, not UTF-8: re-save it as UTF-8 (PowerShell: "
+                                                  "Out-File -Encoding utf8; Excel: Save As > CSV UTF-8)")])
 
 
 def text_kind(path: Path) -> str:
@@ -81,6 +96,7 @@ def text_kind(path: Path) -> str:
         head = fh.read(65536)
     if head[:4] == b"PAR1":
         return "parquet"
+    _refuse_other_encodings(path, head)
     stripped = head.lstrip()
     if not stripped[:1] in (b"{", b"["):
         return "csv"
@@ -168,8 +184,10 @@ def _whole_lines(head: bytes) -> bytes:
 
 
 def _csv_parse(head: bytes) -> pcsv.ParseOptions:
+    """Comma, tab or semicolon (Excel's CSV where the decimal mark is a comma): whichever the
+    header line holds most of."""
     first = head.split(b"\n", 1)[0]
-    delim = "\t" if first.count(b"\t") > first.count(b",") else ","
+    delim = max((",", "\t", ";"), key=lambda d: first.count(d.encode()))
     return pcsv.ParseOptions(delimiter=delim, newlines_in_values=True)
 
 
