@@ -46,6 +46,11 @@ def as_oneline(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()  # no trailing newline, as curl -o saves it
 
 
+def as_jq_stream(values) -> bytes:
+    """Values one after another, pretty-printed, as `jq . page1.json page2.json` writes them."""
+    return "".join(json.dumps(v, indent=2) + "\n" for v in values).encode()
+
+
 def as_lines(records) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
@@ -156,6 +161,8 @@ def openai_variants() -> list[Variant]:
                 Variant(f"{k}-oneline", "openai-usage", {"usage.json": as_oneline(page)}, twin),
                 Variant(f"{k}-pages-per-line", "openai-usage", {"usage.jsonl": as_lines(pages)}, twin),
                 Variant(f"{k}-list-of-pages", "openai-usage", {"usage.json": as_json(pages)}, twin),
+                Variant(f"{k}-jq-pages", "openai-usage", {"usage.json": as_jq_stream(pages)}, twin),
+                Variant(f"{k}-jq-buckets", "openai-usage", {"usage.json": as_jq_stream(buckets)}, twin),
                 Variant(f"{k}-bucket-per-line", "openai-usage", {"usage.jsonl": as_lines(buckets)}, twin),
                 Variant(f"{k}-list-of-buckets", "openai-usage", {"usage.json": as_json(buckets)}, twin),
                 Variant(f"{k}-flat-jsonl-gz", "openai-usage", {"usage.jsonl.gz": gz(as_lines(flat))}, twin),
@@ -228,6 +235,7 @@ def anthropic_variants() -> list[Variant]:
             Variant(f"{k}-page", "anthropic-usage", {"a.json": as_json(page)}, twin, MEAN),
             Variant(f"{k}-oneline", "anthropic-usage", {"a.json": as_oneline(page)}, twin, MEAN),
             Variant(f"{k}-pages-per-line", "anthropic-usage", {"a.jsonl": as_lines(pages)}, twin, MEAN),
+            Variant(f"{k}-jq-pages", "anthropic-usage", {"a.json": as_jq_stream(pages)}, twin, MEAN),
             Variant(f"{k}-list-of-pages", "anthropic-usage", {"a.json": as_json(pages)}, twin, MEAN),
             Variant(f"{k}-unix-s-page", "anthropic-usage",
                     {"a.json": as_json(unixify(page, {"starting_at", "ending_at"}, ms=False))}, twin, MEAN),
@@ -336,6 +344,8 @@ def bedrock_variants() -> list[Variant]:
         out += [
             Variant(f"bedrock-{style}-jsonl-gz", "bedrock", {"x.json.gz": gz(data)}, twin, media=media),
             Variant(f"bedrock-{style}-jsonl", "bedrock", {"x.jsonl": data}, twin, media=media),
+            Variant(f"bedrock-{style}-jq-records", "bedrock", {"x.json": as_jq_stream(recs + [video])}, twin,
+                    media=media),
             Variant(f"bedrock-{style}-json-array", "bedrock", {"x.json": as_json(recs + [video])}, twin, media=media),
             # S3 delivery writes one object per file: a folder of one-record .json.gz files
             Variant(f"bedrock-{style}-folder-one-per-file", "bedrock",
@@ -485,6 +495,8 @@ def langfuse_variants() -> list[Variant]:
             Variant(f"{k}-jsonl", "langfuse", {"obs.jsonl": as_lines(recs)}, twin_api),
             Variant(f"{k}-list-of-pages", "langfuse",
                     {"obs.json": as_json([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
+            Variant(f"{k}-jq-pages", "langfuse",
+                    {"obs.json": as_jq_stream([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
             Variant(f"{k}-pages-per-line", "langfuse",
                     {"obs.jsonl": as_lines([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
             Variant(f"{k}-unix-ms", "langfuse",

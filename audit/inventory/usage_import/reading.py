@@ -197,14 +197,27 @@ def load_document(path: Path):
     try:
         return json.loads(raw)
     except ValueError as exc:
-        if getattr(exc, "msg", "") == "Extra data":  # several API responses, one per line
+        if getattr(exc, "msg", "") == "Extra data":  # several API responses, one per line or pretty-printed
             try:
-                return [json.loads(ln) for ln in raw.splitlines() if ln.strip()]
-            except ValueError:
-                pass
+                return _json_stream(raw.decode("utf-8"))
+            except ValueError as err:
+                exc = err
         line = getattr(exc, "lineno", None)
         raise ValidationError([Problem(str(path), f"line {line}: not valid JSON ({exc.msg})" if line else
                                        f"not valid JSON ({exc})")]) from None
+
+
+def _json_stream(text: str) -> list:
+    """JSON values one after another, as `jq . page*.json` or a loop of curl calls writes them
+    (pretty-printed, or one per line)."""
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return out
+        value, i = decoder.raw_decode(text, i)
+        out.append(value)
 
 
 def _document_records(doc) -> list:
