@@ -414,14 +414,21 @@ def litellm_variants() -> list[Variant]:
     daily = [("d1", "2026-01-01", "gpt-4o-mini", "openai", "openai", 500000, 80000, 120000, 0, 400),
              ("d2", "2026-01-01", "claude-haiku-4-5-20251001", "anthropic", "anthropic", 90000, 30000, 0, 5000, 60),
              ("d3", "2026-01-02", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock", "anthropic",
-              20000, 4000, 0, 0, 10)]
+              20000, 4000, 0, 0, 10),
+             # as a LiteLLM config names models: the route prefix, custom_llm_provider empty or openrouter
+             ("d4", "2026-01-02", "bedrock/eu.anthropic.claude-haiku-4-5-20251001-v1:0", "", "anthropic",
+              3000, 300, 0, 0, 3),
+             ("d5", "2026-01-02", "openrouter/openai/gpt-4o-mini", "openrouter", "openai", 4000, 400, 0, 0, 4)]
     rows = [{"id": i, "team_id": "team-a", "date": d, "api_key": "hashed", "model": m, "model_group": m,
              "custom_llm_provider": clp, "mcp_namespaced_tool_name": None, "endpoint": "/chat/completions",
              "prompt_tokens": p, "completion_tokens": c, "cache_read_input_tokens": r,
              "cache_creation_input_tokens": w, "spend": 0.1, "api_requests": n, "successful_requests": n,
              "failed_requests": 0, "created_at": "2026-01-02 00:00:00", "updated_at": "2026-01-02 00:00:00"}
             for i, d, m, clp, prov, p, c, r, w, n in daily]
-    dtwin = [canon(d + "T00:00:00Z", prov, m if clp != "bedrock" else "claude-sonnet-4-5-20250929", n, p, r, c)
+    twin_model = {"us.anthropic.claude-sonnet-4-5-20250929-v1:0": "claude-sonnet-4-5-20250929",
+                  "bedrock/eu.anthropic.claude-haiku-4-5-20251001-v1:0": "claude-haiku-4-5-20251001",
+                  "openrouter/openai/gpt-4o-mini": "gpt-4o-mini"}
+    dtwin = [canon(d + "T00:00:00Z", prov, twin_model.get(m, m), n, p, r, c)
              for i, d, m, clp, prov, p, c, r, w, n in daily]
     out += [Variant("litellm-daily-csv", "litellm", {"daily.csv": as_csv(rows)}, dtwin),
             Variant("litellm-daily-json", "litellm", {"daily.json": as_json(rows)}, dtwin),

@@ -6,7 +6,9 @@ aggregate tables (``LiteLLM_DailyUserSpend``/``TeamSpend``/``OrganizationSpend``
 SpendLogs columns read: startTime, endTime, request_duration_ms, model, custom_llm_provider,
 prompt_tokens, completion_tokens, cache_hit. One row = one request. provider =
 custom_llm_provider (openai, azure -> azure-openai, anthropic, bedrock -> from the model id,
-vertex_ai -> vertex, ...); model through the alias table. latency_s = request_duration_ms /
+vertex_ai -> vertex, ...); model through the alias table, after LiteLLM's route prefix
+(bedrock/, azure/, vertex_ai/, openrouter/ ...) is taken off, the route naming the provider
+when custom_llm_provider is empty. latency_s = request_duration_ms /
 1000 where a row has it, else endTime - startTime (row by row: older rows lack the column's value). Rows with cache_hit true were answered from
 LiteLLM's own response cache, with no model call: they are left out and counted in a note.
 Cached prompt tokens sit only inside the ``metadata`` JSON (usage_object) and are not read
@@ -36,7 +38,20 @@ NAME = "litellm"
 PROVIDER_OF = {"openai": "openai", "text-completion-openai": "openai", "azure": "azure-openai",
                "azure_ai": "azure-openai", "anthropic": "anthropic", "bedrock": "", "vertex_ai": "vertex",
                "vertex_ai_beta": "vertex", "gemini": "gemini", "mistral": "mistral", "cohere": "cohere",
-               "cohere_chat": "cohere", "huggingface": "huggingface"}
+               "cohere_chat": "cohere", "huggingface": "huggingface", "openrouter": "", "bedrock_converse": ""}
+
+
+def _unrouted(model, provider):
+    """(model, provider) with LiteLLM's route prefix taken off the model ("bedrock/us.anthropic...",
+    "azure/gpt-4o", "openrouter/openai/gpt-4o", as a LiteLLM config names models); the route gives
+    the provider where custom_llm_provider is empty. Other names are kept as they are."""
+    route = model.str.extract(r"^([a-z_]+)/", expand=False)
+    routed = route.isin(list(PROVIDER_OF)).to_numpy()
+    if not routed.any():
+        return model, provider
+    model = model.where(~routed, model.str.replace(r"^[a-z_]+/", "", regex=True))
+    provider = provider.where(~(routed & (provider == "").to_numpy()), route.map(PROVIDER_OF).fillna(""))
+    return model, provider
 TEXT = ("request_id", "call_type", "api_key", "startTime", "endTime", "completionStartTime", "model", "model_id",
         "model_group", "custom_llm_provider", "api_base", "user", "cache_hit", "cache_key", "team_id",
         "organization_id", "end_user", "requester_ip_address", "session_id", "status", "mcp_namespaced_tool_name",
@@ -84,9 +99,9 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         latency = np.where(np.isnan(latency), (end - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan),
                            latency)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
-    provider = prov.map(PROVIDER_OF).fillna(prov)
+    model, provider = _unrouted(text(df["model"], n), prov.map(PROVIDER_OF).fillna(prov))
     return Converted(llm=llm_frame(
-        timestamp=start, provider=provider, model=text(df["model"], n),
+        timestamp=start, provider=provider, model=model,
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
         latency_s=latency, stage=options.stage, loc=loc, problems=problems), notes=notes)
@@ -96,9 +111,10 @@ def _daily(raw: RawTable, df, loc, options: Options, problems: Problems) -> Conv
     """A LiteLLM_Daily*Spend table: one row per date x key x model, api_requests requests."""
     n = len(df)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
+    model, provider = _unrouted(text(col(df, "model"), n), prov.map(PROVIDER_OF).fillna(prov))
     return Converted(llm=llm_frame(
-        timestamp=timestamps(df["date"], loc, problems, "date"), provider=prov.map(PROVIDER_OF).fillna(prov),
-        model=text(col(df, "model"), n), requests=numbers(df, "api_requests", loc, problems, required=True),
+        timestamp=timestamps(df["date"], loc, problems, "date"), provider=provider,
+        model=model, requests=numbers(df, "api_requests", loc, problems, required=True),
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         cached_input_tokens=numbers(df, "cache_read_input_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
