@@ -606,6 +606,36 @@ def openrouter_variants() -> list[Variant]:
     return out
 
 
+OPENROUTER_GENERATIONS = [  # created_at, permaslug, provider, model, prompt, completion, reasoning, cached, ms
+    ("2026-02-06 18:54:30.040", "openai/gpt-4.1-2025-04-14", "openai", "gpt-4.1-2025-04-14", 1200, 300, 0, 1024, 2150.0),
+    ("2026-02-06 18:55:02.511", "anthropic/claude-sonnet-4.5", "anthropic", "claude-sonnet-4-5-20250929", 900, 450,
+     120, 0, 5300.0),
+    ("2026-02-06 19:01:00.000", "google/gemini-2.5-flash", "google_genai", "gemini-2.5-flash", 500, 80, 0, 0, None),
+]
+
+
+def openrouter_generation_variants() -> list[Variant]:
+    """The Logs page's CSV export (one row per generation) and generation API records."""
+    twin = [canon(ts.replace(" ", "T") + "Z", prov, m, 1, p, c_, o, latency=None if ms is None else ms / 1000)
+            for ts, _, prov, m, p, o, _r, c_, ms in OPENROUTER_GENERATIONS]
+    rows = [{"generation_id": f"gen-{i}", "created_at": ts, "cost_total": 0.001, "cost_web_search": 0,
+             "cost_cache": 0, "cost_file_processing": 0, "byok_usage_inference": 0, "tokens_prompt": p,
+             "tokens_completion": o, "tokens_reasoning": r, "tokens_cached": c_, "model_permaslug": ps,
+             "provider_name": "P", "finish_reason_normalized": "stop", "generation_time_ms": ms,
+             "time_to_first_token_ms": 300}
+            for i, (ts, ps, _, _m, p, o, r, c_, ms) in enumerate(OPENROUTER_GENERATIONS)]
+    api = [{"id": f"gen-{i}", "created_at": ts.replace(" ", "T") + "Z", "model": ps, "app_id": 2872617,
+            "external_user": None, "streamed": True, "cancelled": False, "latency": 300,
+            "moderation_latency": None, "generation_time": ms, "tokens_prompt": p, "tokens_completion": o,
+            "native_tokens_prompt": p, "native_tokens_completion": o, "native_tokens_reasoning": r,
+            "native_tokens_cached": c_, "tokens_cached": c_, "provider_name": "P", "total_cost": 0.001}
+           for i, (ts, ps, _, _m, p, o, r, c_, ms) in enumerate(OPENROUTER_GENERATIONS)]
+    return [Variant("openrouter-logs-csv", "openrouter", {"logs.csv": as_csv(rows)}, twin),
+            Variant("openrouter-logs-csv-gz", "openrouter", {"logs.csv.gz": gz(as_csv(rows))}, twin),
+            Variant("openrouter-generations-json", "openrouter", {"gen.json": as_json(api)}, twin),
+            Variant("openrouter-generations-jsonl", "openrouter", {"gen.jsonl": as_lines(api)}, twin)]
+
+
 def _slug_twin(slug):
     return {"openai/gpt-4.1": ("openai", "gpt-4.1"), "anthropic/claude-sonnet-4.5": ("anthropic",
                                                                                     "claude-sonnet-4-5-20250929"),
@@ -788,7 +818,8 @@ def _num(x):
 
 def variants() -> list[Variant]:
     base = (openai_variants() + anthropic_variants() + bedrock_variants() + litellm_variants()
-            + langfuse_variants() + helicone_variants() + openrouter_variants() + gcp_variants() + azure_variants())
+            + langfuse_variants() + helicone_variants() + openrouter_variants() + openrouter_generation_variants()
+            + gcp_variants() + azure_variants())
     return base + resaved(base) + parquet_variants() + quiet_period_variants()
 
 
