@@ -500,6 +500,7 @@ def langfuse_variants() -> list[Variant]:
             Variant(f"{k}-api-v2", "langfuse", {"obs.json": as_json(v2)}, twin_api),
             Variant(f"{k}-ui-list", "langfuse", {"obs.json": as_json(recs)}, twin_api),
             Variant(f"{k}-jsonl", "langfuse", {"obs.jsonl": as_lines(recs)}, twin_api),
+            Variant(f"{k}-ui-csv", "langfuse", {"obs.csv": as_csv(recs)}, twin_api),  # objects as JSON text
             Variant(f"{k}-list-of-pages", "langfuse",
                     {"obs.json": as_json([dict(page, data=recs[:2]), dict(page, data=recs[2:])])}, twin_api),
             Variant(f"{k}-jq-pages", "langfuse",
