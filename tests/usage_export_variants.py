@@ -336,6 +336,12 @@ def bedrock_variants() -> list[Variant]:
                               latency=lat / 1000 if has_latency else None, region=f"aws:{inferred or region}"))
         media = [{"kind": "video_generation", "model": "amazon.nova-reel-v1:1", "video_seconds": 6.0}]
         video = VIDEO_SPARSE if style == "sparse" else VIDEO
+        if style == "extra":  # a throttled call: logged with its errorCode, no output
+            recs.append({"schemaType": "ModelInvocationLog", "timestamp": "2026-01-01T12:30:00Z",
+                         "region": "us-east-1", "operation": "Converse", "errorCode": "ThrottlingException",
+                         "modelId": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                         "input": {"inputContentType": "application/json", "inputTokenCount": 100},
+                         "output": {"outputContentType": "application/json"}})
         data = as_lines(recs + [video])
         if style == "full":
             out.append(Variant("bedrock-unix-ms-jsonl", "bedrock",

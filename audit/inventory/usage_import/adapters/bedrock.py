@@ -20,7 +20,8 @@ inputTokenCount, as its Converse TokenUsage does); latency_s = outputBodyJson.me
 / 1000 (Converse; ConverseStream logs a list of events whose metadata event carries it;
 InvokeModel bodies are the provider's own payload and carry none). modelId may be an ARN
 (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/us.anthropic...): the alias table reads the id. Records with outputVideoDurationSeconds go to the media table as
-video_generation seconds. inputBodyJson/outputBodyJson/requestMetadata are not read.
+video_generation seconds. A failed invocation (errorCode set, no outputTokenCount) is left out
+and counted in a note. inputBodyJson/outputBodyJson/requestMetadata are not read.
 
 Sources checked (December 2026, search tool): Panther schema AWS.BedrockModelInvocation
 (docs.panther.com, field list incl. inferenceRegion, cacheRead/WriteInputTokenCount,
@@ -167,7 +168,16 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     video = df["output.outputVideoDurationSeconds"].notna().to_numpy() if "output.outputVideoDurationSeconds" in df else np.zeros(n, bool)
     latency_ms = _latency_ms(raw, n)
     out = Converted()
-    llm = ~video
+    # A failed invocation (errorCode set) logs no output count: no answer was generated. It is
+    # left out and counted in a note; any other record without outputTokenCount is refused.
+    no_output = (df["output.outputTokenCount"].isna().to_numpy() if "output.outputTokenCount" in df
+                 else np.ones(n, bool))
+    failed = (text(col(df, "errorCode"), n) != "").to_numpy() & no_output & ~video
+    if failed.any():
+        codes = sorted(set(text(col(df, "errorCode"), n)[failed]))
+        out.notes.append(f"{raw.file}: {int(failed.sum())} failed invocation(s) without an output token count left "
+                         f"out (errorCode: {', '.join(codes[:5])})")
+    llm = ~video & ~failed
     if llm.any():
         sub, sl = df.loc[llm], loc.take(np.flatnonzero(llm))
         inp = numbers(sub, "input.inputTokenCount", sl, problems, required=False, shown="input.inputTokenCount")
