@@ -33,7 +33,7 @@ from audit.inventory.usage_import.adapters import (
     openai_usage,
     openrouter,
 )
-from audit.inventory.usage_import.adapters.base import Options
+from audit.inventory.usage_import.adapters.base import Options, nested_name
 from audit.inventory.usage_import.aliases import (
     ResolvedModel,
     resolve_model_alias,
@@ -52,7 +52,7 @@ ADAPTERS = {m.NAME: m for m in (canonical, openai_usage, anthropic_usage, bedroc
                                 openrouter, gcp_billing, azure_metrics)}
 FORMATS = ("auto", *ADAPTERS)
 
-__all__ = ["FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "media_activities", "read_usage",
+__all__ = ["EMPTY", "FORMATS", "Options", "ResolvedModel", "UsageImport", "detect_format", "media_activities", "read_usage",
            "resolve_model_alias", "resolve_video_model", "write_canonical"]
 
 
@@ -85,17 +85,27 @@ def _sample_fields(path: Path, kind: str, opaque: frozenset) -> tuple[set[str], 
     fields: set[str] = set()
     for rec in sample:
         fields |= reading.field_paths(rec, opaque=opaque)
+    if kind == "csv" and not sample:  # a header-only export: its header still names the format
+        fields = set(reading.csv_columns(path))
     return fields, sample
 
 
 def _matches(adapter, fields: set[str]) -> bool:
-    sigs = [adapter.SIGNATURE] + ([adapter.SIGNATURE_ALT] if hasattr(adapter, "SIGNATURE_ALT") else [])
+    sigs = [adapter.SIGNATURE] + ([adapter.SIGNATURE_ALT] if hasattr(adapter, "SIGNATURE_ALT") else []) \
+        + list(getattr(adapter, "SIGNATURES_MORE", ()))
     # A nested object is listed by its leaves (usageDetails.input): its own name counts as present too.
     fields = fields | {f.rsplit(".", i)[0] for f in fields for i in range(1, f.count(".") + 1)}
     norm = {f.strip().lower() for f in fields} if adapter is canonical else fields
-    if adapter is gcp_billing:
-        norm = fields | {f.replace("_", ".", 1) for f in fields if f.startswith(("sku_", "usage_", "service_"))}
+    parents = getattr(adapter, "NESTED_PARENTS", ())
+    if parents:  # CSV exports flatten nested names with '_' (sku_description)
+        norm = fields | {nested_name(f, parents, getattr(adapter, "FLAT_NAMES", frozenset())) for f in fields}
     return any(sig <= norm for sig in sigs)
+
+
+def _is_empty_export(path: Path, kind: str) -> bool:
+    """A JSON export with no usage records: an empty page, buckets without results, an Azure
+    response without metrics (a quiet period). Read as nothing, with a note, not as an error."""
+    return kind in ("json", "jsonl") and reading.holds_no_records(reading.sample_records(path, kind))
 
 
 def _detect(path: Path) -> tuple[str | None, set[str], str]:
@@ -107,10 +117,16 @@ def _detect(path: Path) -> tuple[str | None, set[str], str]:
     return (hits[0] if len(hits) == 1 else None), fields, kind
 
 
+EMPTY = "empty"  # detect_format's answer for an export that holds no usage records
+
+
 def detect_format(path) -> str:
-    """The export format of one file, recognised from its field names."""
+    """The export format of one file, recognised from its field names; ``EMPTY`` ("empty") for
+    a JSON export with no records (an empty page: any format, read as nothing)."""
     path = Path(path)
-    name, fields, _ = _detect(path)
+    name, fields, kind = _detect(path)
+    if name is None and _is_empty_export(path, kind):
+        return EMPTY
     if name is None:
         shown = ", ".join(sorted(fields)[:15])
         raise ValidationError([Problem(str(path), f"the usage format was not recognised from its fields ({shown}); "
@@ -125,7 +141,8 @@ def _column_report(path: Path, adapter, fields: set[str], fmt: str) -> tuple[lis
     parents = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
     ignored = sorted(f for f in fields if f not in known and f not in parents
                      and not any(f.startswith(o + ".") for o in adapter.OPAQUE)
-                     and not (adapter is gcp_billing and f.replace("_", ".", 1) in known))
+                     and nested_name(f, getattr(adapter, "NESTED_PARENTS", ()),
+                                     getattr(adapter, "FLAT_NAMES", frozenset())) not in known)
     problems = [Problem(str(path), f"column '{c}' looks like a count or a weight but {fmt} does not use it: "
                                    "rows would be read as one request each; remove or rename it, or use a format "
                                    "that reads it", column=c)
@@ -145,6 +162,10 @@ def read_usage(source, fmt: str = "auto", options: Options | None = None, engage
     llm_parts, media_parts = [], []
     for path in files:
         auto, fields, kind = _detect(path)
+        if (auto is None or (fmt != "auto" and not _matches(ADAPTERS[fmt], fields))) and _is_empty_export(path, kind):
+            result.notes.append(f"{path}: no usage records (an empty page, buckets without results, or no "
+                                "metrics): nothing read from this file")
+            continue
         if fmt == "auto":
             if auto is None:
                 problems.add(Problem(str(path), "the usage format was not recognised from its fields ("
@@ -170,7 +191,8 @@ def read_usage(source, fmt: str = "auto", options: Options | None = None, engage
             continue
         schema = None
         if kind in ("json", "jsonl"):
-            schema = adapter.schema(reading.sample_records(path, kind, limit=5))
+            sample = reading.sample_records(path, kind, limit=200)
+            schema = reading.fit_schema(adapter.schema(sample[:5]), sample)
         if schema is None and kind in ("json", "jsonl"):
             raw = reading.RawTable(str(path), kind, __import__("pyarrow").table({}), np.zeros(0, np.int64), "record")
         else:

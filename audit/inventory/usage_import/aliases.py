@@ -5,7 +5,8 @@ Order of resolution (first hit wins; ``how`` says which rule read the name):
 1. the engagement's own ``model_aliases`` (Azure deployment names, in-house names);
 2. a size class such as ``70B`` (kept as written: the estimator takes parameters from it; a
    fallback whose data quality the caller lowers);
-3. a Bedrock inference-profile prefix (us., eu., apac., global., jp., au.) is removed;
+3. a Bedrock ARN (foundation-model or inference-profile) is read as the id after '/'; an
+   inference-profile prefix (us., eu., apac., global., jp., au.) is removed;
 4. data/model_aliases.csv (dated snapshots, Bedrock ids, OpenRouter slugs, Vertex SKU phrases,
    old names), matched ignoring case;
 5. EcoLogits 0.11.3's own model names and aliases for the provider (exact, then ignoring case);
@@ -35,6 +36,12 @@ import pandas as pd
 
 from audit.core.paths import DATA_DIR
 
+# A Bedrock model or inference-profile ARN, as invocation logs write modelId for calls made with
+# one (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/us.anthropic....); the id follows the '/'.
+# Application inference profiles and provisioned models have opaque ids: those stay unknown
+# (name them in the engagement's model_aliases).
+BEDROCK_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d*:(?:foundation-model|inference-profile|"
+                         r"system-defined-inference-profile)/(.+)$", re.IGNORECASE)
 SIZE_CLASS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[bB]\s*$")
 DATED = re.compile(r"^(.*?)(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4})$")
 BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$|-\d+:\d+$|:\d+$")
@@ -148,6 +155,10 @@ def resolve_model_alias(provider: str, name: str, engagement_aliases: dict | Non
                                                     "data quality lowered)")
     notes: list[str] = []
     name_ = raw
+    arn = BEDROCK_ARN.match(name_)
+    if arn:
+        name_ = arn.group(1)
+        notes.append(f"Bedrock ARN read as its model id '{name_}'")
     table = alias_table()
     prefixes = table.loc[table["alias_kind"] == "bedrock_profile_prefix", "key"]
     for pre in prefixes:

@@ -8,6 +8,7 @@ what was expected).
 """
 from __future__ import annotations
 
+import codecs
 import glob as _glob
 import gzip
 import io
@@ -22,6 +23,7 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
 from audit.core.exceptions import InputError, Problem, ValidationError
+from audit.core.textinput import detect_encoding
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".pq", ".tsv")
 SAMPLE_RECORDS = 1000
@@ -69,7 +71,20 @@ def is_gzip(path: Path) -> bool:
 
 
 def open_binary(path: Path):
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    """The file's bytes (gunzipped when gzip), after a UTF-8 byte-order mark if there is one
+    (Excel's 'CSV UTF-8', PowerShell 7's -Encoding utf8BOM)."""
+    fh = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    if fh.read(3) != codecs.BOM_UTF8:
+        fh.seek(0)
+    return fh
+
+
+def _refuse_other_encodings(path: Path, head: bytes) -> None:
+    """A UTF-16/32 export (Windows PowerShell's Out-File writes UTF-16) is named, not misread."""
+    name = detect_encoding(head)
+    if name.startswith(("UTF-16", "UTF-32")) or name.startswith("binary"):
+        raise ValidationError([Problem(str(path), f"is {name} text, not UTF-8: re-save it as UTF-8 (PowerShell: "
+                                                  "Out-File -Encoding utf8; Excel: Save As > CSV UTF-8)")])
 
 
 def text_kind(path: Path) -> str:
@@ -81,6 +96,7 @@ def text_kind(path: Path) -> str:
         head = fh.read(65536)
     if head[:4] == b"PAR1":
         return "parquet"
+    _refuse_other_encodings(path, head)
     stripped = head.lstrip()
     if not stripped[:1] in (b"{", b"["):
         return "csv"
@@ -133,14 +149,45 @@ def sample_records(path: Path, kind: str, limit: int = SAMPLE_RECORDS) -> list[d
     return t.slice(0, limit).to_pylist()
 
 
+def csv_columns(path: Path) -> list[str]:
+    """The header of a CSV file (for a header-only export, which has no records to sample)."""
+    with open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    first = head.split(b"\n", 1)[0] + b"\n"
+    try:
+        return pcsv.read_csv(io.BytesIO(first), parse_options=_csv_parse(first)).column_names
+    except pa.ArrowInvalid:
+        return []
+
+
+# Keys of API envelopes (pages, buckets, Azure's response) that hold no usage by themselves
+ENVELOPE_KEYS = frozenset({"object", "data", "has_more", "next_page", "results", "start_time", "end_time",
+                           "starting_at", "ending_at", "value", "meta", "cost", "timespan", "interval", "namespace",
+                           "resourceregion", "total", "page", "page_size", "total_pages", "error", "observations"})
+
+
+def holds_no_records(sample: list) -> bool:
+    """Whether sampled records are only empty API envelopes: a page with no buckets, buckets
+    with no results, an Azure response with no metrics (a quiet period exported as it is)."""
+    return all(_envelope_only(r) for r in sample)
+
+
+def _envelope_only(record) -> bool:
+    return isinstance(record, dict) and all(
+        k in ENVELOPE_KEYS and (not isinstance(v, list) or all(_envelope_only(i) for i in v))
+        for k, v in record.items())
+
+
 def _whole_lines(head: bytes) -> bytes:
     cut = head.rfind(b"\n")
     return head if cut < 0 else head[: cut + 1]
 
 
 def _csv_parse(head: bytes) -> pcsv.ParseOptions:
+    """Comma, tab or semicolon (Excel's CSV where the decimal mark is a comma): whichever the
+    header line holds most of."""
     first = head.split(b"\n", 1)[0]
-    delim = "\t" if first.count(b"\t") > first.count(b",") else ","
+    delim = max((",", "\t", ";"), key=lambda d: first.count(d.encode()))
     return pcsv.ParseOptions(delimiter=delim, newlines_in_values=True)
 
 
@@ -150,14 +197,27 @@ def load_document(path: Path):
     try:
         return json.loads(raw)
     except ValueError as exc:
-        if getattr(exc, "msg", "") == "Extra data":  # several API responses, one per line
+        if getattr(exc, "msg", "") == "Extra data":  # several API responses, one per line or pretty-printed
             try:
-                return [json.loads(ln) for ln in raw.splitlines() if ln.strip()]
-            except ValueError:
-                pass
+                return _json_stream(raw.decode("utf-8"))
+            except ValueError as err:
+                exc = err
         line = getattr(exc, "lineno", None)
         raise ValidationError([Problem(str(path), f"line {line}: not valid JSON ({exc.msg})" if line else
                                        f"not valid JSON ({exc})")]) from None
+
+
+def _json_stream(text: str) -> list:
+    """JSON values one after another, as `jq . page*.json` or a loop of curl calls writes them
+    (pretty-printed, or one per line)."""
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return out
+        value, i = decoder.raw_decode(text, i)
+        out.append(value)
 
 
 def _document_records(doc) -> list:
@@ -330,6 +390,35 @@ def _record_problem(rec, schema: pa.Schema):
         if hit:
             return hit
     return None
+
+
+def fit_schema(schema: pa.Schema | None, sample: list) -> pa.Schema | None:
+    """The adapter's schema with each text or number leaf retyped to what the sample holds:
+    a time field given as Unix seconds (a number where ISO text is usual) is read as a number,
+    a count given as text ("1200", as BigQuery writes INT64 in JSON) as text; the checks that
+    follow convert both and locate what is neither. Mixed leaves keep the adapter's type."""
+    if schema is None:
+        return None
+    return pa.schema([_fit_field(f, [r.get(f.name) for r in sample if isinstance(r, dict)]) for f in schema])
+
+
+def _fit_field(f: pa.Field, values: list) -> pa.Field:
+    typ = f.type
+    present = [v for v in values if v is not None]
+    if pa.types.is_struct(typ):
+        inner = [v for v in present if isinstance(v, dict)]
+        return pa.field(f.name, pa.struct([_fit_field(c, [v.get(c.name) for v in inner]) for c in typ]))
+    if pa.types.is_list(typ) and pa.types.is_struct(typ.value_type):
+        items = [i for v in present if isinstance(v, list) for i in v if isinstance(i, dict)]
+        return pa.field(f.name, pa.list_(_fit_field(pa.field("item", typ.value_type), items).type))
+    if not present:
+        return f
+    is_number = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in present]
+    if pa.types.is_string(typ) and all(is_number):
+        return pa.field(f.name, pa.float64())
+    if pa.types.is_floating(typ) and all(isinstance(v, str) for v in present):
+        return pa.field(f.name, pa.string())
+    return f
 
 
 def flatten_all(t: pa.Table) -> pa.Table:

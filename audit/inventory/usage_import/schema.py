@@ -90,13 +90,18 @@ class Problems:
         self.total += max(len(bad) - 1, 0)
         for i in bad[: max(MAX_PROBLEMS - len(self.items), 1)]:
             line, extra = loc.where(i)
-            got = f", got {values[i]!r}" if values is not None else ""
+            got = "" if values is None else f", got {_plain(values[i])!r}"
             self.add(Problem(loc.file, f"{loc.unit} {line}{extra}: {message}{got}", column=column))
         self.total -= 0
 
     def raise_if_any(self) -> None:
         if self.items:
             raise ValidationError(self.items, total=self.total)
+
+
+def _plain(value):
+    """A value as a person reads it in a message: -5.0, not np.float64(-5.0)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def numbers(df: pd.DataFrame, column: str, loc: Located, problems: Problems, *, required: bool,
@@ -130,20 +135,56 @@ def numbers(df: pd.DataFrame, column: str, loc: Located, problems: Problems, *, 
     return val
 
 
+EPOCH_MIN_S = 1e9    # 2001-09-09: a smaller number is not a Unix time of GenAI usage (refused, located)
+EPOCH_MS_ABOVE = 1e11  # above this, a Unix time is in milliseconds (1e11 s is the year 5138)
+
+
+def _epoch_numbers(s: pd.Series) -> pd.Series | None:
+    """The values as numbers when the column holds Unix times (numbers, or text of numbers
+    only, as a CSV gives them), else None."""
+    if s.dtype.kind in "iuf":
+        return s.astype(float)
+    if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+        return None
+    head = s.dropna().head(100)
+    if not len(head) or pd.to_numeric(head, errors="coerce").isna().any():  # text dates: the usual case, decided cheaply
+        return None
+    num = pd.to_numeric(s, errors="coerce")
+    given = s.notna() & (s.astype(str).str.strip() != "")
+    return num if given.any() and num[given].notna().all() else None
+
+
+def _parse_times(s: pd.Series, unit: str | None) -> tuple[pd.Series, pd.Series | None]:
+    """(UTC times, NaT where unreadable; the numbers when read as Unix times, else None)."""
+    num = pd.to_numeric(s, errors="coerce") if unit else _epoch_numbers(s)
+    if num is not None:
+        num = num.astype(float)
+        unit = unit or ("ms" if (num.abs() > EPOCH_MS_ABOVE).any() else "s")
+        scale = 1000.0 if unit == "ms" else 1.0
+        num = num.where(num / scale >= EPOCH_MIN_S)
+        return pd.to_datetime(num, unit=unit, utc=True, errors="coerce"), num
+    if s.dtype.kind == "M":
+        return (s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")), None
+    return pd.to_datetime(s, utc=True, errors="coerce", format="mixed"), None
+
+
+def optional_times(values) -> pd.Series:
+    """UTC times of an optional column (an end time), read like ``timestamps``; NaT where empty
+    or unreadable, without a problem (the column only refines a latency)."""
+    return _parse_times(pd.Series(values), None)[0]
+
+
 def timestamps(values, loc: Located, problems: Problems, shown: str, unit: str | None = None) -> pd.Series:
-    """UTC timestamps from ISO 8601 text, dates, or Unix seconds (unit='s'); naive -> UTC."""
+    """UTC timestamps from ISO 8601 text, dates, or Unix times; naive -> UTC.
+
+    A column of numbers is read as Unix seconds, or milliseconds above 1e11 (``unit`` forces
+    one); numbers below 1e9 (before 2001) are refused rather than read as 1970."""
     s = pd.Series(values)
-    if unit:
-        num = pd.to_numeric(s, errors="coerce")
-        out = pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
-    elif s.dtype.kind == "M":
-        out = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-    else:
-        out = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+    out, num = _parse_times(s, unit)
     bad = out.isna().to_numpy()
     if bad.any():
         problems.rows(loc, bad, shown, "expected a date-time (ISO 8601, e.g. 2026-03-01T12:00:00Z"
-                      + (", or Unix seconds" if unit else "") + ")", s.to_numpy())
+                      + (", or Unix seconds" if num is not None else "") + ")", s.to_numpy())
     return out
 
 

@@ -31,7 +31,16 @@ import numpy as np
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
-from audit.inventory.usage_import.adapters.base import Converted, Options, bucket_report_schema, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import (
+    Converted,
+    Options,
+    bucket_report_schema,
+    col,
+    dotted_columns,
+    f64,
+    frame,
+    s,
+)
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
 
@@ -51,6 +60,10 @@ KNOWN = frozenset({"data", "has_more", "next_page", "starting_at", "ending_at", 
                    "cache_creation.ephemeral_5m_input_tokens", "server_tool_use.web_search_requests",
                    "server_tool_use.web_fetch_requests", *(f.name for f in RESULT_FIELDS)})
 SIGNATURE = frozenset({"uncached_input_tokens", "cache_read_input_tokens"})
+# nested objects a CSV export may flatten with '_' (cache_creation_ephemeral_5m_input_tokens);
+# cache_creation_input_tokens is a flat total of its own, not cache_creation.input_tokens
+NESTED_PARENTS = ("cache_creation", "server_tool_use")
+FLAT_NAMES = frozenset({"cache_creation_input_tokens"})
 OPAQUE: frozenset = frozenset()
 
 
@@ -60,6 +73,7 @@ def schema(sample: list[dict]) -> pa.Schema:
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = frame(raw, ("data", "results"))
+    df = dotted_columns(df, NESTED_PARENTS, FLAT_NAMES)
     n = len(df)
     if "starting_at" not in df.columns:
         problems.add(Problem(raw.file, "field 'starting_at' is missing: expected the bucket start", column="starting_at"))

@@ -56,6 +56,9 @@ KNOWN = frozenset({"cost", "timespan", "interval", "value", "namespace", "resour
                    "FeatureName", "UsageChannel", "StatusCode", "ApiVersion"})
 SIGNATURE = frozenset({"timeseries", "metadatavalues"})
 SIGNATURE_ALT = frozenset({"MetricName", "ModelDeploymentName"})
+# long tables spelt otherwise: lower-case metric/total (a script's own export), ModelName alone
+SIGNATURES_MORE = (frozenset({"metric", "ModelDeploymentName"}), frozenset({"MetricName", "ModelName"}),
+                   frozenset({"metric", "ModelName"}))
 OPAQUE: frozenset = frozenset()
 
 
@@ -91,19 +94,25 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         if long.empty:
             return Converted(notes=[f"{raw.file}: no metric points"])
         loc = Located(raw.file, long.pop("_record").to_numpy(), None, "metric")
+        time_name = "timeStamp"
     else:
         df = raw.table.to_pandas()
+        # Log Analytics' CSV export writes "TimeGenerated [UTC]"; names are matched ignoring case
+        names = [str(c) for c in df.columns]  # as the file spells them, for messages
+        df.columns = [c.split(" [", 1)[0].strip().lower() for c in names]
         loc = Located(raw.file, raw.line, None, raw.unit)
+        time_name = next((c for c in names if c.split(" [", 1)[0].strip().lower() in ("timegenerated", "timestamp")),
+                         "TimeGenerated")
         long = pd.DataFrame({
-            "time": col(df, "TimeGenerated", "timestamp", "timeStamp"), "metric": text(col(df, "MetricName", "metric"), len(df)).str.lower(),
-            "total": col(df, "Total", "total"), "deployment": text(col(df, "ModelDeploymentName"), len(df)),
-            "model_name": text(col(df, "ModelName"), len(df)), "region": text(col(df, "Region"), len(df))})
+            "time": col(df, "timegenerated", "timestamp"), "metric": text(col(df, "metricname", "metric"), len(df)).str.lower(),
+            "total": col(df, "total"), "deployment": text(col(df, "modeldeploymentname"), len(df)),
+            "model_name": text(col(df, "modelname"), len(df)), "region": text(col(df, "region"), len(df))})
         if long["time"].isna().all() or long["total"].isna().all():
             problems.add(Problem(raw.file, "expected columns TimeGenerated (or timestamp), MetricName and Total"))
             return Converted()
     keep = long["metric"].isin(list(METRICS)).to_numpy()
     long, loc = long.loc[keep].reset_index(drop=True), loc.take(np.flatnonzero(keep))
-    ts = timestamps(long["time"], loc, problems, "timeStamp")
+    ts = timestamps(long["time"], loc, problems, time_name)
     long["total"] = numbers(long, "total", loc, problems, required=False)
     long["time"] = ts
     long["line"] = loc.line

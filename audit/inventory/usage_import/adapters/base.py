@@ -39,6 +39,27 @@ def frame(raw: RawTable, list_columns: tuple[str, ...] = ()) -> tuple[pd.DataFra
     return df, Located(raw.file, np.asarray(line), item, raw.unit, raw.remap)
 
 
+def nested_name(name: str, parents: tuple[str, ...], flat: frozenset = frozenset()) -> str:
+    """The dotted name of a column that a CSV export flattened with '_' (sku_description ->
+    sku.description, cache_creation_ephemeral_5m_input_tokens -> cache_creation.ephemeral_5m_input_tokens):
+    ``parents`` are the nested objects of the format, ``flat`` the top-level names that merely
+    start like one (usage_start_time). Other names are returned as they are."""
+    if name in flat:
+        return name
+    for parent in sorted(parents, key=len, reverse=True):
+        if name.startswith(parent + "_") and len(name) > len(parent) + 1:
+            return f"{parent}.{name[len(parent) + 1:]}"
+    return name
+
+
+def dotted_columns(df: pd.DataFrame, parents: tuple[str, ...], flat: frozenset = frozenset()) -> pd.DataFrame:
+    """``df`` with underscore-flattened nested names read as dotted ones (see nested_name); a
+    dotted column already present wins."""
+    ren = {c: nested_name(c, parents, flat) for c in df.columns}
+    ren = {c: d for c, d in ren.items() if d != c and d not in df.columns}
+    return df.rename(columns=ren)
+
+
 def col(df: pd.DataFrame, *names: str):
     """The first of these columns that holds a value, else the first present, else None.
 

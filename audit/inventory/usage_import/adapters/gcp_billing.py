@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from audit.core.exceptions import Problem
 from audit.inventory.usage_import.aliases import vertex_sku_phrases
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, dotted_columns, f64, frame, s
 from audit.inventory.usage_import.reading import RawTable
 from audit.inventory.usage_import.schema import Located, Problems, llm_frame, numbers, text, timestamps
 
@@ -45,6 +45,8 @@ KNOWN = frozenset({
     "cost_at_list", "tags", "subscription", "consumption_model",
 })
 SIGNATURE = frozenset({"sku.description", "usage_start_time"})
+NESTED_PARENTS = ("service", "sku", "usage", "location", "project", "invoice", "price", "resource")
+FLAT_NAMES = frozenset({"usage_start_time", "usage_end_time"})  # top-level names, not usage.*
 OPAQUE = frozenset({"labels", "system_labels", "credits", "project.labels", "tags", "project.ancestors",
                     "adjustment_info"})
 
@@ -62,12 +64,7 @@ def schema(sample: list[dict]) -> pa.Schema:
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     """CSV exports flatten nested names with '_' (sku_description): map them to dotted names."""
-    ren = {}
-    for c in df.columns:
-        for parent in ("service", "sku", "usage", "location", "project"):
-            if c.startswith(parent + "_") and c not in ("usage_start_time", "usage_end_time"):
-                ren[c] = parent + "." + c[len(parent) + 1:]
-    return df.rename(columns=ren)
+    return dotted_columns(df, NESTED_PARENTS, FLAT_NAMES)
 
 
 def convert(raw: RawTable, options: Options, problems: Problems, vertex_phrases: dict | None = None) -> Converted:

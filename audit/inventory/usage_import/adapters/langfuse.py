@@ -3,7 +3,9 @@
 Only observations of type GENERATION are model calls; spans and events are skipped (counted in
 a note). Fields read: type, startTime|start_time, endTime|end_time, model|provided_model_name,
 usageDetails|usage_details {input, output, total, input_cached_tokens | cache_read_input_tokens
-| input_cache_read}, usage {input, output} (deprecated fallback), latency (seconds).
+| input_cache_read}, usage {input, output} (deprecated: read for the rows whose usageDetails is
+empty, as older SDKs wrote it), latency (seconds). In a CSV export the usage objects are JSON
+text and are parsed.
 provider is left blank and filled from the model name by the alias table (Langfuse records no
 provider). input_tokens = usageDetails.input + the cache-read key, cached_input_tokens = the
 cache-read key (assumption: Langfuse reports the cache-read part apart from "input", as it
@@ -17,6 +19,8 @@ as quoted in the usage-export field notes the project was given (summarised, wit
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,7 +28,7 @@ import pyarrow as pa
 from audit.core.exceptions import Problem
 from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
-from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, optional_times, text, timestamps
 
 NAME = "langfuse"
 USAGE_KEYS = ("input", "output", "total", "input_cached_tokens", "cache_read_input_tokens", "input_cache_read",
@@ -51,14 +55,57 @@ def schema(sample: list[dict]) -> pa.Schema:
                         pa.field("usage", pa.struct(f64("input", "output", "total") + s("unit")))])
 
 
-def _sum(df, prefixes, keys, loc, problems):
-    total = np.zeros(len(df))
-    for p in prefixes:
-        for k in keys:
-            c = f"{p}.{k}"
-            if c in df.columns:
-                total += numbers(df, c, loc, problems, required=False)
-    return total
+USAGE_OBJECTS = ("usageDetails", "usage_details", "usage")  # first holding an output count wins, row by row
+
+
+def _expand_json_text(df: pd.DataFrame, loc, problems: Problems) -> pd.DataFrame:
+    """A CSV export writes usage objects as JSON text (usage_details = '{"input": 10, ...}'):
+    read them into dotted columns (usage_details.input) as a JSON export gives them."""
+    for p in USAGE_OBJECTS:
+        if p not in df.columns or f"{p}.output" in df.columns or not (
+                df[p].dtype == object or pd.api.types.is_string_dtype(df[p].dtype)):
+            continue
+        parsed = []
+        for i, v in enumerate(df[p].tolist()):
+            if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and np.isnan(v)):
+                parsed.append({})
+                continue
+            try:
+                obj = json.loads(v) if isinstance(v, str) else v
+            except ValueError:
+                line, extra = loc.where(i)
+                problems.add(Problem(loc.file, f"{loc.unit} {line}{extra}: expected a JSON object of token counts, "
+                                               f"got {str(v)[:80]!r}", column=p))
+                obj = {}
+            parsed.append(obj if isinstance(obj, dict) else {})
+        for k in USAGE_KEYS:
+            df[f"{p}.{k}"] = pd.Series([d.get(k) for d in parsed], index=df.index, dtype=object)
+    return df
+
+
+def _tokens(df: pd.DataFrame, loc, problems: Problems):
+    """(input, output, cache read, cache write, whether a usage object gave the output) per row,
+    each row from the first usage object holding its output count (usageDetails, usage_details,
+    then the deprecated usage): older SDKs wrote only usage, newer ones both."""
+    n = len(df)
+    output, inp, read, write = np.full(n, np.nan), np.zeros(n), np.zeros(n), np.zeros(n)
+    for p in USAGE_OBJECTS:
+        c = f"{p}.output"
+        if c not in df.columns:
+            continue
+        o = numbers(df, c, loc, problems, required=False, default=np.nan, whole=False)
+        take = np.isnan(output) & ~np.isnan(o)
+        if not take.any():
+            continue
+        sub, sl = df.loc[take], loc.take(np.flatnonzero(take))
+        output[take] = numbers(sub, c, sl, problems, required=True)
+
+        def total(keys, sub=sub, sl=sl, p=p):
+            return sum((numbers(sub, f"{p}.{k}", sl, problems, required=False) for k in keys
+                        if f"{p}.{k}" in sub.columns), np.zeros(len(sub)))
+
+        inp[take], read[take], write[take] = total(("input",)), total(CACHE_READ), total(CACHE_WRITE)
+    return inp, output, read, write
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
@@ -76,19 +123,17 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
         problems.add(Problem(raw.file, "field 'startTime' is missing", column="startTime"))
         return Converted()
     ts = timestamps(start, loc, problems, "startTime")
-    details = [p for p in ("usageDetails", "usage_details") if has_values(df, f"{p}.output")]
-    prefixes = details or ["usage"]
-    inp = _sum(df, prefixes, ("input",), loc, problems)
-    out_col = f"{prefixes[0]}.output"
-    output = numbers(df, out_col, loc, problems, required=True, shown=out_col)
-    read = _sum(df, prefixes, CACHE_READ, loc, problems)
-    write = _sum(df, prefixes, CACHE_WRITE, loc, problems)
+    df = _expand_json_text(df, loc, problems)
+    inp, output, read, write = _tokens(df, loc, problems)
+    if np.isnan(output).any():
+        problems.rows(loc, np.isnan(output), "usageDetails.output",
+                      "has no output token count (usageDetails, usage_details or usage): a GENERATION needs one")
+    output = np.nan_to_num(output)
     if has_values(df, "latency"):
         latency = numbers(df, "latency", loc, problems, required=False, whole=False, default=np.nan)
     else:
         end = col(df, "endTime", "end_time")
-        latency = None if end is None else (pd.to_datetime(end, utc=True, errors="coerce", format="mixed")
-                                            - ts).dt.total_seconds().to_numpy()
+        latency = None if end is None else (optional_times(end) - ts).dt.total_seconds().to_numpy()
     model = text(col(df, "model", "provided_model_name"), n)
     if (model == "").any():
         problems.rows(loc, (model == "").to_numpy(), "model", "is empty: a GENERATION needs its model")

@@ -6,8 +6,10 @@ aggregate tables (``LiteLLM_DailyUserSpend``/``TeamSpend``/``OrganizationSpend``
 SpendLogs columns read: startTime, endTime, request_duration_ms, model, custom_llm_provider,
 prompt_tokens, completion_tokens, cache_hit. One row = one request. provider =
 custom_llm_provider (openai, azure -> azure-openai, anthropic, bedrock -> from the model id,
-vertex_ai -> vertex, ...); model through the alias table. latency_s = request_duration_ms /
-1000 when present, else endTime - startTime. Rows with cache_hit true were answered from
+vertex_ai -> vertex, ...); model through the alias table, after LiteLLM's route prefix
+(bedrock/, azure/, vertex_ai/, openrouter/ ...) is taken off, the route naming the provider
+when custom_llm_provider is empty. latency_s = request_duration_ms /
+1000 where a row has it, else endTime - startTime (row by row: older rows lack the column's value). Rows with cache_hit true were answered from
 LiteLLM's own response cache, with no model call: they are left out and counted in a note.
 Cached prompt tokens sit only inside the ``metadata`` JSON (usage_object) and are not read
 (cached_input_tokens = 0, which counts them as fresh prefill: conservative).
@@ -28,15 +30,28 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.core.exceptions import Problem
-from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, s
+from audit.inventory.usage_import.adapters.base import Converted, Options, col, f64, frame, has_values, s
 from audit.inventory.usage_import.reading import RawTable
-from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, text, timestamps
+from audit.inventory.usage_import.schema import Problems, llm_frame, numbers, optional_times, text, timestamps
 
 NAME = "litellm"
 PROVIDER_OF = {"openai": "openai", "text-completion-openai": "openai", "azure": "azure-openai",
                "azure_ai": "azure-openai", "anthropic": "anthropic", "bedrock": "", "vertex_ai": "vertex",
                "vertex_ai_beta": "vertex", "gemini": "gemini", "mistral": "mistral", "cohere": "cohere",
-               "cohere_chat": "cohere", "huggingface": "huggingface"}
+               "cohere_chat": "cohere", "huggingface": "huggingface", "openrouter": "", "bedrock_converse": ""}
+
+
+def _unrouted(model, provider):
+    """(model, provider) with LiteLLM's route prefix taken off the model ("bedrock/us.anthropic...",
+    "azure/gpt-4o", "openrouter/openai/gpt-4o", as a LiteLLM config names models); the route gives
+    the provider where custom_llm_provider is empty. Other names are kept as they are."""
+    route = model.str.extract(r"^([a-z_]+)/", expand=False)
+    routed = route.isin(list(PROVIDER_OF)).to_numpy()
+    if not routed.any():
+        return model, provider
+    model = model.where(~routed, model.str.replace(r"^[a-z_]+/", "", regex=True))
+    provider = provider.where(~(routed & (provider == "").to_numpy()), route.map(PROVIDER_OF).fillna(""))
+    return model, provider
 TEXT = ("request_id", "call_type", "api_key", "startTime", "endTime", "completionStartTime", "model", "model_id",
         "model_group", "custom_llm_provider", "api_base", "user", "cache_hit", "cache_key", "team_id",
         "organization_id", "end_user", "requester_ip_address", "session_id", "status", "mcp_namespaced_tool_name",
@@ -53,12 +68,16 @@ SIGNATURE_ALT = frozenset({"date", "prompt_tokens", "completion_tokens", "api_re
 
 
 def schema(sample: list[dict]) -> pa.Schema:
-    return pa.schema(s(*TEXT, *(c for c in DAILY_TEXT if c not in TEXT)) + f64(*NUM, *DAILY_NUM))
+    # cache_hit is text in a psql CSV ("False") and a JSON boolean from the /spend/logs API
+    flag = pa.bool_() if any(isinstance(r.get("cache_hit"), bool) for r in sample) else pa.string()
+    return pa.schema([pa.field(c, flag if c == "cache_hit" else pa.string())
+                      for c in (*TEXT, *(c for c in DAILY_TEXT if c not in TEXT))] + f64(*NUM, *DAILY_NUM))
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = frame(raw)
-    if "api_requests" in df.columns and "startTime" not in df.columns:
+    # a JSON file is read with every column the adapter knows: present-but-empty is absent
+    if has_values(df, "api_requests") and not has_values(df, "startTime"):
         return _daily(raw, df, loc, options, problems)
     for c in ("startTime", "model", "completion_tokens"):
         if c not in df.columns:
@@ -73,17 +92,16 @@ def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
     df, loc = df.iloc[keep].reset_index(drop=True), loc.take(keep)
     n = len(df)
     start = timestamps(df["startTime"], loc, problems, "startTime")
-    if "request_duration_ms" in df.columns and df["request_duration_ms"].notna().any():
-        latency = numbers(df, "request_duration_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000
-    elif "endTime" in df.columns:
-        end = pd.to_datetime(df["endTime"], utc=True, errors="coerce", format="mixed")
-        latency = (end - start).dt.total_seconds().to_numpy()
-    else:
-        latency = None
+    # request_duration_ms where a row has it (newer LiteLLM), else endTime - startTime, row by row
+    latency = numbers(df, "request_duration_ms", loc, problems, required=False, whole=False, default=np.nan) / 1000
+    if has_values(df, "endTime"):
+        end = optional_times(df["endTime"])
+        latency = np.where(np.isnan(latency), (end - start).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan),
+                           latency)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
-    provider = prov.map(PROVIDER_OF).fillna(prov)
+    model, provider = _unrouted(text(df["model"], n), prov.map(PROVIDER_OF).fillna(prov))
     return Converted(llm=llm_frame(
-        timestamp=start, provider=provider, model=text(df["model"], n),
+        timestamp=start, provider=provider, model=model,
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),
         latency_s=latency, stage=options.stage, loc=loc, problems=problems), notes=notes)
@@ -93,9 +111,10 @@ def _daily(raw: RawTable, df, loc, options: Options, problems: Problems) -> Conv
     """A LiteLLM_Daily*Spend table: one row per date x key x model, api_requests requests."""
     n = len(df)
     prov = text(col(df, "custom_llm_provider"), n).str.lower()
+    model, provider = _unrouted(text(col(df, "model"), n), prov.map(PROVIDER_OF).fillna(prov))
     return Converted(llm=llm_frame(
-        timestamp=timestamps(df["date"], loc, problems, "date"), provider=prov.map(PROVIDER_OF).fillna(prov),
-        model=text(col(df, "model"), n), requests=numbers(df, "api_requests", loc, problems, required=True),
+        timestamp=timestamps(df["date"], loc, problems, "date"), provider=provider,
+        model=model, requests=numbers(df, "api_requests", loc, problems, required=True),
         input_tokens=numbers(df, "prompt_tokens", loc, problems, required=False),
         cached_input_tokens=numbers(df, "cache_read_input_tokens", loc, problems, required=False),
         output_tokens=numbers(df, "completion_tokens", loc, problems, required=True),

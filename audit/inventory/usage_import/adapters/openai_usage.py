@@ -59,10 +59,18 @@ OPAQUE: frozenset = frozenset()
 NOT_ADDED = ("input_audio_tokens", "output_audio_tokens")
 
 
+def _start_is_text(first: dict) -> bool:
+    """Whether start_time is ISO text (as some scripts save it) rather than Unix seconds, looking
+    in a flat record, a bucket, or the first bucket of a page."""
+    buckets = first.get("data") if isinstance(first.get("data"), list) else [first]
+    return any(isinstance(b, dict) and isinstance(b.get("start_time"), str) for b in buckets)
+
+
 def schema(sample: list[dict]) -> pa.Schema:
     first = sample[0] if sample else {}
-    start = s("start_time") if isinstance(first.get("start_time"), str) else f64("start_time")  # ISO or Unix
-    return bucket_report_schema(first, BUCKET_FIELDS, start + RESULT_FIELDS)
+    start = s("start_time") if _start_is_text(first) else f64("start_time")  # ISO or Unix
+    bucket = start + [f for f in BUCKET_FIELDS if f.name != "start_time"]
+    return bucket_report_schema(first, bucket, start + RESULT_FIELDS)
 
 
 def convert(raw: RawTable, options: Options, problems: Problems) -> Converted:
