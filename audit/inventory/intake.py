@@ -36,7 +36,7 @@ from audit.core.safeyaml import MAX_YAML_BYTES, load_yaml
 from audit.core.textinput import decode_text, oversized_cells
 from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
-from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage
+from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage_sums
 from audit.reference import pricing
 from audit.reference.factors import cloud_regions, load_register
 from audit.reference.measured import (
@@ -957,12 +957,14 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
 def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path):
     """engagement.yaml › usage_logs as validated llm_api activities (stage × model × region ×
     month, ids USG-…), their files' hashes and a note; (None, {}, []) when it lists none.
-    Problems in a log are located in the log (file, row, column) by ``audit.inventory.usage``."""
+    Problems in a log are located in the log (file, row, column) by ``audit.inventory.usage``.
+    Validation never estimates: the logs are read, checked and summed (requests, tokens, latency by
+    group; ``engagement_usage_sums``); their energy is the estimate step's (``Estimate.usage``)."""
     if not engagement.usage_logs:
         return None, {}, []
 
     _, link_notes = engagement_log_files_and_notes(folder, engagement.usage_logs)  # repeats counted once, said so
-    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
+    result = engagement_usage_sums(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
     acts = result.to_activities(prefix="USG")
     # Image/video usage of provider exports: image_generation / video_generation lines MED-….
     media = media_activities(result.media, prefix="MED")
@@ -977,11 +979,10 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if problems:
         raise ValidationError(problems)
     root = folder.resolve()
-    files = [Path(f) for f in result.sources]  # the files engagement_usage resolved, checked and hashed
+    files = [Path(f) for f in result.sources]  # the files engagement_usage_sums resolved, checked and hashed
     hashes = {f.resolve().relative_to(root).as_posix(): result.sha256[str(f)] for f in files}
-    t = result.totals
     llm_ids = df.loc[df["kind"] == "llm_api", "activity_id"]
-    note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
+    note = (f"{folder.resolve().name}: {result.requests:,} requests in {len(files)} usage log file(s) became "
             f"{len(llm_ids):,} llm_api activities"
             + (f" ({llm_ids.iloc[0]} to {llm_ids.iloc[-1]})" if len(llm_ids) else "")
             + " by stage × model × region × month; the hour-by-hour view is in notebook 01")
