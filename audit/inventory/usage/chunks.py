@@ -1228,9 +1228,11 @@ def _write_csv(df: pd.DataFrame, path: str | Path) -> None:
         neutralise_frame(df).to_csv(tmp, index=False)
 
 
-def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: int, seconds: float) -> UsageResult:
+def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: int, seconds: float,
+             energy: bool = True) -> UsageResult:
     """The groups frame: labels, sums, and carbon per group (annual factor of the group's
-    region; hourly factor of its country, month and UTC hour where a profile is shipped)."""
+    region; hourly factor of its country, month and UTC hour where a profile is shipped).
+    ``energy=False`` (validation's sums, ``process_chunk(energy=False)``): labels and sums only."""
     # Sorted by stage, provider, model, region, month, hour labels, whatever order ids were made in.
     k = _unpack(partial.keys)
     rank = {name: np.argsort(np.argsort(np.asarray(labels + ["~"], dtype=object), kind="stable"))
@@ -1258,10 +1260,15 @@ def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: in
         "region": text(res.regions, k["region"]), "country": text(res.region_country, k["region"]),
         "month": pd.Series(_month_labels(k["month"]), dtype=object, copy=False), "hour": k["hour"].astype(np.int64),
         **{name: np.rint(v).astype(np.int64) if name in ("requests", "latency_n") else v for name, v in sums.items()},
-        "intensity_g_per_kwh": ci,
-        **{f"kgco2e{x}": emissions_kg(sums[f"kwh{x}"], ci) for x in ("", "_low", "_high")},
-        "intensity_hourly_g_per_kwh": ih, "kgco2e_hourly": emissions_kg(sums["kwh"], ih),
     }
+    if energy:
+        columns.update({
+            "intensity_g_per_kwh": ci,
+            **{f"kgco2e{x}": emissions_kg(sums[f"kwh{x}"], ci) for x in ("", "_low", "_high")},
+            "intensity_hourly_g_per_kwh": ih, "kgco2e_hourly": emissions_kg(sums["kwh"], ih),
+        })
+    else:
+        columns = {c: v for c, v in columns.items() if not c.startswith("kwh")}
     g = pd.DataFrame(columns, copy=False)  # at once: inserting column by column copies the frame each time
     used_pairs, used_regions = (set(np.flatnonzero(np.bincount(k[x])).tolist()) for x in ("pair", "region"))
     fids = {f for i in used_pairs for f in res.pairs[i].factor_ids if not f.startswith("model size")}

@@ -222,7 +222,15 @@ def _read_and_sum(files: list, names: list[str], res, chunk_rows: int, progress:
 
 # --- usage logs of an engagement ------------------------------------------------------------------
 
-_ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
+# key -> the estimate (UsageResult); (key, "sums") -> validation's sums (UsageSums).
+_ENGAGEMENT_CACHE: dict[tuple, "UsageResult | UsageSums"] = {}
+
+
+def _keep_only(key: tuple) -> None:
+    """One engagement at a time: a log can be gigabytes of sums; the entries of ``key`` (its estimate
+    and its sums) are kept, any other engagement's are dropped."""
+    for k in [k for k in _ENGAGEMENT_CACHE if k != key and k != (key, "sums")]:
+        del _ENGAGEMENT_CACHE[k]
 
 
 def _entry(entry) -> tuple[str, str, tuple[float | None, str]]:
@@ -331,7 +339,7 @@ def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region
             result.notes = notes + result.notes
             result.media = media
             result.sha256 = _file_digests(key)
-        _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
+        _keep_only(key)
         _ENGAGEMENT_CACHE[key] = result
     return key, _ENGAGEMENT_CACHE[key]
 
@@ -378,9 +386,6 @@ class UsageSums:
         return UsageResult(self.groups, self.sources, self.default_region).to_activities(prefix)
 
 
-_SUMS_CACHE: dict[tuple, UsageSums] = {}
-
-
 def _sums_of(result: UsageResult) -> UsageSums:
     """The sums of an estimate already made (its groups hold them beside the energy)."""
     return UsageSums(result.groups[SUM_GROUP_COLUMNS].copy(), list(result.sources), result.default_region,
@@ -399,8 +404,8 @@ def engagement_usage_sums(folder: str | Path, usage_logs: list, default_region: 
     if not usage_logs:
         return None
     key, entries = _engagement_key(folder, usage_logs, default_region, model_aliases)
-    if key in _SUMS_CACHE:
-        return _SUMS_CACHE[key]
+    if (key, "sums") in _ENGAGEMENT_CACHE:
+        return _ENGAGEMENT_CACHE[(key, "sums")]
     done = _ENGAGEMENT_CACHE.get(key) or _read_handoff(key)
     if done is not None:
         sums = _sums_of(done)
@@ -413,11 +418,11 @@ def engagement_usage_sums(folder: str | Path, usage_logs: list, default_region: 
         names = [str(f) for f in files]
         partial, chunk_notes = _read_and_sum(files, names, res, DEFAULT_CHUNK_ROWS, False, imported, energy=False)
         read = finalise(partial, res, names + [name for name, _ in imported], DEFAULT_CHUNK_ROWS,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, energy=False)
         sums = UsageSums(read.groups[SUM_GROUP_COLUMNS].copy(), read.sources, read.default_region,
                          _file_digests(key), notes + chunk_notes, media)
-    _SUMS_CACHE.clear()  # one engagement at a time
-    _SUMS_CACHE[key] = sums
+    _keep_only(key)
+    _ENGAGEMENT_CACHE[(key, "sums")] = sums
     return sums
 
 
