@@ -6,8 +6,10 @@ so a consultant can fix a client's spreadsheet in one pass.
 """
 from __future__ import annotations
 
+import csv
 import io
 import math
+import re
 import os
 import types
 import typing
@@ -33,7 +35,7 @@ from audit.core.numeric import overflow_mask, overflow_message, parse_number_col
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from audit.core.safefiles import read_input_bytes, resolve_input
 from audit.core.safeyaml import MAX_YAML_BYTES, load_yaml
-from audit.core.textinput import decode_text, oversized_cells
+from audit.core.textinput import HEAD_BYTES, decode_text, detect_encoding, oversized_cells
 from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
 from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage_sums
@@ -398,6 +400,9 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     raw = read_input_bytes(path, path.parent, what="activities file")
     if not raw or raw.isspace():  # (strip() would copy the whole file)
         raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
+    nul = nul_problems(raw, name)  # a stray NUL in UTF-8 text: located by row and column
+    if nul:
+        raise ValidationError(nul)
     decode_text(raw, file=name)  # raises naming the encoding; the text itself is not kept
     try:
         # From the bytes: a StringIO of the decoded text was one more copy of the file.
@@ -419,6 +424,83 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
             col = col.where(~quoted, col[quoted].map(restore_cell))
         df.isetitem(j, col)
     return df[~blank]
+
+
+MAX_NUL_PROBLEMS = 10
+_SENTINEL = "\ufdd0"  # a Unicode noncharacter: stands for a NUL while the row is split into cells
+
+
+def nul_problems(raw: bytes, file: str) -> list[Problem]:
+    """The NUL characters of a CSV that is otherwise UTF-8 text, each located by row and column (at
+    most ``MAX_NUL_PROBLEMS`` rows); [] when there is none, or when the NULs belong to an encoding
+    (UTF-16/32) or a binary file, which ``decode_text`` names. Rows are counted by lines, as
+    ``decode_text`` counts them (a cell with a line break inside quotes counts its lines)."""
+    first = raw.find(b"\x00")
+    if first < 0 or detect_encoding(raw[:HEAD_BYTES]) not in ("UTF-8", "binary (NUL bytes)"):
+        return []
+    try:
+        raw.replace(b"\x00", b"").decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []  # not text with a stray NUL: decode_text says what it is
+
+    def cells(line: bytes) -> list[str]:
+        text = line.replace(b"\x00", _SENTINEL.encode()).decode("utf-8-sig", "replace").rstrip("\r")
+        return next(csv.reader([text]), [])
+
+    header_end = raw.find(b"\n")
+    header = [c.replace(_SENTINEL, "").strip().lower().replace(" ", "_")
+              for c in cells(raw[: header_end if header_end >= 0 else len(raw)])]
+    problems: list[Problem] = []
+    pos, line_no, counted = first, 1, 0
+    while pos >= 0 and len(problems) < MAX_NUL_PROBLEMS:
+        line_no += raw.count(b"\n", counted, pos)
+        start = raw.rfind(b"\n", 0, pos) + 1
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        where = next((j for j, c in enumerate(cells(raw[start:end])) if _SENTINEL in c), None)
+        if line_no == 1:
+            column = None
+            message = "the header contains a NUL character (U+0000)" + (
+                f" in its column {where + 1} ('{excerpt(header[where])}')" if where is not None else "")
+        else:
+            column = header[where] if where is not None and where < len(header) and header[where] else None
+            message = "contains a NUL character (U+0000)" + (
+                "" if column else f" in cell {where + 1} of the row" if where is not None else "")
+        problems.append(Problem(file, message, row=line_no, column=column,
+                                hint="delete it (most editors do not show it), or " + "re-save the file as 'CSV UTF-8'"))
+        counted, pos = end, raw.find(b"\x00", end)
+    return problems
+
+
+# Control characters (Unicode category Cc: C0, DEL, C1). Free text may hold tab and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+FREE_TEXT_COLUMNS = ("description", "notes")
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x09: "tab", 0x0A: "line feed",
+                  0x0D: "carriage return", 0x1B: "escape", 0x7F: "delete"}
+
+
+def control_character_problems(df: pd.DataFrame, columns, file: str, sheet: str | None = None) -> list[Problem]:
+    """Cells of the text ``columns`` holding a control character, each located by row and column and
+    naming the character (a BEL in a stage made a second 'Production'; an escape sequence in a
+    note reached the terminal). Tab and line breaks are allowed in free text (description, notes).
+    ``df.index`` holds the rows as a person sees them. One regular-expression search per column
+    finds the clean columns (the usual case) without per-cell work."""
+    problems: list[Problem] = []
+    for c in columns:
+        if c not in df.columns:
+            continue
+        pattern = _CONTROL_IN_FREE_TEXT if c in FREE_TEXT_COLUMNS else _CONTROL
+        col = df[c].astype(str)
+        if not pattern.search("\u2028".join(col.tolist())):
+            continue
+        for i, value in col[col.str.contains(pattern)].items():
+            ch = pattern.search(value).group()
+            name = _CONTROL_NAMES.get(ord(ch))
+            problems.append(Problem(file, f"'{excerpt(value, 40)}' contains the control character U+{ord(ch):04X}"
+                                    + (f" ({name})" if name else ""), row=int(i), column=c, sheet=sheet,
+                                    hint="delete it (most editors do not show it)"))
+    return problems
 
 
 def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -522,6 +604,9 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     problems += oversized_cells(df[list(ALL_COLUMNS)], file=file, sheet=sheet)
     if problems:
         return df, problems, warnings
+    # Control characters in text cells (ids have their own check below, naming invisible ones too).
+    problems += control_character_problems(df, [c for c in ALL_COLUMNS if c != "activity_id" and c not in NUMERIC_COLUMNS],
+                                           file, sheet)
 
     # Identity and text. Ids are compared in NFKC with invisible characters removed, and an id
     # holding such characters is refused by name (look-alikes would otherwise count a row twice).
