@@ -15,6 +15,7 @@ import typer
 from audit.core.exceptions import AuditError, InputError
 from audit.core.safefiles import MAX_INPUT_BYTES, MAX_INPUT_BYTES_ENV
 from audit.core.textinput import MAX_CELL_CHARS, MAX_CELL_CHARS_ENV
+from audit.core.xlsxguard import XLSX_LIMITS
 
 app = typer.Typer(
     help="Sustainability audits of content pipelines that use generative AI.\n\n"
@@ -32,10 +33,43 @@ def toolkit_version() -> str:
         return "unknown (not installed)"
 
 
+_XLSX = {lim.keyword: lim for lim in XLSX_LIMITS}
+
+
+def _xlsx_help(keyword: str) -> str:
+    lim = _XLSX[keyword]
+    return (f"{lim.flag_help} (default {lim.default / lim.flag_scale:,g}; or set {lim.env}"
+            + (" in bytes)." if lim.flag_scale != 1 else ")."))
+
+
+def apply_xlsx_caps(**values: float | None) -> None:
+    """The intake.xlsx caps given on the command line (``check_xlsx`` keyword -> value in the flag's
+    unit) into their environment variables (``audit.core.xlsxguard.XLSX_LIMITS``), for this process
+    and the kernels and batch children it starts, as ``apply_input_caps`` does."""
+    for keyword, value in values.items():
+        if value is not None:
+            lim = _XLSX[keyword]
+            scaled = value * lim.flag_scale
+            os.environ[lim.env] = str(max(1, int(scaled)) if lim.whole else scaled)
+
+
 @app.callback()
 def root(ctx: typer.Context,
-         version: Annotated[bool, typer.Option("--version", help="Print the toolkit's version and exit.")] = False):
-    """`audit` alone prints this help and exits 0; `audit --version` prints the version."""
+         version: Annotated[bool, typer.Option("--version", help="Print the toolkit's version and exit.")] = False,
+         max_xlsx_rows: Annotated[Optional[int], typer.Option(
+             "--max-xlsx-rows", min=1, help=_xlsx_help("max_rows"))] = None,
+         max_xlsx_mb: Annotated[Optional[float], typer.Option(
+             "--max-xlsx-mb", min=0.001, help=_xlsx_help("max_uncompressed_bytes"))] = None,
+         max_xlsx_ratio: Annotated[Optional[float], typer.Option(
+             "--max-xlsx-ratio", min=1.0, help=_xlsx_help("max_ratio"))] = None,
+         max_xlsx_parts: Annotated[Optional[int], typer.Option(
+             "--max-xlsx-parts", min=1, help=_xlsx_help("max_entries"))] = None):
+    """`audit` alone prints this help and exits 0; `audit --version` prints the version.
+
+    The intake.xlsx caps go before the command, for any command that reads a workbook:
+    `audit --max-xlsx-rows 200000 validate CLIENT`."""
+    apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb, max_ratio=max_xlsx_ratio,
+                    max_entries=max_xlsx_parts)
     if version:
         typer.echo(f"audit (genai-content-audit) {toolkit_version()}")
         raise typer.Exit(0)

@@ -8,10 +8,14 @@ what ``zipfile`` will inflate: it stops at the declared size) and then streams t
 XML, counting ``<row`` elements and stopping at the cap, so a bomb is never inflated in full.
 
 Limits (keyword arguments, defaults below): entries in the zip, total uncompressed bytes,
-compression ratio of any large entry, rows and columns of the sheet.
+compression ratio of any large entry, rows and columns of the sheet. The first four can be raised
+(or lowered) without code: ``XLSX_LIMITS`` names the environment variable of each
+(``AUDIT_MAX_XLSX_PARTS``, ``AUDIT_MAX_XLSX_BYTES``, ``AUDIT_MAX_XLSX_RATIO``, ``AUDIT_MAX_XLSX_ROWS``)
+and the CLI flag that sets it (``--max-xlsx-rows`` ... on the commands that take ``--max-input-mb``).
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import zipfile
@@ -32,6 +36,55 @@ RATIO_MIN_BYTES = 1 << 20  # ratios of small parts (a 2 KB styles.xml at 50x) ar
 MAX_ROWS = 100_000  # activities in a workbook; larger tables belong in activities.csv or usage logs
 MAX_COLUMNS = 64  # the activities table has ~20 columns
 MAX_WORKBOOK_XML_BYTES = 1 << 20  # workbook.xml and its .rels, parsed to find the sheet
+
+
+@dataclass(frozen=True)
+class XlsxLimit:
+    """One overridable cap: ``check_xlsx``'s keyword, its default, the environment variable that
+    overrides it and the CLI flag that sets that variable (``flag_scale`` flag units per variable unit)."""
+
+    keyword: str
+    default: float
+    env: str
+    flag: str
+    flag_help: str
+    flag_scale: int = 1
+    whole: bool = True  # a whole number (the ratio may be fractional)
+
+
+XLSX_LIMITS = (
+    XlsxLimit("max_rows", MAX_ROWS, "AUDIT_MAX_XLSX_ROWS", "--max-xlsx-rows",
+              "Most activity rows read from intake.xlsx"),
+    XlsxLimit("max_uncompressed_bytes", MAX_UNCOMPRESSED_BYTES, "AUDIT_MAX_XLSX_BYTES", "--max-xlsx-mb",
+              "Most bytes intake.xlsx may unpack to, in MB", flag_scale=1 << 20),
+    XlsxLimit("max_ratio", MAX_RATIO, "AUDIT_MAX_XLSX_RATIO", "--max-xlsx-ratio",
+              "Most times larger than stored a part of intake.xlsx over 1 MiB may unpack (zip-bomb check)",
+              whole=False),
+    XlsxLimit("max_entries", MAX_ENTRIES, "AUDIT_MAX_XLSX_PARTS", "--max-xlsx-parts",
+              "Most parts (zip entries) in intake.xlsx"),
+)
+
+
+def xlsx_limits() -> dict[str, float]:
+    """The caps in force, by ``check_xlsx`` keyword: each limit's environment variable when set to a
+    positive number (``_`` allowed as a digit separator), else its default."""
+    out: dict[str, float] = {}
+    for lim in XLSX_LIMITS:
+        raw = os.environ.get(lim.env, "").strip().replace("_", "")
+        try:
+            value = float(raw) if raw else 0.0
+        except ValueError:
+            value = 0.0
+        ok = value > 0 and value != float("inf") and (not lim.whole or value == int(value))
+        out[lim.keyword] = (int(value) if lim.whole else value) if ok else lim.default
+    return out
+
+
+def _raise_hint(keyword: str) -> str:
+    """How to raise the limit behind ``keyword``, for a refusal's hint."""
+    lim = next(x for x in XLSX_LIMITS if x.keyword == keyword)
+    unit = " (bytes)" if lim.flag_scale != 1 else ""
+    return f"if the workbook is right, raise the limit: {lim.flag} N, or {lim.env}=N{unit}"
 
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\sref=\"([A-Z]{1,3}\d{1,7}(?::[A-Z]{1,3}\d{1,7})?)\"")
 MAX_MERGED_LISTED = 1_000
@@ -119,16 +172,22 @@ def _sheet_part(zf: zipfile.ZipFile, file: str, sheet: str) -> str | None:
 
 
 def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_SHEET,
-               max_entries: int = MAX_ENTRIES, max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
-               max_ratio: float = MAX_RATIO, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS) -> XlsxInfo:
+               max_entries: int | None = None, max_uncompressed_bytes: int | None = None,
+               max_ratio: float | None = None, max_rows: int | None = None, max_columns: int = MAX_COLUMNS) -> XlsxInfo:
     """Refuse an .xlsx that would be costly to parse; return what was seen (``XlsxInfo``)
-    when openpyxl may read it.
+    when openpyxl may read it. A cap left as None is the one in force (``xlsx_limits``: the
+    environment's override, else the default).
 
     ``path``: a file (opened by ``zipfile``: give a resolved, regular file, see
     ``audit.core.safefiles``); ``file``: how messages name it (default ``str(path)``); ``sheet``:
     the worksheet whose rows and columns are capped (None: zip checks only). Raises
     ``ValidationError`` with one located ``Problem``."""
     file = file or str(path)
+    limits = xlsx_limits()
+    max_entries = limits["max_entries"] if max_entries is None else max_entries
+    max_uncompressed_bytes = limits["max_uncompressed_bytes"] if max_uncompressed_bytes is None else max_uncompressed_bytes
+    max_ratio = limits["max_ratio"] if max_ratio is None else max_ratio
+    max_rows = limits["max_rows"] if max_rows is None else max_rows
     try:
         zf = zipfile.ZipFile(Path(path))
     except zipfile.BadZipFile:
@@ -139,17 +198,19 @@ def check_xlsx(path, *, file: str | None = None, sheet: str | None = ACTIVITIES_
     with zf:
         infos = zf.infolist()
         if len(infos) > max_entries:
-            raise _refuse(file, f"holds {len(infos):,} parts; an Excel workbook has far fewer (limit {max_entries:,})")
+            raise _refuse(file, f"holds {len(infos):,} parts; an Excel workbook has far fewer (limit {max_entries:,})",
+                          hint=_raise_hint("max_entries"))
         total = sum(i.file_size for i in infos)
         if total > max_uncompressed_bytes:
             raise _refuse(file, f"unpacks to {total:,} bytes, over the {max_uncompressed_bytes:,}-byte limit",
                           hint=f"an intake workbook holds at most {max_rows:,} activities; "
-                          "give larger tables as activities.csv")
+                          f"give larger tables as activities.csv; {_raise_hint('max_uncompressed_bytes')}")
         for i in infos:
             if i.file_size >= RATIO_MIN_BYTES and i.file_size > max_ratio * max(i.compress_size, 1):
                 raise _refuse(file, f"part {excerpt(i.filename, 60)} unpacks {i.file_size / max(i.compress_size, 1):,.0f}"
                               f" times larger than it is stored (limit {max_ratio:g}x): a zip bomb or "
-                              "millions of empty rows", hint="delete the empty rows and save again")
+                              "millions of empty rows",
+                              hint=f"delete the empty rows and save again; {_raise_hint('max_ratio')}")
         if sheet is None:
             return XlsxInfo()
         part = _sheet_part(zf, file, sheet)
@@ -167,8 +228,9 @@ def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_
     merged: list[str] = []
     tail = b""
     first = True
-    hint = (f"a workbook holds at most {max_rows:,} rows and {max_columns} columns of activities; "
-            "delete empty rows and columns, or give a large table as activities.csv")
+    col_hint = (f"a workbook holds at most {max_rows:,} rows and {max_columns} columns of activities; "
+                "delete empty rows and columns, or give a large table as activities.csv")
+    hint = f"{col_hint}; {_raise_hint('max_rows')}"
     with zf.open(part) as f:
         while True:
             block = f.read(1 << 20)
@@ -185,7 +247,7 @@ def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_
                                       f"{max_rows:,}-row limit", sheet=sheet, hint=hint)
                     if _column_number(last_col) > max_columns:
                         raise _refuse(file, f"sheet declares columns up to {last_col}, over the {max_columns}-column "
-                                      "limit", sheet=sheet, hint=hint)
+                                      "limit", sheet=sheet, hint=col_hint)
             # Look at complete tags only: an unfinished tag at the end waits for the next block
             # (tags cannot hold '<', so each one is seen once, whole).
             lt = data.rfind(b"<")
@@ -206,7 +268,7 @@ def _check_sheet_xml(zf: zipfile.ZipFile, part: str, file: str, sheet: str, max_
                 ref = re.search(rb'r="([A-Z]+)(\d+)"', body[w.start():w.end() + 12])
                 col, row = (ref.group(1).decode(), int(ref.group(2))) if ref else ("?", None)
                 raise _refuse(file, f"sheet has a cell in column {col}, past the {max_columns}-column limit",
-                              sheet=sheet, row=row, hint=hint)
+                              sheet=sheet, row=row, hint=col_hint)
             if len(merged) < MAX_MERGED_LISTED:
                 merged += [m.decode() for m in _MERGE.findall(body)][: MAX_MERGED_LISTED - len(merged)]
             tail = data[cut:]

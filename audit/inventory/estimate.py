@@ -41,6 +41,7 @@ from audit.reference.factors import (
 from audit.reference.measured import MODE_PREFIX, measured_factor_id, register_row
 from audit.reference.scopes import SCOPE3_CATEGORY_NAMES, kinds_table, map_scopes
 from audit.reference.vocabularies import PARAM_COUNT, providers, resolve_llm_model, valid_modes
+from audit.inventory.usage import UsageEnergy, usage_energy
 
 
 @lru_cache(maxsize=1)
@@ -882,6 +883,7 @@ class Estimate:
     engagement: object
     activities: pd.DataFrame | None = None  # the validated input rows, regions defaulted
     warnings: list[str] = field(default_factory=list)  # intake warnings, carried to the reports
+    usage: UsageEnergy | None = None  # the usage logs' energy, request by request (``usage.result()``), on first use
 
     @property
     def factors_used(self) -> pd.DataFrame:
@@ -933,7 +935,8 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     lines.loc[has_market, "market_basis"] = "supplier-specific market-based figure (engagement supplier_factors)"
     reg = reg.extended(ctx.extra_factors) if ctx.extra_factors else reg
     lines["scope3_category"] = lines["scope3_category"].astype("Int64")
-    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings)
+    return Estimate(lines.reindex(columns=RESULT_COLUMNS).reset_index(drop=True), reg, eng, activities, warnings,
+                    usage=usage_energy(loaded))
 
 
 def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:

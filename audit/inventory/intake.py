@@ -6,8 +6,10 @@ so a consultant can fix a client's spreadsheet in one pass.
 """
 from __future__ import annotations
 
+import csv
 import io
 import math
+import re
 import os
 import types
 import typing
@@ -33,10 +35,10 @@ from audit.core.numeric import overflow_mask, overflow_message, parse_number_col
 from audit.core.paths import ACTIVITIES_FILE, ENGAGEMENT_FILE
 from audit.core.safefiles import read_input_bytes, resolve_input
 from audit.core.safeyaml import MAX_YAML_BYTES, load_yaml
-from audit.core.textinput import decode_text, oversized_cells
+from audit.core.textinput import HEAD_BYTES, decode_text, detect_encoding, oversized_cells
 from audit.core.unitguard import check_unit_text
 from audit.core.units import ambiguous_unit, conversion_factor
-from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage
+from audit.inventory.usage import engagement_log_files_and_notes, engagement_usage_sums
 from audit.reference import pricing
 from audit.reference.factors import cloud_regions, load_register
 from audit.reference.measured import (
@@ -404,6 +406,9 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
     raw = read_input_bytes(path, path.parent, what="activities file")
     if not raw or raw.isspace():  # (strip() would copy the whole file)
         raise ValidationError([Problem(name, "file is empty", hint="it needs a header row and at least one activity")])
+    nul = nul_problems(raw, name)  # a stray NUL in UTF-8 text: located by row and column
+    if nul:
+        raise ValidationError(nul)
     decode_text(raw, file=name)  # raises naming the encoding; the text itself is not kept
     try:
         # From the bytes: a StringIO of the decoded text was one more copy of the file.
@@ -425,6 +430,88 @@ def read_activities_csv(path: Path) -> pd.DataFrame:
             col = col.where(~quoted, col[quoted].map(restore_cell))
         df.isetitem(j, col)
     return df[~blank]
+
+
+MAX_NUL_PROBLEMS = 10
+_SENTINEL = "\ufdd0"  # a Unicode noncharacter: stands for a NUL while the row is split into cells
+
+
+def nul_problems(raw: bytes, file: str) -> list[Problem]:
+    """The NUL characters of a CSV that is otherwise UTF-8 text, each located by row and column (at
+    most ``MAX_NUL_PROBLEMS`` rows); [] when there is none, or when the NULs belong to an encoding
+    (UTF-16/32) or a binary file, which ``decode_text`` names. Rows are counted by lines, as
+    ``decode_text`` counts them (a cell with a line break inside quotes counts its lines)."""
+    first = raw.find(b"\x00")
+    if first < 0 or detect_encoding(raw[:HEAD_BYTES]) not in ("UTF-8", "binary (NUL bytes)"):
+        return []
+    try:
+        raw.replace(b"\x00", b"").decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []  # not text with a stray NUL: decode_text says what it is
+
+    def cells(line: bytes) -> list[str]:
+        text = line.replace(b"\x00", _SENTINEL.encode()).decode("utf-8-sig", "replace").rstrip("\r")
+        return next(csv.reader([text]), [])
+
+    header_end = raw.find(b"\n")
+    header = [c.replace(_SENTINEL, "").strip().lower().replace(" ", "_")
+              for c in cells(raw[: header_end if header_end >= 0 else len(raw)])]
+    problems: list[Problem] = []
+    pos, line_no, counted = first, 1, 0
+    while pos >= 0 and len(problems) < MAX_NUL_PROBLEMS:
+        line_no += raw.count(b"\n", counted, pos)
+        start = raw.rfind(b"\n", 0, pos) + 1
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        where = next((j for j, c in enumerate(cells(raw[start:end])) if _SENTINEL in c), None)
+        if line_no == 1:
+            column = None
+            message = "the header contains a NUL character (U+0000)" + (
+                f" in its column {where + 1} ('{excerpt(header[where])}')" if where is not None else "")
+        else:
+            column = header[where] if where is not None and where < len(header) and header[where] else None
+            message = "contains a NUL character (U+0000)" + (
+                "" if column else f" in cell {where + 1} of the row" if where is not None else "")
+        problems.append(Problem(file, message, row=line_no, column=column,
+                                hint="delete it (most editors do not show it), or " + "re-save the file as 'CSV UTF-8'"))
+        counted, pos = end, raw.find(b"\x00", end)
+    return problems
+
+
+# Control characters (Unicode category Cc: C0, DEL, C1). Free text may hold tab and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+FREE_TEXT_COLUMNS = ("description", "notes")
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x09: "tab", 0x0A: "line feed",
+                  0x0D: "carriage return", 0x1B: "escape", 0x7F: "delete"}
+
+
+def control_character_problems(df: pd.DataFrame, columns, file: str, sheet: str | None = None) -> list[Problem]:
+    """Cells of the text ``columns`` holding a control character, each located by row and column and
+    naming the character (a BEL in a stage made a second 'Production'; an escape sequence in a
+    note reached the terminal). Tab and line breaks are allowed in free text (description, notes).
+    ``df.index`` holds the rows as a person sees them. One vectorised match per column (pyarrow's
+    regular expressions on pandas' str columns; over the distinct values of a label column) finds
+    the clean columns, the usual case, without per-cell work."""
+    problems: list[Problem] = []
+    for c in columns:
+        if c not in df.columns:
+            continue
+        pattern = _CONTROL_IN_FREE_TEXT if c in FREE_TEXT_COLUMNS else _CONTROL
+        col = df[c].astype(str)
+        # A million rows hold a few stages, units and models: their distinct values are checked; free
+        # text, mostly distinct, is checked whole.
+        seen = col if c in FREE_TEXT_COLUMNS else pd.Series(col.unique(), dtype=str)
+        if not seen.str.contains(pattern.pattern, regex=True).to_numpy(bool, na_value=False).any():
+            continue
+        hit = col.str.contains(pattern.pattern, regex=True).to_numpy(bool, na_value=False)
+        for i, value in col[hit].items():
+            ch = pattern.search(value).group()
+            name = _CONTROL_NAMES.get(ord(ch))
+            problems.append(Problem(file, f"'{excerpt(value, 40)}' contains the control character U+{ord(ch):04X}"
+                                    + (f" ({name})" if name else ""), row=int(i), column=c, sheet=sheet,
+                                    hint="delete it (most editors do not show it)"))
+    return problems
 
 
 def normalise_headers(df: pd.DataFrame, file: str, sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -561,6 +648,9 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     problems += oversized_cells(df[list(ALL_COLUMNS)], file=file, sheet=sheet)
     if problems:
         return df, problems, warnings
+    # Control characters in text cells (ids have their own check below, naming invisible ones too).
+    problems += control_character_problems(df, [c for c in ALL_COLUMNS if c != "activity_id" and c not in NUMERIC_COLUMNS],
+                                           file, sheet)
 
     # Identity and text. Ids are compared in NFKC with invisible characters removed, and an id
     # holding such characters is refused by name (look-alikes would otherwise count a row twice).
@@ -574,7 +664,9 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     id_key = df["activity_id"].copy()
     id_key[~plain_ascii] = id_key[~plain_ascii].map(comparison_key)
     dup = id_key.duplicated(keep="first") & (id_key != "") & id_problem.isna()
-    first_index = dict(zip(id_key[~dup], df.index[~dup.to_numpy()]))
+    # The first row of each repeated id only (a dict of every id took a per-row pass over the column).
+    firsts = id_key[~dup & id_key.isin(id_key[dup].unique())] if dup.any() else id_key.iloc[:0]
+    first_index = dict(zip(firsts, firsts.index))
 
     def duplicate_message(i) -> str:
         first = first_index[id_key[i]]
@@ -674,7 +766,9 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
     df["ownership"] = df["ownership"].where(df["ownership"] != "", pd.Series(default_own, index=df.index).fillna(""))
     # One rule lookup per kind (a df.at per row took 18 s per 100,000 rows).
     allowed_by_kind = {kd: allowed_ownership(kd) for kd in df["kind"][kind_ok].unique()}
-    pair_ok = pd.Series([o in allowed_by_kind.get(kd, ()) for kd, o in zip(df["kind"], df["ownership"])], index=df.index)
+    # Vectorised on "kind\x00ownership" keys (a per-row zip over the str columns took ~1.4 s per 200,000 rows).
+    allowed_pairs = [f"{kd}\x00{o}" for kd, owners_of_kind in allowed_by_kind.items() for o in owners_of_kind]
+    pair_ok = (df["kind"] + "\x00" + df["ownership"]).isin(allowed_pairs)
     bad(kind_ok & df["ownership"].isin(owners) & ~pair_ok, "ownership",
         lambda i: f"ownership '{excerpt(df.at[i, 'ownership'])}' is not valid for {df.at[i, 'kind']}",
         lambda i: f"allowed: {', '.join(allowed_by_kind[df.at[i, 'kind']])}")
@@ -817,19 +911,26 @@ def _check_kind_specifics(df, rows, file, sheet, problems, warnings, engagement)
     if named.any():
         # One reading per distinct (provider, model): EcoLogits' name, else an alias (dated snapshot,
         # Bedrock id, slug, old name, the engagement's model_aliases) read as a model and listed.
-        readings = {pair: _read_llm_model(*pair, engagement) for pair in
-                    {(provider[pos], model[pos]) for pos in np.flatnonzero(named)}}
-        verdict = [readings.get((p, mo)) if n else None for p, mo, n in zip(provider, model, named)]
-        add(np.array([v is not None and v[0] == "unknown" for v in verdict]), 4,
+        uniq = df.loc[df.index[named], ["provider", "model"]].drop_duplicates()
+        verdict = {(p, mo): v for p, mo in uniq.itertuples(index=False)
+                   if (v := _read_llm_model(p, mo, engagement)) is not None}
+        # Per distinct pair, mapped onto rows (a per-row list of verdicts took seconds per million rows).
+        pair_key = df["provider"] + "\x00" + df["model"]
+        readings = {f"{p}\x00{mo}": v for (p, mo), v in verdict.items()}
+        status = pair_key.map({key: v[0] for key, v in readings.items()}).to_numpy(dtype=object)  # NaN: no reading
+        add(named & (status == "unknown"), 4,
             lambda pos: (f"unknown model '{excerpt(model[pos])}'"
-                         + (f" for provider '{excerpt(provider[pos])}'" if provider[pos] else ""), verdict[pos][1]),
+                         + (f" for provider '{excerpt(provider[pos])}'" if provider[pos] else ""),
+                         verdict[(provider[pos], model[pos])][1]),
             "model")
-        read = np.array([v is not None and v[0] == "read" for v in verdict])
-        note(read, 0, lambda pos: f"read model '{excerpt(model[pos])}' as {verdict[pos][1]} ({verdict[pos][2]})")
-        for pos in np.flatnonzero(read):
-            df.iat[pos, df.columns.get_loc("model")] = verdict[pos][1]
-            if PARAM_COUNT.match(verdict[pos][1]):
-                fallbacks.append(df.index[pos])
+        read = named & (status == "read")
+        note(read, 0, lambda pos: f"read model '{excerpt(model[pos])}' as {verdict[(provider[pos], model[pos])][1]} "
+                                  f"({verdict[(provider[pos], model[pos])][2]})")
+        if read.any():
+            read_as = pair_key.map({key: v[1] for key, v in readings.items() if v[0] == "read"}).to_numpy(dtype=object)
+            df.loc[df.index[read], "model"] = read_as[read]
+            by_size = [key for key, v in readings.items() if v[0] == "read" and PARAM_COUNT.match(v[1])]
+            fallbacks += list(df.index[read & pair_key.isin(by_size).to_numpy()])
     video = plain & (k == "video_generation") & (model != "") & ~has_power & ~df["model"].isin(video_models()).to_numpy()
     if video.any():
         # runway + gen-4.5 -> runway/gen-4.5: read and listed; anything else is unknown.
@@ -981,8 +1082,9 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
         df = pd.concat([df, usage_df], ignore_index=True)
     # A route naming an activity that is not there is reported, located, and its figures are
     # left unknown (never a partial sum); the rest of the audit runs.
+    named_ids = pd.Index(df["activity_id"]) if engagement.routes else ()  # a hashed index, not a set of a million str
     route_warnings = [f"{p.file}, key '{p.column}': {p.message}" for p in
-                      route_problems(engagement, set(df["activity_id"]), str(yaml_path))]
+                      route_problems(engagement, named_ids, str(yaml_path))]
     # Warnings travel into client reports: name files as "<engagement>/<file>", never by a
     # path on the consultant's machine. (Errors keep the path the consultant typed.)
     display = f"{folder.resolve().name}/{data_path.name}"
@@ -1000,12 +1102,14 @@ def load_engagement(folder: str | Path) -> LoadedEngagement:
 def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path):
     """engagement.yaml › usage_logs as validated llm_api activities (stage × model × region ×
     month, ids USG-…), their files' hashes and a note; (None, {}, []) when it lists none.
-    Problems in a log are located in the log (file, row, column) by ``audit.inventory.usage``."""
+    Problems in a log are located in the log (file, row, column) by ``audit.inventory.usage``.
+    Validation never estimates: the logs are read, checked and summed (requests, tokens, latency by
+    group; ``engagement_usage_sums``); their energy is the estimate step's (``Estimate.usage``)."""
     if not engagement.usage_logs:
         return None, {}, []
 
     _, link_notes = engagement_log_files_and_notes(folder, engagement.usage_logs)  # repeats counted once, said so
-    result = engagement_usage(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
+    result = engagement_usage_sums(folder, engagement.usage_logs, engagement.default_region, engagement.model_aliases)
     acts = result.to_activities(prefix="USG")
     # Image/video usage of provider exports: image_generation / video_generation lines MED-….
     media = media_activities(result.media, prefix="MED")
@@ -1020,11 +1124,10 @@ def _usage_log_activities(folder: Path, engagement: Engagement, yaml_path: Path)
     if problems:
         raise ValidationError(problems)
     root = folder.resolve()
-    files = [Path(f) for f in result.sources]  # the files engagement_usage resolved, checked and hashed
+    files = [Path(f) for f in result.sources]  # the files engagement_usage_sums resolved, checked and hashed
     hashes = {f.resolve().relative_to(root).as_posix(): result.sha256[str(f)] for f in files}
-    t = result.totals
     llm_ids = df.loc[df["kind"] == "llm_api", "activity_id"]
-    note = (f"{folder.resolve().name}: {t['requests']:,} requests in {len(files)} usage log file(s) became "
+    note = (f"{folder.resolve().name}: {result.requests:,} requests in {len(files)} usage log file(s) became "
             f"{len(llm_ids):,} llm_api activities"
             + (f" ({llm_ids.iloc[0]} to {llm_ids.iloc[-1]})" if len(llm_ids) else "")
             + " by stage × model × region × month; the hour-by-hour view is in notebook 01")

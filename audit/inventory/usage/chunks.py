@@ -286,6 +286,11 @@ class Resolver:
         return self._region_error[raw]
 
     @_locked
+    def pair_regions(self) -> np.ndarray:
+        """Region id of each pair's data centre (a blank region in the log), without the energy arrays."""
+        return np.array([self._region_index[p.region] for p in self.pairs], np.int64)
+
+    @_locked
     def arrays(self) -> dict:
         """Per-pair and per-region parameter arrays (rows gather from these by code)."""
         if self._arrays is None:
@@ -816,7 +821,7 @@ class ChunkOut:
 
 
 def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
-                   validate_only: bool) -> dict | None:
+                   validate_only: bool, energy: bool = True) -> dict | None:
     """Validate a slice of a chunk and estimate its requests: row arrays (codes, numbers,
     kWh low/central/high), or None when it has problems or only validation was asked for.
     Slices are independent, so a chunk's slices run on threads (numpy and pyarrow release
@@ -896,12 +901,13 @@ def _estimate_part(df: pd.DataFrame, res: Resolver, file: str, first_row: int, p
     stage_codes, stage_labels = _labels(col["stage"], n, str.strip)
     stage = np.asarray([res.stage(s) for s in stage_labels], np.int64)[stage_codes]
     pair = pair_of_key[pair_key]
-    a = res.arrays()
     region = reg_of_label[reg_codes]
-    region = np.where(region == -2, a["pair_region"][pair], region)
-    kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
+    region = np.where(region == -2, res.pair_regions()[pair], region)
+    # energy=False (validation): the rows are checked and summed, never estimated.
+    kwh = dict(zip(("kwh", "kwh_low", "kwh_high"), request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached))) \
+        if energy else {}
     return {"ns": ns, "stage": stage, "pair": pair, "region": region, "input_tokens": in_tok,
-            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi,
+            "output_tokens": out_tok, "latency_s": lat, **kwh,
             "requests": np.ones(n) if requests is None else requests,
             "cached_input_tokens": np.zeros(n) if cached is None else cached,
             "bucketed": np.full(n, requests is not None or cached is not None)}
@@ -953,7 +959,7 @@ def _slices(n: int) -> list[slice]:
 
 
 def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
-                  want_rows: bool = False, pool=None) -> ChunkOut:
+                  want_rows: bool = False, pool=None, energy: bool = True) -> ChunkOut:
     """Validate one chunk (columns already canonical) and estimate it.
 
     ``first_row`` is the row number of the chunk's first request as problems report it.
@@ -962,21 +968,26 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     ``pool`` (a ``concurrent.futures`` executor) estimates slices of the chunk on threads;
     per-request figures are element-wise and the sums are taken over the whole chunk, so the
     result is the same bit for bit with or without it.
+
+    ``energy=False`` validates and sums requests, tokens and latency by group without estimating
+    anything (the intake's validation): the partial's kWh sums are NaN, never 0.
     """
+    if want_rows and not energy:
+        raise ValueError("per-request rows need the energy (energy=True)")
     n = len(df)
     if n == 0:
         return ChunkOut(Partial.empty(), empty_rows() if want_rows else None)
     validate_only = bool(problems.count)
     parts = _slices(n)
     if len(parts) == 1:
-        pieces = [_estimate_part(df, res, file, first_row, problems, validate_only)]
+        pieces = [_estimate_part(df, res, file, first_row, problems, validate_only, energy)]
     else:
         # Each slice collects its own problems; they are merged in slice order, so the
         # problems listed do not depend on which thread finished first.
         own = [LocatedProblems(problems.limit) for _ in parts]
         mapper = pool.map if pool is not None else map
         pieces = list(mapper(lambda k: _estimate_part(df.iloc[parts[k]], res, file, first_row + parts[k].start,
-                                                      own[k], validate_only), range(len(parts))))
+                                                      own[k], validate_only, energy), range(len(parts))))
         for p in own:
             problems.extend(p)
             for text in p.notes:
@@ -988,21 +999,25 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
     bucketed = bool(r["bucketed"].any())
     requests, cached = r["requests"], r["cached_input_tokens"]
-    kwh, kwh_lo, kwh_hi = r["kwh"], r["kwh_low"], r["kwh_high"]
-    a = res.arrays()
+    energy_sums = [r["kwh"], r["kwh_low"], r["kwh_high"]] if energy else []
     month = _months_since_2000(ns)
     hour = (ns // 3_600_000_000_000) % 24
     has_lat = ~np.isnan(lat)
     if bucketed:  # latency_s is a per-request mean: its sums weigh each row by its requests
-        sums = [requests, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat * requests, 0.0),
+        sums = [requests, *energy_sums, in_tok, out_tok, np.where(has_lat, lat * requests, 0.0),
                 np.where(has_lat, requests, 0.0), cached]
     else:
-        sums = [None, kwh, kwh_lo, kwh_hi, in_tok, out_tok, np.where(has_lat, lat, 0.0), has_lat.astype(float)]
+        sums = [None, *energy_sums, in_tok, out_tok, np.where(has_lat, lat, 0.0), has_lat.astype(float)]
     partial = _chunk_sums(stage, pair, region, month, hour, sums, pool=pool)
+    if not energy:  # kWh, low, high: not computed (NaN, so a sum of them can never pass for 0 kWh)
+        partial = Partial(partial.keys, np.vstack([partial.sums[:1], np.full((3, len(partial.keys)), np.nan),
+                                                   partial.sums[1:]]))
     if not bucketed:  # no cached input in this chunk: its sum is 0 in every group
         partial = Partial(partial.keys, np.vstack([partial.sums, np.zeros((1, len(partial.keys)))]))
     rows = None
     if want_rows:
+        a = res.arrays()
+        kwh, kwh_lo, kwh_hi = energy_sums
         ci = a["ci"][region]
         prof = a["profile"][region]
         ih = np.full(n, np.nan)
@@ -1213,9 +1228,11 @@ def _write_csv(df: pd.DataFrame, path: str | Path) -> None:
         neutralise_frame(df).to_csv(tmp, index=False)
 
 
-def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: int, seconds: float) -> UsageResult:
+def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: int, seconds: float,
+             energy: bool = True) -> UsageResult:
     """The groups frame: labels, sums, and carbon per group (annual factor of the group's
-    region; hourly factor of its country, month and UTC hour where a profile is shipped)."""
+    region; hourly factor of its country, month and UTC hour where a profile is shipped).
+    ``energy=False`` (validation's sums, ``process_chunk(energy=False)``): labels and sums only."""
     # Sorted by stage, provider, model, region, month, hour labels, whatever order ids were made in.
     k = _unpack(partial.keys)
     rank = {name: np.argsort(np.argsort(np.asarray(labels + ["~"], dtype=object), kind="stable"))
@@ -1243,10 +1260,15 @@ def finalise(partial: Partial, res: Resolver, sources: list[str], chunk_rows: in
         "region": text(res.regions, k["region"]), "country": text(res.region_country, k["region"]),
         "month": pd.Series(_month_labels(k["month"]), dtype=object, copy=False), "hour": k["hour"].astype(np.int64),
         **{name: np.rint(v).astype(np.int64) if name in ("requests", "latency_n") else v for name, v in sums.items()},
-        "intensity_g_per_kwh": ci,
-        **{f"kgco2e{x}": emissions_kg(sums[f"kwh{x}"], ci) for x in ("", "_low", "_high")},
-        "intensity_hourly_g_per_kwh": ih, "kgco2e_hourly": emissions_kg(sums["kwh"], ih),
     }
+    if energy:
+        columns.update({
+            "intensity_g_per_kwh": ci,
+            **{f"kgco2e{x}": emissions_kg(sums[f"kwh{x}"], ci) for x in ("", "_low", "_high")},
+            "intensity_hourly_g_per_kwh": ih, "kgco2e_hourly": emissions_kg(sums["kwh"], ih),
+        })
+    else:
+        columns = {c: v for c, v in columns.items() if not c.startswith("kwh")}
     g = pd.DataFrame(columns, copy=False)  # at once: inserting column by column copies the frame each time
     used_pairs, used_regions = (set(np.flatnonzero(np.bincount(k[x])).tolist()) for x in ("pair", "region"))
     fids = {f for i in used_pairs for f in res.pairs[i].factor_ids if not f.startswith("model size")}

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -169,10 +170,26 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     res = resolver(default_region.strip().upper(), tuple(sorted((model_aliases or {}).items())))
     if isinstance(source, pd.DataFrame):
         files, names = [source], ["<data frame>" if fmt == "canonical" else "<imported exports>"]
-        total = len(source)
     else:
         files = log_files(source) if (source or not imported) else []
         names = [str(f) for f in files]
+    partial, notes = _read_and_sum(files, names, res, chunk_rows, progress, imported, on_chunk=on_chunk, energy=True)
+    result = finalise(partial, res, names + [name for name, _ in imported or []], chunk_rows, time.perf_counter() - t0)
+    result.notes = read_notes + notes
+    if isinstance(source, pd.DataFrame):
+        result.frame = source
+    return result
+
+
+def _read_and_sum(files: list, names: list[str], res, chunk_rows: int, progress: bool | None,
+                  imported: list[tuple[str, pd.DataFrame]] | None, *, on_chunk=None, energy: bool) -> tuple:
+    """(partial sums by group, notes) of log files and frames, read chunk by chunk with the next chunk
+    read ahead; with ``energy`` each request is estimated, without it the rows are only validated and
+    their requests, tokens and latency summed. Raises ``ValidationError`` (up to 50 located problems)."""
+    files, names = list(files), list(names)
+    if isinstance(files[0] if files else None, pd.DataFrame):
+        total = len(files[0])
+    else:
         total = _total_rows(files) if bar_shown(progress) else None  # footers and 1 MB reads only for a bar
     for name, frame in imported or []:
         files.append(frame)
@@ -185,7 +202,8 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
         for f, name in zip(files, names):
             for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)):
-                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)
+                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool,
+                                    energy=energy)
                 if out.partial is not None and not problems.count:
                     partials.append(out.partial)
                     if on_chunk is not None:
@@ -199,16 +217,20 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
         bar.total = bar.n  # CSV totals are estimates
         bar.refresh()
     problems.raise_if_any()
-    result = finalise(merge_partials(partials), res, names, chunk_rows, time.perf_counter() - t0)
-    result.notes = read_notes + list(problems.notes)
-    if isinstance(source, pd.DataFrame):
-        result.frame = source
-    return result
+    return merge_partials(partials), list(problems.notes)
 
 
 # --- usage logs of an engagement ------------------------------------------------------------------
 
-_ENGAGEMENT_CACHE: dict[tuple, "UsageResult"] = {}
+# key -> the estimate (UsageResult); (key, "sums") -> validation's sums (UsageSums).
+_ENGAGEMENT_CACHE: dict[tuple, "UsageResult | UsageSums"] = {}
+
+
+def _keep_only(key: tuple) -> None:
+    """One engagement at a time: a log can be gigabytes of sums; the entries of ``key`` (its estimate
+    and its sums) are kept, any other engagement's are dropped."""
+    for k in [k for k in _ENGAGEMENT_CACHE if k != key and k != (key, "sums")]:
+        del _ENGAGEMENT_CACHE[k]
 
 
 def _entry(entry) -> tuple[str, str, tuple[float | None, str]]:
@@ -276,46 +298,160 @@ def _file_digests(key: tuple) -> dict[str, str]:
     return {path: sha256_of(str(Path(path).resolve()), size, mtime_ns) for path, size, mtime_ns in key[0]}
 
 
+def _engagement_key(folder: str | Path, usage_logs: list, default_region: str,
+                    model_aliases: dict | None) -> tuple[tuple, list[tuple[Path, str, tuple]]]:
+    """(cache key, entries) of an engagement's usage logs: the key names the files and how they are read."""
+    entries = engagement_log_entries(folder, usage_logs)
+    files = [f for f, _, _ in entries]
+    how = json.dumps([[str(f), fmt, *opts] for f, fmt, opts in entries if fmt != "canonical"]
+                     + [sorted((model_aliases or {}).items())])
+    return _cache_key(files, default_region, how), entries
+
+
+def _read_exports(entries: list[tuple[Path, str, tuple]], model_aliases: dict | None):
+    """The provider exports among ``entries`` read into canonical frames (names resolved): (frames named by
+    their file, notes, image/video usage or None)."""
+    imported, notes, media = [], [], []
+    for f, fmt, (mean, stage) in entries:
+        if fmt != "canonical":  # a provider export, read into the canonical log (names resolved)
+            read = read_usage(f, fmt, options=Options(mean_output_tokens_per_request=mean, stage=stage),
+                              engagement_aliases=model_aliases)
+            imported.append((str(f), read.llm))
+            notes += read.messages()
+            if len(read.media):  # image/video usage: activities of their own kinds (intake)
+                media.append(read.media)
+    return imported, notes, (pd.concat(media, ignore_index=True) if media else None)
+
+
 def _keyed_engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
                             model_aliases: dict | None = None) -> "tuple[tuple, UsageResult] | None":
     """(cache key, result) of ``engagement_usage``: the key names the files it was made from."""
     if not usage_logs:
         return None
-    entries = engagement_log_entries(folder, usage_logs)
-    files = [f for f, _, _ in entries]
-    how = json.dumps([[str(f), fmt, *opts] for f, fmt, opts in entries if fmt != "canonical"]
-                     + [sorted((model_aliases or {}).items())])
-    key = _cache_key(files, default_region, how)
+    key, entries = _engagement_key(folder, usage_logs, default_region, model_aliases)
     if key not in _ENGAGEMENT_CACHE:
         result = _read_handoff(key)
         if result is None:
             canonical = [f for f, fmt, _ in entries if fmt == "canonical"]
-            imported, notes, media = [], [], []
-            for f, fmt, (mean, stage) in entries:
-                if fmt != "canonical":  # a provider export, read into the canonical log (names resolved)
-                    read = read_usage(f, fmt, options=Options(mean_output_tokens_per_request=mean, stage=stage),
-                                      engagement_aliases=model_aliases)
-                    imported.append((str(f), read.llm))
-                    notes += read.messages()
-                    if len(read.media):  # image/video usage: activities of their own kinds (intake)
-                        media.append(read.media)
+            imported, notes, media = _read_exports(entries, model_aliases)
             result = estimate_usage(canonical, default_region=default_region, progress=False,
                                     model_aliases=model_aliases, imported=imported)
             result.notes = notes + result.notes
-            result.media = pd.concat(media, ignore_index=True) if media else None
+            result.media = media
             result.sha256 = _file_digests(key)
-        _ENGAGEMENT_CACHE.clear()  # one engagement at a time: a log can be gigabytes of sums
+        _keep_only(key)
         _ENGAGEMENT_CACHE[key] = result
     return key, _ENGAGEMENT_CACHE[key]
 
 
 def engagement_usage(folder: str | Path, usage_logs: list, default_region: str,
                      model_aliases: dict | None = None) -> "UsageResult | None":
-    """An engagement's usage logs estimated (None when it lists none). Kept for the process
-    while the files are unchanged (same paths, sizes and modification times): the three
-    pipeline notebooks run on one kernel and each loads the engagement."""
+    """An engagement's usage logs estimated request by request (None when it lists none): the
+    estimate step's figures (energy, carbon, the hour-aware view). Kept for the process while the
+    files are unchanged (same paths, sizes and modification times): the three pipeline notebooks
+    run on one kernel and each asks for it. Validation never calls this: it reads the logs with
+    ``engagement_usage_sums``."""
     found = _keyed_engagement_usage(folder, usage_logs, default_region, model_aliases)
     return None if found is None else found[1]
+
+
+# --- usage logs of an engagement, validated and summed (no estimate) ------------------------------
+
+#: The columns of ``UsageSums.groups``: the group labels, then what validation sums (no energy).
+SUM_GROUP_COLUMNS = ["stage", "provider", "model", "region", "country", "month", "hour", "requests",
+                     "input_tokens", "output_tokens", "latency_sum", "latency_n", "cached_input_tokens"]
+
+
+@dataclass
+class UsageSums:
+    """An engagement's usage logs read and validated, summed by stage × provider × model × region ×
+    month × UTC hour: requests, input/output/cached tokens and latency (sum and count of the requests
+    that logged one). No energy and no carbon: those belong to the estimate step
+    (``engagement_usage``; ``estimate.Estimate.usage``)."""
+
+    groups: pd.DataFrame  # SUM_GROUP_COLUMNS
+    sources: list[str]
+    default_region: str = DEFAULT_REGION
+    sha256: dict[str, str] = field(default_factory=dict, repr=False)  # file -> SHA-256, by its entry in sources
+    notes: list[str] = field(default_factory=list)  # formats read, ignored columns, names read as others
+    media: pd.DataFrame | None = field(default=None, repr=False)  # image/video usage of provider exports
+
+    @property
+    def requests(self) -> int:
+        return int(self.groups["requests"].sum())
+
+    def to_activities(self, prefix: str = "USG") -> pd.DataFrame:
+        """The ``llm_api`` activities of the logs by stage × provider/model × region × month (requests,
+        mean tokens and latency per request): ``UsageResult.to_activities``, which reads these very sums."""
+        return UsageResult(self.groups, self.sources, self.default_region).to_activities(prefix)
+
+
+def _sums_of(result: UsageResult) -> UsageSums:
+    """The sums of an estimate already made (its groups hold them beside the energy)."""
+    return UsageSums(result.groups[SUM_GROUP_COLUMNS].copy(), list(result.sources), result.default_region,
+                     dict(result.sha256), list(result.notes), result.media)
+
+
+def engagement_usage_sums(folder: str | Path, usage_logs: list, default_region: str,
+                          model_aliases: dict | None = None) -> UsageSums | None:
+    """Validation of an engagement's usage logs (None when it lists none): each log read once, every
+    row checked (problems located by file, row and column, ``ValidationError``), and the requests and
+    tokens summed by group. Nothing is estimated: no energy, no carbon.
+
+    When this process already estimated the same files (``engagement_usage``, or the sums ``audit run``
+    handed to its kernel), the sums are taken from that estimate instead of reading the logs again;
+    they are the same numbers (the same partial sums, added in the same order)."""
+    if not usage_logs:
+        return None
+    key, entries = _engagement_key(folder, usage_logs, default_region, model_aliases)
+    if (key, "sums") in _ENGAGEMENT_CACHE:
+        return _ENGAGEMENT_CACHE[(key, "sums")]
+    done = _ENGAGEMENT_CACHE.get(key) or _read_handoff(key)
+    if done is not None:
+        sums = _sums_of(done)
+    else:
+        t0 = time.perf_counter()
+        canonical = [f for f, fmt, _ in entries if fmt == "canonical"]
+        imported, notes, media = _read_exports(entries, model_aliases)
+        res = resolver(default_region.strip().upper(), tuple(sorted((model_aliases or {}).items())))
+        files = log_files(canonical) if (canonical or not imported) else []
+        names = [str(f) for f in files]
+        partial, chunk_notes = _read_and_sum(files, names, res, DEFAULT_CHUNK_ROWS, False, imported, energy=False)
+        read = finalise(partial, res, names + [name for name, _ in imported], DEFAULT_CHUNK_ROWS,
+                        time.perf_counter() - t0, energy=False)
+        sums = UsageSums(read.groups[SUM_GROUP_COLUMNS].copy(), read.sources, read.default_region,
+                         _file_digests(key), notes + chunk_notes, media)
+    _keep_only(key)
+    _ENGAGEMENT_CACHE[(key, "sums")] = sums
+    return sums
+
+
+# --- the estimate step's hook --------------------------------------------------------------------
+
+@dataclass
+class UsageEnergy:
+    """The energy and carbon of an engagement's usage logs, for the estimate step
+    (``audit.inventory.estimate.estimate`` attaches one to its ``Estimate.usage``). Computed on first
+    use (``result()``), request by request, by ``engagement_usage``: an estimate that never shows the
+    logs' hour-by-hour view does not read them again. Pickles small (settings, not figures)."""
+
+    folder: Path
+    usage_logs: list
+    default_region: str
+    model_aliases: dict | None = None
+
+    def result(self) -> UsageResult:
+        return engagement_usage(self.folder, self.usage_logs, self.default_region, self.model_aliases)
+
+
+def usage_energy(loaded) -> UsageEnergy | None:
+    """The estimate step's hook: the usage logs of a validated engagement (``intake.LoadedEngagement``)
+    to estimate, or None when it lists none."""
+    eng = loaded.engagement
+    logs = getattr(eng, "usage_logs", None)
+    if not logs:
+        return None
+    return UsageEnergy(Path(loaded.folder), list(logs), eng.default_region, getattr(eng, "model_aliases", None))
 
 
 # --- hand-off to the notebook kernel ----------------------------------------------------------
