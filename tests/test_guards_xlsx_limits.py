@@ -90,3 +90,23 @@ def test_the_flags_reach_validate_and_the_environment(tmp_path):
 def test_a_bad_flag_value_is_a_usage_error(tmp_path):
     out = CliRunner().invoke(app, ["--max-xlsx-rows", "0", "validate", str(tmp_path)])
     assert out.exit_code == 2 and "Traceback" not in out.output
+
+
+def test_xlsx_caps_also_after_the_command(tmp_path, monkeypatch):
+    """validate/estimate/run/batch take --max-xlsx-rows/--max-xlsx-mb after the command, like --max-input-mb."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+    from audit.core.xlsxguard import XLSX_LIMITS
+
+    env = {lim.env for lim in XLSX_LIMITS}
+    for name in env:
+        monkeypatch.delenv(name, raising=False)
+    for command in ("run", "batch", "validate", "estimate"):
+        out = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+        assert "--max-xlsx-rows" in out.output and "--max-xlsx-mb" in out.output
+    missing = tmp_path / "nowhere"
+    CliRunner().invoke(app, ["validate", str(missing), "--max-xlsx-rows", "7"])
+    assert "7" in {os.environ.get(n) for n in env}

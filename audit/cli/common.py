@@ -66,8 +66,9 @@ def root(ctx: typer.Context,
              "--max-xlsx-parts", min=1, help=_xlsx_help("max_entries"))] = None):
     """`audit` alone prints this help and exits 0; `audit --version` prints the version.
 
-    The intake.xlsx caps go before the command, for any command that reads a workbook:
-    `audit --max-xlsx-rows 200000 validate CLIENT`."""
+    The intake.xlsx caps can go before the command, for any command that reads a workbook:
+    `audit --max-xlsx-rows 200000 validate CLIENT` (run, batch, validate and estimate also take
+    --max-xlsx-rows and --max-xlsx-mb after the command)."""
     apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb, max_ratio=max_xlsx_ratio,
                     max_entries=max_xlsx_parts)
     if version:
@@ -84,6 +85,10 @@ MaxInputMbOpt = Annotated[Optional[float], typer.Option(
 MaxCellCharsOpt = Annotated[Optional[int], typer.Option(
     "--max-cell-chars", min=1,
     help=f"Longest cell of an activities table, in characters (default {MAX_CELL_CHARS:,}; or set {MAX_CELL_CHARS_ENV}).")]
+
+MaxXlsxRowsOpt = Annotated[Optional[int], typer.Option("--max-xlsx-rows", min=1, help=_xlsx_help("max_rows"))]
+MaxXlsxMbOpt = Annotated[Optional[float], typer.Option("--max-xlsx-mb", min=0.001,
+                                                       help=_xlsx_help("max_uncompressed_bytes"))]
 
 
 def apply_input_caps(max_input_mb: float | None, max_cell_chars: int | None) -> None:

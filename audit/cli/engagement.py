@@ -20,7 +20,8 @@ import pandas as pd
 import typer
 
 from audit.cli.common import (
-    DaskMode, DebugOpt, Format, MaxCellCharsOpt, MaxInputMbOpt, app, apply_input_caps, dask_target, guard,
+    DaskMode, DebugOpt, Format, MaxCellCharsOpt, MaxInputMbOpt, MaxXlsxMbOpt, MaxXlsxRowsOpt, app, apply_input_caps,
+    apply_xlsx_caps, dask_target, guard,
 )
 from audit.core.exceptions import InputError
 
@@ -39,6 +40,8 @@ def run(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
     max_input_mb: MaxInputMbOpt = None,
     max_cell_chars: MaxCellCharsOpt = None,
+    max_xlsx_rows: MaxXlsxRowsOpt = None,
+    max_xlsx_mb: MaxXlsxMbOpt = None,
     fast: Annotated[bool, typer.Option("--fast", help="Skip the notebooks and their pages: the same report.xlsx, "
                                                        "report.html/.pdf and results.json (byte-identical), sooner.")] = False,
     debug: DebugOpt = False,
@@ -50,6 +53,7 @@ def run(
     Example:  audit run data/sample_engagement --out reports/sample --fast   (no notebooks)
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb)
     from audit.orchestration.runner import run_engagement, skip_slow_optional_imports  # noqa: PLC0415 - CLI: only this command
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
@@ -81,6 +85,8 @@ def batch(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium.")] = True,
     max_input_mb: MaxInputMbOpt = None,
     max_cell_chars: MaxCellCharsOpt = None,
+    max_xlsx_rows: MaxXlsxRowsOpt = None,
+    max_xlsx_mb: MaxXlsxMbOpt = None,
     debug: DebugOpt = False,
 ):
     """Audit many engagements into ROOT/<folder name>/; exits 1 if any failed.
@@ -94,6 +100,7 @@ def batch(
     Example:  audit batch clients/* --out reports/2025Q4 --scheduler tcp://10.0.0.5:8786
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb)
     from audit.orchestration.batch import SUMMARY_FILE, run_batch  # noqa: PLC0415 - CLI: only this command
     from audit.orchestration.distributed import run_batch_dask  # noqa: PLC0415 - CLI: only this command
     target = dask_target(scheduler, dask)
@@ -121,6 +128,8 @@ def estimate(
     format: Annotated[Format, typer.Option("--format", "-f", help="json (results.json shape) or table.")] = Format.table,
     max_input_mb: MaxInputMbOpt = None,
     max_cell_chars: MaxCellCharsOpt = None,
+    max_xlsx_rows: MaxXlsxRowsOpt = None,
+    max_xlsx_mb: MaxXlsxMbOpt = None,
     debug: DebugOpt = False,
 ):
     """Estimate emissions for an activity table without notebooks or reports.
@@ -130,6 +139,7 @@ def estimate(
     Or give an engagement folder (its usage logs included):  audit estimate data/sample_engagement
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb)
     from audit.inventory.estimate import estimate as run_estimate  # noqa: PLC0415 - CLI: only this command
     from audit.inventory.intake import load_activities_file, load_engagement, read_engagement_yaml  # noqa: PLC0415 - CLI: only this command
     from audit.inventory.results import from_estimate  # noqa: PLC0415 - CLI: only this command
@@ -166,6 +176,8 @@ def validate(
     engagement_dir: Annotated[Path, typer.Argument(help="Engagement folder to check.")],
     max_input_mb: MaxInputMbOpt = None,
     max_cell_chars: MaxCellCharsOpt = None,
+    max_xlsx_rows: MaxXlsxRowsOpt = None,
+    max_xlsx_mb: MaxXlsxMbOpt = None,
     debug: DebugOpt = False,
 ):
     """Check an engagement's inputs and list every problem at once (discovery step).
@@ -173,6 +185,7 @@ def validate(
     Example:  audit validate clients/acme
     """
     apply_input_caps(max_input_mb, max_cell_chars)
+    apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb)
     from audit.analyses.disclosures import measured_scope3_categories, screening_warnings  # noqa: PLC0415 - CLI: only this command
     from audit.inventory.intake import load_engagement  # noqa: PLC0415 - CLI: only this command
     loaded = load_engagement(engagement_dir)
