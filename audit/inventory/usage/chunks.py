@@ -56,7 +56,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from collections import deque
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -740,6 +741,44 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Ite
         offset += len(df)
 
 
+def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[ArrowChunk, int]]:
+    """``_iter_parquet`` without the pandas conversion: (the batch as Arrow arrays by canonical
+    column name, number of its first row). The same batches as ``_iter_parquet``, so a log is cut
+    into the same chunks whichever reader is used; ``process_arrow_chunk`` estimates them."""
+    pf = parquet_meta(path)
+    mapping, header = header_problems(str(path), pf.schema_arrow.names)
+    problems.note_ignored(str(path), pf.schema_arrow.names)
+    if header:
+        for p in header:
+            problems.add(p)
+        return
+    pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
+    offset = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
+        yield ArrowChunk(batch, mapping), offset + 1
+        offset += batch.num_rows
+
+
+@dataclass
+class ArrowChunk:
+    """One Parquet batch as read (``iter_parquet_batches``) and its raw -> canonical column names."""
+
+    batch: object  # pyarrow.RecordBatch (pyarrow is imported only for Parquet logs)
+    mapping: dict[str, str]
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def column(self, canonical: str):
+        """The Arrow array of a canonical column, or None when the log has no such column."""
+        raw = next((r for r, c in self.mapping.items() if c == canonical), None)
+        return None if raw is None else self.batch.column(raw)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The chunk as ``_iter_parquet`` yields it (the general path, and the one that locates problems)."""
+        return self.batch.to_pandas().rename(columns=self.mapping)
+
+
 def _iter_csv(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
     """(chunk, row number of the chunk's first request) from one CSV; header is row 1."""
     name = str(path)
@@ -984,10 +1023,229 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     if problems.count:
         return ChunkOut(None, None)
     r = pieces[0] if len(pieces) == 1 else {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    return _chunk_out(r, res, file, first_row, want_rows, pool)
+
+
+def process_arrow_chunk(chunk: ArrowChunk, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
+                        pool=None) -> ChunkOut:
+    """``process_chunk`` for a Parquet batch read by ``iter_parquet_batches``, on its Arrow arrays.
+
+    A clean batch (every value present where required and in range, every provider/model and
+    region known, typed columns: timestamp, integer or float numbers, text) is read straight
+    from Arrow's buffers: dictionary codes are mapped to the resolver's ids once per distinct
+    value, numbers are viewed, not parsed (``_arrow_part``). Any other batch, and every batch
+    once a problem has been seen, goes through ``process_chunk`` on its pandas conversion, which
+    locates each problem by row and column. Both end in ``_chunk_out`` with the same row arrays,
+    so the sums are the same bit for bit either way (tests/test_usage.py checks it)."""
+    if len(chunk) == 0:
+        return ChunkOut(Partial.empty(), None)
+    r = None if problems.count else _arrow_part(chunk, res, problems)
+    if r is None:
+        return process_chunk(chunk.to_pandas(), res, file, first_row, problems, pool=pool)
+    return _chunk_out(r, res, file, first_row, False, None)
+
+
+def _arrow_partial(chunk: ArrowChunk, res: Resolver, file: str, first_row: int) -> tuple[Partial | None, list[str]]:
+    """The partial sums of a clean batch (None if it needs the general path) and the notes it
+    made (names read as others), collected apart so that a worker thread adds nothing shared."""
+    own = LocatedProblems()
+    r = _arrow_part(chunk, res, own) if len(chunk) else None
+    return (None if r is None else _chunk_out(r, res, file, first_row, False, None).partial), own.notes
+
+
+def process_arrow_chunks(chunks: Iterable[tuple[ArrowChunk, int]], res: Resolver, file: str,
+                         problems: LocatedProblems, pool, in_flight: int = 2) -> Iterator[tuple[ChunkOut, int]]:
+    """``process_arrow_chunk`` over a file's batches, ``in_flight`` of them at a time on ``pool``
+    (numpy's array loops, bincount included, and Arrow's reads release the GIL, so two batches
+    use two cores): (output, rows) per batch, in file order.
+
+    Only clean batches run on the pool, and they add nothing to ``problems``; a batch that needs
+    the general path, and every batch after a problem, is processed here, in order, by
+    ``process_chunk``. So the problems and notes listed, and the sums (added up by the caller
+    in file order), are the same as one batch at a time, whatever thread finishes first."""
+    pending: deque = deque()
+
+    def finish(future, chunk: ArrowChunk, first: int) -> tuple[ChunkOut, int]:
+        partial, notes = future.result()
+        for text in notes:
+            problems.note(text)
+        if len(chunk) == 0:
+            return ChunkOut(Partial.empty(), None), 0
+        if partial is None:  # the general path locates what is wrong (or finds nothing: a type we do not view)
+            return process_chunk(chunk.to_pandas(), res, file, first, problems, pool=pool), len(chunk)
+        # A clean batch has no problems to list; after an earlier batch's problems its sums are not used.
+        return ChunkOut(None if problems.count else partial, None), len(chunk)
+
+    for chunk, first in chunks:
+        pending.append((pool.submit(_arrow_partial, chunk, res, file, first), chunk, first))
+        while len(pending) >= max(in_flight, 1):
+            yield finish(*pending.popleft())
+    while pending:
+        yield finish(*pending.popleft())
+
+
+# Days from 1970-01-01 to the first and the end year of plausible request times.
+_TS_BOUNDS_DAYS = (np.datetime64(f"{FIRST_YEAR:04d}-01-01", "D").astype(np.int64),
+                   np.datetime64(f"{END_YEAR:04d}-01-01", "D").astype(np.int64))
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _arrow_timestamps_ns(arr) -> np.ndarray | None:
+    """UTC nanoseconds of an Arrow timestamp column with no nulls and every time in
+    [FIRST_YEAR, END_YEAR) (what ``parse_timestamps`` gives such a column), else None. Arrow
+    stores an aware time as UTC and a naive one as written, which the toolkit reads as UTC."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if not pa.types.is_timestamp(arr.type) or arr.null_count or arr.type.unit not in _NS_PER_UNIT:
+        return None
+    per_unit = _NS_PER_UNIT[arr.type.unit]
+    raw = arr.to_numpy(zero_copy_only=False).view(np.int64)
+    lo, hi = (d * 86_400_000_000_000 // per_unit for d in _TS_BOUNDS_DAYS)
+    if not len(raw) or raw.min() < lo or raw.max() >= hi:
+        return None
+    return raw * per_unit if per_unit != 1 else raw.copy()
+
+
+def _arrow_numbers(arr) -> np.ndarray | None:
+    """Float values of an integer or float Arrow column (NaN where null), as ``_numbers`` reads
+    its pandas conversion; None for any other type (text, booleans, decimals)."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        return None
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _arrow_labels(arr, n: int, normalise: Callable[[str], str]) -> tuple[np.ndarray, list[str]] | None:
+    """Row codes into a list of normalised labels (null -> the last label, ''), from a
+    dictionary-encoded text column's indices: no text is hashed per row. Plain text columns are
+    dictionary-encoded by Arrow first. None for a column that is not text."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+    import pyarrow.compute as pc  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if arr is None:
+        return np.zeros(n, np.int64), [""]
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.dictionary_encode(arr)
+    if not pa.types.is_dictionary(arr.type) or not (pa.types.is_string(arr.type.value_type)
+                                                    or pa.types.is_large_string(arr.type.value_type)):
+        return None
+    words = arr.dictionary
+    if words.null_count:
+        return None
+    labels = [normalise(w) for w in words.to_pylist()] + [""]
+    idx = arr.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, len(words))
+    return idx.to_numpy(zero_copy_only=False), labels
+
+
+def _used(codes: np.ndarray, size: int) -> list[int]:
+    """The codes that occur (dictionaries may hold values no row of this batch uses)."""
+    return np.flatnonzero(np.bincount(codes, minlength=size)).tolist()
+
+
+def _arrow_part(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> dict | None:
+    """``_estimate_part`` for a clean Parquet batch, on Arrow arrays: the same row arrays, or
+    None when the batch needs the general path (an unexpected type, a value out of range, a
+    name the resolver does not know): that path then locates the problem."""
+    n = len(chunk)
+    ns = _arrow_timestamps_ns(chunk.column("timestamp"))
+    if ns is None:
+        return None
+    nums = {}
+    for name in ("output_tokens", "input_tokens", "latency_s", "requests", "cached_input_tokens"):
+        arr = chunk.column(name)
+        nums[name] = None if arr is None else _arrow_numbers(arr)
+        if arr is not None and nums[name] is None:
+            return None
+    out_tok, in_tok, lat = nums["output_tokens"], nums["input_tokens"], nums["latency_s"]
+    with np.errstate(invalid="ignore"):
+        # min/max are NaN when a value is: blank output tokens are a problem, blank input and latency are not.
+        if not (out_tok.min() >= 0 and out_tok.max() < np.inf):
+            return None
+        if in_tok is None:
+            in_tok = np.zeros(n)
+        else:
+            if np.fmin.reduce(in_tok) < 0 or np.fmax.reduce(in_tok) == np.inf:
+                return None
+            in_tok = np.where(np.isnan(in_tok), 0.0, in_tok)  # blank input tokens: no prefill, as llm_api
+        if lat is None:
+            lat = np.full(n, np.nan)
+        elif np.fmin.reduce(lat) <= 0 or np.fmax.reduce(lat) == np.inf:
+            return None
+        requests, cached = nums["requests"], nums["cached_input_tokens"]
+        if requests is not None:
+            if not (requests.min() >= 0 and requests.max() < np.inf and (requests == np.floor(requests)).all()
+                    and not ((requests == 0) & ((out_tok > 0) | (in_tok > 0))).any()):
+                return None
+            requests = requests.copy()
+        if cached is not None:
+            if np.fmin.reduce(cached) < 0 or np.fmax.reduce(cached) == np.inf:
+                return None
+            cached = np.where(np.isnan(cached), 0.0, cached)
+            if (cached > in_tok).any():
+                return None
+    text = {}
+    for name, normalise in (("provider", lambda s: s.strip().lower()), ("model", str.strip),
+                            ("region", str.strip), ("stage", str.strip)):
+        text[name] = _arrow_labels(chunk.column(name), n, normalise)
+        if text[name] is None:
+            return None
+    (prov_codes, prov_labels), (model_codes, model_labels) = text["provider"], text["model"]
+    size = len(prov_labels) * len(model_labels)
+    if size > max(4 * n, 1 << 20):
+        return None  # many distinct names: the general path's hashing suits them better
+    pair_key = prov_codes.astype(np.int64) * len(model_labels) + model_codes
+    pair_of_key = np.full(size, -1, np.int64)
+    for key in _used(pair_key, size):
+        provider, model = prov_labels[key // len(model_labels)], model_labels[key % len(model_labels)]
+        idx = res.pair(provider, model)
+        if idx is None:
+            return None
+        pair_of_key[key] = idx
+        if (provider, model) in res.readings:  # a name read as another: listed for this log
+            problems.note(res.readings[(provider, model)])
+    reg_codes, reg_labels = text["region"]
+    reg_of_label = np.full(len(reg_labels), -1, np.int64)
+    for j in _used(reg_codes, len(reg_labels)):
+        if reg_labels[j] == "":
+            reg_of_label[j] = -2  # the provider's data-centre region
+            continue
+        idx = res.region(reg_labels[j])
+        if idx is None:
+            return None
+        reg_of_label[j] = idx
+    stage_codes, stage_labels = text["stage"]
+    stage_of_label = np.zeros(len(stage_labels), np.int64)
+    for j in _used(stage_codes, len(stage_labels)):
+        stage_of_label[j] = res.stage(stage_labels[j])
+    stage = stage_of_label[stage_codes]
+    pair = pair_of_key[pair_key]
+    a = res.arrays()
+    region = reg_of_label[reg_codes]
+    region = np.where(region == -2, a["pair_region"][pair], region)
+    kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
+    return {"ns": ns, "stage": stage, "pair": pair, "region": region, "input_tokens": in_tok,
+            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi,
+            "requests": requests, "cached_input_tokens": cached,
+            "bucketed": requests is not None or cached is not None}
+
+
+def _chunk_out(r: dict, res: Resolver, file: str, first_row: int, want_rows: bool, pool) -> ChunkOut:
+    """A validated chunk's row arrays (``_estimate_part``'s dict, or ``_arrow_part``'s) reduced
+    to partial sums by group, and its per-request frame when asked for. Both readers end here,
+    so a chunk gives the same sums bit for bit whichever way it was read."""
+    n = len(r["pair"])
     ns, stage, pair, region = r["ns"], r["stage"], r["pair"], r["region"]
     in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
-    bucketed = bool(r["bucketed"].any())
+    bucketed = bool(np.any(r["bucketed"]))
+    # One request per row and no cached input when the reader left them out (None).
     requests, cached = r["requests"], r["cached_input_tokens"]
+    if requests is None and (bucketed or want_rows):
+        requests = np.ones(n)
+    if cached is None and (bucketed or want_rows):
+        cached = np.zeros(n)
     kwh, kwh_lo, kwh_hi = r["kwh"], r["kwh_low"], r["kwh_high"]
     a = res.arrays()
     month = _months_since_2000(ns)

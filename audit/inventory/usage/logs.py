@@ -27,7 +27,8 @@ from audit.core.safefiles import find_inputs, unique_log_files
 from audit.core.textinput import log_file_problem
 from audit.inventory.usage.chunks import (
     DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, PARQUET_SUFFIXES, LocatedProblems, UsageResult, finalise, header_problems,
-    is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
+    is_parquet, iter_chunks, iter_parquet_batches, log_files, merge_partials, parquet_meta, process_arrow_chunks,
+    process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
 from audit.inventory.usage_import import Options, detect_format, read_usage
@@ -184,8 +185,15 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
     threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
     with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
         for f, name in zip(files, names):
-            for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)):
-                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool)
+            # Parquet logs are estimated on their Arrow arrays (no pandas conversion) unless
+            # per-request frames are asked for; every other source as pandas chunks.
+            if on_chunk is None and not isinstance(f, pd.DataFrame) and is_parquet(f):
+                outputs = process_arrow_chunks(_read_ahead(iter_parquet_batches(f, chunk_rows, problems)), res, name,
+                                               problems, pool, in_flight=threads)
+            else:
+                outputs = ((process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool),
+                            len(df)) for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)))
+            for out, rows in outputs:
                 if out.partial is not None and not problems.count:
                     partials.append(out.partial)
                     if on_chunk is not None:
@@ -195,7 +203,7 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
                 # 0.99 GB); with 4, memory is flat from the 4th chunk on. A merge costs ~20 ms.
                 if len(partials) >= MERGE_EVERY:
                     partials = [merge_partials(partials)]
-                bar.update(len(df))
+                bar.update(rows)
         bar.total = bar.n  # CSV totals are estimates
         bar.refresh()
     problems.raise_if_any()
