@@ -244,6 +244,28 @@ def test_parquet_problems_are_the_same_on_the_arrow_path(tmp_path, log, monkeypa
                                                  (2_301, "cached_input_tokens"), (3_401, "requests")]
 
 
+def test_adding_chunks_one_by_one_equals_merging_them(log):
+    """add_partial (the running total estimate_usage keeps) gives merge_partials' sums bit for
+    bit, whether a chunk's groups are all in the total already, partly new, or hashed (unsorted)."""
+    from audit.inventory.usage import LocatedProblems, Partial, merge_partials, process_chunk
+    from audit.inventory.usage.chunks import add_partial
+
+    res = resolver()
+    parts = [process_chunk(log.iloc[s:s + 3_000], res, "log", s + 1, LocatedProblems()).partial
+             for s in range(0, len(log), 3_000)]
+    rng = np.random.default_rng(2)
+    shuffled = rng.permutation(len(parts[1].keys))  # a hashed chunk's keys come in row order
+    parts.insert(1, Partial(parts[1].keys[shuffled], parts[1].sums[:, shuffled] * 1.1))
+    parts.insert(2, Partial(parts[0].keys[:50], parts[0].sums[:, :50] / 3))  # every group already in the total
+    total = None
+    for part in parts:
+        total = add_partial(total, part)
+    merged = merge_partials(parts)
+    order = np.argsort(merged.keys)
+    assert np.array_equal(total.keys, merged.keys[order])
+    assert np.array_equal(total.sums, merged.sums[:, order])
+
+
 def test_aggregates_add_up(result):
     t = result.totals
     assert t["kgco2e_low"] < t["kgco2e"] < t["kgco2e_high"]

@@ -498,6 +498,33 @@ def merge_partials(partials: list[Partial]) -> Partial:
     return _group_sums(keys, list(sums))
 
 
+def add_partial(total: Partial | None, part: Partial) -> Partial:
+    """``total`` plus one more chunk's partial sums, keys kept sorted: a chunk's groups are found
+    in the total by binary search and added in place; groups new to the total are merged in.
+
+    Each group's sum is the total so far plus this chunk's, so adding chunks one by one in file
+    order gives the sums ``merge_partials`` gives for the same chunks, bit for bit, while holding
+    one partial instead of several (memory flat in the log's length)."""
+    if part is None or not len(part.keys):
+        return total if total is not None else Partial.empty()
+    if len(part.keys) > 1 and not (part.keys[1:] > part.keys[:-1]).all():  # hashed keys come in row order
+        order = np.argsort(part.keys, kind="stable")
+        part = Partial(part.keys[order], part.sums[:, order])
+    if total is None or not len(total.keys):
+        return Partial(part.keys.copy(), part.sums.copy())
+    pos = np.searchsorted(total.keys, part.keys)
+    found = pos < len(total.keys)
+    found[found] = total.keys[pos[found]] == part.keys[found]
+    if found.all():
+        total.sums[:, pos] += part.sums
+        return total
+    keys = np.union1d(total.keys, part.keys)
+    sums = np.zeros((total.sums.shape[0], len(keys)))
+    sums[:, np.searchsorted(keys, total.keys)] = total.sums
+    sums[:, np.searchsorted(keys, part.keys)] += part.sums
+    return Partial(keys, sums)
+
+
 # Between processes (Dask), partial sums travel as one small frame: "sum" rows (packed key in
 # the sender's ids, the sums) and "stage"/"pair"/"region" rows naming those ids, so the
 # receiver maps a few ids instead of hashing a label per group.
@@ -1033,24 +1060,24 @@ def process_arrow_chunk(chunk: ArrowChunk, res: Resolver, file: str, first_row: 
     A clean batch (every value present where required and in range, every provider/model and
     region known, typed columns: timestamp, integer or float numbers, text) is read straight
     from Arrow's buffers: dictionary codes are mapped to the resolver's ids once per distinct
-    value, numbers are viewed, not parsed (``_arrow_part``). Any other batch, and every batch
+    value, numbers are viewed, not parsed (``_arrow_sums``). Any other batch, and every batch
     once a problem has been seen, goes through ``process_chunk`` on its pandas conversion, which
-    locates each problem by row and column. Both end in ``_chunk_out`` with the same row arrays,
-    so the sums are the same bit for bit either way (tests/test_usage.py checks it)."""
+    locates each problem by row and column. Both apply the same functions to the same values
+    and sum each group's rows in row order, so the sums are the same bit for bit either way
+    (tests/test_usage.py checks it)."""
     if len(chunk) == 0:
         return ChunkOut(Partial.empty(), None)
-    r = None if problems.count else _arrow_part(chunk, res, problems)
-    if r is None:
+    partial = None if problems.count else _arrow_sums(chunk, res, problems)
+    if partial is None:
         return process_chunk(chunk.to_pandas(), res, file, first_row, problems, pool=pool)
-    return _chunk_out(r, res, file, first_row, False, None)
+    return ChunkOut(partial, None)
 
 
 def _arrow_partial(chunk: ArrowChunk, res: Resolver, file: str, first_row: int) -> tuple[Partial | None, list[str]]:
     """The partial sums of a clean batch (None if it needs the general path) and the notes it
     made (names read as others), collected apart so that a worker thread adds nothing shared."""
     own = LocatedProblems()
-    r = _arrow_part(chunk, res, own) if len(chunk) else None
-    return (None if r is None else _chunk_out(r, res, file, first_row, False, None).partial), own.notes
+    return (_arrow_sums(chunk, res, own) if len(chunk) else None), own.notes
 
 
 def process_arrow_chunks(chunks: Iterable[tuple[ArrowChunk, int]], res: Resolver, file: str,
@@ -1090,10 +1117,11 @@ _TS_BOUNDS_DAYS = (np.datetime64(f"{FIRST_YEAR:04d}-01-01", "D").astype(np.int64
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
-def _arrow_timestamps_ns(arr) -> np.ndarray | None:
-    """UTC nanoseconds of an Arrow timestamp column with no nulls and every time in
-    [FIRST_YEAR, END_YEAR) (what ``parse_timestamps`` gives such a column), else None. Arrow
-    stores an aware time as UTC and a naive one as written, which the toolkit reads as UTC."""
+def _arrow_timestamps(arr) -> tuple[np.ndarray, int] | None:
+    """(the times as integers in the column's unit, nanoseconds per unit) of an Arrow timestamp
+    column with no nulls and every time in [FIRST_YEAR, END_YEAR), else None; times x ns per
+    unit are what ``parse_timestamps`` gives such a column. Arrow stores an aware time as UTC
+    and a naive one as written, which the toolkit reads as UTC."""
     import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
 
     if not pa.types.is_timestamp(arr.type) or arr.null_count or arr.type.unit not in _NS_PER_UNIT:
@@ -1103,17 +1131,20 @@ def _arrow_timestamps_ns(arr) -> np.ndarray | None:
     lo, hi = (d * 86_400_000_000_000 // per_unit for d in _TS_BOUNDS_DAYS)
     if not len(raw) or raw.min() < lo or raw.max() >= hi:
         return None
-    return raw * per_unit if per_unit != 1 else raw.copy()
+    return raw, per_unit
 
 
 def _arrow_numbers(arr) -> np.ndarray | None:
-    """Float values of an integer or float Arrow column (NaN where null), as ``_numbers`` reads
-    its pandas conversion; None for any other type (text, booleans, decimals)."""
+    """The values of an integer or float Arrow column, viewed where Arrow allows (no nulls),
+    else as floats with NaN where null; converted to float block by block as ``_numbers``
+    converts the pandas column. None for any other type (text, booleans, decimals)."""
     import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
 
     if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
         return None
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+    if arr.null_count:
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+    return arr.to_numpy(zero_copy_only=False)
 
 
 def _arrow_labels(arr, n: int, normalise: Callable[[str], str]) -> tuple[np.ndarray, list[str]] | None:
@@ -1145,13 +1176,37 @@ def _used(codes: np.ndarray, size: int) -> list[int]:
     return np.flatnonzero(np.bincount(codes, minlength=size)).tolist()
 
 
-def _arrow_part(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> dict | None:
-    """``_estimate_part`` for a clean Parquet batch, on Arrow arrays: the same row arrays, or
-    None when the batch needs the general path (an unexpected type, a value out of range, a
-    name the resolver does not know): that path then locates the problem."""
+@dataclass
+class _ArrowColumns:
+    """A clean batch's columns as ``_arrow_sums`` reads them: numbers viewed from Arrow (NaN
+    where null), text as dictionary codes with the resolver id of each code."""
+
+    ts: np.ndarray  # int64 in the column's unit
+    per_unit: int  # nanoseconds per unit
+    out_tok: np.ndarray
+    in_tok: np.ndarray | None
+    lat: np.ndarray | None
+    requests: np.ndarray | None
+    cached: np.ndarray | None
+    prov_codes: np.ndarray
+    model_codes: np.ndarray
+    n_models: int  # labels in the model dictionary (+1 for null): the pair key is provider code x n_models + model code
+    pair_of_key: np.ndarray
+    reg_codes: np.ndarray
+    reg_of_label: np.ndarray  # -2: the pair's data-centre region
+    stage_codes: np.ndarray
+    stage_of_label: np.ndarray
+
+
+def _arrow_columns(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> _ArrowColumns | None:
+    """A batch's columns, validated as ``_estimate_part`` validates them, or None when the batch
+    needs the general path (a type not read here, a value missing or out of range, a name the
+    resolver does not know): that path then locates the problem. Only names are resolved here
+    (``problems`` receives the notes of names read as others); no per-row array is made."""
     n = len(chunk)
-    ns = _arrow_timestamps_ns(chunk.column("timestamp"))
-    if ns is None:
+    arr = chunk.column("timestamp")
+    ts = _arrow_timestamps(arr)
+    if ts is None:
         return None
     nums = {}
     for name in ("output_tokens", "input_tokens", "latency_s", "requests", "cached_input_tokens"):
@@ -1160,31 +1215,30 @@ def _arrow_part(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> 
         if arr is not None and nums[name] is None:
             return None
     out_tok, in_tok, lat = nums["output_tokens"], nums["input_tokens"], nums["latency_s"]
+    requests, cached = nums["requests"], nums["cached_input_tokens"]
     with np.errstate(invalid="ignore"):
-        # min/max are NaN when a value is: blank output tokens are a problem, blank input and latency are not.
+        # min/max are NaN when a value is (fmin/fmax skip NaN): blank output tokens and request
+        # counts are problems; blank input tokens, cached tokens and latency are not.
         if not (out_tok.min() >= 0 and out_tok.max() < np.inf):
             return None
-        if in_tok is None:
-            in_tok = np.zeros(n)
-        else:
-            if np.fmin.reduce(in_tok) < 0 or np.fmax.reduce(in_tok) == np.inf:
-                return None
-            in_tok = np.where(np.isnan(in_tok), 0.0, in_tok)  # blank input tokens: no prefill, as llm_api
-        if lat is None:
-            lat = np.full(n, np.nan)
-        elif np.fmin.reduce(lat) <= 0 or np.fmax.reduce(lat) == np.inf:
+        if in_tok is not None and (np.fmin.reduce(in_tok) < 0 or np.fmax.reduce(in_tok) == np.inf):
             return None
-        requests, cached = nums["requests"], nums["cached_input_tokens"]
+        if lat is not None and (np.fmin.reduce(lat) <= 0 or np.fmax.reduce(lat) == np.inf):
+            return None
         if requests is not None:
-            if not (requests.min() >= 0 and requests.max() < np.inf and (requests == np.floor(requests)).all()
-                    and not ((requests == 0) & ((out_tok > 0) | (in_tok > 0))).any()):
+            if not (requests.min() >= 0 and requests.max() < np.inf and (requests == np.floor(requests)).all()):
                 return None
-            requests = requests.copy()
+            zero = requests == 0
+            if zero.any():  # a row of 0 requests may have no tokens
+                tokens = out_tok[zero] > 0
+                if in_tok is not None:
+                    tokens |= np.nan_to_num(in_tok[zero]) > 0
+                if tokens.any():
+                    return None
         if cached is not None:
             if np.fmin.reduce(cached) < 0 or np.fmax.reduce(cached) == np.inf:
                 return None
-            cached = np.where(np.isnan(cached), 0.0, cached)
-            if (cached > in_tok).any():
+            if (np.nan_to_num(cached) > (np.nan_to_num(in_tok) if in_tok is not None else 0.0)).any():
                 return None
     text = {}
     for name, normalise in (("provider", lambda s: s.strip().lower()), ("model", str.strip),
@@ -1220,22 +1274,113 @@ def _arrow_part(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> 
     stage_of_label = np.zeros(len(stage_labels), np.int64)
     for j in _used(stage_codes, len(stage_labels)):
         stage_of_label[j] = res.stage(stage_labels[j])
-    stage = stage_of_label[stage_codes]
-    pair = pair_of_key[pair_key]
+    return _ArrowColumns(ts[0], ts[1], out_tok, in_tok, lat, requests, cached, prov_codes, model_codes,
+                         len(model_labels), pair_of_key, reg_codes, reg_of_label, stage_codes, stage_of_label)
+
+
+_BUFFERS = threading.local()  # per worker thread: the chunk-long arrays the group sums are taken over
+
+
+def _buffer(name: str, n: int, dtype) -> np.ndarray:
+    """A reusable array of ``n`` values for this thread (filled before it is read): a chunk writes
+    its per-row figures into the same memory as the chunk before, instead of new pages each time."""
+    store = _BUFFERS.__dict__.setdefault("arrays", {})
+    a = store.get(name)
+    if a is None or len(a) < n or a.dtype != dtype:
+        a = store[name] = np.empty(n, dtype)
+    return a[:n]
+
+
+def _hour_table(ns_first: int, ns_last: int) -> tuple[int, int, np.ndarray]:
+    """(first UTC hour since 1970, first month since 2000-01, table) where table[h - first hour]
+    = (month - first month) x 24 + hour of day, for every hour from the first to the last time:
+    month and hour of a request from one integer division and one look-up."""
+    h0, h1 = ns_first // 3_600_000_000_000, ns_last // 3_600_000_000_000
+    hours = np.arange(h0, h1 + 1, dtype=np.int64)
+    months = _months_since_2000(hours * 3_600_000_000_000)
+    m0 = int(months[0])
+    return int(h0), m0, (months - m0) * 24 + hours % 24
+
+
+def _arrow_sums(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> Partial | None:
+    """Partial sums of a clean Parquet batch, or None when it needs the general path.
+
+    Each block of BLOCK_ROWS rows gets its ids, per-request energy (``request_energy_kwh``,
+    the function the general path uses) and group number, written into chunk-long arrays that
+    this thread reuses; the groups are then summed over the whole chunk with bincount, as
+    ``_chunk_sums`` does. The per-row values and the order of the rows in each sum are those
+    of the general path, so the sums are identical to the last bit."""
+    c = _arrow_columns(chunk, res, problems)
+    if c is None:
+        return None
+    n = len(chunk)
     a = res.arrays()
-    region = reg_of_label[reg_codes]
-    region = np.where(region == -2, a["pair_region"][pair], region)
-    kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
-    return {"ns": ns, "stage": stage, "pair": pair, "region": region, "input_tokens": in_tok,
-            "output_tokens": out_tok, "latency_s": lat, "kwh": kwh, "kwh_low": kwh_lo, "kwh_high": kwh_hi,
-            "requests": requests, "cached_input_tokens": cached,
-            "bucketed": requests is not None or cached is not None}
+    bucketed = c.requests is not None or c.cached is not None
+    # Dimensions of the chunk's dense group space: ids in use, and the months the chunk spans.
+    used_pairs = c.pair_of_key[c.pair_of_key >= 0]
+    used_regions = c.reg_of_label[c.reg_of_label >= 0]
+    blank_region = bool((c.reg_of_label == -2).any())
+    d_stage = int(c.stage_of_label.max()) + 1
+    d_pair = int(used_pairs.max()) + 1
+    d_region = max(int(used_regions.max()) + 1 if len(used_regions) else 0,
+                   int(a["pair_region"][used_pairs].max()) + 1 if blank_region else 0)
+    h0, m0, hour_table = _hour_table(int(c.ts.min()) * c.per_unit, int(c.ts.max()) * c.per_unit)
+    d_month_hour = (int(hour_table[-1]) // 24 + 1) * 24
+    size = d_stage * d_pair * d_region * d_month_hour
+    dense = size <= max(4 * n, 1 << 20)  # else packed keys and hashing, as _chunk_sums does
+    names = ["requests", "kwh", "kwh_low", "kwh_high", "input_tokens", "output_tokens", "latency_sum", "latency_n"]
+    names += ["cached_input_tokens"] if bucketed else []
+    w = {k: _buffer(k, n, np.float64) for k in names}
+    key = _buffer("key", n, np.int64)
+    for s in range(0, n, BLOCK_ROWS):
+        b = slice(s, min(s + BLOCK_ROWS, n))
+        out_tok = c.out_tok[b].astype(float, copy=False)
+        in_tok = np.zeros(b.stop - s) if c.in_tok is None else np.nan_to_num(c.in_tok[b].astype(float, copy=False), nan=0.0)
+        lat = np.full(b.stop - s, np.nan) if c.lat is None else c.lat[b].astype(float, copy=False)
+        requests = None if c.requests is None else c.requests[b].astype(float, copy=False)
+        cached = None if c.cached is None else np.nan_to_num(c.cached[b].astype(float, copy=False), nan=0.0)
+        pair = c.pair_of_key[c.prov_codes[b].astype(np.int64) * c.n_models + c.model_codes[b]]
+        region = c.reg_of_label[c.reg_codes[b]]
+        if blank_region:
+            region = np.where(region == -2, a["pair_region"][pair], region)
+        stage = c.stage_of_label[c.stage_codes[b]]
+        kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
+        month_hour = hour_table[c.ts[b] * c.per_unit // 3_600_000_000_000 - h0]
+        if dense:
+            key[b] = ((stage * d_pair + pair) * d_region + region) * d_month_hour + month_hour
+        else:
+            key[b] = _pack(stage, pair, region, month_hour // 24 + m0, month_hour % 24)
+        has_lat = ~np.isnan(lat)
+        w["kwh"][b], w["kwh_low"][b], w["kwh_high"][b] = kwh, kwh_lo, kwh_hi
+        w["input_tokens"][b], w["output_tokens"][b] = in_tok, out_tok
+        if bucketed:  # latency_s is a per-request mean: its sums weigh each row by its requests
+            r = np.ones(b.stop - s) if requests is None else requests
+            w["requests"][b] = r
+            w["latency_sum"][b] = np.where(has_lat, lat * r, 0.0)
+            w["latency_n"][b] = np.where(has_lat, r, 0.0)
+            w["cached_input_tokens"][b] = np.zeros(b.stop - s) if cached is None else cached
+        else:
+            w["latency_sum"][b] = np.where(has_lat, lat, 0.0)
+            w["latency_n"][b] = has_lat
+    if not dense:
+        if not bucketed:
+            w["requests"][:] = 1.0
+        partial = _group_sums(key, [w[k] for k in names])
+        if not bucketed:  # no cached input in this chunk: its sum is 0 in every group
+            partial = Partial(partial.keys, np.vstack([partial.sums, np.zeros((1, len(partial.keys)))]))
+        return partial
+    counts = np.bincount(key, minlength=size)
+    nz = np.flatnonzero(counts)
+    sums = np.zeros((len(SUMS), len(nz)))  # rows in SUMS order; cached input stays 0 unless bucketed
+    for i, k in enumerate(names):
+        sums[i] = counts[nz] if k == "requests" and not bucketed else np.bincount(key, w[k], size)[nz]
+    stage, pair, region, month_hour = np.unravel_index(nz, (d_stage, d_pair, d_region, d_month_hour))
+    return Partial(_pack(stage, pair, region, month_hour // 24 + m0, month_hour % 24), sums)
 
 
 def _chunk_out(r: dict, res: Resolver, file: str, first_row: int, want_rows: bool, pool) -> ChunkOut:
-    """A validated chunk's row arrays (``_estimate_part``'s dict, or ``_arrow_part``'s) reduced
-    to partial sums by group, and its per-request frame when asked for. Both readers end here,
-    so a chunk gives the same sums bit for bit whichever way it was read."""
+    """A validated chunk's row arrays (``_estimate_part``'s dict) reduced to partial sums by
+    group, and its per-request frame when asked for."""
     n = len(r["pair"])
     ns, stage, pair, region = r["ns"], r["stage"], r["pair"], r["region"]
     in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
