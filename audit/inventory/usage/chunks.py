@@ -518,10 +518,20 @@ def add_partial(total: Partial | None, part: Partial) -> Partial:
     if found.all():
         total.sums[:, pos] += part.sums
         return total
-    keys = np.union1d(total.keys, part.keys)
-    sums = np.zeros((total.sums.shape[0], len(keys)))
-    sums[:, np.searchsorted(keys, total.keys)] = total.sums
-    sums[:, np.searchsorted(keys, part.keys)] += part.sums
+    # Merge the sorted keys in one pass: a chunk's key lands at its place in the total plus the
+    # number of its new keys before it (they are smaller, so they are inserted ahead of it).
+    new = ~found
+    where = pos + np.cumsum(new) - new
+    n = len(total.keys) + int(new.sum())
+    old = np.ones(n, bool)
+    old[where[new]] = False
+    keys = np.empty(n, np.int64)
+    keys[old] = total.keys
+    keys[where[new]] = part.keys[new]
+    sums = np.empty((total.sums.shape[0], n))
+    sums[:, old] = total.sums
+    sums[:, where[new]] = part.sums[:, new]
+    sums[:, where[found]] += part.sums[:, found]
     return Partial(keys, sums)
 
 
