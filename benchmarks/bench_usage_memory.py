@@ -1,7 +1,7 @@
 """`audit estimate-usage` on 10M, 30M (and 100M) Parquet rows: wall time, CPU time and peak memory.
 
     .venv/bin/python benchmarks/bench_usage_memory.py [--sizes 10 30 100] [--chunk-rows 1000000]
-        [--baseline OTHER_CHECKOUT] [--repeat 2]
+        [--baseline OTHER_CHECKOUT] [--repeat 2] [--in-flight 2]
 
 Logs are the seeded synthetic ones of bench_usage_10m.py (1M-row row groups, ~19 MB per
 million rows), cached in $TMPDIR/genai-audit-bench/ (100M needs ~2 GB of disk). Each size runs
@@ -15,7 +15,9 @@ main``): every measurement is made for it too, interleaved with this checkout's 
 ``--repeat`` times (best kept), so both sides meet the same load; the totals must agree to
 1e-12 relative and the RATIO lines give this checkout / the baseline. Without it, this
 checkout is run against the targets only. The 1-minute load average is printed before and
-after: on a shared machine wall times move with it, CPU times much less.
+after: on a shared machine wall times move with it, CPU times much less. ``--in-flight N``
+sets GENAI_AUDIT_USAGE_IN_FLIGHT for this checkout (Parquet batches estimated at once;
+default 1), to try two batches at a time on an idle 2-CPU machine.
 
 Targets (issue 16): 100M rows <= 15 s and <= 1.2 GB; memory flat from 10M to 100M; 10M in
 process <= 1.5 s. Printed ratios: measured / target, and peak RSS at N / peak RSS at 10M
@@ -52,9 +54,15 @@ def log_path(millions: int) -> Path:
 HERE = Path(__file__).resolve().parents[1]
 
 
+IN_FLIGHT: str | None = None  # --in-flight, for this checkout's children
+
+
 def _env(checkout: Path) -> dict:
     """The environment that makes a child import ``audit`` from ``checkout``."""
-    return {**os.environ, "PYTHONPATH": str(checkout)}
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    if IN_FLIGHT and checkout == HERE:
+        env["GENAI_AUDIT_USAGE_IN_FLIGHT"] = IN_FLIGHT
+    return env
 
 
 def run_cli(path: Path, chunk_rows: int, checkout: Path = HERE) -> dict:
@@ -102,7 +110,10 @@ def main() -> None:
     ap.add_argument("--chunk-rows", type=int, default=1_000_000)
     ap.add_argument("--baseline", type=Path, help="another checkout to time in the same run (e.g. main before this change)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement and side (best kept)")
+    ap.add_argument("--in-flight", type=int, help="Parquet batches at once for this checkout (default 1)")
     args = ap.parse_args()
+    global IN_FLIGHT
+    IN_FLIGHT = str(args.in_flight) if args.in_flight else None
     sides = {"this": HERE} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
     paths = {m: log_path(m) for m in args.sizes}
     small = min(args.sizes)

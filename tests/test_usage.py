@@ -210,6 +210,25 @@ def test_parquet_on_arrow_arrays_equals_the_pandas_chunks_bit_for_bit(tmp_path, 
     assert any("chatgpt-4o-latest" in n for n in fast.notes)  # a name read as another is said on both paths
 
 
+def test_batches_in_flight_change_no_sum(tmp_path, log, monkeypatch):
+    """Two Parquet batches at a time (GENAI_AUDIT_USAGE_IN_FLIGHT=2, on a pool of two threads)
+    give the sums of one at a time, bit for bit; a bad setting is named."""
+    from audit.core.exceptions import InputError
+    from audit.inventory.usage.logs import IN_FLIGHT_ENV
+
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path, row_group_size=2_000)
+    results = []
+    for value in ("1", "2"):
+        monkeypatch.setenv(IN_FLIGHT_ENV, value)
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        results.append(estimate_usage(path, chunk_rows=1_500, progress=False))
+    pd.testing.assert_frame_equal(results[0].groups, results[1].groups, check_exact=True)
+    monkeypatch.setenv(IN_FLIGHT_ENV, "two")
+    with pytest.raises(InputError, match=IN_FLIGHT_ENV):
+        estimate_usage(path, progress=False)
+
+
 def test_parquet_problems_are_the_same_on_the_arrow_path(tmp_path, log, monkeypatch):
     """A batch with a problem goes through the pandas chunks, in file order, so the problems
     listed are those of one batch at a time, whichever worker thread finished first."""

@@ -27,9 +27,15 @@ to every request with array operations. The equations are the ones in ``audit.me
   ``llm_api`` activity there (tests/test_usage.py checks this row by row);
 * logs larger than memory stream in chunks (CSV: ``pandas.read_csv(chunksize=...)``;
   Parquet: ``ParquetFile.iter_batches``); each chunk is reduced to partial sums by
-  stage × provider/model × region × month × UTC hour, and the partial sums are added up.
-  Carbon is computed after the reduction, because the grid factor is constant within a
-  group (region), so nothing is lost by summing energy first.
+  stage × provider/model × region × month × UTC hour, and the partial sums are added up
+  (``add_partial``, in file order). Carbon is computed after the reduction, because the grid
+  factor is constant within a group (region), so nothing is lost by summing energy first;
+* a clean Parquet batch is read on its Arrow arrays, never converted to pandas
+  (``process_arrow_chunks``, ``_arrow_sums``): dictionary codes map to ids once per distinct
+  name, and ids, energy and group numbers are computed block by block into per-thread arrays
+  reused from chunk to chunk; two batches run at once. Any batch with a problem goes through
+  the pandas chunks (``process_chunk``), which locate it. The two paths apply the same
+  functions to the same values and sum in the same order: their sums are identical.
 
 Hour-aware carbon. Where a request ran in a country with a shipped hourly profile (GBR, FRA,
 DEU: mean gCO2e/kWh by month × UTC hour, Wiesner et al. 2021, year-2020 ENTSO-E data), we also

@@ -130,6 +130,21 @@ def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None
     return imported.llm, messages
 
 
+IN_FLIGHT_ENV = "GENAI_AUDIT_USAGE_IN_FLIGHT"
+
+
+def batches_in_flight() -> int:
+    """Parquet batches estimated at once (``GENAI_AUDIT_USAGE_IN_FLIGHT``, default 1; at most the
+    CPU count). One batch at a time while the next is read on a second thread was measured
+    cheaper than two at a time on the shared 2-CPU machine of issue 16 (10M rows under load 10:
+    1.8-2.0 s of CPU vs 2.2-3.1 s, the difference in system time; benchmarks/README.md); the
+    sums are identical either way, so the setting is only a speed lever for idle machines."""
+    raw = os.environ.get(IN_FLIGHT_ENV, "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{IN_FLIGHT_ENV}={raw!r}: give a whole number of batches, 1 or more")
+    return int(raw)
+
+
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
                    default_region: str = DEFAULT_REGION,
                    on_chunk: Callable[[pd.DataFrame], None] | None = None, fmt: str = "canonical",
@@ -188,7 +203,7 @@ def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=No
             # per-request frames are asked for; every other source as pandas chunks.
             if on_chunk is None and not isinstance(f, pd.DataFrame) and is_parquet(f):
                 outputs = process_arrow_chunks(_read_ahead(iter_parquet_batches(f, chunk_rows, problems)), res, name,
-                                               problems, pool, in_flight=threads)
+                                               problems, pool, in_flight=min(batches_in_flight(), threads))
             else:
                 outputs = ((process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool),
                             len(df)) for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)))
