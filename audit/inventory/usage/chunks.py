@@ -1318,6 +1318,15 @@ def _hour_table(ns_first: int, ns_last: int) -> tuple[int, int, np.ndarray]:
     return int(h0), m0, (months - m0) * 24 + hours % 24
 
 
+def _blank_as_zero(values: np.ndarray) -> np.ndarray:
+    """Token counts as floats, blank (NaN) as 0, as ``_estimate_part`` reads input and cached
+    tokens; an integer column has no blanks to replace."""
+    if values.dtype.kind in "iu":
+        return values.astype(float)
+    values = values.astype(float, copy=False)
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def _arrow_sums(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> Partial | None:
     """Partial sums of a clean Parquet batch, or None when it needs the general path.
 
@@ -1351,10 +1360,10 @@ def _arrow_sums(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> 
     for s in range(0, n, BLOCK_ROWS):
         b = slice(s, min(s + BLOCK_ROWS, n))
         out_tok = c.out_tok[b].astype(float, copy=False)
-        in_tok = np.zeros(b.stop - s) if c.in_tok is None else np.nan_to_num(c.in_tok[b].astype(float, copy=False), nan=0.0)
+        in_tok = np.zeros(b.stop - s) if c.in_tok is None else _blank_as_zero(c.in_tok[b])
         lat = np.full(b.stop - s, np.nan) if c.lat is None else c.lat[b].astype(float, copy=False)
         requests = None if c.requests is None else c.requests[b].astype(float, copy=False)
-        cached = None if c.cached is None else np.nan_to_num(c.cached[b].astype(float, copy=False), nan=0.0)
+        cached = None if c.cached is None else _blank_as_zero(c.cached[b])
         pair = c.pair_of_key[c.prov_codes[b].astype(np.int64) * c.n_models + c.model_codes[b]]
         region = c.reg_of_label[c.reg_codes[b]]
         if blank_region:
