@@ -133,6 +133,158 @@ def test_csv_and_parquet_give_the_same_result(tmp_path, log, result):
     assert estimate_usage(listed, progress=False).totals == pytest.approx(result.totals, rel=1e-12)
 
 
+def _general_path(path, **kw):
+    """The reference: the same Parquet log through the pandas chunks (asking for per-request
+    frames keeps estimate_usage off the Arrow path)."""
+    return estimate_usage(path, progress=False, on_chunk=lambda rows: None, **kw)
+
+
+def _arrow_path(path, monkeypatch, **kw):
+    """estimate_usage on the Arrow path, and how many batches fell back to the pandas chunks."""
+    from audit.inventory.usage import chunks
+
+    calls = []
+    general = chunks.process_chunk
+    monkeypatch.setattr(chunks, "process_chunk", lambda *a, **k: calls.append(a[3]) or general(*a, **k))
+    return estimate_usage(path, progress=False, **kw), calls
+
+
+def _mixed_parquet(tmp_path, log) -> list:
+    """Parquet logs that exercise every type the Arrow path reads: dictionary and plain text,
+    nulls in text, input tokens and latency, timestamps in several units and zones (naive =
+    UTC), integer and float numbers of several widths, request counts and cached input, a
+    model name read as another, and a batch size that cuts across row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mixed = synthetic_log(9_000, seed=5, pairs=MIXED_PAIRS + [("openai", "chatgpt-4o-latest")])
+    plain = pa.Table.from_pandas(mixed.astype({"provider": str}), preserve_index=False)
+    paths = []
+    # 1. dictionary text as pandas writes a categorical, the rest as synthetic_log makes it
+    paths.append(tmp_path / "dict.parquet")
+    pq.write_table(pa.Table.from_pandas(mixed, preserve_index=False), paths[-1], row_group_size=2_500)
+    # 2. plain strings with nulls, ms timestamps in Paris time, float32/int32 numbers, requests and cached tokens
+    n = len(mixed)
+    rng = np.random.default_rng(3)
+    requests = rng.integers(1, 40, n)
+    input_tokens = (mixed["input_tokens"] * requests).astype(float)
+    input_tokens[rng.random(n) < 0.1] = np.nan
+    cached = np.floor(np.nan_to_num(input_tokens) * rng.random(n))
+    cached[rng.random(n) < 0.1] = np.nan
+    stage = mixed["stage"].where(rng.random(n) > 0.2, None)
+    region = mixed["region"].where(rng.random(n) > 0.3, None)
+    table = pa.table({
+        "Timestamp": pa.array(mixed["timestamp"].dt.tz_convert("Europe/Paris"), pa.timestamp("ms", tz="Europe/Paris")),
+        "provider": pa.array(mixed["provider"].astype(str), pa.string()),
+        "model": pa.array(mixed["model"], pa.large_string()),
+        "output_tokens": pa.array((mixed["output_tokens"] * requests).astype(np.float32)),
+        "input_tokens": pa.array(input_tokens, from_pandas=True),
+        "cached_input_tokens": pa.array(cached, from_pandas=True),
+        "requests": pa.array(requests.astype(np.int32)),
+        "latency_s": pa.array(mixed["latency_s"], from_pandas=True),
+        "stage": pa.array(stage, pa.string()), "region": pa.array(region, pa.string()),
+        "note": pa.array(["ignored"] * n),
+    })
+    paths.append(tmp_path / "typed.parquet")
+    pq.write_table(table, paths[-1], row_group_size=3_001)
+    # 3. naive timestamps in ns (read as UTC), no optional columns but latency
+    paths.append(tmp_path / "naive.parquet")
+    naive = plain.select(["timestamp", "provider", "model", "output_tokens", "latency_s"])
+    naive = naive.set_column(0, "timestamp", pa.array(mixed["timestamp"].dt.tz_localize(None), pa.timestamp("ns")))
+    pq.write_table(naive, paths[-1], row_group_size=4_000)
+    return paths
+
+
+def test_parquet_on_arrow_arrays_equals_the_pandas_chunks_bit_for_bit(tmp_path, log, monkeypatch):
+    """The Arrow path (no pandas conversion, two batches at a time) gives the very sums, groups,
+    notes and factor ids of the pandas chunks, for every column type it reads, and never falls
+    back to the pandas chunks on a clean log."""
+    for path in _mixed_parquet(tmp_path, log):
+        for chunk_rows in (1_000, 3_500):
+            reference = _general_path(path, chunk_rows=chunk_rows)
+            fast, fell_back = _arrow_path(path, monkeypatch, chunk_rows=chunk_rows)
+            assert fell_back == [], path.name
+            pd.testing.assert_frame_equal(fast.groups, reference.groups, check_exact=True)
+            assert fast.totals == reference.totals and fast.totals["requests"] == reference.groups["requests"].sum()
+            assert fast.notes == reference.notes and fast.factor_ids == reference.factor_ids
+    assert any("chatgpt-4o-latest" in n for n in fast.notes)  # a name read as another is said on both paths
+
+
+def test_batches_in_flight_change_no_sum(tmp_path, log, monkeypatch):
+    """Two Parquet batches at a time (GENAI_AUDIT_USAGE_IN_FLIGHT=2, on a pool of two threads)
+    give the sums of one at a time, bit for bit; a bad setting is named."""
+    from audit.core.exceptions import InputError
+    from audit.inventory.usage.logs import IN_FLIGHT_ENV
+
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path, row_group_size=2_000)
+    results = []
+    for value in ("1", "2"):
+        monkeypatch.setenv(IN_FLIGHT_ENV, value)
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        results.append(estimate_usage(path, chunk_rows=1_500, progress=False))
+    pd.testing.assert_frame_equal(results[0].groups, results[1].groups, check_exact=True)
+    monkeypatch.setenv(IN_FLIGHT_ENV, "two")
+    with pytest.raises(InputError, match=IN_FLIGHT_ENV):
+        estimate_usage(path, progress=False)
+
+
+def test_parquet_problems_are_the_same_on_the_arrow_path(tmp_path, log, monkeypatch):
+    """A batch with a problem goes through the pandas chunks, in file order, so the problems
+    listed are those of one batch at a time, whichever worker thread finished first."""
+    bad = log.head(6_000).copy()
+    bad["output_tokens"] = bad["output_tokens"].astype(float)
+    bad.loc[10, "model"] = "gpt-9"
+    bad.loc[2_500, "output_tokens"] = -3
+    bad.loc[2_501, "output_tokens"] = np.nan
+    bad.loc[3_333, "region"] = "GRB"
+    bad.loc[4_444, "latency_s"] = 0.0
+    bad.loc[5_555, "timestamp"] = pd.Timestamp("1990-01-01", tz="UTC")
+    path = tmp_path / "bad.parquet"
+    bad.to_parquet(path, row_group_size=1_500)
+    listed = [[(p.row, p.column, p.message) for p in problems_from(run, path, chunk_rows=1_000)]
+              for run in (lambda p, **k: _general_path(p, **k), lambda p, **k: _arrow_path(p, monkeypatch, **k)[0])]
+    assert listed[0] == listed[1]
+    assert [(r, c) for r, c, _ in listed[1]] == [(11, "model"), (2_501, "output_tokens"), (2_502, "output_tokens"),
+                                                 (3_334, "region"), (4_445, "latency_s"), (5_556, "timestamp")]
+    # Request counts and cached input tokens (bucketed rows) are checked as the pandas chunks check them.
+    buckets = log.head(4_000).assign(requests=3, cached_input_tokens=0.0)
+    buckets.loc[100, "requests"] = 0
+    buckets.loc[1_200, "cached_input_tokens"] = buckets.loc[1_200, "input_tokens"] + 1
+    buckets.loc[2_300, "cached_input_tokens"] = -1
+    buckets["requests"] = buckets["requests"].astype(float)
+    buckets.loc[3_400, "requests"] = 2.5
+    path = tmp_path / "bad_buckets.parquet"
+    buckets.to_parquet(path)
+    listed = [[(p.row, p.column, p.message) for p in problems_from(run, path, chunk_rows=1_000)]
+              for run in (lambda p, **k: _general_path(p, **k), lambda p, **k: _arrow_path(p, monkeypatch, **k)[0])]
+    assert listed[0] == listed[1]
+    assert [(r, c) for r, c, _ in listed[1]] == [(101, "requests"), (1_201, "cached_input_tokens"),
+                                                 (2_301, "cached_input_tokens"), (3_401, "requests")]
+
+
+def test_adding_chunks_one_by_one_equals_merging_them(log):
+    """add_partial (the running total estimate_usage keeps) gives merge_partials' sums bit for
+    bit, whether a chunk's groups are all in the total already, partly new, or hashed (unsorted)."""
+    from audit.inventory.usage import LocatedProblems, Partial, merge_partials, process_chunk
+    from audit.inventory.usage.chunks import add_partial
+
+    res = resolver()
+    parts = [process_chunk(log.iloc[s:s + 3_000], res, "log", s + 1, LocatedProblems()).partial
+             for s in range(0, len(log), 3_000)]
+    rng = np.random.default_rng(2)
+    shuffled = rng.permutation(len(parts[1].keys))  # a hashed chunk's keys come in row order
+    parts.insert(1, Partial(parts[1].keys[shuffled], parts[1].sums[:, shuffled] * 1.1))
+    parts.insert(2, Partial(parts[0].keys[:50], parts[0].sums[:, :50] / 3))  # every group already in the total
+    total = None
+    for part in parts:
+        total = add_partial(total, part)
+    merged = merge_partials(parts)
+    order = np.argsort(merged.keys)
+    assert np.array_equal(total.keys, merged.keys[order])
+    assert np.array_equal(total.sums, merged.sums[:, order])
+
+
 def test_aggregates_add_up(result):
     t = result.totals
     assert t["kgco2e_low"] < t["kgco2e"] < t["kgco2e_high"]

@@ -27,9 +27,15 @@ to every request with array operations. The equations are the ones in ``audit.me
   ``llm_api`` activity there (tests/test_usage.py checks this row by row);
 * logs larger than memory stream in chunks (CSV: ``pandas.read_csv(chunksize=...)``;
   Parquet: ``ParquetFile.iter_batches``); each chunk is reduced to partial sums by
-  stage × provider/model × region × month × UTC hour, and the partial sums are added up.
-  Carbon is computed after the reduction, because the grid factor is constant within a
-  group (region), so nothing is lost by summing energy first.
+  stage × provider/model × region × month × UTC hour, and the partial sums are added up
+  (``add_partial``, in file order). Carbon is computed after the reduction, because the grid
+  factor is constant within a group (region), so nothing is lost by summing energy first;
+* a clean Parquet batch is read on its Arrow arrays, never converted to pandas
+  (``process_arrow_chunks``, ``_arrow_sums``): dictionary codes map to ids once per distinct
+  name, and ids, energy and group numbers are computed block by block into per-thread arrays
+  reused from chunk to chunk; two batches run at once. Any batch with a problem goes through
+  the pandas chunks (``process_chunk``), which locate it. The two paths apply the same
+  functions to the same values and sum in the same order: their sums are identical.
 
 Hour-aware carbon. Where a request ran in a country with a shipped hourly profile (GBR, FRA,
 DEU: mean gCO2e/kWh by month × UTC hour, Wiesner et al. 2021, year-2020 ENTSO-E data), we also
@@ -56,7 +62,9 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from collections import deque
+from concurrent.futures import Future
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -502,6 +510,43 @@ def merge_partials(partials: list[Partial]) -> Partial:
     return _group_sums(keys, list(sums))
 
 
+def add_partial(total: Partial | None, part: Partial) -> Partial:
+    """``total`` plus one more chunk's partial sums, keys kept sorted: a chunk's groups are found
+    in the total by binary search and added in place; groups new to the total are merged in.
+
+    Each group's sum is the total so far plus this chunk's, so adding chunks one by one in file
+    order gives the sums ``merge_partials`` gives for the same chunks, bit for bit, while holding
+    one partial instead of several (memory flat in the log's length)."""
+    if part is None or not len(part.keys):
+        return total if total is not None else Partial.empty()
+    if len(part.keys) > 1 and not (part.keys[1:] > part.keys[:-1]).all():  # hashed keys come in row order
+        order = np.argsort(part.keys, kind="stable")
+        part = Partial(part.keys[order], part.sums[:, order])
+    if total is None or not len(total.keys):
+        return Partial(part.keys.copy(), part.sums.copy())
+    pos = np.searchsorted(total.keys, part.keys)
+    found = pos < len(total.keys)
+    found[found] = total.keys[pos[found]] == part.keys[found]
+    if found.all():
+        total.sums[:, pos] += part.sums
+        return total
+    # Merge the sorted keys in one pass: a chunk's key lands at its place in the total plus the
+    # number of its new keys before it (they are smaller, so they are inserted ahead of it).
+    new = ~found
+    where = pos + np.cumsum(new) - new
+    n = len(total.keys) + int(new.sum())
+    old = np.ones(n, bool)
+    old[where[new]] = False
+    keys = np.empty(n, np.int64)
+    keys[old] = total.keys
+    keys[where[new]] = part.keys[new]
+    sums = np.empty((total.sums.shape[0], n))
+    sums[:, old] = total.sums
+    sums[:, where[new]] = part.sums[:, new]
+    sums[:, where[found]] += part.sums[:, found]
+    return Partial(keys, sums)
+
+
 # Between processes (Dask), partial sums travel as one small frame: "sum" rows (packed key in
 # the sender's ids, the sums) and "stage"/"pair"/"region" rows naming those ids, so the
 # receiver maps a few ids instead of hashing a label per group.
@@ -743,6 +788,44 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Ite
         df = batch.to_pandas().rename(columns=mapping)
         yield df, offset + 1
         offset += len(df)
+
+
+def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[ArrowChunk, int]]:
+    """``_iter_parquet`` without the pandas conversion: (the batch as Arrow arrays by canonical
+    column name, number of its first row). The same batches as ``_iter_parquet``, so a log is cut
+    into the same chunks whichever reader is used; ``process_arrow_chunk`` estimates them."""
+    pf = parquet_meta(path)
+    mapping, header = header_problems(str(path), pf.schema_arrow.names)
+    problems.note_ignored(str(path), pf.schema_arrow.names)
+    if header:
+        for p in header:
+            problems.add(p)
+        return
+    pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
+    offset = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
+        yield ArrowChunk(batch, mapping), offset + 1
+        offset += batch.num_rows
+
+
+@dataclass
+class ArrowChunk:
+    """One Parquet batch as read (``iter_parquet_batches``) and its raw -> canonical column names."""
+
+    batch: object  # pyarrow.RecordBatch (pyarrow is imported only for Parquet logs)
+    mapping: dict[str, str]
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def column(self, canonical: str):
+        """The Arrow array of a canonical column, or None when the log has no such column."""
+        raw = next((r for r, c in self.mapping.items() if c == canonical), None)
+        return None if raw is None else self.batch.column(raw)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The chunk as ``_iter_parquet`` yields it (the general path, and the one that locates problems)."""
+        return self.batch.to_pandas().rename(columns=self.mapping)
 
 
 def _iter_csv(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
@@ -995,10 +1078,373 @@ def process_chunk(df: pd.DataFrame, res: Resolver, file: str, first_row: int, pr
     if problems.count:
         return ChunkOut(None, None)
     r = pieces[0] if len(pieces) == 1 else {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    return _chunk_out(r, res, file, first_row, want_rows, pool, energy)
+
+
+def process_arrow_chunk(chunk: ArrowChunk, res: Resolver, file: str, first_row: int, problems: LocatedProblems,
+                        pool=None) -> ChunkOut:
+    """``process_chunk`` for a Parquet batch read by ``iter_parquet_batches``, on its Arrow arrays.
+
+    A clean batch (every value present where required and in range, every provider/model and
+    region known, typed columns: timestamp, integer or float numbers, text) is read straight
+    from Arrow's buffers: dictionary codes are mapped to the resolver's ids once per distinct
+    value, numbers are viewed, not parsed (``_arrow_sums``). Any other batch, and every batch
+    once a problem has been seen, goes through ``process_chunk`` on its pandas conversion, which
+    locates each problem by row and column. Both apply the same functions to the same values
+    and sum each group's rows in row order, so the sums are the same bit for bit either way
+    (tests/test_usage.py checks it)."""
+    if len(chunk) == 0:
+        return ChunkOut(Partial.empty(), None)
+    partial = None if problems.count else _arrow_sums(chunk, res, problems)
+    if partial is None:
+        return process_chunk(chunk.to_pandas(), res, file, first_row, problems, pool=pool)
+    return ChunkOut(partial, None)
+
+
+def _arrow_partial(chunk: ArrowChunk, res: Resolver, file: str, first_row: int) -> tuple[Partial | None, list[str]]:
+    """The partial sums of a clean batch (None if it needs the general path) and the notes it
+    made (names read as others), collected apart so that a worker thread adds nothing shared."""
+    own = LocatedProblems()
+    return (_arrow_sums(chunk, res, own) if len(chunk) else None), own.notes
+
+
+def process_arrow_chunks(chunks: Iterable[tuple[ArrowChunk, int]], res: Resolver, file: str,
+                         problems: LocatedProblems, pool, in_flight: int = 2) -> Iterator[tuple[ChunkOut, int]]:
+    """``process_arrow_chunk`` over a file's batches, ``in_flight`` of them at a time on ``pool``
+    (numpy's array loops, bincount included, and Arrow's reads release the GIL, so two batches
+    use two cores): (output, rows) per batch, in file order.
+
+    Only clean batches run on the pool, and they add nothing to ``problems``; a batch that needs
+    the general path, and every batch after a problem, is processed here, in order, by
+    ``process_chunk``. So the problems and notes listed, and the sums (added up by the caller
+    in file order), are the same as one batch at a time, whatever thread finishes first."""
+    pending: deque = deque()
+
+    def finish(future, chunk: ArrowChunk, first: int) -> tuple[ChunkOut, int]:
+        partial, notes = future.result()
+        for text in notes:
+            problems.note(text)
+        if len(chunk) == 0:
+            return ChunkOut(Partial.empty(), None), 0
+        if partial is None:  # the general path locates what is wrong (or finds nothing: a type we do not view)
+            return process_chunk(chunk.to_pandas(), res, file, first, problems, pool=pool), len(chunk)
+        # A clean batch has no problems to list; after an earlier batch's problems its sums are not used.
+        return ChunkOut(None if problems.count else partial, None), len(chunk)
+
+    try:
+        for chunk, first in chunks:
+            if in_flight <= 1 or pool is None:
+                # One at a time: on this thread (a hand-off to a worker and back costs two waits
+                # for a CPU per batch, seconds in all on a loaded machine).
+                done: Future = Future()
+                done.set_result(_arrow_partial(chunk, res, file, first))
+                yield finish(done, chunk, first)
+                continue
+            pending.append((pool.submit(_arrow_partial, chunk, res, file, first), chunk, first))
+            while len(pending) >= in_flight:
+                yield finish(*pending.popleft())
+        while pending:
+            yield finish(*pending.popleft())
+    finally:
+        release_buffers()
+
+
+def release_buffers() -> None:
+    """Free this thread's per-row arrays (``_buffer``) once a log is estimated: a long-lived
+    thread (the caller's, when batches run on it) would otherwise keep ~80 MB per 1M-row chunk."""
+    _BUFFERS.__dict__.pop("arrays", None)
+
+
+# Days from 1970-01-01 to the first and the end year of plausible request times.
+_TS_BOUNDS_DAYS = (np.datetime64(f"{FIRST_YEAR:04d}-01-01", "D").astype(np.int64),
+                   np.datetime64(f"{END_YEAR:04d}-01-01", "D").astype(np.int64))
+_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _arrow_timestamps(arr) -> tuple[np.ndarray, int] | None:
+    """(the times as integers in the column's unit, nanoseconds per unit) of an Arrow timestamp
+    column with no nulls and every time in [FIRST_YEAR, END_YEAR), else None; times x ns per
+    unit are what ``parse_timestamps`` gives such a column. Arrow stores an aware time as UTC
+    and a naive one as written, which the toolkit reads as UTC."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if not pa.types.is_timestamp(arr.type) or arr.null_count or arr.type.unit not in _NS_PER_UNIT:
+        return None
+    per_unit = _NS_PER_UNIT[arr.type.unit]
+    raw = arr.to_numpy(zero_copy_only=False).view(np.int64)
+    lo, hi = (d * 86_400_000_000_000 // per_unit for d in _TS_BOUNDS_DAYS)
+    if not len(raw) or raw.min() < lo or raw.max() >= hi:
+        return None
+    return raw, per_unit
+
+
+def _arrow_numbers(arr) -> np.ndarray | None:
+    """The values of an integer or float Arrow column, viewed where Arrow allows (no nulls),
+    else as floats with NaN where null; converted to float block by block as ``_numbers``
+    converts the pandas column. None for any other type (text, booleans, decimals)."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        return None
+    if arr.null_count:
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _arrow_labels(arr, n: int, normalise: Callable[[str], str]) -> tuple[np.ndarray, list[str]] | None:
+    """Row codes into a list of normalised labels (null -> the last label, ''), from a
+    dictionary-encoded text column's indices: no text is hashed per row. Plain text columns are
+    dictionary-encoded by Arrow first. None for a column that is not text."""
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow only for Parquet logs
+    import pyarrow.compute as pc  # noqa: PLC0415 - pyarrow only for Parquet logs
+
+    if arr is None:
+        return np.zeros(n, np.int64), [""]
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.dictionary_encode(arr)
+    if not pa.types.is_dictionary(arr.type) or not (pa.types.is_string(arr.type.value_type)
+                                                    or pa.types.is_large_string(arr.type.value_type)):
+        return None
+    words = arr.dictionary
+    if words.null_count:
+        return None
+    labels = [normalise(w) for w in words.to_pylist()] + [""]
+    idx = arr.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, len(words))
+    return idx.to_numpy(zero_copy_only=False), labels
+
+
+def _used(codes: np.ndarray, size: int) -> list[int]:
+    """The codes that occur (dictionaries may hold values no row of this batch uses)."""
+    return np.flatnonzero(np.bincount(codes, minlength=size)).tolist()
+
+
+@dataclass
+class _ArrowColumns:
+    """A clean batch's columns as ``_arrow_sums`` reads them: numbers viewed from Arrow (NaN
+    where null), text as dictionary codes with the resolver id of each code."""
+
+    ts: np.ndarray  # int64 in the column's unit
+    per_unit: int  # nanoseconds per unit
+    out_tok: np.ndarray
+    in_tok: np.ndarray | None
+    lat: np.ndarray | None
+    requests: np.ndarray | None
+    cached: np.ndarray | None
+    prov_codes: np.ndarray
+    model_codes: np.ndarray
+    n_models: int  # labels in the model dictionary (+1 for null): the pair key is provider code x n_models + model code
+    pair_of_key: np.ndarray
+    reg_codes: np.ndarray
+    reg_of_label: np.ndarray  # -2: the pair's data-centre region
+    stage_codes: np.ndarray
+    stage_of_label: np.ndarray
+
+
+def _arrow_columns(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> _ArrowColumns | None:
+    """A batch's columns, validated as ``_estimate_part`` validates them, or None when the batch
+    needs the general path (a type not read here, a value missing or out of range, a name the
+    resolver does not know): that path then locates the problem. Only names are resolved here
+    (``problems`` receives the notes of names read as others); no per-row array is made."""
+    n = len(chunk)
+    arr = chunk.column("timestamp")
+    ts = _arrow_timestamps(arr)
+    if ts is None:
+        return None
+    nums = {}
+    for name in ("output_tokens", "input_tokens", "latency_s", "requests", "cached_input_tokens"):
+        arr = chunk.column(name)
+        nums[name] = None if arr is None else _arrow_numbers(arr)
+        if arr is not None and nums[name] is None:
+            return None
+    out_tok, in_tok, lat = nums["output_tokens"], nums["input_tokens"], nums["latency_s"]
+    requests, cached = nums["requests"], nums["cached_input_tokens"]
+    with np.errstate(invalid="ignore"):
+        # min/max are NaN when a value is (fmin/fmax skip NaN): blank output tokens and request
+        # counts are problems; blank input tokens, cached tokens and latency are not.
+        if not (out_tok.min() >= 0 and out_tok.max() < np.inf):
+            return None
+        if in_tok is not None and (np.fmin.reduce(in_tok) < 0 or np.fmax.reduce(in_tok) == np.inf):
+            return None
+        if lat is not None and (np.fmin.reduce(lat) <= 0 or np.fmax.reduce(lat) == np.inf):
+            return None
+        if requests is not None:
+            if not (requests.min() >= 0 and requests.max() < np.inf and (requests == np.floor(requests)).all()):
+                return None
+            zero = requests == 0
+            if zero.any():  # a row of 0 requests may have no tokens
+                tokens = out_tok[zero] > 0
+                if in_tok is not None:
+                    tokens |= np.nan_to_num(in_tok[zero]) > 0
+                if tokens.any():
+                    return None
+        if cached is not None:
+            if np.fmin.reduce(cached) < 0 or np.fmax.reduce(cached) == np.inf:
+                return None
+            if (np.nan_to_num(cached) > (np.nan_to_num(in_tok) if in_tok is not None else 0.0)).any():
+                return None
+    text = {}
+    for name, normalise in (("provider", lambda s: s.strip().lower()), ("model", str.strip),
+                            ("region", str.strip), ("stage", str.strip)):
+        text[name] = _arrow_labels(chunk.column(name), n, normalise)
+        if text[name] is None:
+            return None
+    (prov_codes, prov_labels), (model_codes, model_labels) = text["provider"], text["model"]
+    size = len(prov_labels) * len(model_labels)
+    if size > max(4 * n, 1 << 20):
+        return None  # many distinct names: the general path's hashing suits them better
+    pair_key = prov_codes.astype(np.int64) * len(model_labels) + model_codes
+    pair_of_key = np.full(size, -1, np.int64)
+    for key in _used(pair_key, size):
+        provider, model = prov_labels[key // len(model_labels)], model_labels[key % len(model_labels)]
+        idx = res.pair(provider, model)
+        if idx is None:
+            return None
+        pair_of_key[key] = idx
+        if (provider, model) in res.readings:  # a name read as another: listed for this log
+            problems.note(res.readings[(provider, model)])
+    reg_codes, reg_labels = text["region"]
+    reg_of_label = np.full(len(reg_labels), -1, np.int64)
+    for j in _used(reg_codes, len(reg_labels)):
+        if reg_labels[j] == "":
+            reg_of_label[j] = -2  # the provider's data-centre region
+            continue
+        idx = res.region(reg_labels[j])
+        if idx is None:
+            return None
+        reg_of_label[j] = idx
+    stage_codes, stage_labels = text["stage"]
+    stage_of_label = np.zeros(len(stage_labels), np.int64)
+    for j in _used(stage_codes, len(stage_labels)):
+        stage_of_label[j] = res.stage(stage_labels[j])
+    return _ArrowColumns(ts[0], ts[1], out_tok, in_tok, lat, requests, cached, prov_codes, model_codes,
+                         len(model_labels), pair_of_key, reg_codes, reg_of_label, stage_codes, stage_of_label)
+
+
+_BUFFERS = threading.local()  # per worker thread: the chunk-long arrays the group sums are taken over
+
+
+def _buffer(name: str, n: int, dtype) -> np.ndarray:
+    """A reusable array of ``n`` values for this thread (filled before it is read): a chunk writes
+    its per-row figures into the same memory as the chunk before, instead of new pages each time."""
+    store = _BUFFERS.__dict__.setdefault("arrays", {})
+    a = store.get(name)
+    if a is None or len(a) < n or a.dtype != dtype:
+        a = store[name] = np.empty(n, dtype)
+    return a[:n]
+
+
+def _hour_table(ns_first: int, ns_last: int) -> tuple[int, int, np.ndarray]:
+    """(first UTC hour since 1970, first month since 2000-01, table) where table[h - first hour]
+    = (month - first month) x 24 + hour of day, for every hour from the first to the last time:
+    month and hour of a request from one integer division and one look-up."""
+    h0, h1 = ns_first // 3_600_000_000_000, ns_last // 3_600_000_000_000
+    hours = np.arange(h0, h1 + 1, dtype=np.int64)
+    months = _months_since_2000(hours * 3_600_000_000_000)
+    m0 = int(months[0])
+    return int(h0), m0, (months - m0) * 24 + hours % 24
+
+
+def _blank_as_zero(values: np.ndarray) -> np.ndarray:
+    """Token counts as floats, blank (NaN) as 0, as ``_estimate_part`` reads input and cached
+    tokens; an integer column has no blanks to replace."""
+    if values.dtype.kind in "iu":
+        return values.astype(float)
+    values = values.astype(float, copy=False)
+    return np.where(np.isnan(values), 0.0, values)
+
+
+def _arrow_sums(chunk: ArrowChunk, res: Resolver, problems: LocatedProblems) -> Partial | None:
+    """Partial sums of a clean Parquet batch, or None when it needs the general path.
+
+    Each block of BLOCK_ROWS rows gets its ids, per-request energy (``request_energy_kwh``,
+    the function the general path uses) and group number, written into chunk-long arrays that
+    this thread reuses; the groups are then summed over the whole chunk with bincount, as
+    ``_chunk_sums`` does. The per-row values and the order of the rows in each sum are those
+    of the general path, so the sums are identical to the last bit."""
+    c = _arrow_columns(chunk, res, problems)
+    if c is None:
+        return None
+    n = len(chunk)
+    a = res.arrays()
+    bucketed = c.requests is not None or c.cached is not None
+    # Dimensions of the chunk's dense group space: ids in use, and the months the chunk spans.
+    used_pairs = c.pair_of_key[c.pair_of_key >= 0]
+    used_regions = c.reg_of_label[c.reg_of_label >= 0]
+    blank_region = bool((c.reg_of_label == -2).any())
+    d_stage = int(c.stage_of_label.max()) + 1
+    d_pair = int(used_pairs.max()) + 1
+    d_region = max(int(used_regions.max()) + 1 if len(used_regions) else 0,
+                   int(a["pair_region"][used_pairs].max()) + 1 if blank_region else 0)
+    h0, m0, hour_table = _hour_table(int(c.ts.min()) * c.per_unit, int(c.ts.max()) * c.per_unit)
+    d_month_hour = (int(hour_table[-1]) // 24 + 1) * 24
+    size = d_stage * d_pair * d_region * d_month_hour
+    dense = size <= max(4 * n, 1 << 20)  # else packed keys and hashing, as _chunk_sums does
+    names = ["requests", "kwh", "kwh_low", "kwh_high", "input_tokens", "output_tokens", "latency_sum", "latency_n"]
+    names += ["cached_input_tokens"] if bucketed else []
+    w = {k: _buffer(k, n, np.float64) for k in names}
+    key = _buffer("key", n, np.int64)
+    for s in range(0, n, BLOCK_ROWS):
+        b = slice(s, min(s + BLOCK_ROWS, n))
+        out_tok = c.out_tok[b].astype(float, copy=False)
+        in_tok = np.zeros(b.stop - s) if c.in_tok is None else _blank_as_zero(c.in_tok[b])
+        lat = np.full(b.stop - s, np.nan) if c.lat is None else c.lat[b].astype(float, copy=False)
+        requests = None if c.requests is None else c.requests[b].astype(float, copy=False)
+        cached = None if c.cached is None else _blank_as_zero(c.cached[b])
+        pair = c.pair_of_key[c.prov_codes[b].astype(np.int64) * c.n_models + c.model_codes[b]]
+        region = c.reg_of_label[c.reg_codes[b]]
+        if blank_region:
+            region = np.where(region == -2, a["pair_region"][pair], region)
+        stage = c.stage_of_label[c.stage_codes[b]]
+        kwh, kwh_lo, kwh_hi = request_energy_kwh(res, pair, out_tok, in_tok, lat, requests, cached)
+        month_hour = hour_table[c.ts[b] * c.per_unit // 3_600_000_000_000 - h0]
+        if dense:
+            key[b] = ((stage * d_pair + pair) * d_region + region) * d_month_hour + month_hour
+        else:
+            key[b] = _pack(stage, pair, region, month_hour // 24 + m0, month_hour % 24)
+        has_lat = ~np.isnan(lat)
+        w["kwh"][b], w["kwh_low"][b], w["kwh_high"][b] = kwh, kwh_lo, kwh_hi
+        w["input_tokens"][b], w["output_tokens"][b] = in_tok, out_tok
+        if bucketed:  # latency_s is a per-request mean: its sums weigh each row by its requests
+            r = np.ones(b.stop - s) if requests is None else requests
+            w["requests"][b] = r
+            w["latency_sum"][b] = np.where(has_lat, lat * r, 0.0)
+            w["latency_n"][b] = np.where(has_lat, r, 0.0)
+            w["cached_input_tokens"][b] = np.zeros(b.stop - s) if cached is None else cached
+        else:
+            w["latency_sum"][b] = np.where(has_lat, lat, 0.0)
+            w["latency_n"][b] = has_lat
+    if not dense:
+        if not bucketed:
+            w["requests"][:] = 1.0
+        partial = _group_sums(key, [w[k] for k in names])
+        if not bucketed:  # no cached input in this chunk: its sum is 0 in every group
+            partial = Partial(partial.keys, np.vstack([partial.sums, np.zeros((1, len(partial.keys)))]))
+        return partial
+    counts = np.bincount(key, minlength=size)
+    nz = np.flatnonzero(counts)
+    sums = np.zeros((len(SUMS), len(nz)))  # rows in SUMS order; cached input stays 0 unless bucketed
+    for i, k in enumerate(names):
+        sums[i] = counts[nz] if k == "requests" and not bucketed else np.bincount(key, w[k], size)[nz]
+    stage, pair, region, month_hour = np.unravel_index(nz, (d_stage, d_pair, d_region, d_month_hour))
+    return Partial(_pack(stage, pair, region, month_hour // 24 + m0, month_hour % 24), sums)
+
+
+def _chunk_out(r: dict, res: Resolver, file: str, first_row: int, want_rows: bool, pool,
+               energy: bool = True) -> ChunkOut:
+    """A validated chunk's row arrays (``_estimate_part``'s dict) reduced to partial sums by
+    group, and its per-request frame when asked for; without ``energy`` the kWh sums are NaN."""
+    n = len(r["pair"])
     ns, stage, pair, region = r["ns"], r["stage"], r["pair"], r["region"]
     in_tok, out_tok, lat = r["input_tokens"], r["output_tokens"], r["latency_s"]
-    bucketed = bool(r["bucketed"].any())
+    bucketed = bool(np.any(r["bucketed"]))
+    # One request per row and no cached input when the reader left them out (None).
     requests, cached = r["requests"], r["cached_input_tokens"]
+    if requests is None and (bucketed or want_rows):
+        requests = np.ones(n)
+    if cached is None and (bucketed or want_rows):
+        cached = np.zeros(n)
     energy_sums = [r["kwh"], r["kwh_low"], r["kwh_high"]] if energy else []
     month = _months_since_2000(ns)
     hour = (ns // 3_600_000_000_000) % 24

@@ -27,8 +27,9 @@ from audit.core.progress import bar_shown, progress_bar
 from audit.core.safefiles import find_inputs, unique_log_files
 from audit.core.textinput import log_file_problem
 from audit.inventory.usage.chunks import (
-    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, PARQUET_SUFFIXES, LocatedProblems, UsageResult, finalise, header_problems,
-    is_parquet, iter_chunks, log_files, merge_partials, parquet_meta, process_chunk, resolver,
+    DEFAULT_CHUNK_ROWS, DEFAULT_REGION, MAX_SLICES, PARQUET_SUFFIXES, LocatedProblems, Partial, UsageResult, add_partial,
+    finalise, header_problems, is_parquet, iter_chunks, iter_parquet_batches, log_files, parquet_meta,
+    process_arrow_chunks, process_chunk, resolver,
 )
 from audit.inventory.usage.dask import estimate_usage_dask
 from audit.inventory.usage_import import Options, detect_format, read_usage
@@ -128,7 +129,21 @@ def read_source(source, fmt: str = "canonical", mean_output_tokens: float | None
                         " are not LLM requests and are not in this estimate: `audit import-usage --out LOG` writes them "
                         "to LOG.media.parquet, to enter as image_generation/video_generation activities")
     return imported.llm, messages
-MERGE_EVERY = 4  # partial sums merged once this many are held
+
+
+IN_FLIGHT_ENV = "GENAI_AUDIT_USAGE_IN_FLIGHT"
+
+
+def batches_in_flight() -> int:
+    """Parquet batches estimated at once (``GENAI_AUDIT_USAGE_IN_FLIGHT``, default 1; at most the
+    CPU count). One batch at a time while the next is read on a second thread was measured
+    cheaper than two at a time on the shared 2-CPU machine of issue 16 (10M rows under load 10:
+    1.8-2.0 s of CPU vs 2.2-3.1 s, the difference in system time; benchmarks/README.md); the
+    sums are identical either way, so the setting is only a speed lever for idle machines."""
+    raw = os.environ.get(IN_FLIGHT_ENV, "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{IN_FLIGHT_ENV}={raw!r}: give a whole number of batches, 1 or more")
+    return int(raw)
 
 
 def estimate_usage(source, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, scheduler=None, progress: bool | None = None,
@@ -196,28 +211,33 @@ def _read_and_sum(files: list, names: list[str], res, chunk_rows: int, progress:
         names.append(name)
         total = None if total is None else total + len(frame)
     problems = LocatedProblems()
-    partials = []
+    total_sums = None
 
     threads = max(1, min(os.cpu_count() or 1, MAX_SLICES))
     with progress_bar(progress, total=total, unit="rows", unit_scale=True, desc="requests", smoothing=0.1) as bar, ThreadPoolExecutor(threads, thread_name_prefix="usage") as pool:
         for f, name in zip(files, names):
-            for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)):
-                out = process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool,
-                                    energy=energy)
+            # Parquet logs are estimated on their Arrow arrays (no pandas conversion) unless
+            # per-request frames are asked for or the rows are only validated (energy=False);
+            # every other source as pandas chunks.
+            if energy and on_chunk is None and not isinstance(f, pd.DataFrame) and is_parquet(f):
+                outputs = process_arrow_chunks(_read_ahead(iter_parquet_batches(f, chunk_rows, problems)), res, name,
+                                               problems, pool, in_flight=min(batches_in_flight(), threads))
+            else:
+                outputs = ((process_chunk(df, res, name, first, problems, want_rows=on_chunk is not None, pool=pool,
+                                          energy=energy), len(df))
+                           for df, first in _read_ahead(iter_chunks(f, chunk_rows, problems)))
+            for out, rows in outputs:
                 if out.partial is not None and not problems.count:
-                    partials.append(out.partial)
+                    # Each chunk's sums are added to the total as they come, in file order (one
+                    # partial of up to ~170k groups held, not several: memory flat in the log's length).
+                    total_sums = add_partial(total_sums, out.partial)
                     if on_chunk is not None:
                         on_chunk(out.rows)
-                # Merge often: each chunk's partial holds up to ~170k groups (~15 MB), so keeping
-                # 16 of them made memory grow with the log up to 16 chunks (10M: 0.81 GB, 30M:
-                # 0.99 GB); with 4, memory is flat from the 4th chunk on. A merge costs ~20 ms.
-                if len(partials) >= MERGE_EVERY:
-                    partials = [merge_partials(partials)]
-                bar.update(len(df))
+                bar.update(rows)
         bar.total = bar.n  # CSV totals are estimates
         bar.refresh()
     problems.raise_if_any()
-    return merge_partials(partials), list(problems.notes)
+    return (total_sums if total_sums is not None else Partial.empty()), list(problems.notes)
 
 
 # --- usage logs of an engagement ------------------------------------------------------------------
