@@ -39,50 +39,53 @@ def sample_fast_run(tmp_path_factory) -> Path:
     return out
 
 
-def _xdist_group(item) -> str | None:
-    """The pytest-xdist group an item must share with others, or None to spread it freely.
+# --- how pytest-xdist shares the suite out (``make test``: ``-n 2 --dist loadfile``) -----------
+#
+# One test module runs on one worker, so that its module fixtures (the reproducibility runs, the
+# papermill pipeline, the LibreOffice recalculation, the sample report) are built once, and
+# kernels, LibreOffice and Chromium are not started twice for the same module. pytest-xdist's
+# ``--dist loadgroup`` and ``xdist_group`` marks cannot do this here: xdist 3.8 names a group by
+# rewriting ``item._nodeid``, which pytest 9.2 no longer reads (nodes keep their id in
+# ``_id``), so every mark was silently ignored and both workers built every module fixture.
 
-    * A test marked ``slow`` (notebooks on a kernel, LibreOffice, Chromium, child runs) is grouped
-      with the other slow tests of its module, so that a module's expensive fixtures (one
-      LibreOffice recalculation, one papermill pipeline, the reproducibility runs) are built once
-      and the slow modules spread over both workers instead of queueing on one.
-    * A test that uses a module- or class-scoped fixture of its own module goes with the other
-      tests of that module: ungrouped, both workers would build the fixture (the two
-      reproducibility runs of test_reproducible.py were made twice: 4 child runs instead of 2).
-    """
-    module = item.nodeid.split("::", 1)[0]
-    if item.get_closest_marker("slow") is not None:
-        return module
-    info = getattr(item, "_fixtureinfo", None)
-    mod = getattr(item, "module", None)
-    if info is None or mod is None:
+NOTEBOOKS_SCOPE = "notebooks/*.ipynb"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with nbval's cells (``make test`` collects notebooks/ with ``--nbval``
+    in the same session) as ONE unit: the three notebooks run in order on one worker, because
+    03 reads the step files 02 writes into ``reports/notebook-run``."""
+    if config.getvalue("dist") != "loadfile":
         return None
-    for defs in info.name2fixturedefs.values():
-        fixturedef = defs[-1]
-        if fixturedef.scope in ("module", "class") and getattr(fixturedef.func, "__module__", None) == mod.__name__:
-            return module
-    return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - only under pytest-xdist
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return NOTEBOOKS_SCOPE if module.endswith(".ipynb") else module
+
+    return ModuleScheduling(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) tests that share expensive
-    module fixtures, and the slow tests of a module, run on one worker in turn (see
-    ``_xdist_group``); the rest spread over the workers. Slow tests are queued first so that
-    the last work handed out is short (xdist hands whole groups out, largest first, then in
-    collection order). No effect without xdist, where the order stays the collection order."""
+    """Under pytest-xdist, the notebooks and the modules with slow tests (kernels, LibreOffice,
+    Chromium, child runs) are queued first (``make test`` passes ``--no-loadscope-reorder``, so
+    xdist hands modules out in this order), so that the last work handed out is short and
+    neither worker idles at the end. Without xdist the collection order is kept."""
     if not _xdist_active(config):
         return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = _xdist_group(item)
-            if group is not None:
-                item.add_marker(pytest.mark.xdist_group(group))
-    # Stable: within "slow" and "not slow" the collection order is kept.
-    items.sort(key=lambda it: it.get_closest_marker("slow") is None)
+    first = {_module(it) for it in items if it.get_closest_marker("slow") is not None or _module(it).endswith(".ipynb")}
+    items.sort(key=lambda it: _module(it) not in first)  # stable: the order inside each part is kept
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::", 1)[0]
 
 
 def _xdist_active(config) -> bool:
-    """True in an xdist worker or controller that distributes (``-n N`` with N > 0)."""
+    """True in an xdist worker, or in a controller that distributes (``-n N``, N > 0)."""
     if hasattr(config, "workerinput"):
         return True
     return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
