@@ -118,5 +118,6 @@ def _cpu_seconds() -> float:
 
 
 def pytest_configure(config):
-    # Known with or without pytest-xdist installed (the suite runs with --strict-markers).
+    # Known with or without pytest-xdist installed (the suite runs with --strict-markers). Kept so
+    # that a mark written for --dist loadgroup is not an error; `make test` groups by module.
     config.addinivalue_line("markers", "xdist_group(name): tests pytest-xdist runs on one worker, in turn")
