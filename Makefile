@@ -8,10 +8,14 @@ STAMP := $(VENV)/.installed
 KERNEL := genai-audit
 OUT ?= reports/sample
 # pytest workers for `make test` (pytest-xdist, in the test extras); PYTEST_WORKERS=0 runs in one
-# process. Tests marked slow (kernels, LibreOffice, Chromium) all run on one worker, in turn
-# (tests/conftest.py), so that two kernels never start at once; the rest share the others.
+# process. Each test module runs on one worker, so its module fixtures are built once; the three
+# notebooks checked by nbval run in order on one worker; modules with slow tests (kernels,
+# LibreOffice, Chromium) are handed out first (tests/conftest.py).
 PYTEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+# nbval re-executes notebooks/*.ipynb and compares the outputs (tests/nbval_sanitize.cfg), in the
+# same pytest session as tests/ so that the notebooks run beside the other tests.
+NBVAL = notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -70,8 +74,7 @@ if-run: ## Install the Impact Framework's if-run (npm @grnsft/if, pinned) into .
 
 test: $(VENV)/.installed-test $(VENV)/.installed-lab lint if-run ## Run the lint step, pytest and the nbval notebook regression tests (installs the test extras)
 	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
-	$(BIN)/python -m pytest tests -m "not fuzz" -q $(PYTEST_PARALLEL)
-	cd notebooks && ../$(BIN)/python -m pytest --nbval . --nbval-sanitize-with ../tests/nbval_sanitize.cfg --nbval-current-env -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests $(NBVAL) -m "not fuzz" -q $(PYTEST_PARALLEL)
 
 test-full: system-deps test ## Everything in `test`, with LibreOffice and Chromium installed first
 

@@ -10,6 +10,8 @@ Plain objects (the loaded sample, its estimate and results) are in tests/helpers
 """
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -37,16 +39,85 @@ def sample_fast_run(tmp_path_factory) -> Path:
     return out
 
 
+# --- how pytest-xdist shares the suite out (``make test``: ``-n 2 --dist loadfile``) -----------
+#
+# One test module runs on one worker, so that its module fixtures (the reproducibility runs, the
+# papermill pipeline, the LibreOffice recalculation, the sample report) are built once, and
+# kernels, LibreOffice and Chromium are not started twice for the same module. pytest-xdist's
+# ``--dist loadgroup`` and ``xdist_group`` marks cannot do this here: xdist 3.8 names a group by
+# rewriting ``item._nodeid``, which pytest 9.2 no longer reads (nodes keep their id in
+# ``_id``), so every mark was silently ignored and both workers built every module fixture.
+
+NOTEBOOKS_SCOPE = "notebooks/*.ipynb"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with nbval's cells (``make test`` collects notebooks/ with ``--nbval``
+    in the same session) as ONE unit: the three notebooks run in order on one worker, because
+    03 reads the step files 02 writes into ``reports/notebook-run``."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - only under pytest-xdist
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return NOTEBOOKS_SCOPE if module.endswith(".ipynb") else module
+
+    return ModuleScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every test marked ``slow``
-    (it runs notebooks on a kernel, LibreOffice or Chromium) goes to one worker, in turn: two
-    kernels starting at once can race for the same free ports, and two browsers on two cores
-    starve each other. The other tests spread over the workers. No effect without xdist."""
-    for item in items:
-        if item.get_closest_marker("slow") is not None and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group("slow"))
+    """Under pytest-xdist, the notebooks and the modules with slow tests (kernels, LibreOffice,
+    Chromium, child runs) are queued first (``make test`` passes ``--no-loadscope-reorder``, so
+    xdist hands modules out in this order), so that the last work handed out is short and
+    neither worker idles at the end. Without xdist the collection order is kept."""
+    if not _xdist_active(config):
+        return
+    first = {_module(it) for it in items if it.get_closest_marker("slow") is not None or _module(it).endswith(".ipynb")}
+    items.sort(key=lambda it: _module(it) not in first)  # stable: the order inside each part is kept
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _xdist_active(config) -> bool:
+    """True in an xdist worker, or in a controller that distributes (``-n N``, N > 0)."""
+    if hasattr(config, "workerinput"):
+        return True
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
+
+
+# --- opt-in CPU profile: AUDIT_TEST_CPU_LOG=FILE appends "cpu_s wall_s nodeid" per test ----------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``AUDIT_TEST_CPU_LOG`` set, one line per test: CPU seconds (this process and the
+    children it reaped during the test: kernels, child runs, LibreOffice, Chromium), wall
+    seconds, node id. Wall time on a shared machine measures the load; CPU time measures the
+    test (``sort -rn FILE | head`` lists the costliest). Off by default."""
+    log = os.environ.get("AUDIT_TEST_CPU_LOG")
+    if not log:
+        yield
+        return
+    before, wall = _cpu_seconds(), time.perf_counter()
+    yield
+    line = f"{_cpu_seconds() - before:9.3f} {time.perf_counter() - wall:9.3f} {item.nodeid}\n"
+    with open(log, "a", encoding="utf-8") as f:  # one short append per test: safe across workers
+        f.write(line)
+
+
+def _cpu_seconds() -> float:
+    import resource  # Unix only, and only when the profile is asked for
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def pytest_configure(config):
-    # Known with or without pytest-xdist installed (the suite runs with --strict-markers).
+    # Known with or without pytest-xdist installed (the suite runs with --strict-markers). Kept so
+    # that a mark written for --dist loadgroup is not an error; `make test` groups by module.
     config.addinivalue_line("markers", "xdist_group(name): tests pytest-xdist runs on one worker, in turn")

@@ -67,9 +67,9 @@ def test_hang_is_killed_at_the_timeout_and_resume_reruns_only_failures(tmp_path,
     assert [o.status for o in run_batch(clients[:1], out, extra_args=["--no-pdf"])] == ["ok"]
     first = (out / "fine" / "results.json").stat().st_mtime_ns
     # --resume: "fine" is skipped, the missing "hangs" runs and is killed at the timeout.
-    outcomes = run_batch(clients, out, resume=True, timeout_s=15, extra_args=["--no-pdf"])
+    outcomes = run_batch(clients, out, resume=True, timeout_s=8, extra_args=["--no-pdf"])
     assert [o.status for o in outcomes] == ["ok", "failed"]
-    assert "timed out after 15 s" in outcomes[1].error
+    assert "timed out after 8 s" in outcomes[1].error
     assert not (out / "hangs" / "results.json").exists()
     # Fixed notebooks, --resume again: only the failure reruns.
     monkeypatch.setenv("AUDIT_NOTEBOOKS_DIR", str(write_notebooks(tmp_path / "nb-fixed")))

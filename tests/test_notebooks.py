@@ -3,7 +3,9 @@
 Two kinds of notebook test, run by ``make test``:
 
 * **Output regression (nbval)**, on the stored outputs of ``notebooks/*.ipynb``. It runs on the
-  notebooks folder directly, not from this file (``make test`` does the same from notebooks/)::
+  notebooks folder directly, not from this file (``make test`` collects notebooks/ with
+  ``--nbval`` in the same pytest session as tests/, the three notebooks in order on one
+  worker: tests/conftest.py)::
 
       python -m pytest --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg \\
           --nbval-current-env -p no:cacheprovider
