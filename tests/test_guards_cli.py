@@ -281,7 +281,9 @@ def test_a_full_disk_during_a_run_keeps_the_previous_report(runner, tmp_path, mo
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
     monkeypatch.setattr(runner_module, "run_notebooks", disk_full)
-    text = refused(runner, "run", sample, "--out", out, "--no-pdf", seconds=60, peak_mb=2_000)
+    # The whole audit is computed before the notebooks fail, under tracemalloc (2-3x slower): the
+    # bound is for a hang, not a speed check (that is benchmarks/bench_run.py).
+    text = refused(runner, "run", sample, "--out", out, "--no-pdf", seconds=240, peak_mb=2_000)
     assert "No space left on device" in text and "nothing was written there" in text
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
