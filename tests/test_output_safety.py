@@ -74,7 +74,7 @@ def fast_run(monkeypatch):
         svgs: dict = {}
 
     monkeypatch.setattr(runner, "PipelineKernel", Kernel)
-    monkeypatch.setattr(runner, "run_notebooks", lambda kernel, e, work: (work / "notebooks").mkdir())
+    monkeypatch.setattr(runner, "run_notebooks", lambda kernel, e, work, on_executed=None: (work / "notebooks").mkdir())
     monkeypatch.setattr(runner, "prepare_run", lambda loaded: Run())
     monkeypatch.setattr(runner, "write_steps", lambda run, work: None)
     monkeypatch.setattr(runner, "write_prepared", lambda run, folder: None)
@@ -86,7 +86,7 @@ def fast_run(monkeypatch):
         return []
 
     monkeypatch.setattr(runner, "write_deliverables", deliverables)
-    monkeypatch.setattr(runner, "export_notebooks_html", lambda folder: {})
+    monkeypatch.setattr(runner, "export_notebooks_html", lambda folder, names=None: {})
 
     class Loaded:
         class engagement:

@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -146,14 +147,17 @@ class PipelineKernel:
             atexit.unregister(c._cleanup_kernel)  # noqa: SLF001 - the bound method nbclient registered
 
 
-def run_notebooks(kernel: PipelineKernel, engagement_dir: Path, work_dir: Path) -> None:
-    """Run the pipeline notebooks in order on ``kernel``, with absolute-path parameters."""
+def run_notebooks(kernel: PipelineKernel, engagement_dir: Path, work_dir: Path, on_executed=None) -> None:
+    """Run the pipeline notebooks in order on ``kernel``, with absolute-path parameters;
+    ``on_executed(name)`` is called as each one is written."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     params = safe_parameters({"engagement_dir": str(engagement_dir), "work_dir": str(work_dir)})
     for name in PIPELINE_NOTEBOOKS:
         kernel.execute(parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / name)), params), name)
+        if on_executed is not None:
+            on_executed(name)
 
 
 def execute_notebooks(engagement_dir: Path, work_dir: Path, kernel_name: str = DEFAULT_KERNEL,
@@ -254,8 +258,9 @@ def _notebook_attribute(tag: str, name: str, value: str) -> bool:
     return name in NOTEBOOK_ATTRIBUTES.get(tag, []) or name in NOTEBOOK_ATTRIBUTES["*"]
 
 
-def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
-    """Executed notebooks as HTML without code cells, for transparency beside the report."""
+def export_notebooks_html(nb_dir: Path, names: list[str] | None = None) -> dict[str, Path]:
+    """Executed notebooks (all, or ``names``) as HTML without code cells, for transparency
+    beside the report."""
     import bleach  # noqa: PLC0415 - html5lib behind it: only when notebook pages are written
     import nbformat
     from nbconvert import HTMLExporter
@@ -278,7 +283,7 @@ def export_notebooks_html(nb_dir: Path) -> dict[str, Path]:
     exporter.register_preprocessor(
         NotebookSanitizer(tags=list(NOTEBOOK_TAGS), attributes=NOTEBOOK_ATTRIBUTES, strip=True), enabled=True)
     out = {}
-    for name in PIPELINE_NOTEBOOKS:
+    for name in names or PIPELINE_NOTEBOOKS:
         src = nb_dir / name
         if src.exists():
             body, _ = exporter.from_notebook_node(nbformat.read(str(src), as_version=4))
@@ -406,9 +411,16 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
                 write_steps(run, work)
                 if kernel is not None:
                     write_prepared(run, private)
-                    run_notebooks(kernel, engagement_dir, work)
-                    kernel.shutdown()
-                    kernel = None
+                    # Each notebook's page is exported on a thread while the kernel runs the next
+                    # one on the other core (this process only waits on the kernel meanwhile).
+                    with ThreadPoolExecutor(1, thread_name_prefix="notebook-pages") as pages:
+                        exported = []
+                        run_notebooks(kernel, engagement_dir, work, on_executed=lambda name: exported.append(
+                            pages.submit(export_notebooks_html, work / "notebooks", [name])))
+                        kernel.shutdown()
+                        kernel = None
+                    for page in exported:
+                        page.result()  # a failed export fails the run, as before
             shutil.rmtree(private, ignore_errors=True)
         results = run.results
         results.footprint = footprint
@@ -416,8 +428,6 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
                                  "factor_set": results.factor_set,
                                  "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         notes = write_deliverables(results, work, pdf=pdf, svgs=run.svgs)
-        if notebooks:
-            export_notebooks_html(work / "notebooks")
         run_manifest = {**results.manifest,
                         "engagement_dir_name": engagement_dir.name, "footprint": footprint, "notes": notes}
         (work / "manifest.json").write_text(json.dumps(run_manifest, indent=2, default=str), encoding="utf-8")
