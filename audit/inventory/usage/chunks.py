@@ -772,7 +772,16 @@ def parquet_meta(path: Path, read_dictionary: list[str] | None = None):
 
 
 def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[pd.DataFrame, int]]:
-    """(chunk, number of the chunk's first row) from one Parquet file, one batch at a time."""
+    """(chunk, number of the chunk's first row) from one Parquet file, one batch at a time: the
+    batches of ``iter_parquet_batches`` as pandas frames."""
+    for chunk, first in iter_parquet_batches(path, chunk_rows, problems):
+        yield chunk.to_pandas(), first
+
+
+def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[ArrowChunk, int]]:
+    """(the batch as Arrow arrays by canonical column name, number of its first row), one Parquet
+    batch at a time; ``_iter_parquet`` converts the same batches to pandas, so a log is cut into
+    the same chunks whichever reader is used. ``process_arrow_chunk`` estimates them."""
     pf = parquet_meta(path)
     mapping, header = header_problems(str(path), pf.schema_arrow.names)
     problems.note_ignored(str(path), pf.schema_arrow.names)
@@ -782,25 +791,6 @@ def _iter_parquet(path: Path, chunk_rows: int, problems: LocatedProblems) -> Ite
         return
     # Text columns read dictionary-encoded: they arrive as categoricals, whose codes need no
     # hashing (4x faster to read and to factorize than plain strings).
-    pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
-    offset = 0
-    for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
-        df = batch.to_pandas().rename(columns=mapping)
-        yield df, offset + 1
-        offset += len(df)
-
-
-def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems) -> Iterator[tuple[ArrowChunk, int]]:
-    """``_iter_parquet`` without the pandas conversion: (the batch as Arrow arrays by canonical
-    column name, number of its first row). The same batches as ``_iter_parquet``, so a log is cut
-    into the same chunks whichever reader is used; ``process_arrow_chunk`` estimates them."""
-    pf = parquet_meta(path)
-    mapping, header = header_problems(str(path), pf.schema_arrow.names)
-    problems.note_ignored(str(path), pf.schema_arrow.names)
-    if header:
-        for p in header:
-            problems.add(p)
-        return
     pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
     offset = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
