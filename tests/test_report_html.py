@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from audit.analyses import customisation
+from audit.deliverables import figures
 from audit.deliverables import html as report_html
 from audit.core.exceptions import ExecutionError
 from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
@@ -56,9 +57,26 @@ def results():
 
 
 @pytest.fixture(scope="module")
-def html_file(results, tmp_path_factory) -> Path:
+def svgs(results) -> dict[str, str]:
+    """The ten charts of the sample, drawn once for the module (as `audit run` draws them once
+    and hands them to ``write_html``). Tests that change what a chart shows draw it again:
+    ``write_html`` draws every chart missing from ``svgs``."""
+    return figures.render_svgs(results)
+
+
+# Charts drawn from the emission lines and the engagement only (scope, stage, hotspots, kinds,
+# process map): unchanged by a test that empties interventions, forecast, extras or footprint.
+LINE_CHARTS = ("scope", "stage", "pareto", "kinds", "processmap")
+
+
+def line_charts(svgs: dict[str, str]) -> dict[str, str]:
+    return {name: svgs[name] for name in LINE_CHARTS}
+
+
+@pytest.fixture(scope="module")
+def html_file(results, svgs, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "report.html"
-    report_html.write_html(results, path)
+    report_html.write_html(results, path, svgs=svgs)
     return path
 
 
@@ -119,10 +137,10 @@ def test_one_unit_per_table_and_readable_numbers(html_file):
         assert lo != hi, f"{lo}–{hi}"
 
 
-def test_write_is_atomic_and_leaves_no_temp(results, tmp_path):
+def test_write_is_atomic_and_leaves_no_temp(results, svgs, tmp_path):
     path = tmp_path / "r.html"
     path.write_text("old", encoding="utf-8")
-    report_html.write_html(results, path)
+    report_html.write_html(results, path, svgs=svgs)
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
@@ -201,14 +219,14 @@ def test_escaped_text_in_svg_is_not_markup():
     assert report_html.unsafe_svg(svg) is None
 
 
-def test_notebook_html_is_sanitised(results, tmp_path):
+def test_notebook_html_is_sanitised(results, svgs, tmp_path):
     nb = ('<html><head><script src="https://cdn.example.com/require.js"></script>'
           '<link rel="stylesheet" href="https://fonts.example.com/x.css"><style>@import url(https://x.y/z.css);</style>'
           '</head><body><h1>Discovery</h1><p onclick="alert(1)">Read <a href="https://example.com">docs</a></p>'
           '<img src="data:image/png;base64,iVBORw0KGgo="><img src="https://tracker.example.com/p.gif">'
           '<table><tr><td>1</td></tr></table><iframe src="https://x"></iframe></body></html>')
     path = tmp_path / "nb.html"
-    report_html.write_html(results, path, notebooks_html={"01_discovery": nb})
+    report_html.write_html(results, path, notebooks_html={"01_discovery": nb}, svgs=svgs)
     text = path.read_text(encoding="utf-8")
     assert "Discovery" in text and 'id="notebook-01-discovery"' in text
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in text
@@ -283,11 +301,11 @@ def test_pdf_of_missing_html_is_an_error(tmp_path):
         report_html.write_pdf(tmp_path / "missing.html", tmp_path / "x.pdf")
 
 
-def test_report_without_feasibility_or_footprint(results, tmp_path):
+def test_report_without_feasibility_or_footprint(results, svgs, tmp_path):
     r = copy.copy(results)
     r.interventions, r.forecast, r.footprint, r.manifest = [], [], None, {}
     path = tmp_path / "bare.html"
-    report_html.write_html(r, path)
+    report_html.write_html(r, path, svgs=line_charts(svgs))  # the feasibility charts are drawn empty here
     text = path.read_text(encoding="utf-8")
     assert "No forecast in this run" in text
     assert "No abatement options were assessed" in text
@@ -347,18 +365,18 @@ def test_savings_counted_are_itemised(html_file, results):
     assert "Price register" in text and "hotel_per_room_night" in text
 
 
-def test_report_without_feasibility_extras(results, tmp_path):
+def test_report_without_feasibility_extras(results, svgs, tmp_path):
     r = copy.copy(results)
     r.extras, r.activities = {}, None
     path = tmp_path / "no-extras.html"
-    report_html.write_html(r, path)
+    report_html.write_html(r, path, svgs=line_charts(svgs))  # the feasibility charts are drawn from what is left
     text = path.read_text(encoding="utf-8")
     assert "The engagement has no LLM workloads to compare" in text
     assert "No candidate models to compare" in text
     assert 'id="precision-per-watt"' in text  # recomputed from the lines
 
 
-def test_own_footprint_and_manifest_read_as_prose(results, tmp_path):
+def test_own_footprint_and_manifest_read_as_prose(results, svgs, tmp_path):
     """The footprint says how it was measured (method, CPU, intensity basis) or why it was not;
     manifest keys are labelled, not raw."""
     r = copy.copy(results)
@@ -369,7 +387,7 @@ def test_own_footprint_and_manifest_read_as_prose(results, tmp_path):
     r.manifest = {"input_files_sha256": {"activities.csv": "ab" * 32}, "tool_version": "9.9",
                   "factor_set": "x", "generated_at": "2026-01-01T00:00:00+00:00"}
     path = tmp_path / "r.html"
-    report_html.write_html(r, path)
+    report_html.write_html(r, path, svgs=svgs)  # no chart shows the footprint or the manifest
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8")))
     for expected in ("Example CPU 1234", "tracking mode: process", "offline country table (GBR)",
                      "SHA-256 of input › activities.csv", "Tool version 9.9"):
@@ -377,7 +395,7 @@ def test_own_footprint_and_manifest_read_as_prose(results, tmp_path):
     assert "input_files_sha256" not in text and "tool_version" not in text
     r.footprint = {"method": "codecarbon OfflineEmissionsTracker", "error": "tracker unavailable: no CPU",
                    "duration_s": 3.0, "country": "GBR", "codecarbon_version": "3.3.2"}
-    report_html.write_html(r, path)
+    report_html.write_html(r, path, svgs=svgs)
     assert "The tracker did not measure this run: tracker unavailable: no CPU" in path.read_text(encoding="utf-8")
 
 
@@ -413,7 +431,7 @@ def test_housekeeping_notes_move_to_the_data_appendix(html_file, results):
         assert str(html.escape(w, quote=False))[:60] in appendix
 
 
-def test_scope3_screening_says_measured_not_measured_or_why_not(results, tmp_path):
+def test_scope3_screening_says_measured_not_measured_or_why_not(results, svgs, tmp_path):
     r = copy.copy(results)
     from audit.core.models import Scope3Exclusion
     r.engagement = results.engagement.model_copy(update={"scope3_exclusions": [
@@ -428,7 +446,7 @@ def test_scope3_screening_says_measured_not_measured_or_why_not(results, tmp_pat
         else:
             assert row["label"] == "relevant, not yet measured"
     path = tmp_path / "s3.html"
-    report_html.write_html(r, path)
+    report_html.write_html(r, path, svgs=svgs)  # no chart shows the Scope 3 exclusions
     text = path.read_text(encoding="utf-8")
     assert "No activity in this engagement" not in text
     assert "not relevant: Crew commute" in text
@@ -468,13 +486,13 @@ DISCLOSURE_BLOCKS = {  # the shapes of results.json's issue-13 blocks (analyses.
 }
 
 
-def test_disclosure_sections_render_when_results_carry_them(results, tmp_path, monkeypatch):
+def test_disclosure_sections_render_when_results_carry_them(results, svgs, tmp_path, monkeypatch):
     path = tmp_path / "bare.html"
-    report_html.write_html(results, path)
+    report_html.write_html(results, path, svgs=svgs)
     if not report_html.disclosure_blocks(results)["disclosures"]:
         assert 'id="disclosures"' not in path.read_text(encoding="utf-8")
     monkeypatch.setattr(report_html, "disclosure_blocks", lambda r: DISCLOSURE_BLOCKS)
-    report_html.write_html(results, path)
+    report_html.write_html(results, path, svgs=svgs)
     text = path.read_text(encoding="utf-8")
     block = text[text.index('id="disclosures"'):text.index('id="hotspots"')]
     for expected in ("GHG Protocol inventory", "GrossLocationBasedScope2GreenhouseGasEmissions", "ISO 14064-1",
