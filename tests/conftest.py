@@ -2,7 +2,9 @@
 test session (per xdist worker) and handed, read-only, to every test that only reads them.
 
 * ``sample_run``: ``audit run`` on the shipped sample with its notebooks (no PDF), into a
-  session folder. Tests must not change it; copy what they need to change.
+  session folder; the notebooks may not compute anything again (an extra cell removes the
+  kernel's estimator, analyses and chart rendering).
+  Tests must not change it; copy what they need to change.
 * ``sample_fast_run``: the same with ``--fast`` (no notebooks).
 
 Plain objects (the loaded sample, its estimate and results) are in tests/helpers.py
@@ -21,12 +23,19 @@ from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
-    """OUT of ``audit run data/sample_engagement --out OUT --no-pdf`` (notebooks included)."""
+    """OUT of ``audit run data/sample_engagement --out OUT --no-pdf`` with the real notebooks,
+    each with one extra cell, without output, that removes the kernel's own computing
+    (``tests.notebook_factory.NO_RECOMPUTATION_IN_THE_KERNEL``): a notebook that tried to
+    compute again would fail the run. What the notebooks show is what they show under a plain
+    `audit run` (test_runner compares it with their stored outputs)."""
     from audit.orchestration import runner
+    from tests.notebook_factory import notebooks_that_compute_nothing
 
-    out = tmp_path_factory.mktemp("sample-run") / "out"
-    runner.run_engagement(SAMPLE_ENGAGEMENT_DIR, out, pdf=False)
-    return out
+    root = tmp_path_factory.mktemp("sample-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "NOTEBOOKS_DIR", notebooks_that_compute_nothing(root / "notebooks"))
+        runner.run_engagement(SAMPLE_ENGAGEMENT_DIR, root / "out", pdf=False)
+    return root / "out"
 
 
 @pytest.fixture(scope="session")

@@ -41,3 +41,26 @@ def write_notebooks(folder: Path, fault: str | None = None, fault_in: str = "02_
                                                                "language": "python"}})
         nbformat.write(nb, str(folder / name))
     return folder
+
+
+#: A cell inserted after each real notebook's parameters cell for ``sample_run``: the kernel's
+#: validation, estimation, analyses and chart rendering are removed, so the notebooks can only
+#: show what `audit run` computed once and handed them. It has no output of its own.
+NO_RECOMPUTATION_IN_THE_KERNEL = (
+    "import audit.orchestration.pipeline as _p, audit.deliverables.figures as _f\n"
+    "_p.load_engagement = _p.estimate = _p.from_estimate = _p.registry = None  # computed once, by the run\n"
+    "_f.render_svg = _f.render_svgs = None  # each chart rendered once, by the run")
+
+
+def notebooks_that_compute_nothing(folder: Path) -> Path:
+    """The real pipeline notebooks, each with ``NO_RECOMPUTATION_IN_THE_KERNEL`` inserted after
+    its parameters cell, written to ``folder``."""
+    from audit.core.paths import NOTEBOOKS_DIR
+
+    folder.mkdir(parents=True)
+    for name in PIPELINE_NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+        nb.cells.insert(at, nbformat.v4.new_code_cell(NO_RECOMPUTATION_IN_THE_KERNEL))
+        nbformat.write(nb, folder / name)
+    return folder

@@ -10,7 +10,7 @@ from audit.orchestration import runner
 from audit.core.exceptions import ExecutionError, InputError
 from audit.core.paths import SAMPLE_ENGAGEMENT_DIR, write_marker
 from tests.helpers import SAMPLE_INPUT_FILES, parse_html
-from tests.notebook_factory import write_notebooks
+from tests.notebook_factory import NO_RECOMPUTATION_IN_THE_KERNEL, write_notebooks
 
 
 @pytest.fixture()
@@ -25,9 +25,30 @@ def minimal_notebooks(tmp_path, monkeypatch):
     return folder
 
 
-def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_path, minimal_notebooks):
-    out = tmp_path / "out"
-    summary = runner.run_engagement(engagement, out, pdf=False)
+HOSTILE_FOLDER_NAME = 'x"; import os; os.system("touch PWNED"); y="'
+#: A first cell in each minimal notebook: the kernel cannot estimate a usage log itself.
+NO_USAGE_ESTIMATE_IN_THE_KERNEL = ("import audit.inventory.usage\n"
+                                   "audit.inventory.usage.estimate_usage = None  # the hand-off must be used")
+
+
+@pytest.fixture(scope="module")
+def minimal_run(tmp_path_factory):
+    """One `audit run` (in this process, real kernel, minimal notebooks, no PDF) shared by the
+    tests below that only read what it wrote: (root, OUT, the run's summary). Its conditions are
+    the union of theirs: the sample is copied into a folder whose name is hostile text, and each
+    notebook starts by removing the usage-log estimator from the kernel."""
+    root = tmp_path_factory.mktemp("minimal-run")
+    engagement = Path(shutil.copytree(SAMPLE_ENGAGEMENT_DIR, root / HOSTILE_FOLDER_NAME))
+    folder = write_notebooks(root / "nb", prelude=NO_USAGE_ESTIMATE_IN_THE_KERNEL)
+    out = root / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "NOTEBOOKS_DIR", folder)
+        summary = runner.run_engagement(engagement, out, pdf=False)
+    return root, out, summary
+
+
+def test_run_writes_every_deliverable_and_the_numbers_add_up(minimal_run):
+    tmp_path, out, summary = minimal_run
     for name in ("report.xlsx", "report.html", "results.json", "manifest.json", "manifest.if.yaml",
                  "notebooks/01_discovery.ipynb",
                  "notebooks/03_feasibility.html"):
@@ -43,14 +64,11 @@ def test_run_writes_every_deliverable_and_the_numbers_add_up(engagement, tmp_pat
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
-def test_the_kernel_uses_the_usage_logs_estimated_while_validating(engagement, tmp_path, monkeypatch):
+def test_the_kernel_uses_the_usage_logs_estimated_while_validating(minimal_run):
     """The sample lists a usage log: `audit run` estimates it to validate the engagement and
-    hands the result to the kernel, which must not estimate the log again."""
-    folder = write_notebooks(tmp_path / "nb", prelude="import audit.inventory.usage\n"
-                                                      "audit.inventory.usage.estimate_usage = None  # the hand-off must be used")
-    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
-    out = tmp_path / "out"
-    runner.run_engagement(engagement, out, pdf=False)
+    hands the result to the kernel, which must not estimate the log again (the minimal run's
+    notebooks set ``estimate_usage = None`` in the kernel first)."""
+    _, out, _ = minimal_run
     data = json.loads((out / "results.json").read_text())
     assert any(a["activity_id"].startswith("USG-") for a in data["activities"])
     assert not (out / ".usage-handoff").exists() and not list(out.rglob("groups.parquet"))
@@ -59,10 +77,9 @@ def test_the_kernel_uses_the_usage_logs_estimated_while_validating(engagement, t
     assert USAGE_HANDOFF_ENV not in os.environ
 
 
-def test_failed_run_keeps_previous_report_and_the_failed_notebook(engagement, tmp_path, monkeypatch):
+def test_failed_run_keeps_previous_report_and_the_failed_notebook(engagement, tmp_path, monkeypatch, minimal_run):
     out = tmp_path / "out"
-    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", write_notebooks(tmp_path / "good"))
-    runner.run_engagement(engagement, out, pdf=False)
+    shutil.copytree(minimal_run[1], out)  # a previous good report of the sample (marker included)
     before = (out / "results.json").read_bytes()
     monkeypatch.setattr(runner, "NOTEBOOKS_DIR", write_notebooks(tmp_path / "bad", fault="raise"))
     with pytest.raises(ExecutionError, match="02_scope_mapping.*boom in notebook"):
@@ -87,11 +104,9 @@ def test_parameters_arrive_as_values(value):
     assert runner.safe_parameters({"p": value}) == {"p": value}
 
 
-def test_hostile_folder_name_is_passed_as_data(tmp_path, minimal_notebooks):
-    weird = tmp_path / 'x"; import os; os.system("touch PWNED"); y="'
-    shutil.copytree(SAMPLE_ENGAGEMENT_DIR, weird)
-    out = tmp_path / "out"
-    runner.run_engagement(weird, out, pdf=False)
+def test_hostile_folder_name_is_passed_as_data(minimal_run):
+    tmp_path, out, _ = minimal_run  # the sample, run from a folder named HOSTILE_FOLDER_NAME
+    assert (tmp_path / HOSTILE_FOLDER_NAME / "engagement.yaml").is_file()
     assert (out / "results.json").exists()
     assert not list(Path.cwd().glob("PWNED")) and not list(tmp_path.rglob("PWNED"))
 
@@ -245,27 +260,15 @@ def test_notebooks_under_audit_run_show_what_they_show_on_their_own(sample_run):
 
 
 @pytest.mark.slow
-def test_the_notebooks_compute_nothing_again_under_audit_run(tmp_path, monkeypatch):
+def test_the_notebooks_compute_nothing_again_under_audit_run(sample_run):
     """The real notebooks, with the kernel's validation, estimation, analyses and chart
-    rendering removed: they still run, because `audit run` hands them what it computed once."""
+    rendering removed (``sample_run`` inserts ``NO_RECOMPUTATION_IN_THE_KERNEL`` after their
+    parameters): they still run, because `audit run` hands them what it computed once."""
     import nbformat
 
-    from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS
-
-    disable = ("import audit.orchestration.pipeline as _p, audit.deliverables.figures as _f\n"
-               "_p.load_engagement = _p.estimate = _p.from_estimate = _p.registry = None  # computed once, by the run\n"
-               "_f.render_svg = _f.render_svgs = None  # each chart rendered once, by the run")
-    folder = tmp_path / "nb"
-    folder.mkdir()
-    for name in PIPELINE_NOTEBOOKS:
-        nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
-        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
-        nb.cells.insert(at, nbformat.v4.new_code_cell(disable))
-        nbformat.write(nb, folder / name)
-    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", folder)
-    out = tmp_path / "out"
-    runner.run_engagement(SAMPLE_ENGAGEMENT_DIR, out, pdf=False)
-    nb = nbformat.read(out / "notebooks" / "03_feasibility.ipynb", as_version=4)
+    for name in ("01_discovery", "02_scope_mapping", "03_feasibility"):
+        nb = nbformat.read(sample_run / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert any(c.source == NO_RECOMPUTATION_IN_THE_KERNEL for c in nb.cells), name  # the run had it
     assert any("data:image/svg+xml" in o.get("data", {}).get("text/html", "")
                for c in nb.cells for o in c.get("outputs", []))
 
