@@ -2,10 +2,12 @@
 
 Two `run_engagement` calls on the sample run side by side, each in its own Python process
 with a different ``PYTHONHASHSEED`` (inherited by its notebook kernels), so a result that
-depended on set or dict-of-set ordering would show up here rather than at a client. They
-use the minimal pipeline notebooks (tests/notebook_factory.py: the same pipeline steps
-without the narrative); a slow test runs the real notebooks/ and compares them with the same
-reference run.
+depended on set or dict-of-set ordering would show up here rather than at a client. Run "a"
+uses the minimal pipeline notebooks (tests/notebook_factory.py: the same pipeline steps
+without the narrative), run "b" the real notebooks/ (as `audit run` does), so the same two runs
+also show that the narrative cells change no number (``test_real_notebooks_give_the_same_deliverables``).
+Before, "b" used the minimal notebooks too and a third process ran the real ones; the two
+comparisons need only these two runs.
 
 Run-specific values are allowed in exactly one place per deliverable:
 
@@ -73,18 +75,18 @@ def finish(proc: subprocess.Popen, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """Two runs of the sample with the minimal notebooks, in parallel: {"a": OUT, "b": OUT}."""
+    """Two runs of the sample in parallel: {"a": OUT with the minimal notebooks, hash seed 1,
+    "b": OUT with the real notebooks/, hash seed 2}."""
     root = tmp_path_factory.mktemp("reproducible")
     notebooks = write_notebooks(root / "notebooks")
-    procs = {name: start_run(root / name, seed, notebooks) for name, seed in (("a", 1), ("b", 2))}
+    procs = {name: start_run(root / name, seed, nb) for name, seed, nb in (("a", 1, notebooks), ("b", 2, None))}
     return {name: finish(proc, root / name) for name, proc in procs.items()}
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory) -> Path:
-    """One run with the real notebooks/ (as `audit run` does), hash seed 3."""
-    root = tmp_path_factory.mktemp("reproducible-real")
-    return finish(start_run(root / "c", 3, None), root / "c")
+def real_run(runs) -> Path:
+    """The run with the real notebooks/ (as `audit run` does): run "b", hash seed 2."""
+    return runs["b"]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -266,7 +268,7 @@ def test_html_carries_the_run_manifest(runs):
 @pytest.mark.slow
 def test_real_notebooks_give_the_same_deliverables(runs, real_run):
     """notebooks/ through papermill (as `audit run`) against the minimal-notebook reference run:
-    a third process, a third hash seed, and the narrative cells must not change a number."""
+    another process, another hash seed, and the narrative cells must not change a number."""
     ref = runs["a"]
     assert without_run_data(load_json(real_run, "results.json")) == without_run_data(load_json(ref, "results.json"))
     assert assert_same_workbook(real_run / "report.xlsx", ref / "report.xlsx") > 2000
