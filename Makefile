@@ -9,8 +9,8 @@ KERNEL := genai-audit
 OUT ?= reports/sample
 # pytest workers for `make test` (pytest-xdist, in the test extras); PYTEST_WORKERS=0 runs in one
 # process. Each test module runs on one worker, so its module fixtures are built once; the three
-# notebooks checked by nbval run in order on one worker; modules with slow tests (kernels,
-# LibreOffice, Chromium) are handed out first (tests/conftest.py).
+# notebooks checked by nbval run in order on one worker; the costliest modules (kernels,
+# LibreOffice, Chromium, child runs) are handed out first, largest first (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 # nbval re-executes notebooks/*.ipynb and compares the outputs (tests/nbval_sanitize.cfg), in the
@@ -74,7 +74,7 @@ if-run: ## Install the Impact Framework's if-run (npm @grnsft/if, pinned) into .
 
 test: $(VENV)/.installed-test $(VENV)/.installed-lab lint if-run ## Run the lint step, pytest and the nbval notebook regression tests (installs the test extras)
 	@bash scripts/ensure_system_deps.sh --quiet || echo "(LibreOffice/Chromium unavailable: those tests will skip loudly)"
-	$(BIN)/python -m pytest tests $(NBVAL) -m "not fuzz" -q $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest -p tests.skip_slow_imports tests $(NBVAL) -m "not fuzz" -q $(PYTEST_PARALLEL)
 
 test-full: system-deps test ## Everything in `test`, with LibreOffice and Chromium installed first
 

@@ -71,26 +71,51 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return NOTEBOOKS_SCOPE if module.endswith(".ipynb") else module
+            return _scope_of(nodeid)
 
     return ModuleScheduling(config, log)
 
 
+#: CPU seconds per test module (the test process plus the children it reaped: kernels, child
+#: runs, LibreOffice, Chromium), measured with ``AUDIT_TEST_CPU_LOG`` on the 2-CPU VM in session
+#: 6. Under pytest-xdist these modules are handed out first, costliest first, so that the last
+#: modules handed out are short and the two workers finish together. A stale figure only changes
+#: the order, never what runs or what is asserted.
+MODULE_CPU_S = {
+    "tests/test_batch.py": 91, "tests/test_runner.py": 55, "tests/test_distributed.py": 49,
+    "tests/test_guards_cli.py": 46, "tests/test_properties.py": 35, "tests/test_reproducible.py": 33,
+    "tests/test_usage_export_variants.py": 22, "tests/test_notebooks.py": 20, "tests/test_report_html.py": 16,
+    "tests/test_advice.py": 16, "tests/test_report_excel.py": 15, "tests/test_offline_run.py": 15,
+    NOTEBOOKS_SCOPE: 14, "tests/test_disclosure_contract.py": 11, "tests/test_hostile.py": 10,
+    "tests/test_charts.py": 10, "tests/test_intake.py": 10, "tests/test_jupyterlab.py": 8,
+}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, the notebooks and the modules with slow tests (kernels, LibreOffice,
-    Chromium, child runs) are queued first (``make test`` passes ``--no-loadscope-reorder``, so
-    xdist hands modules out in this order), so that the last work handed out is short and
-    neither worker idles at the end. Without xdist the collection order is kept."""
+    """Under pytest-xdist, the modules of ``MODULE_CPU_S`` are queued first, costliest first
+    (``make test`` passes ``--no-loadscope-reorder``, so xdist hands modules out in this order:
+    longest processing time first); then any other module with slow tests (kernels, LibreOffice,
+    Chromium, child runs); then the rest. Without xdist the collection order is kept."""
     if not _xdist_active(config):
         return
-    first = {_module(it) for it in items if it.get_closest_marker("slow") is not None or _module(it).endswith(".ipynb")}
-    items.sort(key=lambda it: _module(it) not in first)  # stable: the order inside each part is kept
+    slow = {_scope(it) for it in items if it.get_closest_marker("slow") is not None}
+
+    def rank(item):
+        scope = _scope(item)
+        return -MODULE_CPU_S.get(scope, 0), scope not in slow
+
+    items.sort(key=rank)  # stable: the order inside each module (and of the notebooks) is kept
 
 
-def _module(item) -> str:
-    return item.nodeid.split("::", 1)[0]
+def _scope(item) -> str:
+    return _scope_of(item.nodeid)
+
+
+def _scope_of(nodeid: str) -> str:
+    """The unit xdist hands out (``ModuleScheduling``): a module, or the three notebooks."""
+    module = nodeid.split("::", 1)[0]
+    return NOTEBOOKS_SCOPE if module.endswith(".ipynb") else module
 
 
 def _xdist_active(config) -> bool:
