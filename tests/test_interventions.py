@@ -2,11 +2,14 @@
 the options evaluated on the sample."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from audit.analyses.interventions import (
-    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, non_energy_savings, payback_years,
+    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, non_energy_savings, payback_years, records,
 )
 from audit.core.paths import SOURCES_DIR
 from audit.reference import pricing
@@ -202,3 +205,23 @@ def test_offpeak_shift_abates_at_most_the_shifted_share(results, interventions):
     direct = l.loc[l["activity_id"].isin(rec["applies_to"]), "kgco2e"].sum()
     assert rec["abated_kgco2e_per_year"] >= direct * (1 - ratio) * (1 - 1e-9)
     assert rec["abated_kgco2e_per_year"] <= rec["baseline_kgco2e"] * (1 - ratio) * (1 + 1e-9)
+
+
+def _typed(recs: list[dict]) -> list[list[tuple]]:
+    """Records as (column, type, value) with NaN made comparable."""
+    return [[(k, type(v), "NaN" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()] for r in recs]
+
+
+@pytest.mark.parametrize("extra", [{}, {"obj": pd.Series([np.float64(1.5), "x", None], dtype=object)}])
+def test_records_are_to_dict_records_value_and_type(extra):
+    frame = pd.DataFrame({"activity_id": pd.Series(["a", None, "c~kept"], dtype="str"), "quantity": [1.0, np.nan, 3.25],
+                          "data_quality": np.array([1, 2, 3], dtype="int64"), "flag": [True, False, True], **extra})
+    expected = frame.to_dict(orient="records")
+    assert _typed(records(frame)) == _typed(expected)
+    assert type(records(frame)[0]["quantity"]) is float and type(records(frame)[0]["data_quality"]) is int
+    if extra:  # an object column goes through pandas, which unboxes numpy scalars
+        assert type(records(frame)[0]["obj"]) is float
+
+
+def test_records_of_an_empty_frame():
+    assert records(pd.DataFrame({"a": pd.Series([], dtype=float)})) == []
