@@ -391,10 +391,11 @@ def evaluate_many(results, options, settings_: dict) -> list[tuple[InterventionR
     eng = results.engagement
 
     def run(keys) -> pd.DataFrame:
-        parts = [prepared[k]["new_rows"][b].assign(activity_id=prepared[k]["new_rows"][b]["activity_id"] + _tag(k, b))
-                 for k in keys for b in range(3)]
+        parts = [prepared[k]["new_rows"][b] for k in keys for b in range(3)]
+        tags = [_tag(k, b) for k in keys for b in range(3) for _ in range(len(prepared[k]["new_rows"][b]))]
         frame = pd.concat(parts, ignore_index=True).drop(columns=["_price_input_tokens", "cached_input_tokens"],
                                                          errors="ignore")
+        frame["activity_id"] = [a + tag for a, tag in zip(frame["activity_id"], tags, strict=True)]
         return estimate(LoadedEngagement(eng, frame, Path("."))).lines
 
     keys = list(prepared)
