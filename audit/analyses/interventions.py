@@ -32,7 +32,6 @@ from audit.core.models import Intervention
 from audit.inventory.costing import engagement_prices, price_date, row_cost
 from audit.inventory.estimate import estimate
 from audit.inventory.intake import LoadedEngagement
-from audit.inventory.results import parent_key
 from audit.reference import pricing
 from audit.reference.factors import load_register
 from audit.reference.profiles import hourly_profiles
@@ -419,8 +418,7 @@ def evaluate_many(results, options, settings_: dict) -> list[tuple[InterventionR
             for b in range(3):
                 tag = _tag(k, b)
                 sel = groups.get(tag[1:], groups[None])
-                per_bound.append(sel.assign(activity_id=[a.replace(tag, "") for a in sel["activity_id"]],
-                                            derived_from=[d.replace(tag, "") for d in sel["derived_from"]]))
+                per_bound.append(_LineArrays(sel, lambda i, tag=tag: i.replace(tag, "").removesuffix(SPLIT)))
             out[k] = (_finish(results, options[k], prepared[k], per_bound, settings_, base_lines), None)
     return out
 
@@ -491,16 +489,12 @@ def _total(values: np.ndarray) -> np.float64:
 
 class _LineArrays:
     """Emission lines (``LINE_COLUMNS``) as arrays, for the many small selections of
-    ``_finish`` (a pandas selection costs ~1 ms; these, microseconds). ``strip``: a suffix
-    taken off the ids (``SPLIT``)."""
+    ``_finish`` (a pandas selection costs ~1 ms; these, microseconds). ``ids``: how to read
+    the ids (the re-estimate's tag and ``SPLIT`` taken off)."""
 
-    def __init__(self, frame: pd.DataFrame, strip: str | None = None):
-        if strip:
-            frame = frame.assign(activity_id=[str(a).removesuffix(strip) for a in frame["activity_id"]],
-                                 derived_from=[str(d).removesuffix(strip) for d in frame["derived_from"]])
-        self.frame = frame
-        self.activity_id = frame["activity_id"].to_numpy(object)
-        self.derived_from = frame["derived_from"].to_numpy(object)
+    def __init__(self, frame: pd.DataFrame, ids=None):
+        self.activity_id = np.array([ids(a) if ids else a for a in frame["activity_id"]], dtype=object)
+        self.derived_from = np.array([ids(d) if ids else d for d in frame["derived_from"]], dtype=object)
         self.kg = frame["kgco2e"].to_numpy(float)
         self.kwh = frame["kwh"].to_numpy(float)
         self.owned = np.fromiter((o in OWNED for o in frame["ownership"]), bool, len(frame))
@@ -508,7 +502,6 @@ class _LineArrays:
 
     def take(self, mask: np.ndarray) -> "_LineArrays":
         out = object.__new__(_LineArrays)
-        out.frame = self.frame[mask]
         for name in ("activity_id", "derived_from", "kg", "kwh", "owned", "direct"):
             setattr(out, name, getattr(self, name)[mask])
         return out
@@ -522,11 +515,17 @@ class _LineArrays:
         return np.fromiter((a in ids or d in ids for a, d in zip(self.activity_id, self.derived_from)), bool,
                            len(self.activity_id))
 
+    def kg_by_parent(self, mask: np.ndarray) -> pd.Series:
+        """Σ kgCO2e of the ``mask`` lines by the activity each belongs to (``parent_key``)."""
+        parent = np.where(self.direct[mask], self.activity_id[mask], self.derived_from[mask])
+        frame = pd.DataFrame({"derived_from": pd.Series(parent, dtype="str"), "kgco2e": self.kg[mask]})
+        return frame.groupby(frame["derived_from"])["kgco2e"].sum()
 
-def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFrame], settings_: dict,
+
+def _finish(results, intervention: Option, prep: dict, new_lines: list[_LineArrays], settings_: dict,
             lines: pd.DataFrame) -> InterventionResult:
-    """The option's record from its re-estimated lines per bound; ``lines``: the baseline's
-    lines (``LINE_COLUMNS``)."""
+    """The option's record from its re-estimated lines per bound (ids as the baseline's);
+    ``lines``: the baseline's lines (``LINE_COLUMNS``)."""
     rows = prep["rows"]
     row_ids = set(rows["activity_id"])
     base = _LineArrays(lines)
@@ -545,7 +544,7 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
         new_rows = prep["new_rows"][b]
         ids = {a.removesuffix(SPLIT) for a in new_rows["activity_id"]}
         in_subset = base.owned_by(ids)
-        new = _LineArrays(new_lines[b], strip=SPLIT)
+        new = new_lines[b]
         in_new = np.ones(len(new.kg), bool)
         if shifted:
             # Shifted rows carry an intensity override, so their re-estimate has no DESNZ
@@ -568,9 +567,7 @@ def _finish(results, intervention: Option, prep: dict, new_lines: list[pd.DataFr
             breakdown[bound] = []
         other[bound] = (money[bound]["saved"] + float(sum(x["saving"] for x in breakdown[bound]))) * ppy
         if bound == "central":
-            base_subset, new_subset = base.frame[in_subset], new.frame[in_new]
-            by_line = (base_subset.groupby(parent_key(base_subset))["kgco2e"].sum()
-                       - new_subset.groupby(parent_key(new_subset))["kgco2e"].sum()).fillna(0.0) * ppy
+            by_line = (base.kg_by_parent(in_subset) - new.kg_by_parent(in_new)).fillna(0.0) * ppy
     # The abatement range's low and high ends, and the bound (scenario) each comes from.
     lo_b = min(BOUNDS, key=lambda b: (abated[b], BOUNDS.index(b)))
     hi_b = max(BOUNDS, key=lambda b: (abated[b], -BOUNDS.index(b)))
