@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from audit.analyses import customisation, registry, scorecard
@@ -38,3 +39,16 @@ def test_customisation_and_scorecard_in_one_estimate_equal_each_run_alone():
 def test_customisation_and_scorecard_without_activities_are_empty():
     r = dataclasses.replace(sample_results_without_feasibility(), activities=None)
     assert registry.customisation_and_scorecard(r) == {"customisation": [], "scorecard": {"rows": []}}
+
+
+def test_apply_leaves_the_activities_and_lines_as_they_were():
+    """Options change copies of the activity rows (shallow copies under copy-on-write): the
+    audited activities and lines stay exactly as estimated."""
+    base = sample_results_without_feasibility()
+    acts, lines = base.activities.copy(deep=True), base.lines.copy(deep=True)
+    r = dataclasses.replace(base, interventions=[], forecast=[], extras={}, warnings=list(base.warnings))
+    registry.apply(r)
+    assert r.interventions  # the options ran
+    pd.testing.assert_frame_equal(r.activities, acts)
+    pd.testing.assert_frame_equal(r.lines, lines)
+    pd.testing.assert_frame_equal(base.activities, acts)

@@ -138,18 +138,20 @@ class InterventionResult:
 def _matches(activities: pd.DataFrame, applies_to: dict[str, list[str]]) -> pd.Series:
     """Rows an option applies to: every column's value among the allowed ones; ``mode_prefix``
     matches the start of ``mode``."""
-    mask = pd.Series(True, index=activities.index)
+    mask = np.ones(len(activities), bool)  # combined as arrays: ``Series &=`` costs ~1 ms a column
     for col, allowed in applies_to.items():
         if col == "mode_prefix":
             mode = activities["mode"].astype(str)
-            mask &= mode.map(lambda m: any(m.startswith(str(p)) for p in allowed))
+            mask &= mode.map(lambda m: any(m.startswith(str(p)) for p in allowed)).to_numpy(bool)
         elif col == "provider":
-            prov = activities["provider_canonical"].astype(str) if "provider_canonical" in activities else None
-            ok = activities["provider"].astype(str).isin([str(a) for a in allowed])
-            mask &= ok | (prov.isin([str(a) for a in allowed]) if prov is not None else False)
+            names = [str(a) for a in allowed]
+            ok = activities["provider"].astype(str).isin(names).to_numpy(bool)
+            if "provider_canonical" in activities:
+                ok = ok | activities["provider_canonical"].astype(str).isin(names).to_numpy(bool)
+            mask &= ok
         else:
-            mask &= activities[col].astype(str).isin([str(a) for a in allowed])
-    return mask
+            mask &= activities[col].astype(str).isin([str(a) for a in allowed]).to_numpy(bool)
+    return pd.Series(mask, index=activities.index)
 
 
 SPLIT = "~kept"  # suffix of the part of a row an option leaves as it was (model_map with share_moved)
@@ -174,7 +176,7 @@ def draft_then_finish_scale(accepted_fraction: float, draft_energy_ratio: float)
 def _changed(rows: pd.DataFrame, change: dict, bound: int, baseline_lines: pd.DataFrame) -> pd.DataFrame | None:
     """The option's changed rows for one bound (0 low, 1 central, 2 high). Rows the change
     cannot apply to (no profile, a trip beyond the distance threshold) are left out."""
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # copy-on-write: changing the copy never changes the activities
     rows["_price_input_tokens"] = rows["input_tokens"]
     for col, val in change.get("set", {}).items():
         rows[col] = val
