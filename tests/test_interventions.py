@@ -8,12 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from audit.analyses.forecast import settings
 from audit.analyses.interventions import (
-    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, non_energy_savings, payback_years, records,
+    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, evaluate_many, non_energy_savings,
+    payback_years, records,
 )
+from audit.analyses.options import interventions_for
+from audit.core.models import Intervention
 from audit.core.paths import SOURCES_DIR
 from audit.reference import pricing
-from tests.helpers import sample_results
+from tests.helpers import sample_results, sample_results_without_feasibility
 
 INTERVENTION_KEYS = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high",
                      "cost_per_tonne", "payback_years", "effort_person_days", "verdict", "reason"}
@@ -225,3 +229,31 @@ def test_records_are_to_dict_records_value_and_type(extra):
 
 def test_records_of_an_empty_frame():
     assert records(pd.DataFrame({"a": pd.Series([], dtype=float)})) == []
+
+
+def test_an_option_without_a_factor_is_named_and_the_others_are_still_evaluated():
+    """One re-estimate for every option; when it fails (a mode with no factor), the options
+    are re-estimated one at a time: the failing one is named, every other one evaluated with
+    the figures of the shared re-estimate (to rounding: a lone re-estimate may sum its lines
+    in another order)."""
+    r = sample_results_without_feasibility()
+    teleport = Intervention.model_validate({"id": "teleport", "name": "Teleport", "applies_to": {"kind": ["travel"]},
+                                            "change": {"set": {"mode": "teleport_pod"}},
+                                            "effort": {"person_days": 1}})
+    options = interventions_for(r.engagement)
+    s = settings(r.engagement)
+    shared = evaluate_many(r, options, s)
+    alone = evaluate_many(r, [*options, teleport], s)
+    done, why = alone[-1]
+    assert done is None and "Option teleport (Teleport) is not evaluated" in why and "teleport_pod" in why
+    compared = 0
+    for (a, why_a), (b, why_b) in zip(shared, alone[:-1], strict=True):
+        assert why_a == why_b and (a is None) == (b is None)
+        if a is None:
+            continue
+        for key in ("abated_kgco2e_per_year", "abated_low", "abated_high", "kwh_saved_per_year",
+                    "money_saved_per_year"):
+            assert b.record[key] == pytest.approx(a.record[key], rel=1e-9, abs=1e-12), (a.record["id"], key)
+        assert b.record["verdict"] == a.record["verdict"] and b.record["applies_to"] == a.record["applies_to"]
+        compared += 1
+    assert compared >= 15

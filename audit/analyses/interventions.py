@@ -484,9 +484,11 @@ def _prepare(results, option: Option) -> dict | None:
 OWNED = frozenset(("owned", "leased"))  # ownership whose electricity the client pays for
 
 
-def _total(values: np.ndarray) -> np.float64:
-    """Σ values, a missing value counted as 0 (as ``pandas.Series.sum``)."""
-    return np.nansum(values)
+def _total(values: np.ndarray):
+    """Σ values, a missing value counted as 0, exactly as ``pandas.Series.sum`` adds them: a
+    float column pairwise (numpy), an object column (the lines of a re-estimate without
+    derived lines can come back so) one value after the other."""
+    return np.nansum(values) if values.dtype.kind == "f" else pd.Series(values, dtype=values.dtype).sum()
 
 
 class _LineArrays:
@@ -497,8 +499,8 @@ class _LineArrays:
     def __init__(self, frame: pd.DataFrame, ids=None):
         self.activity_id = np.array([ids(a) if ids else a for a in frame["activity_id"]], dtype=object)
         self.derived_from = np.array([ids(d) if ids else d for d in frame["derived_from"]], dtype=object)
-        self.kg = frame["kgco2e"].to_numpy(float)
-        self.kwh = frame["kwh"].to_numpy(float)
+        self.kg = frame["kgco2e"].to_numpy()  # the column's own dtype: see _total
+        self.kwh = frame["kwh"].to_numpy()
         self.owned = np.fromiter((o in OWNED for o in frame["ownership"]), bool, len(frame))
         self.direct = np.fromiter((d == "" for d in self.derived_from), bool, len(frame))
 
