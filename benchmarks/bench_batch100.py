@@ -12,7 +12,9 @@ identical to the single run's.
 ``--cold N`` also runs a batch of N copies with a new interpreter per engagement
 (``GENAI_AUDIT_COLD_CHILDREN=1``, as before the warm workers) in the same run, and prints
 both CPU-per-engagement figures and their ratio (the batch's CPU includes the warm workers'
-own start, paid once per job slot).
+own start, paid once per job slot). ``--cold-kernels N`` likewise with warm children whose
+notebook kernels are new interpreters (``GENAI_AUDIT_COLD_KERNELS=1``), not forked from the
+worker (``orchestration.processes``).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ def main() -> None:
     ap.add_argument("--engagements", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cold", type=int, default=0, help="also a batch of N copies with cold children")
+    ap.add_argument("--cold-kernels", type=int, default=0,
+                    help="also a batch of N copies whose kernels are new interpreters (not forked)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch100-"))
     clients = tmp / "clients"
@@ -69,19 +73,24 @@ def main() -> None:
           f"{same}/{args.engagements}")
     print(f"RATIO batch/target {wall / target:.2f} (target {target:.0f} s); batch/(N x one run / jobs) "
           f"{wall / ideal:.2f}; load average after {os.getloadavg()[0]:.2f}", flush=True)
-    if args.cold:
-        cold_dirs = sorted(map(str, clients.iterdir()))[:args.cold]
+    per_warm = cpu / args.engagements
+    for n, env_name, what in ((args.cold, "GENAI_AUDIT_COLD_CHILDREN", "cold children (a new interpreter per engagement)"),
+                              (args.cold_kernels, "GENAI_AUDIT_COLD_KERNELS",
+                               "cold kernels (warm children, each kernel a new interpreter)")):
+        if not n:
+            continue
+        dirs = sorted(map(str, clients.iterdir()))[:n]
         c0, t0 = cpu_children(), time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "audit", "batch", *cold_dirs, "--out", str(tmp / "cold"),
+        proc = subprocess.run([sys.executable, "-m", "audit", "batch", *dirs, "--out", str(tmp / env_name),
                                "--jobs", str(args.jobs), "--no-pdf"], capture_output=True, text=True,
-                              env={**os.environ, "GENAI_AUDIT_COLD_CHILDREN": "1"})
-        cold_wall, cold_cpu = time.perf_counter() - t0, cpu_children() - c0
+                              env={**os.environ, env_name: "1"})
+        other_wall, other_cpu = time.perf_counter() - t0, cpu_children() - c0
         if proc.returncode:
-            sys.exit(f"cold batch failed:\n{proc.stderr[-3000:]}")
-        per_warm, per_cold = cpu / args.engagements, cold_cpu / args.cold
-        print(f"cold children, {args.cold} copies: {cold_wall:.1f} s wall, {per_cold:.1f} s CPU per engagement; "
-              f"RATIO CPU per engagement warm/cold {per_warm / per_cold:.2f}; load average after "
-              f"{os.getloadavg()[0]:.2f}")
+            sys.exit(f"{what} batch failed:\n{proc.stderr[-3000:]}")
+        per_other = other_cpu / n
+        print(f"{what}, {n} copies: {other_wall:.1f} s wall, {per_other:.1f} s CPU per engagement; "
+              f"RATIO CPU per engagement this batch/that one {per_warm / per_other:.2f}; load average after "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -196,3 +196,30 @@ def test_cold_children_on_request(tmp_path, monkeypatch):
     (empty / "engagement.yaml").write_text("client: [unclosed\n")
     outcomes = run_batch([empty], tmp_path / "out", extra_args=["--fast", "--no-pdf"])
     assert calls == [empty.resolve()] and outcomes[0].status == "failed" and "engagement.yaml" in outcomes[0].error
+
+
+def test_a_forked_kernel_shows_the_notebooks_exactly_as_a_launched_kernel(tmp_path):
+    """Issue 16: in a batch, each run's kernel is forked from the warm worker
+    (orchestration.processes), not started as a new interpreter. The notebooks it executes must
+    read the same, cell for cell (pandas' and matplotlib's display settings included), as with
+    a launched kernel (GENAI_AUDIT_COLD_KERNELS=1); results.json byte-identical."""
+    from audit.orchestration.batch import WarmWorker, warm_workers_available
+    from audit.orchestration.processes import COLD_KERNELS_ENV
+
+    if not warm_workers_available():
+        pytest.skip("no fork on this platform")
+    client = _clients(tmp_path / "clients", ["client"])[0]
+    outputs = {}
+    for mode, env in (("forked", {}), ("launched", {COLD_KERNELS_ENV: "1"})):
+        worker = WarmWorker(env)
+        try:
+            outcome = worker.run(client, tmp_path / mode, 600, ["--no-pdf"], label=mode)
+        finally:
+            worker.stop()
+        assert outcome.status == "ok", outcome.error
+        outputs[mode] = {name: [cell.get("outputs") for cell in json.loads(
+            (tmp_path / mode / "notebooks" / name).read_text())["cells"]]
+            for name in ("01_discovery.ipynb", "02_scope_mapping.ipynb", "03_feasibility.ipynb")}
+    assert outputs["forked"] == outputs["launched"]
+    assert sum(len(o or []) for cells in outputs["forked"].values() for o in cells) >= 40  # they did show things
+    assert (tmp_path / "forked" / "results.json").read_bytes() == (tmp_path / "launched" / "results.json").read_bytes()

@@ -2,15 +2,22 @@
 the options evaluated on the sample."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 import pytest
 
+from audit.analyses.forecast import settings
 from audit.analyses.interventions import (
-    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, non_energy_savings, payback_years,
+    VERDICT_ORDER, annualised_cost, cleanest_window_ratio, cost_per_tonne, evaluate_many, non_energy_savings,
+    payback_years, records,
 )
+from audit.analyses.options import interventions_for
+from audit.core.models import Intervention
 from audit.core.paths import SOURCES_DIR
 from audit.reference import pricing
-from tests.helpers import sample_results
+from tests.helpers import sample_results, sample_results_without_feasibility
 
 INTERVENTION_KEYS = {"id", "name", "applies_to", "abated_kgco2e_per_year", "abated_low", "abated_high",
                      "cost_per_tonne", "payback_years", "effort_person_days", "verdict", "reason"}
@@ -202,3 +209,51 @@ def test_offpeak_shift_abates_at_most_the_shifted_share(results, interventions):
     direct = l.loc[l["activity_id"].isin(rec["applies_to"]), "kgco2e"].sum()
     assert rec["abated_kgco2e_per_year"] >= direct * (1 - ratio) * (1 - 1e-9)
     assert rec["abated_kgco2e_per_year"] <= rec["baseline_kgco2e"] * (1 - ratio) * (1 + 1e-9)
+
+
+def _typed(recs: list[dict]) -> list[list[tuple]]:
+    """Records as (column, type, value) with NaN made comparable."""
+    return [[(k, type(v), "NaN" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()] for r in recs]
+
+
+@pytest.mark.parametrize("extra", [{}, {"obj": pd.Series([np.float64(1.5), "x", None], dtype=object)}])
+def test_records_are_to_dict_records_value_and_type(extra):
+    frame = pd.DataFrame({"activity_id": pd.Series(["a", None, "c~kept"], dtype="str"), "quantity": [1.0, np.nan, 3.25],
+                          "data_quality": np.array([1, 2, 3], dtype="int64"), "flag": [True, False, True], **extra})
+    expected = frame.to_dict(orient="records")
+    assert _typed(records(frame)) == _typed(expected)
+    assert type(records(frame)[0]["quantity"]) is float and type(records(frame)[0]["data_quality"]) is int
+    if extra:  # an object column goes through pandas, which unboxes numpy scalars
+        assert type(records(frame)[0]["obj"]) is float
+
+
+def test_records_of_an_empty_frame():
+    assert records(pd.DataFrame({"a": pd.Series([], dtype=float)})) == []
+
+
+def test_an_option_without_a_factor_is_named_and_the_others_are_still_evaluated():
+    """One re-estimate for every option; when it fails (a mode with no factor), the options
+    are re-estimated one at a time: the failing one is named, every other one evaluated with
+    the figures of the shared re-estimate (to rounding: a lone re-estimate may sum its lines
+    in another order)."""
+    r = sample_results_without_feasibility()
+    teleport = Intervention.model_validate({"id": "teleport", "name": "Teleport", "applies_to": {"kind": ["travel"]},
+                                            "change": {"set": {"mode": "teleport_pod"}},
+                                            "effort": {"person_days": 1}})
+    options = interventions_for(r.engagement)
+    s = settings(r.engagement)
+    shared = evaluate_many(r, options, s)
+    alone = evaluate_many(r, [*options, teleport], s)
+    done, why = alone[-1]
+    assert done is None and "Option teleport (Teleport) is not evaluated" in why and "teleport_pod" in why
+    compared = 0
+    for (a, why_a), (b, why_b) in zip(shared, alone[:-1], strict=True):
+        assert why_a == why_b and (a is None) == (b is None)
+        if a is None:
+            continue
+        for key in ("abated_kgco2e_per_year", "abated_low", "abated_high", "kwh_saved_per_year",
+                    "money_saved_per_year"):
+            assert b.record[key] == pytest.approx(a.record[key], rel=1e-9, abs=1e-12), (a.record["id"], key)
+        assert b.record["verdict"] == a.record["verdict"] and b.record["applies_to"] == a.record["applies_to"]
+        compared += 1
+    assert compared >= 15

@@ -11,6 +11,7 @@ import pytest
 from audit.inventory.results import (
     ACTIVITY_JSON_FIELDS, SCHEMA_VERSION, compute_totals, hotspot_table, independent_range, scope_breakdown,
 )
+import audit.analyses.registry  # noqa: F401 - registers results.json's disclosure blocks (water_litres), as every run has them
 from tests.helpers import SAMPLE_ACTIVITY_COUNT, SAMPLE_INPUT_FILES, sample_results, sample_results_without_feasibility
 
 TOTAL_KEYS = {"kwh", "kgco2e", "kgco2e_low", "kgco2e_high", "scope1_kgco2e", "scope2_location_kgco2e",

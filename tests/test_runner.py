@@ -119,7 +119,7 @@ def test_audit_run_skips_the_slow_iri_checker_and_still_validates_notebooks():
 
     code = (
         "import sys, time\n"
-        "from audit.orchestration.runner import skip_slow_optional_imports\n"
+        "from audit.orchestration.processes import skip_slow_optional_imports\n"
         "skip_slow_optional_imports()\n"
         "import nbformat\n"
         "from audit.core.paths import NOTEBOOKS_DIR, PIPELINE_NOTEBOOKS\n"

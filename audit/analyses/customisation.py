@@ -94,6 +94,12 @@ def estimate_rows(engagement, rows: list[dict]) -> pd.DataFrame:
     return estimate(LoadedEngagement(engagement, df.reset_index(drop=True), Path("."))).lines
 
 
+def summed(values: dict, ids: list[str]) -> float:
+    """Σ values[id] over ``ids`` (0 without ids), summed as pandas sums a column: a lookup per
+    id instead of a frame selection per option."""
+    return float(np.nansum(np.array([values[i] for i in ids], float))) if ids else 0.0
+
+
 def per_activity(lines: pd.DataFrame) -> pd.DataFrame:
     """kWh and kgCO2e per synthetic activity, upstream lines folded into their parent."""
     return lines.assign(parent=parent_key(lines)).groupby("parent")[["kwh", "kgco2e"]].sum()
@@ -169,16 +175,28 @@ def compare(engagement, workload: Workload, options: list[dict] | None = None, l
     return compare_many(engagement, [workload], options, lifetime_years, embedding)[0]
 
 
-def compare_many(engagement, workloads: list[Workload], options: list[dict] | None = None,
-                 lifetime_years: float | None = None, embedding: dict | None = None) -> list[list[dict]]:
-    """``compare`` for several workloads in one estimator run."""
+@dataclass
+class ComparePlan:
+    """``compare_many`` before its estimate: the workloads, for each the options with their
+    per-request and one-off row ids and inference row, the service life, and the synthetic
+    activity rows (ids ``W<workload>:<option>:…``) to estimate."""
+
+    workloads: list[Workload]
+    plan: list[list[tuple]]
+    lifetime_years: float
+    rows: list[dict]
+
+
+def plan_many(workloads: list[Workload], options: list[dict] | None = None, lifetime_years: float | None = None,
+              embedding: dict | None = None) -> ComparePlan:
+    """The rows ``compare_many`` estimates, and what it needs to finish (``finish_many``);
+    no rows without options or workloads."""
     cfg = config()
     options = [dict(o) for o in (options if options is not None else cfg["options"])]
     life = float(lifetime_years if lifetime_years is not None else cfg.get("lifetime_years", 1))
     emb = {**cfg.get("embedding", {}), **(embedding or {})}
     if not options or not workloads:
-        return [[] for _ in workloads]
-    base_id = next((o["id"] for o in options if o.get("baseline")), options[0]["id"])
+        return ComparePlan(workloads, [], life, [])
     rows, plan = [], []
     for w_i, w in enumerate(workloads):
         per_w = []
@@ -191,13 +209,33 @@ def compare_many(engagement, workloads: list[Workload], options: list[dict] | No
             per_w.append((o, [r["activity_id"] for r in per_req], [r["activity_id"] for r in one_off],
                           per_req[0]))
         plan.append(per_w)
-    totals = per_activity(estimate_rows(engagement, rows))
+    return ComparePlan(workloads, plan, life, rows)
+
+
+def compare_many(engagement, workloads: list[Workload], options: list[dict] | None = None,
+                 lifetime_years: float | None = None, embedding: dict | None = None) -> list[list[dict]]:
+    """``compare`` for several workloads in one estimator run."""
+    plan = plan_many(workloads, options, lifetime_years, embedding)
+    if not plan.rows:
+        return [[] for _ in workloads]
+    return finish_many(plan, per_activity(estimate_rows(engagement, plan.rows)))
+
+
+def finish_many(compare_plan: ComparePlan, totals: pd.DataFrame) -> list[list[dict]]:
+    """``compare_many``'s tables from its plan's rows estimated (``totals``: kWh and kgCO2e by
+    activity id, ``per_activity``)."""
+    if not compare_plan.rows:
+        return [[] for _ in compare_plan.workloads]
+    workloads, plan, life = compare_plan.workloads, compare_plan.plan, compare_plan.lifetime_years
+    sums = {col: totals[col].to_dict() for col in ("kwh", "kgco2e")}
+    options = [o for o, *_ in plan[0]]
+    base_id = next((o["id"] for o in options if o.get("baseline")), options[0]["id"])
     out = []
     for w, per_w in zip(workloads, plan):
         recs = []
         for o, req_ids, off_ids, inf in per_w:
-            req = totals.loc[req_ids].sum()
-            off = totals.loc[off_ids].sum() if off_ids else pd.Series({"kwh": 0.0, "kgco2e": 0.0})
+            req = {col: summed(sums[col], req_ids) for col in sums}
+            off = {col: summed(sums[col], off_ids) for col in sums}
             recs.append({
                 "workload": w.label, "option": o["id"], "name": o.get("name", o["id"]),
                 "provider": inf.get("provider") or "", "model": inf.get("model") or "",
@@ -258,26 +296,49 @@ def self_hosted_fleet(acts: pd.DataFrame) -> pd.Series:
     return positive("gpus") & positive("serving_hours")
 
 
-def for_results(results, top: int | None = None) -> list[dict]:
-    """Every llm_api activity of the engagement (largest emitters first; ``top`` keeps the
-    first few) compared across the configured options, flattened to one list of rows with
-    the activity id in ``workload``."""
+@dataclass
+class ResultsPlan:
+    """``for_results`` before its estimate: the comparison's plan and each audited activity's
+    kgCO2e (derived lines folded in)."""
+
+    compare: ComparePlan
+    audited_kg: pd.Series
+
+
+def plan_for_results(results, top: int | None = None) -> ResultsPlan | None:
+    """``for_results`` up to its estimate (None: no llm_api workload to compare)."""
     acts = results.activities
     if acts is None or acts.empty:
-        return []
+        return None
     llm = acts[(acts["kind"] == "llm_api") & (acts["quantity_base"].astype(float) > 0) & ~self_hosted_fleet(acts)]
     if llm.empty:
-        return []
+        return None
     kg = per_activity(results.lines)["kgco2e"]
     order = sorted(llm.index, key=lambda i: -float(kg.get(llm.at[i, "activity_id"], 0.0)))
     if top is not None:
         order = order[:top]
     workloads = [Workload.from_activity(llm.loc[i]) for i in order]
-    tables = compare_many(results.engagement, workloads)
+    return ResultsPlan(plan_many(workloads), kg)
+
+
+def finish_for_results(plan: ResultsPlan | None, totals: pd.DataFrame | None) -> list[dict]:
+    """``for_results`` from its plan's rows estimated (``totals``, as ``finish_many``)."""
+    if plan is None:
+        return []
+    tables = finish_many(plan.compare, totals)
     out = []
-    for w, table in zip(workloads, tables):
-        audited = float(kg.get(w.label, 0.0))
+    for w, table in zip(plan.compare.workloads, tables):
+        audited = float(plan.audited_kg.get(w.label, 0.0))
         for r in table:
             r["audited_kgco2e"] = audited
             out.append(r)
     return out
+
+
+def for_results(results, top: int | None = None) -> list[dict]:
+    """Every llm_api activity of the engagement (largest emitters first; ``top`` keeps the
+    first few) compared across the configured options, flattened to one list of rows with
+    the activity id in ``workload``."""
+    plan = plan_for_results(results, top)
+    rows = plan.compare.rows if plan is not None else []
+    return finish_for_results(plan, per_activity(estimate_rows(results.engagement, rows)) if rows else None)

@@ -14,6 +14,8 @@ strictly better on one of the two.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -139,17 +141,25 @@ def candidates_for(activities: pd.DataFrame | None, library: list[dict] | None =
 
 # --- the table ---------------------------------------------------------------------------------
 
-def score_table(engagement, candidates: list[dict] | None = None, weights: dict[str, float] | None = None,
-                scores: dict[str, dict[str, float]] | None = None, task: dict | None = None) -> list[dict]:
-    """One row per candidate: factor scores, weighted score, kWh and kgCO2e per task, Pareto flag.
+@dataclass
+class ScorePlan:
+    """A score table before its estimate: the candidates, weights, scores and task, and the
+    synthetic activity rows (one request per candidate, ids ``C0``, ``C1``, …) to estimate."""
 
-    ``weights`` and ``scores`` (candidate id -> {factor: score}) override the YAML's per call."""
+    candidates: list[dict]
+    weights: dict[str, float]
+    scores: dict[str, dict[str, float]]
+    task: dict
+    rows: list[dict]
+
+
+def plan_table(candidates: list[dict] | None = None, weights: dict[str, float] | None = None,
+               scores: dict[str, dict[str, float]] | None = None, task: dict | None = None) -> ScorePlan:
+    """The rows ``score_table`` estimates, and what it needs to finish (``finish_table``)."""
     cands = [dict(c) for c in (candidates if candidates is not None else config()["candidates"])]
-    if not cands:
-        return []
     w = {**default_weights(), **{k: float(v) for k, v in (weights or {}).items()}}
     unknown = set(w) - set(factors())
-    if unknown:
+    if cands and unknown:
         raise ValueError(f"unknown scorecard factor(s): {', '.join(sorted(unknown))}")
     task = dict(task or config()["task"])
     rows = []
@@ -158,10 +168,16 @@ def score_table(engagement, candidates: list[dict] | None = None, weights: dict[
                      "quantity": 1, "unit": "request", "provider": c.get("provider", ""), "model": c["model"],
                      "region": c.get("region", ""), "ownership": c.get("ownership", ""),
                      "input_tokens": task["input_tokens"], "output_tokens": task["output_tokens"]})
-    per = per_activity(estimate_rows(engagement, rows))
+    return ScorePlan(cands, w, dict(scores or {}), task, rows)
+
+
+def finish_table(plan: ScorePlan, per: pd.DataFrame) -> list[dict]:
+    """The score table from the plan's rows estimated (``per``: kWh and kgCO2e by activity id,
+    ``customisation.per_activity``)."""
+    task, w, scores = plan.task, plan.weights, plan.scores
     out = []
-    for i, c in enumerate(cands):
-        s = {f: float(v) for f, v in {**c.get("scores", {}), **(scores or {}).get(c["id"], {})}.items()}
+    for i, c in enumerate(plan.candidates):
+        s = {f: float(v) for f, v in {**c.get("scores", {}), **scores.get(c["id"], {})}.items()}
         scored = bool(c.get("scored", True)) and bool(s)
         out.append({"id": c["id"], "provider": c.get("provider", ""), "model": c["model"],
                     "used_by": list(c.get("used_by", [])), "alternative": bool(c.get("alternative", False)),
@@ -176,11 +192,35 @@ def score_table(engagement, candidates: list[dict] | None = None, weights: dict[
     return out
 
 
+def score_table(engagement, candidates: list[dict] | None = None, weights: dict[str, float] | None = None,
+                scores: dict[str, dict[str, float]] | None = None, task: dict | None = None) -> list[dict]:
+    """One row per candidate: factor scores, weighted score, kWh and kgCO2e per task, Pareto flag.
+
+    ``weights`` and ``scores`` (candidate id -> {factor: score}) override the YAML's per call."""
+    plan = plan_table(candidates, weights, scores, task)
+    if not plan.candidates:
+        return []
+    return finish_table(plan, per_activity(estimate_rows(engagement, plan.rows)))
+
+
+def plan_for_results(results, weights: dict[str, float] | None = None,
+                     scores: dict[str, dict[str, float]] | None = None) -> tuple[dict, ScorePlan]:
+    """``for_results`` before its estimate: ({"task", "weights"}, the table's plan)."""
+    task = engagement_task(results.activities)
+    cands = candidates_for(results.activities)
+    w = {**default_weights(), **(weights or {})}
+    return {"task": task, "weights": w}, plan_table(cands, w, scores, task)
+
+
+def finish_for_results(head: dict, plan: ScorePlan, per: pd.DataFrame) -> dict:
+    """``for_results`` from its plan's rows estimated (``per``, as ``finish_table``)."""
+    return {**head, "rows": finish_table(plan, per) if plan.candidates else []}
+
+
 def for_results(results, weights: dict[str, float] | None = None,
                 scores: dict[str, dict[str, float]] | None = None) -> dict:
     """The scorecard for the models the engagement uses plus smaller alternatives, for the
     engagement's typical task: {"task", "weights", "rows"}."""
-    task = engagement_task(results.activities)
-    cands = candidates_for(results.activities)
-    w = {**default_weights(), **(weights or {})}
-    return {"task": task, "weights": w, "rows": score_table(results.engagement, cands, w, scores, task)}
+    head, plan = plan_for_results(results, weights, scores)
+    per = per_activity(estimate_rows(results.engagement, plan.rows)) if plan.candidates else None
+    return finish_for_results(head, plan, per)

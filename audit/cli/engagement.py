@@ -54,7 +54,8 @@ def run(
     """
     apply_input_caps(max_input_mb, max_cell_chars)
     apply_xlsx_caps(max_rows=max_xlsx_rows, max_uncompressed_bytes=max_xlsx_mb)
-    from audit.orchestration.runner import run_engagement, skip_slow_optional_imports  # noqa: PLC0415 - CLI: only this command
+    from audit.orchestration.processes import skip_slow_optional_imports  # noqa: PLC0415 - CLI: only this command
+    from audit.orchestration.runner import run_engagement  # noqa: PLC0415 - CLI: only this command
     skip_slow_optional_imports()
     summary = run_engagement(engagement_dir, out, kernel_name=kernel, cell_timeout=cell_timeout,
                              start_timeout=start_timeout, pdf=pdf, progress=sys.stderr.isatty(), notebooks=not fast)

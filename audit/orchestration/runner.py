@@ -34,21 +34,11 @@ from audit.inventory.intake import load_engagement
 from audit.inventory.usage import USAGE_HANDOFF_ENV, write_handoff
 from audit.orchestration.footprint import measured
 from audit.orchestration.pipeline import PREPARED_ENV, PREPARED_FILE, prepare_run, write_prepared, write_steps
+from audit.orchestration.processes import use_kernel_zygote
 
 DEFAULT_KERNEL = "python3"
 DEFAULT_START_TIMEOUT_S = 120
 DEFAULT_CELL_TIMEOUT_S = 600
-
-
-def skip_slow_optional_imports() -> None:
-    """For processes that only run audits (``audit run``): make jsonschema skip its optional
-    IRI format checker. nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it
-    is installed (JupyterLab's jupyter-events pulls it in); that package builds a Lark grammar
-    at import, about 1 s per process (python-jsonschema/jsonschema#1392, #1521). Notebook
-    schemas use no IRI formats, so validation is unchanged. Not done on import of ``audit``,
-    so a consultant's own kernel keeps every checker it has."""
-    if "rfc3987_syntax" not in sys.modules:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import now raises ImportError
 
 
 def tool_version() -> str:
@@ -103,6 +93,7 @@ class PipelineKernel:
         try:
             with _own_sigterm_handler():
                 self.owner.km = self.owner.create_kernel_manager()
+                use_kernel_zygote(self.owner.km)  # in a batch worker's child: the kernel is forked, not started
                 self.owner.start_new_kernel()
         except Exception as exc:  # no such kernel, a missing interpreter, a kernel that died at start
             atexit.unregister(self.owner._cleanup_kernel)  # noqa: SLF001 - nothing to clean: no atexit traceback

@@ -59,6 +59,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -766,7 +767,8 @@ def parquet_meta(path: Path, read_dictionary: list[str] | None = None):
         # pre_buffer=False: with pyarrow's default (True) each row group's raw bytes stay cached
         # while the file is read, so memory grew ~24 MB per million rows; without it Arrow's
         # memory stays flat in the log's length (benchmarks/bench_usage_memory.py).
-        return pq.ParquetFile(str(path), read_dictionary=read_dictionary or None, pre_buffer=False)
+        with system_allocator():  # the reader keeps the pool that is the default when it opens
+            return pq.ParquetFile(str(path), read_dictionary=read_dictionary or None, pre_buffer=False)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
         raise ValidationError([Problem(str(path), f"could not be read as Parquet: {exc}")]) from None
 
@@ -796,6 +798,26 @@ def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems)
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
         yield ArrowChunk(batch, mapping), offset + 1
         offset += batch.num_rows
+
+
+@contextmanager
+def system_allocator():
+    """Arrow's default memory pool set to the system allocator while a Parquet reader opens (it
+    reads with the pool that was the default then), then put back.
+
+    pyarrow's default (mimalloc) hands each batch's pages back to the OS and faults them in
+    again for the next: 1.4-2.3 s of system CPU per 10M rows on the benchmark machine, against
+    0.35-0.6 s with the system's malloc (jemalloc 0.4 s), memory flat either way
+    (benchmarks/README.md, "Usage logs: time"). ParquetFile takes no pool argument; buffers keep
+    the pool that allocated them, so switching back is safe."""
+    import pyarrow as pa
+
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 @dataclass
