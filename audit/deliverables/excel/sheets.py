@@ -364,7 +364,7 @@ def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
     for i, rr in enumerate(range(HEADER_ROW + 1, HEADER_ROW + 1 + len(rows))):
         if rr in stage_rows:
             for c in (1, 2, 4):
-                ws.cell(row=rr, column=c).style = "Audit stage"
+                b.style(ws.cell(row=rr, column=c), "Audit stage")
         else:
             ws.cell(row=rr, column=4).alignment = Alignment(horizontal="left", indent=2, vertical="top")
     b.put(ws, total_row, 1, "Total", total=True)
