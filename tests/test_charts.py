@@ -336,3 +336,39 @@ def test_usage_by_hour_without_requests_says_so():
     usage.groups = usage.groups.iloc[:0]
     fig = charts.usage_by_hour(usage)
     assert any("No requests" in t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")))
+
+
+def test_render_svgs_pauses_the_cyclic_gc_and_restores_it(base, monkeypatch):
+    """The collector is off while the charts are drawn, on again afterwards (also when a
+    chart fails), and left off for a caller that had switched it off; the figures'
+    reference cycles are collected at the end, not left to the next full collection."""
+    import gc
+    import weakref
+
+    seen, figs = [], []
+
+    def draw(results):
+        seen.append(gc.isenabled())
+        fig = charts.stage_bar(results)
+        figs.append(weakref.ref(fig))
+        return fig
+
+    monkeypatch.setitem(figures.REPORT_CHARTS, "stage", draw)
+    assert gc.isenabled()
+    svgs = figures.render_svgs(base, ["stage", "scope"])
+    assert seen == [False] and gc.isenabled() and svgs["stage"].startswith("<svg")
+    assert figs[0]() is None  # the figure (a web of cycles) is already freed
+
+    def broken(results):
+        raise RuntimeError("chart failed")
+
+    monkeypatch.setitem(figures.REPORT_CHARTS, "scope", broken)
+    with pytest.raises(RuntimeError, match="chart failed"):
+        figures.render_svgs(base, ["scope"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        figures.render_svgs(base, ["stage"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
