@@ -2,10 +2,11 @@
 in report.html and in the notebooks.
 
 Rendering a matplotlib figure costs more than building it (text layout: about 0.1 s of CPU
-per chart here, after ``charts.figure_to_svg``'s single layout pass), so ``audit run`` renders each chart once (``render_svgs``), writes them beside the hand-off for
-the notebook kernel, and both report.html and the notebooks show those very SVGs
-(``ChartSVG`` displays in Jupyter as an ``<img>`` with an SVG data URI, which survives the
-notebook pages' HTML sanitiser and the report's notebook appendix).
+per chart here, with ``charts.figure_to_svg``'s single layout pass), so ``audit run`` renders
+each chart once (``render_svgs``), writes them beside the hand-off for the notebook kernel,
+and both report.html and the notebooks show those very SVGs (``ChartSVG`` displays in Jupyter
+as an ``<img>`` with an SVG data URI, which survives the notebook pages' HTML sanitiser and
+the report's notebook appendix).
 """
 from __future__ import annotations
 
