@@ -127,14 +127,26 @@ def test_figure_to_svg_is_savefigs_bytes(base, results, name):
 
 
 def test_figure_to_svg_is_savefigs_bytes_for_other_figures(base):
-    """Empty charts, a figure without a layout engine, a mathtext label, a figure exported
-    twice (the export restores the figure's layout engine, dpi, face and canvas)."""
+    """Empty charts, a figure without a layout engine, a mathtext label, a tight layout
+    (exported three times over, beside savefig on a twin), a figure exported twice (the
+    export restores the figure's layout engine, dpi, face and canvas)."""
     r = copy.copy(base)
     r.interventions, r.forecast = [], []
-    plain_fig = Figure(figsize=(3, 2))
-    plain_fig.add_subplot().set_title(r"$\alpha$ of the grid, 12 tCO2e")
-    for fig in (charts.macc(r), charts.forecast_lines(r), plain_fig):
-        assert charts.figure_to_svg(fig) == _savefig_svg(fig)
+
+    def plain_fig():
+        fig = Figure(figsize=(3, 2))
+        fig.add_subplot().set_title(r"$\alpha$ of the grid, 12 tCO2e")
+        return fig
+
+    def tight_fig():  # tight layout moves on from its last result: compare fresh figures
+        fig = Figure(figsize=(3, 2), layout="tight")
+        fig.add_subplot().set_ylabel("kWh per request, a long label")
+        return fig
+
+    for make in (lambda: charts.macc(r), lambda: charts.forecast_lines(r), plain_fig, tight_fig):
+        assert charts.figure_to_svg(make()) == _savefig_svg(make())
+    ours, twin = tight_fig(), tight_fig()
+    assert [charts.figure_to_svg(ours) == _savefig_svg(twin) for _ in range(3)] == [True] * 3
     fig = charts.stage_bar(base)
     dpi, face, canvas, engine = fig.dpi, fig.get_facecolor(), fig.canvas, fig.get_layout_engine()
     first = charts.figure_to_svg(fig)
