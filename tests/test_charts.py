@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import copy
+import io
 
+import matplotlib
 import networkx as nx
 import pytest
 from matplotlib.figure import Figure
 
-from audit.deliverables import charts, processmap
+from audit.deliverables import charts, figures, processmap
 from audit.core.paths import SAMPLE_ENGAGEMENT_DIR
 
 UNITS = ("tCO2e", "kWh", "Wh", "%")
@@ -105,6 +107,60 @@ def test_png_data_uri(results):
 
 def test_svg_is_deterministic(results):
     assert charts.figure_to_svg(charts.stage_bar(results)) == charts.figure_to_svg(charts.stage_bar(results))
+
+
+def _savefig_svg(fig: Figure) -> str:
+    """What figure_to_svg must equal: matplotlib's own savefig with the same settings."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(charts.SVG_RC):
+        fig.savefig(buf, format="svg", metadata=charts.SVG_METADATA, facecolor="white")
+    return charts.inline_svg(buf.getvalue())
+
+
+@pytest.mark.parametrize("name", list(figures.REPORT_CHARTS))
+def test_figure_to_svg_is_savefigs_bytes(base, results, name):
+    """The one-renderer export writes savefig's very bytes for each report chart, on the
+    sample's own results and on the fixture's options (the labelled scatter charts too)."""
+    draw = figures.REPORT_CHARTS[name]
+    for r in (base, results):
+        assert charts.figure_to_svg(draw(r)) == _savefig_svg(draw(r)), name
+
+
+def test_figure_to_svg_is_savefigs_bytes_for_other_figures(base):
+    """Empty charts, a figure without a layout engine, a mathtext label, a tight layout
+    (exported three times over, beside savefig on a twin), a figure exported twice (the
+    export restores the figure's layout engine, dpi, face and canvas)."""
+    r = copy.copy(base)
+    r.interventions, r.forecast = [], []
+
+    def plain_fig():
+        fig = Figure(figsize=(3, 2))
+        fig.add_subplot().set_title(r"$\alpha$ of the grid, 12 tCO2e")
+        return fig
+
+    def tight_fig():  # tight layout moves on from its last result: compare fresh figures
+        fig = Figure(figsize=(3, 2), layout="tight")
+        fig.add_subplot().set_ylabel("kWh per request, a long label")
+        return fig
+
+    for make in (lambda: charts.macc(r), lambda: charts.forecast_lines(r), plain_fig, tight_fig):
+        assert charts.figure_to_svg(make()) == _savefig_svg(make())
+    ours, twin = tight_fig(), tight_fig()
+    assert [charts.figure_to_svg(ours) == _savefig_svg(twin) for _ in range(3)] == [True] * 3
+    fig = charts.stage_bar(base)
+    dpi, face, canvas, engine = fig.dpi, fig.get_facecolor(), fig.canvas, fig.get_layout_engine()
+    first = charts.figure_to_svg(fig)
+    assert (fig.dpi, fig.get_facecolor(), fig.canvas, fig.get_layout_engine()) == (dpi, face, canvas, engine)
+    assert charts.figure_to_svg(fig) == first == _savefig_svg(fig)
+
+
+def test_svg_text_measured_once_follows_the_fonts(base):
+    """The per-process text measurements are keyed by the generic font lists too: a notebook
+    that switches fonts gets the new font's widths, exactly as savefig would draw them."""
+    with matplotlib.rc_context({"font.sans-serif": ["DejaVu Sans Mono"]}):
+        mono = charts.figure_to_svg(charts.stage_bar(base))
+        assert mono == _savefig_svg(charts.stage_bar(base))
+    assert mono != charts.figure_to_svg(charts.stage_bar(base))
 
 
 def test_no_pyplot_figures_leak(results):
@@ -292,3 +348,39 @@ def test_usage_by_hour_without_requests_says_so():
     usage.groups = usage.groups.iloc[:0]
     fig = charts.usage_by_hour(usage)
     assert any("No requests" in t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")))
+
+
+def test_render_svgs_pauses_the_cyclic_gc_and_restores_it(base, monkeypatch):
+    """The collector is off while the charts are drawn, on again afterwards (also when a
+    chart fails), and left off for a caller that had switched it off; the figures'
+    reference cycles are collected at the end, not left to the next full collection."""
+    import gc
+    import weakref
+
+    seen, figs = [], []
+
+    def draw(results):
+        seen.append(gc.isenabled())
+        fig = charts.stage_bar(results)
+        figs.append(weakref.ref(fig))
+        return fig
+
+    monkeypatch.setitem(figures.REPORT_CHARTS, "stage", draw)
+    assert gc.isenabled()
+    svgs = figures.render_svgs(base, ["stage", "scope"])
+    assert seen == [False] and gc.isenabled() and svgs["stage"].startswith("<svg")
+    assert figs[0]() is None  # the figure (a web of cycles) is already freed
+
+    def broken(results):
+        raise RuntimeError("chart failed")
+
+    monkeypatch.setitem(figures.REPORT_CHARTS, "scope", broken)
+    with pytest.raises(RuntimeError, match="chart failed"):
+        figures.render_svgs(base, ["scope"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        figures.render_svgs(base, ["stage"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -484,3 +484,43 @@ def test_every_formula_cell_carries_the_python_result_as_its_cached_value(files,
     assert n > 300
     acts = pd.read_excel(files["main"], "Activities", header=HEADER_ROW - 1)
     assert acts["kgCO2e"].notna().all()
+
+
+def test_style_name_reads_what_openpyxl_reads(results):
+    """``Book.style_name`` (the kept list of style names) equals openpyxl's ``cell.style`` for
+    every cell of the workbook, for a cell never styled and after a built-in style that
+    openpyxl adds on first use."""
+    from audit.deliverables.excel.book import Book, Col
+
+    b = Book(results)
+    ws = b.ws["Scopes"]
+    b.title_block(ws, "Scopes", "a note")
+    b.table(ws, HEADER_ROW, [Col("Name"), Col("kg", "kg"), Col("Share", "pct"), Col("Note", "wrap")],
+            [["a", 1.5, 0.25, "x"], ["b", 2.5, 0.75, "y"]], "tblStyleNames")
+    b.put(ws, HEADER_ROW + 3, 2, 4.0, "kg", total=True)
+    ws.cell(row=60, column=2).style = "Hyperlink"  # not registered: openpyxl adds it now
+    ws.cell(row=61, column=2)  # exists, never styled
+    cells = [c for _, c in b.cells(ws)]
+    assert {c.coordinate for c in cells} >= {"B60", "B61"}
+    assert len({b.style_name(c) for c in cells}) >= 4
+    assert [b.style_name(c) for c in cells] == [c.style for c in cells]
+
+
+def test_finishing_a_sheet_creates_no_cells(results):
+    """Row heights and the per-cell number formats read the cells that exist: finishing a
+    sheet adds no empty cell to its used range (openpyxl would carry each one through the
+    save), and a wrapped text still gets its taller row."""
+    from audit.deliverables.excel.book import Book
+
+    b = Book(results)
+    ws = b.ws["Assumptions"]
+    b.put(ws, HEADER_ROW + 1, 1, "short")
+    b.put(ws, HEADER_ROW + 3, 6, "a long wrapped note " * 12, "wrap")
+    b.put(ws, HEADER_ROW + 5, 2, 0.000123456, "sig")
+    before = {coordinate for coordinate, _ in b.cells(ws)}
+    b.finish_sheet(ws)
+    b.apply_sig_formats()
+    assert {coordinate for coordinate, _ in b.cells(ws)} == before
+    assert ws.row_dimensions[HEADER_ROW + 3].height > 15
+    assert ws.row_dimensions[HEADER_ROW + 1].height is None
+    assert ws.cell(row=HEADER_ROW + 5, column=2).number_format != "General"  # the style's own format

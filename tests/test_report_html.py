@@ -511,3 +511,16 @@ def test_sample_pdf_fits_in_sixteen_pages(html_file, tmp_path):
     data = pdf.read_bytes()
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
     assert 1 <= pages <= 16, f"the sample's PDF has {pages} pages"
+
+
+def test_report_environment_compiles_the_template_once(results, monkeypatch):
+    """render_html uses one environment per process, so the report's template is compiled
+    once (Jinja keeps it while its file is unchanged), and the page is the one a fresh
+    environment renders."""
+    env = report_html.report_environment()
+    assert env is report_html.report_environment()
+    assert env.get_template(report_html.TEMPLATE) is env.get_template(report_html.TEMPLATE)
+    svgs = {name: "<svg></svg>" for name in report_html.figures.REPORT_CHARTS}
+    kept = report_html.render_html(results, generated_at="2025-01-01 00:00 UTC", svgs=svgs)
+    monkeypatch.setattr(report_html, "report_environment", report_html.make_environment)
+    assert report_html.render_html(results, generated_at="2025-01-01 00:00 UTC", svgs=svgs) == kept

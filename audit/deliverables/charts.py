@@ -11,6 +11,7 @@ Emissions are plotted in tonnes (tCO2e), like the report's tables.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 import re
@@ -20,9 +21,13 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_mixed import MixedModeRenderer
+from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 from matplotlib.figure import Figure  # rendered by the Agg canvas; pyplot and the backend are never touched
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from audit.analyses import verdicts
@@ -461,18 +466,92 @@ def _num(v: Any, default: float = 0.0) -> float:
 # --- export ------------------------------------------------------------------------------
 
 _PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
+SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "genai-content-audit"}  # text as <text>; stable ids
+SVG_METADATA = {"Date": None, "Creator": None}  # no date or version in the file: same input, same bytes
+_GENERIC_FONT_LISTS = ("font.serif", "font.sans-serif", "font.cursive", "font.fantasy", "font.monospace")
+_TEXT_TO_PATH = TextToPath()
+
+
+@functools.lru_cache(maxsize=4096)
+def _svg_text_metrics(text: str, prop: FontProperties, generic_fonts: tuple) -> tuple[float, float, float]:
+    """Width, height and descent of ``text`` as the SVG renderer measures it (in points, from
+    the unhinted font outline; ``TextToPath.get_text_width_height_descent``). ``generic_fonts``
+    (the rcParams lists that resolve a generic family such as sans-serif) is only part of
+    the key, so that a notebook that changes its fonts gets new measurements."""
+    return _TEXT_TO_PATH.get_text_width_height_descent(text, prop, False)
+
+
+class _MeasuredOnceRendererSVG(RendererSVG):
+    """matplotlib's SVG renderer, measuring each plain text once per process: the ten charts
+    share most strings (tick labels, legends, axis titles) and a chart measures each text
+    in the layout pass and again when it draws."""
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        if ismath:  # mathtext depends on more settings; client text never switches it on (``plain``)
+            return super().get_text_width_height_descent(s, prop, ismath)
+        generic_fonts = tuple(tuple(matplotlib.rcParams[key]) for key in _GENERIC_FONT_LISTS)
+        return _svg_text_metrics(s, prop.copy(), generic_fonts)
+
+
+class _OneRendererSVGCanvas(FigureCanvasSVG):
+    """An SVG canvas that lays the figure out with the very renderer that draws the file
+    (``get_renderer``, which the constrained layout asks for), so that matplotlib's text
+    metrics, cached per renderer, serve both passes."""
+
+    def __init__(self, figure: Figure):
+        super().__init__(figure)
+        self.renderer = None
+
+    def get_renderer(self):
+        return self.renderer
+
+    def is_saving(self) -> bool:
+        return True  # as during savefig: animated artists are drawn too
 
 
 def figure_to_svg(fig: Figure) -> str:
     """Inline SVG text (no XML prolog or DOCTYPE), deterministic ids, no external references.
 
-    Text is kept as ``<text>`` so it stays selectable and searchable in the PDF."""
+    Text is kept as ``<text>`` so it stays selectable and searchable in the PDF.
+
+    The bytes are those of ``fig.savefig(format="svg")`` with ``SVG_RC``, ``SVG_METADATA`` and a
+    white face (tests/test_charts.py compares the two for every report chart), for about
+    a third less CPU: savefig lays the figure out during a full draw that only measures
+    (with one renderer, the layout engine asking for a second) and then draws with a
+    third, each measuring every text again. Here the layout engine runs alone, with the
+    renderer that then draws the file, as FigureCanvasSVG.print_svg sets it up (the
+    figure at 72 dpi: SVG user units are points), and plain text is measured once per
+    process (``_svg_text_metrics``)."""
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "genai-content-audit"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, facecolor="white")
-    svg = _PROLOG.sub("", buf.getvalue())
+    dpi, facecolor, canvas, engine = fig.dpi, fig.get_facecolor(), fig.canvas, fig.get_layout_engine()
+    with matplotlib.rc_context(SVG_RC):
+        svg_canvas = _OneRendererSVGCanvas(fig)  # the figure's canvas until the finally below
+        try:
+            fig.set_facecolor("white")
+            fig.dpi = 72
+            width, height = fig.get_size_inches()
+            svg_canvas.renderer = MixedModeRenderer(
+                fig, width, height, dpi,
+                _MeasuredOnceRendererSVG(width * 72, height * 72, buf, image_dpi=dpi, metadata=SVG_METADATA))
+            if engine is not None:
+                engine.execute(fig)
+                fig.set_layout_engine("none")  # laid out: the draw below must not run it again
+            fig.draw(svg_canvas.renderer)
+            svg_canvas.renderer.finalize()
+        finally:
+            if engine is not None:
+                fig.set_layout_engine(engine)
+            fig.dpi = dpi
+            fig.set_facecolor(facecolor)
+            fig.set_canvas(canvas)
+    return inline_svg(buf.getvalue())
+
+
+def inline_svg(document: str) -> str:
+    """An SVG file's text as an element to inline in HTML: no XML prolog, DOCTYPE or metadata,
+    and no fixed width and height (the viewBox stays), so that the page scales the chart."""
+    svg = _PROLOG.sub("", document)
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
-    # Let the page scale the chart: keep the viewBox, drop the fixed size in points.
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', svg, count=1)
     return svg.strip()
 
@@ -486,8 +565,14 @@ def figure_to_png_data_uri(fig: Figure, dpi: int = 150) -> str:
 def _label_points(fig: Figure, ax, xs, ys, labels, fontsize: float = SMALL_SIZE) -> None:
     """Label scatter points without overlaps: each label takes the first of a few offsets
     around its point whose box clears the other labels and points and stays in the axes
-    (greedy, in display space after a layout pass; deterministic)."""
-    fig.draw_without_rendering()
+    (greedy, in display space after a layout pass; deterministic).
+
+    The layout pass is the figure's layout engine alone, with the Agg renderer at the
+    figure's dpi: the positions ``draw_without_rendering`` gives (it runs the same engine
+    first, then a draw that changes no position) for half its CPU."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
     pts = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
     px = fig.dpi / 72.0
     box = ax.get_window_extent()

@@ -240,6 +240,7 @@ class Book:
         self.expected: dict[tuple[str, str], float] = {}
         self._style_arrays: dict[str, Any] = {}
         _register_styles(self.wb)
+        self._style_names: list[str] = self.wb.named_styles
         self.wb.remove(self.wb.active)
         self.ws = {name: self.wb.create_sheet(name) for name in SHEETS}
         self._table_names: set[str] = set()
@@ -265,6 +266,23 @@ class Book:
             self._style_arrays[name] = copy(cell._style)  # noqa: SLF001 - openpyxl's per-cell style record
         else:
             cell._style = copy(record)  # noqa: SLF001 - the record openpyxl itself assigns for this name
+
+    def style_name(self, cell) -> str:
+        """``cell.style`` (the cell's named style), without openpyxl rebuilding the list of every
+        style's name on each read: the list is kept, and read again only for a style added
+        since (openpyxl adds a built-in style the first time a cell uses it)."""
+        record = cell._style  # noqa: SLF001 - openpyxl's per-cell style record (None: never styled)
+        index = record.xfId if record else 0  # 0: "Normal", what openpyxl reads for an unstyled cell
+        if index >= len(self._style_names):
+            self._style_names = self.wb.named_styles
+        return self._style_names[index]
+
+    @staticmethod
+    def cells(ws):
+        """The sheet's cells that exist, by (row, column). ``ws.iter_rows`` would create every
+        empty cell of the used range first (half of the workbook's cells here), which openpyxl
+        then carries through the save as empty ``<row>`` elements."""
+        return ws._cells.items()  # noqa: SLF001 - openpyxl's cell store: {(row, column): cell}
 
     def put(self, ws, row: int, col: int, value: Any, fmt: str = "text", total: bool = False):
         cell = ws.cell(row=row, column=col)
@@ -349,14 +367,15 @@ class Book:
         widths.setdefault("A", 14)
         for letter, w in widths.items():
             ws.column_dimensions[letter].width = w
-        for row in ws.iter_rows(min_row=HEADER_ROW + 1):
-            n = 1
-            for c in row:
-                if isinstance(c.value, str) and c.data_type == "s" and c.alignment.wrap_text:
-                    per_line = max(1, int(widths.get(c.column_letter, 13) * 1.3))
-                    n = max(n, sum(max(1, math.ceil(len(p) / per_line)) for p in c.value.split("\n")))
+        lines: dict[int, int] = {}  # row -> the most lines a wrapped text cell needs
+        for (row, _), c in self.cells(ws):
+            if row > HEADER_ROW and isinstance(c.value, str) and c.data_type == "s" and c.alignment.wrap_text:
+                per_line = max(1, int(widths.get(c.column_letter, 13) * 1.3))
+                n = sum(max(1, math.ceil(len(p) / per_line)) for p in c.value.split("\n"))
+                lines[row] = max(lines.get(row, 1), n)
+        for row, n in sorted(lines.items()):
             if n > 1:
-                ws.row_dimensions[row[0].row].height = min(13.5 * n + 2, 13.5 * MAX_ROW_LINES + 2)
+                ws.row_dimensions[row].height = min(13.5 * n + 2, 13.5 * MAX_ROW_LINES + 2)
         ws.freeze_panes = f"{freeze_col}{HEADER_ROW + 1}"
         if print_titles:
             ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
@@ -392,10 +411,11 @@ class Book:
             need, long_cells = 0.0, []
             for row in range(first_row, last_row + 1):
                 c = ws.cell(row=row, column=col)
-                if c.style == "Audit wrap":  # wraps within its declared width
+                style = self.style_name(c)
+                if style == "Audit wrap":  # wraps within its declared width
                     continue
                 w = self._display_width(ws, c)
-                if w > cap and c.style == "Audit text":
+                if w > cap and style == "Audit text":
                     long_cells.append(c)
                 need = max(need, w)
             self.width(ws, col, min(need, cap))
@@ -433,11 +453,10 @@ class Book:
     def apply_sig_formats(self) -> None:
         """Per-cell number formats for the ``sig`` cells (see _sig_format)."""
         for ws in self.wb.worksheets:
-            for row in ws.iter_rows():
-                for c in row:
-                    if c.value is not None and c.style in ("Audit sig", "Audit sig value", "Audit sig total"):
-                        v = self.expected.get((ws.title, c.coordinate)) if c.data_type == "f" else c.value
-                        c.number_format = _sig_format(v)
+            for _, c in self.cells(ws):
+                if c.value is not None and self.style_name(c) in ("Audit sig", "Audit sig value", "Audit sig total"):
+                    v = self.expected.get((ws.title, c.coordinate)) if c.data_type == "f" else c.value
+                    c.number_format = _sig_format(v)
 
 
 class Layout:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import zipfile
+from collections import Counter
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -321,6 +322,17 @@ def _stage_order(b: Book) -> list[str]:
     return [s for s in b.eng.stages if s in present] + [s for s in present if s not in b.eng.stages]
 
 
+def _lines_per_activity(lines) -> Counter:
+    """Lines per activity id: the activity's own lines and those derived from it (well-to-tank,
+    T&D), each line counted once (as ``(activity_id == id) | (derived_from == id)`` counts it)."""
+    counts: Counter = Counter()
+    for own, parent in zip(lines["activity_id"], lines["derived_from"]):
+        counts[own] += 1
+        if parent != own:
+            counts[parent] += 1
+    return counts
+
+
 def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
     """Returns the rows of the stage lines (Summary's stage chart reads them)."""
     ws = b.ws["Process map"]
@@ -339,11 +351,14 @@ def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
             Col("Stage / activity", "text", 54), Col("Kind", "text", 16), Col("Scope", "plain", 7),
             Col("kWh", "kwh", 12), Col("kgCO2e", "kg", 13), Col("Share of total", "pct", 10),
             Col("Lines", "int", 8)]
+    lines_per_stage = Counter(b.lines["stage"])
+    lines_per_activity = _lines_per_activity(b.lines)
+    kg_per_activity = dict(zip(hot.index, hot["kgco2e"]))
     rows, stage_rows, r = [], [], HEADER_ROW
     for stage in order:
         r += 1
         stage_rows.append(r)
-        n = int((b.lines["stage"] == stage).sum())
+        n = lines_per_stage[stage]
         srec = by_stage.loc[stage]
         rows.append(["Stage", stage, None, stage, None, None,
                      Formula(f"=SUMPRODUCT(--EXACT({st},$B{r}),{kwh})", srec["kwh"]),
@@ -353,8 +368,8 @@ def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
         for rec in parents[parents["stage"] == stage].itertuples(index=False):
             r += 1
             aid = rec.activity_id
-            n = int(((b.lines["activity_id"] == aid) | (b.lines["derived_from"] == aid)).sum())
-            kg_a = float(hot.loc[aid, "kgco2e"])
+            n = lines_per_activity[aid]
+            kg_a = float(kg_per_activity[aid])
             rows.append(["Activity", stage, aid, rec.description, rec.kind, int(rec.scope),
                          Formula(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kwh})", rec.kwh),
                          Formula(f"=SUMPRODUCT((EXACT({ida},$C{r})+EXACT({dfr},$C{r}))*{kg})", kg_a),
@@ -364,7 +379,7 @@ def _process_map_sheet(b: Book, lay: Layout) -> list[int]:
     for i, rr in enumerate(range(HEADER_ROW + 1, HEADER_ROW + 1 + len(rows))):
         if rr in stage_rows:
             for c in (1, 2, 4):
-                ws.cell(row=rr, column=c).style = "Audit stage"
+                b.style(ws.cell(row=rr, column=c), "Audit stage")
         else:
             ws.cell(row=rr, column=4).alignment = Alignment(horizontal="left", indent=2, vertical="top")
     b.put(ws, total_row, 1, "Total", total=True)
@@ -993,11 +1008,13 @@ def _method_sheet(b: Book, lay: Layout) -> dict[str, str]:
             Col("In plain words", "wrap", 70), Col("In this workbook (Activities kgCO2e)", "wrap", 36),
             Col("Code", "text", 36)]
     rows = []
-    for i, method in enumerate(dict.fromkeys(lines["method"])):
+    methods, line_formulas = lines["method"].tolist(), lines["formula"].tolist()
+    line_kinds = [_formula_kind(x) for x in lines[["method", "factor_ids", "formula"]].itertuples(index=False)]
+    for i, method in enumerate(dict.fromkeys(methods)):
         r = HEADER_ROW + 1 + i
-        sub = lines[lines["method"] == method]
-        formulas = "\n".join(dict.fromkeys(sub["formula"]))
-        kinds = {_formula_kind(x) for x in sub.itertuples(index=False)}
+        sub = [j for j, m in enumerate(methods) if m == method]  # this method's lines
+        formulas = "\n".join(dict.fromkeys(line_formulas[j] for j in sub))
+        kinds = {line_kinds[j] for j in sub}
         how = "; ".join(sorted({"factor": "formula: Quantity used × factor (INDEX/MATCH on Factors)",
                                 "energy": "formula: kWh × intensity / 1000 (kWh is a value)",
                                 "embodied": "formula: GPU-hours × (GPU + server share) / (lifetime × 8760 h)",
