@@ -295,3 +295,22 @@ def test_image_data_set_aside_from_the_sanitiser_comes_back_unchanged_and_only_w
     assert payload not in parked and len(blobs) == 2
     assert restore_image_data(clean(parked), blobs) == clean(html)
     assert restore_image_data(clean(parked), blobs).count(payload) == 1  # the <a>'s src was dropped, and stays so
+
+
+def test_notebook_pages_raise_an_export_failure_and_never_hold_up_exit(tmp_path, monkeypatch):
+    """The pages thread hands an export's failure to finish(); it is a daemon thread, so a run
+    stopped by SIGTERM never waits for it on the way out (a pool's thread blocked on the import
+    lock the interrupted main thread held made that run hang)."""
+    import threading
+
+    from audit.orchestration import runner
+
+    def broken(folder, names):
+        raise ValueError(f"bad page {names[0]}")
+
+    monkeypatch.setattr(runner, "export_notebooks_html", broken)
+    pages = runner.NotebookPages(tmp_path)
+    pages.submit("01_discovery.ipynb")
+    assert all(t.daemon for t in threading.enumerate() if t.name == "notebook-pages")
+    with pytest.raises(ValueError, match="bad page 01_discovery.ipynb"):
+        pages.finish()

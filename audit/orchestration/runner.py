@@ -19,7 +19,6 @@ import socket
 import sys
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -284,6 +283,44 @@ def export_notebooks_html(nb_dir: Path, names: list[str] | None = None) -> dict[
     return out
 
 
+class NotebookPages:
+    """Notebook pages exported one by one on a daemon thread (``submit(name)``), while the caller
+    goes on; ``finish()`` waits for them and raises the first failure.
+
+    A daemon thread, not a pool: a run stopped by SIGTERM (``_terminate_as_exit``) raises
+    ``SystemExit`` wherever the main thread is, possibly inside an import with Python's import
+    lock held; a pages thread that then needs an import (bleach, a Pygments lexer) waits for that
+    lock for ever, and a pool's thread is joined at exit, so the run hung instead of ending (seen
+    once in tests/test_runner.py's terminated-run test). A daemon thread is never waited for on
+    the way out; the work folder still becomes OUT.failed."""
+
+    def __init__(self, folder: Path):
+        import queue  # noqa: PLC0415 - only where notebooks run
+
+        self.folder, self.jobs, self.done = folder, queue.Queue(), []
+        threading.Thread(target=self._work, name="notebook-pages", daemon=True).start()
+
+    def submit(self, name: str) -> None:
+        from concurrent.futures import Future  # noqa: PLC0415 - only where notebooks run
+
+        page = Future()
+        self.done.append(page)
+        self.jobs.put((name, page))
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            name, page = job
+            try:
+                page.set_result(export_notebooks_html(self.folder, [name]))
+            except BaseException as exc:  # noqa: BLE001 - handed to finish(), which raises it
+                page.set_exception(exc)
+
+    def finish(self) -> None:
+        self.jobs.put(None)
+        for page in self.done:
+            page.result()
+
+
 def write_deliverables(results, out_dir: Path, pdf: bool = True, svgs: dict[str, str] | None = None) -> list[str]:
     """report.xlsx, report.html (+ report.pdf), results.json and manifest.if.yaml from one AuditResults;
     ``svgs``: the report's charts already rendered this run (``figures.render_svgs``)."""
@@ -404,14 +441,11 @@ def run_engagement(engagement_dir: str | Path, out_dir: str | Path, *, kernel_na
                     write_prepared(run, private)
                     # Each notebook's page is exported on a thread while the kernel runs the next
                     # one on the other core (this process only waits on the kernel meanwhile).
-                    with ThreadPoolExecutor(1, thread_name_prefix="notebook-pages") as pages:
-                        exported = []
-                        run_notebooks(kernel, engagement_dir, work, on_executed=lambda name: exported.append(
-                            pages.submit(export_notebooks_html, work / "notebooks", [name])))
-                        kernel.shutdown()
-                        kernel = None
-                    for page in exported:
-                        page.result()  # a failed export fails the run, as before
+                    pages = NotebookPages(work / "notebooks")
+                    run_notebooks(kernel, engagement_dir, work, on_executed=pages.submit)
+                    kernel.shutdown()
+                    kernel = None
+                    pages.finish()  # a failed export fails the run, as before
             shutil.rmtree(private, ignore_errors=True)
         results = run.results
         results.footprint = footprint
