@@ -800,12 +800,22 @@ def _selfhosted_rows(ctx: EstimateContext, df: pd.DataFrame, res: dict, act: np.
 def _desnz_factor_ids(reg: FactorRegister, frame: pd.DataFrame, part: str, rf: bool) -> np.ndarray:
     """The DESNZ factor id of each row for ``part``, looked up once per distinct (kind, country
     else region, mode)."""
-    keys = pd.DataFrame({"kind": frame["kind"], "region": frame["country"].where(frame["country"] != "", frame["region"]),
-                         "mode": frame["mode"]})
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    country = frame["country"].to_numpy(object)
+    where = np.where(country != "", country, frame["region"].to_numpy(object))
+    codes, uniques = _factorize_rows(frame["kind"].to_numpy(object), where, frame["mode"].to_numpy(object))
     fids = np.empty(len(uniques), dtype=object)
     fids[:] = [_desnz_factor_id(reg, *u, part, rf) for u in uniques]
     return fids[codes]
+
+
+def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+    """(codes, distinct tuples in order of first appearance) of the rows of ``columns``, like
+    ``pd.MultiIndex.from_arrays(columns).factorize()`` for columns without missing values, but
+    without building the index's categoricals (~2 ms per call; 61 calls per ``audit run``)."""
+    code_of: dict[tuple, int] = {}
+    codes = np.fromiter((code_of.setdefault(key, len(code_of)) for key in zip(*columns)), dtype=np.intp,
+                        count=len(columns[0]))
+    return codes, list(code_of)
 
 
 def method_conversion_factor(ctx: EstimateContext, df: pd.DataFrame) -> dict:
@@ -993,9 +1003,9 @@ def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
 def _location_intensity(ctx: EstimateContext, sub: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Grid intensity (g/kWh) and its factor id per row: the row's own value, else the grid of
     its region and country (``grid_intensity`` once per distinct pair)."""
-    codes, pairs = pd.MultiIndex.from_arrays([sub["region"], sub["country"]]).factorize()
-    ci_pairs, id_pairs = grid_intensity(ctx.register, pd.Series(pairs.get_level_values(0)),
-                                        pd.Series(pairs.get_level_values(1)))
+    codes, pairs = _factorize_rows(sub["region"].to_numpy(object), sub["country"].to_numpy(object))
+    ci_pairs, id_pairs = grid_intensity(ctx.register, pd.Series([r for r, _ in pairs], dtype=object),
+                                        pd.Series([c for _, c in pairs], dtype=object))
     ci, ids = ci_pairs[codes], list(np.asarray(id_pairs, dtype=object)[codes])
     override = sub["carbon_intensity_g_per_kwh"].to_numpy(float)
     has = ~np.isnan(override)
