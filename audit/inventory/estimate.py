@@ -955,38 +955,47 @@ def _kind_lines(ctx: EstimateContext, df: pd.DataFrame) -> pd.DataFrame:
     the energy-based kinds (a supplier figure where the engagement gives one)."""
     measured = df["mode"].astype(str).str.startswith(MODE_PREFIX)
     method_key = df["kind"].where(~measured, "measured")
-    parts = []
+    # Each kind's results go into whole-table arrays at its rows' positions, and the line table is
+    # built once at the end: a frame per kind with ~16 columns set one by one, concatenated and
+    # put back in table order, cost ~40 ms per estimate (three estimates per audit run).
+    n = len(df)
+    key_of_row = method_key.to_numpy(object)
+    new = {"_device_hours": np.full(n, np.nan), "kwh": np.full(n, np.nan), "kwh_low": np.full(n, np.nan),
+           "kwh_high": np.full(n, np.nan), "method": np.empty(n, object), "formula": np.empty(n, object),
+           "boundary": np.empty(n, object), "ecologits_kwh": np.full(n, np.nan), "_method_dq": np.full(n, np.nan),
+           "_supplier": np.zeros(n, bool), "_supplier_kg_market": np.full(n, np.nan),
+           "intensity_g_per_kwh": np.full(n, np.nan), "kgco2e": np.full(n, np.nan),
+           "kgco2e_low": np.full(n, np.nan), "kgco2e_high": np.full(n, np.nan), "factor_ids": np.empty(n, object)}
     for key, sub in df.groupby(method_key, sort=False):
+        pos = np.flatnonzero(key_of_row == key)  # sub's rows, in table order
         res = (method_measured if key == "measured" else METHODS[key])(ctx, sub)
-        out = sub[[c for c in sub.columns if c in LINE_COLUMNS]]  # input-only columns are not carried
-        out["_device_hours"] = res.get("device_hours", np.full(len(sub), np.nan))
-        out["kwh"], out["kwh_low"], out["kwh_high"] = res["kwh"], res["kwh_low"], res["kwh_high"]
-        out["method"], out["formula"] = res["method"], res["formula"]
-        out["boundary"] = res.get("boundary", _default_boundary(key, sub))
-        out["ecologits_kwh"] = res.get("ecologits_kwh", np.full(len(sub), np.nan))
-        out["_method_dq"] = res.get("method_data_quality", np.full(len(sub), np.nan))
-        out["_supplier"] = res.get("supplier", np.zeros(len(sub), bool))
-        out["_supplier_kg_market"] = res.get("supplier_kg_market", np.full(len(sub), np.nan))
+        if "device_hours" in res:
+            new["_device_hours"][pos] = res["device_hours"]
+        for col in ("kwh", "kwh_low", "kwh_high"):
+            new[col][pos] = res[col]
+        new["method"][pos], new["formula"][pos] = res["method"], res["formula"]
+        new["boundary"][pos] = res.get("boundary", _default_boundary(key, sub))
+        for col, name in (("ecologits_kwh", "ecologits_kwh"), ("_method_dq", "method_data_quality"),
+                          ("_supplier", "supplier"), ("_supplier_kg_market", "supplier_kg_market")):
+            if name in res:
+                new[col][pos] = res[name]
         ids = list(res["factor_ids"])  # each method builds a fresh list per row
         if res["energy_based"]:
             ci, grid_ids = _location_intensity(ctx, sub)
             sup_ci = res.get("supplier_ci", np.full(len(sub), np.nan))
             ci = np.where(np.isnan(sup_ci), ci, sup_ci)
-            out["intensity_g_per_kwh"] = ci
-            out["kgco2e"] = emissions_kg(out["kwh"].to_numpy(), ci)
-            out["kgco2e_low"] = emissions_kg(out["kwh_low"].to_numpy(), ci)
-            out["kgco2e_high"] = emissions_kg(out["kwh_high"].to_numpy(), ci)
+            new["intensity_g_per_kwh"][pos] = ci
             sup_kg = res.get("supplier_kg", np.full(len(sub), np.nan))
-            for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
-                out[col] = np.where(np.isnan(sup_kg), out[col].to_numpy(float), sup_kg)
+            for col, kwh_col in (("kgco2e", "kwh"), ("kgco2e_low", "kwh_low"), ("kgco2e_high", "kwh_high")):
+                new[col][pos] = np.where(np.isnan(sup_kg), emissions_kg(new[kwh_col][pos], ci), sup_kg)
             ids = [[*a, g] if math.isnan(c) else list(a) for a, g, c in zip(ids, grid_ids, sup_ci)]
-            out["formula"] = out["formula"] + "; kgCO2e = kWh × gCO2e_per_kWh / 1000"
+            new["formula"][pos] = [f + "; kgCO2e = kWh × gCO2e_per_kWh / 1000" for f in new["formula"][pos]]
         else:
-            out["intensity_g_per_kwh"] = np.nan
-            out["kgco2e"], out["kgco2e_low"], out["kgco2e_high"] = res["kgco2e"], res["kgco2e_low"], res["kgco2e_high"]
-        out["factor_ids"] = ids
-        parts.append(out)
-    return pd.concat(parts).loc[df.index]
+            for col in ("kgco2e", "kgco2e_low", "kgco2e_high"):
+                new[col][pos] = res[col]
+        new["factor_ids"][pos] = _list_column(ids)
+    lines = df[[c for c in df.columns if c in LINE_COLUMNS]]  # input-only columns are not carried
+    return pd.concat([lines, pd.DataFrame(new, index=df.index)], axis=1)
 
 
 def _default_region(rows: pd.DataFrame, eng) -> pd.Series:
