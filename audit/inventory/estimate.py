@@ -1349,9 +1349,12 @@ def _provider_region_assumptions(ctx: EstimateContext, df: pd.DataFrame, blank: 
     its grid factor and year (location-based), the basis, and what the provider discloses."""
     out = []
     table = provider_regions()
-    rows = df[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
-              & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
-              & ~df["ownership"].isin(["owned", "leased"])]
+    # The three columns read below only (a full-width selection took each of ~45 columns).
+    rows = df.loc[blank.reindex(df.index, fill_value=False) & df["provider"].ne("")
+                  & df["kind"].isin(["llm_api", "image_generation", "video_generation"])
+                  & ~df["ownership"].isin(["owned", "leased"]), ["provider", "region", "activity_id"]]
+    if rows.empty:
+        return out
     canonical = {p: _canonical_provider(p) for p in rows["provider"].unique()}  # once per distinct name
     for provider, grp in rows.groupby(rows["provider"].map(canonical)):
         region = grp["region"].iloc[0]
