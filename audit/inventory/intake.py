@@ -640,6 +640,18 @@ def _credits_as_video_seconds(df: pd.DataFrame, mask: pd.Series, rows: pd.Series
     df.loc[no_rate, "model"] = ""
 
 
+def _blank_missing_words(column: pd.Series) -> pd.Series:
+    """``column`` with the cells 'nan' and 'None' (how a missing value reads once made text) blank.
+    Arrow finds whether there is one (~20 µs); pandas' replace, ~0.4 ms a column even when there is
+    none, runs only then (26 columns, 3 validations per audit run)."""
+    import pyarrow as pa  # noqa: PLC0415, TID253 - already loaded by pandas for its str columns
+    import pyarrow.compute as pc  # noqa: PLC0415, TID253 - as above
+
+    if not pc.any(pc.is_in(pa.array(column.array), value_set=pa.array(["nan", "None"]))).as_py():
+        return column
+    return column.replace({"nan": "", "None": ""})
+
+
 def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
                         sheet: str | None = None) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Check every cell and return (normalised table, problems, warnings).
@@ -658,7 +670,7 @@ def validate_activities(df: pd.DataFrame, engagement: Engagement, file: str,
 
     df = df.copy()
     for c in ALL_COLUMNS:
-        df[c] = df[c].astype(str).str.strip().replace({"nan": "", "None": ""})
+        df[c] = _blank_missing_words(df[c].astype(str).str.strip())
     if df.empty:
         problems.append(Problem(file, "has a header but no activities", sheet=sheet))
         return df, problems, warnings
