@@ -911,7 +911,7 @@ def estimate(loaded, register: FactorRegister | None = None) -> Estimate:
     ctx = EstimateContext(reg, eng)
     df = loaded.activities.copy(deep=False)  # copy-on-write: a column is copied when it is changed
     blank = df["region"] == ""
-    df.loc[blank, "region"] = _default_region(df[blank], eng)
+    df.loc[blank, "region"] = _default_region(df.loc[blank, ["kind", "provider", "ownership"]], eng)  # the columns it reads
     df.loc[df["country"] == "", "country"] = df.loc[df["country"] == "", "region"]
     activities = df.copy(deep=False)
     df = map_scopes(df)
