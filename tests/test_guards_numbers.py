@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit.core import numeric
 from audit.core.numeric import (
     MAX_MAGNITUDE,
     overflow_mask,
@@ -124,3 +125,37 @@ def test_unparsable_and_blank_and_numbers():
 def test_naive_times_are_utc():
     ts = parse_timestamps(pd.Series(["2025-01-01T00:00:00", "2025-01-01T01:00:00+01:00"]))
     assert ts.ns[0] == ts.ns[1]
+
+
+TRICKY_CELLS = ["5", " 1.5 ", "-2e3", "1,000", "1_000", "12,345.5", ".5", "5.", "+3e2", "-0", "1e308", "1e999",
+                "-1e999", "1e-400", "99999999999999999999", "9007199254740993", "0.1", "1,5", "12,34", "_5", "5_",
+                "1__0", "inf", "-nan", "NaN", "Infinity", "٣", "１２", "0x10", "1 000", "3.3.3", "12 kWh", "", "  ",
+                None, "1,000,000.25", "123,4567", "x" * 60]
+
+
+def _both_paths(cells, monkeypatch):
+    """parse_number_column on ``cells`` by the per-cell path and by the vectorised path."""
+    series = pd.Series(cells, index=range(2, len(cells) + 2), dtype=object)
+    few = parse_number_column(series)
+    monkeypatch.setattr(numeric, "SMALL_COLUMN_CELLS", -1)  # every column takes the vectorised path
+    many = parse_number_column(series)
+    monkeypatch.undo()
+    return few, many
+
+
+def test_the_per_cell_path_reads_every_cell_as_the_vectorised_path(monkeypatch):
+    (v1, p1), (v2, p2) = _both_paths(TRICKY_CELLS, monkeypatch)
+    pd.testing.assert_series_equal(v1, v2, check_exact=True)
+    pd.testing.assert_series_equal(p1, p2)
+    assert v1[2] == 5.0 and p1[2 + TRICKY_CELLS.index("1e999")][0] == "'1e999' is too large to be a number"
+    assert v1.notna().sum() == 16 and p1.notna().sum() == 19  # the cells above: 16 numbers, 19 refusals (2 too large), 3 blanks
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="0123456789.,_eE+- x٣", max_size=12),
+                          st.floats(allow_nan=False).map(repr)), min_size=1, max_size=20))
+def test_both_paths_agree_on_generated_cells(cells):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        (v1, p1), (v2, p2) = _both_paths(cells, monkeypatch)
+    pd.testing.assert_series_equal(v1, v2, check_exact=True)
+    pd.testing.assert_series_equal(p1, p2)

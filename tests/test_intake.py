@@ -180,6 +180,15 @@ def test_hyphenated_and_upper_case_kinds_are_normalised(tmp_path):
     assert acts.at["G1", "region"] == "GBR"
 
 
+def test_cells_reading_nan_or_none_are_blank(tmp_path):
+    rows = [activity(activity_id="A1", notes=" nan ", provider="None", region="GBR"),
+            activity(activity_id="A2", notes="None of these", provider="", region="nan")]
+    acts = load_engagement(write_engagement(tmp_path, rows)).activities.set_index("activity_id")
+    assert acts["notes"].to_dict() == {"A1": "", "A2": "None of these"}
+    assert acts["provider"].to_dict() == {"A1": "", "A2": ""}
+    assert acts.at["A2", "region"] == ""  # blank: the estimate gives it the engagement's default region
+
+
 def test_utf8_bom_is_accepted(tmp_path):
     text = "activity_id,stage,description,kind,quantity,unit\nA1,S,café,electricity,12.5,kWh\n"
     folder = write_engagement(tmp_path, b"\xef\xbb\xbf" + text.encode("utf-8"))
