@@ -795,15 +795,17 @@ def iter_parquet_batches(path: Path, chunk_rows: int, problems: LocatedProblems)
     # hashing (4x faster to read and to factorize than plain strings).
     pf = parquet_meta(path, read_dictionary=_text_columns(pf.schema_arrow, mapping))
     offset = 0
-    for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
-        yield ArrowChunk(batch, mapping), offset + 1
-        offset += batch.num_rows
+    with system_allocator():  # also for what Arrow allocates while the batches are estimated
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(mapping)):
+            yield ArrowChunk(batch, mapping), offset + 1
+            offset += batch.num_rows
 
 
 @contextmanager
 def system_allocator():
     """Arrow's default memory pool set to the system allocator while a Parquet reader opens (it
-    reads with the pool that was the default then), then put back.
+    reads with the pool that was the default then) and while its batches are estimated, then
+    put back.
 
     pyarrow's default (mimalloc) hands each batch's pages back to the OS and faults them in
     again for the next: 1.4-2.3 s of system CPU per 10M rows on the benchmark machine, against
