@@ -110,3 +110,15 @@ def test_no_zygote_when_cold_kernels_are_asked_for(monkeypatch):
     monkeypatch.setenv(processes.COLD_KERNELS_ENV, "1")
     processes.start_kernel_zygote()
     assert processes.take_kernel_zygote() is None
+
+
+def test_a_zygote_that_died_is_reported_so_the_kernel_is_launched_as_usual():
+    """ForkedProvisioner falls back to a normal launch on this OSError (a killed zygote)."""
+    import signal
+
+    zygote = processes.KernelZygote()
+    os.kill(zygote.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(OSError):
+        zygote.launch(["-f", "x.json"], {}, None)
+    assert zygote.pid is None

@@ -108,9 +108,14 @@ class KernelZygote:
         if self.pid is None:
             raise OSError("the kernel zygote was already used or dismissed")
         payload = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode("utf-8")
-        with os.fdopen(self.request_fd, "wb") as request:  # closing it is the end of the request
-            request.write(payload)
         pid, self.pid = self.pid, None
+        try:
+            with os.fdopen(self.request_fd, "wb") as request:  # closing it is the end of the request
+                request.write(payload)
+        except OSError:  # it died waiting (EPIPE): reap it, and the caller launches as usual
+            os.close(self.ack_fd)
+            ForkedKernelProcess(pid).wait()
+            raise
         ready, _, _ = select.select([self.ack_fd], [], [], ZYGOTE_ACK_TIMEOUT_S)
         answer = os.read(self.ack_fd, 4096) if ready else b""
         os.close(self.ack_fd)
@@ -227,7 +232,10 @@ def forked_provisioner_class():
             # this process and stays quiet on the terminal, as a launched kernel does.
             arguments = [*arguments, f"--IPKernelApp.parent_handle={os.getpid()}"]
             cwd = kwargs.get("cwd")
-            pid = zygote.launch(arguments, env, str(cwd) if cwd else None)
+            try:
+                pid = zygote.launch(arguments, env, str(cwd) if cwd else None)
+            except OSError:  # the zygote is gone (killed, out of memory): launch as usual
+                return await super().launch_kernel(cmd, **kwargs)
             self.process = ForkedKernelProcess(pid)
             self.pid = self.pgid = pid  # the zygote called setsid() before answering
             self.cwd = cwd or os.getcwd()
