@@ -49,7 +49,7 @@ from audit.core.progress import progress_bar
 from audit.deliverables.summary_pages import (PORTFOLIO_HTML, PORTFOLIO_XLSX, read_portfolio, write_portfolio_html,
                                               write_portfolio_xlsx)
 from audit.orchestration.footprint import CPU_MODEL_ENV, cached_cpu_model
-from audit.orchestration.processes import skip_slow_optional_imports, start_kernel_zygote
+from audit.orchestration.processes import exit_forked, skip_slow_optional_imports, start_kernel_zygote
 
 SUMMARY_FILE = "batch_summary.csv"
 SUMMARY_COLUMNS = ("engagement", "status", "seconds", "error")
@@ -324,12 +324,7 @@ def _run_forked(argv: list[str], env: dict[str, str], err_fd: int) -> None:  # p
         traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001, S110 - exiting anyway
-                pass
-        os._exit(code)
+        exit_forked(code)
 
 
 class _Lines:

@@ -44,6 +44,17 @@ def skip_slow_optional_imports() -> None:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import now raises ImportError
 
 
+def exit_forked(code: int) -> None:
+    """End a forked process: flush its streams, then ``os._exit`` (never the parent's atexit
+    handlers or its loop). Used by batch children and kernel zygotes."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110 - exiting anyway
+            pass
+    os._exit(code)
+
+
 class ForkedKernelProcess:
     """The ``subprocess.Popen`` surface jupyter_client's provisioner uses (poll, wait,
     send_signal, terminate, kill, pid, returncode, the three streams), for a kernel that is
@@ -179,12 +190,7 @@ def _zygote_main(request_fd: int, ack_fd: int) -> None:  # pragma: no cover - ru
         traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001, S110 - exiting anyway
-                pass
-        os._exit(code)
+        exit_forked(code)
 
 
 _ZYGOTE: list[KernelZygote] = []  # at most one: this process's waiting zygote
