@@ -12,6 +12,7 @@ import atexit
 import errno
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -19,6 +20,7 @@ import socket
 import sys
 import threading
 import uuid
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
@@ -295,14 +297,10 @@ class NotebookPages:
     the way out; the work folder still becomes OUT.failed."""
 
     def __init__(self, folder: Path):
-        import queue  # noqa: PLC0415 - only where notebooks run
-
         self.folder, self.jobs, self.done = folder, queue.Queue(), []
         threading.Thread(target=self._work, name="notebook-pages", daemon=True).start()
 
     def submit(self, name: str) -> None:
-        from concurrent.futures import Future  # noqa: PLC0415 - only where notebooks run
-
         page = Future()
         self.done.append(page)
         self.jobs.put((name, page))
